@@ -1,0 +1,152 @@
+package sdk
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func fullInput() *Input {
+	return &Input{
+		Event: Event{
+			ID: "evt_1", Type: "client.update", AccountID: "acc_1",
+			Entity:     Entity{Type: "client", ID: "42"},
+			OccurredAt: time.UnixMilli(1795000000123).UTC(),
+			User:       &User{ID: "u1", Name: "Ann \"The\" Admin", Email: "ann@example.com"},
+			Data:       []byte(`{"name":"new"}`),
+			Previous:   []byte(`{"name":"old"}`),
+		},
+		Subscription: Subscription{ID: "sub_1", AccountID: "acc_1", AppID: "app_1", URL: "https://example.com/h?x=1&y=é",
+			Format: "standard", EntityKey: "doc_9", HasSecret: true, Options: map[string]string{"b": "2", "a": "1"}},
+		Account:  Account{ID: "acc_1", Name: "Acme\nGmbH"},
+		App:      App{ID: "app_1", Name: "Sync", URL: "https://app.example.com"},
+		Delivery: Delivery{ID: "dlv_1", Attempt: 3, Kind: KindEvent, CallbackURL: "c", ConfirmURL: "f", UnsubscribeURL: "u", CertificateURL: "p"},
+		State:    json.RawMessage(`{"appData":{"k":1}}`),
+	}
+}
+
+func TestInputRoundTrip(t *testing.T) {
+	t.Parallel()
+	in := fullInput()
+	frame := in.AppendFrame(nil, in.Event.Data)
+	var got Input
+	if err := DecodeInput(frame, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(&got, in) {
+		t.Errorf("round trip changed the input:\ngot  %+v\nwant %+v", got, *in)
+	}
+
+	in.Response = &Response{Status: 503, Headers: []Header{{"Retry-After", "5"}}, Body: []byte("busy")}
+	frame = in.AppendFrame(nil, in.Response.Body)
+	got = Input{}
+	if err := DecodeInput(frame, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Response == nil || got.Response.Status != 503 || got.Response.Header("retry-after") != "5" || string(got.Response.Body) != "busy" || got.Event.Data != nil {
+		t.Errorf("response round trip: %+v data=%q", got.Response, got.Event.Data)
+	}
+}
+
+func TestDecodedStringsOutliveTheFrame(t *testing.T) {
+	t.Parallel()
+	frame := fullInput().AppendFrame(nil, nil)
+	var got Input
+	if err := DecodeInput(frame, &got); err != nil {
+		t.Fatal(err)
+	}
+	for i := range frame {
+		frame[i] = 'X' // the guest reuses its input buffer for the next call
+	}
+	if got.Event.ID != "evt_1" || got.Account.Name != "Acme\nGmbH" || got.Subscription.Options["a"] != "1" {
+		t.Errorf("decoded strings changed with the buffer: %+v", got)
+	}
+}
+
+func TestRequestVerdictAndErrorRoundTrip(t *testing.T) {
+	t.Parallel()
+	req := &Request{Method: "PUT", URL: "https://x", Path: "/p", Headers: []Header{{"A", "1"}, {"a", "2"}}, Body: []byte("\x00binary\xff")}
+	got, err := DecodeRequest(req.AppendFrame(nil))
+	if err != nil || !reflect.DeepEqual(got, req) {
+		t.Errorf("request round trip: %+v %v", got, err)
+	}
+	v := &Verdict{Outcome: OutcomeRetry, RetryAfter: 1500 * time.Millisecond, Message: "later", Keep: json.RawMessage(`{"x":[1]}`)}
+	gotV, err := DecodeVerdict(v.AppendJSON(nil))
+	if err != nil || !reflect.DeepEqual(gotV, v) {
+		t.Errorf("verdict round trip: %+v %v", gotV, err)
+	}
+	if _, err := DecodeVerdict([]byte(`{"outcome":"maybe"}`)); err == nil {
+		t.Error("an unknown outcome was accepted")
+	}
+	e := DecodeError(AppendError(nil, Retryable(errors.New("upstream down"))))
+	if e.Message != "upstream down" || !e.Retryable {
+		t.Errorf("error round trip: %+v", e)
+	}
+	if e := DecodeError([]byte("not json")); !strings.Contains(e.Message, "malformed error") {
+		t.Errorf("garbage error: %+v", e)
+	}
+}
+
+func TestMatchType(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		pattern, typ string
+		want         bool
+	}{
+		{"*", "client.create", true}, {"client.*", "client.create", true}, {"*.delete", "invoice.delete", true},
+		{"client.create", "client.create", true}, {"client.*", "invoice.create", false}, {"client.create", "client.update", false},
+		{"client", "client.create", false}, {"*.*", "a.b", true},
+	} {
+		if got := MatchType(tc.pattern, tc.typ); got != tc.want {
+			t.Errorf("MatchType(%q, %q) = %v", tc.pattern, tc.typ, got)
+		}
+	}
+	m := Manifest{Events: []EventType{{Type: "customer.create", Name: "CustomerCreated"}, {Type: "customer.*", Name: "CustomerAny"}}}
+	if m.EventName("customer.create") != "CustomerCreated" || m.EventName("customer.delete") != "CustomerAny" || m.EventName("x.y") != "" {
+		t.Error("EventName picks the first matching entry")
+	}
+}
+
+// FuzzDecodeRequest feeds the host's parser of plugin output whatever a hostile plugin could return.
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add((&Request{Method: "POST", Headers: []Header{{"a", "b"}}, Body: []byte("x")}).AppendFrame(nil))
+	f.Add([]byte{3, 0, 0, 0, '{', '}', '}'})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		req, err := DecodeRequest(frame)
+		if err != nil {
+			return
+		}
+		// Whatever decoded must survive a round trip.
+		again, err := DecodeRequest(req.AppendFrame(nil))
+		if err != nil || !reflect.DeepEqual(again, req) {
+			t.Fatalf("round trip of %+v: %+v %v", req, again, err)
+		}
+	})
+}
+
+// FuzzDecodeInput feeds the guest's input parser arbitrary frames.
+func FuzzDecodeInput(f *testing.F) {
+	in := fullInput()
+	f.Add(in.AppendFrame(nil, in.Event.Data))
+	f.Add([]byte{2, 0, 0, 0, '{', '}'})
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		var got Input
+		_ = DecodeInput(frame, &got)
+	})
+}
+
+// FuzzDecodeVerdict feeds on_response's result parser arbitrary bytes.
+func FuzzDecodeVerdict(f *testing.F) {
+	f.Add([]byte(`{"outcome":"retry","retry_after_ms":5,"keep":{"a":1}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := DecodeVerdict(b)
+		if err == nil && v.Keep != nil && !json.Valid(v.Keep) {
+			t.Fatalf("kept invalid JSON %q", v.Keep)
+		}
+		_ = DecodeError(b)
+	})
+}

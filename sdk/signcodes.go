@@ -1,0 +1,29 @@
+package sdk
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Codes the host's sign function returns instead of a length.
+const (
+	SignErrNoKey       = -1
+	SignErrAlgorithm   = -2
+	SignErrBufferSmall = -3
+	SignErrFailed      = -4
+)
+
+// ErrAlgorithm is returned by Sign for an algorithm the key cannot be used with.
+var ErrAlgorithm = errors.New("unsupported signature algorithm for this key")
+
+func signError(code int32) error {
+	switch code {
+	case SignErrNoKey:
+		return ErrNoKey
+	case SignErrAlgorithm:
+		return ErrAlgorithm
+	case SignErrBufferSmall:
+		return errors.New("sign: signature larger than the buffer")
+	}
+	return fmt.Errorf("sign failed (code %d)", code)
+}
