@@ -1,0 +1,57 @@
+// Package builtin embeds the built-in plugins, compiled to WebAssembly by `make plugins`, so the
+// server binary carries them and loads them trusted. A built-in plugin is any folder
+// plugins/NAME/wasm; there is no list to keep in step.
+package builtin
+
+import (
+	"embed"
+	"errors"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+)
+
+//go:embed wasm
+var files embed.FS
+
+// Dir is the folder of the embedded modules, relative to the repository root.
+const Dir = "plugins/builtin/wasm"
+
+// ErrNotBuilt means the binary was compiled before its plugins were (`go build` before `make`).
+var ErrNotBuilt = errors.New("this binary carries no built-in plugins; build it with `make build`")
+
+// Module is one embedded plugin module.
+type Module struct {
+	Name string
+	Wasm []byte
+}
+
+// Modules returns the embedded plugin modules, sorted by name.
+func Modules() ([]Module, error) {
+	entries, err := fs.ReadDir(files, "wasm")
+	if err != nil {
+		return nil, err
+	}
+	var mods []Module
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".wasm")
+		if !ok {
+			continue
+		}
+		b, err := fs.ReadFile(files, path.Join("wasm", e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		mods = append(mods, Module{Name: name, Wasm: b})
+	}
+	if len(mods) == 0 {
+		return nil, ErrNotBuilt
+	}
+	sort.Slice(mods, func(i, j int) bool { return mods[i].Name < mods[j].Name })
+	return mods, nil
+}
+
+// PackageDir returns the folder of a built-in plugin's wasm entry point, relative to the repository
+// root.
+func PackageDir(name string) string { return path.Join("plugins", name, "wasm") }

@@ -1,0 +1,76 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+var (
+	// ErrInvalidPlugin is wrapped by every reason Load refuses a module.
+	ErrInvalidPlugin = errors.New("invalid plugin")
+	// ErrClosed is returned by calls to a plugin that has been closed (replaced or removed).
+	ErrClosed = errors.New("plugin closed")
+	// ErrNoHook is returned when a plugin is asked for a hook its manifest does not list.
+	ErrNoHook = errors.New("plugin has no such hook")
+)
+
+// Reason says why a plugin instance died during a call.
+type Reason string
+
+const (
+	ReasonTimeout        Reason = "timeout"
+	ReasonOutOfMemory    Reason = "out_of_memory"
+	ReasonPanic          Reason = "panic"
+	ReasonTrap           Reason = "trap"
+	ReasonOutputTooLarge Reason = "output_too_large"
+	ReasonBadOutput      Reason = "bad_output"
+	ReasonExit           Reason = "exit"
+)
+
+// TrapError reports a call whose instance can no longer be trusted: it trapped, panicked, ran out of
+// memory or time, or returned garbage. The instance has been closed; the plugin keeps serving.
+type TrapError struct {
+	Plugin string
+	Export string
+	Reason Reason
+	// Detail is what the plugin wrote to stderr last (a Go panic's message, for instance), if anything.
+	Detail string
+	Err    error
+}
+
+func (e *TrapError) Error() string {
+	msg := fmt.Sprintf("plugin %s: %s: %s", e.Plugin, e.Export, e.Reason)
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	} else if e.Err != nil {
+		msg += ": " + firstLine(e.Err.Error())
+	}
+	return msg
+}
+
+func (e *TrapError) Unwrap() error { return e.Err }
+
+// PluginError is an error the plugin returned on purpose; its instance is kept.
+type PluginError struct {
+	Plugin    string
+	Export    string
+	Message   string
+	Retryable bool
+}
+
+func (e *PluginError) Error() string {
+	return fmt.Sprintf("plugin %s: %s: %s", e.Plugin, e.Export, e.Message)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// invalid wraps a reason to refuse a module.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidPlugin, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,62 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+
+	"github.com/switchyard/switchyard/sdk"
+)
+
+var (
+	pluginNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+	// eventPattern accepts a canonical type "object.action", with either side (or the whole) "*".
+	eventPattern = regexp.MustCompile(`^(\*|(\*|[a-z][a-z0-9_]*)\.(\*|[a-z][a-z0-9_]*))$`)
+)
+
+// ValidateManifest checks what the host relies on in a manifest and names every problem it finds.
+func ValidateManifest(m *sdk.Manifest) error {
+	var problems []string
+	if !pluginNamePattern.MatchString(m.Name) {
+		problems = append(problems, fmt.Sprintf("name %q must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter", m.Name))
+	}
+	if m.Version == "" || len(m.Version) > 64 {
+		problems = append(problems, "version must be 1-64 characters")
+	}
+	if m.ABI != sdk.ABIVersion {
+		problems = append(problems, fmt.Sprintf("abi is %d, want %d", m.ABI, sdk.ABIVersion))
+	}
+	if len(m.Events) == 0 {
+		problems = append(problems, "events must list at least one event type")
+	}
+	seen := map[string]bool{}
+	for i, e := range m.Events {
+		switch {
+		case !eventPattern.MatchString(e.Type):
+			problems = append(problems, fmt.Sprintf("events[%d].type %q is not a canonical type (object.action, with * wildcards)", i, e.Type))
+		case seen[e.Type]:
+			problems = append(problems, fmt.Sprintf("events[%d].type %q is listed twice", i, e.Type))
+		}
+		seen[e.Type] = true
+	}
+	for _, h := range m.Hooks {
+		if _, ok := hookExports[h]; !ok {
+			problems = append(problems, fmt.Sprintf("hooks lists unknown hook %q", h))
+		}
+	}
+	for i, o := range m.Options {
+		if o.Name == "" {
+			problems = append(problems, fmt.Sprintf("options[%d] has no name", i))
+		}
+	}
+	if len(m.SampleEvent) > 0 && !json.Valid(m.SampleEvent) {
+		problems = append(problems, "sample_event is not valid JSON")
+	}
+	if m.DeliveryTimeoutMS < 0 {
+		problems = append(problems, "delivery_timeout_ms must not be negative")
+	}
+	if len(problems) > 0 {
+		return invalid("manifest %s", joinProblems(problems))
+	}
+	return nil
+}

@@ -1,0 +1,21 @@
+// Command noexport implements the ABI by hand but forgets shape.
+package main
+
+import "unsafe"
+
+var buf = make([]byte, 1<<16)
+
+var manifest = []byte(`{"name":"noexport","version":"1","abi":1,"events":[{"type":"*"}]}`)
+
+//go:wasmexport abi_version
+func abiVersion() int32 { return 1 }
+
+//go:wasmexport alloc
+func alloc(n int32) int32 { return int32(uintptr(unsafe.Pointer(&buf[0]))) }
+
+//go:wasmexport manifest
+func exportManifest() int64 {
+	return int64(uintptr(unsafe.Pointer(&manifest[0])))<<32 | int64(len(manifest))
+}
+
+func main() {}
