@@ -1,0 +1,78 @@
+// Package receivers runs the example receivers from Go tests. The receivers verify deliveries with
+// each style's independent, published libraries (npm packages), never with Switchyard's own code.
+package receivers
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+var installOnce sync.Once
+
+// Dir returns the receivers' folder with its npm dependencies installed, installing them with
+// `npm ci` (from the committed lockfile) when they are missing.
+func Dir(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := goruntime.Caller(0)
+	dir := filepath.Dir(file)
+	var err error
+	installOnce.Do(func() { err = install(dir) })
+	if err != nil {
+		t.Fatalf("install the receivers' npm packages: %v", err)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("node is needed to run the example receivers: %v", err)
+	}
+	return dir
+}
+
+func install(dir string) error {
+	// Test binaries of several packages may get here at once; a file lock makes one install.
+	lock, err := os.OpenFile(filepath.Join(dir, ".npm-install.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json")); err == nil {
+		return nil
+	}
+	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return &commandError{err: err, output: out.String()}
+	}
+	return nil
+}
+
+type commandError struct {
+	err    error
+	output string
+}
+
+func (e *commandError) Error() string { return e.err.Error() + "\n" + e.output }
+
+// Run runs a receiver script with node and returns its standard output, and an error quoting its
+// standard error when it exits unsuccessfully.
+func Run(t testing.TB, script string, args ...string) (stdout string, err error) {
+	t.Helper()
+	dir := Dir(t)
+	cmd := exec.Command("node", append([]string{filepath.Join(dir, script)}, args...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return out.String(), &commandError{err: err, output: errOut.String()}
+	}
+	return out.String(), nil
+}
