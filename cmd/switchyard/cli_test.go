@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), args, &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+func TestPluginBuildThenTest(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "standard.wasm")
+	out, _, err := runCLI(t, "plugin", "build", "../../plugins/standard/wasm", "-o", wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "standard 1.0.0, ABI 1") {
+		t.Errorf("build output %q", out)
+	}
+
+	rawKey := []byte("0123456789abcdef0123456789abcdef")
+	sub := filepath.Join(dir, "sub.json")
+	subJSON, _ := json.Marshal(map[string]any{"url": "https://hooks.example/in", "secret": "whsec_" + base64.StdEncoding.EncodeToString(rawKey)})
+	if err := os.WriteFile(sub, subJSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = runCLI(t, "plugin", "test", "--plugin", wasm, "--event", "../../examples/events/client.create.json", "--subscription", sub, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req struct {
+		Method, URL, Body string
+		Headers           []struct{ Name, Value string }
+	}
+	if err := json.Unmarshal([]byte(out), &req); err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	h := map[string]string{}
+	for _, kv := range req.Headers {
+		h[kv.Name] = kv.Value
+	}
+	mac := hmac.New(sha256.New, rawKey)
+	mac.Write([]byte(h["webhook-id"] + "." + h["webhook-timestamp"] + "." + req.Body))
+	if want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil)); h["webhook-signature"] != want {
+		t.Errorf("signature %q, want %q", h["webhook-signature"], want)
+	}
+	if req.Method != "POST" || req.URL != "https://hooks.example/in" || !strings.Contains(req.Body, `"type":"client.create"`) {
+		t.Errorf("request %+v", req)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{}, {"frobnicate"}, {"plugin"}, {"plugin", "test"}, {"plugin", "build"}} {
+		if _, _, err := runCLI(t, args...); !errors.Is(err, errUsage) || exitCode(err) != 2 {
+			t.Errorf("%v: err %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestPluginTestReportsAnInvalidPlugin(t *testing.T) {
+	t.Parallel()
+	bad := filepath.Join(t.TempDir(), "bad.wasm")
+	if err := os.WriteFile(bad, []byte("\x00asm\x01\x00\x00\x00"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := runCLI(t, "plugin", "test", "--plugin", bad, "--event", "../../examples/events/client.create.json")
+	if err == nil || !strings.Contains(err.Error(), `missing required export "shape"`) {
+		t.Fatalf("err %v", err)
+	}
+}
