@@ -1,0 +1,56 @@
+# Switchyard. `make run` builds everything and serves on 127.0.0.1:8080; `make test` runs every test.
+
+GO       ?= go
+BIN      := bin/switchyard
+# A built-in plugin is any folder plugins/NAME/wasm.
+PLUGINS  := $(patsubst plugins/%/wasm/,%,$(dir $(wildcard plugins/*/wasm/main.go)))
+WASM     := $(PLUGINS:%=plugins/builtin/wasm/%.wasm)
+RECEIVERS_DEPS := examples/receivers/node_modules/.package-lock.json
+
+.PHONY: all build plugins run test lint fmt-check vet bench check clean $(WASM) $(BIN)
+
+all: build
+
+build: $(BIN)
+
+# The Go toolchain decides what is stale, so these rules always ask it; a no-op build is quick.
+# Plugins are WASI reactors: c-shared gives them _initialize and keeps main from running.
+$(WASM): plugins/builtin/wasm/%.wasm:
+	GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -o $@ ./plugins/$*/wasm
+
+plugins: $(WASM)
+
+# The binary embeds the plugins, so they are built first.
+$(BIN): $(WASM)
+	$(GO) build -trimpath -o $@ ./cmd/switchyard
+
+run: build
+	./$(BIN) serve
+
+$(RECEIVERS_DEPS): examples/receivers/package-lock.json
+	cd examples/receivers && npm ci --no-audit --no-fund
+
+vet:
+	$(GO) vet ./...
+	cd sdk && $(GO) vet ./...
+	cd sdk && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+lint: vet fmt-check
+
+test: plugins $(RECEIVERS_DEPS) lint
+	cd sdk && $(GO) test -race ./...
+	$(GO) test -race ./...
+
+bench: plugins
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./runtime/
+
+# Fails when go.mod/go.sum are not tidy.
+check:
+	$(GO) mod tidy -diff
+	cd sdk && $(GO) mod tidy -diff
+
+clean:
+	rm -rf bin build plugins/builtin/wasm/*.wasm
