@@ -21,7 +21,7 @@ import (
 // Plugin is one loaded plugin version. It is safe for concurrent use; each call borrows an instance
 // from the plugin's pool.
 type Plugin struct {
-	Manifest sdk.Manifest
+	manifest sdk.Manifest
 	// Hash is the hex SHA-256 of the module's bytes: the identity of this version.
 	Hash string
 	Mode Mode
@@ -59,14 +59,21 @@ func (p *Plugin) Stats() Stats {
 }
 
 func (p *Plugin) label() string {
-	if p.Manifest.Name == "" {
+	if p.manifest.Name == "" {
 		return "(loading)"
 	}
-	return p.Manifest.Name + "@" + p.Manifest.Version
+	return p.manifest.Name + "@" + p.manifest.Version
 }
 
+// Manifest returns the plugin's manifest, which the caller must not modify.
+func (p *Plugin) Manifest() sdk.Manifest { return p.manifest }
+
+// Version identifies this exact module: name@version#first 12 hex digits of its hash. Two uploads
+// with the same declared version but different code get different Versions.
+func (p *Plugin) Version() string { return p.label() + "#" + p.Hash[:12] }
+
 // Has reports whether the plugin implements a hook (sdk.HookOnSubscribe, sdk.HookOnResponse).
-func (p *Plugin) Has(hook string) bool { return slices.Contains(p.Manifest.Hooks, hook) }
+func (p *Plugin) Has(hook string) bool { return slices.Contains(p.manifest.Hooks, hook) }
 
 // signature of an export: parameter and result types.
 type signature struct {
@@ -115,7 +122,7 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, mode Mode) (*Plugin, er
 		_ = compiled.Close(ctx)
 		return nil, err
 	}
-	p.Manifest = manifest
+	p.manifest = manifest
 	p.pool = newPool(r.cfg.PoolSize, r.cfg.MaxCallsPerInstance, p.newInstance)
 	p.pool.put(inst)
 

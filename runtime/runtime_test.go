@@ -238,7 +238,7 @@ func TestHooks(t *testing.T) {
 	b := setup(t, Config{})
 	p := b.load(t, echoWasm(t), Sandboxed)
 	if !p.Has(sdk.HookOnSubscribe) || !p.Has(sdk.HookOnResponse) {
-		t.Fatalf("hooks %v, want both", p.Manifest.Hooks)
+		t.Fatalf("hooks %v, want both", p.Manifest().Hooks)
 	}
 	req, err := p.OnSubscribe(context.Background(), sampleInput(), nil)
 	if err != nil {

@@ -60,7 +60,7 @@ func pluginBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("built %s, but the server would refuse it: %w", *out, err)
 	}
 	defer closeRT()
-	m := p.Manifest
+	m := p.Manifest()
 	fmt.Fprintf(stdout, "built %s (%d KiB): %s %s, ABI %d, events %s, hooks [%s]\n",
 		*out, len(wasm)/1024, m.Name, m.Version, m.ABI, eventList(m.Events), strings.Join(m.Hooks, ", "))
 	return nil
@@ -135,7 +135,7 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	now := time.Now().UTC()
 	fillTestEvent(&ev, now)
 	s := &engine.Subscription{
-		ID: defaultString(sub.ID, "sub_test"), AppID: "app_test", AccountID: ev.AccountID, Format: p.Manifest.Name,
+		ID: defaultString(sub.ID, "sub_test"), AppID: "app_test", AccountID: ev.AccountID, Format: p.Manifest().Name,
 		URL: sub.URL, EntityKey: sub.EntityKey, Options: sub.Options, Secret: sub.Secret,
 	}
 	d := &engine.Delivery{ID: "dlv_test", EventID: ev.ID, SubscriptionID: s.ID, Kind: engine.DeliveryEvent}
