@@ -1,0 +1,128 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/switchyard/switchyard/engine"
+)
+
+const (
+	// insertEventSQL stores an event unless its account already has one with its idempotency key;
+	// then it changes nothing, and findEventSQL finds that one. Both run in the ingest transaction,
+	// so they see the events stored earlier in the same call.
+	insertEventSQL = `INSERT INTO events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`
+	findEventSQL           = `SELECT id FROM events WHERE account_id = ? AND idempotency_key = ?`
+	activeSubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions
+		WHERE account_id = ? AND state = 'active' ORDER BY id`
+)
+
+// ingestStmts are the statements Ingest runs for each event, prepared once per call.
+type ingestStmts struct {
+	insertEvent, findEvent, activeSubs, insertDelivery *sqlx.Stmt
+}
+
+func (st *ingestStmts) prepare(ctx context.Context, tx *sqlx.Tx) error {
+	for _, p := range []struct {
+		dst   **sqlx.Stmt
+		query string
+	}{
+		{&st.insertEvent, insertEventSQL},
+		{&st.findEvent, findEventSQL},
+		{&st.activeSubs, activeSubscriptionsSQL},
+		{&st.insertDelivery, insertDeliverySQL},
+	} {
+		stmt, err := tx.PreparexContext(ctx, p.query)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		*p.dst = stmt
+	}
+	return nil
+}
+
+func (st *ingestStmts) close() {
+	for _, s := range []*sqlx.Stmt{st.insertEvent, st.findEvent, st.activeSubs, st.insertDelivery} {
+		if s != nil {
+			_ = s.Close()
+		}
+	}
+}
+
+// Ingest stores the events and the deliveries p.Route picks for them, in one transaction. Each
+// account's active subscriptions are read once per call.
+func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.IngestResult, error) {
+	if len(p.Events) == 0 {
+		return nil, nil
+	}
+	results := make([]engine.IngestResult, len(p.Events))
+	err := s.write(ctx, func(tx *sqlx.Tx) error {
+		var st ingestStmts
+		defer st.close()
+		if err := st.prepare(ctx, tx); err != nil {
+			return err
+		}
+		subsByAccount := make(map[string][]*engine.Subscription)
+		for i, ev := range p.Events {
+			args, err := eventArgs(ev)
+			if err != nil {
+				return fmt.Errorf("event %q: %w", ev.ID, err)
+			}
+			res, err := st.insertEvent.ExecContext(ctx, args...)
+			if err != nil {
+				return fmt.Errorf("event %q: %w", ev.ID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("event %q: %w", ev.ID, err)
+			} else if n == 0 {
+				// Not stored: the idempotency key is taken.
+				var first string
+				if err := st.findEvent.QueryRowxContext(ctx, ev.AccountID, ev.IdempotencyKey).Scan(&first); err != nil {
+					return fmt.Errorf("event %q: find by idempotency key: %w", ev.ID, err)
+				}
+				results[i] = engine.IngestResult{EventID: first, Duplicate: true}
+				continue
+			}
+			subs, ok := subsByAccount[ev.AccountID]
+			if !ok {
+				var rows []subscriptionRow
+				if err := st.activeSubs.SelectContext(ctx, &rows, ev.AccountID); err != nil {
+					return fmt.Errorf("active subscriptions of account %q: %w", ev.AccountID, err)
+				}
+				if subs, err = subscriptions(rows); err != nil {
+					return err
+				}
+				subsByAccount[ev.AccountID] = subs
+			}
+			var deliveries []*engine.Delivery
+			if p.Route != nil {
+				deliveries = p.Route(ev, subs)
+			}
+			for _, d := range deliveries {
+				if d.EventID == "" {
+					d.EventID = ev.ID
+				}
+				if _, err := st.insertDelivery.ExecContext(ctx, deliveryArgs(d)...); err != nil {
+					return fmt.Errorf("event %q: delivery %q: %w", ev.ID, d.ID, err)
+				}
+			}
+			results[i] = engine.IngestResult{EventID: ev.ID, Deliveries: len(deliveries)}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest %d events: %w", len(p.Events), dbErr(err))
+	}
+	return results, nil
+}
+
+func (s *Store) GetEvent(ctx context.Context, id string) (*engine.Event, error) {
+	var r eventRow
+	if err := s.r.GetContext(ctx, &r, `SELECT `+eventCols+` FROM events WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("get event %q: %w", id, dbErr(err))
+	}
+	return r.event()
+}

@@ -1,0 +1,88 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// Test-only views of the store's insides.
+
+// AppliedMigrations lists the versions recorded in schema_migrations, in order.
+func AppliedMigrations(ctx context.Context, s *Store) ([]int, error) {
+	var v []int
+	err := s.w.SelectContext(ctx, &v, `SELECT version FROM schema_migrations ORDER BY version`)
+	return v, err
+}
+
+type Pragmas struct {
+	JournalMode, ReaderJournalMode string
+	Synchronous                    int
+	ForeignKeys                    bool
+	BusyTimeoutMS                  int
+}
+
+// ReadPragmas reads the writer's settings, and the journal mode a reader sees.
+func ReadPragmas(ctx context.Context, s *Store) (Pragmas, error) {
+	var p Pragmas
+	for _, q := range []struct {
+		sql string
+		dst any
+	}{
+		{"PRAGMA journal_mode", &p.JournalMode},
+		{"PRAGMA synchronous", &p.Synchronous},
+		{"PRAGMA foreign_keys", &p.ForeignKeys},
+		{"PRAGMA busy_timeout", &p.BusyTimeoutMS},
+	} {
+		if err := s.w.GetContext(ctx, q.dst, q.sql); err != nil {
+			return p, err
+		}
+	}
+	err := s.r.GetContext(ctx, &p.ReaderJournalMode, "PRAGMA journal_mode")
+	return p, err
+}
+
+// IsConstraintError reports whether err holds the driver's constraint error.
+func IsConstraintError(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
+}
+
+// HotQueryPlans returns EXPLAIN QUERY PLAN of the hot statements, one line per step.
+func HotQueryPlans(ctx context.Context, s *Store) (map[string]string, error) {
+	queries := map[string]struct {
+		sql  string
+		args []any
+	}{
+		"claim":   {claimSelectSQL, []any{1, 10}},
+		"nextdue": {nextDueSQL, nil},
+		"recover": {recoverSQL, []any{1, 1, 1}},
+		"routing": {activeSubscriptionsSQL, []any{"acc"}},
+		"purge":   {purgeSQL, []any{1, 10}},
+	}
+	out := map[string]string{}
+	for name, q := range queries {
+		rows, err := s.w.QueryxContext(ctx, "EXPLAIN QUERY PLAN "+q.sql, q.args...)
+		if err != nil {
+			return nil, err
+		}
+		var lines []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			lines = append(lines, detail)
+		}
+		rows.Close()
+		out[name] = strings.Join(lines, "; ")
+	}
+	return out, nil
+}
+
+// SetPurgeBatch sets how many attempts PurgeAttempts deletes per transaction.
+func SetPurgeBatch(s *Store, n int) { s.purgeBatch = n }

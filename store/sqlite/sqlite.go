@@ -1,0 +1,353 @@
+// Package sqlite is the engine.Store on SQLite: one file in WAL mode, one writing connection and a
+// pool of reading ones.
+//
+// Every write goes through a single connection whose transactions begin IMMEDIATE, so writers
+// queue in the connection pool instead of racing for SQLite's lock, and a transaction never fails
+// to upgrade a read lock. Reads that need no transaction use the reader pool, which WAL lets run
+// beside the writer. Commits are durable when a method returns: synchronous=FULL (the default)
+// syncs the WAL on every commit, so an accepted event survives a crash of the process or of the
+// machine; synchronous=NORMAL survives a crash of the process only.
+//
+// The SQL is kept close to what PostgreSQL accepts (plain tables, INTEGER unix milliseconds for
+// times, JSON as TEXT, partial indexes, RETURNING), so a driver for it can follow the same shape.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/switchyard/switchyard/engine"
+)
+
+var _ engine.Store = (*Store)(nil)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Options tune the database connection. The zero value is usable; WithDefaults fills it in.
+type Options struct {
+	// Synchronous is SQLite's synchronous setting for the writer: "FULL" (the default) makes every
+	// commit survive a power loss; "NORMAL" only a crash of the process, and commits faster.
+	Synchronous string
+	// BusyTimeout is how long a connection waits for a lock another process holds. Default 10s.
+	BusyTimeout time.Duration
+	// Readers is the size of the reader pool. Default: the number of CPUs, at least 4.
+	Readers int
+}
+
+// WithDefaults returns o with unset fields at their defaults.
+func (o Options) WithDefaults() Options {
+	if o.Synchronous == "" {
+		o.Synchronous = "FULL"
+	}
+	o.Synchronous = strings.ToUpper(o.Synchronous)
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 10 * time.Second
+	}
+	if o.Readers <= 0 {
+		o.Readers = max(4, runtime.NumCPU())
+	}
+	return o
+}
+
+// Store is the engine.Store on one SQLite database file.
+type Store struct {
+	w *sqlx.DB // one connection: every write
+	r *sqlx.DB // several connections: plain reads
+
+	// purgeBatch is how many attempts PurgeAttempts deletes per transaction.
+	purgeBatch int
+}
+
+// stmtCacheSize is how many prepared statements each connection keeps for reuse; the store runs
+// a few dozen distinct statements.
+const stmtCacheSize = 128
+
+// Open opens (creating it if needed) the database at path, and brings its schema up to date.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	opts = opts.WithDefaults()
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("open sqlite: %q: give the path of a database file", path)
+	}
+	switch opts.Synchronous {
+	case "FULL", "NORMAL":
+	default:
+		return nil, fmt.Errorf("open sqlite: synchronous %q: want FULL or NORMAL", opts.Synchronous)
+	}
+	// A file: URI, so that the path may hold any character; the driver reads the _ parameters
+	// and SQLite ignores them.
+	base := "file:" + (&url.URL{Path: path}).EscapedPath()
+	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
+	cache := strconv.Itoa(stmtCacheSize)
+
+	wq := url.Values{}
+	wq.Set("_journal_mode", "WAL")
+	wq.Set("_busy_timeout", busy)
+	wq.Set("_foreign_keys", "on")
+	wq.Set("_txlock", "immediate")
+	wq.Set("_synchronous", opts.Synchronous)
+	wq.Set("_stmt_cache_size", cache)
+	w, err := sqlx.Open("sqlite3", base+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite writer: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{w: w, purgeBatch: 5000}
+	// The writer's first connection switches the file to WAL before any reader opens it.
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+
+	rq := url.Values{}
+	rq.Set("_busy_timeout", busy)
+	rq.Set("_foreign_keys", "on")
+	rq.Set("_query_only", "on")
+	rq.Set("_stmt_cache_size", cache)
+	r, err := sqlx.Open("sqlite3", base+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite readers: %w", err)
+	}
+	r.SetMaxOpenConns(opts.Readers)
+	r.SetMaxIdleConns(opts.Readers)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
+	}
+	s.r = r
+	return s, nil
+}
+
+// Close closes the database, after letting SQLite refresh its query planner statistics.
+func (s *Store) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	_, _ = s.w.Exec("PRAGMA optimize")
+	errs = append(errs, s.w.Close())
+	return errors.Join(errs...)
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		name := e.Name()
+		num, _, ok := strings.Cut(name, "_")
+		if !ok || !strings.HasSuffix(name, ".sql") {
+			return nil, fmt.Errorf("migration %s: want a name such as 0001_init.sql", name)
+		}
+		v, err := strconv.Atoi(num)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: want a name such as 0001_init.sql", name)
+		}
+		b, err := migrationFiles.ReadFile("migrations/" + name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: name, sql: string(b)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s have the same version", out[i-1].name, out[i].name)
+		}
+	}
+	return out, nil
+}
+
+// Migrate applies the migrations the database lacks, each in its own transaction, and records
+// them in schema_migrations. Running it again changes nothing.
+func (s *Store) Migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER NOT NULL PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	var newest sql.NullInt64
+	if err := s.w.GetContext(ctx, &newest, `SELECT MAX(version) FROM schema_migrations`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if known := ms[len(ms)-1].version; newest.Valid && int(newest.Int64) > known {
+		return fmt.Errorf("migrate: the database is at schema version %d, newer than this build knows (%d)", newest.Int64, known)
+	}
+	for _, m := range ms {
+		err := s.write(ctx, func(tx *sqlx.Tx) error {
+			// Checked inside the transaction: another process may have applied it meanwhile.
+			var done bool
+			if err := tx.GetContext(ctx, &done, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, m.version); err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+				m.version, time.Now().UnixMilli())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// write runs fn in a write transaction on the writer and commits it.
+func (s *Store) write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.w.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// dbErr maps a driver error to the engine's conditions, keeping the driver's error in the chain:
+// a unique or primary key clash is engine.ErrConflict, a reference to a missing row
+// engine.ErrInvalid, no row engine.ErrNotFound.
+func dbErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.ExtendedCode {
+		case sqlite3.ErrConstraintUnique, sqlite3.ErrConstraintPrimaryKey:
+			return fmt.Errorf("%w: %w", engine.ErrConflict, err)
+		case sqlite3.ErrConstraintForeignKey:
+			return fmt.Errorf("%w: it refers to a row that does not exist: %w", engine.ErrInvalid, err)
+		}
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return engine.ErrNotFound
+	}
+	return err
+}
+
+// notFound is the error for a missing row.
+func notFound(what, id string) error { return fmt.Errorf("%s %q: %w", what, id, engine.ErrNotFound) }
+
+// Times are unix milliseconds in the database.
+
+func toMS(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func toNullMS(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
+func fromNullMS(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMS(v.Int64)
+	return &t
+}
+
+// toNullString stores an empty string as NULL, for optional references and unique keys.
+func toNullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// padIDs returns ids padded to a power of two by repeating the last, so that IN lists of many
+// sizes share a few statement texts, and the prepared statements with them.
+func padIDs(ids []string) []string {
+	n := 1
+	for n < len(ids) {
+		n <<= 1
+	}
+	for len(ids) < n {
+		ids = append(ids, ids[len(ids)-1])
+	}
+	return ids
+}
+
+// maxIn bounds the IDs bound to one statement.
+const maxIn = 512
+
+// inChunks calls fn with the ids in chunks of at most maxIn, each padded by padIDs.
+func inChunks(ids []string, fn func(chunk []string) error) error {
+	for len(ids) > 0 {
+		n := min(len(ids), maxIn)
+		chunk := padIDs(slices.Clone(ids[:n]))
+		if err := fn(chunk); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// selectIn runs query, whose one (?) takes ids, on q and appends the rows to dest, in chunks.
+func selectIn[T any](ctx context.Context, q sqlx.QueryerContext, dest *[]T, query string, ids []string) error {
+	return inChunks(ids, func(chunk []string) error {
+		qs, args, err := sqlx.In(query, chunk)
+		if err != nil {
+			return err
+		}
+		var rows []T
+		if err := sqlx.SelectContext(ctx, q, &rows, qs, args...); err != nil {
+			return err
+		}
+		*dest = append(*dest, rows...)
+		return nil
+	})
+}
+
+// limitClause is " LIMIT n", or nothing for a limit of zero or less, which means no limit.
+func limitClause(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return " LIMIT " + strconv.Itoa(n)
+}

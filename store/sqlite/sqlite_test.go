@@ -1,0 +1,366 @@
+package sqlite_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/sqlite"
+	"github.com/switchyard/switchyard/store/storetest"
+)
+
+func open(t *testing.T, path string, opts sqlite.Options) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) engine.Store {
+		s := open(t, filepath.Join(t.TempDir(), "switchyard.db"), sqlite.Options{})
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return s
+	})
+}
+
+// TestStoreNormal runs the suite once more with synchronous=NORMAL, the faster setting.
+func TestStoreNormal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the suite already ran with FULL")
+	}
+	storetest.Run(t, func(t *testing.T) engine.Store {
+		s := open(t, filepath.Join(t.TempDir(), "switchyard.db"), sqlite.Options{Synchronous: "normal", BusyTimeout: time.Second})
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	s := open(t, path, sqlite.Options{})
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+	if err := s.CreateAccount(ctx, &engine.Account{ID: "acc", Name: "A", CreatedAt: time.UnixMilli(1).UTC()}); err != nil {
+		t.Fatalf("CreateAccount: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	// Opening migrates again: nothing changes, nothing is lost.
+	s = open(t, path, sqlite.Options{})
+	defer s.Close()
+	if _, err := s.GetAccount(ctx, "acc"); err != nil {
+		t.Fatalf("GetAccount after reopening: %v", err)
+	}
+	versions, err := sqlite.AppliedMigrations(ctx, s)
+	if err != nil {
+		t.Fatalf("AppliedMigrations: %v", err)
+	}
+	if len(versions) == 0 || versions[0] != 1 {
+		t.Fatalf("applied migrations %v; want 1 first", versions)
+	}
+	for i := 1; i < len(versions); i++ {
+		if versions[i] != versions[i-1]+1 {
+			t.Errorf("applied migrations %v: not each once, in order", versions)
+		}
+	}
+}
+
+func TestSurvivesReopen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	s := open(t, path, sqlite.Options{})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	acc := &engine.Account{ID: engine.NewID("acc"), Name: "A", CreatedAt: now}
+	app := &engine.App{ID: engine.NewID("app"), Name: "B", Secret: "sign-with-me", CreatedAt: now}
+	sub := &engine.Subscription{ID: engine.NewID("sub"), AppID: app.ID, AccountID: acc.ID, Format: "standard",
+		Events: []string{"*"}, URL: "https://r.example", State: engine.SubscriptionActive, CreatedAt: now, UpdatedAt: now}
+	ev := &engine.Event{ID: engine.NewID("evt"), AccountID: acc.ID, Type: "a.b", Data: json.RawMessage(`{"x" : 1}`), OccurredAt: now, CreatedAt: now}
+	if err := s.CreateAccount(ctx, acc); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSubscription(ctx, engine.CreateSubscriptionParams{Subscription: sub}); err != nil {
+		t.Fatal(err)
+	}
+	var dlv string
+	_, err := s.Ingest(ctx, engine.IngestParams{Events: []*engine.Event{ev}, Route: func(ev *engine.Event, subs []*engine.Subscription) []*engine.Delivery {
+		dlv = engine.NewID("dlv")
+		return []*engine.Delivery{{ID: dlv, EventID: ev.ID, SubscriptionID: subs[0].ID, AppID: subs[0].AppID,
+			Kind: engine.DeliveryEvent, State: engine.DeliveryPending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, path, sqlite.Options{})
+	defer s.Close()
+	got, err := s.GetEvent(ctx, ev.ID)
+	if err != nil {
+		t.Fatalf("GetEvent after reopening: %v", err)
+	}
+	if string(got.Data) != `{"x" : 1}` {
+		t.Errorf("data after reopening = %q", got.Data)
+	}
+	if a, err := s.GetApp(ctx, app.ID); err != nil || a.Secret != "sign-with-me" {
+		t.Errorf("app after reopening: %+v, %v", a, err)
+	}
+	ws, err := s.ClaimDue(ctx, engine.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 10})
+	if err != nil || len(ws) != 1 || ws[0].Delivery.ID != dlv {
+		t.Fatalf("ClaimDue after reopening = %d works, %v; want %s", len(ws), err, dlv)
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		opts sqlite.Options
+		sync int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{
+		{sqlite.Options{}, 2},
+		{sqlite.Options{Synchronous: "NORMAL"}, 1},
+	} {
+		path := filepath.Join(dir, tt.opts.Synchronous+"x.db")
+		s := open(t, path, tt.opts)
+		p, err := sqlite.ReadPragmas(ctx, s)
+		if err != nil {
+			t.Fatalf("ReadPragmas: %v", err)
+		}
+		if p.JournalMode != "wal" || p.ReaderJournalMode != "wal" {
+			t.Errorf("journal_mode = %q (reader %q); want wal", p.JournalMode, p.ReaderJournalMode)
+		}
+		if p.Synchronous != tt.sync {
+			t.Errorf("%+v: synchronous = %d; want %d", tt.opts, p.Synchronous, tt.sync)
+		}
+		if !p.ForeignKeys {
+			t.Error("foreign_keys is off")
+		}
+		if p.BusyTimeoutMS != 10000 {
+			t.Errorf("busy_timeout = %d; want 10000", p.BusyTimeoutMS)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// The WAL mode is the file's own: a plain open without the store sees it too.
+		head, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Bytes 18 and 19 of the header are the write and read versions: 2 for WAL.
+		if len(head) < 20 || head[18] != 2 || head[19] != 2 {
+			t.Errorf("file header versions %v; want WAL (2, 2)", head[18:20])
+		}
+	}
+}
+
+func TestOpenRefuses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tt := range []struct {
+		path string
+		opts sqlite.Options
+	}{
+		{"", sqlite.Options{}},
+		{":memory:", sqlite.Options{}},
+		{filepath.Join(t.TempDir(), "x.db"), sqlite.Options{Synchronous: "OFF"}},
+		{filepath.Join(t.TempDir(), "no-such-dir", "x.db"), sqlite.Options{}},
+	} {
+		if s, err := sqlite.Open(ctx, tt.path, tt.opts); err == nil {
+			s.Close()
+			t.Errorf("Open(%q, %+v) succeeded; want an error", tt.path, tt.opts)
+		}
+	}
+}
+
+func TestErrorsKeepTheDriverError(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "x.db"), sqlite.Options{})
+	defer s.Close()
+	a := &engine.Account{ID: "a", Name: "A"}
+	if err := s.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	err := s.CreateAccount(ctx, a)
+	if !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("err = %v; want ErrConflict", err)
+	}
+	if !sqlite.IsConstraintError(err) {
+		t.Errorf("err = %v; want the driver's constraint error kept in the chain", err)
+	}
+	// A reference to a missing row is invalid input, not a crash or a conflict.
+	err = s.CreateApp(ctx, &engine.App{ID: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.CreateCredential(ctx, &engine.Credential{ID: "c", AppID: "no-such-app", Kind: engine.CredentialAPIKey})
+	if !errors.Is(err, engine.ErrInvalid) {
+		t.Errorf("credential of a missing app: %v; want ErrInvalid", err)
+	}
+}
+
+func TestClaimUsesTheDueIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "x.db"), sqlite.Options{})
+	defer s.Close()
+	plans, err := sqlite.HotQueryPlans(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"claim":   "deliveries_due",
+		"nextdue": "deliveries_due",
+		"recover": "deliveries_lease",
+		"routing": "subscriptions_account_state",
+		"purge":   "attempts_started",
+	} {
+		if plan := plans[name]; !strings.Contains(plan, want) {
+			t.Errorf("%s plan %q does not use %s", name, plan, want)
+		}
+	}
+}
+
+func TestPurgeInBatches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "x.db"), sqlite.Options{})
+	defer s.Close()
+	sqlite.SetPurgeBatch(s, 3)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	acc := &engine.Account{ID: "acc", Name: "A", CreatedAt: now}
+	app := &engine.App{ID: "app", Name: "B", CreatedAt: now}
+	sub := &engine.Subscription{ID: "sub", AppID: app.ID, AccountID: acc.ID, Format: "standard", Events: []string{"*"},
+		URL: "https://r.example", State: engine.SubscriptionActive, CreatedAt: now, UpdatedAt: now}
+	hs := &engine.Delivery{ID: "dlv", SubscriptionID: sub.ID, AppID: app.ID, Kind: engine.DeliveryHandshake,
+		State: engine.DeliveryPending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
+	for _, err := range []error{
+		s.CreateAccount(ctx, acc), s.CreateApp(ctx, app),
+		s.CreateSubscription(ctx, engine.CreateSubscriptionParams{Subscription: sub, Handshake: hs}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var outs []*engine.Outcome
+	for i := range 11 {
+		outs = append(outs, &engine.Outcome{State: engine.DeliveryPending, NextAttemptAt: now, SubscriptionID: sub.ID,
+			Attempt: &engine.Attempt{DeliveryID: hs.ID, StartedAt: now.Add(time.Duration(i) * time.Second)}})
+	}
+	if err := s.Complete(ctx, outs); err != nil {
+		t.Fatal(err)
+	}
+	// 10 of the 11 started before the cut: three full batches and one short one.
+	n, err := s.PurgeAttempts(ctx, now.Add(10*time.Second))
+	if err != nil || n != 10 {
+		t.Fatalf("PurgeAttempts = %d, %v; want 10", n, err)
+	}
+	as, err := s.ListAttempts(ctx, hs.ID)
+	if err != nil || len(as) != 1 || as[0].Number != 11 {
+		t.Fatalf("left %d attempts, %v; want number 11 alone", len(as), err)
+	}
+}
+
+// TestSurvivesKill kills a process while it ingests and checks every event whose Ingest had
+// returned is in the database: a commit is a commit when the method returns.
+func TestSurvivesKill(t *testing.T) {
+	if os.Getenv("SWITCHYARD_CRASH_DB") != "" {
+		crashChild(os.Getenv("SWITCHYARD_CRASH_DB"))
+		return
+	}
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "crash.db")
+	s := open(t, path, sqlite.Options{})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if err := s.CreateAccount(ctx, &engine.Account{ID: "acc", Name: "A", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSurvivesKill$")
+	cmd.Env = append(os.Environ(), "SWITCHYARD_CRASH_DB="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var acked []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && len(acked) < 300 {
+		if id, ok := strings.CutPrefix(sc.Text(), "acked "); ok {
+			acked = append(acked, id)
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL, mid-ingest
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if len(acked) < 300 {
+		t.Fatalf("the child acknowledged only %d events", len(acked))
+	}
+
+	s = open(t, path, sqlite.Options{})
+	defer s.Close()
+	for _, id := range acked {
+		if _, err := s.GetEvent(ctx, id); err != nil {
+			t.Fatalf("acknowledged event %s lost: %v", id, err)
+		}
+	}
+}
+
+func crashChild(path string) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(1)
+	}
+	w := bufio.NewWriter(os.Stdout)
+	for {
+		batch := make([]*engine.Event, 3)
+		for i := range batch {
+			batch[i] = &engine.Event{ID: engine.NewID("evt"), AccountID: "acc", Type: "a.b", Data: json.RawMessage(`{}`)}
+		}
+		res, err := s.Ingest(ctx, engine.IngestParams{Events: batch})
+		if err != nil {
+			fmt.Println("ingest:", err)
+			os.Exit(1)
+		}
+		for _, r := range res {
+			fmt.Fprintln(w, "acked", r.EventID)
+		}
+		w.Flush()
+	}
+}

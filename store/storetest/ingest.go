@@ -1,0 +1,210 @@
+package storetest
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/engine"
+)
+
+func testIngestRouting(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app1, app2 := h.app(), h.app()
+	acc, other := h.account(), h.account()
+	active1 := h.sub(app1, acc)
+	active2 := h.sub(app2, acc, func(s *engine.Subscription) { s.EntityKey = "c1" })
+	h.sub(app1, acc, func(s *engine.Subscription) { s.State = engine.SubscriptionDisabled })
+	h.sub(app1, acc, func(s *engine.Subscription) { s.State = engine.SubscriptionPending })
+	otherActive := h.sub(app1, other)
+	quiet := h.account() // no subscriptions
+
+	offered := map[string][]string{} // event ID -> subscription IDs offered
+	var routed []*engine.Delivery
+	r := func(ev *engine.Event, subs []*engine.Subscription) []*engine.Delivery {
+		offered[ev.ID] = sorted(subscriptionIDs(subs))
+		for _, s := range subs {
+			if s.AccountID != ev.AccountID || s.State != engine.SubscriptionActive {
+				t.Errorf("route offered %s (account %s, %s) for an event of %s", s.ID, s.AccountID, s.State, ev.AccountID)
+			}
+			if s.ID == active2.ID && (s.EntityKey != "c1" || s.Secret == "" || len(s.Events) == 0) {
+				t.Errorf("route offered subscription %+v; want it whole", s)
+			}
+		}
+		out := routeAll(base)(ev, subs)
+		routed = append(routed, out...)
+		return out
+	}
+	e1, e2, e3, e4 := newEvent(acc), newEvent(other), newEvent(acc), newEvent(quiet)
+	res := h.ingest(r, e1, e2, e3, e4)
+
+	wantAcc := sorted([]string{active1.ID, active2.ID})
+	wantIDs(t, "offered for e1", offered[e1.ID], wantAcc)
+	wantIDs(t, "offered for e2", offered[e2.ID], []string{otherActive.ID})
+	wantIDs(t, "offered for e3", offered[e3.ID], wantAcc)
+	wantIDs(t, "offered for e4", offered[e4.ID], nil)
+	for i, want := range []engine.IngestResult{
+		{EventID: e1.ID, Deliveries: 2}, {EventID: e2.ID, Deliveries: 1},
+		{EventID: e3.ID, Deliveries: 2}, {EventID: e4.ID, Deliveries: 0},
+	} {
+		if res[i] != want {
+			t.Errorf("result %d = %+v; want %+v", i, res[i], want)
+		}
+	}
+	// Every routed delivery is stored as given.
+	for _, d := range routed {
+		wantSame(t, "stored delivery", h.delivery(d.ID), d)
+	}
+	all, err := h.s.ListDeliveries(h.ctx, engine.DeliveryFilter{})
+	if err != nil || len(all) != len(routed) {
+		t.Errorf("ListDeliveries = %d, %v; want the %d routed", len(all), err, len(routed))
+	}
+}
+
+func testIngestEventRoundTrip(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	sub := h.sub(app, acc)
+	// Whitespace, key order, escapes and numbers beyond float64 must come back byte for byte.
+	raw := "{ \"z\":1,\n\t\"a\" : [1.0e2, \"\\u00e9\\n\", \"é\"], \"big\": 123456789012345678901234567890 ,\"nil\":null}"
+	prev := `{"a":[],  "z":0}`
+	want := newEvent(acc, func(ev *engine.Event) {
+		ev.Type, ev.Entity = "invoice.paid", engine.Entity{Type: "invoice", ID: "inv/7"}
+		ev.Data, ev.PreviousData = json.RawMessage(raw), json.RawMessage(prev)
+		ev.User = &engine.User{ID: "u1", Name: "Ada", Email: "ada@example.com"}
+		ev.IdempotencyKey = "key-1"
+		ev.OccurredAt, ev.DeliverAt, ev.CreatedAt = at(-time.Hour), ptr(at(time.Hour)), base
+	})
+	bare := newEvent(acc) // no previous data, user, key or deliver_at
+	h.ingest(routeTo(sub, base), want, bare)
+
+	for _, ev := range []*engine.Event{want, bare} {
+		got, err := h.s.GetEvent(h.ctx, ev.ID)
+		if err != nil {
+			t.Fatalf("GetEvent: %v", err)
+		}
+		wantSame(t, "GetEvent", got, ev)
+	}
+	got, _ := h.s.GetEvent(h.ctx, want.ID)
+	if got != nil && !bytes.Equal(got.Data, []byte(raw)) {
+		t.Errorf("data = %q; want %q byte for byte", got.Data, raw)
+	}
+	_, err := h.s.GetEvent(h.ctx, "evt_missing")
+	wantErr(t, "GetEvent(missing)", err, engine.ErrNotFound)
+
+	// The claimed work carries the same bytes.
+	for _, w := range h.claim(base, 10) {
+		if w.Event == nil {
+			t.Fatalf("work %s has no event", w.Delivery.ID)
+		}
+		if w.Event.ID == want.ID {
+			wantSame(t, "claimed event", w.Event, want)
+		}
+	}
+}
+
+func testIngestIdempotency(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc, other := h.app(), h.account(), h.account()
+	h.sub(app, acc)
+	h.sub(app, other)
+	key := func(k string) func(*engine.Event) { return func(ev *engine.Event) { ev.IdempotencyKey = k } }
+
+	first := newEvent(acc, key("k1"))
+	res := h.ingest(routeAll(base), first)
+	if res[0] != (engine.IngestResult{EventID: first.ID, Deliveries: 1}) {
+		t.Fatalf("first = %+v", res[0])
+	}
+
+	again := newEvent(acc, key("k1"))              // across calls
+	inCall1 := newEvent(acc, key("k2"))            // new
+	inCall2 := newEvent(acc, key("k2"))            // within the call
+	otherAcc := newEvent(other, key("k1"))         // same key, other account: not a duplicate
+	noKey1, noKey2 := newEvent(acc), newEvent(acc) // no key: never duplicates
+	res = h.ingest(routeAll(base), again, inCall1, inCall2, otherAcc, noKey1, noKey2)
+	for i, want := range []engine.IngestResult{
+		{EventID: first.ID, Duplicate: true},
+		{EventID: inCall1.ID, Deliveries: 1},
+		{EventID: inCall1.ID, Duplicate: true},
+		{EventID: otherAcc.ID, Deliveries: 1},
+		{EventID: noKey1.ID, Deliveries: 1},
+		{EventID: noKey2.ID, Deliveries: 1},
+	} {
+		if res[i] != want {
+			t.Errorf("result %d = %+v; want %+v", i, res[i], want)
+		}
+	}
+	for _, dup := range []*engine.Event{again, inCall2} {
+		_, err := h.s.GetEvent(h.ctx, dup.ID)
+		wantErr(t, "GetEvent(duplicate)", err, engine.ErrNotFound)
+		ds, err := h.s.ListDeliveries(h.ctx, engine.DeliveryFilter{EventID: dup.ID})
+		if err != nil || len(ds) != 0 {
+			t.Errorf("deliveries of a duplicate: %d, %v; want none", len(ds), err)
+		}
+	}
+	all, err := h.s.ListDeliveries(h.ctx, engine.DeliveryFilter{})
+	if err != nil || len(all) != 5 {
+		t.Errorf("%d deliveries stored, %v; want 5", len(all), err)
+	}
+	// The first event is what the key keeps.
+	if got, err := h.s.GetEvent(h.ctx, first.ID); err != nil || got.IdempotencyKey != "k1" {
+		t.Errorf("first event: %+v, %v", got, err)
+	}
+}
+
+func testIngestDeliverAt(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	h.sub(app, acc)
+	later := at(10 * time.Minute)
+	// A route like the engine's: due at the event's deliver_at when that is later than now.
+	r := func(ev *engine.Event, subs []*engine.Subscription) []*engine.Delivery {
+		due := base
+		if ev.DeliverAt != nil && ev.DeliverAt.After(due) {
+			due = *ev.DeliverAt
+		}
+		return routeAll(due)(ev, subs)
+	}
+	held := newEvent(acc, func(ev *engine.Event) { ev.DeliverAt = ptr(later) })
+	h.ingest(r, held)
+	ds, err := h.s.ListDeliveries(h.ctx, engine.DeliveryFilter{EventID: held.ID})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("ListDeliveries = %d, %v; want 1", len(ds), err)
+	}
+	wantTime(t, "NextAttemptAt", ds[0].NextAttemptAt, later)
+	if ws := h.claim(later.Add(-time.Millisecond), 10); len(ws) != 0 {
+		t.Errorf("claimed %v before deliver_at", workIDs(ws))
+	}
+	next, ok, err := h.s.NextDue(h.ctx)
+	if err != nil || !ok {
+		t.Fatalf("NextDue = %v, %v, %v", next, ok, err)
+	}
+	wantTime(t, "NextDue", next, later)
+	if ws := h.claim(later, 10); len(ws) != 1 || ws[0].Delivery.ID != ds[0].ID {
+		t.Errorf("claimed %v at deliver_at; want %s", workIDs(ws), ds[0].ID)
+	}
+}
+
+func testIngestAtomic(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	h.sub(app, acc)
+	good := newEvent(acc, func(ev *engine.Event) { ev.IdempotencyKey = "atomic" })
+	clash := newEvent(acc)
+	clash.ID = good.ID // the same event ID twice: the call must fail as a whole
+	_, err := h.s.Ingest(h.ctx, engine.IngestParams{Events: []*engine.Event{good, clash}, Route: routeAll(base)})
+	wantErr(t, "Ingest(an ID twice)", err, engine.ErrConflict)
+	_, err = h.s.GetEvent(h.ctx, good.ID)
+	wantErr(t, "GetEvent(from the failed call)", err, engine.ErrNotFound)
+	ds, err := h.s.ListDeliveries(h.ctx, engine.DeliveryFilter{})
+	if err != nil || len(ds) != 0 {
+		t.Errorf("%d deliveries after a failed ingest, %v; want none", len(ds), err)
+	}
+	// The key was not taken by the failed call.
+	retry := newEvent(acc, func(ev *engine.Event) { ev.IdempotencyKey = "atomic" })
+	res := h.ingest(routeAll(base), retry)
+	if res[0].Duplicate || res[0].EventID != retry.ID {
+		t.Errorf("after a failed call: %+v; want a new event", res[0])
+	}
+}

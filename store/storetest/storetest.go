@@ -1,0 +1,551 @@
+// Package storetest is one behavioural test suite for every engine.Store: the SQLite store runs
+// it, and so must any other driver. It tests through the interface alone, and each test opens a
+// fresh store, so tests run in parallel.
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/engine"
+)
+
+// Run runs the suite. open must return a new, empty, migrated store each time it is called, and
+// close it when t ends (t.Cleanup).
+func Run(t *testing.T, open func(t *testing.T) engine.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open func(t *testing.T) engine.Store)
+	}{
+		{"Accounts", testAccounts},
+		{"Apps", testApps},
+		{"Credentials", testCredentials},
+		{"RevokeCredential", testRevokeCredential},
+		{"SubscriptionRoundTrip", testSubscriptionRoundTrip},
+		{"SubscriptionConflicts", testSubscriptionConflicts},
+		{"SubscriptionHandshake", testSubscriptionHandshake},
+		{"ListSubscriptions", testListSubscriptions},
+		{"UpdateSubscription", testUpdateSubscription},
+		{"SubscriptionVersion", testSubscriptionVersion},
+		{"DeleteSubscription", testDeleteSubscription},
+		{"DisableFailing", testDisableFailing},
+
+		{"IngestRouting", testIngestRouting},
+		{"IngestEventRoundTrip", testIngestEventRoundTrip},
+		{"IngestIdempotency", testIngestIdempotency},
+		{"IngestDeliverAt", testIngestDeliverAt},
+		{"IngestAtomic", testIngestAtomic},
+
+		{"ClaimDueOrderAndLimit", testClaimDueOrderAndLimit},
+		{"ClaimDueWork", testClaimDueWork},
+		{"ClaimDueConcurrent", testClaimDueConcurrent},
+		{"CompleteTransitions", testCompleteTransitions},
+		{"CompleteAttempts", testCompleteAttempts},
+		{"CompleteAfterEnd", testCompleteAfterEnd},
+		{"CompleteSkipsMissing", testCompleteSkipsMissing},
+		{"CompleteHealth", testCompleteHealth},
+		{"NextDue", testNextDue},
+		{"RecoverLeases", testRecoverLeases},
+		{"ReleaseLeases", testReleaseLeases},
+		{"ListDeliveries", testListDeliveries},
+		{"RetryDelivery", testRetryDelivery},
+		{"ReplaySubscription", testReplaySubscription},
+		{"PurgeAttempts", testPurgeAttempts},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
+	}
+}
+
+func testAccounts(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	want := &engine.Account{ID: "tenant-42", Name: "Tenant 42", CreatedAt: at(-time.Hour)}
+	if err := h.s.CreateAccount(h.ctx, want); err != nil {
+		t.Fatalf("CreateAccount: %v", err)
+	}
+	got, err := h.s.GetAccount(h.ctx, want.ID)
+	if err != nil {
+		t.Fatalf("GetAccount: %v", err)
+	}
+	wantSame(t, "GetAccount", got, want)
+
+	_, err = h.s.GetAccount(h.ctx, "missing")
+	wantErr(t, "GetAccount(missing)", err, engine.ErrNotFound)
+	err = h.s.CreateAccount(h.ctx, &engine.Account{ID: want.ID, Name: "again", CreatedAt: base})
+	wantErr(t, "CreateAccount(same ID)", err, engine.ErrConflict)
+
+	ids := []string{want.ID}
+	for range 4 {
+		ids = append(ids, h.account().ID)
+	}
+	ids = sorted(ids)
+	page, err := h.s.ListAccounts(h.ctx, engine.Page{Limit: 2})
+	if err != nil {
+		t.Fatalf("ListAccounts: %v", err)
+	}
+	var listed []string
+	for _, a := range page {
+		listed = append(listed, a.ID)
+	}
+	wantIDs(t, "first page", listed, ids[:2])
+	page, err = h.s.ListAccounts(h.ctx, engine.Page{After: ids[1], Limit: 2})
+	if err != nil {
+		t.Fatalf("ListAccounts: %v", err)
+	}
+	listed = listed[:0]
+	for _, a := range page {
+		listed = append(listed, a.ID)
+	}
+	wantIDs(t, "second page", listed, ids[2:4])
+	page, err = h.s.ListAccounts(h.ctx, engine.Page{After: ids[4], Limit: 2})
+	if err != nil || len(page) != 0 {
+		t.Errorf("page after the last: %d accounts, %v; want none", len(page), err)
+	}
+}
+
+func testApps(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	want := &engine.App{ID: engine.NewID("app"), Name: "Zapier-like", URL: "https://app.example/base", Secret: "s3cr3t/with+chars==", CreatedAt: at(-time.Minute)}
+	if err := h.s.CreateApp(h.ctx, want); err != nil {
+		t.Fatalf("CreateApp: %v", err)
+	}
+	got, err := h.s.GetApp(h.ctx, want.ID)
+	if err != nil {
+		t.Fatalf("GetApp: %v", err)
+	}
+	wantSame(t, "GetApp", got, want)
+	_, err = h.s.GetApp(h.ctx, "app_missing")
+	wantErr(t, "GetApp(missing)", err, engine.ErrNotFound)
+	wantErr(t, "CreateApp(same ID)", h.s.CreateApp(h.ctx, want), engine.ErrConflict)
+
+	ids := []string{want.ID, h.app().ID, h.app().ID}
+	ids = sorted(ids)
+	apps, err := h.s.ListApps(h.ctx, engine.Page{After: ids[0], Limit: 10})
+	if err != nil {
+		t.Fatalf("ListApps: %v", err)
+	}
+	var listed []string
+	for _, a := range apps {
+		listed = append(listed, a.ID)
+	}
+	wantIDs(t, "ListApps after the first", listed, ids[1:])
+	if apps[0].Secret == "" {
+		t.Error("ListApps dropped the secret")
+	}
+}
+
+func testCredentials(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+
+	t.Run("RoundTrip", func(t *testing.T) {
+		want := &engine.Credential{
+			ID: engine.NewID("crd"), AppID: app.ID, AccountID: acc.ID, Kind: engine.CredentialAccessToken,
+			Scopes: []string{"events:publish", "clients:read"}, Primary: true,
+			SecretHash: []byte{0, 1, 2, 0xff, 0}, CreatedAt: base,
+		}
+		if err := h.s.CreateCredential(h.ctx, want); err != nil {
+			t.Fatalf("CreateCredential: %v", err)
+		}
+		got, err := h.s.GetCredential(h.ctx, want.ID)
+		if err != nil {
+			t.Fatalf("GetCredential: %v", err)
+		}
+		wantSame(t, "GetCredential", got, want)
+		_, err = h.s.GetCredential(h.ctx, "crd_missing")
+		wantErr(t, "GetCredential(missing)", err, engine.ErrNotFound)
+		wantErr(t, "CreateCredential(same ID)", h.s.CreateCredential(h.ctx, want), engine.ErrConflict)
+	})
+
+	t.Run("ClientID", func(t *testing.T) {
+		want := h.credential(app, func(c *engine.Credential) {
+			c.Kind, c.ClientID, c.Scopes = engine.CredentialClient, engine.NewID("cli"), []string{}
+		})
+		got, err := h.s.GetCredentialByClientID(h.ctx, want.ClientID)
+		if err != nil {
+			t.Fatalf("GetCredentialByClientID: %v", err)
+		}
+		wantSame(t, "GetCredentialByClientID", got, want)
+		_, err = h.s.GetCredentialByClientID(h.ctx, "cli_missing")
+		wantErr(t, "GetCredentialByClientID(missing)", err, engine.ErrNotFound)
+		_, err = h.s.GetCredentialByClientID(h.ctx, "")
+		wantErr(t, "GetCredentialByClientID(\"\")", err, engine.ErrNotFound)
+
+		dup := &engine.Credential{ID: engine.NewID("crd"), AppID: app.ID, Kind: engine.CredentialClient,
+			ClientID: want.ClientID, SecretHash: []byte{1}, CreatedAt: base}
+		wantErr(t, "CreateCredential(same client ID)", h.s.CreateCredential(h.ctx, dup), engine.ErrConflict)
+	})
+
+	t.Run("NoClientIDsDoNotClash", func(t *testing.T) {
+		a := h.credential(app)
+		b := h.credential(app)
+		for _, c := range []*engine.Credential{a, b} {
+			got, err := h.s.GetCredential(h.ctx, c.ID)
+			if err != nil {
+				t.Fatalf("GetCredential: %v", err)
+			}
+			if got.ClientID != "" || got.AccountID != "" || got.RevokedAt != nil || got.Primary {
+				t.Errorf("credential %s came back as %+v", c.ID, got)
+			}
+		}
+	})
+}
+
+func testRevokeCredential(t *testing.T, open func(t *testing.T) engine.Store) {
+	for _, del := range []bool{false, true} {
+		name := "KeepSubscriptions"
+		if del {
+			name = "DeleteSubscriptions"
+		}
+		t.Run(name, func(t *testing.T) {
+			h := setup(t, open)
+			app, acc := h.app(), h.account()
+			cred, other := h.credential(app), h.credential(app)
+			mine1 := h.sub(app, acc, func(s *engine.Subscription) { s.CredentialID = cred.ID })
+			mine2 := h.sub(app, acc, func(s *engine.Subscription) { s.CredentialID = cred.ID })
+			theirs := h.sub(app, acc, func(s *engine.Subscription) { s.CredentialID = other.ID })
+			plain := h.sub(app, acc)
+			d := h.deliver(mine1, base)
+			h.complete(outcome(d, base, engine.DeliveryPending))
+			kept := h.deliver(theirs, base)
+
+			removed, err := h.s.RevokeCredential(h.ctx, engine.RevokeCredentialParams{ID: cred.ID, At: at(time.Hour), DeleteSubscriptions: del})
+			if err != nil {
+				t.Fatalf("RevokeCredential: %v", err)
+			}
+			got, err := h.s.GetCredential(h.ctx, cred.ID)
+			if err != nil {
+				t.Fatalf("GetCredential: %v", err)
+			}
+			wantTimePtr(t, "RevokedAt", got.RevokedAt, ptr(at(time.Hour)))
+			if o, _ := h.s.GetCredential(h.ctx, other.ID); o == nil || o.RevokedAt != nil {
+				t.Errorf("the other credential: %+v; want it unrevoked", o)
+			}
+
+			if !del {
+				wantIDs(t, "removed", removed, nil)
+				for _, s := range []*engine.Subscription{mine1, mine2} {
+					h.subscription(s.ID)
+				}
+				h.delivery(d.ID)
+				return
+			}
+			wantIDs(t, "removed", sorted(removed), sorted([]string{mine1.ID, mine2.ID}))
+			for _, s := range []*engine.Subscription{mine1, mine2} {
+				_, err := h.s.GetSubscription(h.ctx, s.ID)
+				wantErr(t, "GetSubscription(removed)", err, engine.ErrNotFound)
+			}
+			_, err = h.s.GetDelivery(h.ctx, d.ID)
+			wantErr(t, "GetDelivery(of a removed subscription)", err, engine.ErrNotFound)
+			if as := h.attempts(d.ID); len(as) != 0 {
+				t.Errorf("%d attempts left of a removed subscription's delivery", len(as))
+			}
+			h.subscription(theirs.ID)
+			h.subscription(plain.ID)
+			h.delivery(kept.ID)
+		})
+	}
+
+	t.Run("Missing", func(t *testing.T) {
+		h := setup(t, open)
+		_, err := h.s.RevokeCredential(h.ctx, engine.RevokeCredentialParams{ID: "crd_missing", At: base, DeleteSubscriptions: true})
+		wantErr(t, "RevokeCredential(missing)", err, engine.ErrNotFound)
+	})
+}
+
+func testSubscriptionRoundTrip(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	cred := h.credential(app)
+	want := &engine.Subscription{
+		ID: engine.NewID("sub"), AppID: app.ID, AccountID: acc.ID, CredentialID: cred.ID, Format: "ivvy",
+		Events: []string{"client.create", "invoice.*"}, EntityKey: "client-7", URL: "https://r.example/h?x=1",
+		Options:                 map[string]string{"mode": "compact", "region": "eu"},
+		Secret:                  "whsec_new",
+		PreviousSecret:          "whsec_old",
+		PreviousSecretExpiresAt: ptr(at(24 * time.Hour)),
+		State:                   engine.SubscriptionPending,
+		DisabledReason:          "",
+		RetryPolicy:             &engine.RetryPolicy{Schedule: []engine.Duration{engine.Duration(time.Second), engine.Duration(90 * time.Minute)}},
+		FailingSince:            ptr(at(-time.Hour)),
+		ConfirmToken:            "tok-" + engine.NewID("t"),
+		CreatedAt:               at(-2 * time.Hour),
+		UpdatedAt:               at(-time.Minute),
+	}
+	if err := h.s.CreateSubscription(h.ctx, engine.CreateSubscriptionParams{Subscription: want}); err != nil {
+		t.Fatalf("CreateSubscription: %v", err)
+	}
+	got := h.subscription(want.ID)
+	wantSame(t, "GetSubscription", got, want)
+	got, err := h.s.GetSubscriptionByConfirmToken(h.ctx, want.ConfirmToken)
+	if err != nil {
+		t.Fatalf("GetSubscriptionByConfirmToken: %v", err)
+	}
+	wantSame(t, "GetSubscriptionByConfirmToken", got, want)
+
+	// The optional fields left empty.
+	bare := newSubscription(app, acc)
+	if err := h.s.CreateSubscription(h.ctx, engine.CreateSubscriptionParams{Subscription: bare}); err != nil {
+		t.Fatalf("CreateSubscription(bare): %v", err)
+	}
+	wantSame(t, "GetSubscription(bare)", h.subscription(bare.ID), bare)
+
+	_, err = h.s.GetSubscription(h.ctx, "sub_missing")
+	wantErr(t, "GetSubscription(missing)", err, engine.ErrNotFound)
+	_, err = h.s.GetSubscriptionByConfirmToken(h.ctx, "no-such-token")
+	wantErr(t, "GetSubscriptionByConfirmToken(missing)", err, engine.ErrNotFound)
+	_, err = h.s.GetSubscriptionByConfirmToken(h.ctx, "")
+	wantErr(t, "GetSubscriptionByConfirmToken(\"\")", err, engine.ErrNotFound)
+}
+
+func testSubscriptionConflicts(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	first := h.sub(app, acc, func(s *engine.Subscription) { s.ConfirmToken = "token-1" })
+	// Subscriptions without a confirmation token do not clash with each other.
+	h.sub(app, acc)
+	h.sub(app, acc)
+
+	sameID := newSubscription(app, acc)
+	sameID.ID = first.ID
+	err := h.s.CreateSubscription(h.ctx, engine.CreateSubscriptionParams{Subscription: sameID})
+	wantErr(t, "CreateSubscription(same ID)", err, engine.ErrConflict)
+
+	sameToken := newSubscription(app, acc)
+	sameToken.ConfirmToken = "token-1"
+	err = h.s.CreateSubscription(h.ctx, engine.CreateSubscriptionParams{Subscription: sameToken})
+	wantErr(t, "CreateSubscription(same confirmation token)", err, engine.ErrConflict)
+	_, err = h.s.GetSubscription(h.ctx, sameToken.ID)
+	wantErr(t, "GetSubscription(refused)", err, engine.ErrNotFound)
+}
+
+func testSubscriptionHandshake(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	s := newSubscription(app, acc)
+	s.State, s.ConfirmToken = engine.SubscriptionPending, "confirm-me"
+	hs := &engine.Delivery{
+		ID: engine.NewID("dlv"), SubscriptionID: s.ID, AppID: app.ID, Kind: engine.DeliveryHandshake,
+		State: engine.DeliveryPending, NextAttemptAt: base, CreatedAt: base, UpdatedAt: base,
+	}
+	if err := h.s.CreateSubscription(h.ctx, engine.CreateSubscriptionParams{Subscription: s, Handshake: hs}); err != nil {
+		t.Fatalf("CreateSubscription: %v", err)
+	}
+	wantSame(t, "handshake delivery", h.delivery(hs.ID), hs)
+
+	ws := h.claim(base, 10)
+	if len(ws) != 1 {
+		t.Fatalf("claimed %d; want the handshake", len(ws))
+	}
+	w := ws[0]
+	if w.Delivery.ID != hs.ID || w.Event != nil || w.Subscription == nil || w.Subscription.ID != s.ID ||
+		w.App == nil || w.App.ID != app.ID || w.Account == nil || w.Account.ID != acc.ID {
+		t.Errorf("handshake work = %+v; want the handshake with no event, its subscription, app and account", w)
+	}
+
+	// A handshake that cannot be stored takes the subscription with it.
+	s2 := newSubscription(app, acc)
+	bad := *hs // same delivery ID
+	bad.SubscriptionID = s2.ID
+	err := h.s.CreateSubscription(h.ctx, engine.CreateSubscriptionParams{Subscription: s2, Handshake: &bad})
+	wantErr(t, "CreateSubscription(handshake with a used ID)", err, engine.ErrConflict)
+	_, err = h.s.GetSubscription(h.ctx, s2.ID)
+	wantErr(t, "GetSubscription(after a failed create)", err, engine.ErrNotFound)
+}
+
+func testListSubscriptions(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app1, app2 := h.app(), h.app()
+	acc1, acc2 := h.account(), h.account()
+	cred := h.credential(app1)
+	a := h.sub(app1, acc1)
+	b := h.sub(app1, acc2, func(s *engine.Subscription) { s.Format, s.CredentialID = "ivvy", cred.ID })
+	c := h.sub(app2, acc1, func(s *engine.Subscription) { s.EntityKey = "client-9" })
+	d := h.sub(app2, acc2, func(s *engine.Subscription) { s.URL = "https://other.example/in" })
+	e := h.sub(app1, acc1, func(s *engine.Subscription) { s.State = engine.SubscriptionDisabled })
+
+	for _, tt := range []struct {
+		name string
+		f    engine.SubscriptionFilter
+		want []*engine.Subscription
+	}{
+		{"All", engine.SubscriptionFilter{}, []*engine.Subscription{a, b, c, d, e}},
+		{"App", engine.SubscriptionFilter{AppID: app1.ID}, []*engine.Subscription{a, b, e}},
+		{"Account", engine.SubscriptionFilter{AccountID: acc2.ID}, []*engine.Subscription{b, d}},
+		{"AppAndAccount", engine.SubscriptionFilter{AppID: app2.ID, AccountID: acc1.ID}, []*engine.Subscription{c}},
+		{"Format", engine.SubscriptionFilter{Format: "ivvy"}, []*engine.Subscription{b}},
+		{"EntityKey", engine.SubscriptionFilter{EntityKey: "client-9"}, []*engine.Subscription{c}},
+		{"URL", engine.SubscriptionFilter{URL: "https://other.example/in"}, []*engine.Subscription{d}},
+		{"Credential", engine.SubscriptionFilter{CredentialID: cred.ID}, []*engine.Subscription{b}},
+		{"NoMatch", engine.SubscriptionFilter{AppID: app2.ID, Format: "ivvy"}, nil},
+		{"Limit", engine.SubscriptionFilter{Page: engine.Page{Limit: 2}}, []*engine.Subscription{a, b}},
+		{"After", engine.SubscriptionFilter{Page: engine.Page{After: b.ID, Limit: 2}}, []*engine.Subscription{c, d}},
+		{"AppAfter", engine.SubscriptionFilter{AppID: app1.ID, Page: engine.Page{After: a.ID, Limit: 10}}, []*engine.Subscription{b, e}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := h.s.ListSubscriptions(h.ctx, tt.f)
+			if err != nil {
+				t.Fatalf("ListSubscriptions: %v", err)
+			}
+			wantIDs(t, "subscriptions", subscriptionIDs(got), subscriptionIDs(tt.want))
+			for i := range min(len(got), len(tt.want)) {
+				wantSame(t, "listed subscription", got[i], tt.want[i])
+			}
+		})
+	}
+}
+
+func testUpdateSubscription(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	orig := h.sub(app, acc, func(s *engine.Subscription) { s.ConfirmToken = "tok-a" })
+	h.sub(app, acc, func(s *engine.Subscription) { s.ConfirmToken = "tok-b" })
+
+	upd := *orig
+	upd.Events = []string{"invoice.paid"}
+	upd.EntityKey = "inv-1"
+	upd.URL = "https://moved.example/hook"
+	upd.Options = map[string]string{"k": "v"}
+	upd.Secret, upd.PreviousSecret, upd.PreviousSecretExpiresAt = "whsec_2", orig.Secret, ptr(at(time.Hour))
+	upd.State, upd.DisabledReason = engine.SubscriptionDisabled, "disabled through the API"
+	upd.RetryPolicy = &engine.RetryPolicy{Schedule: []engine.Duration{engine.Duration(time.Minute)}}
+	upd.FailingSince = ptr(at(-time.Minute))
+	upd.UpdatedAt = at(time.Minute)
+	if err := h.s.UpdateSubscription(h.ctx, &upd); err != nil {
+		t.Fatalf("UpdateSubscription: %v", err)
+	}
+	wantSame(t, "after update", h.subscription(orig.ID), &upd)
+
+	// And back: cleared fields are cleared.
+	back := upd
+	back.PreviousSecret, back.PreviousSecretExpiresAt, back.RetryPolicy, back.FailingSince = "", nil, nil, nil
+	back.State, back.DisabledReason, back.Options = engine.SubscriptionActive, "", nil
+	back.UpdatedAt = at(2 * time.Minute)
+	if err := h.s.UpdateSubscription(h.ctx, &back); err != nil {
+		t.Fatalf("UpdateSubscription: %v", err)
+	}
+	wantSame(t, "after clearing", h.subscription(orig.ID), &back)
+
+	missing := newSubscription(app, acc)
+	wantErr(t, "UpdateSubscription(missing)", h.s.UpdateSubscription(h.ctx, missing), engine.ErrNotFound)
+
+	clash := back
+	clash.ConfirmToken = "tok-b"
+	wantErr(t, "UpdateSubscription(a token in use)", h.s.UpdateSubscription(h.ctx, &clash), engine.ErrConflict)
+	if got := h.subscription(orig.ID); got.ConfirmToken != "tok-a" {
+		t.Errorf("token after a refused update = %q; want tok-a", got.ConfirmToken)
+	}
+}
+
+func testDeleteSubscription(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	gone, stays := h.sub(app, acc), h.sub(app, acc)
+	d1 := h.deliver(gone, base)
+	d2 := h.deliver(gone, at(time.Hour))
+	other := h.deliver(stays, at(time.Hour))
+	h.claim(base, 10) // d1
+	h.complete(outcome(d1, base, engine.DeliveryPending))
+	h.complete(outcome(other, base, engine.DeliveryPending))
+	if n := len(h.attempts(d1.ID)); n != 1 {
+		t.Fatalf("%d attempts before the delete; want 1", n)
+	}
+
+	if err := h.s.DeleteSubscription(h.ctx, gone.ID); err != nil {
+		t.Fatalf("DeleteSubscription: %v", err)
+	}
+	_, err := h.s.GetSubscription(h.ctx, gone.ID)
+	wantErr(t, "GetSubscription(deleted)", err, engine.ErrNotFound)
+	for _, d := range []*engine.Delivery{d1, d2} {
+		_, err := h.s.GetDelivery(h.ctx, d.ID)
+		wantErr(t, "GetDelivery(of a deleted subscription)", err, engine.ErrNotFound)
+	}
+	if as := h.attempts(d1.ID); len(as) != 0 {
+		t.Errorf("%d attempts left of a deleted delivery", len(as))
+	}
+	ds, err := h.s.ListDeliveries(h.ctx, engine.DeliveryFilter{SubscriptionID: gone.ID})
+	if err != nil || len(ds) != 0 {
+		t.Errorf("ListDeliveries(deleted subscription) = %d, %v; want none", len(ds), err)
+	}
+	// The other subscription keeps its delivery and attempt, and the event stays.
+	h.delivery(other.ID)
+	if n := len(h.attempts(other.ID)); n != 1 {
+		t.Errorf("other delivery has %d attempts; want 1", n)
+	}
+	if _, err := h.s.GetEvent(h.ctx, d1.EventID); err != nil {
+		t.Errorf("GetEvent after the delete: %v", err)
+	}
+	wantErr(t, "DeleteSubscription(again)", h.s.DeleteSubscription(h.ctx, gone.ID), engine.ErrNotFound)
+}
+
+func testDisableFailing(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	cutoff := at(-5 * 24 * time.Hour)
+	old := h.sub(app, acc, func(s *engine.Subscription) { s.FailingSince = ptr(cutoff.Add(-time.Hour)) })
+	old2 := h.sub(app, acc, func(s *engine.Subscription) { s.FailingSince = ptr(cutoff.Add(-time.Millisecond)) })
+	recent := h.sub(app, acc, func(s *engine.Subscription) { s.FailingSince = ptr(cutoff.Add(time.Hour)) })
+	atCutoff := h.sub(app, acc, func(s *engine.Subscription) { s.FailingSince = ptr(cutoff) })
+	healthy := h.sub(app, acc)
+	already := h.sub(app, acc, func(s *engine.Subscription) {
+		s.State, s.DisabledReason, s.FailingSince = engine.SubscriptionDisabled, "by hand", ptr(cutoff.Add(-time.Hour))
+	})
+	pending := h.sub(app, acc, func(s *engine.Subscription) {
+		s.State, s.FailingSince = engine.SubscriptionPending, ptr(cutoff.Add(-time.Hour))
+	})
+
+	ids, err := h.s.DisableFailing(h.ctx, engine.DisableFailingParams{FailingSince: cutoff, Now: base, Reason: "failing for 5 days"})
+	if err != nil {
+		t.Fatalf("DisableFailing: %v", err)
+	}
+	wantIDs(t, "disabled", sorted(ids), sorted([]string{old.ID, old2.ID}))
+	for _, s := range []*engine.Subscription{old, old2} {
+		got := h.subscription(s.ID)
+		if got.State != engine.SubscriptionDisabled || got.DisabledReason != "failing for 5 days" {
+			t.Errorf("%s: state %s, reason %q; want disabled, failing for 5 days", s.ID, got.State, got.DisabledReason)
+		}
+		wantTime(t, "UpdatedAt", got.UpdatedAt, base)
+	}
+	for _, s := range []*engine.Subscription{recent, atCutoff, healthy, pending} {
+		if got := h.subscription(s.ID); got.State != s.State {
+			t.Errorf("%s: state %s; want it left %s", s.ID, got.State, s.State)
+		}
+	}
+	if got := h.subscription(already.ID); got.DisabledReason != "by hand" {
+		t.Errorf("already disabled: reason %q; want it kept", got.DisabledReason)
+	}
+	ids, err = h.s.DisableFailing(h.ctx, engine.DisableFailingParams{FailingSince: cutoff, Now: base, Reason: "again"})
+	if err != nil || len(ids) != 0 {
+		t.Errorf("DisableFailing again = %v, %v; want nothing", ids, err)
+	}
+}
+
+// testSubscriptionVersion: an update based on a stale read is refused, so it cannot undo a write
+// it did not see, such as the engine disabling the subscription meanwhile.
+func testSubscriptionVersion(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	sub := h.sub(app, acc, func(s *engine.Subscription) { s.FailingSince = ptr(at(-48 * time.Hour)) })
+	read := h.subscription(sub.ID)
+	if read.Version != 0 {
+		t.Fatalf("new subscription has version %d; want 0", read.Version)
+	}
+	ids, err := h.s.DisableFailing(h.ctx, engine.DisableFailingParams{FailingSince: at(-time.Hour), Now: base, Reason: "failing"})
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("DisableFailing = %v, %v", ids, err)
+	}
+	stale := *read
+	stale.URL = "https://changed.example/"
+	wantErr(t, "UpdateSubscription(stale)", h.s.UpdateSubscription(h.ctx, &stale), engine.ErrConflict)
+	fresh := h.subscription(sub.ID)
+	if fresh.State != engine.SubscriptionDisabled || fresh.URL == stale.URL || fresh.Version == read.Version {
+		t.Fatalf("after a refused stale update: %s %s version %d", fresh.State, fresh.URL, fresh.Version)
+	}
+	fresh.URL = stale.URL
+	if err := h.s.UpdateSubscription(h.ctx, fresh); err != nil {
+		t.Fatalf("UpdateSubscription(fresh): %v", err)
+	}
+	if got := h.subscription(sub.ID); got.Version != fresh.Version || got.URL != stale.URL {
+		t.Errorf("stored version %d, caller's %d, url %s", got.Version, fresh.Version, got.URL)
+	}
+}
