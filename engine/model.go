@@ -96,9 +96,11 @@ type Subscription struct {
 	// FailingSince is when deliveries began to fail without a success since; nil when healthy.
 	FailingSince *time.Time `json:"failing_since,omitempty"`
 	// ConfirmToken is the unguessable part of the confirmation and unsubscribe URLs.
-	ConfirmToken string    `json:"-"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	ConfirmToken string `json:"-"`
+	// Version counts writes, so that a read-modify-write cannot undo a write it did not see.
+	Version   int       `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Entity names what an event is about.

@@ -1,0 +1,220 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// idPattern is what a caller-chosen ID may look like: publishers often name accounts by their own
+// IDs, so accounts accept one.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+
+const (
+	maxNameLen = 200
+	maxURLLen  = 2048
+	// maxPage is the most items one list call returns.
+	maxPage     = 200
+	defaultPage = 50
+)
+
+// NewAccount is the input of CreateAccount.
+type NewAccount struct {
+	// ID is optional: the publishing platform's own ID for the tenant.
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// CreateAccount adds a tenant of the publishing platform.
+func (e *Engine) CreateAccount(ctx context.Context, in NewAccount) (*Account, error) {
+	if in.ID != "" && !idPattern.MatchString(in.ID) {
+		return nil, invalidf("id", "must be 1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit")
+	}
+	if err := checkName(in.Name); err != nil {
+		return nil, err
+	}
+	a := &Account{ID: in.ID, Name: in.Name, CreatedAt: e.now()}
+	if a.ID == "" {
+		a.ID = NewID("acc")
+	}
+	if err := e.store.CreateAccount(ctx, a); err != nil {
+		return nil, fmt.Errorf("create account: %w", err)
+	}
+	return a, nil
+}
+
+// GetAccount returns one account.
+func (e *Engine) GetAccount(ctx context.Context, id string) (*Account, error) {
+	return e.store.GetAccount(ctx, id)
+}
+
+// ListAccounts returns a page of accounts.
+func (e *Engine) ListAccounts(ctx context.Context, p Page) ([]*Account, error) {
+	return e.store.ListAccounts(ctx, normalizePage(p))
+}
+
+// NewApp is the input of CreateApp.
+type NewApp struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
+// CreateApp adds an integrator and returns it with its signing secret, which is shown only now.
+func (e *Engine) CreateApp(ctx context.Context, in NewApp) (*App, error) {
+	if err := checkName(in.Name); err != nil {
+		return nil, err
+	}
+	if in.URL != "" {
+		if err := checkHTTPURL("url", in.URL); err != nil {
+			return nil, err
+		}
+	}
+	a := &App{ID: NewID("app"), Name: in.Name, URL: in.URL, Secret: randomToken(32), CreatedAt: e.now()}
+	if err := e.store.CreateApp(ctx, a); err != nil {
+		return nil, fmt.Errorf("create app: %w", err)
+	}
+	return a, nil
+}
+
+// GetApp returns one app.
+func (e *Engine) GetApp(ctx context.Context, id string) (*App, error) { return e.store.GetApp(ctx, id) }
+
+// ListApps returns a page of apps.
+func (e *Engine) ListApps(ctx context.Context, p Page) ([]*App, error) {
+	return e.store.ListApps(ctx, normalizePage(p))
+}
+
+// NewCredential is the input of CreateCredential.
+type NewCredential struct {
+	Kind CredentialKind `json:"kind"`
+	// AccountID binds the credential to one account: an access token an account granted.
+	AccountID string   `json:"account_id"`
+	Scopes    []string `json:"scopes"`
+	Primary   bool     `json:"primary"`
+}
+
+// IssuedCredential is a new credential with the secret the caller must keep: it is stored only as
+// a hash and is shown only now.
+type IssuedCredential struct {
+	*Credential
+	// Token is what api_key and access_token credentials present (bearer or x-api-key).
+	Token string `json:"token,omitempty"`
+	// ClientSecret goes with ClientID for client credentials.
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+// CreateCredential issues a credential to an app.
+func (e *Engine) CreateCredential(ctx context.Context, appID string, in NewCredential) (*IssuedCredential, error) {
+	if _, err := e.store.GetApp(ctx, appID); err != nil {
+		return nil, err
+	}
+	switch in.Kind {
+	case CredentialAPIKey, CredentialClient, CredentialAccessToken:
+	case "":
+		return nil, invalidf("kind", "is required: api_key, client or access_token")
+	default:
+		return nil, invalidf("kind", "%q is not one of api_key, client, access_token", in.Kind)
+	}
+	if in.AccountID != "" {
+		if _, err := e.store.GetAccount(ctx, in.AccountID); err != nil {
+			return nil, accountRef("account_id", in.AccountID, err)
+		}
+	} else if in.Kind == CredentialAccessToken {
+		return nil, invalidf("account_id", "an access token is granted by an account; name it")
+	}
+	scopes, err := normalizeScopes(in.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	c := &Credential{
+		ID: NewID("crd"), AppID: appID, AccountID: in.AccountID, Kind: in.Kind, Scopes: scopes,
+		Primary: in.Primary, CreatedAt: e.now(),
+	}
+	secret := randomToken(32)
+	issued := &IssuedCredential{Credential: c}
+	if in.Kind == CredentialClient {
+		c.ClientID = NewID("cli")
+		issued.ClientSecret = secret
+	} else {
+		issued.Token = c.ID + "." + secret
+	}
+	c.SecretHash = hashSecret(secret)
+	if err := e.store.CreateCredential(ctx, c); err != nil {
+		return nil, fmt.Errorf("create credential: %w", err)
+	}
+	return issued, nil
+}
+
+// RevokeCredential revokes a credential. Revoking an access token also removes the subscriptions
+// made with it, as an OAuth app's subscriptions go with its token; an API key's subscriptions
+// stay, so that rotating a key does not silently stop deliveries.
+func (e *Engine) RevokeCredential(ctx context.Context, id string) (removed []string, err error) {
+	c, err := e.store.GetCredential(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.RevokedAt != nil {
+		return nil, fmt.Errorf("credential %s was already revoked: %w", id, ErrConflict)
+	}
+	return e.store.RevokeCredential(ctx, RevokeCredentialParams{ID: id, At: e.now(), DeleteSubscriptions: c.Kind == CredentialAccessToken})
+}
+
+// now is the engine's time at the precision the store keeps.
+func (e *Engine) now() time.Time { return e.clock.Now().UTC().Truncate(time.Millisecond) }
+
+func normalizeScopes(in []string) ([]string, error) {
+	scopes := []string{}
+	for _, s := range in {
+		// A scope string may be given whole ("clients:create api/clients"), as OAuth writes it.
+		for _, f := range strings.Fields(s) {
+			if len(f) > 200 {
+				return nil, invalidf("scopes", "a scope is at most 200 characters")
+			}
+			scopes = append(scopes, f)
+		}
+	}
+	return scopes, nil
+}
+
+func checkName(name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return invalidf("name", "is required")
+	case len(name) > maxNameLen:
+		return invalidf("name", "is at most %d characters", maxNameLen)
+	}
+	return nil
+}
+
+// checkHTTPURL checks the form of a URL: absolute, http or https, with a host.
+func checkHTTPURL(field, raw string) error {
+	if len(raw) > maxURLLen {
+		return invalidf(field, "is at most %d characters", maxURLLen)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalidf(field, "must be an absolute http or https URL")
+	}
+	return nil
+}
+
+func normalizePage(p Page) Page {
+	if p.Limit <= 0 {
+		p.Limit = defaultPage
+	}
+	p.Limit = min(p.Limit, maxPage)
+	return p
+}
+
+// accountRef turns a missing referenced account into a validation error: the input is wrong, the
+// resource the request addresses is not missing.
+func accountRef(field, id string, err error) error {
+	if errors.Is(err, ErrNotFound) {
+		return invalidf(field, "no account %q", id)
+	}
+	return err
+}

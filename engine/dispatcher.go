@@ -1,0 +1,492 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/switchyard/switchyard/engine/outbound"
+	"github.com/switchyard/switchyard/runtime"
+	"github.com/switchyard/switchyard/sdk"
+	"github.com/switchyard/switchyard/sdk/signing"
+)
+
+// DispatcherConfig tunes delivery. The zero value is usable; WithDefaults fills it in.
+type DispatcherConfig struct {
+	// Concurrency is how many deliveries may be in flight at once. Sending is I/O-bound, so this
+	// is far above the core count; plugin pools bound the CPU-bound part separately. Default 256.
+	Concurrency int
+	// BatchSize is the most deliveries claimed by one query. Default 128.
+	BatchSize int
+	// PollInterval is how often the dispatcher looks for due work when nothing wakes it. Default 1s.
+	PollInterval time.Duration
+	// DeliveryTimeout bounds one request, from connect to the last byte read. Default 15s.
+	DeliveryTimeout time.Duration
+	// FormatTimeouts override DeliveryTimeout, and a plugin's own delivery_timeout_ms, per format.
+	FormatTimeouts map[string]time.Duration
+	// Lease is how long a claimed delivery stays claimed; an expired lease makes it due again.
+	// Default: twice the longest timeout, plus a minute.
+	Lease time.Duration
+	// MaxStoredBody is how much of each request and response body an attempt keeps. Default 16 KiB.
+	MaxStoredBody int
+	// ShutdownGrace is how long Stop lets deliveries in flight finish before cutting them off.
+	// Default 10s.
+	ShutdownGrace time.Duration
+}
+
+// WithDefaults returns c with unset fields at their defaults.
+func (c DispatcherConfig) WithDefaults() DispatcherConfig {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 256
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 128
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.DeliveryTimeout <= 0 {
+		c.DeliveryTimeout = 15 * time.Second
+	}
+	if c.Lease <= 0 {
+		longest := c.DeliveryTimeout
+		for _, t := range c.FormatTimeouts {
+			longest = max(longest, t)
+		}
+		c.Lease = 2*max(longest, 30*time.Second) + time.Minute
+	}
+	if c.MaxStoredBody <= 0 {
+		c.MaxStoredBody = 16 << 10
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 10 * time.Second
+	}
+	return c
+}
+
+// dispatcher claims due deliveries, shapes each with its subscription's plugin, sends it, and
+// records the attempt. One claiming loop feeds a bounded set of delivery goroutines; one recording
+// loop writes their outcomes in batches.
+type dispatcher struct {
+	cfg     DispatcherConfig
+	store   Store
+	plugins *Plugins
+	client  *outbound.Client
+	clock   Clock
+	logger  *slog.Logger
+	styles  *styleHooks
+
+	wake    chan struct{}
+	slots   chan struct{}
+	results chan result
+
+	claimCancel context.CancelFunc
+	claimDone   chan struct{}
+	workCtx     context.Context
+	workCancel  context.CancelFunc
+	inFlight    sync.WaitGroup
+	recordDone  chan struct{}
+}
+
+// result is one delivery's end: an outcome to record, or a lease to give back untouched because
+// the dispatcher stopped before the attempt finished.
+type result struct {
+	outcome *Outcome
+	release string
+}
+
+func newDispatcher(cfg DispatcherConfig, store Store, plugins *Plugins, client *outbound.Client, clock Clock, logger *slog.Logger, styles *styleHooks) *dispatcher {
+	return &dispatcher{
+		cfg: cfg, store: store, plugins: plugins, client: client, clock: clock, logger: logger, styles: styles,
+		wake:    make(chan struct{}, 1),
+		slots:   make(chan struct{}, cfg.Concurrency),
+		results: make(chan result, cfg.Concurrency),
+	}
+}
+
+// notify wakes the claiming loop: new work is due.
+func (d *dispatcher) notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *dispatcher) start() {
+	var claimCtx context.Context
+	claimCtx, d.claimCancel = context.WithCancel(context.Background())
+	d.workCtx, d.workCancel = context.WithCancel(context.Background())
+	d.claimDone, d.recordDone = make(chan struct{}), make(chan struct{})
+	go d.claimLoop(claimCtx)
+	go d.recordLoop()
+}
+
+// stop stops claiming, gives deliveries in flight the grace period to finish, cuts off the rest
+// (their leases are given back, so they are due again at once on the next start), and writes every
+// outcome before returning.
+func (d *dispatcher) stop(ctx context.Context) {
+	d.claimCancel()
+	<-d.claimDone
+	finished := make(chan struct{})
+	go func() { d.inFlight.Wait(); close(finished) }()
+	grace := time.NewTimer(d.cfg.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-finished:
+	case <-grace.C:
+		d.workCancel()
+		<-finished
+	case <-ctx.Done():
+		d.workCancel()
+		<-finished
+	}
+	d.workCancel()
+	close(d.results)
+	<-d.recordDone
+}
+
+func (d *dispatcher) claimLoop(ctx context.Context) {
+	defer close(d.claimDone)
+	for ctx.Err() == nil {
+		// Claim no more than there are free slots for, so claimed work never waits on a lease.
+		select {
+		case d.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+	more:
+		for n < d.cfg.BatchSize {
+			select {
+			case d.slots <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		now := d.clock.Now()
+		works, err := d.store.ClaimDue(ctx, ClaimParams{Now: now, LeaseUntil: now.Add(d.cfg.Lease), Limit: n})
+		for range n - len(works) {
+			<-d.slots
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.logger.Error("claim deliveries", "err", err)
+			d.sleep(ctx, d.cfg.PollInterval)
+			continue
+		}
+		for _, w := range works {
+			d.inFlight.Add(1)
+			go d.deliver(w)
+		}
+		if len(works) == n {
+			continue // there may be more due right now
+		}
+		d.sleep(ctx, d.untilNextDue(ctx, len(works) == 0))
+	}
+}
+
+// untilNextDue is how long to wait for the next due delivery, at most the poll interval.
+func (d *dispatcher) untilNextDue(ctx context.Context, claimedNothing bool) time.Duration {
+	wait := d.cfg.PollInterval
+	next, ok, err := d.store.NextDue(ctx)
+	if err != nil || !ok {
+		return wait
+	}
+	if until := next.Sub(d.clock.Now()); until < wait {
+		wait = until
+	}
+	// A delivery reported due that the claim did not return (it is being written right now)
+	// must not turn this loop into a busy one.
+	if claimedNothing && wait < 10*time.Millisecond {
+		wait = 10 * time.Millisecond
+	}
+	return wait
+}
+
+func (d *dispatcher) sleep(ctx context.Context, wait time.Duration) {
+	if wait <= 0 {
+		return
+	}
+	t := d.clock.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-d.wake:
+	case <-t.C():
+	case <-ctx.Done():
+	}
+}
+
+// deliver runs one claimed delivery to its end and hands the result to the recorder.
+func (d *dispatcher) deliver(w *Work) {
+	defer d.inFlight.Done()
+	defer func() { <-d.slots }()
+	var res result
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				d.logger.Error("delivery panicked", "delivery", w.Delivery.ID, "panic", v, "stack", string(debug.Stack()))
+				res = result{outcome: d.retry(w, &Attempt{DeliveryID: w.Delivery.ID, StartedAt: d.clock.Now(),
+					Error: fmt.Sprintf("internal error: %v", v)}, 0)}
+			}
+		}()
+		res = d.attempt(d.workCtx, w)
+	}()
+	d.results <- res
+}
+
+// attempt shapes, sends and judges one delivery.
+func (d *dispatcher) attempt(ctx context.Context, w *Work) result {
+	start := d.clock.Now()
+	a := &Attempt{DeliveryID: w.Delivery.ID, StartedAt: start}
+	sub := w.Subscription
+	if sub.State == SubscriptionDisabled {
+		// Deliveries queued before the subscription was disabled are not sent; re-enabling it and
+		// retrying them by hand sends them.
+		a.Outcome, a.Error = sdk.OutcomeGiveUp, "the subscription is disabled: "+sub.DisabledReason
+		return result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID}}
+	}
+	plugin, ok := d.plugins.Get(sub.Format)
+	if !ok {
+		a.Error = fmt.Sprintf("format %q: no plugin of that name is loaded", sub.Format)
+		return result{outcome: d.retry(w, a, 0)}
+	}
+	a.PluginVersion = plugin.Version()
+
+	urls, state, err := d.styles.prepare(ctx, w)
+	if err != nil {
+		a.Error = "prepare delivery: " + err.Error()
+		return result{outcome: d.retry(w, a, 0)}
+	}
+	in := PluginInput(w.Event, sub, w.App, w.Account, w.Delivery, urls)
+	in.State = state
+	keys := Keys(sub, w.App, start)
+
+	var req *sdk.Request
+	if w.Delivery.Kind == DeliveryHandshake {
+		req, err = plugin.OnSubscribe(ctx, in, keys)
+	} else {
+		req, err = plugin.Shape(ctx, in, keys)
+	}
+	if err != nil {
+		if errors.Is(err, runtime.ErrClosed) || ctx.Err() != nil {
+			// The plugin was replaced, or the dispatcher is stopping: nothing was sent.
+			return result{release: w.Delivery.ID}
+		}
+		a.Error = "plugin: " + err.Error()
+		a.DurationMS = d.clock.Now().Sub(start).Milliseconds()
+		if isRetryable(err) {
+			return result{outcome: d.retry(w, a, 0)}
+		}
+		a.Outcome = sdk.OutcomeGiveUp
+		return result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID}}
+	}
+
+	method := req.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	a.RequestMethod = method
+	a.RequestURL = RequestURL(sub, req)
+	a.RequestHeaders = headerLines(req.Headers)
+	a.RequestBody = truncateBody(req.Body, d.cfg.MaxStoredBody)
+	headers := make([]outbound.Header, len(req.Headers))
+	for i, h := range req.Headers {
+		headers[i] = outbound.Header{Name: h.Name, Value: h.Value}
+	}
+	resp, err := d.client.Do(ctx, &outbound.Request{
+		Method: method, URL: a.RequestURL, Headers: headers, Body: req.Body, Timeout: d.timeoutFor(plugin),
+	})
+	a.DurationMS = d.clock.Now().Sub(start).Milliseconds()
+	if err != nil {
+		if d.workCtx.Err() != nil {
+			// Cut off by shutdown: the receiver may or may not have it; sending it again later
+			// with the same delivery ID is what at-least-once delivery promises.
+			return result{release: w.Delivery.ID}
+		}
+		a.Error = err.Error()
+		return result{outcome: d.retry(w, a, 0)}
+	}
+	a.ResponseStatus = resp.Status
+	a.ResponseHeaders = make([]HeaderLine, len(resp.Headers))
+	for i, h := range resp.Headers {
+		a.ResponseHeaders[i] = HeaderLine{Name: h.Name, Value: h.Value}
+	}
+	a.ResponseBody = truncateBody(resp.Body, d.cfg.MaxStoredBody)
+
+	verdict := d.judge(ctx, plugin, in, keys, resp, a)
+	a.Outcome = verdict.Outcome
+	if verdict.Message != "" && a.Error == "" {
+		a.Error = verdict.Message
+	}
+	a.Kept = verdict.Keep
+	switch verdict.Outcome {
+	case sdk.OutcomeSuccess:
+		if len(a.Kept) > 0 {
+			if err := d.styles.kept(ctx, w, a); err != nil {
+				d.logger.Error("apply kept data", "delivery", w.Delivery.ID, "err", err)
+			}
+		}
+		return result{outcome: &Outcome{Attempt: a, State: DeliverySucceeded, SubscriptionID: sub.ID, Healthy: true}}
+	case sdk.OutcomeGiveUp:
+		return result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID}}
+	case sdk.OutcomeDisable:
+		reason := a.Error
+		if reason == "" {
+			reason = fmt.Sprintf("the receiver answered %d", resp.Status)
+		}
+		return result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID, Disable: reason}}
+	}
+	return result{outcome: d.retry(w, a, verdict.RetryAfter)}
+}
+
+// judge decides what a response means: the plugin's on_response if it has one, else the default
+// rule. A failing on_response falls back to the default rule, noted on the attempt.
+func (d *dispatcher) judge(ctx context.Context, plugin Plugin, in *sdk.Input, keys *signing.Keyring, resp *outbound.Response, a *Attempt) *sdk.Verdict {
+	if plugin.Has(sdk.HookOnResponse) {
+		in.Response = &sdk.Response{Status: resp.Status, Body: resp.Body}
+		for _, h := range resp.Headers {
+			in.Response.Headers = append(in.Response.Headers, sdk.Header{Name: h.Name, Value: h.Value})
+		}
+		v, err := plugin.OnResponse(ctx, in, keys)
+		if err == nil {
+			return v
+		}
+		a.Error = "on_response: " + err.Error()
+	}
+	return defaultVerdict(resp, d.clock.Now())
+}
+
+// defaultVerdict is the rule without an on_response hook: 2xx succeeds, 410 Gone disables the
+// subscription, anything else is retried, no sooner than a Retry-After asks.
+func defaultVerdict(resp *outbound.Response, now time.Time) *sdk.Verdict {
+	switch {
+	case resp.Status >= 200 && resp.Status < 300:
+		return &sdk.Verdict{Outcome: sdk.OutcomeSuccess}
+	case resp.Status == http.StatusGone:
+		return &sdk.Verdict{Outcome: sdk.OutcomeDisable, Message: "the receiver answered 410 Gone"}
+	}
+	return &sdk.Verdict{Outcome: sdk.OutcomeRetry, RetryAfter: outbound.RetryAfter(resp.Headers, now)}
+}
+
+// retry schedules the next attempt by the subscription's retry policy, or declares the delivery
+// dead when no attempts are left.
+func (d *dispatcher) retry(w *Work, a *Attempt, retryAfter time.Duration) *Outcome {
+	if a.Outcome == "" {
+		a.Outcome = sdk.OutcomeRetry
+	}
+	out := &Outcome{Attempt: a, SubscriptionID: w.Subscription.ID}
+	delay, ok := w.Subscription.RetryPolicy.NextDelay(w.Delivery.Attempts+1, retryAfter)
+	if !ok {
+		out.State = DeliveryDead
+		return out
+	}
+	out.State = DeliveryPending
+	out.NextAttemptAt = d.clock.Now().Add(delay)
+	return out
+}
+
+func (d *dispatcher) timeoutFor(p Plugin) time.Duration {
+	name := p.Manifest().Name
+	if t, ok := d.cfg.FormatTimeouts[name]; ok {
+		return t
+	}
+	if ms := p.Manifest().DeliveryTimeoutMS; ms > 0 {
+		return time.Duration(ms) * time.Millisecond
+	}
+	return d.cfg.DeliveryTimeout
+}
+
+// recordLoop writes outcomes in batches: whatever has queued while the previous batch committed.
+func (d *dispatcher) recordLoop() {
+	defer close(d.recordDone)
+	const maxBatch = 512
+	for first := range d.results {
+		batch := []result{first}
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-d.results:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		d.record(batch)
+	}
+}
+
+func (d *dispatcher) record(batch []result) {
+	var outcomes []*Outcome
+	var released []string
+	dueSoon := false
+	now := d.clock.Now()
+	for _, r := range batch {
+		if r.outcome != nil {
+			outcomes = append(outcomes, r.outcome)
+			if r.outcome.State == DeliveryPending && !r.outcome.NextAttemptAt.After(now.Add(d.cfg.PollInterval)) {
+				dueSoon = true
+			}
+		} else {
+			released = append(released, r.release)
+		}
+	}
+	// These writes outlive any caller: an attempt that happened must be recorded.
+	ctx := context.Background()
+	if len(outcomes) > 0 {
+		if err := d.store.Complete(ctx, outcomes); err != nil {
+			// The deliveries stay in flight until their leases end, and are then sent again.
+			d.logger.Error("record attempts", "attempts", len(outcomes), "err", err)
+		}
+	}
+	if len(released) > 0 {
+		if err := d.store.ReleaseLeases(ctx, released, now); err != nil {
+			d.logger.Error("release leases", "deliveries", len(released), "err", err)
+		}
+		dueSoon = true
+	}
+	if dueSoon {
+		d.notify()
+	}
+}
+
+// isRetryable tells whether a plugin failure may pass: a trap (a timeout, out of memory) may,
+// and so may an error the plugin marked retryable; other plugin errors will recur.
+func isRetryable(err error) bool {
+	var pe *runtime.PluginError
+	if errors.As(err, &pe) {
+		return pe.Retryable
+	}
+	return true
+}
+
+func headerLines(hs []sdk.Header) []HeaderLine {
+	out := make([]HeaderLine, len(hs))
+	for i, h := range hs {
+		out[i] = HeaderLine{Name: h.Name, Value: h.Value}
+	}
+	return out
+}
+
+// truncateBody keeps at most max bytes of a body for the record, cut on a UTF-8 boundary.
+func truncateBody(b []byte, max int) string {
+	if len(b) <= max {
+		return string(b)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return string(b[:cut]) + "…[truncated]"
+}

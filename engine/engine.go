@@ -1,0 +1,305 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/switchyard/switchyard/engine/outbound"
+)
+
+// Config configures an Engine. WithDefaults fills in what is unset.
+type Config struct {
+	// AdminToken authenticates the operator.
+	AdminToken string
+	// PublicURL is where receivers reach this server, for the URLs the engine mints.
+	PublicURL string
+	// CertificateURL serves the certificate of the server's signing key, when there is one.
+	CertificateURL string
+	Dispatcher     DispatcherConfig
+	Outbound       outbound.Config
+	// AttemptRetention is how long attempts are kept. Default 30 days.
+	AttemptRetention time.Duration
+	// DisableAfter disables a subscription whose deliveries have failed, without a success, for
+	// this long. Default 5 days.
+	DisableAfter time.Duration
+	// MaxIngestBatch is the most events committed in one transaction. Default 1000.
+	MaxIngestBatch int
+	Clock          Clock
+	Logger         *slog.Logger
+}
+
+// WithDefaults returns c with unset fields at their defaults.
+func (c Config) WithDefaults() Config {
+	c.Dispatcher = c.Dispatcher.WithDefaults()
+	c.Outbound = c.Outbound.WithDefaults()
+	if c.AttemptRetention <= 0 {
+		c.AttemptRetention = 30 * 24 * time.Hour
+	}
+	if c.DisableAfter <= 0 {
+		c.DisableAfter = 5 * 24 * time.Hour
+	}
+	if c.MaxIngestBatch <= 0 {
+		c.MaxIngestBatch = 1000
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Engine is Switchyard's domain service: the API calls it, and it runs delivery in the background.
+type Engine struct {
+	cfg     Config
+	store   Store
+	plugins *Plugins
+	guard   *outbound.Guard
+	client  *outbound.Client
+	clock   Clock
+	logger  *slog.Logger
+	styles  *styleHooks
+	router  *router
+
+	ingester   *ingester
+	dispatcher *dispatcher
+	jobs       []*Job
+	scheduler  *scheduler
+
+	mu          sync.Mutex
+	started     bool
+	stopped     bool
+	ingestStop  context.CancelFunc
+	adminDigest [sha256.Size]byte
+}
+
+// New returns an engine over store and plugins. Start it to deliver.
+func New(cfg Config, store Store, plugins *Plugins) (*Engine, error) {
+	cfg = cfg.WithDefaults()
+	if cfg.AdminToken == "" {
+		return nil, errors.New("engine: an admin token is required")
+	}
+	if cfg.Outbound.Guard == nil {
+		return nil, errors.New("engine: outbound.Config.Guard is required")
+	}
+	e := &Engine{
+		cfg: cfg, store: store, plugins: plugins, guard: cfg.Outbound.Guard, clock: cfg.Clock, logger: cfg.Logger,
+		styles:      &styleHooks{publicURL: cfg.PublicURL, certificateURL: cfg.CertificateURL, byFormat: map[string]StyleHooks{}},
+		adminDigest: sha256.Sum256([]byte(cfg.AdminToken)),
+	}
+	e.client = outbound.NewClient(cfg.Outbound)
+	e.router = &router{plugins: plugins, now: e.clock.Now}
+	e.dispatcher = newDispatcher(cfg.Dispatcher, store, plugins, e.client, e.clock, e.logger, e.styles)
+	e.ingester = newIngester(store, e.router.route, cfg.MaxIngestBatch, e.dispatcher.notify, e.logger)
+	e.jobs = e.maintenanceJobs()
+	return e, nil
+}
+
+// Store returns the engine's store, for vendor styles that keep data of their own beside it.
+func (e *Engine) Store() Store { return e.store }
+
+// Plugins returns the loaded formats.
+func (e *Engine) Plugins() *Plugins { return e.plugins }
+
+// Guard returns the SSRF guard, for styles that check URLs of their own.
+func (e *Engine) Guard() *outbound.Guard { return e.guard }
+
+// Clock returns the engine's clock.
+func (e *Engine) Clock() Clock { return e.clock }
+
+// Logger returns the engine's logger.
+func (e *Engine) Logger() *slog.Logger { return e.logger }
+
+// Client returns the outbound HTTP client, for styles that call receivers outside deliveries.
+func (e *Engine) Client() *outbound.Client { return e.client }
+
+// Notify wakes the dispatcher: something made deliveries due.
+func (e *Engine) Notify() { e.dispatcher.notify() }
+
+// SetStyleHooks installs a vendor style's hooks for its format. Call it before Start.
+func (e *Engine) SetStyleHooks(format string, h StyleHooks) { e.styles.set(format, h) }
+
+// AddJob adds a maintenance job to the scheduler. Call it before Start.
+func (e *Engine) AddJob(j *Job) { e.jobs = append(e.jobs, j) }
+
+func (e *Engine) maintenanceJobs() []*Job {
+	return []*Job{
+		{Name: "recover-leases", Spec: "@every 30s", Run: func(ctx context.Context, now time.Time) error {
+			n, err := e.store.RecoverLeases(ctx, RecoverLeasesParams{ExpiredBefore: now, DueAt: now})
+			if n > 0 {
+				e.logger.Warn("recovered expired leases", "deliveries", n)
+				e.dispatcher.notify()
+			}
+			return err
+		}},
+		{Name: "purge-attempts", Spec: "@every 1h", Run: func(ctx context.Context, now time.Time) error {
+			n, err := e.store.PurgeAttempts(ctx, now.Add(-e.cfg.AttemptRetention))
+			if n > 0 {
+				e.logger.Info("purged old attempts", "attempts", n)
+			}
+			return err
+		}},
+		{Name: "disable-failing", Spec: "@every 10m", Run: func(ctx context.Context, now time.Time) error {
+			ids, err := e.store.DisableFailing(ctx, DisableFailingParams{
+				FailingSince: now.Add(-e.cfg.DisableAfter), Now: now,
+				Reason: fmt.Sprintf("deliveries failed for %s without a success", e.cfg.DisableAfter),
+			})
+			for _, id := range ids {
+				e.logger.Warn("disabled failing subscription", "subscription", id)
+			}
+			return err
+		}},
+	}
+}
+
+// Start begins delivering. A single node owns its database, so deliveries a previous run left in
+// flight (it crashed, or was killed) are due again at once, not when their leases end.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started {
+		return nil
+	}
+	now := e.clock.Now()
+	n, err := e.store.RecoverLeases(ctx, RecoverLeasesParams{ExpiredBefore: now.Add(100 * 365 * 24 * time.Hour), DueAt: now})
+	if err != nil {
+		return fmt.Errorf("recover leases of the previous run: %w", err)
+	}
+	if n > 0 {
+		e.logger.Warn("deliveries left in flight by the previous run are due again", "deliveries", n)
+	}
+	sched, err := newScheduler(e.clock, e.logger, e.jobs)
+	if err != nil {
+		return err
+	}
+	e.scheduler = sched
+	ingestCtx, cancel := context.WithCancel(context.Background())
+	e.ingestStop = cancel
+	go e.ingester.run(ingestCtx)
+	e.dispatcher.start()
+	e.scheduler.start()
+	e.started = true
+	return nil
+}
+
+// Stop stops claiming work, lets deliveries in flight finish within the dispatcher's grace period,
+// and records every outcome. Events already accepted stay stored; they are delivered on the next
+// Start. Safe to call twice.
+func (e *Engine) Stop(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.started || e.stopped {
+		return nil
+	}
+	e.stopped = true
+	e.scheduler.stop()
+	e.ingestStop()
+	<-e.ingester.done
+	e.dispatcher.stop(ctx)
+	e.client.Close()
+	return nil
+}
+
+// Principal is who is calling: the operator, or an app through one of its credentials.
+type Principal struct {
+	Admin      bool
+	Credential *Credential
+	App        *App
+}
+
+// HasScope reports whether the principal may act with scope: the operator always may.
+func (p *Principal) HasScope(scope string) bool {
+	if p.Admin {
+		return true
+	}
+	for _, s := range p.Credential.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// ownsApp reports whether the principal may see and touch what belongs to appID.
+func (p *Principal) ownsApp(appID string) bool { return p.Admin || (p.App != nil && p.App.ID == appID) }
+
+// Authenticate resolves a bearer token or API key: the admin token, or "<credential id>.<secret>".
+// Every failure is the same ErrUnauthorized, so a caller learns nothing about which part was wrong.
+func (e *Engine) Authenticate(ctx context.Context, token string) (*Principal, error) {
+	if token == "" {
+		return nil, fmt.Errorf("no credential given: %w", ErrUnauthorized)
+	}
+	digest := sha256.Sum256([]byte(token))
+	if subtle.ConstantTimeCompare(digest[:], e.adminDigest[:]) == 1 {
+		return &Principal{Admin: true}, nil
+	}
+	id, secret, ok := splitToken(token)
+	if !ok {
+		return nil, errBadCredential
+	}
+	cred, err := e.store.GetCredential(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errBadCredential
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cred.Kind == CredentialClient {
+		return nil, errBadCredential
+	}
+	return e.principalFor(ctx, cred, secret)
+}
+
+// AuthenticateClient resolves a client_id and client_secret pair.
+func (e *Engine) AuthenticateClient(ctx context.Context, clientID, secret string) (*Principal, error) {
+	if clientID == "" || secret == "" {
+		return nil, fmt.Errorf("client_id and client_secret are required: %w", ErrUnauthorized)
+	}
+	cred, err := e.store.GetCredentialByClientID(ctx, clientID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errBadCredential
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e.principalFor(ctx, cred, secret)
+}
+
+var errBadCredential = fmt.Errorf("the credential is not valid: %w", ErrUnauthorized)
+
+func (e *Engine) principalFor(ctx context.Context, cred *Credential, secret string) (*Principal, error) {
+	digest := hashSecret(secret)
+	// Compare in constant time even when revoked, so timing says nothing about which.
+	match := subtle.ConstantTimeCompare(digest, cred.SecretHash) == 1
+	if !match || cred.RevokedAt != nil {
+		return nil, errBadCredential
+	}
+	app, err := e.store.GetApp(ctx, cred.AppID)
+	if err != nil {
+		return nil, fmt.Errorf("credential's app: %w", err)
+	}
+	return &Principal{Credential: cred, App: app}, nil
+}
+
+// hashSecret is how credential secrets are stored. They are 256-bit random strings, so a plain
+// SHA-256 is enough: there is nothing for a slow password hash to protect against.
+func hashSecret(secret string) []byte {
+	d := sha256.Sum256([]byte(secret))
+	return d[:]
+}
+
+func splitToken(token string) (id, secret string, ok bool) {
+	for i := len(token) - 1; i >= 0; i-- {
+		if token[i] == '.' {
+			return token[:i], token[i+1:], i > 0 && i < len(token)-1
+		}
+	}
+	return "", "", false
+}

@@ -1,0 +1,141 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// MaxPublishBatch is the most events one publish call takes.
+const MaxPublishBatch = 500
+
+const maxIdempotencyKeyLen = 255
+
+// NewEvent is an event as a publisher sends it.
+type NewEvent struct {
+	AccountID      string          `json:"account_id"`
+	Type           string          `json:"type"`
+	Entity         Entity          `json:"entity"`
+	Data           json.RawMessage `json:"data"`
+	PreviousData   json.RawMessage `json:"previous_data"`
+	User           *User           `json:"user"`
+	IdempotencyKey string          `json:"idempotency_key"`
+	OccurredAt     *time.Time      `json:"occurred_at"`
+	DeliverAt      *time.Time      `json:"deliver_at"`
+}
+
+// Published is what became of one published event.
+type Published struct {
+	ID string `json:"id"`
+	// Duplicate says an event with the same idempotency key was already accepted; ID is that
+	// event's, and nothing new was created.
+	Duplicate  bool `json:"duplicate"`
+	Deliveries int  `json:"deliveries"`
+}
+
+// Publish validates events and commits them, with their deliveries, in one transaction; it returns
+// only after the commit, so an accepted event is never lost. Either every event is accepted or
+// none is.
+func (e *Engine) Publish(ctx context.Context, p *Principal, in []NewEvent) ([]Published, error) {
+	if !p.HasScope(ScopePublish) {
+		return nil, fmt.Errorf("publishing needs the %s scope: %w", ScopePublish, ErrForbidden)
+	}
+	switch {
+	case len(in) == 0:
+		return nil, invalidf("events", "no events given")
+	case len(in) > MaxPublishBatch:
+		return nil, invalidf("events", "at most %d events per call, got %d", MaxPublishBatch, len(in))
+	}
+	now := e.now()
+	events := make([]*Event, len(in))
+	known := map[string]bool{}
+	for i := range in {
+		prefix := ""
+		if len(in) > 1 {
+			prefix = fmt.Sprintf("events[%d].", i)
+		}
+		ev, err := e.checkEvent(ctx, p, &in[i], prefix, now, known)
+		if err != nil {
+			return nil, err
+		}
+		events[i] = ev
+	}
+	results, err := e.ingester.submit(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Published, len(results))
+	for i, r := range results {
+		out[i] = Published{ID: r.EventID, Duplicate: r.Duplicate, Deliveries: r.Deliveries}
+	}
+	return out, nil
+}
+
+func (e *Engine) checkEvent(ctx context.Context, p *Principal, in *NewEvent, prefix string, now time.Time, known map[string]bool) (*Event, error) {
+	if in.AccountID == "" {
+		return nil, invalidf(prefix+"account_id", "is required")
+	}
+	if p.Credential != nil && p.Credential.AccountID != "" && p.Credential.AccountID != in.AccountID {
+		return nil, fmt.Errorf("this credential publishes for account %s only: %w", p.Credential.AccountID, ErrForbidden)
+	}
+	if !known[in.AccountID] {
+		if _, err := e.store.GetAccount(ctx, in.AccountID); err != nil {
+			return nil, accountRef(prefix+"account_id", in.AccountID, err)
+		}
+		known[in.AccountID] = true
+	}
+	if !eventTypePattern.MatchString(in.Type) {
+		return nil, invalidf(prefix+"type", "%q is not an event type: object.action in lowercase, such as client.create", in.Type)
+	}
+	if in.Entity.Type == "" || in.Entity.ID == "" {
+		return nil, invalidf(prefix+"entity", "type and id are required")
+	}
+	if len(in.Entity.Type) > 128 || len(in.Entity.ID) > maxEntityKeyLen {
+		return nil, invalidf(prefix+"entity", "type is at most 128 characters and id at most %d", maxEntityKeyLen)
+	}
+	if len(in.IdempotencyKey) > maxIdempotencyKeyLen {
+		return nil, invalidf(prefix+"idempotency_key", "is at most %d characters", maxIdempotencyKeyLen)
+	}
+	data := in.Data
+	if len(data) == 0 || string(data) == "null" {
+		data = json.RawMessage("{}")
+	}
+	if !json.Valid(data) {
+		return nil, invalidf(prefix+"data", "is not valid JSON")
+	}
+	if len(in.PreviousData) > 0 && !json.Valid(in.PreviousData) {
+		return nil, invalidf(prefix+"previous_data", "is not valid JSON")
+	}
+	if in.User != nil && in.User.ID == "" {
+		return nil, invalidf(prefix+"user.id", "is required when user is given")
+	}
+	ev := &Event{
+		ID: NewID("evt"), AccountID: in.AccountID, Type: in.Type, Entity: in.Entity, Data: data,
+		PreviousData: in.PreviousData, User: in.User, IdempotencyKey: in.IdempotencyKey,
+		OccurredAt: now, CreatedAt: now,
+	}
+	if in.OccurredAt != nil {
+		ev.OccurredAt = in.OccurredAt.UTC().Truncate(time.Millisecond)
+	}
+	if in.DeliverAt != nil {
+		at := in.DeliverAt.UTC().Truncate(time.Millisecond)
+		ev.DeliverAt = &at
+	}
+	return ev, nil
+}
+
+// GetEvent returns an event to the operator or a publisher.
+func (e *Engine) GetEvent(ctx context.Context, p *Principal, id string) (*Event, error) {
+	if !p.HasScope(ScopePublish) {
+		return nil, fmt.Errorf("reading events needs the %s scope: %w", ScopePublish, ErrForbidden)
+	}
+	ev, err := e.store.GetEvent(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.Credential != nil && p.Credential.AccountID != "" && p.Credential.AccountID != ev.AccountID {
+		return nil, notFound("event", id)
+	}
+	return ev, nil
+}

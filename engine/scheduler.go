@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Job is a piece of maintenance the scheduler runs on a cron schedule.
+type Job struct {
+	Name string
+	// Spec is a robfig/cron spec: "@every 30s", "@hourly", "*/5 * * * *".
+	Spec string
+	Run  func(ctx context.Context, now time.Time) error
+
+	schedule cron.Schedule
+}
+
+// scheduler runs jobs at the times their cron schedules give, reading time from the engine's
+// clock rather than robfig/cron's runner (which reads the wall clock), so tests move time instead
+// of sleeping. One job runs at a time; a job that panics is logged and runs again next time.
+type scheduler struct {
+	clock  Clock
+	logger *slog.Logger
+	jobs   []*Job
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+func newScheduler(clock Clock, logger *slog.Logger, jobs []*Job) (*scheduler, error) {
+	for _, j := range jobs {
+		s, err := cronParser.Parse(j.Spec)
+		if err != nil {
+			return nil, fmt.Errorf("job %s: schedule %q: %w", j.Name, j.Spec, err)
+		}
+		j.schedule = s
+	}
+	return &scheduler{clock: clock, logger: logger, jobs: jobs}, nil
+}
+
+func (s *scheduler) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.done = cancel, make(chan struct{})
+	go s.loop(ctx)
+}
+
+func (s *scheduler) stop() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	<-s.done
+}
+
+func (s *scheduler) loop(ctx context.Context) {
+	defer close(s.done)
+	next := make([]time.Time, len(s.jobs))
+	now := s.clock.Now()
+	for i, j := range s.jobs {
+		next[i] = j.schedule.Next(now)
+	}
+	for {
+		earliest := next[0]
+		for _, t := range next[1:] {
+			if t.Before(earliest) {
+				earliest = t
+			}
+		}
+		if wait := earliest.Sub(s.clock.Now()); wait > 0 {
+			t := s.clock.NewTimer(wait)
+			select {
+			case <-t.C():
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+		now := s.clock.Now()
+		for i, j := range s.jobs {
+			if next[i].After(now) {
+				continue
+			}
+			s.runJob(ctx, j, now)
+			next[i] = j.schedule.Next(now)
+		}
+	}
+}
+
+func (s *scheduler) runJob(ctx context.Context, j *Job, now time.Time) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.logger.Error("job panicked", "job", j.Name, "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	start := time.Now()
+	if err := j.Run(ctx, now); err != nil && ctx.Err() == nil {
+		s.logger.Error("job failed", "job", j.Name, "err", err)
+		return
+	}
+	s.logger.Debug("job ran", "job", j.Name, "took", time.Since(start))
+}

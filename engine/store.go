@@ -1,0 +1,198 @@
+package engine
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the persistence the engine needs. Package store/sqlite implements it; a PostgreSQL
+// driver can implement it beside that without touching the engine. Implementations return
+// ErrNotFound (wrapped) for missing rows and ErrConflict for unique-key clashes, and run each method
+// as one transaction.
+type Store interface {
+	CreateAccount(ctx context.Context, a *Account) error
+	GetAccount(ctx context.Context, id string) (*Account, error)
+	ListAccounts(ctx context.Context, p Page) ([]*Account, error)
+
+	CreateApp(ctx context.Context, a *App) error
+	GetApp(ctx context.Context, id string) (*App, error)
+	ListApps(ctx context.Context, p Page) ([]*App, error)
+
+	CreateCredential(ctx context.Context, c *Credential) error
+	GetCredential(ctx context.Context, id string) (*Credential, error)
+	GetCredentialByClientID(ctx context.Context, clientID string) (*Credential, error)
+	// RevokeCredential marks the credential revoked and, when p.DeleteSubscriptions, deletes the
+	// subscriptions it created (with their deliveries), in one transaction. It returns the IDs of
+	// the deleted subscriptions.
+	RevokeCredential(ctx context.Context, p RevokeCredentialParams) ([]string, error)
+
+	// CreateSubscription stores a subscription and, when p.Handshake is set, its handshake
+	// delivery, in one transaction.
+	CreateSubscription(ctx context.Context, p CreateSubscriptionParams) error
+	GetSubscription(ctx context.Context, id string) (*Subscription, error)
+	GetSubscriptionByConfirmToken(ctx context.Context, token string) (*Subscription, error)
+	// ListSubscriptions returns subscriptions matching f, ordered by ID ascending, after f.After.
+	ListSubscriptions(ctx context.Context, f SubscriptionFilter) ([]*Subscription, error)
+	// UpdateSubscription replaces every mutable field of the stored subscription with s's, if the
+	// stored Version still equals s.Version, and then increments s.Version. A stored version that
+	// moved on (another write came between the caller's read and this one) gives ErrConflict. Every
+	// other write to a subscription (health, disabling) also moves its version.
+	UpdateSubscription(ctx context.Context, s *Subscription) error
+	// DeleteSubscription deletes a subscription with its deliveries and their attempts.
+	DeleteSubscription(ctx context.Context, id string) error
+
+	// Ingest stores events, and for each one the deliveries p.Route picks from the active
+	// subscriptions of its account, in one transaction. An event whose (account, idempotency
+	// key) is already stored, by an earlier call or earlier in the same call, is not stored again:
+	// its result carries the first event's ID and Duplicate.
+	Ingest(ctx context.Context, p IngestParams) ([]IngestResult, error)
+	GetEvent(ctx context.Context, id string) (*Event, error)
+
+	// ClaimDue leases up to p.Limit pending deliveries due at p.Now (oldest due first): each
+	// becomes in_flight until p.LeaseUntil. It returns them with what shaping needs.
+	ClaimDue(ctx context.Context, p ClaimParams) ([]*Work, error)
+	// Complete records finished attempts in one transaction. For each outcome it inserts the
+	// attempt, numbering it after the delivery's stored attempts (and setting Attempt.Number),
+	// counts it on the delivery, and moves the delivery to its next state unless the delivery has
+	// meanwhile succeeded, failed or died; and it updates the subscription's health. An outcome for
+	// a delivery that no longer exists is skipped.
+	Complete(ctx context.Context, outcomes []*Outcome) error
+	// NextDue returns when the earliest pending delivery is due, and false when none is pending.
+	NextDue(ctx context.Context) (time.Time, bool, error)
+	// RecoverLeases makes in_flight deliveries whose lease ended before p.ExpiredBefore pending and
+	// due at p.DueAt, and returns how many.
+	RecoverLeases(ctx context.Context, p RecoverLeasesParams) (int, error)
+	// ReleaseLeases makes the given in_flight deliveries pending and due at now, without counting
+	// an attempt: for work a stopping dispatcher did not finish.
+	ReleaseLeases(ctx context.Context, ids []string, now time.Time) error
+
+	GetDelivery(ctx context.Context, id string) (*Delivery, error)
+	// ListDeliveries returns deliveries matching f, newest first (ID descending), before f.Before.
+	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)
+	// ListAttempts returns a delivery's attempts, first first.
+	ListAttempts(ctx context.Context, deliveryID string) ([]*Attempt, error)
+	// RetryDelivery makes a failed or dead delivery pending and due at now, keeping its attempts;
+	// other states give ErrConflict.
+	RetryDelivery(ctx context.Context, id string, now time.Time) (*Delivery, error)
+	// ReplaySubscription creates a new pending delivery, due at p.Now, for every event a delivery
+	// of the subscription carried whose event occurred at or after p.Since. It returns how many.
+	ReplaySubscription(ctx context.Context, p ReplayParams) (int, error)
+
+	// PurgeAttempts deletes attempts that started before the given time, and returns how many.
+	PurgeAttempts(ctx context.Context, before time.Time) (int64, error)
+	// DisableFailing disables active subscriptions failing since before p.FailingSince, with
+	// p.Reason, and returns their IDs.
+	DisableFailing(ctx context.Context, p DisableFailingParams) ([]string, error)
+
+	Close() error
+}
+
+// Page selects a slice of a list ordered by ID: up to Limit items after the ID After.
+type Page struct {
+	After string
+	Limit int
+}
+
+// RevokeCredentialParams are the arguments of Store.RevokeCredential.
+type RevokeCredentialParams struct {
+	ID                  string
+	At                  time.Time
+	DeleteSubscriptions bool
+}
+
+// CreateSubscriptionParams are the arguments of Store.CreateSubscription.
+type CreateSubscriptionParams struct {
+	Subscription *Subscription
+	// Handshake, when set, is a delivery of kind DeliveryHandshake for the new subscription.
+	Handshake *Delivery
+}
+
+// SubscriptionFilter selects subscriptions; zero fields match everything.
+type SubscriptionFilter struct {
+	AppID        string
+	AccountID    string
+	Format       string
+	EntityKey    string
+	URL          string
+	CredentialID string
+	Page
+}
+
+// IngestParams are the arguments of Store.Ingest.
+type IngestParams struct {
+	Events []*Event
+	// Route picks the deliveries to create for ev among the active subscriptions of its account.
+	// It runs inside the transaction and must not block.
+	Route func(ev *Event, subs []*Subscription) []*Delivery
+}
+
+// IngestResult is what became of one event given to Store.Ingest.
+type IngestResult struct {
+	EventID    string
+	Duplicate  bool
+	Deliveries int
+}
+
+// ClaimParams are the arguments of Store.ClaimDue.
+type ClaimParams struct {
+	Now        time.Time
+	LeaseUntil time.Time
+	Limit      int
+}
+
+// Work is a claimed delivery with everything needed to shape and send it.
+type Work struct {
+	Delivery     *Delivery
+	Event        *Event // nil for a handshake
+	Subscription *Subscription
+	App          *App
+	Account      *Account
+}
+
+// Outcome is a finished attempt and what follows from it.
+type Outcome struct {
+	Attempt *Attempt
+	// State is the delivery's next state: pending (a retry, due at NextAttemptAt), succeeded,
+	// failed or dead.
+	State         DeliveryState
+	NextAttemptAt time.Time
+	// SubscriptionID is the delivery's subscription, whose health the outcome updates.
+	SubscriptionID string
+	// Healthy clears the subscription's FailingSince; otherwise a failure sets it if unset.
+	Healthy bool
+	// Disable, when set, disables the subscription with this reason.
+	Disable string
+}
+
+// RecoverLeasesParams are the arguments of Store.RecoverLeases.
+type RecoverLeasesParams struct {
+	ExpiredBefore time.Time
+	DueAt         time.Time
+}
+
+// DeliveryFilter selects deliveries; zero fields match everything.
+type DeliveryFilter struct {
+	AppID          string
+	SubscriptionID string
+	EventID        string
+	State          DeliveryState
+	// Before is a cursor: only deliveries with smaller IDs.
+	Before string
+	Limit  int
+}
+
+// ReplayParams are the arguments of Store.ReplaySubscription.
+type ReplayParams struct {
+	SubscriptionID string
+	Since          time.Time
+	Now            time.Time
+	// NewID makes the ID of each new delivery.
+	NewID func() string
+}
+
+// DisableFailingParams are the arguments of Store.DisableFailing.
+type DisableFailingParams struct {
+	FailingSince time.Time
+	Now          time.Time
+	Reason       string
+}

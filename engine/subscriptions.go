@@ -1,0 +1,413 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/switchyard/switchyard/engine/outbound"
+	"github.com/switchyard/switchyard/sdk"
+)
+
+var (
+	// eventTypePattern is a canonical event type: object.action.
+	eventTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$`)
+	// eventFilterPattern is an event type or a pattern of them: either side, or the whole, "*".
+	eventFilterPattern = regexp.MustCompile(`^(\*|(\*|[a-z][a-z0-9_]*)\.(\*|[a-z][a-z0-9_]*))$`)
+)
+
+const (
+	maxEventFilters = 100
+	maxOptions      = 50
+	maxSecretLen    = 512
+	maxEntityKeyLen = 512
+)
+
+// NewSubscription is the input of CreateSubscription.
+type NewSubscription struct {
+	// AppID is for the operator, who subscribes on an app's behalf; an app's own credential
+	// implies it.
+	AppID     string            `json:"app_id"`
+	AccountID string            `json:"account_id"`
+	Format    string            `json:"format"`
+	Events    []string          `json:"events"`
+	EntityKey string            `json:"entity_key"`
+	URL       string            `json:"url"`
+	Secret    string            `json:"secret"`
+	Options   map[string]string `json:"options"`
+	// RetryPolicy replaces the default schedule.
+	RetryPolicy *RetryPolicy `json:"retry_policy"`
+	// NoSecret leaves the subscription unsigned when Secret is empty, for styles whose secret is
+	// optional; otherwise a secret is generated.
+	NoSecret bool `json:"-"`
+}
+
+// CreateSubscription registers a subscription. Its Secret is set on the result and shown only now.
+// When its plugin has an on_subscribe hook, the subscription waits for confirmation and the
+// handshake is queued for delivery in the same transaction.
+func (e *Engine) CreateSubscription(ctx context.Context, p *Principal, in NewSubscription) (*Subscription, error) {
+	appID, err := e.subscriberApp(ctx, p, in.AppID)
+	if err != nil {
+		return nil, err
+	}
+	accountID, err := e.subscriptionAccount(ctx, p, in.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	plugin, err := e.format(in.Format)
+	if err != nil {
+		return nil, err
+	}
+	m := plugin.Manifest()
+	now := e.now()
+	s := &Subscription{
+		ID: NewID("sub"), AppID: appID, AccountID: accountID, Format: in.Format, EntityKey: in.EntityKey,
+		URL: in.URL, Options: in.Options, Secret: in.Secret, RetryPolicy: in.RetryPolicy,
+		State: SubscriptionActive, CreatedAt: now, UpdatedAt: now,
+	}
+	if p.Credential != nil {
+		s.CredentialID = p.Credential.ID
+	}
+	if s.Events, err = checkEventFilters(&m, in.Events); err != nil {
+		return nil, err
+	}
+	if err := e.checkSubscriptionFields(ctx, &m, s); err != nil {
+		return nil, err
+	}
+	if len(in.Secret) > maxSecretLen {
+		return nil, invalidf("secret", "is at most %d characters", maxSecretLen)
+	}
+	if s.Secret == "" && !in.NoSecret {
+		s.Secret = NewSigningSecret()
+	}
+	params := CreateSubscriptionParams{Subscription: s}
+	if plugin.Has(sdk.HookOnSubscribe) {
+		s.State = SubscriptionPending
+		s.ConfirmToken = randomToken(32)
+		params.Handshake = &Delivery{
+			ID: NewID("dlv"), SubscriptionID: s.ID, AppID: s.AppID, Kind: DeliveryHandshake,
+			State: DeliveryPending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
+		}
+	}
+	if err := e.store.CreateSubscription(ctx, params); err != nil {
+		return nil, fmt.Errorf("create subscription: %w", err)
+	}
+	if params.Handshake != nil {
+		e.dispatcher.notify()
+	}
+	return s, nil
+}
+
+func (e *Engine) subscriberApp(ctx context.Context, p *Principal, appID string) (string, error) {
+	if !p.Admin {
+		if appID != "" && appID != p.App.ID {
+			return "", invalidf("app_id", "an app subscribes for itself; leave app_id out")
+		}
+		return p.App.ID, nil
+	}
+	if appID == "" {
+		return "", invalidf("app_id", "is required when the operator subscribes on an app's behalf")
+	}
+	if _, err := e.store.GetApp(ctx, appID); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return "", invalidf("app_id", "no app %q", appID)
+		}
+		return "", err
+	}
+	return appID, nil
+}
+
+// subscriptionAccount resolves the account to subscribe to; a credential bound to an account can
+// subscribe to that account only.
+func (e *Engine) subscriptionAccount(ctx context.Context, p *Principal, accountID string) (string, error) {
+	if p.Credential != nil && p.Credential.AccountID != "" {
+		if accountID == "" {
+			accountID = p.Credential.AccountID
+		}
+		if accountID != p.Credential.AccountID {
+			return "", fmt.Errorf("this credential was granted by account %s only: %w", p.Credential.AccountID, ErrForbidden)
+		}
+	}
+	if accountID == "" {
+		return "", invalidf("account_id", "is required")
+	}
+	if _, err := e.store.GetAccount(ctx, accountID); err != nil {
+		return "", accountRef("account_id", accountID, err)
+	}
+	return accountID, nil
+}
+
+func (e *Engine) format(name string) (Plugin, error) {
+	if name == "" {
+		return nil, invalidf("format", "is required: the name of a loaded plugin")
+	}
+	p, ok := e.plugins.Get(name)
+	if !ok {
+		return nil, invalidf("format", "no plugin %q is loaded", name)
+	}
+	return p, nil
+}
+
+// checkEventFilters validates a subscription's event patterns against what its plugin accepts,
+// and returns them without duplicates.
+func checkEventFilters(m *sdk.Manifest, filters []string) ([]string, error) {
+	if len(filters) == 0 {
+		return nil, invalidf("events", "list at least one event type or pattern, such as client.create or client.*")
+	}
+	if len(filters) > maxEventFilters {
+		return nil, invalidf("events", "at most %d", maxEventFilters)
+	}
+	out := make([]string, 0, len(filters))
+	for _, f := range filters {
+		if !eventFilterPattern.MatchString(f) {
+			return nil, invalidf("events", "%q is not an event type (object.action) or pattern (object.*, *.action, *)", f)
+		}
+		if !covers(m, f) {
+			return nil, invalidf("events", "format %s does not deliver %q; it delivers %s", m.Name, f, eventTypesOf(m))
+		}
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+func eventTypesOf(m *sdk.Manifest) []string {
+	types := make([]string, len(m.Events))
+	for i, e := range m.Events {
+		types[i] = e.Type
+	}
+	return types
+}
+
+// checkSubscriptionFields checks the URL (its form, and that it does not reach a private network),
+// the entity key, the options against the plugin's manifest, and the retry policy.
+func (e *Engine) checkSubscriptionFields(ctx context.Context, m *sdk.Manifest, s *Subscription) error {
+	if s.URL == "" {
+		return invalidf("url", "is required")
+	}
+	if err := checkHTTPURL("url", s.URL); err != nil {
+		return err
+	}
+	if err := e.guard.CheckURL(ctx, s.URL); err != nil {
+		return urlRefused("url", err)
+	}
+	if len(s.EntityKey) > maxEntityKeyLen {
+		return invalidf("entity_key", "is at most %d characters", maxEntityKeyLen)
+	}
+	if len(s.Options) > maxOptions {
+		return invalidf("options", "at most %d", maxOptions)
+	}
+	for k, v := range s.Options {
+		i := slices.IndexFunc(m.Options, func(o sdk.Option) bool { return o.Name == k })
+		if i < 0 {
+			return invalidf("options."+k, "format %s has no option %q", m.Name, k)
+		}
+		if vals := m.Options[i].Values; len(vals) > 0 && !slices.Contains(vals, v) {
+			return invalidf("options."+k, "%q is not one of %v", v, vals)
+		}
+	}
+	if err := s.RetryPolicy.Validate(); err != nil {
+		return invalidf("retry_policy", "%s", err.Error())
+	}
+	return nil
+}
+
+// urlRefused turns the SSRF guard's refusal into a validation error naming the reason.
+func urlRefused(field string, err error) error {
+	if errors.Is(err, outbound.ErrBlocked) || errors.Is(err, outbound.ErrInvalidURL) {
+		return invalidf(field, "%s", err.Error())
+	}
+	return err
+}
+
+// CheckURL checks a receiver URL as a subscription's URL is checked, for styles that take URLs
+// through their own API.
+func (e *Engine) CheckURL(ctx context.Context, field, raw string) error {
+	if err := checkHTTPURL(field, raw); err != nil {
+		return err
+	}
+	return urlRefused(field, e.guard.CheckURL(ctx, raw))
+}
+
+// SubscriptionQuery selects the caller's subscriptions.
+type SubscriptionQuery struct {
+	// AppID filters by app; only the operator may name another app.
+	AppID     string
+	AccountID string
+	Format    string
+	EntityKey string
+	URL       string
+	Page
+}
+
+// ListSubscriptions lists the caller's subscriptions; the operator's, every app's.
+func (e *Engine) ListSubscriptions(ctx context.Context, p *Principal, q SubscriptionQuery) ([]*Subscription, error) {
+	f := SubscriptionFilter{AccountID: q.AccountID, Format: q.Format, EntityKey: q.EntityKey, URL: q.URL, Page: normalizePage(q.Page)}
+	if p.Admin {
+		f.AppID = q.AppID
+	} else {
+		f.AppID = p.App.ID
+	}
+	return e.store.ListSubscriptions(ctx, f)
+}
+
+// GetSubscription returns one of the caller's subscriptions. Another app's is not found.
+func (e *Engine) GetSubscription(ctx context.Context, p *Principal, id string) (*Subscription, error) {
+	s, err := e.store.GetSubscription(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !p.ownsApp(s.AppID) {
+		return nil, notFound("subscription", id)
+	}
+	return s, nil
+}
+
+// SubscriptionPatch changes a subscription; nil fields stay as they are.
+type SubscriptionPatch struct {
+	Events    *[]string          `json:"events"`
+	URL       *string            `json:"url"`
+	EntityKey *string            `json:"entity_key"`
+	Options   *map[string]string `json:"options"`
+	// RetryPolicy replaces the schedule; an empty schedule list restores the default.
+	RetryPolicy *RetryPolicy `json:"retry_policy"`
+	// State may be "active" (re-enabling a disabled subscription) or "disabled".
+	State *SubscriptionState `json:"state"`
+}
+
+// UpdateSubscription applies a patch to one of the caller's subscriptions.
+func (e *Engine) UpdateSubscription(ctx context.Context, p *Principal, id string, patch SubscriptionPatch) (*Subscription, error) {
+	if _, err := e.GetSubscription(ctx, p, id); err != nil {
+		return nil, err
+	}
+	return e.modifySubscription(ctx, id, func(s *Subscription) error {
+		plugin, err := e.format(s.Format)
+		if err != nil {
+			return err
+		}
+		m := plugin.Manifest()
+		if patch.Events != nil {
+			if s.Events, err = checkEventFilters(&m, *patch.Events); err != nil {
+				return err
+			}
+		}
+		if patch.URL != nil {
+			s.URL = *patch.URL
+		}
+		if patch.EntityKey != nil {
+			s.EntityKey = *patch.EntityKey
+		}
+		if patch.Options != nil {
+			s.Options = *patch.Options
+		}
+		if patch.RetryPolicy != nil {
+			s.RetryPolicy = patch.RetryPolicy
+			if len(patch.RetryPolicy.Schedule) == 0 {
+				s.RetryPolicy = nil
+			}
+		}
+		if patch.State != nil {
+			switch *patch.State {
+			case SubscriptionActive:
+				if s.State == SubscriptionPending {
+					return fmt.Errorf("the subscription awaits confirmation by its receiver: %w", ErrConflict)
+				}
+				s.State, s.DisabledReason, s.FailingSince = SubscriptionActive, "", nil
+			case SubscriptionDisabled:
+				s.State, s.DisabledReason = SubscriptionDisabled, "disabled through the API"
+			default:
+				return invalidf("state", "may be set to active or disabled")
+			}
+		}
+		return e.checkSubscriptionFields(ctx, &m, s)
+	})
+}
+
+// modifySubscription reads a subscription, changes it with change, and writes it back; if another
+// write came in between (a delivery marking it failing, the scheduler disabling it), the change is
+// applied again to the fresh copy, so that it never undoes what it did not see.
+func (e *Engine) modifySubscription(ctx context.Context, id string, change func(*Subscription) error) (*Subscription, error) {
+	const attempts = 5
+	for i := 0; ; i++ {
+		s, err := e.store.GetSubscription(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := change(s); err != nil {
+			return nil, err
+		}
+		s.UpdatedAt = e.now()
+		err = e.store.UpdateSubscription(ctx, s)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, ErrConflict) || i == attempts-1 {
+			return nil, fmt.Errorf("update subscription: %w", err)
+		}
+	}
+}
+
+// DeleteSubscription removes one of the caller's subscriptions with its deliveries.
+func (e *Engine) DeleteSubscription(ctx context.Context, p *Principal, id string) (*Subscription, error) {
+	s, err := e.GetSubscription(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.store.DeleteSubscription(ctx, id); err != nil {
+		return nil, fmt.Errorf("delete subscription: %w", err)
+	}
+	return s, nil
+}
+
+// ReplaySubscription sends again every event the subscription received that occurred at or after
+// since, as new deliveries.
+func (e *Engine) ReplaySubscription(ctx context.Context, p *Principal, id string, since time.Time) (int, error) {
+	if since.IsZero() {
+		return 0, invalidf("since", "is required (RFC 3339)")
+	}
+	if _, err := e.GetSubscription(ctx, p, id); err != nil {
+		return 0, err
+	}
+	n, err := e.store.ReplaySubscription(ctx, ReplayParams{SubscriptionID: id, Since: since, Now: e.now(), NewID: func() string { return NewID("dlv") }})
+	if err != nil {
+		return 0, fmt.Errorf("replay subscription: %w", err)
+	}
+	if n > 0 {
+		e.dispatcher.notify()
+	}
+	return n, nil
+}
+
+// ConfirmSubscription activates the subscription whose confirmation token this is. Confirming
+// twice is harmless.
+func (e *Engine) ConfirmSubscription(ctx context.Context, token string) (*Subscription, error) {
+	s, err := e.store.GetSubscriptionByConfirmToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	return e.modifySubscription(ctx, s.ID, func(s *Subscription) error {
+		switch s.State {
+		case SubscriptionDisabled:
+			return fmt.Errorf("subscription %s is disabled: %w", s.ID, ErrConflict)
+		case SubscriptionPending:
+			s.State = SubscriptionActive
+		}
+		return nil
+	})
+}
+
+// UnsubscribeByToken removes the subscription whose confirmation token this is.
+func (e *Engine) UnsubscribeByToken(ctx context.Context, token string) (*Subscription, error) {
+	s, err := e.store.GetSubscriptionByConfirmToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.store.DeleteSubscription(ctx, s.ID); err != nil {
+		return nil, fmt.Errorf("unsubscribe: %w", err)
+	}
+	return s, nil
+}
