@@ -1,0 +1,220 @@
+// Package apitest starts real Switchyard nodes for end-to-end tests: the real server on a loopback
+// port, the real SQLite file, the real compiled plugins, and receivers that record what they get.
+package apitest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/api"
+	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/runtime/runtimetest"
+)
+
+// AdminToken is the operator token of every test node.
+const AdminToken = "test-admin-token"
+
+// Node is a running node and a client for it.
+type Node struct {
+	*api.Node
+	t       testing.TB
+	DataDir string
+	Logs    *LogBuffer
+	Admin   *Client
+}
+
+// Options adjust a test node; Configure runs last, on the whole configuration.
+type Options struct {
+	DataDir   string
+	Clock     engine.Clock
+	Configure func(*api.Config)
+}
+
+// Start starts a node that may deliver to loopback (127.0.0.0/8), and stops it when the test ends.
+func Start(t testing.TB, opts Options) *Node {
+	t.Helper()
+	logs := &LogBuffer{}
+	cfg := api.Config{
+		Addr:         "127.0.0.1:0",
+		DataDir:      opts.DataDir,
+		AdminToken:   AdminToken,
+		AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Clock:        opts.Clock,
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Synchronous:  "NORMAL",
+	}
+	cfg.Dispatcher.ShutdownGrace = 2 * time.Second
+	cfg.Dispatcher.PollInterval = 200 * time.Millisecond
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	// Compiling the plugins once per machine, not once per test node, keeps the suite quick.
+	cfg.CacheDir = runtimetest.CacheDir(t)
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
+	n, err := api.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	node := &Node{Node: n, t: t, DataDir: cfg.DataDir, Logs: logs}
+	node.Admin = node.Client(AdminToken)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := n.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return node
+}
+
+// Client returns a client that presents token as a bearer token.
+func (n *Node) Client(token string) *Client {
+	return &Client{t: n.t, Base: n.URL(), Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Client calls a node's API.
+type Client struct {
+	t     testing.TB
+	Base  string
+	Token string
+	// Header, when set, names the header the token goes in instead of Authorization: Bearer.
+	Header string
+	HTTP   *http.Client
+}
+
+// Response is a finished call.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test if it cannot.
+func (r *Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("response %d %s: %v", r.Status, r.Body, err)
+	}
+}
+
+// ErrorCode returns the code of a native error body, or "".
+func (r *Response) ErrorCode() string {
+	var b struct {
+		Error struct{ Code, Message string }
+	}
+	_ = json.Unmarshal(r.Body, &b)
+	return b.Error.Code
+}
+
+// Do sends a request; body is marshalled unless it is []byte or string, which are sent as they are.
+func (c *Client) Do(method, path string, body any) *Response {
+	c.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		r = bytes.NewReader(b)
+	case string:
+		r = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, c.Base+path, r)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		if c.Header != "" {
+			req.Header.Set(c.Header, c.Token)
+		} else {
+			req.Header.Set("Authorization", "Bearer "+c.Token)
+		}
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// MustDo sends a request and fails the test unless the status is want; it decodes the body into
+// out when out is not nil.
+func (c *Client) MustDo(method, path string, body any, want int, out any) *Response {
+	c.t.Helper()
+	resp := c.Do(method, path, body)
+	if resp.Status != want {
+		c.t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.Status, want, resp.Body)
+	}
+	if out != nil {
+		resp.JSON(c.t, out)
+	}
+	return resp
+}
+
+// Tenant is an account with an app and its API key: what most tests start from.
+type Tenant struct {
+	AccountID string
+	AppID     string
+	AppSecret string
+	Token     string
+	App       *Client
+}
+
+// NewTenant creates an account, an app (with url, if given) and an API key for it that may also
+// publish.
+func (n *Node) NewTenant(name, appURL string) *Tenant {
+	n.t.Helper()
+	var acct engine.Account
+	n.Admin.MustDo("POST", "/v1/accounts", map[string]any{"name": name + " account"}, http.StatusCreated, &acct)
+	var app struct {
+		ID, Secret string
+	}
+	n.Admin.MustDo("POST", "/v1/apps", map[string]any{"name": name + " app", "url": appURL}, http.StatusCreated, &app)
+	var cred engine.IssuedCredential
+	n.Admin.MustDo("POST", "/v1/apps/"+app.ID+"/credentials", map[string]any{"kind": "api_key", "scopes": []string{engine.ScopePublish}}, http.StatusCreated, &cred)
+	return &Tenant{AccountID: acct.ID, AppID: app.ID, AppSecret: app.Secret, Token: cred.Token, App: n.Client(cred.Token)}
+}
+
+// LogBuffer collects a node's log.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}

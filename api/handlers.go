@@ -1,0 +1,295 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/switchyard/switchyard/api/web"
+	"github.com/switchyard/switchyard/engine"
+)
+
+func (s *Server) createAccount(c echo.Context) error {
+	var in engine.NewAccount
+	if err := web.Bind(c, &in); err != nil {
+		return err
+	}
+	a, err := s.engine.CreateAccount(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, a)
+}
+
+func (s *Server) listAccounts(c echo.Context) error {
+	p, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	items, err := s.engine.ListAccounts(c.Request().Context(), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newList(items, p.Limit, func(a *engine.Account) string { return a.ID }))
+}
+
+func (s *Server) getAccount(c echo.Context) error {
+	a, err := s.engine.GetAccount(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a)
+}
+
+// appWithSecret shows an app's signing secret, which only its creation does.
+type appWithSecret struct {
+	*engine.App
+	Secret string `json:"secret"`
+}
+
+func (s *Server) createApp(c echo.Context) error {
+	var in engine.NewApp
+	if err := web.Bind(c, &in); err != nil {
+		return err
+	}
+	a, err := s.engine.CreateApp(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, appWithSecret{App: a, Secret: a.Secret})
+}
+
+func (s *Server) listApps(c echo.Context) error {
+	p, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	items, err := s.engine.ListApps(c.Request().Context(), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newList(items, p.Limit, func(a *engine.App) string { return a.ID }))
+}
+
+func (s *Server) getApp(c echo.Context) error {
+	a, err := s.engine.GetApp(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a)
+}
+
+func (s *Server) createCredential(c echo.Context) error {
+	var in engine.NewCredential
+	if err := web.Bind(c, &in); err != nil {
+		return err
+	}
+	cred, err := s.engine.CreateCredential(c.Request().Context(), c.Param("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, cred)
+}
+
+func (s *Server) revokeCredential(c echo.Context) error {
+	removed, err := s.engine.RevokeCredential(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if removed == nil {
+		removed = []string{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"id": c.Param("id"), "revoked": true, "removed_subscriptions": removed})
+}
+
+// subscriptionWithSecret shows a subscription's signing secret, which only its creation does.
+type subscriptionWithSecret struct {
+	*engine.Subscription
+	Secret string `json:"secret,omitempty"`
+}
+
+func (s *Server) createSubscription(c echo.Context) error {
+	var in engine.NewSubscription
+	if err := web.Bind(c, &in); err != nil {
+		return err
+	}
+	sub, err := s.engine.CreateSubscription(c.Request().Context(), web.Principal(c), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, subscriptionWithSecret{Subscription: sub, Secret: sub.Secret})
+}
+
+func (s *Server) listSubscriptions(c echo.Context) error {
+	p, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	q := engine.SubscriptionQuery{
+		AppID: c.QueryParam("app_id"), AccountID: c.QueryParam("account_id"), Format: c.QueryParam("format"),
+		EntityKey: c.QueryParam("entity_key"), URL: c.QueryParam("url"), Page: p,
+	}
+	items, err := s.engine.ListSubscriptions(c.Request().Context(), web.Principal(c), q)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newList(items, p.Limit, func(s *engine.Subscription) string { return s.ID }))
+}
+
+func (s *Server) getSubscription(c echo.Context) error {
+	sub, err := s.engine.GetSubscription(c.Request().Context(), web.Principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sub)
+}
+
+func (s *Server) updateSubscription(c echo.Context) error {
+	var patch engine.SubscriptionPatch
+	if err := web.Bind(c, &patch); err != nil {
+		return err
+	}
+	sub, err := s.engine.UpdateSubscription(c.Request().Context(), web.Principal(c), c.Param("id"), patch)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sub)
+}
+
+func (s *Server) deleteSubscription(c echo.Context) error {
+	if _, err := s.engine.DeleteSubscription(c.Request().Context(), web.Principal(c), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) replaySubscription(c echo.Context) error {
+	var in struct {
+		Since time.Time `json:"since"`
+	}
+	if err := web.Bind(c, &in); err != nil {
+		return err
+	}
+	n, err := s.engine.ReplaySubscription(c.Request().Context(), web.Principal(c), c.Param("id"), in.Since)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]int{"replayed": n})
+}
+
+func (s *Server) publish(c echo.Context) error {
+	var in engine.NewEvent
+	if err := web.Bind(c, &in); err != nil {
+		return err
+	}
+	res, err := s.engine.Publish(c.Request().Context(), web.Principal(c), []engine.NewEvent{in})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, res[0])
+}
+
+func (s *Server) publishBatch(c echo.Context) error {
+	var in struct {
+		Events []engine.NewEvent `json:"events"`
+	}
+	if err := web.Bind(c, &in); err != nil {
+		return err
+	}
+	res, err := s.engine.Publish(c.Request().Context(), web.Principal(c), in.Events)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"events": res})
+}
+
+func (s *Server) getEvent(c echo.Context) error {
+	ev, err := s.engine.GetEvent(c.Request().Context(), web.Principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ev)
+}
+
+func (s *Server) listDeliveries(c echo.Context) error {
+	limit, err := limitOf(c)
+	if err != nil {
+		return err
+	}
+	q := engine.DeliveryQuery{
+		AppID: c.QueryParam("app_id"), SubscriptionID: c.QueryParam("subscription_id"), EventID: c.QueryParam("event_id"),
+		State: engine.DeliveryState(c.QueryParam("status")), Before: c.QueryParam("before"), Limit: limit,
+	}
+	items, err := s.engine.ListDeliveries(c.Request().Context(), web.Principal(c), q)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newList(items, limit, func(d *engine.Delivery) string { return d.ID }))
+}
+
+// deliveryWithAttempts is a delivery and what each try sent and got back.
+type deliveryWithAttempts struct {
+	*engine.Delivery
+	AttemptLog []*engine.Attempt `json:"attempt_log"`
+}
+
+func (s *Server) getDelivery(c echo.Context) error {
+	d, attempts, err := s.engine.GetDelivery(c.Request().Context(), web.Principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if attempts == nil {
+		attempts = []*engine.Attempt{}
+	}
+	return c.JSON(http.StatusOK, deliveryWithAttempts{Delivery: d, AttemptLog: attempts})
+}
+
+func (s *Server) retryDelivery(c echo.Context) error {
+	d, err := s.engine.RetryDelivery(c.Request().Context(), web.Principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, d)
+}
+
+// pluginInfo describes a loaded format.
+type pluginInfo struct {
+	Name        string   `json:"name"`
+	Version     string   `json:"version"`
+	Module      string   `json:"module"`
+	Description string   `json:"description,omitempty"`
+	Events      []string `json:"events"`
+	Hooks       []string `json:"hooks"`
+}
+
+func (s *Server) listPlugins(c echo.Context) error {
+	var out []pluginInfo
+	for _, p := range s.engine.Plugins().List() {
+		m := p.Manifest()
+		info := pluginInfo{Name: m.Name, Version: m.Version, Module: p.Version(), Description: m.Description, Events: []string{}, Hooks: m.Hooks}
+		if info.Hooks == nil {
+			info.Hooks = []string{}
+		}
+		for _, e := range m.Events {
+			info.Events = append(info.Events, e.Type)
+		}
+		out = append(out, info)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"data": out})
+}
+
+func (s *Server) confirmSubscription(c echo.Context) error {
+	sub, err := s.engine.ConfirmSubscription(c.Request().Context(), c.Param("token"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"subscription_id": sub.ID, "state": string(sub.State)})
+}
+
+func (s *Server) unsubscribe(c echo.Context) error {
+	sub, err := s.engine.UnsubscribeByToken(c.Request().Context(), c.Param("token"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"subscription_id": sub.ID, "state": "deleted"})
+}

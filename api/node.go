@@ -1,0 +1,273 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/engine/outbound"
+	"github.com/switchyard/switchyard/plugins/builtin"
+	"github.com/switchyard/switchyard/runtime"
+	"github.com/switchyard/switchyard/store/sqlite"
+)
+
+// Config configures a node: everything `switchyard serve` takes.
+type Config struct {
+	// Addr is where to listen. Default 127.0.0.1:8080.
+	Addr string
+	// DataDir holds the database, the admin token, keys and the compilation cache. Default ./data.
+	DataDir string
+	// CacheDir keeps compiled plugins between starts. Default DataDir/cache/wazero.
+	CacheDir string
+	// PublicURL is where receivers reach this node, for the URLs it mints. Default http://Addr.
+	PublicURL string
+	// AllowPrivate re-opens these otherwise refused ranges to deliveries (tests allow 127.0.0.0/8).
+	AllowPrivate []netip.Prefix
+	// AdminToken authenticates the operator. Empty: read from DataDir/admin-token, or generated
+	// there on first start.
+	AdminToken string
+	// MaxBodyBytes caps request bodies. Default 1 MiB.
+	MaxBodyBytes int64
+	// Synchronous is SQLite's synchronous setting: FULL (default) or NORMAL.
+	Synchronous string
+	Dispatcher  engine.DispatcherConfig
+	Runtime     runtime.Config
+	// AttemptRetention and DisableAfter: see engine.Config.
+	AttemptRetention time.Duration
+	DisableAfter     time.Duration
+	// Clock defaults to the system clock; tests move time with their own.
+	Clock engine.Clock
+	// Resolver resolves receiver hostnames; tests give their own.
+	Resolver outbound.Resolver
+	Logger   *slog.Logger
+}
+
+// WithDefaults returns c with unset fields at their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.CacheDir == "" {
+		c.CacheDir = filepath.Join(c.DataDir, "cache", "wazero")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = engine.SystemClock{}
+	}
+	return c
+}
+
+// Node is one running Switchyard server.
+type Node struct {
+	cfg     Config
+	ln      net.Listener
+	store   *sqlite.Store
+	rt      *runtime.Runtime
+	engine  *engine.Engine
+	server  *Server
+	http    *http.Server
+	logger  *slog.Logger
+	served  chan error
+	stopped atomic.Bool
+
+	// AdminToken is the operator's token; AdminTokenGenerated says it was made on this start.
+	AdminToken          string
+	AdminTokenGenerated bool
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Open prepares a node: it binds the listening address (so a port in use fails here), opens the
+// database, loads the built-in plugins and assembles the engine and the API. Start serves.
+func Open(ctx context.Context, cfg Config) (n *Node, err error) {
+	cfg = cfg.WithDefaults()
+	n = &Node{cfg: cfg, logger: cfg.Logger}
+	defer func() {
+		if err != nil {
+			n.closeResources()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if n.AdminToken, n.AdminTokenGenerated, err = adminToken(cfg.AdminToken, cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if n.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = "http://" + n.ln.Addr().String()
+	}
+	n.cfg.PublicURL = strings.TrimRight(publicURL, "/")
+
+	dbPath := filepath.Join(cfg.DataDir, "switchyard.db")
+	if n.store, err = sqlite.Open(ctx, dbPath, sqlite.Options{Synchronous: cfg.Synchronous}); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", dbPath, err)
+	}
+	plugins, err := n.loadPlugins(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.engine, err = engine.New(engine.Config{
+		AdminToken: n.AdminToken, PublicURL: n.cfg.PublicURL, Dispatcher: cfg.Dispatcher,
+		Outbound:         outbound.Config{Guard: outbound.NewGuard(cfg.AllowPrivate, cfg.Resolver)},
+		AttemptRetention: cfg.AttemptRetention, DisableAfter: cfg.DisableAfter,
+		Clock: cfg.Clock, Logger: cfg.Logger,
+	}, n.store, plugins)
+	if err != nil {
+		return nil, err
+	}
+	n.server = NewServer(ServerConfig{MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger, Ready: n.ready}, n.engine)
+	n.http = &http.Server{
+		Handler:           n.server,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return n, nil
+}
+
+// loadPlugins loads the built-in plugins, trusted, with the compilation cache in the data dir.
+func (n *Node) loadPlugins(ctx context.Context) (*engine.Plugins, error) {
+	rcfg := n.cfg.Runtime
+	rcfg.CacheDir = n.cfg.CacheDir
+	rcfg.Logger = n.logger
+	var err error
+	if n.rt, err = runtime.New(ctx, rcfg); err != nil {
+		return nil, err
+	}
+	mods, err := builtin.Modules()
+	if err != nil {
+		return nil, err
+	}
+	plugins := engine.NewPlugins()
+	for _, m := range mods {
+		p, err := n.rt.Load(ctx, m.Wasm, runtime.Trusted)
+		if err != nil {
+			return nil, fmt.Errorf("built-in plugin %s: %w", m.Name, err)
+		}
+		plugins.Put(p)
+		n.logger.Info("plugin loaded", "plugin", p.Version(), "mode", p.Mode, "compile", p.CompileTime.Round(time.Millisecond))
+	}
+	return plugins, nil
+}
+
+// adminToken returns the configured token, else the one in the data dir, else a new one written
+// there (mode 0600) for the operator to read once.
+func adminToken(configured, dataDir string) (token string, generated bool, err error) {
+	if configured != "" {
+		return configured, false, nil
+	}
+	path := filepath.Join(dataDir, "admin-token")
+	if b, err := os.ReadFile(path); err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, false, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("read admin token: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", false, err
+	}
+	token = "sya_" + base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("write admin token: %w", err)
+	}
+	return token, true, nil
+}
+
+// Addr is the address the node listens on.
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// URL is the node's public base URL.
+func (n *Node) URL() string { return n.cfg.PublicURL }
+
+// Engine returns the node's engine.
+func (n *Node) Engine() *engine.Engine { return n.engine }
+
+// Server returns the node's HTTP layer.
+func (n *Node) Server() *Server { return n.server }
+
+// Runtime returns the node's plugin runtime.
+func (n *Node) Runtime() *runtime.Runtime { return n.rt }
+
+// Start starts delivery and serving. It returns once the node is serving.
+func (n *Node) Start(ctx context.Context) error {
+	if err := n.engine.Start(ctx); err != nil {
+		return err
+	}
+	n.served = make(chan error, 1)
+	go func() { n.served <- n.http.Serve(n.ln) }()
+	n.logger.Info("switchyard serving", "addr", n.Addr(), "public_url", n.cfg.PublicURL, "data_dir", n.cfg.DataDir)
+	return nil
+}
+
+// Done is closed with the serving error if the HTTP server stops on its own.
+func (n *Node) Done() <-chan error { return n.served }
+
+func (n *Node) ready(ctx context.Context) error {
+	if n.stopped.Load() {
+		return errors.New("shutting down")
+	}
+	if _, err := n.store.GetAccount(ctx, "readyz-probe"); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		return fmt.Errorf("database: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops taking requests (those in progress finish, so every accepted event is committed),
+// then stops delivery, letting deliveries in flight finish within the dispatcher's grace period,
+// then closes the database. Safe to call more than once.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutdownOnce.Do(func() {
+		n.stopped.Store(true)
+		var errs []error
+		if err := n.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop http: %w", err))
+		}
+		if err := n.engine.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop engine: %w", err))
+		}
+		n.closeResources()
+		n.shutdownErr = errors.Join(errs...)
+	})
+	return n.shutdownErr
+}
+
+func (n *Node) closeResources() {
+	if n.rt != nil {
+		_ = n.rt.Close(context.Background())
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			n.logger.Error("close database", "err", err)
+		}
+	}
+	if n.ln != nil {
+		_ = n.ln.Close()
+	}
+}

@@ -1,0 +1,163 @@
+// Package api is Switchyard's HTTP surface: the native API under /v1, the vendor-compatible route
+// groups under /compat, the public hook endpoints under /hooks, and Node, which assembles a whole
+// server from its configuration.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/switchyard/switchyard/api/web"
+	"github.com/switchyard/switchyard/engine"
+)
+
+// Server is the HTTP handler of one node.
+type Server struct {
+	echo   *echo.Echo
+	engine *engine.Engine
+	logger *slog.Logger
+	ready  func(context.Context) error
+}
+
+// ServerConfig configures the HTTP layer.
+type ServerConfig struct {
+	// MaxBodyBytes caps request bodies. Default 1 MiB.
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+	// Ready reports whether the node can serve; /readyz answers 503 while it errs.
+	Ready func(context.Context) error
+}
+
+// NewServer builds the handler with the native API and the hook endpoints.
+func NewServer(cfg ServerConfig, eng *engine.Engine) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = func(context.Context) error { return nil }
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = web.ErrorHandler(cfg.Logger)
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+		cfg.Logger.Error("handler panicked", "path", c.Path(), "err", err, "stack", string(stack))
+		return err
+	}}))
+	e.Use(bodyLimit(cfg.MaxBodyBytes))
+	s := &Server{echo: e, engine: eng, logger: cfg.Logger, ready: cfg.Ready}
+	s.routes()
+	return s
+}
+
+// Echo returns the router, for vendor-compatible route groups to register on.
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// bodyLimit caps request bodies with http.MaxBytesReader, whose error the error handler maps to
+// 413; a declared Content-Length over the cap is refused before reading.
+func bodyLimit(limit int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			if req.ContentLength > limit {
+				return &http.MaxBytesError{Limit: limit}
+			}
+			req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
+			return next(c)
+		}
+	}
+}
+
+func (s *Server) routes() {
+	e := s.echo
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", s.readyz)
+
+	hooks := e.Group("/hooks")
+	hooks.GET("/subscriptions/:token/confirm", s.confirmSubscription)
+	hooks.GET("/subscriptions/:token/unsubscribe", s.unsubscribe)
+
+	v1 := e.Group("/v1", web.Authenticate(s.engine))
+	admin, app := web.RequireAdmin, web.RequireApp
+
+	v1.POST("/accounts", s.createAccount, admin)
+	v1.GET("/accounts", s.listAccounts, admin)
+	v1.GET("/accounts/:id", s.getAccount, admin)
+	v1.POST("/apps", s.createApp, admin)
+	v1.GET("/apps", s.listApps, admin)
+	v1.GET("/apps/:id", s.getApp, admin)
+	v1.POST("/apps/:id/credentials", s.createCredential, admin)
+	v1.DELETE("/credentials/:id", s.revokeCredential, admin)
+
+	v1.POST("/subscriptions", s.createSubscription, app)
+	v1.GET("/subscriptions", s.listSubscriptions, app)
+	v1.GET("/subscriptions/:id", s.getSubscription, app)
+	v1.PATCH("/subscriptions/:id", s.updateSubscription, app)
+	v1.DELETE("/subscriptions/:id", s.deleteSubscription, app)
+	v1.POST("/subscriptions/:id/replay", s.replaySubscription, app)
+
+	v1.POST("/events", s.publish)
+	v1.POST("/events/batch", s.publishBatch)
+	v1.GET("/events/:id", s.getEvent)
+
+	v1.GET("/deliveries", s.listDeliveries, app)
+	v1.GET("/deliveries/:id", s.getDelivery, app)
+	v1.POST("/deliveries/:id/retry", s.retryDelivery, app)
+
+	v1.GET("/plugins", s.listPlugins)
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.ready(ctx); err != nil {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// list is the shape of every list response: a page of items and the cursor of the next page.
+type list[T any] struct {
+	Data []T `json:"data"`
+	// Next is the cursor for the following page (after= or before=), empty on the last page.
+	Next string `json:"next,omitempty"`
+}
+
+func newList[T any](items []T, limit int, id func(T) string) list[T] {
+	l := list[T]{Data: items}
+	if l.Data == nil {
+		l.Data = []T{}
+	}
+	if limit > 0 && len(items) == limit {
+		l.Next = id(items[len(items)-1])
+	}
+	return l
+}
+
+// pageOf reads ?after=&limit= for lists ordered by ID.
+func pageOf(c echo.Context) (engine.Page, error) {
+	limit, err := limitOf(c)
+	return engine.Page{After: c.QueryParam("after"), Limit: limit}, err
+}
+
+func limitOf(c echo.Context) (int, error) {
+	raw := c.QueryParam("limit")
+	if raw == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > 200 {
+		return 0, &engine.ValidationError{Field: "limit", Message: "must be a number from 1 to 200"}
+	}
+	return n, nil
+}
