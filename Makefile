@@ -44,8 +44,11 @@ test: plugins $(RECEIVERS_DEPS) lint
 	cd sdk && $(GO) test -race ./...
 	$(GO) test -race ./...
 
-bench: plugins
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./runtime/
+# Go benchmarks of the plugin runtime and the store, then the end-to-end load generator against the
+# real binary (loopback only); LOADGEN_FLAGS adds to its defaults.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./runtime/ ./store/...
+	$(GO) run ./cmd/loadgen --bin $(BIN) $(LOADGEN_FLAGS)
 
 # Fails when go.mod/go.sum are not tidy.
 check:

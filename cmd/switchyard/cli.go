@@ -21,7 +21,8 @@ func exitCode(err error) int {
 const usage = `Switchyard: a self-hosted webhook engine.
 
 Usage:
-  switchyard serve [flags]                  run the server
+  switchyard serve [flags]                  run the server (every flag also reads SWITCHYARD_<FLAG>)
+  switchyard migrate [--data-dir DIR]       bring the database schema up to date
   switchyard plugin build DIR [-o FILE]     compile a Go plugin to WebAssembly
   switchyard plugin test --plugin FILE.wasm --event EVENT.json [--subscription SUB.json]
                                             shape one event and print the request
@@ -36,6 +37,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: no command", errUsage)
 	}
 	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], stdout, stderr)
 	case "plugin":
 		return runPlugin(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/switchyard/switchyard/api"
+	"github.com/switchyard/switchyard/store/sqlite"
+)
+
+// envPrefix names the environment variable of each flag: --data-dir is SWITCHYARD_DATA_DIR.
+const envPrefix = "SWITCHYARD_"
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	var cfg api.Config
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "folder for the database, admin token, keys and caches")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL receivers reach this server at (default http://ADDR)")
+	allowPrivate := fs.String("allow-private", "", "comma-separated CIDRs that deliveries may reach despite being private, e.g. 127.0.0.0/8")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "operator token (default: DATA_DIR/admin-token, generated on first start)")
+	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", 1<<20, "largest request body accepted, in bytes")
+	fs.StringVar(&cfg.Synchronous, "sqlite-synchronous", "FULL", "SQLite synchronous mode: FULL survives power loss, NORMAL only process crashes")
+	fs.DurationVar(&cfg.Dispatcher.DeliveryTimeout, "delivery-timeout", 15*time.Second, "time a receiver has to answer")
+	formatTimeouts := fs.String("format-timeouts", "", "per-format delivery timeouts, e.g. upsales=30s,standard=5s")
+	fs.IntVar(&cfg.Dispatcher.Concurrency, "concurrency", 256, "deliveries in flight at once")
+	fs.DurationVar(&cfg.Dispatcher.Lease, "lease", 0, "how long a claimed delivery stays claimed (default: twice the longest timeout plus a minute)")
+	fs.DurationVar(&cfg.Dispatcher.ShutdownGrace, "grace", 10*time.Second, "on SIGTERM, time deliveries in flight get to finish")
+	fs.DurationVar(&cfg.AttemptRetention, "retention", 30*24*time.Hour, "how long attempts are kept")
+	fs.DurationVar(&cfg.DisableAfter, "disable-after", 5*24*time.Hour, "disable subscriptions failing for this long without a success")
+	fs.DurationVar(&cfg.Runtime.CallTimeout, "plugin-timeout", time.Second, "deadline of one call into a sandboxed plugin")
+	fs.IntVar(&cfg.Runtime.MemoryLimitMiB, "plugin-memory", 128, "memory cap of one plugin instance, in MiB")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parseWithEnv(fs, args); err != nil {
+		return err
+	}
+	var err error
+	if cfg.AllowPrivate, err = parsePrefixes(*allowPrivate); err != nil {
+		return fmt.Errorf("%w: --allow-private: %v", errUsage, err)
+	}
+	if cfg.Dispatcher.FormatTimeouts, err = parseDurations(*formatTimeouts); err != nil {
+		return fmt.Errorf("%w: --format-timeouts: %v", errUsage, err)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	node, err := api.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if node.AdminTokenGenerated {
+		fmt.Fprintf(stdout, "Generated an admin token; it is saved in %s/admin-token and shown only this once:\n\n  %s\n\n", cfg.DataDir, node.AdminToken)
+	}
+	if err := node.Start(ctx); err != nil {
+		_ = node.Shutdown(context.Background())
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		cfg.Logger.Info("stopping: no new work is claimed; deliveries in flight get the grace period", "grace", cfg.Dispatcher.ShutdownGrace)
+	case err := <-node.Done():
+		cfg.Logger.Error("server stopped", "err", err)
+	}
+	// A second signal during shutdown is not awaited: the grace period bounds the wait.
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Dispatcher.ShutdownGrace+30*time.Second)
+	defer cancel()
+	return node.Shutdown(stopCtx)
+}
+
+// runMigrate brings the database schema up to date and exits.
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate", stderr)
+	dataDir := fs.String("data-dir", "./data", "folder of the database")
+	if err := parseWithEnv(fs, args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	s, err := sqlite.Open(ctx, *dataDir+"/switchyard.db", sqlite.Options{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	fmt.Fprintln(stdout, "database schema is up to date")
+	return nil
+}
+
+// parseWithEnv parses flags; a flag not given on the command line takes its SWITCHYARD_*
+// environment variable, if set.
+func parseWithEnv(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !given[f.Name] && err == nil {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%w: %s: %v", errUsage, env, serr)
+			}
+		}
+	})
+	return err
+}
+
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(part)
+			if aerr != nil {
+				return nil, err
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+func parseDurations(s string) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, dur, ok := strings.Cut(part, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q is not FORMAT=DURATION", part)
+		}
+		d, err := time.ParseDuration(dur)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%q: a positive duration such as 30s", part)
+		}
+		out[strings.TrimSpace(name)] = d
+	}
+	return out, nil
+}
