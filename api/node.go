@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard/switchyard/api/compat"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/outbound"
 	"github.com/switchyard/switchyard/plugins/builtin"
@@ -139,6 +140,12 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.server = NewServer(ServerConfig{MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger, Ready: n.ready}, n.engine)
+	deps := compat.Deps{Engine: n.engine, Store: n.store, Echo: n.server.Echo(), Logger: cfg.Logger, PublicURL: n.cfg.PublicURL, DataDir: cfg.DataDir}
+	for _, install := range styles {
+		if err := install(deps); err != nil {
+			return nil, fmt.Errorf("install vendor style: %w", err)
+		}
+	}
 	n.http = &http.Server{
 		Handler:           n.server,
 		ReadHeaderTimeout: 10 * time.Second,
