@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"time"
 
@@ -175,6 +177,25 @@ func (s *Server) replaySubscription(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, map[string]int{"replayed": n})
+}
+
+func (s *Server) rotateSecret(c echo.Context) error {
+	var in engine.SecretRotation
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	// An empty body rotates to a generated secret with the default overlap.
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := web.Decode(body, &in); err != nil {
+			return err
+		}
+	}
+	sub, err := s.engine.RotateSecret(c.Request().Context(), web.Principal(c), c.Param("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, subscriptionWithSecret{Subscription: sub, Secret: sub.Secret})
 }
 
 func (s *Server) publish(c echo.Context) error {

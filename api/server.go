@@ -105,6 +105,7 @@ func (s *Server) routes() {
 	v1.PATCH("/subscriptions/:id", s.updateSubscription, app)
 	v1.DELETE("/subscriptions/:id", s.deleteSubscription, app)
 	v1.POST("/subscriptions/:id/replay", s.replaySubscription, app)
+	v1.POST("/subscriptions/:id/rotate-secret", s.rotateSecret, app)
 
 	v1.POST("/events", s.publish)
 	v1.POST("/events/batch", s.publishBatch)

@@ -411,3 +411,51 @@ func (e *Engine) UnsubscribeByToken(ctx context.Context, token string) (*Subscri
 	}
 	return s, nil
 }
+
+// SecretRotation is the input of RotateSecret.
+type SecretRotation struct {
+	// Secret is the new secret; empty generates one.
+	Secret string `json:"secret"`
+	// Overlap is how long the old secret keeps signing beside the new one, so receivers can switch
+	// without rejecting a delivery. Default 24 hours; at most 30 days.
+	Overlap Duration `json:"overlap"`
+}
+
+const (
+	defaultRotationOverlap = 24 * time.Hour
+	maxRotationOverlap     = 30 * 24 * time.Hour
+)
+
+// RotateSecret gives one of the caller's subscriptions a new signing secret, shown only now. Until
+// the overlap ends, deliveries are signed with both secrets in styles that can carry two signatures.
+func (e *Engine) RotateSecret(ctx context.Context, p *Principal, id string, in SecretRotation) (*Subscription, error) {
+	overlap := time.Duration(in.Overlap)
+	switch {
+	case overlap < 0 || overlap > maxRotationOverlap:
+		return nil, invalidf("overlap", "must be between 0 and %s", maxRotationOverlap)
+	case overlap == 0:
+		overlap = defaultRotationOverlap
+	}
+	if len(in.Secret) > maxSecretLen {
+		return nil, invalidf("secret", "is at most %d characters", maxSecretLen)
+	}
+	if _, err := e.GetSubscription(ctx, p, id); err != nil {
+		return nil, err
+	}
+	secret := in.Secret
+	if secret == "" {
+		secret = NewSigningSecret()
+	}
+	return e.modifySubscription(ctx, id, func(s *Subscription) error {
+		if s.Secret == secret {
+			return invalidf("secret", "is the current secret")
+		}
+		until := e.now().Add(overlap)
+		s.PreviousSecret, s.PreviousSecretExpiresAt = s.Secret, &until
+		if s.PreviousSecret == "" {
+			s.PreviousSecretExpiresAt = nil
+		}
+		s.Secret = secret
+		return nil
+	})
+}
