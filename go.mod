@@ -10,6 +10,7 @@ require (
 	github.com/switchyard/switchyard/sdk v0.0.0
 	github.com/tetratelabs/wazero v1.12.0
 	go.uber.org/goleak v1.3.0
+	golang.org/x/time v0.15.0
 )
 
 require (
@@ -22,7 +23,6 @@ require (
 	golang.org/x/net v0.56.0 // indirect
 	golang.org/x/sys v0.46.0 // indirect
 	golang.org/x/text v0.40.0 // indirect
-	golang.org/x/time v0.15.0 // indirect
 )
 
 replace github.com/switchyard/switchyard/sdk => ./sdk

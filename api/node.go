@@ -44,8 +44,11 @@ type Config struct {
 	MaxBodyBytes int64
 	// Synchronous is SQLite's synchronous setting: FULL (default) or NORMAL.
 	Synchronous string
-	Dispatcher  engine.DispatcherConfig
-	Runtime     runtime.Config
+	// RateLimit and RateBurst limit requests per credential: see engine.Config.
+	RateLimit  float64
+	RateBurst  int
+	Dispatcher engine.DispatcherConfig
+	Runtime    runtime.Config
 	// AttemptRetention and DisableAfter: see engine.Config.
 	AttemptRetention time.Duration
 	DisableAfter     time.Duration
@@ -134,6 +137,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		AdminToken: n.AdminToken, PublicURL: n.cfg.PublicURL, Dispatcher: cfg.Dispatcher,
 		Outbound:         outbound.Config{Guard: outbound.NewGuard(cfg.AllowPrivate, cfg.Resolver)},
 		AttemptRetention: cfg.AttemptRetention, DisableAfter: cfg.DisableAfter,
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 		Clock: cfg.Clock, Logger: cfg.Logger,
 	}, n.store, plugins)
 	if err != nil {

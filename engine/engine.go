@@ -30,8 +30,12 @@ type Config struct {
 	DisableAfter time.Duration
 	// MaxIngestBatch is the most events committed in one transaction. Default 1000.
 	MaxIngestBatch int
-	Clock          Clock
-	Logger         *slog.Logger
+	// RateLimit is how many requests per second one credential (or the admin token) may make,
+	// beyond a burst of RateBurst; more get ErrRateLimited. Zero turns limiting off.
+	RateLimit float64
+	RateBurst int
+	Clock     Clock
+	Logger    *slog.Logger
 }
 
 // WithDefaults returns c with unset fields at their defaults.
@@ -78,6 +82,7 @@ type Engine struct {
 	stopped     bool
 	ingestStop  context.CancelFunc
 	adminDigest [sha256.Size]byte
+	limiter     *credentialLimiter
 }
 
 // New returns an engine over store and plugins. Start it to deliver.
@@ -93,6 +98,7 @@ func New(cfg Config, store Store, plugins *Plugins) (*Engine, error) {
 		cfg: cfg, store: store, plugins: plugins, guard: cfg.Outbound.Guard, clock: cfg.Clock, logger: cfg.Logger,
 		styles:      &styleHooks{publicURL: cfg.PublicURL, certificateURL: cfg.CertificateURL, byFormat: map[string]StyleHooks{}},
 		adminDigest: sha256.Sum256([]byte(cfg.AdminToken)),
+		limiter:     newCredentialLimiter(cfg.RateLimit, cfg.RateBurst),
 	}
 	e.client = outbound.NewClient(cfg.Outbound)
 	e.router = &router{plugins: plugins, now: e.clock.Now}
@@ -238,6 +244,9 @@ func (e *Engine) Authenticate(ctx context.Context, token string) (*Principal, er
 	}
 	digest := sha256.Sum256([]byte(token))
 	if subtle.ConstantTimeCompare(digest[:], e.adminDigest[:]) == 1 {
+		if err := e.limiter.allow("admin", e.clock.Now()); err != nil {
+			return nil, err
+		}
 		return &Principal{Admin: true}, nil
 	}
 	id, secret, ok := splitToken(token)
@@ -280,6 +289,10 @@ func (e *Engine) principalFor(ctx context.Context, cred *Credential, secret stri
 	match := subtle.ConstantTimeCompare(digest, cred.SecretHash) == 1
 	if !match || cred.RevokedAt != nil {
 		return nil, errBadCredential
+	}
+	// Limited after the check, so a stranger cannot spend a real credential's budget.
+	if err := e.limiter.allow(cred.ID, e.clock.Now()); err != nil {
+		return nil, err
 	}
 	app, err := e.store.GetApp(ctx, cred.AppID)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -39,6 +40,8 @@ func Status(err error) (status int, code string) {
 		return http.StatusUnauthorized, "unauthorized"
 	case errors.Is(err, engine.ErrForbidden):
 		return http.StatusForbidden, "forbidden"
+	case errors.Is(err, engine.ErrRateLimited):
+		return http.StatusTooManyRequests, "rate_limited"
 	case errors.Is(err, engine.ErrUnavailable):
 		return http.StatusServiceUnavailable, "unavailable"
 	case errors.As(err, &he):
@@ -95,6 +98,10 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
 		}
 		msg := Message(err, status)
+		var limited *engine.RateLimitError
+		if errors.As(err, &limited) {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
+		}
 		if r, ok := c.Get(rendererKey).(Renderer); ok {
 			if rerr := r(c, err, status, code, msg); rerr == nil {
 				return

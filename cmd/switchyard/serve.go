@@ -37,6 +37,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.DisableAfter, "disable-after", 5*24*time.Hour, "disable subscriptions failing for this long without a success")
 	fs.DurationVar(&cfg.Runtime.CallTimeout, "plugin-timeout", time.Second, "deadline of one call into a sandboxed plugin")
 	fs.IntVar(&cfg.Runtime.MemoryLimitMiB, "plugin-memory", 128, "memory cap of one plugin instance, in MiB")
+	fs.Float64Var(&cfg.RateLimit, "rate-limit", 1000, "requests per second one credential may make (0: no limit); beyond it, 429 with Retry-After")
+	fs.IntVar(&cfg.RateBurst, "rate-burst", 2000, "requests one credential may make at once before the rate limit applies")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
