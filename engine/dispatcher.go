@@ -81,6 +81,7 @@ type dispatcher struct {
 	clock   Clock
 	logger  *slog.Logger
 	styles  *styleHooks
+	pacer   *pacer
 
 	wake    chan struct{}
 	slots   chan struct{}
@@ -94,16 +95,19 @@ type dispatcher struct {
 	recordDone  chan struct{}
 }
 
-// result is one delivery's end: an outcome to record, or a lease to give back untouched because
-// the dispatcher stopped before the attempt finished.
+// result is one delivery's end: an outcome to record, or a lease to give back untouched (due at
+// releaseAt, or at once when zero) because the dispatcher stopped before the attempt finished or the
+// delivery must wait for its subscription's rate.
 type result struct {
-	outcome *Outcome
-	release string
+	outcome   *Outcome
+	release   string
+	releaseAt time.Time
 }
 
 func newDispatcher(cfg DispatcherConfig, store Store, plugins *Plugins, client *outbound.Client, clock Clock, logger *slog.Logger, styles *styleHooks) *dispatcher {
 	return &dispatcher{
 		cfg: cfg, store: store, plugins: plugins, client: client, clock: clock, logger: logger, styles: styles,
+		pacer:   newPacer(),
 		wake:    make(chan struct{}, 1),
 		slots:   make(chan struct{}, cfg.Concurrency),
 		results: make(chan result, cfg.Concurrency),
@@ -253,6 +257,9 @@ func (d *dispatcher) attempt(ctx context.Context, w *Work) result {
 		// retrying them by hand sends them.
 		a.Outcome, a.Error = sdk.OutcomeGiveUp, "the subscription is disabled: "+sub.DisabledReason
 		return result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID}}
+	}
+	if wait := d.pacer.wait(sub, w.Delivery.ID, start); wait > 0 {
+		return result{release: w.Delivery.ID, releaseAt: start.Add(wait)}
 	}
 	plugin, ok := d.plugins.Get(sub.Format)
 	if !ok {
@@ -429,17 +436,21 @@ func (d *dispatcher) recordLoop() {
 
 func (d *dispatcher) record(batch []result) {
 	var outcomes []*Outcome
-	var released []string
+	released := map[time.Time][]string{}
 	dueSoon := false
 	now := d.clock.Now()
 	for _, r := range batch {
-		if r.outcome != nil {
+		switch {
+		case r.outcome != nil:
 			outcomes = append(outcomes, r.outcome)
 			if r.outcome.State == DeliveryPending && !r.outcome.NextAttemptAt.After(now.Add(d.cfg.PollInterval)) {
 				dueSoon = true
 			}
-		} else {
-			released = append(released, r.release)
+		case r.releaseAt.IsZero():
+			released[now] = append(released[now], r.release)
+			dueSoon = true
+		default:
+			released[r.releaseAt] = append(released[r.releaseAt], r.release)
 		}
 	}
 	// These writes outlive any caller: an attempt that happened must be recorded.
@@ -450,11 +461,10 @@ func (d *dispatcher) record(batch []result) {
 			d.logger.Error("record attempts", "attempts", len(outcomes), "err", err)
 		}
 	}
-	if len(released) > 0 {
-		if err := d.store.ReleaseLeases(ctx, released, now); err != nil {
-			d.logger.Error("release leases", "deliveries", len(released), "err", err)
+	for at, ids := range released {
+		if err := d.store.ReleaseLeases(ctx, ids, at); err != nil {
+			d.logger.Error("release leases", "deliveries", len(ids), "err", err)
 		}
-		dueSoon = true
 	}
 	if dueSoon {
 		d.notify()

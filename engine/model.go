@@ -93,6 +93,9 @@ type Subscription struct {
 	State                   SubscriptionState `json:"state"`
 	DisabledReason          string            `json:"disabled_reason,omitempty"`
 	RetryPolicy             *RetryPolicy      `json:"retry_policy,omitempty"`
+	// MaxPerSecond caps how fast deliveries go to this subscriber; deliveries over the cap wait,
+	// none is dropped. Zero means no cap.
+	MaxPerSecond float64 `json:"max_per_second,omitempty"`
 	// FailingSince is when deliveries began to fail without a success since; nil when healthy.
 	FailingSince *time.Time `json:"failing_since,omitempty"`
 	// ConfirmToken is the unguessable part of the confirmation and unsubscribe URLs.

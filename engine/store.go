@@ -62,9 +62,9 @@ type Store interface {
 	// RecoverLeases makes in_flight deliveries whose lease ended before p.ExpiredBefore pending and
 	// due at p.DueAt, and returns how many.
 	RecoverLeases(ctx context.Context, p RecoverLeasesParams) (int, error)
-	// ReleaseLeases makes the given in_flight deliveries pending and due at now, without counting
-	// an attempt: for work a stopping dispatcher did not finish.
-	ReleaseLeases(ctx context.Context, ids []string, now time.Time) error
+	// ReleaseLeases makes the given in_flight deliveries pending and due at at, without counting
+	// an attempt: for work a stopping dispatcher did not finish, or that must wait its turn.
+	ReleaseLeases(ctx context.Context, ids []string, at time.Time) error
 
 	GetDelivery(ctx context.Context, id string) (*Delivery, error)
 	// ListDeliveries returns deliveries matching f, newest first (ID descending), before f.Before.

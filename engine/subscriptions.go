@@ -24,6 +24,7 @@ const (
 	maxOptions      = 50
 	maxSecretLen    = 512
 	maxEntityKeyLen = 512
+	maxPerSecond    = 100000
 )
 
 // NewSubscription is the input of CreateSubscription.
@@ -40,6 +41,8 @@ type NewSubscription struct {
 	Options   map[string]string `json:"options"`
 	// RetryPolicy replaces the default schedule.
 	RetryPolicy *RetryPolicy `json:"retry_policy"`
+	// MaxPerSecond caps the delivery rate to this subscriber; 0 is no cap.
+	MaxPerSecond float64 `json:"max_per_second"`
 	// NoSecret leaves the subscription unsigned when Secret is empty, for styles whose secret is
 	// optional; otherwise a secret is generated.
 	NoSecret bool `json:"-"`
@@ -65,7 +68,7 @@ func (e *Engine) CreateSubscription(ctx context.Context, p *Principal, in NewSub
 	now := e.now()
 	s := &Subscription{
 		ID: NewID("sub"), AppID: appID, AccountID: accountID, Format: in.Format, EntityKey: in.EntityKey,
-		URL: in.URL, Options: in.Options, Secret: in.Secret, RetryPolicy: in.RetryPolicy,
+		URL: in.URL, Options: in.Options, Secret: in.Secret, RetryPolicy: in.RetryPolicy, MaxPerSecond: in.MaxPerSecond,
 		State: SubscriptionActive, CreatedAt: now, UpdatedAt: now,
 	}
 	if p.Credential != nil {
@@ -213,6 +216,9 @@ func (e *Engine) checkSubscriptionFields(ctx context.Context, m *sdk.Manifest, s
 	if err := s.RetryPolicy.Validate(); err != nil {
 		return invalidf("retry_policy", "%s", err.Error())
 	}
+	if s.MaxPerSecond < 0 || s.MaxPerSecond > maxPerSecond {
+		return invalidf("max_per_second", "must be between 0 (no cap) and %d", maxPerSecond)
+	}
 	return nil
 }
 
@@ -277,6 +283,8 @@ type SubscriptionPatch struct {
 	RetryPolicy *RetryPolicy `json:"retry_policy"`
 	// State may be "active" (re-enabling a disabled subscription) or "disabled".
 	State *SubscriptionState `json:"state"`
+	// MaxPerSecond caps the delivery rate; 0 removes the cap.
+	MaxPerSecond *float64 `json:"max_per_second"`
 }
 
 // UpdateSubscription applies a patch to one of the caller's subscriptions.
@@ -300,6 +308,9 @@ func (e *Engine) UpdateSubscription(ctx context.Context, p *Principal, id string
 		}
 		if patch.EntityKey != nil {
 			s.EntityKey = *patch.EntityKey
+		}
+		if patch.MaxPerSecond != nil {
+			s.MaxPerSecond = *patch.MaxPerSecond
 		}
 		if patch.Options != nil {
 			s.Options = *patch.Options

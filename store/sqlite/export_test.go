@@ -17,6 +17,16 @@ func AppliedMigrations(ctx context.Context, s *Store) ([]int, error) {
 	return v, err
 }
 
+// KnownMigrations lists the versions of the embedded migrations, in order.
+func KnownMigrations() ([]int, error) {
+	ms, err := migrations()
+	var v []int
+	for _, m := range ms {
+		v = append(v, m.version)
+	}
+	return v, err
+}
+
 type Pragmas struct {
 	JournalMode, ReaderJournalMode string
 	Synchronous                    int

@@ -66,7 +66,7 @@ func (r *credentialRow) credential() (*engine.Credential, error) {
 
 const subscriptionCols = `id, app_id, account_id, credential_id, format, events, entity_key, url, options,
 	secret, previous_secret, previous_secret_expires_at, state, disabled_reason, retry_policy,
-	failing_since, confirm_token, version, created_at, updated_at`
+	failing_since, confirm_token, version, max_per_second, created_at, updated_at`
 
 type subscriptionRow struct {
 	ID                      string         `db:"id"`
@@ -87,6 +87,7 @@ type subscriptionRow struct {
 	FailingSince            sql.NullInt64  `db:"failing_since"`
 	ConfirmToken            sql.NullString `db:"confirm_token"`
 	Version                 int            `db:"version"`
+	MaxPerSecond            float64        `db:"max_per_second"`
 	CreatedAt               int64          `db:"created_at"`
 	UpdatedAt               int64          `db:"updated_at"`
 }
@@ -98,7 +99,7 @@ func (r *subscriptionRow) subscription() (*engine.Subscription, error) {
 		PreviousSecret: r.PreviousSecret, PreviousSecretExpiresAt: fromNullMS(r.PreviousSecretExpiresAt),
 		State: engine.SubscriptionState(r.State), DisabledReason: r.DisabledReason,
 		FailingSince: fromNullMS(r.FailingSince), ConfirmToken: r.ConfirmToken.String,
-		Version: r.Version, CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt),
+		Version: r.Version, MaxPerSecond: r.MaxPerSecond, CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt),
 	}
 	if err := json.Unmarshal([]byte(r.Events), &s.Events); err != nil {
 		return nil, fmt.Errorf("subscription %s: events: %w", r.ID, err)

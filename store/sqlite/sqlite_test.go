@@ -75,13 +75,13 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AppliedMigrations: %v", err)
 	}
-	if len(versions) == 0 || versions[0] != 1 {
-		t.Fatalf("applied migrations %v; want 1 first", versions)
+	known, err := sqlite.KnownMigrations()
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := 1; i < len(versions); i++ {
-		if versions[i] != versions[i-1]+1 {
-			t.Errorf("applied migrations %v: not each once, in order", versions)
-		}
+	// Each embedded migration applied once; numbers may have gaps, as styles reserve theirs.
+	if fmt.Sprint(versions) != fmt.Sprint(known) || known[0] != 1 {
+		t.Errorf("applied migrations %v, embedded %v", versions, known)
 	}
 }
 

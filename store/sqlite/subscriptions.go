@@ -12,7 +12,7 @@ import (
 )
 
 const insertSubscriptionSQL = `INSERT INTO subscriptions (` + subscriptionCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func (s *Store) CreateSubscription(ctx context.Context, p engine.CreateSubscriptionParams) error {
 	sub := p.Subscription
@@ -25,7 +25,7 @@ func (s *Store) CreateSubscription(ctx context.Context, p engine.CreateSubscript
 			sub.ID, sub.AppID, sub.AccountID, toNullString(sub.CredentialID), sub.Format, j.events, sub.EntityKey,
 			sub.URL, j.options, sub.Secret, sub.PreviousSecret, toNullMS(sub.PreviousSecretExpiresAt),
 			string(sub.State), sub.DisabledReason, j.retryPolicy, toNullMS(sub.FailingSince),
-			toNullString(sub.ConfirmToken), sub.Version, toMS(sub.CreatedAt), toMS(sub.UpdatedAt))
+			toNullString(sub.ConfirmToken), sub.Version, sub.MaxPerSecond, toMS(sub.CreatedAt), toMS(sub.UpdatedAt))
 		if err != nil {
 			return err
 		}
@@ -120,11 +120,11 @@ func (s *Store) UpdateSubscription(ctx context.Context, sub *engine.Subscription
 		res, err := tx.ExecContext(ctx, `UPDATE subscriptions SET
 			format = ?, events = ?, entity_key = ?, url = ?, options = ?, secret = ?, previous_secret = ?,
 			previous_secret_expires_at = ?, state = ?, disabled_reason = ?, retry_policy = ?,
-			failing_since = ?, confirm_token = ?, updated_at = ?, version = version + 1
+			failing_since = ?, confirm_token = ?, max_per_second = ?, updated_at = ?, version = version + 1
 			WHERE id = ? AND version = ?`,
 			sub.Format, j.events, sub.EntityKey, sub.URL, j.options, sub.Secret, sub.PreviousSecret,
 			toNullMS(sub.PreviousSecretExpiresAt), string(sub.State), sub.DisabledReason, j.retryPolicy,
-			toNullMS(sub.FailingSince), toNullString(sub.ConfirmToken), toMS(sub.UpdatedAt), sub.ID, sub.Version)
+			toNullMS(sub.FailingSince), toNullString(sub.ConfirmToken), sub.MaxPerSecond, toMS(sub.UpdatedAt), sub.ID, sub.Version)
 		if err != nil {
 			return err
 		}

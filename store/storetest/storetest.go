@@ -410,6 +410,7 @@ func testUpdateSubscription(t *testing.T, open func(t *testing.T) engine.Store) 
 	upd.State, upd.DisabledReason = engine.SubscriptionDisabled, "disabled through the API"
 	upd.RetryPolicy = &engine.RetryPolicy{Schedule: []engine.Duration{engine.Duration(time.Minute)}}
 	upd.FailingSince = ptr(at(-time.Minute))
+	upd.MaxPerSecond = 2.5
 	upd.UpdatedAt = at(time.Minute)
 	if err := h.s.UpdateSubscription(h.ctx, &upd); err != nil {
 		t.Fatalf("UpdateSubscription: %v", err)
