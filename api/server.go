@@ -52,6 +52,7 @@ func NewServer(cfg ServerConfig, eng *engine.Engine) *Server {
 		return err
 	}}))
 	e.Use(bodyLimit(cfg.MaxBodyBytes))
+	e.Use(accessLog(cfg.Logger))
 	s := &Server{echo: e, engine: eng, logger: cfg.Logger, ready: cfg.Ready}
 	s.routes()
 	return s
@@ -74,6 +75,23 @@ func bodyLimit(limit int64) echo.MiddlewareFunc {
 			}
 			req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
 			return next(c)
+		}
+	}
+}
+
+// accessLog logs each request at debug level: method, path and status, never the query string
+// (some vendor APIs carry tokens there), headers or bodies.
+func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			status := c.Response().Status
+			if err != nil {
+				status, _ = web.Status(err)
+			}
+			logger.Debug("request", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "took", time.Since(start))
+			return err
 		}
 	}
 }

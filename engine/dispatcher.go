@@ -442,6 +442,9 @@ func (d *dispatcher) record(batch []result) {
 	for _, r := range batch {
 		switch {
 		case r.outcome != nil:
+			a := r.outcome.Attempt
+			d.logger.Debug("delivery attempt", "delivery", a.DeliveryID, "status", a.ResponseStatus,
+				"outcome", a.Outcome, "next", r.outcome.State, "took_ms", a.DurationMS, "error", a.Error)
 			outcomes = append(outcomes, r.outcome)
 			if r.outcome.State == DeliveryPending && !r.outcome.NextAttemptAt.After(now.Add(d.cfg.PollInterval)) {
 				dueSoon = true

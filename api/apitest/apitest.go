@@ -96,6 +96,14 @@ type Client struct {
 	HTTP   *http.Client
 }
 
+// WithT returns a copy of c that reports to t: inside a fuzz function or a subtest, failures
+// belong to that t.
+func (c *Client) WithT(t testing.TB) *Client {
+	cp := *c
+	cp.t = t
+	return &cp
+}
+
 // Response is a finished call.
 type Response struct {
 	Status int
