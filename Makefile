@@ -7,7 +7,7 @@ PLUGINS  := $(patsubst plugins/%/wasm/,%,$(dir $(wildcard plugins/*/wasm/main.go
 WASM     := $(PLUGINS:%=plugins/builtin/wasm/%.wasm)
 RECEIVERS_DEPS := examples/receivers/node_modules/.package-lock.json
 
-.PHONY: all build plugins run test lint fmt-check vet bench check clean $(WASM) $(BIN)
+.PHONY: all build plugins run test lint fmt-check vet bench soak check clean $(WASM) $(BIN)
 
 all: build
 
@@ -49,6 +49,10 @@ test: plugins $(RECEIVERS_DEPS) lint
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./runtime/ ./store/...
 	$(GO) run ./cmd/loadgen --bin $(BIN) $(LOADGEN_FLAGS)
+
+# Crash soak: ten SIGKILLs at random moments under continuous load; bounded to a few minutes.
+soak: plugins
+	SWITCHYARD_SOAK=1 $(GO) test -run TestCrashSoak -count=1 -v -timeout 15m ./cmd/switchyard/
 
 # Fails when go.mod/go.sum are not tidy.
 check:
