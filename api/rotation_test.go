@@ -14,8 +14,9 @@ import (
 	"github.com/switchyard/switchyard/examples/receivers"
 )
 
-// verifies reports whether the standardwebhooks library accepts a received request with secret.
-func verifies(t *testing.T, req *apitest.Request, secret string) bool {
+// verifyReceived has the standardwebhooks library verify a received request with secret, and
+// returns the payload it verified.
+func verifyReceived(t *testing.T, req *apitest.Request, secret string) (string, error) {
 	t.Helper()
 	headers := map[string]string{}
 	for k := range req.Header {
@@ -26,7 +27,13 @@ func verifies(t *testing.T, req *apitest.Request, secret string) bool {
 	if err := os.WriteFile(file, saved, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := receivers.Run(t, "standard.js", "verify", "--secret", secret, file)
+	return receivers.Run(t, "standard.js", "verify", "--secret", secret, file)
+}
+
+// verifies reports whether the standardwebhooks library accepts a received request with secret.
+func verifies(t *testing.T, req *apitest.Request, secret string) bool {
+	t.Helper()
+	_, err := verifyReceived(t, req, secret)
 	return err == nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -116,29 +115,8 @@ func TestCrashLosesNoAcceptedEvent(t *testing.T) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 
-	// The receiver records, per event, the delivery ids it was sent with.
-	var mu sync.Mutex
-	received := map[string][]string{}
-	var requests, active atomic.Int64
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Data struct {
-				Event string `json:"event"`
-			} `json:"data"`
-		}
-		b, _ := io.ReadAll(r.Body)
-		_ = json.Unmarshal(b, &body)
-		requests.Add(1)
-		active.Add(1)
-		defer active.Add(-1)
-		// A little latency keeps many deliveries in flight when the kill comes.
-		time.Sleep(20 * time.Millisecond)
-		mu.Lock()
-		received[body.Data.Event] = append(received[body.Data.Event], r.Header.Get("webhook-id"))
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer rc.Close()
+	// A little latency keeps many deliveries in flight when the kill comes.
+	rc := newEventRecorder(t, func() time.Duration { return 20 * time.Millisecond })
 
 	srv := startServer(t, bin, addr, dataDir)
 	var acct, app struct{ ID string }
@@ -193,12 +171,12 @@ func TestCrashLosesNoAcceptedEvent(t *testing.T) {
 			}
 		})
 	}
-	for acceptedN.Load() < total/3 || requests.Load() < 200 {
+	for acceptedN.Load() < total/3 || rc.requests.Load() < 200 {
 		time.Sleep(5 * time.Millisecond)
 	}
 	srv.kill(t)
 	killedAt := acceptedN.Load()
-	inFlightAtKill := active.Load()
+	inFlightAtKill := rc.active.Load()
 	wg.Wait()
 
 	srv = startServer(t, bin, addr, dataDir)
@@ -212,43 +190,11 @@ func TestCrashLosesNoAcceptedEvent(t *testing.T) {
 		return true
 	})
 
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		missing := 0
-		accepted.Range(func(k, _ any) bool {
-			mu.Lock()
-			if len(received[k.(string)]) == 0 {
-				missing++
-			}
-			mu.Unlock()
-			return true
-		})
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d accepted events never arrived\nserver log:\n%s", missing, srv.log)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-
-	mu.Lock()
-	defer mu.Unlock()
-	duplicates := 0
-	for key, ids := range received {
-		if _, ok := accepted.Load(key); !ok {
-			t.Errorf("event %s arrived but was never accepted", key)
-		}
-		for _, id := range ids[1:] {
-			duplicates++
-			if id != ids[0] {
-				t.Errorf("event %s arrived with delivery ids %v: duplicates must share one", key, ids)
-			}
-		}
-	}
+	rc.waitForAll(t, &accepted, 90*time.Second, srv.log.String)
+	duplicates := rc.checkDuplicates(t, &accepted)
 	if int(acceptedN.Load()) != total {
 		t.Errorf("accepted %d of %d events", acceptedN.Load(), total)
 	}
 	t.Logf("accepted %d events (%d before the kill, with %d deliveries in flight at the receiver; %d publishes retried after it); %d requests delivered them all, %d of them duplicates sharing their delivery id",
-		acceptedN.Load(), killedAt, inFlightAtKill, retried, requests.Load(), duplicates)
+		acceptedN.Load(), killedAt, inFlightAtKill, retried, rc.requests.Load(), duplicates)
 }

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -27,25 +23,8 @@ func TestCrashSoak(t *testing.T) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 
-	var mu sync.Mutex
-	received := map[string][]string{}
-	var requests, active, inFlightAtKills atomic.Int64
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Data struct{ Event string } `json:"data"`
-		}
-		b, _ := io.ReadAll(r.Body)
-		_ = json.Unmarshal(b, &body)
-		requests.Add(1)
-		active.Add(1)
-		defer active.Add(-1)
-		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
-		mu.Lock()
-		received[body.Data.Event] = append(received[body.Data.Event], r.Header.Get("webhook-id"))
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer rc.Close()
+	rc := newEventRecorder(t, func() time.Duration { return time.Duration(rand.IntN(20)) * time.Millisecond })
+	var inFlightAtKills atomic.Int64
 
 	srv := startServer(t, bin, addr, dataDir)
 	var acct, app struct{ ID string }
@@ -100,9 +79,9 @@ func TestCrashSoak(t *testing.T) {
 	}
 	for i := range kills {
 		time.Sleep(time.Duration(1000+rand.IntN(3000)) * time.Millisecond)
-		inFlightAtKills.Add(active.Load())
+		inFlightAtKills.Add(rc.active.Load())
 		srv.kill(t)
-		t.Logf("kill %d after %d accepted events, %d requests received", i+1, acceptedN.Load(), requests.Load())
+		t.Logf("kill %d after %d accepted events, %d requests received", i+1, acceptedN.Load(), rc.requests.Load())
 		srv = startServer(t, bin, addr, dataDir)
 	}
 	time.Sleep(2 * time.Second)
@@ -110,41 +89,10 @@ func TestCrashSoak(t *testing.T) {
 	wg.Wait()
 	defer func() { _ = srv.cmd.Process.Kill(); _ = srv.cmd.Wait() }()
 
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		missing := 0
-		accepted.Range(func(k, _ any) bool {
-			mu.Lock()
-			if len(received[k.(string)]) == 0 {
-				missing++
-			}
-			mu.Unlock()
-			return true
-		})
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d accepted events never arrived\n%s", missing, srv.log)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	duplicates := 0
-	for key, ids := range received {
-		if _, ok := accepted.Load(key); !ok {
-			t.Errorf("event %s arrived but was never accepted", key)
-		}
-		for _, id := range ids[1:] {
-			duplicates++
-			if id != ids[0] {
-				t.Errorf("event %s arrived with delivery ids %v", key, ids)
-			}
-		}
-	}
+	rc.waitForAll(t, &accepted, 3*time.Minute, srv.log.String)
+	duplicates := rc.checkDuplicates(t, &accepted)
 	t.Logf("SOAK: %d kills, %d events accepted and delivered, %d requests, %d duplicates (all with their delivery id), %d deliveries at the receiver at the moments of the kills, 0 lost",
-		kills, acceptedN.Load(), requests.Load(), duplicates, inFlightAtKills.Load())
+		kills, acceptedN.Load(), rc.requests.Load(), duplicates, inFlightAtKills.Load())
 }
 
 func second(_ int, err error) error { return err }
