@@ -254,7 +254,8 @@ func (d *dispatcher) attempt(ctx context.Context, w *Work) result {
 		a.Outcome, a.Error = sdk.OutcomeGiveUp, "the subscription is disabled: "+sub.DisabledReason
 		return result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID}}
 	}
-	plugin, ok := d.plugins.Get(sub.Format)
+	plugin, release, ok := d.plugins.Acquire(sub.Format)
+	defer release()
 	if !ok {
 		a.Error = fmt.Sprintf("format %q: no plugin of that name is loaded", sub.Format)
 		return result{outcome: d.retry(w, a, 0)}
