@@ -37,6 +37,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.DisableAfter, "disable-after", 5*24*time.Hour, "disable subscriptions failing for this long without a success")
 	fs.DurationVar(&cfg.Runtime.CallTimeout, "plugin-timeout", time.Second, "deadline of one call into a sandboxed plugin")
 	fs.IntVar(&cfg.Runtime.MemoryLimitMiB, "plugin-memory", 128, "memory cap of one plugin instance, in MiB")
+	fs.StringVar(&cfg.PluginsDir, "plugins-dir", "", "folder of custom plugins (.wasm): loaded at start, new and changed files picked up while serving")
+	trustedPlugins := fs.String("trusted-plugins", "", "comma-separated names of plugins from --plugins-dir to run trusted (no per-call deadline)")
+	fs.Int64Var(&cfg.MaxPluginBytes, "max-plugin-bytes", 32<<20, "largest plugin module PUT /v1/plugins/NAME accepts, in bytes")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
@@ -47,6 +50,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if cfg.Dispatcher.FormatTimeouts, err = parseDurations(*formatTimeouts); err != nil {
 		return fmt.Errorf("%w: --format-timeouts: %v", errUsage, err)
+	}
+	for _, name := range strings.Split(*trustedPlugins, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			cfg.TrustedPlugins = append(cfg.TrustedPlugins, name)
+		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
