@@ -114,7 +114,8 @@ type Info struct {
 	Hooks    []string        `json:"hooks"`
 	Options  []sdk.Option    `json:"options,omitempty"`
 	LoadedAt time.Time       `json:"loaded_at"`
-	// Stats are the calls into this version since it was loaded.
+	// Stats count the calls into this version since it was loaded, the dry run that validated it
+	// included. Only the operator sees them.
 	Stats *Stats `json:"stats,omitempty"`
 }
 
