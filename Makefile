@@ -20,9 +20,10 @@ $(WASM): plugins/builtin/wasm/%.wasm:
 
 plugins: $(WASM)
 
-# The binary embeds the plugins, so they are built first.
+# The binary embeds the plugins, so they are built first. It records where the SDK's source is, so
+# `switchyard plugin new` scaffolds plugins that build offline against it.
 $(BIN): $(WASM)
-	$(GO) build -trimpath -o $@ ./cmd/switchyard
+	$(GO) build -trimpath -ldflags "-X main.sdkDir=$(CURDIR)/sdk" -o $@ ./cmd/switchyard
 
 run: build
 	./$(BIN) serve
