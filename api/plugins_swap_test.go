@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"go/format"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,7 +33,7 @@ func versionEcho(rc *apitest.Receiver) {
 func TestHotSwapUnderLoad(t *testing.T) {
 	t.Parallel()
 	v1, v2 := runtimetest.Build(t, "testdata/versioned/v1"), runtimetest.Build(t, "testdata/versioned/v2")
-	node := apitest.Start(t, apitest.Options{})
+	node := apitest.Start(t, apitest.Options{Configure: roomy})
 	rc := apitest.NewReceiver(t)
 	versionEcho(rc)
 	tn := node.NewTenant("swap", "")
@@ -178,6 +179,7 @@ func TestPluginsDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	node := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) {
+		roomy(c)
 		c.PluginsDir, c.PluginsPollInterval, c.TrustedPlugins = dir, 20*time.Millisecond, []string{"versioned"}
 	}})
 	get := func(name string) (custom.Info, int) {
@@ -247,11 +249,64 @@ func TestPluginsDir(t *testing.T) {
 	}
 }
 
-// hostileUpload is what uploading one of the runtime's hostile test modules must give.
-type hostileUpload struct {
-	name string
-	// refusal is part of the 422 message.
-	refusal string
+// hostileNode is a node for hostile plugins, with a subscription in the standard format that must
+// keep receiving every event while they misbehave.
+type hostileNode struct {
+	t    *testing.T
+	node *apitest.Node
+	tn   *apitest.Tenant
+	rc   *apitest.Receiver
+	sent int
+}
+
+// startHostileNode starts a node with a small memory cap and output limit. Like the runtime's own
+// hostile test, the plugins that never finish get a short deadline (slow) and the rest a long one,
+// so that each fails for its own reason and not by running out of time on a busy machine.
+func startHostileNode(t *testing.T, slow bool) *hostileNode {
+	deadline := 20 * time.Second
+	if slow {
+		deadline = 2 * time.Second
+	}
+	node := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) {
+		c.Runtime.MemoryLimitMiB, c.Runtime.MaxOutputBytes, c.Runtime.CallTimeout = 48, 1<<20, deadline
+	}})
+	h := &hostileNode{t: t, node: node, rc: apitest.NewReceiver(t), tn: node.NewTenant("hostile", "")}
+	// An upload is compiled, started and dry-run under the deadline, each step of it.
+	h.node.Admin.HTTP = &http.Client{Timeout: 5 * time.Minute}
+	subscribe(t, h.tn, h.rc.URL+"/standard", map[string]any{"events": []string{"*"}})
+	return h
+}
+
+// stillServing checks the node is healthy, publishes an event and waits for the standard
+// subscription to have received every event so far.
+func (h *hostileNode) stillServing(when string) {
+	t := h.t
+	t.Helper()
+	h.node.Client("").MustDo("GET", "/healthz", nil, http.StatusOK, nil)
+	h.sent++
+	publish(t, h.tn, map[string]any{"type": "check.serving", "entity": map[string]string{"type": "check", "id": fmt.Sprint(h.sent)}})
+	h.waitFor(when, "/standard", h.sent)
+}
+
+func (h *hostileNode) waitFor(when, path string, want int) {
+	t := h.t
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n := 0
+		for _, r := range h.rc.Requests() {
+			if r.Path == path {
+				n++
+			}
+		}
+		if n >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s got %d of %d events", when, path, n, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestHostilePluginsAreRefusedOrContained uploads each of the runtime's hostile modules, then the
@@ -260,96 +315,84 @@ type hostileUpload struct {
 // another subscription keeps getting every event throughout.
 func TestHostilePluginsAreRefusedOrContained(t *testing.T) {
 	t.Parallel()
-	// A deadline long enough for the memory bomb to hit the cap first, on a busy machine.
-	node := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) {
-		c.Runtime.MemoryLimitMiB, c.Runtime.MaxOutputBytes, c.Runtime.CallTimeout = 48, 1<<20, 3*time.Second
-	}})
-	rc := apitest.NewReceiver(t)
-	tn := node.NewTenant("hostile", "")
-	subscribe(t, tn, rc.URL+"/standard", map[string]any{"events": []string{"*"}})
-	sent := 0
-	// stillServing publishes an event and checks the standard subscription receives it.
-	stillServing := func(when string) {
-		t.Helper()
-		node.Client("").MustDo("GET", "/healthz", nil, http.StatusOK, nil)
-		sent++
-		publish(t, tn, map[string]any{"type": "check.serving", "entity": map[string]string{"type": "check", "id": fmt.Sprint(sent)}})
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			n := 0
-			for _, r := range rc.Requests() {
-				if r.Path == "/standard" {
-					n++
-				}
-			}
-			if n >= sent {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the standard subscription got %d of %d events", when, n, sent)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	nodes := map[bool]*hostileNode{false: startHostileNode(t, false), true: startHostileNode(t, true)}
 
 	// 1. The runtime's hostile modules as they are. Those that load are refused for lacking a
 	// sample_event; the rest for what Load finds.
 	noSample := "manifest has no sample_event"
-	for _, tc := range []hostileUpload{
-		{"loop", noSample}, {"membomb", noSample}, {"panic", noSample}, {"nilderef", noSample}, {"bigoutput", noSample},
-		{"initloop", "_initialize: timeout"},
-		{"badmanifest", `manifest name "Bad Name" must be 1-63 lowercase letters`},
-		{"noexport", `is missing required export "shape"`},
-		{"wrongabi", "abi_version() returned 99; this host speaks ABI version 1"},
-		{"badimport", "imports switchyard.fetch_url, which the host does not provide"},
+	for _, tc := range []struct {
+		name, refusal string
+		slow          bool
+	}{
+		{"loop", noSample, false}, {"membomb", noSample, false}, {"panic", noSample, false},
+		{"nilderef", noSample, false}, {"bigoutput", noSample, false},
+		{"initloop", "_initialize: timeout", true},
+		{"badmanifest", `manifest name "Bad Name" must be 1-63 lowercase letters`, false},
+		{"noexport", `is missing required export "shape"`, false},
+		{"wrongabi", "abi_version() returned 99; this host speaks ABI version 1", false},
+		{"badimport", "imports switchyard.fetch_url, which the host does not provide", false},
 	} {
+		h := nodes[tc.slow]
 		wasm := runtimetest.Build(t, "../runtime/testdata/hostile/"+tc.name)
-		r := node.Admin.Do("PUT", "/v1/plugins/"+tc.name, wasm)
+		r := h.node.Admin.Do("PUT", "/v1/plugins/"+tc.name, wasm)
 		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(errorMessage(t, r), tc.refusal) {
 			t.Errorf("%s: %d %s, want 422 with %q", tc.name, r.Status, r.Body, tc.refusal)
 		}
-		stillServing("after uploading " + tc.name)
+		h.stillServing("after uploading " + tc.name)
 	}
 
 	// 2. The same misbehaving code with a sample_event: the dry run trips, and says how.
-	for _, tc := range []hostileUpload{
-		{"loop", "shape: timeout"},
-		{"membomb", "shape: out_of_memory"},
-		{"panic", "shape: panic: panic: plugin gave up on evt_test"},
-		{"nilderef", "nil pointer dereference"},
-		{"bigoutput", "shape: output_too_large"},
+	for _, tc := range []struct {
+		name, refusal string
+		slow          bool
+	}{
+		{"loop", "shape: timeout", true},
+		{"membomb", "shape: out_of_memory", false},
+		{"panic", "shape: panic: panic: plugin gave up on evt_test", false},
+		{"nilderef", "nil pointer dereference", false},
+		{"bigoutput", "shape: output_too_large", false},
 	} {
+		h := nodes[tc.slow]
 		wasm := runtimetest.Build(t, withSampleEvent(t, tc.name))
-		r := node.Admin.Do("PUT", "/v1/plugins/"+tc.name, wasm)
+		r := h.node.Admin.Do("PUT", "/v1/plugins/"+tc.name, wasm)
 		if msg := errorMessage(t, r); r.Status != http.StatusUnprocessableEntity || !strings.Contains(msg, "the dry run of its sample_event failed") || !strings.Contains(msg, tc.refusal) {
 			t.Errorf("%s with a sample event: %d %s, want 422 with %q", tc.name, r.Status, r.Body, tc.refusal)
 		}
-		stillServing("after uploading " + tc.name + " with a sample event")
+		h.stillServing("after uploading " + tc.name + " with a sample event")
 	}
-	var list pluginList
-	node.Admin.MustDo("GET", "/v1/plugins", nil, http.StatusOK, &list)
-	if len(list.Data) != 1 || list.Data[0].Name != "standard" {
-		t.Fatalf("refused uploads are loaded: %+v", list.Data)
+	for _, h := range nodes {
+		var list pluginList
+		h.node.Admin.MustDo("GET", "/v1/plugins", nil, http.StatusOK, &list)
+		if len(list.Data) != 1 || list.Data[0].Name != "standard" {
+			t.Fatalf("refused uploads are loaded: %+v", list.Data)
+		}
 	}
 
 	// 3. A module that passes validation and misbehaves at delivery time is contained there: each
 	// attempt fails with the reason, the plugin keeps serving good events, and so does the node.
-	node.Admin.MustDo("PUT", "/v1/plugins/trickster", runtimetest.Build(t, "testdata/trickster"), http.StatusCreated, nil)
-	subscribe(t, tn, rc.URL+"/trickster", map[string]any{"format": "trickster", "events": []string{"client.*"},
-		"retry_policy": map[string]any{"schedule": []string{"50ms"}}})
-	for _, tc := range []struct{ do, reason string }{
-		{"loop", "timeout"}, {"membomb", "out_of_memory"}, {"panic", "panic: trickster gave up"},
-		{"nilderef", "nil pointer dereference"}, {"bigoutput", "output_too_large"},
+	trickster := runtimetest.Build(t, "testdata/trickster")
+	for _, h := range nodes {
+		h.node.Admin.MustDo("PUT", "/v1/plugins/trickster", trickster, http.StatusCreated, nil)
+		subscribe(t, h.tn, h.rc.URL+"/trickster", map[string]any{"format": "trickster", "events": []string{"client.*"},
+			"retry_policy": map[string]any{"schedule": []string{"50ms"}}})
+	}
+	for _, tc := range []struct {
+		do, reason string
+		slow       bool
+	}{
+		{"loop", "timeout", true}, {"membomb", "out_of_memory", false}, {"panic", "panic: trickster gave up", false},
+		{"nilderef", "nil pointer dereference", false}, {"bigoutput", "output_too_large", false},
 	} {
-		ev := publish(t, tn, map[string]any{"data": map[string]string{"do": tc.do}, "entity": map[string]string{"type": "client", "id": tc.do}})
+		h := nodes[tc.slow]
+		ev := publish(t, h.tn, map[string]any{"data": map[string]string{"do": tc.do}, "entity": map[string]string{"type": "client", "id": tc.do}})
 		var mine delivery
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(90 * time.Second)
 		for mine.State != "dead" {
 			var l listOf[delivery]
-			tn.App.MustDo("GET", "/v1/deliveries?event_id="+ev.ID, nil, http.StatusOK, &l)
+			h.tn.App.MustDo("GET", "/v1/deliveries?event_id="+ev.ID, nil, http.StatusOK, &l)
 			for _, d := range l.Data {
 				var full delivery
-				tn.App.MustDo("GET", "/v1/deliveries/"+d.ID, nil, http.StatusOK, &full)
+				h.tn.App.MustDo("GET", "/v1/deliveries/"+d.ID, nil, http.StatusOK, &full)
 				if len(full.AttemptLog) > 0 && strings.Contains(full.AttemptLog[0].Error, "trickster") {
 					mine = full
 				}
@@ -362,29 +405,18 @@ func TestHostilePluginsAreRefusedOrContained(t *testing.T) {
 		if len(mine.AttemptLog) != 2 || !strings.Contains(mine.AttemptLog[1].Error, tc.reason) {
 			t.Errorf("%s: attempts %+v, want 2 failing with %q", tc.do, mine.AttemptLog, tc.reason)
 		}
-		sent++ // the standard subscription gets this client event too
-		stillServing("after a delivery of " + tc.do)
+		h.sent++ // the standard subscription gets this client event too
+		h.stillServing("after a delivery of " + tc.do)
 	}
-	publish(t, tn, map[string]any{"data": map[string]string{"do": "nothing"}})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		n := 0
-		for _, r := range rc.Requests() {
-			if r.Path == "/trickster" {
-				n++
-			}
+	traps := map[bool]int64{true: 2, false: 8} // two attempts per event: 1 event on the slow node, 4 on the other
+	for slow, h := range nodes {
+		publish(t, h.tn, map[string]any{"data": map[string]string{"do": "nothing"}})
+		h.waitFor("a good event after the traps", "/trickster", 1)
+		var info custom.Info
+		h.node.Admin.MustDo("GET", "/v1/plugins/trickster", nil, http.StatusOK, &info)
+		if info.Stats.Traps != traps[slow] || info.Stats.Errors != traps[slow] {
+			t.Errorf("trickster stats %+v, want %d traps", *info.Stats, traps[slow])
 		}
-		if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the trickster plugin delivered %d good events after its traps, want 1", n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	node.Admin.MustDo("GET", "/v1/plugins/trickster", nil, http.StatusOK, &list.Data[0])
-	if st := list.Data[0].Stats; st.Traps != 10 || st.Errors != 10 {
-		t.Errorf("trickster stats %+v, want 10 traps (5 events, 2 attempts each)", st)
 	}
 }
 
@@ -403,7 +435,13 @@ func withSampleEvent(t *testing.T, name string) string {
 	}
 	out := strings.Replace(string(src), manifestEnd,
 		`Events: []sdk.EventType{{Type: "*"}}, SampleEvent: []byte(`+"`"+`{"type":"client.create","data":{}}`+"`"+`)}`, 1)
-	dir := filepath.Join(runtimetest.RepoRoot(t), "build", "testsrc", "hostile-with-sample", name)
+	formatted, err := format.Source([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = string(formatted)
+	// Under a testdata folder, so that ./... patterns (go test, go vet) leave it alone.
+	dir := filepath.Join(runtimetest.RepoRoot(t), "build", "testdata", "hostile-with-sample", name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

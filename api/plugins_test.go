@@ -18,6 +18,11 @@ func cloudeventsWasm(t *testing.T) []byte {
 	return runtimetest.Build(t, "../examples/cloudevents/wasm")
 }
 
+// roomy gives sandboxed calls a deadline far above what they need, for tests where the deadline is
+// not what is tested: under the race detector on a busy machine, starting a Go plugin's instance
+// has taken over a second.
+func roomy(c *api.Config) { c.Runtime.CallTimeout = 15 * time.Second }
+
 type pluginList struct {
 	Data []custom.Info `json:"data"`
 }
@@ -41,7 +46,7 @@ func errorMessage(t *testing.T, r *apitest.Response) string {
 func TestCustomPluginLifecycle(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
-	node := apitest.Start(t, apitest.Options{DataDir: dataDir})
+	node := apitest.Start(t, apitest.Options{DataDir: dataDir, Configure: roomy})
 	rc := apitest.NewReceiver(t)
 	tn := node.NewTenant("ce", "")
 	wasm := cloudeventsWasm(t)
@@ -122,7 +127,7 @@ func TestCustomPluginLifecycle(t *testing.T) {
 	if err := node.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	node = apitest.Start(t, apitest.Options{DataDir: dataDir})
+	node = apitest.Start(t, apitest.Options{DataDir: dataDir, Configure: roomy})
 	tn.App.Base = node.URL()
 	node.Admin.MustDo("GET", "/v1/plugins/cloudevents", nil, http.StatusOK, &one)
 	if one.Hash != up.Hash || one.Source != custom.SourceUpload {
@@ -150,7 +155,7 @@ func TestCustomPluginLifecycle(t *testing.T) {
 func TestUploadRefusals(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
-	node := apitest.Start(t, apitest.Options{DataDir: dataDir, Configure: func(c *api.Config) { c.MaxPluginBytes = 4 << 20 }})
+	node := apitest.Start(t, apitest.Options{DataDir: dataDir, Configure: func(c *api.Config) { roomy(c); c.MaxPluginBytes = 4 << 20 }})
 	wasm := cloudeventsWasm(t)
 	cases := []struct {
 		name, path string

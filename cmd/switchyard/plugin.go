@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/plugins/custom"
@@ -161,7 +162,9 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func loadPlugin(ctx context.Context, wasm []byte, mode runtime.Mode) (*runtime.Plugin, func(), error) {
-	rt, err := runtime.New(ctx, runtime.Config{PoolSize: 1})
+	// The deadline still stops a plugin that never returns; it is generous because a developer's
+	// machine is often busy building, and a slow start must not read as a broken plugin.
+	rt, err := runtime.New(ctx, runtime.Config{PoolSize: 1, CallTimeout: 10 * time.Second})
 	if err != nil {
 		return nil, nil, err
 	}

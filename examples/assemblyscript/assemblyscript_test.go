@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/api"
 	"github.com/switchyard/switchyard/api/apitest"
 	"github.com/switchyard/switchyard/plugins/custom"
 	"github.com/switchyard/switchyard/runtime"
@@ -80,7 +81,7 @@ func (e *commandError) Error() string { return e.cmd + ": " + e.err.Error() + "\
 
 func TestChatPluginPassesValidationAndShapes(t *testing.T) {
 	t.Parallel()
-	rt, err := runtime.New(context.Background(), runtime.Config{CacheDir: runtimetest.CacheDir(t), PoolSize: 1})
+	rt, err := runtime.New(context.Background(), runtime.Config{CacheDir: runtimetest.CacheDir(t), PoolSize: 1, CallTimeout: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestChatPluginPassesValidationAndShapes(t *testing.T) {
 func TestChatPluginServesThroughTheAPI(t *testing.T) {
 	t.Parallel()
 	wasm := chatWasm(t)
-	node := apitest.Start(t, apitest.Options{})
+	node := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) { c.Runtime.CallTimeout = 15 * time.Second }})
 	node.Admin.MustDo("PUT", "/v1/plugins/chat", wasm, http.StatusCreated, nil)
 	rc := apitest.NewReceiver(t)
 	tn := node.NewTenant("chatty", "")

@@ -62,7 +62,7 @@ var shapers = map[string]func(t *testing.T, in *sdk.Input) *sdk.Request{
 // load builds the module and passes it through the same validation an upload gets.
 func load(t *testing.T) *runtime.Plugin {
 	t.Helper()
-	rt, err := runtime.New(context.Background(), runtime.Config{CacheDir: runtimetest.CacheDir(t), PoolSize: 1})
+	rt, err := runtime.New(context.Background(), runtime.Config{CacheDir: runtimetest.CacheDir(t), PoolSize: 1, CallTimeout: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
