@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/switchyard/switchyard/api/web"
@@ -92,7 +93,16 @@ type uploadResult struct {
 	Replaced string `json:"replaced,omitempty"`
 }
 
+// uploadDeadline bounds reading an upload and answering it. The server's own timeouts suit JSON
+// calls; an upload reads megabytes, then compiles the module (over a second for a Go plugin, far
+// more on a busy machine) and dry-runs it, and a client cut off before the answer would not know
+// whether the new version serves.
+const uploadDeadline = 5 * time.Minute
+
 func (h *pluginHandlers) upload(c echo.Context) error {
+	rc := http.NewResponseController(c.Response().Writer)
+	_ = rc.SetReadDeadline(time.Now().Add(uploadDeadline))
+	_ = rc.SetWriteDeadline(time.Now().Add(uploadDeadline))
 	trusted := false
 	if raw := c.QueryParam("trusted"); raw != "" {
 		var err error
