@@ -86,13 +86,6 @@ func (h *pluginHandlers) get(c echo.Context) error {
 	return c.JSON(http.StatusOK, forCaller(c, info))
 }
 
-// uploadResult is a plugin just uploaded and what it replaced.
-type uploadResult struct {
-	custom.Info
-	// Replaced is the module that served before, if one did.
-	Replaced string `json:"replaced,omitempty"`
-}
-
 // uploadDeadline bounds reading an upload and answering it. The server's own timeouts suit JSON
 // calls; an upload reads megabytes, then compiles the module (over a second for a Go plugin, far
 // more on a busy machine) and dry-runs it, and a client cut off before the answer would not know
@@ -117,18 +110,13 @@ func (h *pluginHandlers) upload(c echo.Context) error {
 	if len(wasm) == 0 {
 		return &engine.ValidationError{Message: "the request body must be the plugin's .wasm module"}
 	}
-	name := c.Param("name")
-	before, _ := h.m.Get(name)
-	info, replaced, err := h.m.Upload(c.Request().Context(), name, wasm, trusted)
+	res, err := h.m.Upload(c.Request().Context(), c.Param("name"), wasm, trusted)
 	if err != nil {
 		return err
 	}
-	res := uploadResult{Info: info}
 	status := http.StatusCreated
-	if replaced {
-		res.Replaced, status = before.Module, http.StatusOK
-	} else if before.Module == info.Module {
-		status = http.StatusOK // the same module again: nothing changed
+	if res.Replaced != "" || res.Unchanged {
+		status = http.StatusOK
 	}
 	return c.JSON(status, res)
 }

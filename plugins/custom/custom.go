@@ -231,18 +231,27 @@ func (e *entry) info() Info {
 	return info
 }
 
+// Uploaded is what an upload did.
+type Uploaded struct {
+	Info
+	// Replaced is the module that served before, when this upload replaced one.
+	Replaced string `json:"replaced,omitempty"`
+	// Unchanged says the module was already serving, in the same mode: nothing changed.
+	Unchanged bool `json:"-"`
+}
+
 // Upload validates a module uploaded as name and, once it passes, keeps it in the store folder and
-// makes it serve in place of any earlier version. It reports whether it replaced one. Uploading the
-// module already serving, in the same mode, changes nothing.
-func (m *Manager) Upload(ctx context.Context, name string, wasm []byte, trusted bool) (info Info, replaced bool, err error) {
+// makes it serve in place of any earlier version. Uploading the module already serving, in the same
+// mode, changes nothing.
+func (m *Manager) Upload(ctx context.Context, name string, wasm []byte, trusted bool) (Uploaded, error) {
 	if !namePattern.MatchString(name) {
-		return Info{}, false, &engine.ValidationError{Field: "name", Message: fmt.Sprintf("%q must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter", name)}
+		return Uploaded{}, &engine.ValidationError{Field: "name", Message: fmt.Sprintf("%q must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter", name)}
 	}
 	if int64(len(wasm)) > m.cfg.MaxModuleBytes {
-		return Info{}, false, fmt.Errorf("module of %d bytes exceeds the limit of %d: %w", len(wasm), m.cfg.MaxModuleBytes, engine.ErrTooLarge)
+		return Uploaded{}, fmt.Errorf("module of %d bytes exceeds the limit of %d: %w", len(wasm), m.cfg.MaxModuleBytes, engine.ErrTooLarge)
 	}
 	if m.cfg.StoreDir == "" {
-		return Info{}, false, fmt.Errorf("uploads are not enabled on this node: %w", engine.ErrConflict)
+		return Uploaded{}, fmt.Errorf("uploads are not enabled on this node: %w", engine.ErrConflict)
 	}
 	mode := runtime.Sandboxed
 	if trusted {
@@ -252,23 +261,28 @@ func (m *Manager) Upload(ctx context.Context, name string, wasm []byte, trusted 
 	defer m.mu.Unlock()
 	old := m.entries[name]
 	if err := changeable(name, old); err != nil {
-		return Info{}, false, err
+		return Uploaded{}, err
 	}
 	if old != nil && old.plugin.Hash == hashOf(wasm) && old.plugin.Mode == mode {
-		return old.info(), false, nil
+		return Uploaded{Info: old.info(), Unchanged: true}, nil
 	}
 	p, err := Validate(ctx, m.rt, wasm, name, mode)
 	if err != nil {
-		return Info{}, false, err
+		return Uploaded{}, err
 	}
 	if err := m.save(name, wasm, trusted); err != nil {
 		p.Close(context.WithoutCancel(ctx))
-		return Info{}, false, err
+		return Uploaded{}, err
 	}
 	e := &entry{plugin: p, source: SourceUpload, loadedAt: time.Now().UTC()}
+	res := Uploaded{}
+	if old != nil {
+		res.Replaced = old.plugin.Version()
+	}
 	m.swapIn(name, e)
-	m.cfg.Logger.Info("plugin uploaded", "plugin", p.Version(), "mode", p.Mode, "replaced", old != nil)
-	return e.info(), old != nil, nil
+	res.Info = e.info()
+	m.cfg.Logger.Info("plugin uploaded", "plugin", p.Version(), "mode", p.Mode, "replaced", res.Replaced)
+	return res, nil
 }
 
 // changeable refuses changes through the API to plugins another source owns. Callers hold mu.
