@@ -6,6 +6,7 @@ BIN      := bin/switchyard
 PLUGINS  := $(patsubst plugins/%/wasm/,%,$(dir $(wildcard plugins/*/wasm/main.go)))
 WASM     := $(PLUGINS:%=plugins/builtin/wasm/%.wasm)
 RECEIVERS_DEPS := examples/receivers/node_modules/.package-lock.json
+AS_DEPS  := examples/assemblyscript/node_modules/.package-lock.json
 
 .PHONY: all build plugins run test lint fmt-check vet bench soak check clean $(WASM) $(BIN)
 
@@ -20,15 +21,20 @@ $(WASM): plugins/builtin/wasm/%.wasm:
 
 plugins: $(WASM)
 
-# The binary embeds the plugins, so they are built first.
+# The binary embeds the plugins, so they are built first. It records where the SDK's source is, so
+# `switchyard plugin new` scaffolds plugins that build offline against it.
 $(BIN): $(WASM)
-	$(GO) build -trimpath -o $@ ./cmd/switchyard
+	$(GO) build -trimpath -ldflags "-X main.sdkDir=$(CURDIR)/sdk" -o $@ ./cmd/switchyard
 
 run: build
 	./$(BIN) serve
 
 $(RECEIVERS_DEPS): examples/receivers/package-lock.json
 	cd examples/receivers && npm ci --no-audit --no-fund
+
+# The AssemblyScript example plugin's pinned compiler; its test builds the plugin with it.
+$(AS_DEPS): examples/assemblyscript/package-lock.json
+	cd examples/assemblyscript && npm ci --no-audit --no-fund
 
 vet:
 	$(GO) vet ./...
@@ -40,7 +46,7 @@ fmt-check:
 
 lint: vet fmt-check
 
-test: plugins $(RECEIVERS_DEPS) lint
+test: plugins $(RECEIVERS_DEPS) $(AS_DEPS) lint
 	cd sdk && $(GO) test -race ./...
 	$(GO) test -race ./...
 

@@ -273,32 +273,6 @@ func (s *Server) retryDelivery(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, d)
 }
 
-// pluginInfo describes a loaded format.
-type pluginInfo struct {
-	Name        string   `json:"name"`
-	Version     string   `json:"version"`
-	Module      string   `json:"module"`
-	Description string   `json:"description,omitempty"`
-	Events      []string `json:"events"`
-	Hooks       []string `json:"hooks"`
-}
-
-func (s *Server) listPlugins(c echo.Context) error {
-	var out []pluginInfo
-	for _, p := range s.engine.Plugins().List() {
-		m := p.Manifest()
-		info := pluginInfo{Name: m.Name, Version: m.Version, Module: p.Version(), Description: m.Description, Events: []string{}, Hooks: m.Hooks}
-		if info.Hooks == nil {
-			info.Hooks = []string{}
-		}
-		for _, e := range m.Events {
-			info.Events = append(info.Events, e.Type)
-		}
-		out = append(out, info)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"data": out})
-}
-
 func (s *Server) confirmSubscription(c echo.Context) error {
 	sub, err := s.engine.ConfirmSubscription(c.Request().Context(), c.Param("token"))
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/outbound"
 	"github.com/switchyard/switchyard/plugins/builtin"
+	"github.com/switchyard/switchyard/plugins/custom"
 	"github.com/switchyard/switchyard/runtime"
 	"github.com/switchyard/switchyard/store/sqlite"
 )
@@ -48,7 +49,16 @@ type Config struct {
 	RateLimit  float64
 	RateBurst  int
 	Dispatcher engine.DispatcherConfig
-	Runtime    runtime.Config
+	// Runtime configures the plugin runtime: CallTimeout and MemoryLimitMiB are the sandbox's limits.
+	Runtime runtime.Config
+	// PluginsDir is a folder of custom plugins (.wasm) loaded at start and watched for changes.
+	PluginsDir string
+	// PluginsPollInterval is how often PluginsDir is scanned. Default 2s.
+	PluginsPollInterval time.Duration
+	// TrustedPlugins names plugins from PluginsDir that run trusted instead of sandboxed.
+	TrustedPlugins []string
+	// MaxPluginBytes caps an uploaded module. Default DefaultMaxPluginBytes.
+	MaxPluginBytes int64
 	// AttemptRetention and DisableAfter: see engine.Config.
 	AttemptRetention time.Duration
 	DisableAfter     time.Duration
@@ -85,6 +95,7 @@ type Node struct {
 	ln      net.Listener
 	store   *sqlite.Store
 	rt      *runtime.Runtime
+	custom  *custom.Manager
 	engine  *engine.Engine
 	server  *Server
 	http    *http.Server
@@ -144,6 +155,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.server = NewServer(ServerConfig{MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger, Ready: n.ready}, n.engine)
+	pluginRoutes(n.server, n.custom)
 	deps := compat.Deps{Engine: n.engine, Store: n.store, Echo: n.server.Echo(), Logger: cfg.Logger, PublicURL: n.cfg.PublicURL, DataDir: cfg.DataDir}
 	for _, install := range styles {
 		if err := install(deps); err != nil {
@@ -175,15 +187,17 @@ func (n *Node) loadPlugins(ctx context.Context) (*engine.Plugins, error) {
 		return nil, err
 	}
 	plugins := engine.NewPlugins()
+	var loaded []*runtime.Plugin
 	for _, m := range mods {
 		p, err := n.rt.Load(ctx, m.Wasm, runtime.Trusted)
 		if err != nil {
 			return nil, fmt.Errorf("built-in plugin %s: %w", m.Name, err)
 		}
 		plugins.Put(p)
+		loaded = append(loaded, p)
 		n.logger.Info("plugin loaded", "plugin", p.Version(), "mode", p.Mode, "compile", p.CompileTime.Round(time.Millisecond))
 	}
-	return plugins, nil
+	return plugins, n.openCustomPlugins(ctx, plugins, loaded)
 }
 
 // adminToken returns the configured token, else the one in the data dir, else a new one written
@@ -231,6 +245,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.engine.Start(ctx); err != nil {
 		return err
 	}
+	n.custom.Start()
 	n.served = make(chan error, 1)
 	go func() { n.served <- n.http.Serve(n.ln) }()
 	n.logger.Info("switchyard serving", "addr", n.Addr(), "public_url", n.cfg.PublicURL, "data_dir", n.cfg.DataDir)
@@ -270,6 +285,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 }
 
 func (n *Node) closeResources() {
+	if n.custom != nil {
+		n.custom.Stop()
+	}
 	if n.rt != nil {
 		_ = n.rt.Close(context.Background())
 	}

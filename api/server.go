@@ -22,6 +22,8 @@ type Server struct {
 	engine *engine.Engine
 	logger *slog.Logger
 	ready  func(context.Context) error
+	// bodyLimits are the routes with a body cap of their own, by "METHOD path".
+	bodyLimits map[string]int64
 }
 
 // ServerConfig configures the HTTP layer.
@@ -51,9 +53,9 @@ func NewServer(cfg ServerConfig, eng *engine.Engine) *Server {
 		cfg.Logger.Error("handler panicked", "path", c.Path(), "err", err, "stack", string(stack))
 		return err
 	}}))
-	e.Use(bodyLimit(cfg.MaxBodyBytes))
+	s := &Server{echo: e, engine: eng, logger: cfg.Logger, ready: cfg.Ready, bodyLimits: map[string]int64{}}
+	e.Use(bodyLimit(cfg.MaxBodyBytes, s.bodyLimits))
 	e.Use(accessLog(cfg.Logger))
-	s := &Server{echo: e, engine: eng, logger: cfg.Logger, ready: cfg.Ready}
 	s.routes()
 	return s
 }
@@ -64,12 +66,23 @@ func (s *Server) Echo() *echo.Echo { return s.echo }
 // ServeHTTP makes Server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
+// SetBodyLimit gives one route (as registered: "/v1/plugins/:name") a body cap of its own in place
+// of MaxBodyBytes, for bodies that are not JSON documents. Call it before serving.
+func (s *Server) SetBodyLimit(method, path string, limit int64) {
+	s.bodyLimits[method+" "+path] = limit
+}
+
 // bodyLimit caps request bodies with http.MaxBytesReader, whose error the error handler maps to
-// 413; a declared Content-Length over the cap is refused before reading.
-func bodyLimit(limit int64) echo.MiddlewareFunc {
+// 413; a declared Content-Length over the cap is refused before reading. Echo runs this after
+// routing, so c.Path() is the matched route.
+func bodyLimit(limit int64, perRoute map[string]int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
+			limit := limit
+			if l, ok := perRoute[req.Method+" "+c.Path()]; ok {
+				limit = l
+			}
 			if req.ContentLength > limit {
 				return &http.MaxBytesError{Limit: limit}
 			}
@@ -133,7 +146,7 @@ func (s *Server) routes() {
 	v1.GET("/deliveries/:id", s.getDelivery, app)
 	v1.POST("/deliveries/:id/retry", s.retryDelivery, app)
 
-	v1.GET("/plugins", s.listPlugins)
+	// The plugins API is in plugins.go.
 }
 
 func (s *Server) readyz(c echo.Context) error {

@@ -261,7 +261,8 @@ func (d *dispatcher) attempt(ctx context.Context, w *Work) result {
 	if wait := d.pacer.wait(sub, w.Delivery.ID, start); wait > 0 {
 		return result{release: w.Delivery.ID, releaseAt: start.Add(wait)}
 	}
-	plugin, ok := d.plugins.Get(sub.Format)
+	plugin, release, ok := d.plugins.Acquire(sub.Format)
+	defer release()
 	if !ok {
 		a.Error = fmt.Sprintf("format %q: no plugin of that name is loaded", sub.Format)
 		return result{outcome: d.retry(w, a, 0)}

@@ -22,13 +22,66 @@ type Plugin interface {
 
 // Plugins is the set of loaded formats, by name. Replacing a plugin is atomic: a delivery that
 // already holds the old one finishes with it, and later ones get the new one.
+//
+// A delivery holds its plugin from shaping to judging the response (Acquire), so that a plugin
+// replaced in between is not closed under it: Retire closes a replaced plugin only once the last
+// delivery holding it lets go. Without that, a swap between shape and on_response would leave the
+// response judged by no plugin at all.
 type Plugins struct {
 	mu     sync.RWMutex
 	byName map[string]Plugin
+	// holds counts deliveries holding each plugin; retiring are replaced or removed plugins
+	// waiting for their holders to let go, with what to do then.
+	holds    map[Plugin]int
+	retiring map[Plugin]func()
 }
 
 // NewPlugins returns an empty set.
-func NewPlugins() *Plugins { return &Plugins{byName: map[string]Plugin{}} }
+func NewPlugins() *Plugins {
+	return &Plugins{byName: map[string]Plugin{}, holds: map[Plugin]int{}, retiring: map[Plugin]func(){}}
+}
+
+// Acquire returns the plugin named name and holds it until release is called: a plugin retired in
+// the meantime is not closed before then. release is safe to call more than once.
+func (ps *Plugins) Acquire(name string) (p Plugin, release func(), ok bool) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p, ok = ps.byName[name]
+	if !ok {
+		return nil, func() {}, false
+	}
+	ps.holds[p]++
+	var once sync.Once
+	return p, func() { once.Do(func() { ps.letGo(p) }) }, true
+}
+
+func (ps *Plugins) letGo(p Plugin) {
+	ps.mu.Lock()
+	ps.holds[p]--
+	var done func()
+	if ps.holds[p] <= 0 {
+		delete(ps.holds, p)
+		done = ps.retiring[p]
+		delete(ps.retiring, p)
+	}
+	ps.mu.Unlock()
+	if done != nil {
+		done()
+	}
+}
+
+// Retire runs done (typically closing p) once no delivery holds p: at once if none does. Call it
+// with a plugin that Put replaced or Remove removed.
+func (ps *Plugins) Retire(p Plugin, done func()) {
+	ps.mu.Lock()
+	if ps.holds[p] > 0 {
+		ps.retiring[p] = done
+		ps.mu.Unlock()
+		return
+	}
+	ps.mu.Unlock()
+	done()
+}
 
 // Get returns the plugin named name.
 func (ps *Plugins) Get(name string) (Plugin, bool) {

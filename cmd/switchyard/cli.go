@@ -23,7 +23,8 @@ const usage = `Switchyard: a self-hosted webhook engine.
 Usage:
   switchyard serve [flags]                  run the server (every flag also reads SWITCHYARD_<FLAG>)
   switchyard migrate [--data-dir DIR]       bring the database schema up to date
-  switchyard plugin build DIR [-o FILE]     compile a Go plugin to WebAssembly
+  switchyard plugin new NAME [--dir DIR]    scaffold a plugin folder (Go, against sdk/) that builds at once
+  switchyard plugin build DIR [-o FILE]     compile a Go plugin (DIR or DIR/wasm) to WebAssembly
   switchyard plugin test --plugin FILE.wasm --event EVENT.json [--subscription SUB.json]
                                             shape one event and print the request
 

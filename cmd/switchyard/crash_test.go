@@ -43,11 +43,11 @@ type serverProcess struct {
 	log *bytes.Buffer
 }
 
-func startServer(t *testing.T, bin, addr, dataDir string) *serverProcess {
+func startServer(t *testing.T, bin, addr, dataDir string, extra ...string) *serverProcess {
 	t.Helper()
 	log := &bytes.Buffer{}
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--data-dir", dataDir, "--admin-token", "crash-admin",
-		"--allow-private", "127.0.0.0/8", "--grace", "2s", "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--data-dir", dataDir, "--admin-token", "crash-admin",
+		"--allow-private", "127.0.0.0/8", "--grace", "2s", "--log-level", "warn"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

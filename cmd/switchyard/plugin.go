@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/plugins/custom"
 	"github.com/switchyard/switchyard/runtime"
 	"github.com/switchyard/switchyard/runtime/wasmbuild"
 	"github.com/switchyard/switchyard/sdk"
@@ -18,9 +19,11 @@ import (
 
 func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: plugin needs a subcommand: build or test", errUsage)
+		return fmt.Errorf("%w: plugin needs a subcommand: new, build or test", errUsage)
 	}
 	switch args[0] {
+	case "new":
+		return pluginNew(ctx, args[1:], stdout, stderr)
 	case "build":
 		return pluginBuild(ctx, args[1:], stdout, stderr)
 	case "test":
@@ -41,14 +44,23 @@ func pluginBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("%w: plugin build DIR [-o FILE]", errUsage)
 	}
 	dir := fs.Arg(0)
-	if *out == "" {
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return err
-		}
-		*out = filepath.Base(abs) + ".wasm"
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
 	}
-	if err := wasmbuild.Build(ctx, dir, *out); err != nil {
+	// A plugin folder as `plugin new` makes it keeps its entry point in wasm/; either may be named.
+	pkgDir := abs
+	if _, err := os.Stat(filepath.Join(abs, "wasm", "main.go")); err == nil {
+		pkgDir = filepath.Join(abs, "wasm")
+	}
+	if *out == "" {
+		base := filepath.Base(abs)
+		if base == "wasm" {
+			base = filepath.Base(filepath.Dir(abs))
+		}
+		*out = base + ".wasm"
+	}
+	if err := wasmbuild.Build(ctx, pkgDir, *out); err != nil {
 		return err
 	}
 	wasm, err := os.ReadFile(*out)
@@ -61,8 +73,17 @@ func pluginBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	defer closeRT()
 	m := p.Manifest()
+	// An upload is also dry-run on its sample_event; say now what the server would say then.
+	if len(m.SampleEvent) > 0 {
+		if _, err := custom.DryRun(ctx, p, m.SampleEvent, custom.TestSubscription{}); err != nil {
+			return fmt.Errorf("built %s, but the server would refuse it: the dry run of its sample_event failed: %w", *out, err)
+		}
+	}
 	fmt.Fprintf(stdout, "built %s (%d KiB): %s %s, ABI %d, events %s, hooks [%s]\n",
 		*out, len(wasm)/1024, m.Name, m.Version, m.ABI, eventList(m.Events), strings.Join(m.Hooks, ", "))
+	if len(m.SampleEvent) == 0 {
+		fmt.Fprintln(stdout, "note: the manifest has no sample_event, so PUT /v1/plugins would refuse it (built-in plugins may do without)")
+	}
 	return nil
 }
 
@@ -78,18 +99,9 @@ func eventList(events []sdk.EventType) string {
 	return "[" + strings.Join(parts, ", ") + "]"
 }
 
-// testSubscription is what --subscription reads: the fields of the subscription API that reach a
-// plugin.
-type testSubscription struct {
-	ID        string            `json:"id"`
-	URL       string            `json:"url"`
-	Secret    string            `json:"secret"`
-	EntityKey string            `json:"entity_key"`
-	Options   map[string]string `json:"options"`
-}
-
 // pluginTest shapes one event with a plugin, through the same runtime and the same input the
-// dispatcher builds, and prints the request a subscriber would receive.
+// dispatcher builds (custom.DryRun, which the server also runs on an upload's sample_event), and
+// prints the request a subscriber would receive.
 func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("plugin test", stderr)
 	pluginFile := fs.String("plugin", "", "the plugin's .wasm file")
@@ -107,11 +119,11 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	var ev engine.Event
-	if err := readJSONFile(*eventFile, &ev); err != nil {
+	event, err := os.ReadFile(*eventFile)
+	if err != nil {
 		return err
 	}
-	sub := testSubscription{URL: "https://receiver.example/webhooks"}
+	var sub custom.TestSubscription
 	if *subFile != "" {
 		if err := readJSONFile(*subFile, &sub); err != nil {
 			return err
@@ -131,28 +143,17 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer closeRT()
-
-	now := time.Now().UTC()
-	fillTestEvent(&ev, now)
-	s := &engine.Subscription{
-		ID: defaultString(sub.ID, "sub_test"), AppID: "app_test", AccountID: ev.AccountID, Format: p.Manifest().Name,
-		URL: sub.URL, EntityKey: sub.EntityKey, Options: sub.Options, Secret: sub.Secret,
-	}
-	d := &engine.Delivery{ID: "dlv_test", EventID: ev.ID, SubscriptionID: s.ID, Kind: engine.DeliveryEvent}
-	in := engine.PluginInput(&ev, s, &engine.App{ID: "app_test", Name: "Test app"}, &engine.Account{ID: ev.AccountID, Name: "Test account"}, d, engine.DeliveryURLs{})
-	req, err := p.Shape(ctx, in, engine.Keys(s, nil, now))
+	req, err := custom.DryRun(ctx, p, event, sub)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", *eventFile, err)
 	}
-	method := defaultString(req.Method, "POST")
-	url := engine.RequestURL(s, req)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"method": method, "url": url, "headers": req.Headers, "body": string(req.Body), "secret": sub.Secret})
+		return enc.Encode(req)
 	}
 	fmt.Fprint(stdout, secretNote)
-	fmt.Fprintf(stdout, "%s %s\n", method, url)
+	fmt.Fprintf(stdout, "%s %s\n", req.Method, req.URL)
 	for _, h := range req.Headers {
 		fmt.Fprintf(stdout, "%s: %s\n", h.Name, h.Value)
 	}
@@ -160,20 +161,10 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// fillTestEvent gives an event read from a file what the publishing API would have given it.
-func fillTestEvent(ev *engine.Event, now time.Time) {
-	ev.ID = defaultString(ev.ID, "evt_test")
-	ev.AccountID = defaultString(ev.AccountID, "acc_test")
-	if ev.OccurredAt.IsZero() {
-		ev.OccurredAt = now.Truncate(time.Millisecond)
-	}
-	if len(ev.Data) == 0 {
-		ev.Data = json.RawMessage("{}")
-	}
-}
-
 func loadPlugin(ctx context.Context, wasm []byte, mode runtime.Mode) (*runtime.Plugin, func(), error) {
-	rt, err := runtime.New(ctx, runtime.Config{PoolSize: 1})
+	// The deadline still stops a plugin that never returns; it is generous because a developer's
+	// machine is often busy building, and a slow start must not read as a broken plugin.
+	rt, err := runtime.New(ctx, runtime.Config{PoolSize: 1, CallTimeout: 10 * time.Second})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -194,13 +185,6 @@ func readJSONFile(path string, v any) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
-}
-
-func defaultString(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // parseInterspersed parses flags that may come before or after positional arguments, as users type

@@ -39,6 +39,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Runtime.MemoryLimitMiB, "plugin-memory", 128, "memory cap of one plugin instance, in MiB")
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", 1000, "requests per second one credential may make (0: no limit); beyond it, 429 with Retry-After")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", 2000, "requests one credential may make at once before the rate limit applies")
+	fs.StringVar(&cfg.PluginsDir, "plugins-dir", "", "folder of custom plugins (.wasm): loaded at start, new and changed files picked up while serving")
+	trustedPlugins := fs.String("trusted-plugins", "", "comma-separated names of plugins from --plugins-dir to run trusted (no per-call deadline)")
+	fs.Int64Var(&cfg.MaxPluginBytes, "max-plugin-bytes", 32<<20, "largest plugin module PUT /v1/plugins/NAME accepts, in bytes")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
@@ -49,6 +52,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if cfg.Dispatcher.FormatTimeouts, err = parseDurations(*formatTimeouts); err != nil {
 		return fmt.Errorf("%w: --format-timeouts: %v", errUsage, err)
+	}
+	for _, name := range strings.Split(*trustedPlugins, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			cfg.TrustedPlugins = append(cfg.TrustedPlugins, name)
+		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {

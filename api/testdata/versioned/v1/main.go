@@ -1,0 +1,11 @@
+// Command v1 is version 1.0.0 of the versioned test plugin.
+package main
+
+import (
+	"github.com/switchyard/switchyard/api/testdata/versioned"
+	"github.com/switchyard/switchyard/sdk"
+)
+
+func init() { sdk.Register(versioned.New("1.0.0")) }
+
+func main() {}
