@@ -38,10 +38,10 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		WithSysNanotime().
 		WithRandSource(rand.Reader).
 		WithStderr(stderr).
-		WithStartFunctions() // _initialize is called below, under the call deadline
+		WithStartFunctions() // _initialize is called below, under the start deadline
 	if p.Mode == Sandboxed {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.rt.cfg.CallTimeout)
+		ctx, cancel = context.WithTimeout(ctx, p.rt.cfg.StartTimeout)
 		defer cancel()
 	}
 	mod, err := p.engine.InstantiateModule(ctx, p.compiled, cfg)

@@ -48,8 +48,12 @@ type Config struct {
 	CacheDir string
 	// MemoryLimitMiB caps each instance's linear memory. Default 128.
 	MemoryLimitMiB int
-	// CallTimeout bounds one sandboxed call, and the start of any new instance. Default 1s.
+	// CallTimeout bounds one sandboxed call. Default 1s.
 	CallTimeout time.Duration
+	// StartTimeout bounds starting a sandboxed instance (Go's runtime initialisation and the
+	// plugin's init functions). It is longer than a call's: starting does far more work, and on a
+	// busy machine a healthy plugin must not be refused for being slow to start. Default 10s.
+	StartTimeout time.Duration
 	// PoolSize is the most instances of one plugin that run at once. Default 2 x GOMAXPROCS.
 	PoolSize int
 	// IdleTimeout is how long an unused instance is kept. Default 2 minutes.
@@ -77,6 +81,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.CallTimeout == 0 {
 		c.CallTimeout = time.Second
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = 10 * time.Second
 	}
 	if c.PoolSize == 0 {
 		c.PoolSize = 2 * goruntime.GOMAXPROCS(0)
@@ -109,7 +116,7 @@ func (c Config) Validate() error {
 	if c.MemoryLimitMiB < 8 || c.MemoryLimitMiB > 4096 {
 		errs = append(errs, fmt.Errorf("memory limit %d MiB is outside 8..4096", c.MemoryLimitMiB))
 	}
-	if c.CallTimeout < 0 || c.IdleTimeout < 0 {
+	if c.CallTimeout < 0 || c.StartTimeout < 0 || c.IdleTimeout < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative"))
 	}
 	if c.PoolSize < 1 || c.MinIdle < 0 || c.MinIdle > c.PoolSize {

@@ -318,9 +318,11 @@ var hostileCases = []hostileCase{
 // hostileConfig is the runtime configuration the hostile tests run with: a small memory cap and
 // output limit, and a short deadline for the plugins that never finish.
 func hostileConfig(slow bool) Config {
-	cfg := Config{CallTimeout: 10 * time.Second, MemoryLimitMiB: 48, MaxOutputBytes: 1 << 20, PoolSize: 2}
+	// The roomy deadline is far above what the memory bomb needs on a quiet machine, so that on a
+	// loaded one it still fails by its memory cap, not its deadline.
+	cfg := Config{CallTimeout: 30 * time.Second, MemoryLimitMiB: 48, MaxOutputBytes: 1 << 20, PoolSize: 2}
 	if slow {
-		cfg.CallTimeout = 300 * time.Millisecond
+		cfg.CallTimeout, cfg.StartTimeout = 300*time.Millisecond, 300*time.Millisecond
 	}
 	return cfg
 }

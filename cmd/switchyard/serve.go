@@ -36,6 +36,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.AttemptRetention, "retention", 30*24*time.Hour, "how long attempts are kept")
 	fs.DurationVar(&cfg.DisableAfter, "disable-after", 5*24*time.Hour, "disable subscriptions failing for this long without a success")
 	fs.DurationVar(&cfg.Runtime.CallTimeout, "plugin-timeout", time.Second, "deadline of one call into a sandboxed plugin")
+	fs.DurationVar(&cfg.Runtime.StartTimeout, "plugin-start-timeout", 10*time.Second, "deadline for starting a sandboxed plugin instance")
 	fs.IntVar(&cfg.Runtime.MemoryLimitMiB, "plugin-memory", 128, "memory cap of one plugin instance, in MiB")
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", 1000, "requests per second one credential may make (0: no limit); beyond it, 429 with Retry-After")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", 2000, "requests one credential may make at once before the rate limit applies")
