@@ -13,13 +13,15 @@
 //
 //   node salesking.js verify --secret APP_SECRET SIGNED_REQUEST
 //       Prints {"valid", "canonical", "data"} and exits 1 unless valid.
-//   node salesking.js serve --secret APP_SECRET [--port 0]
+//   node salesking.js serve --secret APP_SECRET | --secret-file FILE [--port 0]
 //       Listens on 127.0.0.1; prints {"listening": PORT} first, then one JSON line per request:
 //       {"valid", "canonical", "method", "path", "content_type", "fields", "data" | "error"}.
-//       Answers 200 to a valid signed_request and 401 to anything else.
+//       Answers 200 to a valid signed_request and 401 to anything else. --secret-file is read at
+//       each request, so the receiver can start (and tell its port) before the app it serves exists.
 "use strict";
 const http = require("http");
 const crypto = require("crypto");
+const fs = require("fs");
 
 function parseArgs(argv) {
   const args = { _: [] };
@@ -68,14 +70,18 @@ function check(signedRequest, secret) {
 
 const args = parseArgs(process.argv.slice(2));
 const mode = args._[0];
-if (!args.secret || (mode !== "serve" && mode !== "verify")) {
-  console.error("usage: salesking.js verify|serve --secret APP_SECRET [--port N] [SIGNED_REQUEST]");
+if ((!args.secret && !(mode === "serve" && args["secret-file"])) || (mode !== "serve" && mode !== "verify")) {
+  console.error("usage: salesking.js verify|serve --secret APP_SECRET | --secret-file FILE [--port N] [SIGNED_REQUEST]");
   process.exit(2);
+}
+
+function secret() {
+  return args.secret !== undefined ? args.secret : fs.readFileSync(args["secret-file"], "utf8").trim();
 }
 
 if (mode === "verify") {
   try {
-    const result = check(args._[1] || "", args.secret);
+    const result = check(args._[1] || "", secret());
     console.log(JSON.stringify(result));
     process.exit(result.valid ? 0 : 1);
   } catch (err) {
@@ -95,7 +101,7 @@ if (mode === "verify") {
         line.fields = Array.from(form.keys());
         const signedRequest = form.get("signed_request");
         if (signedRequest === null) throw new Error("no signed_request parameter");
-        Object.assign(line, check(signedRequest, args.secret));
+        Object.assign(line, check(signedRequest, secret()));
       } catch (err) {
         line.valid = false;
         line.error = err.message;
