@@ -38,11 +38,12 @@ package salesking
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/switchyard/switchyard/sdk"
@@ -118,41 +119,57 @@ var Plugin = sdk.Plugin{
 
 // Shape builds the signed_request POST for one delivery.
 func Shape(in *sdk.Input) (*sdk.Request, error) {
-	var payload []byte
+	payload := []byte(in.Event.Data)
 	if in.Subscription.Options["envelope"] == "false" {
-		if !isJSONObject(in.Event.Data) {
+		if !isJSONObject(payload) {
 			return nil, errors.New("with envelope=false the event's data must be a JSON object: SignedRequest reads data['algorithm']")
 		}
-		payload = in.Event.Data
 	} else {
 		var err error
 		if payload, err = Payload(in); err != nil {
 			return nil, err
 		}
 	}
-	signed, err := SignedParam(in, payload)
+	// The signed_request is lowercase hex, a dot and base64url: characters a form carries as they
+	// are, so the body needs no escaping and is built in place.
+	const field = "signed_request="
+	body := make([]byte, 0, len(field)+signedParamLen(len(payload)))
+	body, err := AppendSignedParam(append(body, field...), in, payload)
 	if err != nil {
 		return nil, err
 	}
 	return &sdk.Request{
 		Method:  "POST",
 		Headers: []sdk.Header{{Name: "content-type", Value: "application/x-www-form-urlencoded"}},
-		Body:    []byte("signed_request=" + url.QueryEscape(signed)),
+		Body:    body,
 	}, nil
 }
 
-// SignedParam is SalesKing's signed_param: the JSON base64url-encoded without padding, and the
-// lowercase hex HMAC-SHA256 of that text with the app's secret, joined by a dot.
-func SignedParam(in *sdk.Input, doc []byte) (string, error) {
-	encoded := base64.RawURLEncoding.EncodeToString(doc)
-	mac, err := in.Sign(sdk.KeyApp, sdk.HMACSHA256, []byte(encoded))
+// sigLen is the length of the hex HMAC-SHA256 signature.
+const sigLen = 2 * sha256.Size
+
+func signedParamLen(docLen int) int { return sigLen + 1 + base64.RawURLEncoding.EncodedLen(docLen) }
+
+// AppendSignedParam appends SalesKing's signed_param of doc to dst: the JSON base64url-encoded
+// without padding, and before it, joined by a dot, the lowercase hex HMAC-SHA256 of that text with
+// the app's secret.
+func AppendSignedParam(dst []byte, in *sdk.Input, doc []byte) ([]byte, error) {
+	start := len(dst)
+	dst = slices.Grow(dst, signedParamLen(len(doc)))
+	dst = append(dst[:start+sigLen], '.') // the signature's place, filled in once it is known
+	dst = base64.RawURLEncoding.AppendEncode(dst, doc)
+	mac, err := in.Sign(sdk.KeyApp, sdk.HMACSHA256, dst[start+sigLen+1:])
 	if errors.Is(err, sdk.ErrNoKey) {
-		return "", errors.New("the app has no secret to sign the signed_request with")
+		return nil, errors.New("the app has no secret to sign the signed_request with")
 	}
 	if err != nil {
-		return "", fmt.Errorf("sign: %w", err)
+		return nil, fmt.Errorf("sign: %w", err)
 	}
-	return hex.EncodeToString(mac) + "." + encoded, nil
+	if len(mac) != sha256.Size {
+		return nil, fmt.Errorf("sign: the host returned %d bytes for an HMAC-SHA256", len(mac))
+	}
+	hex.Encode(dst[start:start+sigLen], mac)
+	return dst, nil
 }
 
 // Payload is the JSON object a notification signs (see the package comment).

@@ -324,3 +324,48 @@ func TestManifestChannels(t *testing.T) {
 		t.Errorf("the compiled module's channels differ:\n%s\n%s", got, want)
 	}
 }
+
+// BenchmarkShape measures one 1 KB notification natively (through the ABI's encoding) and through
+// the compiled module in both modes; compare with runtime's BenchmarkStandardShape.
+func BenchmarkShape(b *testing.B) {
+	var data strings.Builder
+	data.WriteString(`{"id":"c1","organisation":"Müller & Söhne","addresses":[`)
+	for i := 0; data.Len() < 1000; i++ {
+		if i > 0 {
+			data.WriteByte(',')
+		}
+		data.WriteString(`{"city":"Köln","zip":"50667","address1":"Hohe Straße 1"}`)
+	}
+	data.WriteString(`]}`)
+	in := input("client.create", data.String())
+	in.State = json.RawMessage(`{"sub_domain":"acme"}`)
+	keys := signing.Keyring{App: "0123456789abcdef0123456789abcdef"}
+	b.Run("native", func(b *testing.B) {
+		host := &sdktest.Host{Keys: keys}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := sdktest.Shape(&salesking.Plugin, host, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, mode := range []runtime.Mode{runtime.Trusted, runtime.Sandboxed} {
+		b.Run("wasm-"+mode.String(), func(b *testing.B) {
+			rt, err := runtime.New(context.Background(), runtime.Config{CacheDir: runtimetest.CacheDir(b), PoolSize: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rt.Close(context.Background())
+			p, err := rt.Load(context.Background(), runtimetest.Builtin(b, salesking.Name), mode)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.Shape(context.Background(), in, &keys); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
