@@ -321,6 +321,11 @@ func TestListGetUpdateDelete(t *testing.T) {
 	if put.Sub.Channel != "invoice.update" || put.Sub.CompanyID != b.tenant.AccountID || put.Sub.ID != ids[1] {
 		t.Errorf("put whole %+v", put.Sub)
 	}
+	// PATCH is the same update, as Rails routes it.
+	b.must(t, call{method: "PATCH", path: "/subs/" + ids[1], contentType: "application/json", body: `{"sub":{"channel":"invoice.update"}}`, bearer: b.token}, http.StatusOK, &put)
+	if put.Sub.Channel != "invoice.update" {
+		t.Errorf("patch %+v", put.Sub)
+	}
 	n, _ := b.native(t, ids[1])
 	if !slices.Equal(n.Events, []string{"invoice.update"}) || n.URL != appURL+"/moved" || !n.UpdatedAt.After(n.CreatedAt) {
 		t.Errorf("stored after PUT %+v", n)
@@ -381,6 +386,7 @@ func TestErrors(t *testing.T) {
 		{"wrong secret", post(b.tokenID+".wrong", jsonSub("client.create", appURL)), 401, [][2]string{{"base", "not valid"}}},
 		{"revoked token", post(revoked, jsonSub("client.create", appURL)), 401, [][2]string{{"base", "not valid"}}},
 		{"basic auth", call{method: "GET", path: "/subs", header: map[string]string{"Authorization": "Basic dXNlcjpwdw=="}}, 401, [][2]string{{"base", "OAuth access token"}}},
+		{"empty bearer", call{method: "GET", path: "/subs", header: map[string]string{"Authorization": "Bearer "}}, 401, [][2]string{{"base", "bearer token is empty"}}},
 		{"api key", post(apiKey.Token, jsonSub("client.create", appURL)), 403, [][2]string{{"base", "this credential is a api_key"}}},
 		{"client credential", post(client.ClientID+"."+client.ClientSecret, jsonSub("client.create", appURL)), 401, [][2]string{{"base", "not valid"}}},
 		{"admin token", post(apitest.AdminToken, jsonSub("client.create", appURL)), 403, [][2]string{{"base", "admin token cannot manage"}}},

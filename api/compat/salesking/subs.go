@@ -71,10 +71,14 @@ func accessToken(c echo.Context) (string, error) {
 	r := c.Request()
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		scheme, token, _ := strings.Cut(auth, " ")
-		if !strings.EqualFold(scheme, "bearer") || strings.TrimSpace(token) == "" {
+		token = strings.TrimSpace(token)
+		switch {
+		case !strings.EqualFold(scheme, "bearer"):
 			return "", fmt.Errorf("subscriptions need an OAuth access token, as Authorization: Bearer <token>, not %s: %w", scheme, engine.ErrUnauthorized)
+		case token == "":
+			return "", fmt.Errorf("the Authorization header's bearer token is empty: %w", engine.ErrUnauthorized)
 		}
-		return strings.TrimSpace(token), nil
+		return token, nil
 	}
 	if t := r.URL.Query().Get("access_token"); t != "" {
 		return t, nil
