@@ -258,6 +258,14 @@ func TestSubscribingTwiceGivesTheSameSub(t *testing.T) {
 	if n := len(b.stored(t)); n != 2 {
 		t.Errorf("%d subscriptions stored, want 2", n)
 	}
+	// Disabled (its receiver answered 410 Gone, say), it is enabled again by subscribing again.
+	b.node.Admin.MustDo("PATCH", "/v1/subscriptions/"+first.ID, map[string]string{"state": "disabled"}, http.StatusOK, nil)
+	if again := b.subscribe(t, b.token, "client.create", appURL+"/cb"); again.ID != first.ID {
+		t.Errorf("subscribing to a disabled one made %s", again.ID)
+	}
+	if n, _ := b.native(t, first.ID); n.State != engine.SubscriptionActive {
+		t.Errorf("state %s after subscribing again, want active", n.State)
+	}
 }
 
 func TestListGetUpdateDelete(t *testing.T) {

@@ -261,8 +261,8 @@ func (s *style) channels(c echo.Context) error {
 }
 
 // create subscribes the token to one channel. Asking again for a channel and callback the token
-// already has returns that subscription rather than a second one, so an app that subscribes each
-// time it starts does not get every notification twice.
+// already has returns that subscription (enabled again if it was disabled) rather than a second
+// one, so an app that subscribes each time it starts does not get every notification twice.
 func (s *style) create(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := web.Principal(c)
@@ -282,9 +282,18 @@ func (s *style) create(c echo.Context) error {
 		return err
 	}
 	for _, e := range existing {
-		if slices.Equal(e.Events, []string{ch.Name}) {
-			return c.JSON(http.StatusCreated, toSub(e))
+		if !slices.Equal(e.Events, []string{ch.Name}) {
+			continue
 		}
+		if e.State == engine.SubscriptionDisabled {
+			// Subscribing again is asking for notifications again (after the receiver answered
+			// 410 Gone, say).
+			active := engine.SubscriptionActive
+			if e, err = s.eng.UpdateSubscription(ctx, p, e.ID, engine.SubscriptionPatch{State: &active}); err != nil {
+				return inputError(err)
+			}
+		}
+		return c.JSON(http.StatusCreated, toSub(e))
 	}
 	created, err := s.eng.CreateSubscription(ctx, p, engine.NewSubscription{
 		AccountID: p.Credential.AccountID, Format: salesking.Name, Events: []string{ch.Name}, URL: callback,
