@@ -2,7 +2,6 @@ package salesking
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -207,7 +206,7 @@ func readJSONSub(r *http.Request) (subInput, error) {
 // check validates what a create or update gives against the channels and the app's URL, and the
 // channel against the token's scope. It reports every input problem at once (400) before a refusal
 // of the scope (403). On create both fields are required.
-func (s *style) check(ctx context.Context, p *engine.Principal, in subInput, create bool) (channel, error) {
+func (s *style) check(p *engine.Principal, in subInput, create bool) (channel, error) {
 	set, err := s.channelSet()
 	if err != nil {
 		return channel{}, err
@@ -270,7 +269,7 @@ func (s *style) create(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ch, err := s.check(ctx, p, in, true)
+	ch, err := s.check(p, in, true)
 	if err != nil {
 		return err
 	}
@@ -337,7 +336,7 @@ func (s *style) update(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ch, err := s.check(ctx, p, in, false)
+	ch, err := s.check(p, in, false)
 	if err != nil {
 		return err
 	}
