@@ -1,0 +1,150 @@
+// Package salesking is SalesKing's push-notification API on Switchyard, so that a SalesKing app
+// subscribes and receives notifications unchanged, pointed at https://NODE/compat/salesking in
+// place of https://SUB.salesking.eu:
+//
+//	GET    /compat/salesking/api/subs/channels   every channel, from the salesking plugin's manifest
+//	POST   /compat/salesking/api/subs            {"sub": {"channel", "callback_url"}}, or form fields
+//	                                             sub[channel] and sub[callback_url]; 201 {"sub": {...}}
+//	GET    /compat/salesking/api/subs            the token's subscriptions, SalesKing's list shape
+//	GET    /compat/salesking/api/subs/{id}       {"sub": {id, company_id, channel, callback_url,
+//	PUT    /compat/salesking/api/subs/{id}        created_at, updated_at}}
+//	DELETE /compat/salesking/api/subs/{id}
+//
+// Every path also answers with a ".json" suffix, as ActiveResource clients ask. The caller is an
+// app's OAuth access token (a credential of kind access_token, granted by an account: the
+// SalesKing company), sent as the access_token parameter or as "Authorization: Bearer"; other
+// credentials are refused. Subscriptions belong to the token that made it: another token's are not
+// found, and revoking the token deletes them (engine.RevokeCredential). A token subscribes to a
+// channel only if its scope allows it: notification scopes name the object in the plural without
+// the api/ prefix, "clients" for every client channel, "clients:create" (or "clients:create,update")
+// for some. A callback_url must lie within the app's URL: the same scheme, host and port, and a path
+// at or under the app's.
+//
+// Errors are {"errors": [["field", "message"], ...]}, the [attribute, message] pairs SalesKing's
+// own SDK reads into ActiveResource errors; errors that concern no field name "base". SalesKing
+// does not document its error bodies, so this shape is chosen, not copied. Bad input is 400,
+// an unknown or bad token 401, a token that may not do what it asks 403, another token's
+// subscription 404.
+//
+// The operator records each account's SalesKing sub-domain, which notifications carry, with
+// PUT /compat/salesking/admin/companies/{account_id} {"sub_domain": "acme"} (admin token, native
+// errors); GET reads it back.
+package salesking
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/switchyard/switchyard/api/compat"
+	"github.com/switchyard/switchyard/api/web"
+	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/plugins/salesking"
+)
+
+// Store is what the style keeps beside the engine's data: each account's SalesKing sub-domain.
+// The SQLite store implements it in store/sqlite/salesking.go.
+type Store interface {
+	// SetSalesKingSubDomain records an account's sub-domain, replacing any it had.
+	SetSalesKingSubDomain(ctx context.Context, accountID, subDomain string, at time.Time) error
+	// SalesKingSubDomain returns an account's sub-domain and when it was set, or engine.ErrNotFound.
+	SalesKingSubDomain(ctx context.Context, accountID string) (string, time.Time, error)
+}
+
+// Prefix is where the style's routes live; SalesKing's own paths (/api/subs) follow it.
+const Prefix = "/compat/salesking"
+
+type style struct {
+	eng       *engine.Engine
+	store     engine.Store
+	companies Store
+}
+
+// Register installs the SalesKing style: its routes, and the hook that gives each delivery the
+// account's sub-domain.
+func Register(d compat.Deps) error {
+	companies, ok := d.Store.(Store)
+	if !ok {
+		return fmt.Errorf("salesking: the store (%T) does not keep SalesKing data", d.Store)
+	}
+	s := &style{eng: d.Engine, store: d.Store, companies: companies}
+	d.Engine.SetStyleHooks(salesking.Name, engine.StyleHooks{Prepare: s.prepare})
+
+	api := d.Echo.Group(Prefix+"/api", web.UseRenderer(render))
+	for _, suffix := range []string{"", ".json"} {
+		api.GET("/subs/channels"+suffix, s.channels)
+		api.GET("/subs"+suffix, s.list, s.authenticate)
+		api.POST("/subs"+suffix, s.create, s.authenticate)
+	}
+	// One route per method serves /subs/{id} and /subs/{id}.json: the handlers strip the suffix.
+	api.GET("/subs/:id", s.get, s.authenticate)
+	api.PUT("/subs/:id", s.update, s.authenticate)
+	api.PATCH("/subs/:id", s.update, s.authenticate)
+	api.DELETE("/subs/:id", s.delete, s.authenticate)
+
+	admin := d.Echo.Group(Prefix+"/admin", web.Authenticate(d.Engine), web.RequireAdmin)
+	admin.PUT("/companies/:account_id", s.setCompany)
+	admin.GET("/companies/:account_id", s.getCompany)
+	return nil
+}
+
+// prepare passes the account's sub-domain to the plugin as the delivery's state.
+func (s *style) prepare(ctx context.Context, w *engine.Work, _ *engine.DeliveryURLs) (json.RawMessage, error) {
+	sub, _, err := s.companies.SalesKingSubDomain(ctx, w.Subscription.AccountID)
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]string{"sub_domain": sub})
+}
+
+// subDomainPattern is one DNS label in lowercase, as SalesKing sub-domains are.
+var subDomainPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+type company struct {
+	AccountID string    `json:"account_id"`
+	SubDomain string    `json:"sub_domain"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func (s *style) setCompany(c echo.Context) error {
+	var in struct {
+		SubDomain string `json:"sub_domain"`
+	}
+	if err := web.Bind(c, &in); err != nil {
+		return err
+	}
+	if !subDomainPattern.MatchString(in.SubDomain) {
+		return &engine.ValidationError{Field: "sub_domain", Message: "must be a host name label: 1-63 lowercase letters, digits and '-', not starting or ending with '-'"}
+	}
+	ctx := c.Request().Context()
+	id := c.Param("account_id")
+	if _, err := s.eng.GetAccount(ctx, id); err != nil {
+		return err
+	}
+	now := s.eng.Clock().Now().UTC().Truncate(time.Millisecond)
+	if err := s.companies.SetSalesKingSubDomain(ctx, id, in.SubDomain, now); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, company{AccountID: id, SubDomain: in.SubDomain, UpdatedAt: now})
+}
+
+func (s *style) getCompany(c echo.Context) error {
+	ctx := c.Request().Context()
+	id := c.Param("account_id")
+	if _, err := s.eng.GetAccount(ctx, id); err != nil {
+		return err
+	}
+	sub, at, err := s.companies.SalesKingSubDomain(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, company{AccountID: id, SubDomain: sub, UpdatedAt: at})
+}
