@@ -78,8 +78,10 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	if len(versions) == 0 || versions[0] != 1 {
 		t.Fatalf("applied migrations %v; want 1 first", versions)
 	}
+	// Numbers may have gaps: each vendor style owns an assigned number, and a branch may carry
+	// some of them only.
 	for i := 1; i < len(versions); i++ {
-		if versions[i] != versions[i-1]+1 {
+		if versions[i] <= versions[i-1] {
 			t.Errorf("applied migrations %v: not each once, in order", versions)
 		}
 	}
