@@ -64,19 +64,28 @@ func (s *Server) Echo() *echo.Echo { return s.echo }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
 // bodyLimit caps request bodies with http.MaxBytesReader, whose error the error handler maps to
-// 413; a declared Content-Length over the cap is refused before reading.
+// 413. A declared Content-Length over the cap is refused without reading a byte, but only when
+// the handler reads the body: by then the route group's middleware has run, so the error renders
+// in the group's style (a vendor-compatible API's envelope), which refusing here would bypass.
 func bodyLimit(limit int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
 			if req.ContentLength > limit {
-				return &http.MaxBytesError{Limit: limit}
+				req.Body = tooLarge{limit}
+				return next(c)
 			}
 			req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
 			return next(c)
 		}
 	}
 }
+
+// tooLarge is the body of a request that declared more than the cap: every read fails at once.
+type tooLarge struct{ limit int64 }
+
+func (b tooLarge) Read([]byte) (int, error) { return 0, &http.MaxBytesError{Limit: b.limit} }
+func (tooLarge) Close() error               { return nil }
 
 func (s *Server) routes() {
 	e := s.echo
