@@ -62,7 +62,7 @@ var (
 )
 
 // plugin loads the compiled module once for the package's tests, trusted, as the server loads it.
-func (compiled) plugin(t *testing.T) *runtime.Plugin {
+func (compiled) plugin(t testing.TB) *runtime.Plugin {
 	t.Helper()
 	wasm := runtimetest.Builtin(t, quicklysign.Name)
 	loadOnce.Do(func() {
