@@ -73,8 +73,10 @@ func (s *Server) SetBodyLimit(method, path string, limit int64) {
 }
 
 // bodyLimit caps request bodies with http.MaxBytesReader, whose error the error handler maps to
-// 413; a declared Content-Length over the cap is refused before reading. Echo runs this after
-// routing, so c.Path() is the matched route.
+// 413. A declared Content-Length over the cap is refused without reading a byte, but only when
+// the handler reads the body: by then the route group's middleware has run, so the error renders
+// in the group's style (a vendor-compatible API's envelope), which refusing here would bypass.
+// Echo runs this after routing, so c.Path() is the matched route, whose own cap may differ.
 func bodyLimit(limit int64, perRoute map[string]int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -84,7 +86,8 @@ func bodyLimit(limit int64, perRoute map[string]int64) echo.MiddlewareFunc {
 				limit = l
 			}
 			if req.ContentLength > limit {
-				return &http.MaxBytesError{Limit: limit}
+				req.Body = tooLarge{limit}
+				return next(c)
 			}
 			req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
 			return next(c)
@@ -108,6 +111,12 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 		}
 	}
 }
+
+// tooLarge is the body of a request that declared more than the cap: every read fails at once.
+type tooLarge struct{ limit int64 }
+
+func (b tooLarge) Read([]byte) (int, error) { return 0, &http.MaxBytesError{Limit: b.limit} }
+func (tooLarge) Close() error               { return nil }
 
 func (s *Server) routes() {
 	e := s.echo

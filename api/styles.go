@@ -2,8 +2,9 @@ package api
 
 import (
 	"github.com/switchyard/switchyard/api/compat"
+	"github.com/switchyard/switchyard/api/compat/quicklysign"
 	"github.com/switchyard/switchyard/api/compat/salesking"
 )
 
 // styles are the vendor-compatible APIs the node installs, in order.
-var styles = []compat.Style{salesking.Register}
+var styles = []compat.Style{quicklysign.Register, salesking.Register}

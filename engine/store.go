@@ -42,7 +42,7 @@ type Store interface {
 	DeleteSubscription(ctx context.Context, id string) error
 
 	// Ingest stores events, and for each one the deliveries p.Route picks from the active
-	// subscriptions of its account, in one transaction. An event whose (account, idempotency
+	// subscriptions of its account that could want it (see IngestParams.Route), in one transaction. An event whose (account, idempotency
 	// key) is already stored, by an earlier call or earlier in the same call, is not stored again:
 	// its result carries the first event's ID and Duplicate.
 	Ingest(ctx context.Context, p IngestParams) ([]IngestResult, error)
@@ -121,8 +121,11 @@ type SubscriptionFilter struct {
 // IngestParams are the arguments of Store.Ingest.
 type IngestParams struct {
 	Events []*Event
-	// Route picks the deliveries to create for ev among the active subscriptions of its account.
-	// It runs inside the transaction and must not block.
+	// Route picks the deliveries to create for ev among the active subscriptions of its account
+	// that name no entity or name ev's entity (Subscription.EntityKey == ev.Entity.ID); those
+	// limited to other entities are not offered, so that an account with a subscription per
+	// document does not cost a read of all of them for every event. It runs inside the
+	// transaction and must not block.
 	Route func(ev *Event, subs []*Subscription) []*Delivery
 }
 

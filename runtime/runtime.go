@@ -143,6 +143,13 @@ type Runtime struct {
 	closeOnce   sync.Once
 }
 
+// firstEngine makes the process's first wazero engine before any other, alone. wazero v1.12.0
+// records its own version in a package variable the first time it makes an engine or a file
+// compilation cache (internal/version.GetWazeroVersion), without synchronisation, so two runtimes
+// made at once race on it (caught by -race in cmd/switchyard's parallel tests). After this Do,
+// every later call only reads the variable, ordered after the write by the Once.
+var firstEngine sync.Once
+
 // New starts a runtime. Close it to release the compiled code and instances.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	cfg = cfg.WithDefaults()
@@ -150,6 +157,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("runtime config: %w", err)
 	}
 	r := &Runtime{cfg: cfg, plugins: map[*Plugin]struct{}{}}
+	firstEngine.Do(func() {
+		// An engine without a cache: the compilation caches below ask for wazero's version too.
+		_ = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler()).Close(ctx)
+	})
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {

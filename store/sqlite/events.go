@@ -15,14 +15,21 @@ const (
 	// so they see the events stored earlier in the same call.
 	insertEventSQL = `INSERT INTO events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`
-	findEventSQL           = `SELECT id FROM events WHERE account_id = ? AND idempotency_key = ?`
-	activeSubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions
-		WHERE account_id = ? AND state = 'active' ORDER BY id`
+	findEventSQL = `SELECT id FROM events WHERE account_id = ? AND idempotency_key = ?`
+	// Routing reads an account's active subscriptions in two parts: those for any entity, once
+	// per account and call, and those limited to the event's entity, once per entity and call.
+	// Reading every subscription of an account for each call cost 105 ms with 10,000
+	// per-document subscriptions, all of it while holding the writer; both reads use the index
+	// subscriptions_routing (account_id, entity_key, id) on active subscriptions.
+	wideSubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions
+		WHERE account_id = ? AND entity_key = '' AND state = 'active' ORDER BY id`
+	entitySubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions
+		WHERE account_id = ? AND entity_key = ? AND state = 'active' ORDER BY id`
 )
 
 // ingestStmts are the statements Ingest runs for each event, prepared once per call.
 type ingestStmts struct {
-	insertEvent, findEvent, activeSubs, insertDelivery *sqlx.Stmt
+	insertEvent, findEvent, wideSubs, entitySubs, insertDelivery *sqlx.Stmt
 }
 
 func (st *ingestStmts) prepare(ctx context.Context, tx *sqlx.Tx) error {
@@ -32,7 +39,8 @@ func (st *ingestStmts) prepare(ctx context.Context, tx *sqlx.Tx) error {
 	}{
 		{&st.insertEvent, insertEventSQL},
 		{&st.findEvent, findEventSQL},
-		{&st.activeSubs, activeSubscriptionsSQL},
+		{&st.wideSubs, wideSubscriptionsSQL},
+		{&st.entitySubs, entitySubscriptionsSQL},
 		{&st.insertDelivery, insertDeliverySQL},
 	} {
 		stmt, err := tx.PreparexContext(ctx, p.query)
@@ -45,7 +53,7 @@ func (st *ingestStmts) prepare(ctx context.Context, tx *sqlx.Tx) error {
 }
 
 func (st *ingestStmts) close() {
-	for _, s := range []*sqlx.Stmt{st.insertEvent, st.findEvent, st.activeSubs, st.insertDelivery} {
+	for _, s := range []*sqlx.Stmt{st.insertEvent, st.findEvent, st.wideSubs, st.entitySubs, st.insertDelivery} {
 		if s != nil {
 			_ = s.Close()
 		}
@@ -53,7 +61,8 @@ func (st *ingestStmts) close() {
 }
 
 // Ingest stores the events and the deliveries p.Route picks for them, in one transaction. Each
-// account's active subscriptions are read once per call.
+// account's subscriptions for any entity are read once per call, and those for one entity once per
+// entity and call.
 func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.IngestResult, error) {
 	if len(p.Events) == 0 {
 		return nil, nil
@@ -65,7 +74,7 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 		if err := st.prepare(ctx, tx); err != nil {
 			return err
 		}
-		subsByAccount := make(map[string][]*engine.Subscription)
+		r := subscriptionReader{st: &st, wide: map[string][]*engine.Subscription{}, keyed: map[entityRef][]*engine.Subscription{}}
 		for i, ev := range p.Events {
 			args, err := eventArgs(ev)
 			if err != nil {
@@ -86,16 +95,9 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 				results[i] = engine.IngestResult{EventID: first, Duplicate: true}
 				continue
 			}
-			subs, ok := subsByAccount[ev.AccountID]
-			if !ok {
-				var rows []subscriptionRow
-				if err := st.activeSubs.SelectContext(ctx, &rows, ev.AccountID); err != nil {
-					return fmt.Errorf("active subscriptions of account %q: %w", ev.AccountID, err)
-				}
-				if subs, err = subscriptions(rows); err != nil {
-					return err
-				}
-				subsByAccount[ev.AccountID] = subs
+			subs, err := r.offered(ctx, ev)
+			if err != nil {
+				return err
 			}
 			var deliveries []*engine.Delivery
 			if p.Route != nil {
@@ -117,6 +119,52 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 		return nil, fmt.Errorf("ingest %d events: %w", len(p.Events), dbErr(err))
 	}
 	return results, nil
+}
+
+type entityRef struct{ account, entity string }
+
+// subscriptionReader reads, and remembers for the rest of one Ingest call, the subscriptions an
+// event could be routed to.
+type subscriptionReader struct {
+	st    *ingestStmts
+	wide  map[string][]*engine.Subscription
+	keyed map[entityRef][]*engine.Subscription
+}
+
+// offered returns the account's active subscriptions for any entity, then those for ev's entity.
+func (r *subscriptionReader) offered(ctx context.Context, ev *engine.Event) ([]*engine.Subscription, error) {
+	wide, ok := r.wide[ev.AccountID]
+	if !ok {
+		var err error
+		if wide, err = r.read(ctx, r.st.wideSubs, ev.AccountID); err != nil {
+			return nil, fmt.Errorf("active subscriptions of account %q: %w", ev.AccountID, err)
+		}
+		r.wide[ev.AccountID] = wide
+	}
+	if ev.Entity.ID == "" {
+		return wide, nil
+	}
+	ref := entityRef{ev.AccountID, ev.Entity.ID}
+	keyed, ok := r.keyed[ref]
+	if !ok {
+		var err error
+		if keyed, err = r.read(ctx, r.st.entitySubs, ev.AccountID, ev.Entity.ID); err != nil {
+			return nil, fmt.Errorf("active subscriptions of account %q for entity %q: %w", ev.AccountID, ev.Entity.ID, err)
+		}
+		r.keyed[ref] = keyed
+	}
+	if len(keyed) == 0 {
+		return wide, nil
+	}
+	return append(wide[:len(wide):len(wide)], keyed...), nil
+}
+
+func (r *subscriptionReader) read(ctx context.Context, stmt *sqlx.Stmt, args ...any) ([]*engine.Subscription, error) {
+	var rows []subscriptionRow
+	if err := stmt.SelectContext(ctx, &rows, args...); err != nil {
+		return nil, err
+	}
+	return subscriptions(rows)
 }
 
 func (s *Store) GetEvent(ctx context.Context, id string) (*engine.Event, error) {

@@ -62,6 +62,45 @@ func testIngestRouting(t *testing.T, open func(t *testing.T) engine.Store) {
 	}
 }
 
+// testIngestRoutingByEntity: an event is offered the subscriptions for any entity and those for its
+// own entity, never those limited to another entity; within one call, events of different entities
+// each get their own.
+func testIngestRoutingByEntity(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc, other := h.app(), h.account(), h.account()
+	key := func(k string) func(*engine.Subscription) { return func(s *engine.Subscription) { s.EntityKey = k } }
+	wide := h.sub(app, acc)
+	docA := h.sub(app, acc, key("doc-a"))
+	docA2 := h.sub(app, acc, key("doc-a"))
+	docB := h.sub(app, acc, key("doc-b"))
+	h.sub(app, acc, key("doc-c"))
+	h.sub(app, acc, key("doc-a"), func(s *engine.Subscription) { s.State = engine.SubscriptionDisabled })
+	otherDocA := h.sub(app, other, key("doc-a")) // the same key in another account
+
+	offered := map[string][]string{}
+	r := func(ev *engine.Event, subs []*engine.Subscription) []*engine.Delivery {
+		offered[ev.ID] = sorted(subscriptionIDs(subs))
+		return routeAll(base)(ev, subs)
+	}
+	entity := func(id string) func(*engine.Event) {
+		return func(ev *engine.Event) { ev.Entity = engine.Entity{Type: "document", ID: id} }
+	}
+	a1, b, a2, none := newEvent(acc, entity("doc-a")), newEvent(acc, entity("doc-b")), newEvent(acc, entity("doc-a")), newEvent(acc, entity("doc-z"))
+	o := newEvent(other, entity("doc-a"))
+	res := h.ingest(r, a1, b, a2, none, o)
+
+	wantIDs(t, "offered for doc-a", offered[a1.ID], sorted([]string{wide.ID, docA.ID, docA2.ID}))
+	wantIDs(t, "offered for doc-a again", offered[a2.ID], sorted([]string{wide.ID, docA.ID, docA2.ID}))
+	wantIDs(t, "offered for doc-b", offered[b.ID], sorted([]string{wide.ID, docB.ID}))
+	wantIDs(t, "offered for an entity nobody names", offered[none.ID], []string{wide.ID})
+	wantIDs(t, "offered in the other account", offered[o.ID], []string{otherDocA.ID})
+	for i, want := range []int{3, 2, 3, 1, 1} {
+		if res[i].Deliveries != want {
+			t.Errorf("event %d made %d deliveries; want %d", i, res[i].Deliveries, want)
+		}
+	}
+}
+
 func testIngestEventRoundTrip(t *testing.T, open func(t *testing.T) engine.Store) {
 	h := setup(t, open)
 	app, acc := h.app(), h.account()

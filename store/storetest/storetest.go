@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"DisableFailing", testDisableFailing},
 
 		{"IngestRouting", testIngestRouting},
+		{"IngestRoutingByEntity", testIngestRoutingByEntity},
 		{"IngestEventRoundTrip", testIngestEventRoundTrip},
 		{"IngestIdempotency", testIngestIdempotency},
 		{"IngestDeliverAt", testIngestDeliverAt},

@@ -1,0 +1,39 @@
+package quicklysign
+
+import (
+	"context"
+
+	"github.com/switchyard/switchyard/engine"
+)
+
+// Store is what the QuicklySign style reads beside the engine's store: the callback log, a page of
+// a subscription's deliveries with their events and attempts in one go. The engine's store can
+// give the same only with a query per delivery (ListDeliveries, then ListAttempts for each).
+// store/sqlite implements it.
+type Store interface {
+	// ListCallbacks returns up to q.Limit deliveries of the subscription, newest first (ID
+	// descending), before the ID q.Before when it is set, each with its attempts, newest first.
+	ListCallbacks(ctx context.Context, q CallbackQuery) ([]*Callback, error)
+}
+
+// CallbackQuery are the arguments of Store.ListCallbacks.
+type CallbackQuery struct {
+	SubscriptionID string
+	// Before is the cursor: only deliveries with smaller IDs.
+	Before string
+	Limit  int
+	// ExcerptChars is how much of each response body to return, in characters; a longer body
+	// is cut and ends with "…".
+	ExcerptChars int
+}
+
+// Callback is one delivery in the callback log.
+type Callback struct {
+	Delivery *engine.Delivery
+	// EventType and EntityID are the delivered event's (empty for a delivery without an event).
+	EventType string
+	EntityID  string
+	// Attempts are newest first. Each has its number, start, duration, response status, outcome
+	// and error, and in ResponseBody the excerpt; what was sent is left out.
+	Attempts []*engine.Attempt
+}
