@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/switchyard/switchyard/api"
@@ -345,5 +346,46 @@ func TestLoopbackNeedsTheOperatorsAllowance(t *testing.T) {
 	checkInvalid(t, globex.Altoviz.Do("POST", webhooks, map[string]any{"types": []string{"CustomerCreated"}, "url": "http://192.168.1.1/x"}), "url", "private network")
 	if got := list(t, globex); len(got) != 1 || got[0].URL != rc.URL {
 		t.Errorf("lists %+v", got)
+	}
+}
+
+// TestRacingRegistrationsOfOneURL: registrations of one URL at once leave exactly one webhook and
+// one subscription; the others are refused as a taken URL, and their subscriptions are removed.
+func TestRacingRegistrationsOfOneURL(t *testing.T) {
+	t.Parallel()
+	node := start(t, nil)
+	target := apitest.NewReceiver(t).URL + "/race"
+	acme := newCompany(t, node, "Acme")
+	const n = 8
+	statuses := make(chan *apitest.Response, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- acme.Altoviz.Do("POST", webhooks, map[string]any{"types": []string{"InvoiceCreated"}, "url": target})
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	created := 0
+	for resp := range statuses {
+		switch resp.Status {
+		case http.StatusCreated:
+			created++
+		case http.StatusBadRequest:
+			checkInvalid(t, resp, "url", "already")
+		default:
+			t.Errorf("status %d: %s", resp.Status, resp.Body)
+		}
+	}
+	if created != 1 {
+		t.Errorf("%d registrations succeeded, want 1", created)
+	}
+	if ws := list(t, acme); len(ws) != 1 {
+		t.Errorf("lists %+v, want one webhook", ws)
+	}
+	if got := subscriptionCount(t, acme); got != 1 {
+		t.Errorf("%d subscriptions, want 1: the refused registrations' subscriptions must go", got)
 	}
 }
