@@ -28,6 +28,11 @@ func checkProblem(t *testing.T, resp *apitest.Response, status int, detail strin
 		p.Instance != webhooks || !strings.Contains(p.Detail, detail) {
 		t.Errorf("problem %+v, want status %d and a detail with %q", p, status, detail)
 	}
+	for _, tail := range []string{": not found", ": unauthorized", ": forbidden"} {
+		if strings.HasSuffix(p.Detail, tail) {
+			t.Errorf("detail %q ends with the engine's sentinel", p.Detail)
+		}
+	}
 	return p
 }
 

@@ -205,7 +205,7 @@ func verifyWithPython(t *testing.T, secret, signature string, body []byte) {
 		t.Fatal(err)
 	}
 	script := filepath.Join(runtimetest.RepoRoot(t), "examples", "receivers", "altoviz.py")
-	out, err := exec.Command("python3", script, "verify", "--secret", secret, "--signature", signature, file).CombinedOutput()
+	out, err := exec.Command(python(t), script, "verify", "--secret", secret, "--signature", signature, file).CombinedOutput()
 	if err != nil {
 		t.Errorf("python did not verify %q over %s: %v: %s", signature, body, err, out)
 	}

@@ -83,6 +83,13 @@ func render(c echo.Context, err error, status int, code, message string) error {
 		}
 		return c.JSON(http.StatusBadRequest, validationBody{Errors: fields, Message: fields.Error()})
 	}
+	// The engine's sentinels end the messages that wrap them ("no webhook 7: not found"); the
+	// status and title already say it.
+	for _, sentinel := range []error{engine.ErrNotFound, engine.ErrUnauthorized, engine.ErrForbidden, engine.ErrConflict, engine.ErrUnavailable} {
+		if errors.Is(err, sentinel) {
+			message = strings.TrimSuffix(message, ": "+sentinel.Error())
+		}
+	}
 	typ, ok := problemTypes[status]
 	if !ok {
 		typ = "about:blank"

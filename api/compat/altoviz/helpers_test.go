@@ -174,6 +174,26 @@ func subscriptionCount(t *testing.T, c company) int {
 	return len(l.Data)
 }
 
+var (
+	pythonOnce sync.Once
+	pythonPath string
+	pythonErr  error
+)
+
+// python returns the interpreter's own path. python3 on PATH may be a wrapper (pyenv's shim) that
+// runs the interpreter as its child: killing the wrapper would leave the receiver running.
+func python(t *testing.T) string {
+	t.Helper()
+	pythonOnce.Do(func() {
+		out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+		pythonPath, pythonErr = strings.TrimSpace(string(out)), err
+	})
+	if pythonErr != nil || pythonPath == "" {
+		t.Fatalf("python3 is needed for the independent receiver: %v", pythonErr)
+	}
+	return pythonPath
+}
+
 // call is one call a Python receiver got, as it reports it.
 type call struct {
 	Verified    bool            `json:"verified"`
@@ -203,7 +223,7 @@ func startPython(t *testing.T, secret string) *pyReceiver {
 	if secret != "" {
 		args = append(args, "--secret", secret)
 	}
-	cmd := exec.Command("python3", args...)
+	cmd := exec.Command(python(t), args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
