@@ -69,8 +69,8 @@ func Register(d compat.Deps) error {
 		logger = slog.Default()
 	}
 	h := &handler{engine: d.Engine, store: store, logger: logger}
-	d.Echo.Pre(normalizePath)
-	g := d.Echo.Group(Prefix+"/v1", web.UseRenderer(render), h.authenticate)
+	d.Echo.Pre(pre)
+	g := d.Echo.Group(Prefix+"/v1", h.authenticate)
 	// Any first: the three methods below replace it, and the rest get a 405 in this API's format.
 	g.Any("/webhooks", methodNotAllowed)
 	g.POST("/webhooks", h.create)
@@ -79,15 +79,21 @@ func Register(d compat.Deps) error {
 	return nil
 }
 
-// normalizePath routes every spelling of the webhooks path (Webhooks, WEBHOOKS, a trailing slash)
-// to one route, as the vendor's case-insensitive routing does; other paths are left alone.
-func normalizePath(next echo.HandlerFunc) echo.HandlerFunc {
+// pre runs before routing, for every path under Prefix: errors there render in Altoviz's formats
+// even when they happen before this style's routes are reached (a body over the node's limit, an
+// unknown path), and every spelling of the webhooks path (Webhooks, WEBHOOKS, a trailing slash)
+// reaches one route, as the vendor's case-insensitive routing does.
+func pre(next echo.HandlerFunc) echo.HandlerFunc {
+	styled := web.UseRenderer(render)(next)
 	return func(c echo.Context) error {
 		u := c.Request().URL
+		if len(u.Path) < len(Prefix)+1 || !strings.EqualFold(u.Path[:len(Prefix)+1], Prefix+"/") {
+			return next(c)
+		}
 		if u.Path != webhooksPath && strings.EqualFold(strings.TrimSuffix(u.Path, "/"), webhooksPath) {
 			u.Path, u.RawPath = webhooksPath, ""
 		}
-		return next(c)
+		return styled(c)
 	}
 }
 
@@ -194,9 +200,12 @@ func (h *handler) create(c echo.Context) error {
 		if _, derr := h.engine.DeleteSubscription(context.WithoutCancel(ctx), p, sub.ID); derr != nil {
 			h.logger.Error("remove the subscription of a failed altoviz registration", "subscription", sub.ID, "err", derr)
 		}
-		if isLimit(err) {
-			// Another registration won a race the check above could not see.
-			return invalid("url", err.Error())
+		// Another registration won a race the check above could not see.
+		switch {
+		case errors.Is(err, ErrURLTaken):
+			return invalid("url", "a webhook is already registered for this url; remove it first, or register another url")
+		case errors.Is(err, ErrTooMany):
+			return invalid("url", fmt.Sprintf("this company has %d webhooks, the most allowed; remove one first", maxWebhooks))
 		}
 		return fmt.Errorf("register webhook: %w", err)
 	}
@@ -220,8 +229,12 @@ func (h *handler) check(ctx context.Context, m *sdk.Manifest, in *webhookIn) (ev
 		var unknown []string
 		events, names, unknown = canonicalTypes(m, in.Types)
 		if len(unknown) > 0 {
-			problems = append(problems, fieldError{"types", fmt.Sprintf("%s %s not a webhook type; the types are %s",
-				strings.Join(unknown, ", "), map[bool]string{true: "is", false: "are"}[len(unknown) == 1], strings.Join(typeNames(m), ", "))})
+			what := "is not a webhook type"
+			if len(unknown) > 1 {
+				what = "are not webhook types"
+			}
+			problems = append(problems, fieldError{"types", fmt.Sprintf("%s %s; the types are %s",
+				strings.Join(unknown, ", "), what, strings.Join(typeNames(m), ", "))})
 		}
 	}
 	if in.URL == "" {
@@ -259,7 +272,7 @@ func (h *handler) checkRoom(ctx context.Context, owner WebhookQuery, url string)
 	w, err := h.store.FindAltovizWebhook(ctx, q)
 	switch {
 	case err == nil:
-		return invalid("url", fmt.Sprintf("webhook %d is already registered for this url; remove it first, or register another url", w.ID))
+		return invalid("url", fmt.Sprintf("a webhook (%d) is already registered for this url; remove it first, or register another url", w.ID))
 	case !errors.Is(err, engine.ErrNotFound):
 		return err
 	}

@@ -268,7 +268,7 @@ func TestInvalidRegistrations(t *testing.T) {
 		{"no types", valid(func(b map[string]any) { delete(b, "types") }), "types", "list at least one webhook type"},
 		{"empty types", valid(func(b map[string]any) { b["types"] = []string{} }), "types", "list at least one webhook type"},
 		{"types not a list", valid(func(b map[string]any) { b["types"] = "CustomerCreated" }), "types", "must be an array"},
-		{"unknown types", valid(func(b map[string]any) { b["types"] = []string{"CustomerCreated", "CustomerMerged", "OrderCreated"} }), "types", `"CustomerMerged", "OrderCreated" are not a webhook type`},
+		{"unknown types", valid(func(b map[string]any) { b["types"] = []string{"CustomerCreated", "CustomerMerged", "OrderCreated"} }), "types", `"CustomerMerged", "OrderCreated" are not webhook types; the types are ContactCreated`},
 		{"a canonical type", valid(func(b map[string]any) { b["types"] = []string{"client.create"} }), "types", `"client.create" is not a webhook type; the types are ContactCreated, ContactUpdated`},
 		{"no url", valid(func(b map[string]any) { delete(b, "url") }), "url", "is required"},
 		{"relative url", valid(func(b map[string]any) { b["url"] = "/hooks" }), "url", "absolute http or https URL"},
@@ -280,7 +280,7 @@ func TestInvalidRegistrations(t *testing.T) {
 		{"a name that does not resolve", valid(func(b map[string]any) { b["url"] = "https://nowhere.example/hook" }), "url", `host "nowhere.example" does not resolve`},
 		{"cloud metadata", valid(func(b map[string]any) { b["url"] = "http://169.254.169.254/latest" }), "url", "link-local"},
 		{"ipv6 loopback", valid(func(b map[string]any) { b["url"] = "http://[::1]:9000/hook" }), "url", "loopback"},
-		{"url taken", valid(func(b map[string]any) { b["url"] = publicURL }), "url", "webhook " + strconv.FormatInt(existing.ID, 10) + " is already registered for this url"},
+		{"url taken", valid(func(b map[string]any) { b["url"] = publicURL }), "url", "a webhook (" + strconv.FormatInt(existing.ID, 10) + ") is already registered for this url"},
 		{"name too long", valid(func(b map[string]any) { b["name"] = strings.Repeat("n", 201) }), "name", "at most 200"},
 		{"name not a string", valid(func(b map[string]any) { b["name"] = 7 }), "name", "must be a string"},
 		{"secret key too long", valid(func(b map[string]any) { b["secretKey"] = strings.Repeat("k", 257) }), "secretKey", "at most 256"},
@@ -295,6 +295,10 @@ func TestInvalidRegistrations(t *testing.T) {
 	checkInvalid(t, resp, "types", `"Nope" is not a webhook type`)
 	checkInvalid(t, resp, "url", "private network")
 	checkInvalid(t, resp, "name", "at most 200")
+
+	// A body over the node's limit is refused before it is read, in the same format.
+	checkProblem(t, acme.Altoviz.Do("POST", webhooks, map[string]any{"name": strings.Repeat("n", 2<<20), "types": []string{"CustomerCreated"}, "url": publicURL + "/big"}),
+		http.StatusRequestEntityTooLarge, "too large")
 
 	// Nothing was stored by any of them.
 	if got := ids(list(t, acme)); !slices.Equal(got, []int64{existing.ID}) {
@@ -330,6 +334,15 @@ func TestRegistrationIsForgiving(t *testing.T) {
 	checkProblem(t, resp, http.StatusMethodNotAllowed, "PUT is not allowed")
 	if allow := resp.Header.Get("Allow"); allow != "GET, POST, DELETE" {
 		t.Errorf("Allow %q", allow)
+	}
+	// Paths the API does not have are problem details too.
+	for _, path := range []string{"/compat/altoviz/v1/webhooks/7", "/compat/altoviz/v2/webhooks"} {
+		resp := acme.Altoviz.Do("GET", path, nil)
+		var p problem
+		strictJSON(t, resp.Body, &p)
+		if resp.Status != http.StatusNotFound || p.Status != http.StatusNotFound || p.Instance != path {
+			t.Errorf("GET %s: %d %s", path, resp.Status, resp.Body)
+		}
 	}
 }
 
@@ -379,7 +392,7 @@ func TestRacingRegistrationsOfOneURL(t *testing.T) {
 		case http.StatusCreated:
 			created++
 		case http.StatusBadRequest:
-			checkInvalid(t, resp, "url", "already")
+			checkInvalid(t, resp, "url", "is already registered for this url")
 		default:
 			t.Errorf("status %d: %s", resp.Status, resp.Body)
 		}

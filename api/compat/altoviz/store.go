@@ -2,7 +2,6 @@ package altoviz
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -60,6 +59,3 @@ var (
 	// ErrTooMany means the owner has as many webhooks as allowed. It wraps engine.ErrConflict.
 	ErrTooMany = fmt.Errorf("too many webhooks: %w", engine.ErrConflict)
 )
-
-// isLimit reports whether err is one of the refusals CreateAltovizWebhook makes on purpose.
-func isLimit(err error) bool { return errors.Is(err, ErrURLTaken) || errors.Is(err, ErrTooMany) }
