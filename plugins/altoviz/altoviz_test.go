@@ -254,3 +254,47 @@ func TestGoldenRequest(t *testing.T) {
 		t.Errorf("the golden signature is not openssl's HMAC of the golden body:\n%s", head)
 	}
 }
+
+// BenchmarkShape measures one 1 KB delivery natively (the same code through the same ABI encoding)
+// and through the compiled module, trusted as the server runs built-in plugins.
+func BenchmarkShape(b *testing.B) {
+	var data strings.Builder
+	data.WriteString(`{"id":370,"email":"julien@example.com","companyName":"Auchan hypermarché","number":"C001000","lines":[`)
+	for i := 0; data.Len() < 1000; i++ {
+		if i > 0 {
+			data.WriteByte(',')
+		}
+		data.WriteString(`{"sku":"SKU-0001","qty":3,"price":"10.50"}`)
+	}
+	data.WriteString(`]}`)
+	in := input("invoice.update", "dlv_01m847zg3tqktpzfr5wxnnbxgf", data.String(), true)
+	keys := signing.Keyring{Subscription: "cddb5157-12be-42a9-985a-4501c6e6e2fa"}
+	b.Run("native", func(b *testing.B) {
+		host := &sdktest.Host{Keys: keys}
+		b.SetBytes(int64(data.Len()))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := sdktest.Shape(&altoviz.Plugin, host, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("wasm-trusted", func(b *testing.B) {
+		rt, err := runtime.New(context.Background(), runtime.Config{CacheDir: runtimetest.CacheDir(b), PoolSize: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rt.Close(context.Background())
+		p, err := rt.Load(context.Background(), runtimetest.Builtin(b, "altoviz"), runtime.Trusted)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(data.Len()))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := p.Shape(context.Background(), in, &keys); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
