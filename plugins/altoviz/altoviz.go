@@ -1,5 +1,4 @@
-// Package altoviz shapes deliveries as Altoviz webhook calls
-// (https://developer.altoviz.com, "Webhooks"):
+// Package altoviz shapes deliveries as the calls Altoviz's webhook document describes:
 //
 //	POST <webhook url>
 //	Content-Type: application/json
