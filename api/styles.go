@@ -2,9 +2,14 @@ package api
 
 import (
 	"github.com/switchyard/switchyard/api/compat"
+	"github.com/switchyard/switchyard/api/compat/altoviz"
 	"github.com/switchyard/switchyard/api/compat/quicklysign"
 	"github.com/switchyard/switchyard/api/compat/salesking"
 )
 
 // styles are the vendor-compatible APIs the node installs, in order.
-var styles = []compat.Style{quicklysign.Register, salesking.Register}
+var styles = []compat.Style{
+	altoviz.Register,
+	quicklysign.Register,
+	salesking.Register,
+}

@@ -1,0 +1,61 @@
+package altoviz
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/switchyard/switchyard/engine"
+)
+
+// Webhook is an Altoviz webhook: the integer id and the name Altoviz's API gives a webhook, kept
+// beside the engine subscription that does the delivering. Deleting the subscription (through this
+// API or the native one) deletes the webhook with it.
+type Webhook struct {
+	ID             int64
+	SubscriptionID string
+	// AppID and AccountID are the owner, copied from the subscription (which never changes them) so
+	// that an owner's webhooks are found without reading subscriptions.
+	AppID     string
+	AccountID string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Store is what this style keeps of its own; store/sqlite implements it beside the engine's store.
+type Store interface {
+	// CreateAltovizWebhook stores p.Webhook and sets its ID. IDs are never reused, so a client that
+	// holds the id of a removed webhook cannot remove another by mistake. In the same transaction it
+	// refuses, with ErrURLTaken, a webhook whose owner already has one whose subscription has p.URL,
+	// and, with ErrTooMany, one whose owner already has p.Max webhooks.
+	CreateAltovizWebhook(ctx context.Context, p CreateWebhookParams) error
+	// ListAltovizWebhooks returns an owner's webhooks by ID.
+	ListAltovizWebhooks(ctx context.Context, appID, accountID string) ([]*Webhook, error)
+	// FindAltovizWebhook returns the owner's webhook with q.ID and/or whose subscription has q.URL
+	// (the zero value matches anything), or an error wrapping engine.ErrNotFound.
+	FindAltovizWebhook(ctx context.Context, q WebhookQuery) (*Webhook, error)
+}
+
+// CreateWebhookParams are the arguments of Store.CreateAltovizWebhook.
+type CreateWebhookParams struct {
+	Webhook *Webhook
+	// URL is the subscription's URL, which must be the only one of its kind among the owner's webhooks.
+	URL string
+	// Max is the most webhooks an owner may have; zero means no limit.
+	Max int
+}
+
+// WebhookQuery selects one of an owner's webhooks.
+type WebhookQuery struct {
+	AppID     string
+	AccountID string
+	ID        int64
+	URL       string
+}
+
+var (
+	// ErrURLTaken means the owner already has a webhook for that URL. It wraps engine.ErrConflict.
+	ErrURLTaken = fmt.Errorf("a webhook for this url already exists: %w", engine.ErrConflict)
+	// ErrTooMany means the owner has as many webhooks as allowed. It wraps engine.ErrConflict.
+	ErrTooMany = fmt.Errorf("too many webhooks: %w", engine.ErrConflict)
+)

@@ -1,0 +1,102 @@
+// Package altoviz shapes deliveries as the calls Altoviz's webhook document describes:
+//
+//	POST <webhook url>
+//	Content-Type: application/json
+//	X-SIGNATURE: <lowercase hex HMAC-SHA256 of the exact body bytes>   (only with a secret key)
+//
+//	{"id": "<delivery id>", "type": "CustomerCreated", "data": {<the entity, as published>}}
+//
+// The id is the delivery's id: the same on every retry of one event to one webhook, and different
+// for every other, so a receiver can drop the duplicates that at-least-once delivery brings. (The
+// vendor's document calls it the "webhook id" and shows a string; it does not say whether it names
+// the call or the registration, and a registration id would let a receiver drop nothing.)
+//
+// X-SIGNATURE is present only when the webhook was registered with a secret key: the document makes
+// the key optional, and a receiver without one has nothing to check. The document says the
+// signature is an HMAC with SHA-256 of the request body keyed with the webhook's secret key, but
+// does not name its encoding; this plugin sends lowercase hexadecimal, the form an HMAC's digest is
+// printed in by default by the usual tools (hash_hmac, hexdigest, openssl dgst). The host signs;
+// the key never enters the plugin.
+//
+// Events is the one place the vocabulary lives: the compatible API (api/compat/altoviz) reads it
+// from the loaded plugin to turn Altoviz type names into canonical event types and back.
+package altoviz
+
+import (
+	"encoding/hex"
+	"fmt"
+
+	"github.com/switchyard/switchyard/sdk"
+	"github.com/switchyard/switchyard/sdk/wire"
+)
+
+// SignatureHeader is the header the signature travels in, spelled as the vendor's document spells it.
+const SignatureHeader = "X-SIGNATURE"
+
+// Plugin is the altoviz plugin, registered by the wasm entry point and used natively by tests.
+var Plugin = sdk.Plugin{Manifest: manifest, Shape: Shape}
+
+var manifest = sdk.Manifest{
+	Name:        "altoviz",
+	Version:     "1.0.0",
+	Description: `Altoviz webhooks: {"id","type","data"} with an optional X-SIGNATURE, the hex HMAC-SHA256 of the body`,
+	Events:      events(),
+	SampleEvent: []byte(`{"type":"client.create","entity":{"type":"client","id":"370"},"data":{"id":370,"email":"julien_fournier@intuit.com","companyName":"Auchan hypermarché","type":"Company","number":"C001000"}}`),
+}
+
+// events maps the canonical types to the 15 types of the vendor's table. Customers are "client" in
+// the canonical vocabulary (SalesKing's channel names, see DESIGN.md), so client.* comes first; the
+// customer.* spelling is accepted beside it, so that a publisher who names customers after Altoviz
+// reaches Altoviz webhooks too. Both map to the same names, and a webhook of type CustomerCreated
+// subscribes to both.
+func events() []sdk.EventType {
+	objects := []struct{ canonical, vendor string }{
+		{"contact", "Contact"},
+		{"client", "Customer"},
+		{"customer", "Customer"},
+		{"invoice", "Invoice"},
+		{"quote", "Quote"},
+		{"product", "Product"},
+	}
+	actions := []struct{ canonical, vendor string }{
+		{"create", "Created"},
+		{"update", "Updated"},
+		{"delete", "Deleted"},
+	}
+	var out []sdk.EventType
+	for _, o := range objects {
+		for _, a := range actions {
+			out = append(out, sdk.EventType{Type: o.canonical + "." + a.canonical, Name: o.vendor + a.vendor, Group: o.vendor})
+		}
+	}
+	return out
+}
+
+// Shape builds the call for one delivery.
+func Shape(in *sdk.Input) (*sdk.Request, error) {
+	name := manifest.EventName(in.Event.Type)
+	if name == "" {
+		return nil, fmt.Errorf("altoviz has no webhook type for event type %q", in.Event.Type)
+	}
+	w := wire.NewWriter(make([]byte, 0, len(in.Event.Data)+len(in.Delivery.ID)+len(name)+40))
+	w.BeginObject()
+	w.StringField("id", in.Delivery.ID)
+	w.StringField("type", name)
+	w.RawField("data", in.Event.Data)
+	w.EndObject()
+	body := w.Buf
+
+	req := &sdk.Request{
+		Method:  "POST",
+		Headers: []sdk.Header{{Name: "Content-Type", Value: "application/json"}},
+		Body:    body,
+	}
+	if in.Subscription.HasSecret {
+		mac, err := in.Sign(sdk.KeySubscription, sdk.HMACSHA256, body)
+		if err != nil {
+			return nil, fmt.Errorf("sign the body: %w", err)
+		}
+		req.Headers = append(req.Headers, sdk.Header{Name: SignatureHeader, Value: hex.EncodeToString(mac)})
+	}
+	return req, nil
+}
