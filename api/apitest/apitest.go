@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -59,6 +60,8 @@ func Start(t testing.TB, opts Options) *Node {
 	}
 	// Compiling the plugins once per machine, not once per test node, keeps the suite quick.
 	cfg.CacheDir = runtimetest.CacheDir(t)
+	// Tests never ask the machine's DNS: a hostname a test needs, it resolves itself.
+	cfg.Resolver = LoopbackResolver{}
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
@@ -225,4 +228,15 @@ func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// LoopbackResolver resolves localhost to the loopback addresses and every other name to nothing,
+// so that no test sends a query off the machine.
+type LoopbackResolver struct{}
+
+func (LoopbackResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if host == "localhost" {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host (test resolver)", Name: host, IsNotFound: true}
 }
