@@ -88,6 +88,9 @@ type testSubscription struct {
 	Options   map[string]string `json:"options"`
 }
 
+// testAppSecret is the app's key in plugin test, for plugins that sign with it or send it.
+const testAppSecret = "test-app-secret"
+
 // pluginTest shapes one event with a plugin, through the same runtime and the same input the
 // dispatcher builds, and prints the request a subscriber would receive.
 func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -139,13 +142,22 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		URL: sub.URL, EntityKey: sub.EntityKey, Options: sub.Options, Secret: sub.Secret,
 	}
 	d := &engine.Delivery{ID: "dlv_test", EventID: ev.ID, SubscriptionID: s.ID, Kind: engine.DeliveryEvent}
-	in := engine.PluginInput(&ev, s, &engine.App{ID: "app_test", Name: "Test app"}, &engine.Account{ID: ev.AccountID, Name: "Test account"}, d, engine.DeliveryURLs{})
-	req, err := p.Shape(ctx, in, engine.Keys(s, nil, now))
+	app := &engine.App{ID: "app_test", Name: "Test app", Secret: testAppSecret}
+	in := engine.PluginInput(&ev, s, app, &engine.Account{ID: ev.AccountID, Name: "Test account"}, d, engine.DeliveryURLs{})
+	keys := engine.Keys(s, app, now)
+	req, err := p.Shape(ctx, in, keys)
 	if err != nil {
 		return err
 	}
 	method := defaultString(req.Method, "POST")
 	url := engine.RequestURL(s, req)
+	if len(req.Secrets) > 0 {
+		// Shown as the subscriber gets it: with the secrets the plugin asked for written in.
+		if req, _, err = engine.FillSecrets(s, url, req, keys); err != nil {
+			return err
+		}
+		secretNote += "# the app's key is " + testAppSecret + "\n"
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
