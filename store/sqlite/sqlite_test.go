@@ -78,8 +78,9 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	if len(versions) == 0 || versions[0] != 1 {
 		t.Fatalf("applied migrations %v; want 1 first", versions)
 	}
+	// Versions are assigned per style in advance (upsales is 0006), so a branch may have gaps.
 	for i := 1; i < len(versions); i++ {
-		if versions[i] != versions[i-1]+1 {
+		if versions[i] <= versions[i-1] {
 			t.Errorf("applied migrations %v: not each once, in order", versions)
 		}
 	}
