@@ -301,3 +301,26 @@ func TestUpsalesListsAndRetention(t *testing.T) {
 		t.Errorf("PurgeNotifications = %d, %v", n, err)
 	}
 }
+
+// BenchmarkUpsalesPrepare is what the Upsales style adds to each delivery: one write transaction
+// recording the request (or reopening its callback) and reading the app data.
+func BenchmarkUpsalesPrepare(b *testing.B) {
+	for _, sync := range []string{"FULL", "NORMAL"} {
+		b.Run(sync, func(b *testing.B) {
+			s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "switchyard.db"), sqlite.Options{Synchronous: sync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			user := &engine.User{ID: "7", Name: "Ann"}
+			b.ResetTimer()
+			for i := range b.N {
+				e := entry(fmt.Sprintf("dlv_%d", i), "7", true)
+				if _, err := s.PrepareRequest(ctx, upsales.PrepareParams{Entry: e, ExpiresAt: t0.Add(time.Hour), User: user, Now: t0}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -352,6 +352,7 @@ func TestAnAppThatNeverAnswersIsCutOff(t *testing.T) {
 	if at.DurationMS < timeout.Milliseconds() || at.DurationMS > 5000 || took > 10*time.Second {
 		t.Errorf("cut off after %d ms (the test waited %v); want about %v", at.DurationMS, took, timeout)
 	}
+	t.Logf("an app that never answers was cut off after %d ms (timeout %v)", at.DurationMS, timeout)
 	cbURL := *decode(t, a.waitTriggers(t, 1)[0]).CallbackURL
 	once.Do(func() { close(release) })
 	if r := post(t, f.node, cbURL, map[string]any{"message": "took a while"}); r.Status != http.StatusOK {
@@ -518,5 +519,26 @@ func TestLogsAndNotificationsBelongToTheirApp(t *testing.T) {
 	f.node.Admin.MustDo("GET", "/v1/logs/"+entry.ID, nil, http.StatusOK, &got)
 	if got.ID != entry.ID || fmt.Sprint(got.Status) == "<nil>" {
 		t.Errorf("the operator reads %+v", got)
+	}
+}
+
+// A synchronous callback of the wrong shape is not applied, says why on the attempt, and leaves
+// the callback URL open for a good one.
+func TestAMalformedSynchronousCallbackIsNotedAndLeavesTheURLOpen(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, func(int, *apitest.Request) (int, string) {
+		return 200, `{"callback": {"status": "done", "notify": "Hello"}}`
+	})
+	f := setup(t, apitest.Options{}, a, nil)
+	d := f.delivered(t, f.publish(t, "client.create", "42", "7"), "succeeded", 1)
+	if at := d.AttemptLog[0]; !strings.Contains(at.Error, "callback not applied: status: must be a number") {
+		t.Errorf("attempt %+v", at)
+	}
+	if l := f.logs(t); l[0].Status != nil || l[0].Callback != upsales.CallbackOpen || len(f.notifications(t, "")) != 0 {
+		t.Fatalf("log %+v", l[0])
+	}
+	cbURL := *decode(t, a.waitTriggers(t, 1)[0]).CallbackURL
+	if r := post(t, f.node, cbURL, map[string]any{"status": 1, "notify": "Hello"}); r.Status != http.StatusOK {
+		t.Errorf("a good callback afterwards: %d %s", r.Status, r.Body)
 	}
 }
