@@ -179,16 +179,16 @@ func orEmptyObject(raw []byte) []byte {
 // written for Upsales compare them as numbers), and as a string otherwise.
 func idField(w *wire.Writer, key, id string) {
 	w.Key(key)
-	if isDecimalID(id) {
+	if IsDecimalID(id) {
 		w.Raw([]byte(id))
 		return
 	}
 	w.String(id)
 }
 
-// isDecimalID reports whether id is 1 to 15 digits without a leading zero: an integer JSON number
-// that every JSON parser, JavaScript's included, reads back exactly.
-func isDecimalID(id string) bool {
+// IsDecimalID reports whether id is 1 to 15 digits without a leading zero: an integer JSON number
+// that every JSON parser, JavaScript's included, reads back exactly. Such IDs are sent as numbers.
+func IsDecimalID(id string) bool {
 	if len(id) == 0 || len(id) > 15 || (id[0] == '0' && len(id) > 1) {
 		return false
 	}
