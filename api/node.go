@@ -62,6 +62,9 @@ type Config struct {
 	// AttemptRetention and DisableAfter: see engine.Config.
 	AttemptRetention time.Duration
 	DisableAfter     time.Duration
+	// StyleSettings tune vendor styles, by "<style>.<setting>" (upsales.callback_ttl=72h); each
+	// style documents its own and refuses values it cannot use.
+	StyleSettings map[string]string
 	// Clock defaults to the system clock; tests move time with their own.
 	Clock engine.Clock
 	// Resolver resolves receiver hostnames; tests give their own.
@@ -156,7 +159,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.server = NewServer(ServerConfig{MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger, Ready: n.ready}, n.engine)
 	pluginRoutes(n.server, n.custom)
-	deps := compat.Deps{Engine: n.engine, Store: n.store, Echo: n.server.Echo(), Logger: cfg.Logger, PublicURL: n.cfg.PublicURL, DataDir: cfg.DataDir}
+	deps := compat.Deps{Engine: n.engine, Store: n.store, Echo: n.server.Echo(), Logger: cfg.Logger, PublicURL: n.cfg.PublicURL, DataDir: cfg.DataDir, Settings: cfg.StyleSettings}
 	for _, install := range styles {
 		if err := install(deps); err != nil {
 			return nil, fmt.Errorf("install vendor style: %w", err)

@@ -5,6 +5,7 @@ import (
 	"github.com/switchyard/switchyard/api/compat/altoviz"
 	"github.com/switchyard/switchyard/api/compat/quicklysign"
 	"github.com/switchyard/switchyard/api/compat/salesking"
+	"github.com/switchyard/switchyard/api/compat/upsales"
 )
 
 // styles are the vendor-compatible APIs the node installs, in order.
@@ -12,4 +13,5 @@ var styles = []compat.Style{
 	altoviz.Register,
 	quicklysign.Register,
 	salesking.Register,
+	upsales.Register,
 }

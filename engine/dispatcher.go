@@ -304,14 +304,23 @@ func (d *dispatcher) attempt(ctx context.Context, w *Work) result {
 	}
 	a.RequestMethod = method
 	a.RequestURL = RequestURL(sub, req)
-	a.RequestHeaders = headerLines(req.Headers)
-	a.RequestBody = truncateBody(req.Body, d.cfg.MaxStoredBody)
-	headers := make([]outbound.Header, len(req.Headers))
-	for i, h := range req.Headers {
+	send, record, err := FillSecrets(sub, a.RequestURL, req, keys)
+	if err != nil {
+		// The plugin asked for something it may never have: trying again changes nothing.
+		a.Error = "plugin: " + err.Error()
+		a.Outcome = sdk.OutcomeGiveUp
+		a.DurationMS = d.clock.Now().Sub(start).Milliseconds()
+		return result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID}}
+	}
+	a.RequestHeaders = headerLines(record.Headers)
+	a.RequestBody = truncateBody(record.Body, d.cfg.MaxStoredBody)
+	headers := make([]outbound.Header, len(send.Headers))
+	for i, h := range send.Headers {
 		headers[i] = outbound.Header{Name: h.Name, Value: h.Value}
 	}
 	resp, err := d.client.Do(ctx, &outbound.Request{
-		Method: method, URL: a.RequestURL, Headers: headers, Body: req.Body, Timeout: d.timeoutFor(plugin),
+		Method: method, URL: a.RequestURL, Headers: headers, Body: send.Body, Timeout: d.timeoutFor(plugin),
+		MaxResponseBytes: plugin.Manifest().MaxResponseBytes,
 	})
 	a.DurationMS = d.clock.Now().Sub(start).Milliseconds()
 	if err != nil {

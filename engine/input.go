@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -71,4 +73,44 @@ func RequestURL(sub *Subscription, req *sdk.Request) string {
 		return sub.URL
 	}
 	return strings.TrimRight(sub.URL, "/") + "/" + strings.TrimLeft(req.Path, "/")
+}
+
+// FillSecrets writes the secrets a plugin's request asks for (sdk.Input.Secret) in place of their
+// placeholders, and returns the request to send and the one to record, which shows where each
+// secret went but not the secret. A secret goes only to the subscription's own URL or below it:
+// the subscriber is the one party that already holds it, and a plugin that sets its own URL could
+// otherwise send a key anywhere.
+func FillSecrets(sub *Subscription, target string, req *sdk.Request, keys *signing.Keyring) (send, record *sdk.Request, err error) {
+	if len(req.Secrets) == 0 {
+		return req, req, nil
+	}
+	if !withinURL(target, sub.URL) {
+		return nil, nil, fmt.Errorf("the request asks for secrets but goes to %s, outside the subscription's URL", originOf(target))
+	}
+	return keys.FillSecrets(req)
+}
+
+// withinURL reports whether target lies at or below base: the same scheme and host, and a path
+// that is base's path or continues it after a slash.
+func withinURL(target, base string) bool {
+	t, err1 := url.Parse(target)
+	b, err2 := url.Parse(base)
+	if err1 != nil || err2 != nil || t.User != nil || !strings.EqualFold(t.Scheme, b.Scheme) || !strings.EqualFold(t.Host, b.Host) {
+		return false
+	}
+	prefix := strings.TrimRight(b.EscapedPath(), "/")
+	path := t.EscapedPath()
+	if strings.Contains(path+"/", "/../") {
+		return false // a receiver would resolve it to somewhere above base
+	}
+	return path == prefix || strings.HasPrefix(path, prefix+"/")
+}
+
+// originOf names a URL's scheme and host only: paths and queries often hold secrets.
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "an invalid URL"
+	}
+	return u.Scheme + "://" + u.Host
 }

@@ -15,7 +15,8 @@ type StyleHooks struct {
 	// Prepare runs before a delivery is shaped. It may add URLs to offer the plugin (a one-time
 	// callback URL, say) and returns the JSON the plugin sees as Input.State.
 	Prepare func(ctx context.Context, w *Work, urls *DeliveryURLs) (state json.RawMessage, err error)
-	// Kept applies what a plugin's on_response asked to keep, after a successful attempt.
+	// Kept applies what a plugin's on_response asked to keep, after a successful attempt. The
+	// attempt is recorded after it returns, so it may note on a.Error why nothing was applied.
 	Kept func(ctx context.Context, w *Work, a *Attempt) error
 }
 

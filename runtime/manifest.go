@@ -14,6 +14,10 @@ var (
 	eventPattern = regexp.MustCompile(`^(\*|(\*|[a-z][a-z0-9_]*)\.(\*|[a-z][a-z0-9_]*))$`)
 )
 
+// maxResponseBytesLimit bounds what a plugin may ask the host to read of one answer: every
+// delivery in flight may hold that much.
+const maxResponseBytesLimit = 4 << 20
+
 // ValidateManifest checks what the host relies on in a manifest and names every problem it finds.
 func ValidateManifest(m *sdk.Manifest) error {
 	var problems []string
@@ -54,6 +58,9 @@ func ValidateManifest(m *sdk.Manifest) error {
 	}
 	if m.DeliveryTimeoutMS < 0 {
 		problems = append(problems, "delivery_timeout_ms must not be negative")
+	}
+	if m.MaxResponseBytes < 0 || m.MaxResponseBytes > maxResponseBytesLimit {
+		problems = append(problems, fmt.Sprintf("max_response_bytes must be from 0 to %d", maxResponseBytesLimit))
 	}
 	if len(problems) > 0 {
 		return invalid("manifest %s", joinProblems(problems))

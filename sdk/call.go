@@ -60,6 +60,9 @@ func (p *Plugin) Call(export string, input []byte, host Host, out []byte) (resul
 		if req == nil {
 			return AppendError(out, errors.New(export+" returned no request")), true
 		}
+		if len(in.secrets) > 0 {
+			req.Secrets = append(req.Secrets, in.secrets...)
+		}
 		return req.AppendFrame(out), false
 	case ExportOnResponse:
 		if p.OnResponse == nil {

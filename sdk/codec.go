@@ -22,8 +22,11 @@ import (
 //	 "state": <raw JSON>,
 //	 "response": {"status", "headers": [["name", "value"], ...]}}
 //
-// shape and on_subscribe return a frame whose head is {"method", "url", "path", "headers"} and whose
-// payload is the body. on_response returns {"outcome", "retry_after_ms", "message", "keep"}. A result
+// shape and on_subscribe return a frame whose head is {"method", "url", "path", "headers", "secrets"}
+// and whose payload is the body. "secrets" is [["placeholder", "key_ref", "encoding"], ...]: after
+// the call the host replaces each placeholder in the body and the header values with the secret
+// key_ref names, written raw or JSON-escaped (encoding "raw" or "json"), so a format that sends a
+// shared key can send it although the key never enters the sandbox (see Input.Secret). on_response returns {"outcome", "retry_after_ms", "message", "keep"}. A result
 // flagged as an error is {"message", "retryable"}. Unknown keys are ignored both ways, so either side
 // may add fields within one ABI version.
 
@@ -362,6 +365,37 @@ func decodeHeaders(r *wire.Reader) ([]Header, error) {
 	return headers, err
 }
 
+func decodeSecrets(r *wire.Reader) ([]SecretRef, error) {
+	if r.Null() {
+		return nil, nil
+	}
+	var refs []SecretRef
+	err := r.Array(func() error {
+		var s SecretRef
+		i := 0
+		err := r.Array(func() (err error) {
+			switch i {
+			case 0:
+				s.Placeholder, err = r.String()
+			case 1:
+				s.Key, err = r.String()
+			case 2:
+				s.Encoding, err = r.String()
+			default:
+				return fmt.Errorf("%w: a secret is a [placeholder, key, encoding] triple", wire.ErrSyntax)
+			}
+			i++
+			return err
+		})
+		if err == nil && i != 3 {
+			err = fmt.Errorf("%w: a secret is a [placeholder, key, encoding] triple", wire.ErrSyntax)
+		}
+		refs = append(refs, s)
+		return err
+	})
+	return refs, err
+}
+
 // rawOrNil returns the next value's bytes as a copy, or nil for null: raw JSON kept in a result must
 // not alias a buffer that the next call overwrites.
 func rawOrNil(r *wire.Reader) ([]byte, error) {
@@ -385,6 +419,18 @@ func (req *Request) AppendFrame(dst []byte) []byte {
 	w.StringFieldOmitEmpty("url", req.URL)
 	w.StringFieldOmitEmpty("path", req.Path)
 	appendHeaders(&w, req.Headers)
+	if len(req.Secrets) > 0 {
+		w.Key("secrets")
+		w.BeginArray()
+		for _, s := range req.Secrets {
+			w.BeginArray()
+			w.String(s.Placeholder)
+			w.String(s.Key)
+			w.String(s.Encoding)
+			w.EndArray()
+		}
+		w.EndArray()
+	}
 	w.EndObject()
 	return append(wire.EndHead(w.Buf, head), req.Body...)
 }
@@ -407,6 +453,8 @@ func DecodeRequest(frame []byte) (*Request, error) {
 			req.Path, err = r.String()
 		case "headers":
 			req.Headers, err = decodeHeaders(r)
+		case "secrets":
+			req.Secrets, err = decodeSecrets(r)
 		default:
 			err = r.Skip()
 		}

@@ -68,7 +68,8 @@ func TestDecodedStringsOutliveTheFrame(t *testing.T) {
 
 func TestRequestVerdictAndErrorRoundTrip(t *testing.T) {
 	t.Parallel()
-	req := &Request{Method: "PUT", URL: "https://x", Path: "/p", Headers: []Header{{"A", "1"}, {"a", "2"}}, Body: []byte("\x00binary\xff")}
+	req := &Request{Method: "PUT", URL: "https://x", Path: "/p", Headers: []Header{{"A", "1"}, {"a", "2"}}, Body: []byte("\x00binary\xff"),
+		Secrets: []SecretRef{{Placeholder: "{{switchyard-secret:00112233445566778899aabbccddeeff}}", Key: KeyApp, Encoding: SecretJSON}}}
 	got, err := DecodeRequest(req.AppendFrame(nil))
 	if err != nil || !reflect.DeepEqual(got, req) {
 		t.Errorf("request round trip: %+v %v", got, err)
@@ -114,6 +115,7 @@ func TestMatchType(t *testing.T) {
 func FuzzDecodeRequest(f *testing.F) {
 	f.Add((&Request{Method: "POST", Headers: []Header{{"a", "b"}}, Body: []byte("x")}).AppendFrame(nil))
 	f.Add([]byte{3, 0, 0, 0, '{', '}', '}'})
+	f.Add((&Request{Body: []byte("k"), Secrets: []SecretRef{{"p", "app", "raw"}}}).AppendFrame(nil))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		req, err := DecodeRequest(frame)

@@ -20,7 +20,8 @@
 // built with `switchyard plugin build DIR` (GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared).
 //
 // Secrets never enter a plugin: it names a key (KeySubscription, KeyApp, KeyServer) and the host
-// signs. A pooled plugin instance serves many calls for many tenants, so plugins must not keep
+// signs, or, for a format that sends a shared key itself, it puts a placeholder from Input.Secret
+// where the key goes and the host writes the key there after the call. A pooled plugin instance serves many calls for many tenants, so plugins must not keep
 // per-tenant state in globals.
 package sdk
 
@@ -109,6 +110,10 @@ type Manifest struct {
 	// DeliveryTimeoutMS, when set, is how long the subscriber has to answer, in place of the host's
 	// default (a vendor style may promise its receivers a specific timeout).
 	DeliveryTimeoutMS int `json:"delivery_timeout_ms,omitempty"`
+	// MaxResponseBytes, when set, is how much of the subscriber's answer the host reads and gives
+	// OnResponse, in place of its default (64 KiB): for styles whose receivers answer with data
+	// the plugin must read whole.
+	MaxResponseBytes int `json:"max_response_bytes,omitempty"`
 }
 
 // EventType maps one canonical event type, or a pattern of them ("client.*", "*"), to the vendor's
@@ -170,6 +175,9 @@ type Input struct {
 	Response *Response
 
 	host Host
+	// secrets are the placeholders Secret handed out during this call; the SDK attaches them to
+	// the request the call returns.
+	secrets []SecretRef
 }
 
 // Event is a published event.
@@ -276,6 +284,9 @@ type Request struct {
 	Path    string
 	Headers []Header
 	Body    []byte
+	// Secrets are the placeholders the host replaces with secrets before sending (see
+	// Input.Secret, which fills this in).
+	Secrets []SecretRef
 }
 
 // SetHeader adds a header line, or replaces the value of the first one with that name.

@@ -27,7 +27,13 @@ type Deps struct {
 	PublicURL string
 	// DataDir is the node's data folder, for files a style keeps (keys, say).
 	DataDir string
+	// Settings are the operator's settings for styles, by "<style>.<setting>"; a style reads its
+	// own with Setting and refuses values it cannot use.
+	Settings map[string]string
 }
+
+// Setting returns the operator's value for one of a style's settings, or "" when unset.
+func (d Deps) Setting(style, name string) string { return d.Settings[style+"."+name] }
 
 // Style installs one vendor style: routes, engine style hooks, scheduler jobs.
 type Style func(Deps) error

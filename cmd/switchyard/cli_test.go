@@ -84,3 +84,16 @@ func TestPluginTestReportsAnInvalidPlugin(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestParseSettings(t *testing.T) {
+	t.Parallel()
+	got, err := parseSettings(" upsales.callback_ttl=72h, upsales.widget_timeout = 5s ,")
+	if err != nil || len(got) != 2 || got["upsales.callback_ttl"] != "72h" || got["upsales.widget_timeout"] != "5s" {
+		t.Errorf("parseSettings = %v, %v", got, err)
+	}
+	for _, bad := range []string{"callback_ttl=72h", "upsales.callback_ttl", ".x=1", "upsales.=1"} {
+		if _, err := parseSettings(bad); err == nil {
+			t.Errorf("parseSettings(%q) accepted it", bad)
+		}
+	}
+}

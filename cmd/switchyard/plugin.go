@@ -152,6 +152,9 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		enc.SetIndent("", "  ")
 		return enc.Encode(req)
 	}
+	if req.AppSecret != "" {
+		secretNote += "# the app's key is " + req.AppSecret + "\n"
+	}
 	fmt.Fprint(stdout, secretNote)
 	fmt.Fprintf(stdout, "%s %s\n", req.Method, req.URL)
 	for _, h := range req.Headers {

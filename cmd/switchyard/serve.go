@@ -30,6 +30,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.Synchronous, "sqlite-synchronous", "FULL", "SQLite synchronous mode: FULL survives power loss, NORMAL only process crashes")
 	fs.DurationVar(&cfg.Dispatcher.DeliveryTimeout, "delivery-timeout", 15*time.Second, "time a receiver has to answer")
 	formatTimeouts := fs.String("format-timeouts", "", "per-format delivery timeouts, e.g. upsales=30s,standard=5s")
+	styleSettings := fs.String("style-settings", "", "settings of vendor styles, e.g. upsales.callback_ttl=72h,upsales.widget_timeout=5s")
 	fs.IntVar(&cfg.Dispatcher.Concurrency, "concurrency", 256, "deliveries in flight at once")
 	fs.DurationVar(&cfg.Dispatcher.Lease, "lease", 0, "how long a claimed delivery stays claimed (default: twice the longest timeout plus a minute)")
 	fs.DurationVar(&cfg.Dispatcher.ShutdownGrace, "grace", 10*time.Second, "on SIGTERM, time deliveries in flight get to finish")
@@ -58,6 +59,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if name = strings.TrimSpace(name); name != "" {
 			cfg.TrustedPlugins = append(cfg.TrustedPlugins, name)
 		}
+	}
+	if cfg.StyleSettings, err = parseSettings(*styleSettings); err != nil {
+		return fmt.Errorf("%w: --style-settings: %v", errUsage, err)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -146,6 +150,24 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 			p = netip.PrefixFrom(addr, addr.BitLen())
 		}
 		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// parseSettings reads "style.name=value,..." pairs; values are checked by the style that owns them.
+func parseSettings(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		key, value, ok := strings.Cut(part, "=")
+		key = strings.TrimSpace(key)
+		if style, name, dotted := strings.Cut(key, "."); !ok || !dotted || style == "" || name == "" {
+			return nil, fmt.Errorf("%q is not STYLE.SETTING=VALUE", part)
+		}
+		out[key] = strings.TrimSpace(value)
 	}
 	return out, nil
 }

@@ -106,6 +106,8 @@ type Request struct {
 	Body    []byte
 	// Timeout bounds the whole request, from connecting to reading the body; 0 leaves only ctx.
 	Timeout time.Duration
+	// MaxResponseBytes, when positive, replaces the client's MaxResponseBytes for this request.
+	MaxResponseBytes int
 }
 
 // Response is a receiver's answer, with the body cut to MaxResponseBytes.
@@ -203,7 +205,11 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 		if err != nil {
 			return nil, c.wrap(ctx, method, t, phase, err)
 		}
-		resp, phase, err := c.roundTrip(ctx, pc, method, head, req.Body)
+		limit := c.cfg.MaxResponseBytes
+		if req.MaxResponseBytes > 0 {
+			limit = req.MaxResponseBytes
+		}
+		resp, phase, err := c.roundTrip(ctx, pc, method, head, req.Body, limit)
 		if err != nil {
 			// A kept-alive connection the receiver closed just as it was reused fails before
 			// any answer. Webhooks are delivered at least once, so sending again on a fresh
@@ -345,7 +351,7 @@ func validValue(s string) bool {
 
 // roundTrip sends one request on pc and reads the answer. pc is kept for reuse or closed
 // before it returns.
-func (c *Client) roundTrip(ctx context.Context, pc *conn, method string, head, body []byte) (_ *Response, phase string, err error) {
+func (c *Client) roundTrip(ctx context.Context, pc *conn, method string, head, body []byte, maxBody int) (_ *Response, phase string, err error) {
 	if dl, ok := ctx.Deadline(); ok {
 		pc.nc.SetDeadline(dl)
 	}
@@ -389,7 +395,7 @@ func (c *Client) roundTrip(ctx context.Context, pc *conn, method string, head, b
 	}
 
 	out := &Response{Status: resp.StatusCode, Headers: headers}
-	out.Body, err = io.ReadAll(io.LimitReader(resp.Body, int64(c.cfg.MaxResponseBytes)))
+	out.Body, err = io.ReadAll(io.LimitReader(resp.Body, int64(maxBody)))
 	if err != nil {
 		return nil, phaseBody, err
 	}

@@ -439,6 +439,23 @@ func TestClientTruncatesLargeResponses(t *testing.T) {
 	}
 }
 
+// TestRequestMaxResponseBytes: one request may read more of the answer than the client's default.
+func TestRequestMaxResponseBytes(t *testing.T) {
+	t.Parallel()
+	body := bytes.Repeat([]byte("x"), 3000)
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) { w.Write(body) })
+	c, _ := newTestClient(t, Config{Guard: NewGuard(loopback, &fakeResolver{}), MaxResponseBytes: 1024})
+	for _, tt := range []struct{ limit, want int }{{0, 1024}, {2048, 2048}, {4096, 3000}} {
+		resp, err := c.Do(context.Background(), &Request{Method: "GET", URL: srv.URL, MaxResponseBytes: tt.limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Body) != tt.want || resp.Truncated != (tt.want < len(body)) {
+			t.Errorf("limit %d: read %d bytes, truncated %v; want %d", tt.limit, len(resp.Body), resp.Truncated, tt.want)
+		}
+	}
+}
+
 func TestClientTimeout(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {

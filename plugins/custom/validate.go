@@ -45,7 +45,12 @@ type Shaped struct {
 	Body    string       `json:"body"`
 	// Secret is the subscription secret it was signed with.
 	Secret string `json:"secret"`
+	// AppSecret is the test app's key, when the plugin asked the host to write it into the request.
+	AppSecret string `json:"app_secret,omitempty"`
 }
+
+// TestAppSecret is the app's key in a dry run, for plugins that sign with it or send it.
+const TestAppSecret = "test-app-secret"
 
 // DryRun shapes one event, given as POST /v1/events takes it, with p, through the same runtime and
 // the same input the dispatcher builds, and checks that the result could be sent.
@@ -89,12 +94,23 @@ func DryRun(ctx context.Context, p *runtime.Plugin, eventJSON []byte, ts TestSub
 		URL: ts.URL, EntityKey: ts.EntityKey, Options: ts.Options, Secret: ts.Secret,
 	}
 	d := &engine.Delivery{ID: "dlv_test", EventID: ev.ID, SubscriptionID: s.ID, Kind: engine.DeliveryEvent}
-	in := engine.PluginInput(&ev, s, &engine.App{ID: "app_test", Name: "Test app"}, &engine.Account{ID: ev.AccountID, Name: "Test account"}, d, engine.DeliveryURLs{})
-	req, err := p.Shape(ctx, in, engine.Keys(s, nil, now))
+	app := &engine.App{ID: "app_test", Name: "Test app", Secret: TestAppSecret}
+	in := engine.PluginInput(&ev, s, app, &engine.Account{ID: ev.AccountID, Name: "Test account"}, d, engine.DeliveryURLs{})
+	keys := engine.Keys(s, app, now)
+	req, err := p.Shape(ctx, in, keys)
 	if err != nil {
 		return nil, err
 	}
-	out := &Shaped{Method: req.Method, URL: engine.RequestURL(s, req), Headers: req.Headers, Body: string(req.Body), Secret: ts.Secret}
+	url := engine.RequestURL(s, req)
+	appSecret := ""
+	if len(req.Secrets) > 0 {
+		// Shown as the subscriber gets it: with the secrets the plugin asked for written in.
+		if req, _, err = engine.FillSecrets(s, url, req, keys); err != nil {
+			return nil, err
+		}
+		appSecret = TestAppSecret
+	}
+	out := &Shaped{Method: req.Method, URL: url, Headers: req.Headers, Body: string(req.Body), Secret: ts.Secret, AppSecret: appSecret}
 	if out.Method == "" {
 		out.Method = "POST"
 	}

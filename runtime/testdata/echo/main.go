@@ -1,6 +1,7 @@
 // Command echo is a well-behaved test plugin that exercises every part of the ABI: it echoes its
-// input, signs with whatever key the subscription option "key" names, implements both hooks, logs,
-// and reads the clock and random source.
+// input, signs with whatever key the subscription option "key" names, asks for the secret the option
+// "embed" names to be written into a header, implements both hooks, logs, and reads the clock and
+// random source.
 package main
 
 import (
@@ -32,6 +33,9 @@ var plugin = sdk.Plugin{
 				return nil, err
 			}
 			req.SetHeader("x-signature", base64.StdEncoding.EncodeToString(sig))
+		}
+		if ref := in.Subscription.Options["embed"]; ref != "" {
+			req.SetHeader("x-embedded", in.Secret(ref, sdk.SecretRaw))
 		}
 		req.SetHeader("x-now", strconv.FormatInt(in.Now().UnixMilli(), 10))
 		req.SetHeader("x-random", hex.EncodeToString(in.Random(16)))

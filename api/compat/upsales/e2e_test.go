@@ -1,0 +1,544 @@
+package upsales_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/api"
+	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/api/compat/upsales"
+	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/engine/enginetest"
+)
+
+// These tests run a real node on loopback (real SQLite file, the real compiled plugin) against a
+// fake Upsales app: an HTTP server on loopback that answers as a test tells it to.
+
+// app is a fake Upsales app: it records every request and answers with respond.
+type app struct {
+	*apitest.Receiver
+}
+
+func newApp(t *testing.T, respond func(n int, r *apitest.Request) (int, string)) *app {
+	rc := apitest.NewReceiver(t)
+	rc.SetRespond(func(n int, r *apitest.Request) (int, http.Header, string) {
+		status, body := respond(n, r)
+		return status, http.Header{"Content-Type": {"application/json"}}, body
+	})
+	return &app{rc}
+}
+
+// triggers returns the trigger requests the app got, without widget requests.
+func (a *app) triggers() []*apitest.Request {
+	var out []*apitest.Request
+	for _, r := range a.Requests() {
+		if !strings.HasPrefix(r.Path, "/upsales/widget/") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (a *app) waitTriggers(t *testing.T, n int) []*apitest.Request {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if got := a.triggers(); len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the app got %d trigger requests, want %d", len(a.triggers()), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// triggerBody is what an Upsales app reads from a request.
+type triggerBody struct {
+	AppID             string          `json:"appId"`
+	Date              string          `json:"date"`
+	AuthenticationKey string          `json:"authenticationKey"`
+	Customer          json.RawMessage `json:"customer"`
+	User              *struct {
+		ID any `json:"id"`
+	} `json:"user"`
+	AppData     map[string]any `json:"appData"`
+	UserAppData map[string]any `json:"userAppData"`
+	Data        struct {
+		Object map[string]any `json:"object"`
+	} `json:"data"`
+	CallbackURL *string `json:"callbackUrl"`
+}
+
+func decode(t *testing.T, r *apitest.Request) triggerBody {
+	t.Helper()
+	var b triggerBody
+	if err := json.Unmarshal(r.Body, &b); err != nil {
+		t.Fatalf("request %s: %v", r.Body, err)
+	}
+	return b
+}
+
+type fixture struct {
+	node *apitest.Node
+	tn   *apitest.Tenant
+	app  *app
+	sub  string
+}
+
+func setup(t *testing.T, opts apitest.Options, a *app, subOptions map[string]string) *fixture {
+	t.Helper()
+	node := apitest.Start(t, opts)
+	tn := node.NewTenant("upsales", a.URL)
+	body := map[string]any{"account_id": tn.AccountID, "format": "upsales", "events": []string{"client.create", "client.update", "order.update"},
+		"url": a.URL + "/upsales", "retry_policy": map[string]any{"schedule": []string{"1h"}}}
+	if subOptions != nil {
+		body["options"] = subOptions
+	}
+	var sub struct{ ID string }
+	tn.App.MustDo("POST", "/v1/subscriptions", body, http.StatusCreated, &sub)
+	return &fixture{node: node, tn: tn, app: a, sub: sub.ID}
+}
+
+func (f *fixture) publish(t *testing.T, typ, id, user string) string {
+	t.Helper()
+	body := map[string]any{"account_id": f.tn.AccountID, "type": typ, "entity": map[string]string{"type": strings.Split(typ, ".")[0], "id": id},
+		"data": map[string]any{"id": id, "name": "Acme AB"}}
+	if user != "" {
+		body["user"] = map[string]string{"id": user, "name": "User " + user, "email": user + "@acme.example"}
+	}
+	var p engine.Published
+	f.tn.App.MustDo("POST", "/v1/events", body, http.StatusAccepted, &p)
+	if p.Deliveries != 1 {
+		t.Fatalf("event made %d deliveries", p.Deliveries)
+	}
+	return p.ID
+}
+
+type delivery struct {
+	ID         string           `json:"id"`
+	State      string           `json:"state"`
+	Attempts   int              `json:"attempts"`
+	AttemptLog []engine.Attempt `json:"attempt_log"`
+}
+
+// delivered waits until the event's delivery reaches state with the given attempts recorded.
+func (f *fixture) delivered(t *testing.T, eventID, state string, attempts int) delivery {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var l struct{ Data []delivery }
+		f.tn.App.MustDo("GET", "/v1/deliveries?event_id="+eventID, nil, http.StatusOK, &l)
+		if len(l.Data) == 1 && l.Data[0].State == state && l.Data[0].Attempts == attempts {
+			var d delivery
+			f.tn.App.MustDo("GET", "/v1/deliveries/"+l.Data[0].ID, nil, http.StatusOK, &d)
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery of %s: %+v, want %s after %d attempts", eventID, l.Data, state, attempts)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (f *fixture) logs(t *testing.T) []upsales.LogEntry {
+	t.Helper()
+	var l struct{ Data []upsales.LogEntry }
+	f.tn.App.MustDo("GET", "/v1/logs", nil, http.StatusOK, &l)
+	return l.Data
+}
+
+func (f *fixture) notifications(t *testing.T, query string) []upsales.Notification {
+	t.Helper()
+	var l struct{ Data []upsales.Notification }
+	f.tn.App.MustDo("GET", "/v1/notifications"+query, nil, http.StatusOK, &l)
+	return l.Data
+}
+
+// post sends a body to a callback URL as an app would: no credential.
+func post(t *testing.T, node *apitest.Node, callbackURL string, body any) *apitest.Response {
+	t.Helper()
+	c := node.Client("")
+	c.Base = ""
+	return c.Do("POST", callbackURL, body)
+}
+
+// upsalesError is the callback endpoint's error body.
+type upsalesError struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+	Data  any    `json:"data"`
+}
+
+func wantError(t *testing.T, r *apitest.Response, status int, code, says string) {
+	t.Helper()
+	var e upsalesError
+	if err := json.Unmarshal(r.Body, &e); err != nil || r.Status != status || e.Code != code || !strings.Contains(e.Error, says) || e.Data != nil {
+		t.Errorf("%d %s, want %d %s saying %q", r.Status, r.Body, status, code, says)
+	}
+}
+
+// (a) The app answers synchronously with a callback holding appData, userAppData, status, message
+// and notify: the log, the app data and the notification are stored, the next request carries the
+// new data, and the callback URL of the answered request is spent.
+func TestSynchronousCallback(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, func(n int, r *apitest.Request) (int, string) {
+		if n == 0 {
+			return 200, `{"callback": {"appData": {"externalId": "abc123"}, "userAppData": {"calendar": "ann"}, "status": 2,
+				"message": "A message for the log", "notify": "Hello from my app"}, "maybeSomeOtherStuff": true}`
+		}
+		return 200, `OK`
+	})
+	f := setup(t, apitest.Options{}, a, map[string]string{"user_configurable": "true"})
+	ev := f.publish(t, "client.create", "42", "7")
+	d := f.delivered(t, ev, "succeeded", 1)
+
+	first := decode(t, a.waitTriggers(t, 1)[0])
+	if a.triggers()[0].Path != "/upsales/clientinsert/42" || first.AuthenticationKey != f.tn.AppSecret || first.AppID != f.tn.AppID ||
+		first.CallbackURL == nil || len(first.AppData) != 0 || first.UserAppData == nil || len(first.UserAppData) != 0 || first.Data.Object["name"] != "Acme AB" {
+		t.Fatalf("first request %s %s", a.triggers()[0].Path, a.triggers()[0].Body)
+	}
+	// The stored attempt shows where the key went, never the key.
+	if body := d.AttemptLog[0].RequestBody; strings.Contains(body, f.tn.AppSecret) || !strings.Contains(body, `"authenticationKey":"[secret:app]"`) {
+		t.Errorf("stored request body %s", body)
+	}
+	if d.AttemptLog[0].Error != "" || len(d.AttemptLog[0].Kept) == 0 {
+		t.Errorf("attempt %+v", d.AttemptLog[0])
+	}
+
+	logs := f.logs(t)
+	if len(logs) != 1 || logs[0].Status == nil || *logs[0].Status != 2 || logs[0].Message != "A message for the log" ||
+		logs[0].Callback != upsales.CallbackSync || logs[0].DeliveryID != d.ID || logs[0].Trigger != "clientinsert" || logs[0].UserID != "7" {
+		t.Fatalf("log %+v", logs)
+	}
+	notes := f.notifications(t, "?user_id=7")
+	if len(notes) != 1 || notes[0].Message != "Hello from my app" || notes[0].LogID != logs[0].ID || notes[0].AccountID != f.tn.AccountID {
+		t.Fatalf("notifications %+v", notes)
+	}
+	if others := f.notifications(t, "?user_id=8"); len(others) != 0 {
+		t.Errorf("user 8 got %+v", others)
+	}
+
+	// The next request carries what the callback saved.
+	ev2 := f.publish(t, "order.update", "9", "7")
+	f.delivered(t, ev2, "succeeded", 1)
+	second := decode(t, a.waitTriggers(t, 2)[1])
+	if a.triggers()[1].Path != "/upsales/orderupdate/9" || second.AppData["externalId"] != "abc123" || second.UserAppData["calendar"] != "ann" {
+		t.Errorf("second request %s", a.triggers()[1].Body)
+	}
+
+	// The first request's callback URL was spent by the answer.
+	r := post(t, f.node, *first.CallbackURL, map[string]any{"message": "again"})
+	wantError(t, r, http.StatusGone, "gone", "already answered this request")
+	if l := f.logs(t); l[len(l)-1].Message != "A message for the log" {
+		t.Errorf("a refused callback changed the log: %+v", l[len(l)-1])
+	}
+}
+
+// (b) The app answers 200 without a callback and posts one later: applied; a second post is 410.
+func TestDeferredCallback(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, func(int, *apitest.Request) (int, string) { return 200, `{"received": true}` })
+	f := setup(t, apitest.Options{}, a, nil)
+	f.delivered(t, f.publish(t, "client.update", "41", "8"), "succeeded", 1) // user 8 is now known
+	ev := f.publish(t, "client.create", "42", "7")
+	f.delivered(t, ev, "succeeded", 1)
+	req := decode(t, a.waitTriggers(t, 2)[1])
+	if req.CallbackURL == nil || !strings.HasPrefix(*req.CallbackURL, f.node.URL()+"/hooks/upsales/callbacks/") {
+		t.Fatalf("callbackUrl %v", req.CallbackURL)
+	}
+	if l := f.logs(t); len(l) != 2 || l[0].Callback != upsales.CallbackOpen || l[0].Status != nil {
+		t.Fatalf("logs before the callback %+v", l)
+	}
+
+	r := post(t, f.node, *req.CallbackURL, map[string]any{"appData": map[string]any{"externalId": "later"}, "message": "Crunched the numbers",
+		"notify": "Sync done", "notifyAll": true})
+	var ok struct {
+		Error any
+		Data  struct {
+			Log           upsales.LogEntry
+			Notifications int
+		}
+	}
+	if err := json.Unmarshal(r.Body, &ok); err != nil || r.Status != 200 || ok.Error != nil || ok.Data.Notifications != 2 {
+		t.Fatalf("callback: %d %s", r.Status, r.Body)
+	}
+	l := f.logs(t)[0]
+	if l.Status == nil || *l.Status != 1 || l.Message != "Crunched the numbers" || l.Callback != upsales.CallbackDeferred || l.CallbackAt == nil {
+		t.Errorf("log after the callback %+v", l)
+	}
+	for _, user := range []string{"7", "8"} {
+		if n := f.notifications(t, "?user_id="+user); len(n) != 1 || n[0].Message != "Sync done" {
+			t.Errorf("user %s: %+v", user, n)
+		}
+	}
+
+	wantError(t, post(t, f.node, *req.CallbackURL, map[string]any{"message": "twice"}), http.StatusGone, "gone", "already posted")
+	if l := f.logs(t)[0]; l.Message != "Crunched the numbers" {
+		t.Errorf("the second post changed the log: %+v", l)
+	}
+	f.delivered(t, f.publish(t, "client.update", "42", "7"), "succeeded", 1)
+	if next := decode(t, a.waitTriggers(t, 3)[2]); next.AppData["externalId"] != "later" {
+		t.Errorf("next request's appData %v", next.AppData)
+	}
+}
+
+// (c) A callback over 100 kb is refused with 413 and changes nothing; so do bodies that are not a
+// callback object. The URL stays usable for a good one.
+func TestBadCallbacksChangeNothing(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, func(int, *apitest.Request) (int, string) { return 200, `OK` })
+	f := setup(t, apitest.Options{}, a, nil)
+	f.delivered(t, f.publish(t, "client.create", "42", "7"), "succeeded", 1)
+	cbURL := *decode(t, a.waitTriggers(t, 1)[0]).CallbackURL
+
+	big := map[string]any{"appData": map[string]any{"blob": strings.Repeat("x", 150<<10)}, "notify": "big", "message": "big"}
+	wantError(t, post(t, f.node, cbURL, big), http.StatusRequestEntityTooLarge, "too_large", "at most 102400")
+	wantError(t, post(t, f.node, cbURL, `{"notify": `), http.StatusBadRequest, "invalid_json", "")
+	wantError(t, post(t, f.node, cbURL, ``), http.StatusBadRequest, "invalid_json", "empty")
+	wantError(t, post(t, f.node, cbURL, `["notify"]`), http.StatusUnprocessableEntity, "validation_failed", "JSON object")
+	wantError(t, post(t, f.node, cbURL, `{"status": "ok"}`), http.StatusUnprocessableEntity, "validation_failed", "status: must be a number")
+	wantError(t, post(t, f.node, cbURL, `{"appData": [1]}`), http.StatusUnprocessableEntity, "validation_failed", "appData: must be an object")
+	wantError(t, post(t, f.node, cbURL, `{"notifyUserIds": [true]}`), http.StatusUnprocessableEntity, "validation_failed", "notifyUserIds")
+	wantError(t, post(t, f.node, f.node.URL()+"/hooks/upsales/callbacks/not-a-token", map[string]any{"notify": "x"}), http.StatusNotFound, "not_found", "no request")
+
+	l := f.logs(t)
+	if len(l) != 1 || l[0].Status != nil || l[0].Message != "" || l[0].Callback != upsales.CallbackOpen {
+		t.Fatalf("a refused callback changed the log: %+v", l)
+	}
+	if n := f.notifications(t, ""); len(n) != 0 {
+		t.Fatalf("a refused callback notified: %+v", n)
+	}
+	// Still unspent: a good callback applies.
+	if r := post(t, f.node, cbURL, map[string]any{"status": 3}); r.Status != http.StatusOK {
+		t.Fatalf("good callback after bad ones: %d %s", r.Status, r.Body)
+	}
+	if l := f.logs(t); *l[0].Status != 3 {
+		t.Errorf("log %+v", l[0])
+	}
+}
+
+// (d) An app that never answers is cut off at the style's timeout, shortened here through the
+// node's configuration (FormatTimeouts, serve --format-timeouts), not by editing the 30 seconds the
+// plugin's manifest gives. The request's callback URL stays usable afterwards.
+func TestAnAppThatNeverAnswersIsCutOff(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	a := newApp(t, func(int, *apitest.Request) (int, string) {
+		<-release
+		return 200, `OK`
+	})
+	const timeout = 700 * time.Millisecond
+	f := setup(t, apitest.Options{Configure: func(c *api.Config) {
+		c.Dispatcher.FormatTimeouts = map[string]time.Duration{"upsales": timeout}
+	}}, a, nil)
+	start := time.Now()
+	ev := f.publish(t, "client.create", "42", "7")
+	d := f.delivered(t, ev, "pending", 1)
+	took := time.Since(start)
+	at := d.AttemptLog[0]
+	if !strings.Contains(at.Error, "deadline exceeded") || at.ResponseStatus != 0 || at.Outcome != "retry" {
+		t.Errorf("attempt %+v", at)
+	}
+	// The deadline is the contract here: no answer means cut off at it, and not much later.
+	if at.DurationMS < timeout.Milliseconds() || at.DurationMS > 5000 || took > 10*time.Second {
+		t.Errorf("cut off after %d ms (the test waited %v); want about %v", at.DurationMS, took, timeout)
+	}
+	t.Logf("an app that never answers was cut off after %d ms (timeout %v)", at.DurationMS, timeout)
+	cbURL := *decode(t, a.waitTriggers(t, 1)[0]).CallbackURL
+	once.Do(func() { close(release) })
+	if r := post(t, f.node, cbURL, map[string]any{"message": "took a while"}); r.Status != http.StatusOK {
+		t.Errorf("a deferred callback after the timeout: %d %s", r.Status, r.Body)
+	}
+}
+
+// The scheduler expires callback URLs after the configured time; a post then gets 410.
+func TestCallbackURLExpires(t *testing.T) {
+	t.Parallel()
+	clock := enginetest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+	a := newApp(t, func(int, *apitest.Request) (int, string) { return 200, `OK` })
+	f := setup(t, apitest.Options{Clock: clock, Configure: func(c *api.Config) {
+		c.StyleSettings = map[string]string{"upsales.callback_ttl": "1h"}
+	}}, a, nil)
+	f.delivered(t, f.publish(t, "client.create", "42", "7"), "succeeded", 1)
+	cbURL := *decode(t, a.waitTriggers(t, 1)[0]).CallbackURL
+	if l := f.logs(t)[0]; !l.CallbackExpiresAt.Equal(clock.Now().Add(time.Hour)) {
+		t.Fatalf("callback open until %v", l.CallbackExpiresAt)
+	}
+	clock.Advance(61 * time.Minute)
+	deadline := time.Now().Add(10 * time.Second)
+	for f.logs(t)[0].Callback != upsales.CallbackExpired {
+		if time.Now().After(deadline) {
+			t.Fatalf("the expiry job did not run: %+v", f.logs(t)[0])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wantError(t, post(t, f.node, cbURL, map[string]any{"notify": "too late"}), http.StatusGone, "gone", "expired")
+	if n := f.notifications(t, ""); len(n) != 0 {
+		t.Errorf("an expired callback notified: %+v", n)
+	}
+}
+
+// The notification modal asks the app for its widget within 90 days of the request, and shows the
+// placeholder after (the clock moves; nothing sleeps), or when the app gives no widget.
+func TestNotificationModal(t *testing.T) {
+	t.Parallel()
+	clock := enginetest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+	var mu sync.Mutex
+	widgetAnswer := `{"type": "widget", "rows": [{"type": "markdown", "markdown": "**Hello!**"}]}`
+	a := newApp(t, func(n int, r *apitest.Request) (int, string) {
+		if r.Path == "/upsales/widget/notification" {
+			mu.Lock()
+			defer mu.Unlock()
+			return 200, widgetAnswer
+		}
+		return 200, `{"callback": {"notify": "Hello!", "message": "Imported"}}`
+	})
+	f := setup(t, apitest.Options{Clock: clock}, a, nil)
+	f.delivered(t, f.publish(t, "client.create", "42", "7"), "succeeded", 1)
+	notes := f.notifications(t, "?user_id=7")
+	if len(notes) != 1 {
+		t.Fatalf("notifications %+v", notes)
+	}
+	open := func() string {
+		t.Helper()
+		r := f.tn.App.MustDo("POST", "/v1/notifications/"+notes[0].ID+"/open", nil, http.StatusOK, nil)
+		return string(r.Body)
+	}
+	widgetRequests := func() []*apitest.Request {
+		var out []*apitest.Request
+		for _, r := range a.Requests() {
+			if r.Path == "/upsales/widget/notification" {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	const placeholder = `{"type":"widget","rows":[{"type":"markdown","markdown":"No more information for this notification"}]}`
+
+	if got := open(); got != `{"type":"widget","rows":[{"type":"markdown","markdown":"**Hello!**"}]}` {
+		t.Fatalf("modal %s", got)
+	}
+	wr := widgetRequests()
+	if len(wr) != 1 || wr[0].Method != "POST" {
+		t.Fatalf("widget requests %+v", wr)
+	}
+	var sent struct {
+		AppID, AuthenticationKey string
+		Data                     upsales.LogEntry
+	}
+	if err := json.Unmarshal(wr[0].Body, &sent); err != nil || sent.AuthenticationKey != f.tn.AppSecret || sent.Data.ID != notes[0].LogID || sent.Data.Message != "Imported" || sent.AppID != f.tn.AppID {
+		t.Errorf("widget request %s", wr[0].Body)
+	}
+	var n upsales.Notification
+	f.tn.App.MustDo("GET", "/v1/notifications?user_id=7", nil, http.StatusOK, &struct{ Data []*upsales.Notification }{Data: []*upsales.Notification{&n}})
+	if n.OpenedAt == nil || !n.OpenedAt.Equal(clock.Now()) {
+		t.Errorf("opened_at %v", n.OpenedAt)
+	}
+
+	// An app without a widget to give: the placeholder.
+	mu.Lock()
+	widgetAnswer = `not a widget`
+	mu.Unlock()
+	if got := open(); got != placeholder {
+		t.Errorf("modal with a non-widget answer: %s", got)
+	}
+	mu.Lock()
+	widgetAnswer = `{"type": "widget", "rows": [{"type": "markdown", "markdown": "still here"}]}`
+	mu.Unlock()
+
+	clock.Advance(89 * 24 * time.Hour)
+	if got := open(); !strings.Contains(got, "still here") {
+		t.Errorf("modal on day 89: %s", got)
+	}
+	clock.Advance(2 * 24 * time.Hour)
+	asked := len(widgetRequests())
+	if got := open(); got != placeholder {
+		t.Errorf("modal on day 91: %s", got)
+	}
+	if len(widgetRequests()) != asked {
+		t.Error("the app was asked for a widget after 90 days")
+	}
+	// The retention job removes the entry; the notification stays, with its placeholder.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(f.logs(t)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the retention job did not remove the 91-day-old log entry")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := open(); got != placeholder || len(f.notifications(t, "")) != 1 {
+		t.Errorf("after retention: %s", got)
+	}
+}
+
+// Each app sees its own log entries and notifications; the operator sees all.
+func TestLogsAndNotificationsBelongToTheirApp(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, func(int, *apitest.Request) (int, string) { return 200, `{"callback": {"notify": "mine"}}` })
+	f := setup(t, apitest.Options{}, a, nil)
+	f.delivered(t, f.publish(t, "client.create", "42", "7"), "succeeded", 1)
+	entry := f.logs(t)[0]
+	note := f.notifications(t, "")[0]
+	other := f.node.NewTenant("other", "")
+
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/v1/logs/" + entry.ID},
+		{"POST", "/v1/notifications/" + note.ID + "/open"},
+	} {
+		if r := other.App.Do(c.method, c.path, nil); r.Status != http.StatusNotFound || strings.Contains(string(r.Body), entry.DeliveryID) {
+			t.Errorf("%s %s by another app: %d %s", c.method, c.path, r.Status, r.Body)
+		}
+	}
+	var logs, notes struct{ Data []any }
+	other.App.MustDo("GET", "/v1/logs", nil, http.StatusOK, &logs)
+	other.App.MustDo("GET", "/v1/notifications?user_id=7", nil, http.StatusOK, &notes)
+	if len(logs.Data) != 0 || len(notes.Data) != 0 {
+		t.Errorf("another app lists %d entries and %d notifications", len(logs.Data), len(notes.Data))
+	}
+	if r := other.App.Do("GET", "/v1/logs?app_id="+f.tn.AppID, nil); r.Status != http.StatusUnprocessableEntity {
+		t.Errorf("another app naming the owner: %d %s", r.Status, r.Body)
+	}
+	if r := f.node.Client("").Do("GET", "/v1/logs", nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("no credential: %d", r.Status)
+	}
+	var all struct{ Data []upsales.LogEntry }
+	f.node.Admin.MustDo("GET", "/v1/logs?app_id="+f.tn.AppID, nil, http.StatusOK, &all)
+	if len(all.Data) != 1 || all.Data[0].ID != entry.ID {
+		t.Errorf("the operator sees %+v", all.Data)
+	}
+	var got upsales.LogEntry
+	f.node.Admin.MustDo("GET", "/v1/logs/"+entry.ID, nil, http.StatusOK, &got)
+	if got.ID != entry.ID || fmt.Sprint(got.Status) == "<nil>" {
+		t.Errorf("the operator reads %+v", got)
+	}
+}
+
+// A synchronous callback of the wrong shape is not applied, says why on the attempt, and leaves
+// the callback URL open for a good one.
+func TestAMalformedSynchronousCallbackIsNotedAndLeavesTheURLOpen(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, func(int, *apitest.Request) (int, string) {
+		return 200, `{"callback": {"status": "done", "notify": "Hello"}}`
+	})
+	f := setup(t, apitest.Options{}, a, nil)
+	d := f.delivered(t, f.publish(t, "client.create", "42", "7"), "succeeded", 1)
+	if at := d.AttemptLog[0]; !strings.Contains(at.Error, "callback not applied: status: must be a number") {
+		t.Errorf("attempt %+v", at)
+	}
+	if l := f.logs(t); l[0].Status != nil || l[0].Callback != upsales.CallbackOpen || len(f.notifications(t, "")) != 0 {
+		t.Fatalf("log %+v", l[0])
+	}
+	cbURL := *decode(t, a.waitTriggers(t, 1)[0]).CallbackURL
+	if r := post(t, f.node, cbURL, map[string]any{"status": 1, "notify": "Hello"}); r.Status != http.StatusOK {
+		t.Errorf("a good callback afterwards: %d %s", r.Status, r.Body)
+	}
+}

@@ -1,0 +1,133 @@
+package upsales
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+	"github.com/switchyard/switchyard/api/web"
+	"github.com/switchyard/switchyard/engine"
+)
+
+// What callbacks leave, in the native API. An app's credential sees the app's own log entries and
+// notifications (a credential an account granted, that account's only); the operator sees every
+// app's and may filter by app_id. Another app's entry is not found, as everywhere in the API.
+
+// list is the native API's list shape: a page of items and the cursor of the next page.
+type list[T any] struct {
+	Data []T    `json:"data"`
+	Next string `json:"next,omitempty"`
+}
+
+func newList[T any](items []T, limit int, id func(T) string) list[T] {
+	l := list[T]{Data: items}
+	if l.Data == nil {
+		l.Data = []T{}
+	}
+	if len(items) == limit && limit > 0 {
+		l.Next = id(items[len(items)-1])
+	}
+	return l
+}
+
+func limitOf(c echo.Context) (int, error) {
+	raw := c.QueryParam("limit")
+	if raw == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > 200 {
+		return 0, &engine.ValidationError{Field: "limit", Message: "must be a number from 1 to 200"}
+	}
+	return n, nil
+}
+
+// scope narrows a query to what the caller may see: an app its own, an account-bound credential
+// its account's.
+func scope(p *engine.Principal, appID, accountID string) (string, string, error) {
+	if p.Admin {
+		return appID, accountID, nil
+	}
+	if appID != "" && appID != p.App.ID {
+		return "", "", &engine.ValidationError{Field: "app_id", Message: "an app sees its own; leave app_id out"}
+	}
+	if bound := p.Credential.AccountID; bound != "" {
+		if accountID != "" && accountID != bound {
+			return "", "", fmt.Errorf("this credential was granted by account %s only: %w", bound, engine.ErrForbidden)
+		}
+		accountID = bound
+	}
+	return p.App.ID, accountID, nil
+}
+
+// maySee reports whether the caller may see something of appID in accountID.
+func maySee(p *engine.Principal, appID, accountID string) bool {
+	if p.Admin {
+		return true
+	}
+	return p.App.ID == appID && (p.Credential.AccountID == "" || p.Credential.AccountID == accountID)
+}
+
+func (s *style) listLogs(c echo.Context) error {
+	limit, err := limitOf(c)
+	if err != nil {
+		return err
+	}
+	appID, accountID, err := scope(web.Principal(c), c.QueryParam("app_id"), c.QueryParam("account_id"))
+	if err != nil {
+		return err
+	}
+	items, err := s.store.ListLogEntries(c.Request().Context(), LogFilter{AppID: appID, AccountID: accountID, Before: c.QueryParam("before"), Limit: limit})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newList(items, limit, func(e *LogEntry) string { return e.ID }))
+}
+
+func (s *style) getLog(c echo.Context) error {
+	e, err := s.store.GetLogEntry(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if !maySee(web.Principal(c), e.AppID, e.AccountID) {
+		return fmt.Errorf("log entry %q: %w", e.ID, engine.ErrNotFound)
+	}
+	return c.JSON(http.StatusOK, e)
+}
+
+func (s *style) listNotifications(c echo.Context) error {
+	limit, err := limitOf(c)
+	if err != nil {
+		return err
+	}
+	appID, accountID, err := scope(web.Principal(c), c.QueryParam("app_id"), c.QueryParam("account_id"))
+	if err != nil {
+		return err
+	}
+	items, err := s.store.ListNotifications(c.Request().Context(), NotificationFilter{
+		AppID: appID, AccountID: accountID, UserID: c.QueryParam("user_id"), Before: c.QueryParam("before"), Limit: limit,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newList(items, limit, func(n *Notification) string { return n.ID }))
+}
+
+// openNotification is the notification modal: the widget the app answers for the notification's
+// log entry, within 90 days of its request; the placeholder otherwise.
+func (s *style) openNotification(c echo.Context) error {
+	ctx := c.Request().Context()
+	n, err := s.store.GetNotification(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if !maySee(web.Principal(c), n.AppID, n.AccountID) {
+		return fmt.Errorf("notification %q: %w", n.ID, engine.ErrNotFound)
+	}
+	now := s.clock.Now()
+	if err := s.store.MarkNotificationOpened(ctx, n.ID, now); err != nil {
+		return err
+	}
+	return c.JSONBlob(http.StatusOK, s.widget(ctx, n, now))
+}

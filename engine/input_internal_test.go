@@ -1,0 +1,54 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/switchyard/switchyard/sdk"
+	"github.com/switchyard/switchyard/sdk/signing"
+)
+
+func TestWithinURL(t *testing.T) {
+	t.Parallel()
+	base := "https://app.example.com/hooks"
+	for target, want := range map[string]bool{
+		"https://app.example.com/hooks":                 true,
+		"https://app.example.com/hooks/clientinsert/42": true,
+		"https://APP.example.com/hooks/x?y=1":           true,
+		"https://app.example.com/hooksevil":             false,
+		"https://app.example.com/other":                 false,
+		"https://app.example.com/hooks/../admin":        false,
+		"https://app.example.com/hooks/..":              false,
+		"http://app.example.com/hooks/x":                false,
+		"https://app.example.com:8443/hooks/x":          false,
+		"https://app.example.com.evil.com/hooks/x":      false,
+		"https://user@app.example.com/hooks/x":          false,
+		"://nonsense":                                   false,
+	} {
+		if got := withinURL(target, base); got != want {
+			t.Errorf("withinURL(%q) = %v, want %v", target, got, want)
+		}
+	}
+	if !withinURL("https://app.example.com/anything", "https://app.example.com/") {
+		t.Error("everything on the host lies within a root URL")
+	}
+}
+
+// TestFillSecretsOnlyTowardsTheSubscriber: a plugin may have the app's key written into a request
+// to the subscription's URL, never into one it aims elsewhere.
+func TestFillSecretsOnlyTowardsTheSubscriber(t *testing.T) {
+	t.Parallel()
+	sub := &Subscription{URL: "https://app.example.com/upsales"}
+	keys := &signing.Keyring{App: "the-app-key"}
+	ph := "{{switchyard-secret:00112233445566778899aabbccddeeff}}"
+	req := &sdk.Request{Path: "/clientinsert/1", Body: []byte(ph), Secrets: []sdk.SecretRef{{Placeholder: ph, Key: sdk.KeyApp}}}
+	send, record, err := FillSecrets(sub, RequestURL(sub, req), req, keys)
+	if err != nil || string(send.Body) != "the-app-key" || string(record.Body) != "[secret:app]" {
+		t.Fatalf("to the subscriber: %v %q %q", err, send.Body, record.Body)
+	}
+	req.URL = "https://collector.example.net/steal"
+	_, _, err = FillSecrets(sub, RequestURL(sub, req), req, keys)
+	if err == nil || !strings.Contains(err.Error(), "https://collector.example.net") || strings.Contains(err.Error(), "steal") {
+		t.Fatalf("elsewhere: %v", err)
+	}
+}

@@ -1,0 +1,367 @@
+package upsales_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/examples/receivers"
+	"github.com/switchyard/switchyard/plugins/upsales"
+	"github.com/switchyard/switchyard/runtime"
+	"github.com/switchyard/switchyard/runtime/runtimetest"
+	"github.com/switchyard/switchyard/sdk"
+	"github.com/switchyard/switchyard/sdk/sdktest"
+	"github.com/switchyard/switchyard/sdk/signing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// appKey is the app's shared key in these tests; it reaches the request only through the host.
+const appKey = `app-key-"quoted"-0123456789`
+
+var keys = signing.Keyring{App: appKey}
+
+// plugin runs the plugin one way: natively, or through the real compiled module.
+type plugin interface {
+	shape(t *testing.T, in *sdk.Input) *sdk.Request
+	onResponse(t *testing.T, in *sdk.Input) *sdk.Verdict
+}
+
+type native struct{}
+
+func (native) shape(t *testing.T, in *sdk.Input) *sdk.Request {
+	t.Helper()
+	req, err := sdktest.Shape(&upsales.Plugin, &sdktest.Host{Keys: keys}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func (native) onResponse(t *testing.T, in *sdk.Input) *sdk.Verdict {
+	t.Helper()
+	v, err := sdktest.OnResponse(&upsales.Plugin, &sdktest.Host{Keys: keys}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+type compiled struct{ p *runtime.Plugin }
+
+var (
+	wasmOnce sync.Once
+	wasmP    *runtime.Plugin
+	wasmErr  error
+)
+
+func wasm(t *testing.T) compiled {
+	t.Helper()
+	module := runtimetest.Builtin(t, "upsales")
+	wasmOnce.Do(func() {
+		var rt *runtime.Runtime
+		rt, wasmErr = runtime.New(context.Background(), runtime.Config{CacheDir: runtimetest.CacheDir(t)})
+		if wasmErr == nil {
+			wasmP, wasmErr = rt.Load(context.Background(), module, runtime.Trusted)
+		}
+	})
+	if wasmErr != nil {
+		t.Fatal(wasmErr)
+	}
+	return compiled{wasmP}
+}
+
+func (c compiled) shape(t *testing.T, in *sdk.Input) *sdk.Request {
+	t.Helper()
+	req, err := c.p.Shape(context.Background(), in, &keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func (c compiled) onResponse(t *testing.T, in *sdk.Input) *sdk.Verdict {
+	t.Helper()
+	v, err := c.p.OnResponse(context.Background(), in, &keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func both(t *testing.T) map[string]plugin {
+	return map[string]plugin{"native": native{}, "wasm": wasm(t)}
+}
+
+// sent is the request as the app receives it: the host has written the app's key in.
+func sent(t *testing.T, req *sdk.Request) *sdk.Request {
+	t.Helper()
+	send, _, err := keys.FillSecrets(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return send
+}
+
+func input(eventType, entityID, data string) *sdk.Input {
+	return &sdk.Input{
+		Event: sdk.Event{
+			ID: "evt_1", Type: eventType, AccountID: "1042",
+			Entity:     sdk.Entity{Type: strings.Split(eventType, ".")[0], ID: entityID},
+			OccurredAt: time.Date(2026, 11, 23, 10, 0, 0, 123e6, time.UTC),
+			User:       &sdk.User{ID: "7", Name: "Ann Admin", Email: "ann@acme.example"},
+			Data:       []byte(data),
+		},
+		Subscription: sdk.Subscription{ID: "sub_1", AccountID: "1042", AppID: "app_01golden", URL: "https://app.example.com/upsales", Format: "upsales"},
+		Account:      sdk.Account{ID: "1042", Name: "Acme AB"},
+		App:          sdk.App{ID: "app_01golden", Name: "Golden app"},
+		Delivery:     sdk.Delivery{ID: "dlv_golden", Attempt: 1, Kind: sdk.KindEvent, CallbackURL: "https://switchyard.example/hooks/upsales/callback/tok_golden"},
+		State:        json.RawMessage(`{"appData":{"externalId":"abc123","sync":true}}`),
+	}
+}
+
+// goldenCases are one trigger per object kind, each with an entity as Upsales shapes it; the
+// activity's app is user-configurable.
+var goldenCases = []struct {
+	eventType, id, data string
+}{
+	{"client.create", "42", `{"id":42,"name":"Acme AB","phone":"+46 8 123 456","users":[{"id":7,"name":"Ann Admin"}],"custom":[{"fieldId":1,"value":"556677-8899"}]}`},
+	{"contact.update", "7", `{"id":7,"name":"Bo Berg","email":"bo@acme.example","client":{"id":42,"name":"Acme AB"},"active":1}`},
+	{"order.delete", "9", `{"id":9,"description":"Annual licence","value":400,"currency":"SEK","stage":{"id":1,"name":"Won"},"client":{"id":42}}`},
+	{"agreement.create", "31", `{"id":31,"description":"Support","metadata":{"agreementStartdate":"2026-12-01","agreementIntervalPeriod":12},"value":12000}`},
+	{"activity.update", "108", `{"id":108,"description":"Call about renewal","date":"2026-11-30","closeDate":null,"users":[{"id":7}]}`},
+	{"appointment.delete", "5/2", `{"id":"5/2","description":"Demo","date":"2026-12-03T09:00:00.000Z","endDate":"2026-12-03T10:00:00.000Z"}`},
+}
+
+// TestGoldenRequests pins every byte of one trigger request per object kind, as the app receives
+// it, and checks that the native and compiled plugin agree.
+func TestGoldenRequests(t *testing.T) {
+	t.Parallel()
+	for _, c := range goldenCases {
+		t.Run(c.eventType, func(t *testing.T) {
+			t.Parallel()
+			var got []string
+			for _, name := range []string{"native", "wasm"} {
+				in := input(c.eventType, c.id, c.data)
+				if c.eventType == "activity.update" {
+					in.Subscription.Options = map[string]string{upsales.OptionUserConfigurable: "true"}
+					in.State = json.RawMessage(`{"appData":{"externalId":"abc123"},"userAppData":{"calendar":"ann@cal"}}`)
+				}
+				req := sent(t, both(t)[name].shape(t, in))
+				var b strings.Builder
+				fmt.Fprintf(&b, "%s %s\n", req.Method, req.Path)
+				for _, h := range req.Headers {
+					fmt.Fprintf(&b, "%s: %s\n", h.Name, h.Value)
+				}
+				fmt.Fprintf(&b, "\n%s\n", req.Body)
+				got = append(got, b.String())
+			}
+			if got[0] != got[1] {
+				t.Fatalf("native and compiled plugin differ:\n%s\n%s", got[0], got[1])
+			}
+			golden := filepath.Join("testdata", c.eventType+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got[1]), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[1] != string(want) {
+				t.Errorf("request changed:\n%s\nwant:\n%s", got[1], want)
+			}
+		})
+	}
+}
+
+// TestAnUpsalesAppAcceptsIt has a check written in Node, as an app reads Upsales requests, accept
+// every golden request and read back what went in.
+func TestAnUpsalesAppAcceptsIt(t *testing.T) {
+	t.Parallel()
+	for _, c := range goldenCases {
+		req := sent(t, wasm(t).shape(t, input(c.eventType, c.id, c.data)))
+		out, err := receivers.Run(t, "upsales.js", "verify", "--key", appKey, saveRequest(t, req))
+		if err != nil {
+			t.Fatalf("%s: the app refused the request: %v", c.eventType, err)
+		}
+		var got struct {
+			Object, Action, ID, CallbackURL, Date string
+			Customer                              struct{ ID any }
+			AppData                               map[string]any
+			Entity                                json.RawMessage
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%s: %s: %v", c.eventType, out, err)
+		}
+		object, action, _ := strings.Cut(c.eventType, ".")
+		wantAction := map[string]string{"create": "insert", "update": "update", "delete": "delete"}[action]
+		if got.Object != object || got.Action != wantAction || got.ID != c.id || got.Customer.ID != float64(1042) ||
+			got.AppData["externalId"] != "abc123" || got.Date != "2026-11-23T10:00:00.123Z" || !strings.HasSuffix(got.CallbackURL, "tok_golden") {
+			t.Errorf("%s: the app read %s", c.eventType, out)
+		}
+		var sentEntity, wantEntity any
+		_ = json.Unmarshal(got.Entity, &sentEntity)
+		_ = json.Unmarshal([]byte(c.data), &wantEntity)
+		if fmt.Sprint(sentEntity) != fmt.Sprint(wantEntity) {
+			t.Errorf("%s: entity %s, want %s", c.eventType, got.Entity, c.data)
+		}
+	}
+	// The check proves something: a wrong key is refused.
+	req := sent(t, wasm(t).shape(t, input("client.create", "1", `{}`)))
+	if _, err := receivers.Run(t, "upsales.js", "verify", "--key", "another key", saveRequest(t, req)); err == nil {
+		t.Error("the app accepted a request with the wrong key")
+	}
+}
+
+func saveRequest(t *testing.T, req *sdk.Request) string {
+	t.Helper()
+	headers := map[string]string{}
+	for _, h := range req.Headers {
+		headers[strings.ToLower(h.Name)] = h.Value
+	}
+	file := filepath.Join(t.TempDir(), "request.json")
+	b, _ := json.Marshal(map[string]any{"method": req.Method, "path": req.Path, "headers": headers, "body": string(req.Body)})
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+func body(t *testing.T, req *sdk.Request) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(req.Body, &m); err != nil {
+		t.Fatalf("body %s: %v", req.Body, err)
+	}
+	return m
+}
+
+// TestTheKeyIsAPlaceholderUntilTheHostFillsIt: the plugin's own output holds no key.
+func TestTheKeyIsAPlaceholderUntilTheHostFillsIt(t *testing.T) {
+	t.Parallel()
+	for name, p := range both(t) {
+		req := p.shape(t, input("client.create", "42", `{"id":42}`))
+		if strings.Contains(string(req.Body), "app-key") || len(req.Secrets) != 1 || req.Secrets[0].Key != sdk.KeyApp || req.Secrets[0].Encoding != sdk.SecretJSON {
+			t.Errorf("%s: shaped %s with secrets %+v", name, req.Body, req.Secrets)
+		}
+		if got := body(t, sent(t, req))["authenticationKey"]; got != appKey {
+			t.Errorf("%s: authenticationKey %v after filling", name, got)
+		}
+	}
+}
+
+func TestOptionalParts(t *testing.T) {
+	t.Parallel()
+	for name, p := range both(t) {
+		t.Run(name, func(t *testing.T) {
+			// Without a user, a saved state or a callback URL; with IDs that are not numbers.
+			in := input("order.create", "ord 1", `{"id":"ord 1"}`)
+			in.Event.User, in.State, in.Delivery.CallbackURL = nil, nil, ""
+			in.Account.ID = "acc_01abc"
+			in.Subscription.Options = map[string]string{upsales.OptionUserConfigurable: "true"}
+			req := p.shape(t, in)
+			b := body(t, req)
+			if req.Path != "/orderinsert/ord%201" {
+				t.Errorf("path %q", req.Path)
+			}
+			for _, absent := range []string{"user", "userAppData", "callbackUrl"} {
+				if _, ok := b[absent]; ok {
+					t.Errorf("%s is present: %s", absent, req.Body)
+				}
+			}
+			if fmt.Sprint(b["appData"]) != "map[]" || b["customer"].(map[string]any)["id"] != "acc_01abc" {
+				t.Errorf("appData %v, customer %v", b["appData"], b["customer"])
+			}
+
+			// A user-configurable app with a user gets userAppData, {} when nothing was saved.
+			in = input("order.create", "1", `{}`)
+			in.Subscription.Options = map[string]string{upsales.OptionUserConfigurable: "true"}
+			b = body(t, p.shape(t, in))
+			if fmt.Sprint(b["userAppData"]) != "map[]" || b["user"].(map[string]any)["id"] != float64(7) {
+				t.Errorf("userAppData %v, user %v", b["userAppData"], b["user"])
+			}
+			in.State = json.RawMessage(`{"appData":{"a":1},"userAppData":{"mine":"yes"}}`)
+			if b = body(t, p.shape(t, in)); fmt.Sprint(b["userAppData"]) != "map[mine:yes]" {
+				t.Errorf("saved userAppData: %v", b["userAppData"])
+			}
+			// Not user-configurable: no userAppData, even if some was kept.
+			in.Subscription.Options = nil
+			if b = body(t, p.shape(t, in)); b["userAppData"] != nil {
+				t.Errorf("userAppData sent to an app that is not user-configurable: %v", b["userAppData"])
+			}
+		})
+	}
+}
+
+func TestRefusesWhatUpsalesCannotSay(t *testing.T) {
+	t.Parallel()
+	h := &sdktest.Host{Keys: keys}
+	if _, err := sdktest.Shape(&upsales.Plugin, h, input("invoice.create", "1", `{}`)); err == nil || !strings.Contains(err.Error(), "no trigger") {
+		t.Errorf("invoice.create: %v", err)
+	}
+	in := input("client.create", "", `{}`)
+	if _, err := sdktest.Shape(&upsales.Plugin, h, in); err == nil || !strings.Contains(err.Error(), "entity") {
+		t.Errorf("no entity id: %v", err)
+	}
+}
+
+func TestManifest(t *testing.T) {
+	t.Parallel()
+	m := upsales.Plugin.CompleteManifest()
+	if m.DeliveryTimeoutMS != 30000 || m.MaxResponseBytes < upsales.MaxCallbackBytes*2 || len(m.Events) != 18 {
+		t.Errorf("manifest %+v", m)
+	}
+	for _, c := range []struct{ typ, want string }{{"client.create", "clientinsert"}, {"appointment.delete", "appointmentdelete"}, {"agreement.update", "agreementupdate"}, {"invoice.create", ""}} {
+		if got := upsales.Trigger(c.typ); got != c.want {
+			t.Errorf("Trigger(%s) = %q, want %q", c.typ, got, c.want)
+		}
+	}
+	if err := runtime.ValidateManifest(&m); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestOnResponse: what each answer means, and the synchronous callback handed to the host.
+func TestOnResponse(t *testing.T) {
+	t.Parallel()
+	big := `{"callback":{"message":"` + strings.Repeat("x", 150<<10) + `"}}`
+	cases := []struct {
+		name    string
+		status  int
+		headers []sdk.Header
+		body    string
+		outcome string
+		keep    string
+		note    string
+		retry   time.Duration
+	}{
+		{"callback", 200, nil, `{"callback":{"notify":"Hello!","appData":{"k":1}},"maybeSomeOtherStuff":true}`, sdk.OutcomeSuccess, `{"notify":"Hello!","appData":{"k":1}}`, "", 0},
+		{"no callback", 200, nil, `{"maybeSomeOtherStuff":true}`, sdk.OutcomeSuccess, "", "", 0},
+		{"plain text", 200, nil, `OK`, sdk.OutcomeSuccess, "", "", 0},
+		{"null callback", 204, nil, `{"callback":null}`, sdk.OutcomeSuccess, "", "", 0},
+		{"callback not an object", 200, nil, `{"callback":"Hello"}`, sdk.OutcomeSuccess, "", "not an object", 0},
+		{"callback too large", 200, nil, big, sdk.OutcomeSuccess, "", "over the limit", 0},
+		{"gone", 410, nil, ``, sdk.OutcomeDisable, "", "410", 0},
+		{"server error", 500, nil, `{"callback":{"message":"ignored"}}`, sdk.OutcomeRetry, "", "", 0},
+		{"busy, with retry-after", 503, []sdk.Header{{Name: "Retry-After", Value: "120"}}, ``, sdk.OutcomeRetry, "", "", 2 * time.Minute},
+	}
+	for name, p := range both(t) {
+		for _, c := range cases {
+			in := input("client.create", "42", `{}`)
+			in.Response = &sdk.Response{Status: c.status, Headers: c.headers, Body: []byte(c.body)}
+			v := p.onResponse(t, in)
+			if v.Outcome != c.outcome || string(v.Keep) != c.keep || v.RetryAfter != c.retry || (c.note == "") != (v.Message == "") || !strings.Contains(v.Message, c.note) {
+				t.Errorf("%s: %s: %+v (keep %s)", name, c.name, v, v.Keep)
+			}
+		}
+	}
+}

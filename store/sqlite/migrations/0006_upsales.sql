@@ -1,0 +1,74 @@
+-- The Upsales style (api/compat/upsales): the log entry of every app request with its one-time
+-- callback URL, the app data callbacks save, the notifications they send, and the users seen per
+-- account. No foreign keys to the engine's tables: log entries outlive deliveries and their
+-- attempts (90 days against 30), and notifications outlive log entries.
+
+CREATE TABLE upsales_requests (
+    id                  TEXT    NOT NULL PRIMARY KEY,
+    delivery_id         TEXT    NOT NULL UNIQUE,
+    app_id              TEXT    NOT NULL,
+    account_id          TEXT    NOT NULL,
+    subscription_id     TEXT    NOT NULL,
+    event_id            TEXT    NOT NULL DEFAULT '',
+    event_type          TEXT    NOT NULL,
+    trigger_name        TEXT    NOT NULL,
+    entity_id           TEXT    NOT NULL DEFAULT '',
+    user_id             TEXT    NOT NULL DEFAULT '',
+    -- The subscription URL the request went to; the app's widgets are below it.
+    base_url            TEXT    NOT NULL,
+    user_configurable   INTEGER NOT NULL DEFAULT 0,
+    -- The unguessable part of the callback URL.
+    token               TEXT    NOT NULL UNIQUE,
+    -- open, sync, deferred or expired.
+    callback_state      TEXT    NOT NULL DEFAULT 'open',
+    callback_expires_at INTEGER NOT NULL,
+    callback_at         INTEGER,
+    -- NULL until a callback sets it.
+    status              REAL,
+    message             TEXT    NOT NULL DEFAULT '',
+    created_at          INTEGER NOT NULL,
+    updated_at          INTEGER NOT NULL
+);
+
+-- GET /v1/logs, newest first, by app or by account.
+CREATE INDEX upsales_requests_app ON upsales_requests (app_id, id);
+CREATE INDEX upsales_requests_account ON upsales_requests (account_id, id);
+-- Retention.
+CREATE INDEX upsales_requests_created ON upsales_requests (created_at);
+-- Expiry of open callbacks.
+CREATE INDEX upsales_requests_open ON upsales_requests (callback_expires_at) WHERE callback_state = 'open';
+
+-- appData per app and account (user_id ''), userAppData per app, account and user.
+CREATE TABLE upsales_app_data (
+    app_id     TEXT    NOT NULL,
+    account_id TEXT    NOT NULL,
+    user_id    TEXT    NOT NULL DEFAULT '',
+    data       TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (app_id, account_id, user_id)
+) WITHOUT ROWID;
+
+CREATE TABLE upsales_notifications (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    log_id     TEXT    NOT NULL,
+    app_id     TEXT    NOT NULL,
+    account_id TEXT    NOT NULL,
+    user_id    TEXT    NOT NULL,
+    message    TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    opened_at  INTEGER
+);
+
+CREATE INDEX upsales_notifications_user ON upsales_notifications (user_id, id);
+CREATE INDEX upsales_notifications_app ON upsales_notifications (app_id, id);
+CREATE INDEX upsales_notifications_created ON upsales_notifications (created_at);
+
+-- The users each account's events have named: "everyone" for a callback's notifyAll.
+CREATE TABLE upsales_users (
+    account_id   TEXT    NOT NULL,
+    user_id      TEXT    NOT NULL,
+    name         TEXT    NOT NULL DEFAULT '',
+    email        TEXT    NOT NULL DEFAULT '',
+    last_seen_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, user_id)
+) WITHOUT ROWID;
