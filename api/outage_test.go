@@ -80,10 +80,13 @@ func TestReceiverOutage(t *testing.T) {
 }
 
 // settle waits until nothing is in flight and nothing is due at the test clock's now, so moving
-// the clock cannot overtake the dispatcher.
+// the clock cannot overtake the dispatcher. A timer the dispatcher set just as the test moved the
+// clock starts from the moved time and waits for the next move (a real clock always moves on), so
+// when nothing happens for a while the clock is nudged by a millisecond.
 func settle(t *testing.T, tn *apitest.Tenant, clock *enginetest.Clock) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
+	nudge := time.Now().Add(100 * time.Millisecond)
 	for {
 		busy := false
 		for _, state := range []string{"in_flight", "pending"} {
@@ -102,6 +105,10 @@ func settle(t *testing.T, tn *apitest.Tenant, clock *enginetest.Clock) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the dispatcher did not settle")
+		}
+		if time.Now().After(nudge) {
+			clock.Advance(time.Millisecond)
+			nudge = time.Now().Add(100 * time.Millisecond)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
