@@ -132,30 +132,27 @@ func accepts(m *sdk.Manifest, eventType string) bool {
 	return false
 }
 
-// covers reports whether every event a subscription pattern can match is one the manifest accepts:
-// the pattern must lie within one of the manifest's patterns.
-func covers(m *sdk.Manifest, pattern string) bool {
+// overlaps reports whether a subscription pattern can match any event type the manifest accepts.
+// It need not lie within one entry: client.* suits a plugin that lists client.create,
+// client.update and client.delete, and routing drops the types the plugin does not accept.
+func overlaps(m *sdk.Manifest, pattern string) bool {
 	for _, e := range m.Events {
-		if patternWithin(pattern, e.Type) {
+		if patternsOverlap(pattern, e.Type) {
 			return true
 		}
 	}
 	return false
 }
 
-// patternWithin reports whether every type inner matches is matched by outer.
-func patternWithin(inner, outer string) bool {
-	if outer == "*" {
+// patternsOverlap reports whether some event type matches both patterns.
+func patternsOverlap(a, b string) bool {
+	if a == "*" || b == "*" {
 		return true
 	}
-	if inner == "*" {
-		return false
-	}
-	iObj, iAct := splitType(inner)
-	oObj, oAct := splitType(outer)
-	objOK := oObj == "*" || oObj == iObj
-	actOK := oAct == "*" || oAct == iAct
-	return objOK && actOK
+	aObj, aAct := splitType(a)
+	bObj, bAct := splitType(b)
+	part := func(x, y string) bool { return x == "*" || y == "*" || x == y }
+	return part(aObj, bObj) && part(aAct, bAct)
 }
 
 func splitType(t string) (object, action string) {

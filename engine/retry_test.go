@@ -62,18 +62,18 @@ func TestCustomScheduleFromJSON(t *testing.T) {
 	}
 }
 
-func TestPatternWithin(t *testing.T) {
+func TestPatternsOverlap(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
-		inner, outer string
-		want         bool
+		a, b string
+		want bool
 	}{
-		{"client.create", "client.*", true}, {"client.*", "client.*", true}, {"client.*", "*", true},
-		{"*", "client.*", false}, {"client.*", "client.create", false}, {"*.delete", "*.*", true},
-		{"*.delete", "client.*", false}, {"invoice.delete", "*.delete", true},
+		{"client.create", "client.*", true}, {"client.*", "client.create", true}, {"*", "client.create", true},
+		{"*.delete", "client.*", true}, {"*.delete", "client.create", false}, {"invoice.*", "client.*", false},
+		{"client.create", "client.update", false}, {"*.*", "a.b", true},
 	} {
-		if got := patternWithin(c.inner, c.outer); got != c.want {
-			t.Errorf("patternWithin(%q, %q) = %v", c.inner, c.outer, got)
+		if got := patternsOverlap(c.a, c.b); got != c.want {
+			t.Errorf("patternsOverlap(%q, %q) = %v", c.a, c.b, got)
 		}
 	}
 }

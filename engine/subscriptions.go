@@ -168,7 +168,7 @@ func checkEventFilters(m *sdk.Manifest, filters []string) ([]string, error) {
 		if !eventFilterPattern.MatchString(f) {
 			return nil, invalidf("events", "%q is not an event type (object.action) or pattern (object.*, *.action, *)", f)
 		}
-		if !covers(m, f) {
+		if !overlaps(m, f) {
 			return nil, invalidf("events", "format %s does not deliver %q; it delivers %s", m.Name, f, eventTypesOf(m))
 		}
 		if !slices.Contains(out, f) {
