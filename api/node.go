@@ -92,6 +92,8 @@ type Node struct {
 	// AdminToken is the operator's token; AdminTokenGenerated says it was made on this start.
 	AdminToken          string
 	AdminTokenGenerated bool
+	// ServerKey signs for plugins (sdk.KeyServer); its certificate is served at CertificateURL.
+	ServerKey *ServerKey
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -113,6 +115,13 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.AdminToken, n.AdminTokenGenerated, err = adminToken(cfg.AdminToken, cfg.DataDir); err != nil {
 		return nil, err
 	}
+	var keyGenerated bool
+	if n.ServerKey, keyGenerated, err = LoadOrCreateServerKey(cfg.DataDir, time.Now()); err != nil {
+		return nil, err
+	}
+	if keyGenerated {
+		n.logger.Info("generated the server signing key", "file", filepath.Join(cfg.DataDir, serverKeyFile))
+	}
 	if n.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
@@ -131,7 +140,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.engine, err = engine.New(engine.Config{
-		AdminToken: n.AdminToken, PublicURL: n.cfg.PublicURL, Dispatcher: cfg.Dispatcher,
+		AdminToken: n.AdminToken, PublicURL: n.cfg.PublicURL, CertificateURL: n.CertificateURL(), Dispatcher: cfg.Dispatcher,
 		Outbound:         outbound.Config{Guard: outbound.NewGuard(cfg.AllowPrivate, cfg.Resolver)},
 		AttemptRetention: cfg.AttemptRetention, DisableAfter: cfg.DisableAfter,
 		Clock: cfg.Clock, Logger: cfg.Logger,
@@ -139,7 +148,10 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.server = NewServer(ServerConfig{MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger, Ready: n.ready}, n.engine)
+	n.server = NewServer(ServerConfig{
+		MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger, Ready: n.ready,
+		CertificatePath: n.ServerKey.CertificatePath(), CertificatePEM: n.ServerKey.CertPEM,
+	}, n.engine)
 	deps := compat.Deps{Engine: n.engine, Store: n.store, Echo: n.server.Echo(), Logger: cfg.Logger, PublicURL: n.cfg.PublicURL, DataDir: cfg.DataDir}
 	for _, install := range styles {
 		if err := install(deps); err != nil {
@@ -162,6 +174,7 @@ func (n *Node) loadPlugins(ctx context.Context) (*engine.Plugins, error) {
 	rcfg := n.cfg.Runtime
 	rcfg.CacheDir = n.cfg.CacheDir
 	rcfg.Logger = n.logger
+	rcfg.ServerKey = n.ServerKey.Key
 	var err error
 	if n.rt, err = runtime.New(ctx, rcfg); err != nil {
 		return nil, err
@@ -212,6 +225,9 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 
 // URL is the node's public base URL.
 func (n *Node) URL() string { return n.cfg.PublicURL }
+
+// CertificateURL is the public URL of the server signing key's certificate.
+func (n *Node) CertificateURL() string { return n.cfg.PublicURL + n.ServerKey.CertificatePath() }
 
 // Engine returns the node's engine.
 func (n *Node) Engine() *engine.Engine { return n.engine }
