@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -33,8 +34,13 @@ type Config struct {
 	DataDir string
 	// CacheDir keeps compiled plugins between starts. Default DataDir/cache/wazero.
 	CacheDir string
-	// PublicURL is where receivers reach this node, for the URLs it mints. Default http://Addr.
+	// PublicURL is where receivers reach this node, for the URLs it mints. Default http://Addr, or
+	// https://Addr when serving TLS.
 	PublicURL string
+	// TLSCertFile and TLSKeyFile, when set, make the node serve HTTPS with this certificate chain
+	// and key (PEM files). Receivers of SNS-style deliveries fetch certificates over HTTPS only.
+	TLSCertFile string
+	TLSKeyFile  string
 	// AllowPrivate re-opens these otherwise refused ranges to deliveries (tests allow 127.0.0.0/8).
 	AllowPrivate []netip.Prefix
 	// AdminToken authenticates the operator. Empty: read from DataDir/admin-token, or generated
@@ -104,9 +110,11 @@ type Node struct {
 func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	cfg = cfg.WithDefaults()
 	n = &Node{cfg: cfg, logger: cfg.Logger}
+	// Every error return sets n to nil before this runs, so it closes its own copy.
+	opened := n
 	defer func() {
 		if err != nil {
-			n.closeResources()
+			opened.closeResources()
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -122,12 +130,20 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if keyGenerated {
 		n.logger.Info("generated the server signing key", "file", filepath.Join(cfg.DataDir, serverKeyFile))
 	}
+	tlsConfig, err := loadTLS(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return nil, err
+	}
 	if n.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
-		publicURL = "http://" + n.ln.Addr().String()
+		scheme := "http://"
+		if tlsConfig != nil {
+			scheme = "https://"
+		}
+		publicURL = scheme + n.ln.Addr().String()
 	}
 	n.cfg.PublicURL = strings.TrimRight(publicURL, "/")
 
@@ -165,8 +181,24 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
 	}
 	return n, nil
+}
+
+// loadTLS reads the certificate chain and key to serve HTTPS with; both files or neither.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("tls: give both a certificate file and a key file, or neither")
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // loadPlugins loads the built-in plugins, trusted, with the compilation cache in the data dir.
@@ -244,7 +276,13 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.served = make(chan error, 1)
-	go func() { n.served <- n.http.Serve(n.ln) }()
+	go func() {
+		if n.http.TLSConfig != nil {
+			n.served <- n.http.ServeTLS(n.ln, "", "")
+			return
+		}
+		n.served <- n.http.Serve(n.ln)
+	}()
 	n.logger.Info("switchyard serving", "addr", n.Addr(), "public_url", n.cfg.PublicURL, "data_dir", n.cfg.DataDir)
 	return nil
 }

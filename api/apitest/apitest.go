@@ -5,6 +5,7 @@ package apitest
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -30,12 +31,17 @@ type Node struct {
 	DataDir string
 	Logs    *LogBuffer
 	Admin   *Client
+	// TLSCertFile is the certificate the node serves HTTPS with, when started with Options.TLS.
+	TLSCertFile string
+	roots       *x509.CertPool
 }
 
 // Options adjust a test node; Configure runs last, on the whole configuration.
 type Options struct {
-	DataDir   string
-	Clock     engine.Clock
+	DataDir string
+	Clock   engine.Clock
+	// TLS serves HTTPS with a loopback certificate made for the test; the node's clients trust it.
+	TLS       bool
 	Configure func(*api.Config)
 }
 
@@ -59,6 +65,10 @@ func Start(t testing.TB, opts Options) *Node {
 	}
 	// Compiling the plugins once per machine, not once per test node, keeps the suite quick.
 	cfg.CacheDir = runtimetest.CacheDir(t)
+	var roots *x509.CertPool
+	if opts.TLS {
+		cfg.TLSCertFile, cfg.TLSKeyFile, roots = TLSFiles(t)
+	}
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
@@ -69,7 +79,7 @@ func Start(t testing.TB, opts Options) *Node {
 	if err := n.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	node := &Node{Node: n, t: t, DataDir: cfg.DataDir, Logs: logs}
+	node := &Node{Node: n, t: t, DataDir: cfg.DataDir, Logs: logs, TLSCertFile: cfg.TLSCertFile, roots: roots}
 	node.Admin = node.Client(AdminToken)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -83,8 +93,11 @@ func Start(t testing.TB, opts Options) *Node {
 
 // Client returns a client that presents token as a bearer token.
 func (n *Node) Client(token string) *Client {
-	return &Client{t: n.t, Base: n.URL(), Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	return &Client{t: n.t, Base: n.URL(), Token: token, HTTP: n.HTTPClient()}
 }
+
+// HTTPClient returns an HTTP client that trusts the node's TLS certificate, if it has one.
+func (n *Node) HTTPClient() *http.Client { return httpClient(n.roots) }
 
 // Client calls a node's API.
 type Client struct {

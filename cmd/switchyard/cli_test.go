@@ -84,3 +84,11 @@ func TestPluginTestReportsAnInvalidPlugin(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestServeWantsBothTLSFlags(t *testing.T) {
+	t.Parallel()
+	_, _, err := runCLI(t, "serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--tls-cert", "cert.pem")
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--tls-cert and --tls-key go together") {
+		t.Fatalf("err %v", err)
+	}
+}
