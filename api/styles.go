@@ -1,6 +1,9 @@
 package api
 
-import "github.com/switchyard/switchyard/api/compat"
+import (
+	"github.com/switchyard/switchyard/api/compat"
+	"github.com/switchyard/switchyard/api/compat/ivvy"
+)
 
 // styles are the vendor-compatible APIs the node installs, in order.
-var styles = []compat.Style{}
+var styles = []compat.Style{ivvy.Register}
