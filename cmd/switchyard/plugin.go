@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -139,8 +141,20 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		URL: sub.URL, EntityKey: sub.EntityKey, Options: sub.Options, Secret: sub.Secret,
 	}
 	d := &engine.Delivery{ID: "dlv_test", EventID: ev.ID, SubscriptionID: s.ID, Kind: engine.DeliveryEvent}
-	in := engine.PluginInput(&ev, s, &engine.App{ID: "app_test", Name: "Test app"}, &engine.Account{ID: ev.AccountID, Name: "Test account"}, d, engine.DeliveryURLs{})
-	req, err := p.Shape(ctx, in, engine.Keys(s, nil, now))
+	// Styles that use the URLs the host mints, or sign with the server key, get placeholders and a
+	// throwaway key, so that every plugin can be tried here.
+	urls := engine.DeliveryURLs{
+		Callback:    "https://switchyard.example/hooks/callbacks/test",
+		Confirm:     engine.ConfirmURL("https://switchyard.example", "test-token"),
+		Unsubscribe: engine.UnsubscribeURL("https://switchyard.example", "test-token"),
+		Certificate: "https://switchyard.example/hooks/certificates/test.pem",
+	}
+	in := engine.PluginInput(&ev, s, &engine.App{ID: "app_test", Name: "Test app"}, &engine.Account{ID: ev.AccountID, Name: "Test account"}, d, urls)
+	keys := engine.Keys(s, nil, now)
+	if keys.Server, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+		return err
+	}
+	req, err := p.Shape(ctx, in, keys)
 	if err != nil {
 		return err
 	}
