@@ -28,7 +28,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 // testKey is a key made for these tests only (testdata/server-key.pem): RSASSA-PKCS1-v1_5
 // signatures are deterministic, so golden files can pin them.
-func testKey(t *testing.T) *rsa.PrivateKey {
+func testKey(t testing.TB) *rsa.PrivateKey {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "server-key.pem"))
 	if err != nil {
