@@ -33,7 +33,7 @@ type Node struct {
 	Admin   *Client
 	// TLSCertFile is the certificate the node serves HTTPS with, when started with Options.TLS.
 	TLSCertFile string
-	roots       *x509.CertPool
+	httpClient  *http.Client
 }
 
 // Options adjust a test node; Configure runs last, on the whole configuration.
@@ -79,7 +79,7 @@ func Start(t testing.TB, opts Options) *Node {
 	if err := n.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	node := &Node{Node: n, t: t, DataDir: cfg.DataDir, Logs: logs, TLSCertFile: cfg.TLSCertFile, roots: roots}
+	node := &Node{Node: n, t: t, DataDir: cfg.DataDir, Logs: logs, TLSCertFile: cfg.TLSCertFile, httpClient: httpClient(roots)}
 	node.Admin = node.Client(AdminToken)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -97,7 +97,7 @@ func (n *Node) Client(token string) *Client {
 }
 
 // HTTPClient returns an HTTP client that trusts the node's TLS certificate, if it has one.
-func (n *Node) HTTPClient() *http.Client { return httpClient(n.roots) }
+func (n *Node) HTTPClient() *http.Client { return n.httpClient }
 
 // Client calls a node's API.
 type Client struct {
