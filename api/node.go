@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -34,8 +35,13 @@ type Config struct {
 	DataDir string
 	// CacheDir keeps compiled plugins between starts. Default DataDir/cache/wazero.
 	CacheDir string
-	// PublicURL is where receivers reach this node, for the URLs it mints. Default http://Addr.
+	// PublicURL is where receivers reach this node, for the URLs it mints. Default http://Addr, or
+	// https://Addr when serving TLS.
 	PublicURL string
+	// TLSCertFile and TLSKeyFile, when set, make the node serve HTTPS with this certificate chain
+	// and key (PEM files). Receivers of SNS-style deliveries fetch certificates over HTTPS only.
+	TLSCertFile string
+	TLSKeyFile  string
 	// AllowPrivate re-opens these otherwise refused ranges to deliveries (tests allow 127.0.0.0/8).
 	AllowPrivate []netip.Prefix
 	// AdminToken authenticates the operator. Empty: read from DataDir/admin-token, or generated
@@ -109,6 +115,8 @@ type Node struct {
 	// AdminToken is the operator's token; AdminTokenGenerated says it was made on this start.
 	AdminToken          string
 	AdminTokenGenerated bool
+	// ServerKey signs for plugins (sdk.KeyServer); its certificate is served at CertificateURL.
+	ServerKey *ServerKey
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -119,9 +127,11 @@ type Node struct {
 func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	cfg = cfg.WithDefaults()
 	n = &Node{cfg: cfg, logger: cfg.Logger}
+	// Every error return sets n to nil before this runs, so it closes its own copy.
+	opened := n
 	defer func() {
 		if err != nil {
-			n.closeResources()
+			opened.closeResources()
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -130,12 +140,27 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.AdminToken, n.AdminTokenGenerated, err = adminToken(cfg.AdminToken, cfg.DataDir); err != nil {
 		return nil, err
 	}
+	var keyGenerated bool
+	if n.ServerKey, keyGenerated, err = LoadOrCreateServerKey(cfg.DataDir, time.Now()); err != nil {
+		return nil, err
+	}
+	if keyGenerated {
+		n.logger.Info("generated the server signing key", "file", filepath.Join(cfg.DataDir, serverKeyFile))
+	}
+	tlsConfig, err := loadTLS(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return nil, err
+	}
 	if n.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
-		publicURL = "http://" + n.ln.Addr().String()
+		scheme := "http://"
+		if tlsConfig != nil {
+			scheme = "https://"
+		}
+		publicURL = scheme + n.ln.Addr().String()
 	}
 	n.cfg.PublicURL = strings.TrimRight(publicURL, "/")
 
@@ -148,7 +173,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.engine, err = engine.New(engine.Config{
-		AdminToken: n.AdminToken, PublicURL: n.cfg.PublicURL, Dispatcher: cfg.Dispatcher,
+		AdminToken: n.AdminToken, PublicURL: n.cfg.PublicURL, CertificateURL: n.CertificateURL(), Dispatcher: cfg.Dispatcher,
 		Outbound:         outbound.Config{Guard: outbound.NewGuard(cfg.AllowPrivate, cfg.Resolver)},
 		AttemptRetention: cfg.AttemptRetention, DisableAfter: cfg.DisableAfter,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
@@ -157,7 +182,10 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.server = NewServer(ServerConfig{MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger, Ready: n.ready}, n.engine)
+	n.server = NewServer(ServerConfig{
+		MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger, Ready: n.ready,
+		CertificatePath: n.ServerKey.CertificatePath(), CertificatePEM: n.ServerKey.CertPEM,
+	}, n.engine)
 	pluginRoutes(n.server, n.custom)
 	deps := compat.Deps{Engine: n.engine, Store: n.store, Echo: n.server.Echo(), Logger: cfg.Logger, PublicURL: n.cfg.PublicURL, DataDir: cfg.DataDir, Settings: cfg.StyleSettings}
 	for _, install := range styles {
@@ -172,8 +200,24 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
 	}
 	return n, nil
+}
+
+// loadTLS reads the certificate chain and key to serve HTTPS with; both files or neither.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("tls: give both a certificate file and a key file, or neither")
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // loadPlugins loads the built-in plugins, trusted, with the compilation cache in the data dir.
@@ -181,6 +225,7 @@ func (n *Node) loadPlugins(ctx context.Context) (*engine.Plugins, error) {
 	rcfg := n.cfg.Runtime
 	rcfg.CacheDir = n.cfg.CacheDir
 	rcfg.Logger = n.logger
+	rcfg.ServerKey = n.ServerKey.Key
 	var err error
 	if n.rt, err = runtime.New(ctx, rcfg); err != nil {
 		return nil, err
@@ -234,6 +279,9 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 // URL is the node's public base URL.
 func (n *Node) URL() string { return n.cfg.PublicURL }
 
+// CertificateURL is the public URL of the server signing key's certificate.
+func (n *Node) CertificateURL() string { return n.cfg.PublicURL + n.ServerKey.CertificatePath() }
+
 // Engine returns the node's engine.
 func (n *Node) Engine() *engine.Engine { return n.engine }
 
@@ -250,7 +298,13 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.custom.Start()
 	n.served = make(chan error, 1)
-	go func() { n.served <- n.http.Serve(n.ln) }()
+	go func() {
+		if n.http.TLSConfig != nil {
+			n.served <- n.http.ServeTLS(n.ln, "", "")
+			return
+		}
+		n.served <- n.http.Serve(n.ln)
+	}()
 	n.logger.Info("switchyard serving", "addr", n.Addr(), "public_url", n.cfg.PublicURL, "data_dir", n.cfg.DataDir)
 	return nil
 }

@@ -33,6 +33,9 @@ type ServerConfig struct {
 	Logger       *slog.Logger
 	// Ready reports whether the node can serve; /readyz answers 503 while it errs.
 	Ready func(context.Context) error
+	// CertificatePath, when set, serves CertificatePEM: the certificate of the server signing key.
+	CertificatePath string
+	CertificatePEM  []byte
 }
 
 // NewServer builds the handler with the native API and the hook endpoints.
@@ -57,6 +60,14 @@ func NewServer(cfg ServerConfig, eng *engine.Engine) *Server {
 	e.Use(bodyLimit(cfg.MaxBodyBytes, s.bodyLimits))
 	e.Use(accessLog(cfg.Logger))
 	s.routes()
+	if cfg.CertificatePath != "" {
+		certificate := cfg.CertificatePEM
+		e.GET(cfg.CertificatePath, func(c echo.Context) error {
+			// The path names the certificate's fingerprint, so what it serves never changes.
+			c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+			return c.Blob(http.StatusOK, "application/x-pem-file", certificate)
+		})
+	}
 	return s
 }
 

@@ -5,6 +5,7 @@ package apitest
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -31,12 +32,17 @@ type Node struct {
 	DataDir string
 	Logs    *LogBuffer
 	Admin   *Client
+	// TLSCertFile is the certificate the node serves HTTPS with, when started with Options.TLS.
+	TLSCertFile string
+	httpClient  *http.Client
 }
 
 // Options adjust a test node; Configure runs last, on the whole configuration.
 type Options struct {
-	DataDir   string
-	Clock     engine.Clock
+	DataDir string
+	Clock   engine.Clock
+	// TLS serves HTTPS with a loopback certificate made for the test; the node's clients trust it.
+	TLS       bool
 	Configure func(*api.Config)
 }
 
@@ -62,6 +68,10 @@ func Start(t testing.TB, opts Options) *Node {
 	cfg.CacheDir = runtimetest.CacheDir(t)
 	// Tests never ask the machine's DNS: a hostname a test needs, it resolves itself.
 	cfg.Resolver = LoopbackResolver{}
+	var roots *x509.CertPool
+	if opts.TLS {
+		cfg.TLSCertFile, cfg.TLSKeyFile, roots = TLSFiles(t)
+	}
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
@@ -72,7 +82,7 @@ func Start(t testing.TB, opts Options) *Node {
 	if err := n.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	node := &Node{Node: n, t: t, DataDir: cfg.DataDir, Logs: logs}
+	node := &Node{Node: n, t: t, DataDir: cfg.DataDir, Logs: logs, TLSCertFile: cfg.TLSCertFile, httpClient: httpClient(roots)}
 	node.Admin = node.Client(AdminToken)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -86,8 +96,11 @@ func Start(t testing.TB, opts Options) *Node {
 
 // Client returns a client that presents token as a bearer token.
 func (n *Node) Client(token string) *Client {
-	return &Client{t: n.t, Base: n.URL(), Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	return &Client{t: n.t, Base: n.URL(), Token: token, HTTP: n.HTTPClient()}
 }
+
+// HTTPClient returns an HTTP client that trusts the node's TLS certificate, if it has one.
+func (n *Node) HTTPClient() *http.Client { return n.httpClient }
 
 // Client calls a node's API.
 type Client struct {

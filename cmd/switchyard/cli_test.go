@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/switchyard/switchyard/runtime/runtimetest"
 )
 
 func runCLI(t *testing.T, args ...string) (string, string, error) {
@@ -95,5 +97,39 @@ func TestParseSettings(t *testing.T) {
 		if _, err := parseSettings(bad); err == nil {
 			t.Errorf("parseSettings(%q) accepted it", bad)
 		}
+	}
+}
+
+func TestServeWantsBothTLSFlags(t *testing.T) {
+	t.Parallel()
+	_, _, err := runCLI(t, "serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--tls-cert", "cert.pem")
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--tls-cert and --tls-key go together") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+// TestPluginTestOffersTheServerKeyAndURLs: a plugin that signs with the server key and uses the
+// URLs the host mints (ivvy) can be tried with plugin test too. It is not parallel: wazero v1.12
+// races on its version string when two runtimes start at once (internal/version).
+func TestPluginTestOffersTheServerKeyAndURLs(t *testing.T) {
+	wasm := filepath.Join(t.TempDir(), "ivvy.wasm")
+	if err := os.WriteFile(wasm, runtimetest.Builtin(t, "ivvy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Trusted, as the server runs it: the sandbox's start-up deadline is not what this is about.
+	out, _, err := runCLI(t, "plugin", "test", "--trusted", "--plugin", wasm, "--event", "../../examples/events/client.create.json", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req struct{ Body string }
+	if err := json.Unmarshal([]byte(out), &req); err != nil {
+		t.Fatal(err)
+	}
+	var sns map[string]string
+	if err := json.Unmarshal([]byte(req.Body), &sns); err != nil {
+		t.Fatalf("%s: %v", req.Body, err)
+	}
+	if sns["Type"] != "Notification" || sns["Signature"] == "" || sns["SigningCertURL"] != "https://switchyard.example/hooks/certificates/test.pem" {
+		t.Errorf("shaped %v", sns)
 	}
 }

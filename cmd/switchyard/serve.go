@@ -23,7 +23,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cfg api.Config
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "folder for the database, admin token, keys and caches")
-	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL receivers reach this server at (default http://ADDR)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL receivers reach this server at (default http://ADDR, or https://ADDR with --tls-cert)")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "serve HTTPS with this certificate chain (PEM file); needs --tls-key")
+	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "the private key of --tls-cert (PEM file)")
 	allowPrivate := fs.String("allow-private", "", "comma-separated CIDRs that deliveries may reach despite being private, e.g. 127.0.0.0/8")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "operator token (default: DATA_DIR/admin-token, generated on first start)")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", 1<<20, "largest request body accepted, in bytes")
@@ -47,6 +49,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
+	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
 	}
 	var err error
 	if cfg.AllowPrivate, err = parsePrefixes(*allowPrivate); err != nil {

@@ -67,12 +67,26 @@ func (e *commandError) Error() string { return e.err.Error() + "\n" + e.output }
 // standard error when it exits unsuccessfully.
 func Run(t testing.TB, script string, args ...string) (stdout string, err error) {
 	t.Helper()
-	dir := Dir(t)
-	cmd := exec.Command("node", append([]string{filepath.Join(dir, script)}, args...)...)
+	return RunEnv(t, nil, script, args...)
+}
+
+// RunEnv is Run with variables added to the environment (NODE_EXTRA_CA_CERTS, say).
+func RunEnv(t testing.TB, env []string, script string, args ...string) (stdout string, err error) {
+	t.Helper()
+	cmd := Command(t, script, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
 		return out.String(), &commandError{err: err, output: errOut.String()}
 	}
 	return out.String(), nil
+}
+
+// Command returns the command that runs a receiver script with node, for callers that run it
+// themselves (a long-running receiver, say).
+func Command(t testing.TB, script string, args ...string) *exec.Cmd {
+	t.Helper()
+	dir := Dir(t)
+	return exec.Command("node", append([]string{filepath.Join(dir, script)}, args...)...)
 }

@@ -95,7 +95,14 @@ func DryRun(ctx context.Context, p *runtime.Plugin, eventJSON []byte, ts TestSub
 	}
 	d := &engine.Delivery{ID: "dlv_test", EventID: ev.ID, SubscriptionID: s.ID, Kind: engine.DeliveryEvent}
 	app := &engine.App{ID: "app_test", Name: "Test app", Secret: TestAppSecret}
-	in := engine.PluginInput(&ev, s, app, &engine.Account{ID: ev.AccountID, Name: "Test account"}, d, engine.DeliveryURLs{})
+	// Styles that use the URLs the host mints get placeholders, so that every plugin can be dry run.
+	urls := engine.DeliveryURLs{
+		Callback:    "https://switchyard.example/hooks/callbacks/test",
+		Confirm:     engine.ConfirmURL("https://switchyard.example", "test-token"),
+		Unsubscribe: engine.UnsubscribeURL("https://switchyard.example", "test-token"),
+		Certificate: "https://switchyard.example/hooks/certificates/test.pem",
+	}
+	in := engine.PluginInput(&ev, s, app, &engine.Account{ID: ev.AccountID, Name: "Test account"}, d, urls)
 	keys := engine.Keys(s, app, now)
 	req, err := p.Shape(ctx, in, keys)
 	if err != nil {
