@@ -43,7 +43,10 @@ func install(dir string) error {
 		return err
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json")); err == nil {
+	// An install older than the lockfile misses what was added since (a new style's verifier).
+	installed, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json"))
+	locked, lerr := os.Stat(filepath.Join(dir, "package-lock.json"))
+	if err == nil && lerr == nil && !installed.ModTime().Before(locked.ModTime()) {
 		return nil
 	}
 	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
