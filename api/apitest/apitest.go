@@ -109,6 +109,8 @@ type Client struct {
 	Token string
 	// Header, when set, names the header the token goes in instead of Authorization: Bearer.
 	Header string
+	// ContentType of request bodies; default application/json.
+	ContentType string
 	HTTP   *http.Client
 }
 
@@ -166,7 +168,11 @@ func (c *Client) Do(method, path string, body any) *Response {
 		c.t.Fatal(err)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		ct := c.ContentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		req.Header.Set("Content-Type", ct)
 	}
 	if c.Token != "" {
 		if c.Header != "" {
