@@ -111,7 +111,7 @@ type Client struct {
 	Header string
 	// ContentType of request bodies; default application/json.
 	ContentType string
-	HTTP   *http.Client
+	HTTP        *http.Client
 }
 
 // WithT returns a copy of c that reports to t: inside a fuzz function or a subtest, failures
