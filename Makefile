@@ -48,7 +48,9 @@ lint: vet fmt-check
 
 test: plugins $(RECEIVERS_DEPS) $(AS_DEPS) lint
 	cd sdk && $(GO) test -race ./...
-	$(GO) test -race ./...
+	# A fresh machine compiles every plugin under the race detector (about 12 s each) and builds the
+	# test plugins inside the tests, which outlasts go test's default ten minutes per package.
+	$(GO) test -race -timeout 20m ./...
 
 # Go benchmarks of the plugin runtime and the store, then the end-to-end load generator against the
 # real binary (loopback only); LOADGEN_FLAGS adds to its defaults.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/switchyard/switchyard/api"
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/plugins/builtin"
+	"github.com/switchyard/switchyard/runtime"
 	"github.com/switchyard/switchyard/runtime/runtimetest"
 )
 
@@ -66,6 +69,7 @@ func Start(t testing.TB, opts Options) *Node {
 	}
 	// Compiling the plugins once per machine, not once per test node, keeps the suite quick.
 	cfg.CacheDir = runtimetest.CacheDir(t)
+	warmCache(t, cfg.CacheDir)
 	// Tests never ask the machine's DNS: a hostname a test needs, it resolves itself.
 	cfg.Resolver = LoopbackResolver{}
 	var roots *x509.CertPool
@@ -92,6 +96,43 @@ func Start(t testing.TB, opts Options) *Node {
 		}
 	})
 	return node
+}
+
+var (
+	warmOnce sync.Once
+	warmErr  error
+)
+
+// warmCache compiles the built-in plugins into dir before the first node starts, while the nodes
+// of other parallel tests wait. Without it, on a cold cache every node compiled every plugin at
+// the same time, and under the race detector one compile takes about 12 s: a cold run of the api
+// tests took close to go test's ten-minute limit. Test binaries keep their own cache folder (their
+// build reports wazero's version as "dev"), so a cache that the server binary filled does not help.
+func warmCache(t testing.TB, dir string) {
+	t.Helper()
+	warmOnce.Do(func() {
+		ctx := context.Background()
+		mods, err := builtin.Modules()
+		if err != nil {
+			warmErr = err
+			return
+		}
+		rt, err := runtime.New(ctx, runtime.Config{PoolSize: 1, CacheDir: dir})
+		if err != nil {
+			warmErr = err
+			return
+		}
+		defer func() { _ = rt.Close(ctx) }()
+		for _, m := range mods {
+			if _, err := rt.Load(ctx, m.Wasm, runtime.Trusted); err != nil {
+				warmErr = fmt.Errorf("compile %s: %w", m.Name, err)
+				return
+			}
+		}
+	})
+	if warmErr != nil {
+		t.Fatal(warmErr)
+	}
 }
 
 // Client returns a client that presents token as a bearer token.
