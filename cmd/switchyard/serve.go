@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"strings"
@@ -47,6 +51,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	trustedPlugins := fs.String("trusted-plugins", "", "comma-separated names of plugins from --plugins-dir to run trusted (no per-call deadline)")
 	fs.Int64Var(&cfg.MaxPluginBytes, "max-plugin-bytes", 32<<20, "largest plugin module PUT /v1/plugins/NAME accepts, in bytes")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty. Never expose it: it has no authentication")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -74,6 +79,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	if *pprofAddr != "" {
+		stopProfiler, err := serveProfiler(*pprofAddr, cfg.Logger)
+		if err != nil {
+			return fmt.Errorf("--pprof-addr: %w", err)
+		}
+		defer stopProfiler()
+	}
 	node, err := api.Open(ctx, cfg)
 	if err != nil {
 		return err
@@ -95,6 +107,29 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Dispatcher.ShutdownGrace+30*time.Second)
 	defer cancel()
 	return node.Shutdown(stopCtx)
+}
+
+// serveProfiler serves net/http/pprof on its own listener, apart from the API, so that profiling
+// never shares the API's middleware, rate limits or address.
+func serveProfiler(addr string, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("profiler stopped", "err", err)
+		}
+	}()
+	logger.Info("profiler listening", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // runMigrate brings the database schema up to date and exits.
