@@ -114,6 +114,39 @@ func newDispatcher(cfg DispatcherConfig, store Store, plugins *Plugins, client *
 	}
 }
 
+// reserve takes a free delivery slot, without waiting, for work handed over by the ingester.
+func (d *dispatcher) reserve() bool {
+	select {
+	case d.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// unreserve gives back n slots that reserve took.
+func (d *dispatcher) unreserve(n int) {
+	for range n {
+		<-d.slots
+	}
+}
+
+// dispatch delivers work that is already leased, in the slots reserved for it.
+func (d *dispatcher) dispatch(works []*Work) {
+	for _, w := range works {
+		d.inFlight.Add(1)
+		go d.deliver(w)
+	}
+}
+
+// giveBack ends the leases of reserved work that will not be delivered now, and frees its slots.
+func (d *dispatcher) giveBack(works []*Work) {
+	for _, w := range works {
+		d.results <- result{release: w.Delivery.ID}
+	}
+	d.unreserve(len(works))
+}
+
 // notify wakes the claiming loop: new work is due.
 func (d *dispatcher) notify() {
 	select {

@@ -83,6 +83,9 @@ type Engine struct {
 	ingestStop  context.CancelFunc
 	adminDigest [sha256.Size]byte
 	limiter     *credentialLimiter
+	principals  *principalCache
+	// accounts are the ids of accounts known to exist; accounts are never deleted.
+	accounts sync.Map
 }
 
 // New returns an engine over store and plugins. Start it to deliver.
@@ -99,11 +102,12 @@ func New(cfg Config, store Store, plugins *Plugins) (*Engine, error) {
 		styles:      &styleHooks{publicURL: cfg.PublicURL, certificateURL: cfg.CertificateURL, byFormat: map[string]StyleHooks{}},
 		adminDigest: sha256.Sum256([]byte(cfg.AdminToken)),
 		limiter:     newCredentialLimiter(cfg.RateLimit, cfg.RateBurst),
+		principals:  newPrincipalCache(),
 	}
 	e.client = outbound.NewClient(cfg.Outbound)
 	e.router = &router{plugins: plugins, now: e.clock.Now}
 	e.dispatcher = newDispatcher(cfg.Dispatcher, store, plugins, e.client, e.clock, e.logger, e.styles)
-	e.ingester = newIngester(store, e.router.route, cfg.MaxIngestBatch, e.dispatcher.notify, e.logger)
+	e.ingester = newIngester(store, e.router.route, cfg.MaxIngestBatch, e.dispatcher, e.clock, e.logger)
 	e.jobs = e.maintenanceJobs()
 	return e, nil
 }
@@ -186,10 +190,11 @@ func (e *Engine) Start(ctx context.Context) error {
 		return err
 	}
 	e.scheduler = sched
+	// The dispatcher first: the ingester hands it fresh deliveries.
+	e.dispatcher.start()
 	ingestCtx, cancel := context.WithCancel(context.Background())
 	e.ingestStop = cancel
 	go e.ingester.run(ingestCtx)
-	e.dispatcher.start()
 	e.scheduler.start()
 	e.started = true
 	return nil
@@ -253,7 +258,7 @@ func (e *Engine) Authenticate(ctx context.Context, token string) (*Principal, er
 	if !ok {
 		return nil, errBadCredential
 	}
-	cred, err := e.store.GetCredential(ctx, id)
+	cred, app, err := e.credentialAndApp(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, errBadCredential
 	}
@@ -263,7 +268,7 @@ func (e *Engine) Authenticate(ctx context.Context, token string) (*Principal, er
 	if cred.Kind == CredentialClient {
 		return nil, errBadCredential
 	}
-	return e.principalFor(ctx, cred, secret)
+	return e.principalFor(cred, app, secret)
 }
 
 // AuthenticateClient resolves a client_id and client_secret pair.
@@ -278,12 +283,16 @@ func (e *Engine) AuthenticateClient(ctx context.Context, clientID, secret string
 	if err != nil {
 		return nil, err
 	}
-	return e.principalFor(ctx, cred, secret)
+	app, err := e.store.GetApp(ctx, cred.AppID)
+	if err != nil {
+		return nil, fmt.Errorf("credential's app: %w", err)
+	}
+	return e.principalFor(cred, app, secret)
 }
 
 var errBadCredential = fmt.Errorf("the credential is not valid: %w", ErrUnauthorized)
 
-func (e *Engine) principalFor(ctx context.Context, cred *Credential, secret string) (*Principal, error) {
+func (e *Engine) principalFor(cred *Credential, app *App, secret string) (*Principal, error) {
 	digest := hashSecret(secret)
 	// Compare in constant time even when revoked, so timing says nothing about which.
 	match := subtle.ConstantTimeCompare(digest, cred.SecretHash) == 1
@@ -293,10 +302,6 @@ func (e *Engine) principalFor(ctx context.Context, cred *Credential, secret stri
 	// Limited after the check, so a stranger cannot spend a real credential's budget.
 	if err := e.limiter.allow(cred.ID, e.clock.Now()); err != nil {
 		return nil, err
-	}
-	app, err := e.store.GetApp(ctx, cred.AppID)
-	if err != nil {
-		return nil, fmt.Errorf("credential's app: %w", err)
 	}
 	return &Principal{Credential: cred, App: app}, nil
 }

@@ -9,13 +9,20 @@ import (
 // ingester commits published events in groups: while one transaction commits, the requests that
 // arrive wait together for the next. Each request still gets its answer only after its own events
 // are committed, so group commit trades nothing in durability for throughput.
+//
+// Deliveries that are due at once go straight to the dispatcher when it has free slots: they are
+// stored already leased (in_flight) in the ingest transaction and handed over after the commit,
+// so the hot path skips the claim transaction and the reads that load claimed work. Everything
+// else is stored pending and claimed as before. A crash loses nothing: a start makes every
+// delivery left in flight due again.
 type ingester struct {
 	store    Store
 	route    func(*Event, []*Subscription) []*Delivery
 	maxBatch int
-	// committed is told after each commit that created deliveries.
-	committed func()
-	logger    *slog.Logger
+	// handoff takes fresh due deliveries; nil stores every delivery pending.
+	handoff *dispatcher
+	clock   Clock
+	logger  *slog.Logger
 
 	reqs chan *ingestRequest
 	done chan struct{}
@@ -32,9 +39,9 @@ type ingestReply struct {
 	err     error
 }
 
-func newIngester(store Store, route func(*Event, []*Subscription) []*Delivery, maxBatch int, committed func(), logger *slog.Logger) *ingester {
+func newIngester(store Store, route func(*Event, []*Subscription) []*Delivery, maxBatch int, handoff *dispatcher, clock Clock, logger *slog.Logger) *ingester {
 	return &ingester{
-		store: store, route: route, maxBatch: maxBatch, committed: committed, logger: logger,
+		store: store, route: route, maxBatch: maxBatch, handoff: handoff, clock: clock, logger: logger,
 		reqs: make(chan *ingestRequest, 1024), done: make(chan struct{}),
 	}
 }
@@ -97,11 +104,32 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 	for _, req := range batch {
 		events = append(events, req.events...)
 	}
+	var handed []*Work
+	route := g.route
+	if g.handoff != nil {
+		now := g.clock.Now()
+		lease := now.Add(g.handoff.cfg.Lease)
+		route = func(ev *Event, subs []*Subscription) []*Delivery {
+			deliveries := g.route(ev, subs)
+			for _, d := range deliveries {
+				if d.NextAttemptAt.After(now) || !g.handoff.reserve() {
+					continue
+				}
+				d.State, d.LeaseUntil = DeliveryInFlight, &lease
+				handed = append(handed, &Work{Delivery: d, Event: ev, Subscription: subscriptionByID(subs, d.SubscriptionID)})
+			}
+			return deliveries
+		}
+	}
 	// The commit must not be cut short by one caller's context, nor by shutdown: the callers are
 	// waiting for its outcome.
-	results, err := g.store.Ingest(context.Background(), IngestParams{Events: events, Route: g.route})
+	results, err := g.store.Ingest(context.Background(), IngestParams{Events: events, Route: route})
 	if err != nil {
 		g.logger.Error("ingest batch failed", "events", len(events), "requests", len(batch), "err", err)
+		if len(handed) > 0 {
+			g.handoff.unreserve(len(handed))
+			handed = nil
+		}
 	}
 	created := 0
 	offset := 0
@@ -116,9 +144,51 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 		offset += len(req.events)
 		req.reply <- reply
 	}
-	if created > 0 {
-		g.committed()
+	if len(handed) > 0 {
+		g.handOver(handed)
 	}
+	if created > len(handed) && g.handoff != nil {
+		g.handoff.notify()
+	}
+}
+
+// handOver completes the handed-over work with the apps and accounts it needs, read once per
+// batch, and starts delivering it. Should a read fail, the leases are given back instead.
+func (g *ingester) handOver(works []*Work) {
+	ctx := context.Background()
+	apps := map[string]*App{}
+	accounts := map[string]*Account{}
+	for _, w := range works {
+		var err error
+		app, ok := apps[w.Delivery.AppID]
+		if !ok {
+			if app, err = g.store.GetApp(ctx, w.Delivery.AppID); err == nil {
+				apps[app.ID] = app
+			}
+		}
+		account, ok := accounts[w.Subscription.AccountID]
+		if err == nil && !ok {
+			if account, err = g.store.GetAccount(ctx, w.Subscription.AccountID); err == nil {
+				accounts[account.ID] = account
+			}
+		}
+		if err != nil {
+			g.logger.Error("hand over deliveries; they are claimed again", "deliveries", len(works), "err", err)
+			g.handoff.giveBack(works)
+			return
+		}
+		w.App, w.Account = app, account
+	}
+	g.handoff.dispatch(works)
+}
+
+func subscriptionByID(subs []*Subscription, id string) *Subscription {
+	for _, s := range subs {
+		if s.ID == id {
+			return s
+		}
+	}
+	return nil
 }
 
 func (g *ingester) drain() {
