@@ -342,6 +342,26 @@ func TestTenantIsolation(t *testing.T) {
 	}
 }
 
+// TestRevokedCredentialIsRefusedAtOnce: the engine keeps authenticated credentials in memory, and
+// a revocation must reach that copy before the revoking call returns.
+func TestRevokedCredentialIsRefusedAtOnce(t *testing.T) {
+	t.Parallel()
+	node := apitest.Start(t, apitest.Options{})
+	tn := node.NewTenant("revoked", "")
+	// Used twice first, so that the second use is served from memory.
+	for range 2 {
+		tn.App.MustDo("GET", "/v1/subscriptions", nil, http.StatusOK, nil)
+	}
+	id, _, _ := strings.Cut(tn.Token, ".")
+	node.Admin.MustDo("DELETE", "/v1/credentials/"+id, nil, http.StatusOK, nil)
+	if r := tn.App.Do("GET", "/v1/subscriptions", nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("a revoked credential: %d %s", r.Status, r.Body)
+	}
+	if r := tn.App.Do("POST", "/v1/events", map[string]any{"account_id": tn.AccountID, "type": "client.create", "entity": map[string]string{"type": "client", "id": "1"}}); r.Status != http.StatusUnauthorized {
+		t.Errorf("publishing with a revoked credential: %d %s", r.Status, r.Body)
+	}
+}
+
 // TestBadInputs: each gets a clear error with the right status, and nothing stored changes.
 func TestBadInputs(t *testing.T) {
 	t.Parallel()

@@ -160,6 +160,10 @@ func (e *Engine) RevokeCredential(ctx context.Context, id string) (removed []str
 	if c.RevokedAt != nil {
 		return nil, fmt.Errorf("credential %s was already revoked: %w", id, ErrConflict)
 	}
+	// Forgotten before and after: before, so that no request authenticates from the cache once
+	// the revocation is committed; after, so that a lookup racing the commit stores nothing.
+	e.principals.forget(id)
+	defer e.principals.forget(id)
 	return e.store.RevokeCredential(ctx, RevokeCredentialParams{ID: id, At: e.now(), DeleteSubscriptions: c.Kind == CredentialAccessToken})
 }
 

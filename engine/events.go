@@ -80,8 +80,11 @@ func (e *Engine) checkEvent(ctx context.Context, p *Principal, in *NewEvent, pre
 		return nil, fmt.Errorf("this credential publishes for account %s only: %w", p.Credential.AccountID, ErrForbidden)
 	}
 	if !known[in.AccountID] {
-		if _, err := e.store.GetAccount(ctx, in.AccountID); err != nil {
-			return nil, accountRef(prefix+"account_id", in.AccountID, err)
+		if _, ok := e.accounts.Load(in.AccountID); !ok {
+			if _, err := e.store.GetAccount(ctx, in.AccountID); err != nil {
+				return nil, accountRef(prefix+"account_id", in.AccountID, err)
+			}
+			e.accounts.Store(in.AccountID, struct{}{})
 		}
 		known[in.AccountID] = true
 	}

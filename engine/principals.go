@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"context"
+	"sync"
+)
+
+// maxCachedPrincipals bounds the principal cache; when it is full it starts over, which costs a
+// read per credential and nothing else.
+const maxCachedPrincipals = 10000
+
+// principalCache keeps the credentials that authenticated, with their apps, so that a publisher's
+// every request does not read both from the database. Only what authenticated is kept, so a stranger
+// cannot fill it. Apps never change after creation, and a credential changes only when it is
+// revoked, which goes through the engine and drops it here: the cache is never stale on a node
+// that owns its database.
+//
+// A generation counter closes the race between a read and a revocation: a lookup that started
+// before a revocation does not store what it read after it.
+type principalCache struct {
+	mu      sync.Mutex
+	gen     uint64
+	entries map[string]cachedPrincipal
+}
+
+type cachedPrincipal struct {
+	cred *Credential
+	app  *App
+}
+
+func newPrincipalCache() *principalCache {
+	return &principalCache{entries: map[string]cachedPrincipal{}}
+}
+
+func (c *principalCache) get(id string) (cachedPrincipal, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.entries[id]
+	return p, ok
+}
+
+func (c *principalCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put stores p unless the cache was invalidated since gen was read.
+func (c *principalCache) put(gen uint64, p cachedPrincipal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if len(c.entries) >= maxCachedPrincipals {
+		clear(c.entries)
+	}
+	c.entries[p.cred.ID] = p
+}
+
+// forget drops a credential, and makes lookups in progress not store theirs.
+func (c *principalCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.entries, id)
+}
+
+// credentialAndApp returns a credential and its app, from the cache or the store.
+func (e *Engine) credentialAndApp(ctx context.Context, id string) (*Credential, *App, error) {
+	if p, ok := e.principals.get(id); ok {
+		return p.cred, p.app, nil
+	}
+	gen := e.principals.generation()
+	cred, err := e.store.GetCredential(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	app, err := e.store.GetApp(ctx, cred.AppID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cred.RevokedAt == nil {
+		e.principals.put(gen, cachedPrincipal{cred: cred, app: app})
+	}
+	return cred, app, nil
+}
