@@ -33,7 +33,7 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 		return nil, nil
 	}
 	var rows []deliveryRow
-	err := s.write(ctx, func(tx *sqlx.Tx) error {
+	err := s.writeRelaxed(ctx, func(tx *sqlx.Tx) error {
 		if err := tx.SelectContext(ctx, &rows, claimSelectSQL, toMS(p.Now), p.Limit); err != nil {
 			return err
 		}
@@ -202,7 +202,7 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 			return fmt.Errorf("complete: outcome %d: a delivery cannot move to %q: %w", i, o.State, engine.ErrInvalid)
 		}
 	}
-	err := s.write(ctx, func(tx *sqlx.Tx) error {
+	err := s.writeRelaxed(ctx, func(tx *sqlx.Tx) error {
 		read, err := tx.PreparexContext(ctx, completeReadSQL)
 		if err != nil {
 			return err
@@ -341,7 +341,7 @@ func (s *Store) ReleaseLeases(ctx context.Context, ids []string, now time.Time) 
 		return nil
 	}
 	ids = distinct(slices.Clone(ids))
-	err := s.write(ctx, func(tx *sqlx.Tx) error {
+	err := s.writeRelaxed(ctx, func(tx *sqlx.Tx) error {
 		return inChunks(ids, func(chunk []string) error {
 			q, args, err := sqlx.In(`UPDATE deliveries
 				SET state = 'pending', next_attempt_at = ?, lease_until = NULL, updated_at = ?

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -97,3 +98,13 @@ func HotQueryPlans(ctx context.Context, s *Store) (map[string]string, error) {
 
 // SetPurgeBatch sets how many attempts PurgeAttempts deletes per transaction.
 func SetPurgeBatch(s *Store, n int) { s.purgeBatch = n }
+
+// SynchronousInWrites returns PRAGMA synchronous as a durable write sees it and as a relaxed
+// write sees it, in that order, each read inside its transaction.
+func SynchronousInWrites(ctx context.Context, s *Store) (durable, relaxed int, err error) {
+	if err = s.writeRelaxed(ctx, func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &relaxed, "PRAGMA synchronous") }); err != nil {
+		return
+	}
+	err = s.write(ctx, func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &durable, "PRAGMA synchronous") })
+	return
+}

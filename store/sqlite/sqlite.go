@@ -70,6 +70,13 @@ type Store struct {
 
 	// purgeBatch is how many attempts PurgeAttempts deletes per transaction.
 	purgeBatch int
+	// synchronous is the configured durability of writes; syncOf is the writer connection's
+	// current setting, which writeRelaxed lowers.
+	synchronous string
+	syncOf      struct {
+		conn  any
+		level string
+	}
 }
 
 // stmtCacheSize is how many prepared statements each connection keeps for reuse; the store runs
@@ -108,7 +115,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, purgeBatch: 5000}
+	s := &Store{w: w, purgeBatch: 5000, synchronous: opts.Synchronous}
 	// The writer's first connection switches the file to WAL before any reader opens it.
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
@@ -234,9 +241,45 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// write runs fn in a write transaction on the writer and commits it.
+// write runs fn in a write transaction on the writer and commits it, durably as Options.Synchronous
+// says.
 func (s *Store) write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.w.BeginTxx(ctx, nil)
+	return s.writeSynced(ctx, "NORMAL", fn)
+}
+
+// writeRelaxed is write for what the engine can lose to a power cut without losing an event: the
+// bookkeeping of claims and attempts. Its commit does not wait for the disk (synchronous=NORMAL);
+// the next durable commit syncs it along, since the WAL is one file written in order. Should the
+// machine lose power first, the deliveries it recorded are sent again, under the same delivery ids,
+// which at-least-once delivery allows. A crash of the process alone loses nothing.
+func (s *Store) writeRelaxed(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return s.writeSynced(ctx, "NORMAL", fn)
+}
+
+func (s *Store) writeSynced(ctx context.Context, level string, fn func(tx *sqlx.Tx) error) error {
+	conn, err := s.w.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("writer: %w", err)
+	}
+	defer conn.Close()
+	// The writer is one connection, so holding it makes this the only code touching s.syncOf.
+	// A new connection (the pool replaced a broken one) starts at the configured level.
+	var driverConn any
+	if err := conn.Raw(func(c any) error { driverConn = c; return nil }); err != nil {
+		return fmt.Errorf("writer: %w", err)
+	}
+	current := s.synchronous
+	if s.syncOf.conn == driverConn {
+		current = s.syncOf.level
+	}
+	if current != level {
+		s.syncOf.conn = nil
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+level); err != nil {
+			return fmt.Errorf("synchronous %s: %w", level, err)
+		}
+	}
+	s.syncOf.conn, s.syncOf.level = driverConn, level
+	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -159,6 +159,17 @@ func TestPragmas(t *testing.T) {
 		if p.Synchronous != tt.sync {
 			t.Errorf("%+v: synchronous = %d; want %d", tt.opts, p.Synchronous, tt.sync)
 		}
+		// Claims and attempts commit without waiting for the disk; a durable write that follows
+		// one on the same connection is durable again.
+		for range 2 {
+			durable, relaxed, err := sqlite.SynchronousInWrites(ctx, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if durable != tt.sync || relaxed != 1 {
+				t.Errorf("%+v: synchronous in a durable write = %d, in a relaxed one = %d; want %d and 1", tt.opts, durable, relaxed, tt.sync)
+			}
+		}
 		if !p.ForeignKeys {
 			t.Error("foreign_keys is off")
 		}
