@@ -32,11 +32,11 @@ type config struct {
 	events      int
 	concurrency int
 	batch       int
-	fanout      int
+	fanouts     string
 	pacedRate   int
 	pacedFor    time.Duration
 	ceilingFor  time.Duration
-	backlog     int
+	backlogs    string
 	sync        string
 	serverFlags string
 	keepDataDir bool
@@ -57,14 +57,14 @@ func run(ctx context.Context, args []string) error {
 	var cfg config
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.StringVar(&cfg.bin, "bin", "bin/switchyard", "the switchyard binary to measure")
-	fs.IntVar(&cfg.events, "events", 20000, "events to publish in the unpaced run")
+	fs.IntVar(&cfg.events, "events", 100000, "events to publish in the unpaced run (fan-out 1)")
 	fs.IntVar(&cfg.concurrency, "concurrency", 16, "concurrent publishers")
-	fs.IntVar(&cfg.batch, "batch", 1, "events per publish request (1 uses POST /v1/events, more /v1/events/batch)")
-	fs.IntVar(&cfg.fanout, "fanout", 1, "subscriptions per event")
+	fs.IntVar(&cfg.batch, "batch", 1, "events per publish request in the unpaced run (1 uses POST /v1/events, more /v1/events/batch)")
+	fs.StringVar(&cfg.fanouts, "fanout", "10:10000,100:1000", "further runs, as comma-separated SUBSCRIPTIONS:EVENTS pairs (empty skips them)")
 	fs.IntVar(&cfg.pacedRate, "paced-rate", 500, "events per second in the paced run (0 skips it)")
 	fs.DurationVar(&cfg.pacedFor, "paced-for", 10*time.Second, "length of the paced run")
 	fs.DurationVar(&cfg.ceilingFor, "ceiling-for", 3*time.Second, "length of the loopback ceiling measurement")
-	fs.IntVar(&cfg.backlog, "backlog", 0, "if set, also measure draining a backlog of this many deliveries built while the receiver was down")
+	fs.StringVar(&cfg.backlogs, "backlog", "10000,1000000", "backlog sizes whose drain is measured, comma-separated (empty skips them)")
 	fs.StringVar(&cfg.sync, "sqlite-synchronous", "FULL", "the server's SQLite synchronous mode")
 	fs.StringVar(&cfg.serverFlags, "server-flags", "", "extra flags for switchyard serve, space-separated")
 	fs.BoolVar(&cfg.keepDataDir, "keep", false, "keep the server's data dir")
@@ -73,13 +73,23 @@ func run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	fanouts, err := parsePairs(cfg.fanouts)
+	if err != nil {
+		return fmt.Errorf("--fanout: %w", err)
+	}
+	backlogs, err := parseInts(cfg.backlogs)
+	if err != nil {
+		return fmt.Errorf("--backlog: %w", err)
+	}
 
-	rows := []row{}
+	t := &table{}
 	ceiling, err := measureCeiling(ctx, cfg.ceilingFor, cfg.concurrency)
 	if err != nil {
 		return fmt.Errorf("ceiling: %w", err)
 	}
-	rows = append(rows, row{"loopback POST ceiling (Go client -> Go server)", fmt.Sprintf("%.0f req/s", ceiling), ""})
+	t.ceiling = ceiling.rate
+	t.add("loopback POST ceiling (Go client -> Go server, 16 connections)", fmt.Sprintf("%.0f req/s", ceiling.rate), "1.00")
+	t.add("CPU per loopback POST, client and server together", fmt.Sprintf("%.3f ms", ceiling.cpuPerRequest*1000), "")
 
 	rc := newReceiver()
 	defer rc.close()
@@ -88,85 +98,227 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer srv.stop()
-	tenant, err := setup(srv.base, rc.url, cfg.fanout)
+	b := &bench{cfg: cfg, srv: srv, rc: rc, t: t, ceilingCPU: ceiling.cpuPerRequest}
+
+	steps := []func(context.Context) error{b.unpaced}
+	if cfg.pacedRate > 0 {
+		steps = append(steps, b.paced)
+	}
+	for _, f := range fanouts {
+		steps = append(steps, func(ctx context.Context) error { return b.fanout(ctx, f[0], f[1]) })
+	}
+	if len(backlogs) > 0 {
+		steps = append(steps, func(ctx context.Context) error { return b.backlogs(ctx, backlogs) })
+	}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			t.print()
+			return err
+		}
+	}
+	t.add("server peak RSS, whole run", fmt.Sprintf("%.0f MiB", srv.memMiB("VmHWM")), "")
+	t.print()
+	return nil
+}
+
+// bench runs the measurements against one server, each on a tenant of its own.
+type bench struct {
+	cfg        config
+	srv        *server
+	rc         *receiver
+	t          *table
+	ceilingCPU float64
+	tenants    int
+}
+
+func (b *bench) publisher(fanout int) (*publisher, error) {
+	b.tenants++
+	tn, err := setup(b.srv.base, fmt.Sprintf("%s/t%d", b.rc.url, b.tenants), fanout)
+	if err != nil {
+		return nil, err
+	}
+	return &publisher{base: b.srv.base, token: tn.token, account: tn.account}, nil
+}
+
+// unpaced publishes as fast as the publishers go, one event per request, to one subscription.
+func (b *bench) unpaced(ctx context.Context) error {
+	pub, err := b.publisher(1)
 	if err != nil {
 		return err
 	}
-	pub := &publisher{base: srv.base, token: tenant.token, account: tenant.account}
-
-	// Unpaced: as fast as the publishers can go.
 	profiled := make(chan error, 1)
-	if cfg.cpuProfile != "" {
-		go func() { profiled <- srv.profile(cfg.cpuProfile, cfg.profileFor) }()
+	if b.cfg.cpuProfile != "" {
+		go func() { profiled <- b.srv.profile(b.cfg.cpuProfile, b.cfg.profileFor) }()
 	} else {
 		profiled <- nil
 	}
-	cpu0 := srv.cpuSeconds()
-	res, err := pub.flood(ctx, rc, cfg.events, cfg.concurrency, cfg.batch)
+	b.rc.reset()
+	cpu0 := b.srv.cpuSeconds()
+	res, err := pub.flood(ctx, b.rc, b.cfg.events, b.cfg.concurrency, b.cfg.batch, nil)
 	if err != nil {
 		return err
 	}
-	if err := rc.waitFor(ctx, cfg.events*cfg.fanout, 5*time.Minute); err != nil {
+	if err := b.rc.waitFor(ctx, b.cfg.events, 10*time.Minute); err != nil {
 		return err
 	}
-	cpu := srv.cpuSeconds() - cpu0
+	cpu := b.srv.cpuSeconds() - cpu0
 	if err := <-profiled; err != nil {
 		return fmt.Errorf("cpu profile: %w", err)
 	}
-	deliveries := cfg.events * cfg.fanout
-	lastReceipt := rc.lastArrival()
-	deliveredRate := float64(deliveries) / lastReceipt.Sub(res.start).Seconds()
-	lat := rc.latencies()
-	rows = append(rows,
-		row{fmt.Sprintf("ingest rate (%d events, %d publishers, batch %d)", cfg.events, cfg.concurrency, cfg.batch), fmt.Sprintf("%.0f events/s", res.rate()), ratio(res.rate(), ceiling)},
-		row{fmt.Sprintf("delivered rate (fan-out %d)", cfg.fanout), fmt.Sprintf("%.0f deliveries/s", deliveredRate), ratio(deliveredRate, ceiling)},
-		row{"publish to receipt, unpaced p50 / p90 / p99", lat.String(), ""},
-		row{"server CPU per delivery", fmt.Sprintf("%.3f ms", cpu/float64(deliveries)*1000), ""},
-	)
+	delivered := float64(b.cfg.events) / b.rc.lastArrival().Sub(res.start).Seconds()
+	perEvent := cpu / float64(b.cfg.events)
+	b.t.add(fmt.Sprintf("ingest rate (%d events, %d publishers, %d per request)", b.cfg.events, b.cfg.concurrency, b.cfg.batch), fmt.Sprintf("%.0f events/s", res.rate()), b.t.ratio(res.rate()))
+	b.t.add("delivered rate, fan-out 1 (publish of the first to receipt of the last)", fmt.Sprintf("%.0f events/s", delivered), b.t.ratio(delivered))
+	b.t.add("publish to receipt, unpaced, p50 / p90 / p99", b.rc.latencies().String(), "")
+	b.t.add("server CPU per delivered event, fan-out 1", fmt.Sprintf("%.3f ms", perEvent*1000), fmt.Sprintf("%.1fx a loopback POST", perEvent/b.ceilingCPU))
+	return nil
+}
 
-	if cfg.pacedRate > 0 {
-		rc.reset()
-		n, err := pub.paced(ctx, rc, cfg.pacedRate, cfg.pacedFor)
+// paced publishes at a steady rate, one event per request, and reports publish-to-receipt latency.
+func (b *bench) paced(ctx context.Context) error {
+	pub, err := b.publisher(1)
+	if err != nil {
+		return err
+	}
+	b.rc.reset()
+	n, err := pub.paced(ctx, b.rc, b.cfg.pacedRate, b.cfg.pacedFor)
+	if err != nil {
+		return err
+	}
+	if err := b.rc.waitFor(ctx, n, 2*time.Minute); err != nil {
+		return err
+	}
+	b.t.add(fmt.Sprintf("publish to receipt, paced %d events/s for %s, p50 / p90 / p99", b.cfg.pacedRate, b.cfg.pacedFor), b.rc.latencies().String(),
+		fmt.Sprintf("%.2f", float64(b.cfg.pacedRate)/b.t.ceiling))
+	return nil
+}
+
+// fanout publishes events to an account with subs subscriptions, and reports the delivery rate.
+func (b *bench) fanout(ctx context.Context, subs, events int) error {
+	pub, err := b.publisher(subs)
+	if err != nil {
+		return err
+	}
+	b.rc.reset()
+	cpu0 := b.srv.cpuSeconds()
+	res, err := pub.flood(ctx, b.rc, events, b.cfg.concurrency, 1, nil)
+	if err != nil {
+		return err
+	}
+	deliveries := events * subs
+	if err := b.rc.waitFor(ctx, deliveries, 10*time.Minute); err != nil {
+		return err
+	}
+	cpu := b.srv.cpuSeconds() - cpu0
+	rate := float64(deliveries) / b.rc.lastArrival().Sub(res.start).Seconds()
+	b.t.add(fmt.Sprintf("delivered rate, fan-out %d (%d events, %d deliveries)", subs, events, deliveries), fmt.Sprintf("%.0f deliveries/s", rate), b.t.ratio(rate))
+	b.t.add(fmt.Sprintf("server CPU per delivery, fan-out %d", subs), fmt.Sprintf("%.3f ms", cpu/float64(deliveries)*1000), "")
+	return nil
+}
+
+// backlogs measures how fast backlogs of each size drain, and the server's memory meanwhile. A
+// backlog is made of events published with one deliver_at: every delivery is due at that moment,
+// as after a receiver outage, without the million failed attempts an outage would take to build.
+func (b *bench) backlogs(ctx context.Context, sizes []int) error {
+	publishRate := 0.0
+	for _, n := range sizes {
+		pub, err := b.publisher(1)
 		if err != nil {
 			return err
 		}
-		if err := rc.waitFor(ctx, n*cfg.fanout, 2*time.Minute); err != nil {
+		// The deliveries must not fall due before the last is published: the time allowed is the
+		// previous backlog's publishing rate (or a guess), with room to spare.
+		rate := publishRate
+		if rate == 0 {
+			rate = 2000
+		}
+		dueAt := time.Now().Add(time.Duration(float64(n)/rate*1.5*float64(time.Second)) + 5*time.Second)
+		b.rc.reset()
+		res, err := pub.flood(ctx, nil, n, b.cfg.concurrency, 500, &dueAt)
+		if err != nil {
 			return err
 		}
-		rows = append(rows, row{fmt.Sprintf("publish to receipt, paced %d/s for %s, p50 / p90 / p99", cfg.pacedRate, cfg.pacedFor), rc.latencies().String(), ""})
+		publishRate = res.rate()
+		if early := b.rc.count(); early > 0 || time.Now().After(dueAt) {
+			return fmt.Errorf("backlog of %d: publishing it (at %.0f events/s) outlasted its due time", n, publishRate)
+		}
+		time.Sleep(time.Until(dueAt))
+		rssStart := b.srv.memMiB("VmRSS")
+		rssMax := rssStart
+		stopSampling := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for {
+				select {
+				case <-stopSampling:
+					return
+				case <-time.After(250 * time.Millisecond):
+					rssMax = max(rssMax, b.srv.memMiB("VmRSS"))
+				}
+			}
+		}()
+		err = b.rc.waitFor(ctx, n, 30*time.Minute)
+		close(stopSampling)
+		<-sampled
+		if err != nil {
+			return err
+		}
+		drain := float64(n) / b.rc.lastArrival().Sub(dueAt).Seconds()
+		b.t.add(fmt.Sprintf("backlog of %d due deliveries: drain rate", n), fmt.Sprintf("%.0f deliveries/s", drain), b.t.ratio(drain))
+		b.t.add(fmt.Sprintf("backlog of %d: server RSS when due / highest while draining", n), fmt.Sprintf("%.0f / %.0f MiB", rssStart, rssMax), "")
 	}
-
-	if cfg.backlog > 0 {
-		rc.reset()
-		rc.down.Store(true)
-		if _, err := pub.flood(ctx, nil, cfg.backlog, cfg.concurrency, max(cfg.batch, 100)); err != nil {
-			return err
-		}
-		// Let every delivery fail once, so the backlog is one of due retries.
-		time.Sleep(3 * time.Second)
-		rc.reset()
-		rc.down.Store(false)
-		start := time.Now()
-		if err := rc.waitFor(ctx, cfg.backlog*cfg.fanout, 10*time.Minute); err != nil {
-			return err
-		}
-		rate := float64(cfg.backlog*cfg.fanout) / rc.lastArrival().Sub(start).Seconds()
-		rows = append(rows, row{fmt.Sprintf("backlog drain (%d deliveries)", cfg.backlog*cfg.fanout), fmt.Sprintf("%.0f deliveries/s", rate), ratio(rate, ceiling)})
-	}
-
-	rows = append(rows, row{"server peak RSS", fmt.Sprintf("%.0f MiB", srv.peakRSSMiB()), ""})
-	printTable(rows)
 	return nil
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func parsePairs(s string) ([][2]int, error) {
+	var out [][2]int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		a, bb, ok := strings.Cut(f, ":")
+		x, err1 := strconv.Atoi(a)
+		y, err2 := strconv.Atoi(bb)
+		if !ok || err1 != nil || err2 != nil || x <= 0 || y <= 0 {
+			return nil, fmt.Errorf("%q is not SUBSCRIPTIONS:EVENTS", f)
+		}
+		out = append(out, [2]int{x, y})
+	}
+	return out, nil
 }
 
 type row struct{ what, value, ratio string }
 
-func ratio(v, ceiling float64) string { return fmt.Sprintf("%.2f of ceiling", v/ceiling) }
+// table is the one table make bench prints; rates carry their ratio to the ceiling.
+type table struct {
+	ceiling float64
+	rows    []row
+}
 
-func printTable(rows []row) {
+func (t *table) add(what, value, ratio string) { t.rows = append(t.rows, row{what, value, ratio}) }
+
+func (t *table) ratio(rate float64) string { return fmt.Sprintf("%.2f", rate/t.ceiling) }
+
+func (t *table) print() {
 	fmt.Println("| measure | value | vs ceiling |")
 	fmt.Println("|---|---|---|")
-	for _, r := range rows {
+	for _, r := range t.rows {
 		fmt.Printf("| %s | %s | %s |\n", r.what, r.value, r.ratio)
 	}
 }
@@ -174,10 +326,16 @@ func printTable(rows []row) {
 // measureCeiling is the machine's raw loopback POST rate: a Go client posting 1 KB bodies to a Go
 // server in one process, which is all a webhook engine could hope for per received-and-sent event
 // pair, twice over.
-func measureCeiling(ctx context.Context, d time.Duration, concurrency int) (float64, error) {
+type ceilingResult struct {
+	rate float64
+	// cpuPerRequest is this process's CPU seconds per request, client and server together.
+	cpuPerRequest float64
+}
+
+func measureCeiling(ctx context.Context, d time.Duration, concurrency int) (ceilingResult, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return ceilingResult{}, err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -193,6 +351,7 @@ func measureCeiling(ctx context.Context, d time.Duration, concurrency int) (floa
 	defer cancel()
 	var wg sync.WaitGroup
 	start := time.Now()
+	cpu0 := processCPUSeconds(os.Getpid())
 	for range concurrency {
 		wg.Go(func() {
 			for ctx.Err() == nil {
@@ -207,7 +366,8 @@ func measureCeiling(ctx context.Context, d time.Duration, concurrency int) (floa
 		})
 	}
 	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds(), nil
+	cpu := processCPUSeconds(os.Getpid()) - cpu0
+	return ceilingResult{rate: float64(n.Load()) / time.Since(start).Seconds(), cpuPerRequest: cpu / float64(n.Load())}, nil
 }
 
 // server is the switchyard process under measurement.
@@ -215,9 +375,9 @@ type server struct {
 	cmd       *exec.Cmd
 	base      string
 	pprofAddr string
-	dataDir string
-	keep    bool
-	log     *bytes.Buffer
+	dataDir   string
+	keep      bool
+	log       *bytes.Buffer
 }
 
 const adminToken = "loadgen-admin"
@@ -308,9 +468,11 @@ func (s *server) stop() {
 	}
 }
 
-// cpuSeconds is the process's user and system CPU time so far, from /proc.
-func (s *server) cpuSeconds() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+func (s *server) cpuSeconds() float64 { return processCPUSeconds(s.cmd.Process.Pid) }
+
+// processCPUSeconds is a process's user and system CPU time so far, from /proc.
+func processCPUSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
@@ -321,13 +483,14 @@ func (s *server) cpuSeconds() float64 {
 	return (utime + stime) / 100 // clock ticks; 100 per second on Linux
 }
 
-func (s *server) peakRSSMiB() float64 {
+// memMiB reads one memory figure of the server from /proc: VmRSS now, VmHWM its peak.
+func (s *server) memMiB(field string) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
+		if strings.HasPrefix(line, field+":") {
 			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
 			return kb / 1024
 		}
@@ -404,7 +567,7 @@ type publisher struct {
 // event is about 1 KB of typical entity data; seq lets the receiver match a delivery to its publish
 // time. It is written by appending to a template: the load generator shares the machine with the
 // server, and every microsecond it spends encoding is one the server does not get.
-func (p *publisher) event(seq int64) []byte {
+func (p *publisher) event(seq int64, dueAt *time.Time) []byte {
 	p.templateOnce.Do(func() {
 		lines := make([]map[string]any, 12)
 		for i := range lines {
@@ -417,7 +580,13 @@ func (p *publisher) event(seq int64) []byte {
 	b := make([]byte, 0, 1100)
 	b = append(b, `{"account_id":"`...)
 	b = append(b, p.account...)
-	b = append(b, `","type":"invoice.create","entity":{"type":"invoice","id":"`...)
+	b = append(b, `","type":"invoice.create",`...)
+	if dueAt != nil {
+		b = append(b, `"deliver_at":"`...)
+		b = dueAt.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `",`...)
+	}
+	b = append(b, `"entity":{"type":"invoice","id":"`...)
 	b = append(b, n...)
 	b = append(b, `"},"data":{"seq":`...)
 	b = append(b, n...)
@@ -435,7 +604,9 @@ type floodResult struct {
 
 func (r floodResult) rate() float64 { return float64(r.n) / r.end.Sub(r.start).Seconds() }
 
-func (p *publisher) flood(ctx context.Context, rc *receiver, n, concurrency, batch int) (floodResult, error) {
+// flood publishes n events from concurrency publishers, batch per request, each due at dueAt
+// when it is set.
+func (p *publisher) flood(ctx context.Context, rc *receiver, n, concurrency, batch int, dueAt *time.Time) (floodResult, error) {
 	start := time.Now()
 	var sent atomic.Int64
 	var firstErr error
@@ -452,7 +623,7 @@ func (p *publisher) flood(ctx context.Context, rc *receiver, n, concurrency, bat
 				events := make([][]byte, size)
 				for i := range events {
 					seq := p.seq.Add(1)
-					events[i] = p.event(seq)
+					events[i] = p.event(seq, dueAt)
 					if rc != nil {
 						rc.published(seq, time.Now())
 					}
@@ -491,7 +662,7 @@ func (p *publisher) paced(ctx context.Context, rc *receiver, rate int, d time.Du
 			return i, ctx.Err()
 		}
 		seq := p.seq.Add(1)
-		ev := p.event(seq)
+		ev := p.event(seq, nil)
 		rc.published(seq, time.Now())
 		wg.Go(func() {
 			if err := callRaw(p.base, p.token, "POST", "/v1/events", ev, nil); err != nil {
@@ -505,9 +676,8 @@ func (p *publisher) paced(ctx context.Context, rc *receiver, rate int, d time.Du
 
 // receiver takes deliveries and records when each arrived.
 type receiver struct {
-	srv  *http.Server
-	url  string
-	down atomic.Bool
+	srv *http.Server
+	url string
 
 	mu        sync.Mutex
 	sentAt    map[int64]time.Time
@@ -540,10 +710,6 @@ var seqKey = []byte(`"seq":`)
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	if rc.down.Load() {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return
-	}
 	now := time.Now()
 	var seq int64
 	if i := bytes.Index(body, seqKey); i >= 0 {
@@ -569,6 +735,12 @@ func (rc *receiver) reset() {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.latency, rc.arrivals = nil, 0
+}
+
+func (rc *receiver) count() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.arrivals
 }
 
 func (rc *receiver) lastArrival() time.Time {
