@@ -39,7 +39,7 @@ import (
 func TestSecretsNeverLeak(t *testing.T) {
 	t.Parallel()
 	node := apitest.Start(t, apitest.Options{})
-	s := &leakSearch{node: node, secrets: map[string]string{}, credentials: map[string]bool{}, capabilities: map[string]string{}}
+	s := &leakSearch{t: t, node: node, secrets: map[string]string{}, credentials: map[string]bool{}, capabilities: map[string]string{}}
 	s.credential("admin token", apitest.AdminToken, false)
 	for _, style := range []func(*testing.T, *leakSearch){
 		standardSecrets, altovizSecrets, quicklySignSecrets, salesKingSecrets, upsalesSecrets, ivvySecrets,
@@ -100,6 +100,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 // leakSearch is what one run handed out, and what it read back afterwards.
 type leakSearch struct {
+	t    *testing.T
 	node *apitest.Node
 	// secrets are shown once, when made: after that, in no log line, API answer or error.
 	secrets map[string]string
@@ -113,12 +114,17 @@ type leakSearch struct {
 	reads        []*apitest.Response
 }
 
-func (s *leakSearch) secret(name, v string) { s.secrets[name] = v }
+func (s *leakSearch) secret(name, v string) {
+	if _, taken := s.secrets[name]; taken {
+		s.t.Fatalf("two secrets are named %q: one would not be searched for", name)
+	}
+	s.secrets[name] = v
+}
 
 // credential records a credential secret; hashed says whether the store keeps its SHA-256 (one the
 // node derives or is configured with, it keeps not at all).
 func (s *leakSearch) credential(name, v string, hashed bool) {
-	s.secrets[name] = v
+	s.secret(name, v)
 	s.credentials[name] = hashed
 }
 
@@ -148,7 +154,7 @@ func (s *leakSearch) tenant(name, appURL string) *apitest.Tenant {
 	tn := s.node.NewTenant(name, appURL)
 	s.secret(name+" app secret", tn.AppSecret)
 	_, key, _ := strings.Cut(tn.Token, ".")
-	s.credential(name+" api key secret", key, true)
+	s.credential(name+" publishing key secret", key, true)
 	return tn
 }
 
