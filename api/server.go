@@ -117,10 +117,22 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 			if err != nil {
 				status, _ = web.Status(err)
 			}
-			logger.Debug("request", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "took", time.Since(start))
+			logger.Debug("request", "method", c.Request().Method, "path", logPath(c), "status", status, "took", time.Since(start))
 			return err
 		}
 	}
+}
+
+// logPath is the request's path, or its route where the path carries a token (an Upsales
+// callbackUrl, a confirmation URL): the token is the URL's only credential, and whoever reads
+// the log could use it.
+func logPath(c echo.Context) string {
+	for _, name := range c.ParamNames() {
+		if name == "token" {
+			return c.Path()
+		}
+	}
+	return c.Request().URL.Path
 }
 
 // tooLarge is the body of a request that declared more than the cap: every read fails at once.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"regexp"
@@ -458,7 +459,9 @@ func (e *Engine) RotateSecret(ctx context.Context, p *Principal, id string, in S
 		secret = NewSigningSecret()
 	}
 	return e.modifySubscription(ctx, id, func(s *Subscription) error {
-		if s.Secret == secret {
+		// Constant time: the answer must not tell, by how long it took, how much of a guess at a
+		// secret the caller could not read back was right.
+		if subtle.ConstantTimeCompare([]byte(s.Secret), []byte(secret)) == 1 {
 			return invalidf("secret", "is the current secret")
 		}
 		until := e.now().Add(overlap)

@@ -55,8 +55,11 @@ function decode(signedRequest) {
 function valid(decoded, secret) {
   const alg = decoded.data.algorithm === undefined || decoded.data.algorithm === null ? "" : String(decoded.data.algorithm);
   if (alg.toUpperCase() !== "HMAC-SHA256") return false;
-  const expected = crypto.createHmac("sha256", secret).update(decoded.payload, "utf8").digest("hex");
-  return decoded.sign === expected;
+  const expected = Buffer.from(crypto.createHmac("sha256", secret).update(decoded.payload, "utf8").digest("hex"));
+  // The SDK compares with ==; the same test in constant time, so a receiver copied from this one
+  // does not tell an attacker, by its timing, how much of a forged signature is right.
+  const got = Buffer.from(String(decoded.sign));
+  return got.length === expected.length && crypto.timingSafeEqual(got, expected);
 }
 
 function canonical(signedRequest) {

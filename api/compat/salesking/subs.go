@@ -73,7 +73,8 @@ func accessToken(c echo.Context) (string, error) {
 		token = strings.TrimSpace(token)
 		switch {
 		case !strings.EqualFold(scheme, "bearer"):
-			return "", fmt.Errorf("subscriptions need an OAuth access token, as Authorization: Bearer <token>, not %s: %w", scheme, engine.ErrUnauthorized)
+			// The header is not echoed: without "Bearer " in front, its first word is the token.
+			return "", fmt.Errorf("subscriptions need an OAuth access token, as Authorization: Bearer <token>; this Authorization header is not a bearer token: %w", engine.ErrUnauthorized)
 		case token == "":
 			return "", fmt.Errorf("the Authorization header's bearer token is empty: %w", engine.ErrUnauthorized)
 		}
