@@ -124,6 +124,8 @@ func (d *dispatcher) reserve() bool {
 	}
 }
 
+func (d *dispatcher) lease() time.Duration { return d.cfg.Lease }
+
 // unreserve gives back n slots that reserve took.
 func (d *dispatcher) unreserve(n int) {
 	for range n {

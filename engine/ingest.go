@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // ingester commits published events in groups: while one transaction commits, the requests that
@@ -20,12 +21,27 @@ type ingester struct {
 	route    func(*Event, []*Subscription) []*Delivery
 	maxBatch int
 	// handoff takes fresh due deliveries; nil stores every delivery pending.
-	handoff *dispatcher
+	handoff handoff
 	clock   Clock
 	logger  *slog.Logger
 
 	reqs chan *ingestRequest
 	done chan struct{}
+}
+
+// handoff is what the ingester needs of the dispatcher.
+type handoff interface {
+	// reserve takes a free delivery slot without waiting; unreserve gives n back.
+	reserve() bool
+	unreserve(n int)
+	// lease is how long handed-over work stays leased.
+	lease() time.Duration
+	// dispatch delivers leased work in slots reserved for it; giveBack ends the leases of
+	// reserved work that will not be delivered now, and frees its slots.
+	dispatch(works []*Work)
+	giveBack(works []*Work)
+	// notify says that pending work is due.
+	notify()
 }
 
 type ingestRequest struct {
@@ -39,7 +55,7 @@ type ingestReply struct {
 	err     error
 }
 
-func newIngester(store Store, route func(*Event, []*Subscription) []*Delivery, maxBatch int, handoff *dispatcher, clock Clock, logger *slog.Logger) *ingester {
+func newIngester(store Store, route func(*Event, []*Subscription) []*Delivery, maxBatch int, handoff handoff, clock Clock, logger *slog.Logger) *ingester {
 	return &ingester{
 		store: store, route: route, maxBatch: maxBatch, handoff: handoff, clock: clock, logger: logger,
 		reqs: make(chan *ingestRequest, 1024), done: make(chan struct{}),
@@ -107,10 +123,11 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 	var handed []*Work
 	route := g.route
 	if g.handoff != nil {
-		now := g.clock.Now()
-		lease := now.Add(g.handoff.cfg.Lease)
 		route = func(ev *Event, subs []*Subscription) []*Delivery {
 			deliveries := g.route(ev, subs)
+			// Read after routing: a delivery due now is due at the router's now, not later.
+			now := g.clock.Now()
+			lease := now.Add(g.handoff.lease())
 			for _, d := range deliveries {
 				if d.NextAttemptAt.After(now) || !g.handoff.reserve() {
 					continue
