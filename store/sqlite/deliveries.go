@@ -37,11 +37,7 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 		if err := tx.SelectContext(ctx, &rows, claimSelectSQL, toMS(p.Now), p.Limit); err != nil {
 			return err
 		}
-		upd, err := tx.PreparexContext(ctx, claimOneSQL)
-		if err != nil {
-			return err
-		}
-		defer upd.Close()
+		upd := stmt(tx, claimOneSQL)
 		lease, now := toMS(p.LeaseUntil), toMS(p.Now)
 		for i := range rows {
 			if _, err := upd.ExecContext(ctx, lease, now, rows[i].ID); err != nil {
@@ -203,26 +199,10 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 		}
 	}
 	err := s.writeRelaxed(ctx, func(tx *sqlx.Tx) error {
-		read, err := tx.PreparexContext(ctx, completeReadSQL)
-		if err != nil {
-			return err
-		}
-		defer read.Close()
-		move, err := tx.PreparexContext(ctx, completeMoveSQL)
-		if err != nil {
-			return err
-		}
-		defer move.Close()
-		count, err := tx.PreparexContext(ctx, completeCountSQL)
-		if err != nil {
-			return err
-		}
-		defer count.Close()
-		ins, err := tx.PreparexContext(ctx, insertAttemptSQL)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
+		read := stmt(tx, completeReadSQL)
+		move := stmt(tx, completeMoveSQL)
+		count := stmt(tx, completeCountSQL)
+		ins := stmt(tx, insertAttemptSQL)
 
 		healthOf := make(map[string]*health)
 		var order []string // subscriptions in the order first seen, for a stable write order
@@ -467,11 +447,7 @@ func (s *Store) ReplaySubscription(ctx context.Context, p engine.ReplayParams) (
 		if len(eventIDs) == 0 {
 			return nil
 		}
-		ins, err := tx.PreparexContext(ctx, insertDeliverySQL)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
+		ins := stmt(tx, insertDeliverySQL)
 		now := toMS(p.Now)
 		for _, evID := range eventIDs {
 			id := p.NewID()

@@ -27,36 +27,16 @@ const (
 		WHERE account_id = ? AND entity_key = ? AND state = 'active' ORDER BY id`
 )
 
-// ingestStmts are the statements Ingest runs for each event, prepared once per call.
+// ingestStmts are the statements Ingest runs for each event.
 type ingestStmts struct {
-	insertEvent, findEvent, wideSubs, entitySubs, insertDelivery *sqlx.Stmt
+	insertEvent, findEvent, wideSubs, entitySubs, insertDelivery cachedStmt
 }
 
-func (st *ingestStmts) prepare(ctx context.Context, tx *sqlx.Tx) error {
-	for _, p := range []struct {
-		dst   **sqlx.Stmt
-		query string
-	}{
-		{&st.insertEvent, insertEventSQL},
-		{&st.findEvent, findEventSQL},
-		{&st.wideSubs, wideSubscriptionsSQL},
-		{&st.entitySubs, entitySubscriptionsSQL},
-		{&st.insertDelivery, insertDeliverySQL},
-	} {
-		stmt, err := tx.PreparexContext(ctx, p.query)
-		if err != nil {
-			return fmt.Errorf("prepare: %w", err)
-		}
-		*p.dst = stmt
-	}
-	return nil
-}
-
-func (st *ingestStmts) close() {
-	for _, s := range []*sqlx.Stmt{st.insertEvent, st.findEvent, st.wideSubs, st.entitySubs, st.insertDelivery} {
-		if s != nil {
-			_ = s.Close()
-		}
+func newIngestStmts(tx *sqlx.Tx) *ingestStmts {
+	return &ingestStmts{
+		insertEvent: stmt(tx, insertEventSQL), findEvent: stmt(tx, findEventSQL),
+		wideSubs: stmt(tx, wideSubscriptionsSQL), entitySubs: stmt(tx, entitySubscriptionsSQL),
+		insertDelivery: stmt(tx, insertDeliverySQL),
 	}
 }
 
@@ -69,12 +49,8 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 	}
 	results := make([]engine.IngestResult, len(p.Events))
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		var st ingestStmts
-		defer st.close()
-		if err := st.prepare(ctx, tx); err != nil {
-			return err
-		}
-		r := subscriptionReader{st: &st, wide: map[string][]*engine.Subscription{}, keyed: map[entityRef][]*engine.Subscription{}}
+		st := newIngestStmts(tx)
+		r := subscriptionReader{st: st, wide: map[string][]*engine.Subscription{}, keyed: map[entityRef][]*engine.Subscription{}}
 		for i, ev := range p.Events {
 			args, err := eventArgs(ev)
 			if err != nil {
@@ -159,7 +135,7 @@ func (r *subscriptionReader) offered(ctx context.Context, ev *engine.Event) ([]*
 	return append(wide[:len(wide):len(wide)], keyed...), nil
 }
 
-func (r *subscriptionReader) read(ctx context.Context, stmt *sqlx.Stmt, args ...any) ([]*engine.Subscription, error) {
+func (r *subscriptionReader) read(ctx context.Context, stmt cachedStmt, args ...any) ([]*engine.Subscription, error) {
 	var rows []subscriptionRow
 	if err := stmt.SelectContext(ctx, &rows, args...); err != nil {
 		return nil, err
