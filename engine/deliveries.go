@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -25,7 +26,7 @@ func (e *Engine) ListDeliveries(ctx context.Context, p *Principal, q DeliveryQue
 		return nil, invalidf("status", "%q is not one of pending, in_flight, succeeded, failed, dead", q.State)
 	}
 	page := normalizePage(Page{Limit: q.Limit})
-	f := DeliveryFilter{SubscriptionID: q.SubscriptionID, EventID: q.EventID, State: q.State, Before: q.Before, Limit: page.Limit}
+	f := DeliveryFilter{SubscriptionID: q.SubscriptionID, EventID: q.EventID, State: q.State, Before: q.Before, Limit: page.Limit, AccountID: p.boundAccount()}
 	if p.Admin {
 		f.AppID = q.AppID
 	} else {
@@ -42,6 +43,16 @@ func (e *Engine) GetDelivery(ctx context.Context, p *Principal, id string) (*Del
 	}
 	if !p.ownsApp(d.AppID) {
 		return nil, nil, notFound("delivery", id)
+	}
+	// A delivery's account is its subscription's; only a credential one account granted asks.
+	if p.boundAccount() != "" {
+		s, err := e.store.GetSubscription(ctx, d.SubscriptionID)
+		if errors.Is(err, ErrNotFound) || (err == nil && !p.owns(s.AppID, s.AccountID)) {
+			return nil, nil, notFound("delivery", id)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("delivery's subscription: %w", err)
+		}
 	}
 	attempts, err := e.store.ListAttempts(ctx, id)
 	if err != nil {

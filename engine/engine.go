@@ -241,6 +241,36 @@ func (p *Principal) HasScope(scope string) bool {
 // ownsApp reports whether the principal may see and touch what belongs to appID.
 func (p *Principal) ownsApp(appID string) bool { return p.Admin || (p.App != nil && p.App.ID == appID) }
 
+// boundAccount is the account whose grant the principal's credential is, or "" for the operator
+// and for a credential of its whole app.
+func (p *Principal) boundAccount() string {
+	if p.Credential == nil {
+		return ""
+	}
+	return p.Credential.AccountID
+}
+
+// owns reports whether the principal may see and touch what appID has in accountID. A credential
+// one account granted (an access token, a company's API key) reaches that account's data only,
+// though its app has data in others: a grant from one tenant must not open another's.
+func (p *Principal) owns(appID, accountID string) bool {
+	bound := p.boundAccount()
+	return p.ownsApp(appID) && (bound == "" || bound == accountID)
+}
+
+// accountScope is the account a query of the caller's own is limited to: the one its credential
+// was granted by, whatever the query asks, which may not name another.
+func (p *Principal) accountScope(asked string) (string, error) {
+	bound := p.boundAccount()
+	switch {
+	case bound == "":
+		return asked, nil
+	case asked != "" && asked != bound:
+		return "", fmt.Errorf("this credential was granted by account %s only: %w", bound, ErrForbidden)
+	}
+	return bound, nil
+}
+
 // Authenticate resolves a bearer token or API key: the admin token, or "<credential id>.<secret>".
 // Every failure is the same ErrUnauthorized, so a caller learns nothing about which part was wrong.
 func (e *Engine) Authenticate(ctx context.Context, token string) (*Principal, error) {

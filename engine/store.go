@@ -175,7 +175,9 @@ type RecoverLeasesParams struct {
 
 // DeliveryFilter selects deliveries; zero fields match everything.
 type DeliveryFilter struct {
-	AppID          string
+	AppID string
+	// AccountID keeps the deliveries of subscriptions to this account.
+	AccountID      string
 	SubscriptionID string
 	EventID        string
 	State          DeliveryState

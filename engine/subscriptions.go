@@ -253,7 +253,11 @@ type SubscriptionQuery struct {
 
 // ListSubscriptions lists the caller's subscriptions; the operator's, every app's.
 func (e *Engine) ListSubscriptions(ctx context.Context, p *Principal, q SubscriptionQuery) ([]*Subscription, error) {
-	f := SubscriptionFilter{AccountID: q.AccountID, Format: q.Format, EntityKey: q.EntityKey, URL: q.URL, Page: normalizePage(q.Page)}
+	account, err := p.accountScope(q.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	f := SubscriptionFilter{AccountID: account, Format: q.Format, EntityKey: q.EntityKey, URL: q.URL, Page: normalizePage(q.Page)}
 	if p.Admin {
 		f.AppID = q.AppID
 	} else {
@@ -262,13 +266,14 @@ func (e *Engine) ListSubscriptions(ctx context.Context, p *Principal, q Subscrip
 	return e.store.ListSubscriptions(ctx, f)
 }
 
-// GetSubscription returns one of the caller's subscriptions. Another app's is not found.
+// GetSubscription returns one of the caller's subscriptions. Another app's, or another account's
+// to a credential one account granted, is not found.
 func (e *Engine) GetSubscription(ctx context.Context, p *Principal, id string) (*Subscription, error) {
 	s, err := e.store.GetSubscription(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if !p.ownsApp(s.AppID) {
+	if !p.owns(s.AppID, s.AccountID) {
 		return nil, notFound("subscription", id)
 	}
 	return s, nil

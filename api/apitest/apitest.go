@@ -267,9 +267,16 @@ func (n *Node) NewTenant(name, appURL string) *Tenant {
 		ID, Secret string
 	}
 	n.Admin.MustDo("POST", "/v1/apps", map[string]any{"name": name + " app", "url": appURL}, http.StatusCreated, &app)
-	var cred engine.IssuedCredential
-	n.Admin.MustDo("POST", "/v1/apps/"+app.ID+"/credentials", map[string]any{"kind": "api_key", "scopes": []string{engine.ScopePublish}}, http.StatusCreated, &cred)
+	cred := n.Credential(app.ID, engine.NewCredential{Kind: engine.CredentialAPIKey, Scopes: []string{engine.ScopePublish}})
 	return &Tenant{AccountID: acct.ID, AppID: app.ID, AppSecret: app.Secret, Token: cred.Token, App: n.Client(cred.Token)}
+}
+
+// Credential issues a credential to an app as the operator, failing the test if it cannot.
+func (n *Node) Credential(appID string, in engine.NewCredential) *engine.IssuedCredential {
+	n.t.Helper()
+	var cred engine.IssuedCredential
+	n.Admin.MustDo("POST", "/v1/apps/"+appID+"/credentials", in, http.StatusCreated, &cred)
+	return &cred
 }
 
 // LogBuffer collects a node's log.

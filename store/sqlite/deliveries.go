@@ -357,6 +357,9 @@ func (s *Store) ListDeliveries(ctx context.Context, f engine.DeliveryFilter) ([]
 	if f.AppID != "" {
 		add("app_id = ?", f.AppID)
 	}
+	if f.AccountID != "" {
+		add("subscription_id IN (SELECT id FROM subscriptions WHERE account_id = ?)", f.AccountID)
+	}
 	if f.SubscriptionID != "" {
 		add("subscription_id = ?", f.SubscriptionID)
 	}

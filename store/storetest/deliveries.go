@@ -563,6 +563,26 @@ func testListDeliveries(t *testing.T, open func(t *testing.T) engine.Store) {
 		f.Before = page[len(page)-1].ID
 	}
 	wantIDs(t, "paged", paged, ids4(d1, d2, d3, d4))
+
+	// By account: the deliveries of its subscriptions, and none of another account's.
+	other := h.account()
+	elsewhere := h.deliver(h.sub(app1, other), at(time.Hour))
+	for _, tt := range []struct {
+		name string
+		f    engine.DeliveryFilter
+		want []string
+	}{
+		{"Account", engine.DeliveryFilter{AccountID: acc.ID}, ids4(d1, d2, d3, d4)},
+		{"OtherAccount", engine.DeliveryFilter{AccountID: other.ID}, ids4(elsewhere)},
+		{"AppAndAccount", engine.DeliveryFilter{AppID: app1.ID, AccountID: other.ID}, ids4(elsewhere)},
+		{"AccountOfAnotherApp", engine.DeliveryFilter{AppID: app2.ID, AccountID: other.ID}, nil},
+	} {
+		got, err := h.s.ListDeliveries(h.ctx, tt.f)
+		if err != nil {
+			t.Fatalf("ListDeliveries %s: %v", tt.name, err)
+		}
+		wantIDs(t, tt.name, deliveryIDs(got), tt.want)
+	}
 }
 
 func testRetryDelivery(t *testing.T, open func(t *testing.T) engine.Store) {
