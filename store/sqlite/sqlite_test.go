@@ -247,12 +247,13 @@ func TestClaimUsesTheDueIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]string{
-		"claim":          "deliveries_due",
-		"nextdue":        "deliveries_due",
-		"recover":        "deliveries_lease",
-		"routing":        "subscriptions_routing",
-		"routing-entity": "subscriptions_routing",
-		"purge":          "attempts_started",
+		"claim":              "deliveries_due",
+		"nextdue":            "deliveries_due",
+		"recover":            "deliveries_lease",
+		"routing":            "subscriptions_routing",
+		"routing-entity":     "subscriptions_routing",
+		"routing-has-entity": "subscriptions_routing",
+		"purge":              "attempts_started",
 	} {
 		if plan := plans[name]; !strings.Contains(plan, want) {
 			t.Errorf("%s plan %q does not use %s", name, plan, want)
