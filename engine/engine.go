@@ -41,6 +41,12 @@ type Config struct {
 // WithDefaults returns c with unset fields at their defaults.
 func (c Config) WithDefaults() Config {
 	c.Dispatcher = c.Dispatcher.WithDefaults()
+	// As many kept-alive connections to one receiver as deliveries may be in flight to it: with
+	// fewer, a burst to one receiver dialed anew for every delivery beyond them, and closed the
+	// connection after (12% of the server's CPU in a 5,000 deliveries/s run).
+	if c.Outbound.MaxIdleConnsPerHost <= 0 {
+		c.Outbound.MaxIdleConnsPerHost = c.Dispatcher.Concurrency
+	}
 	c.Outbound = c.Outbound.WithDefaults()
 	if c.AttemptRetention <= 0 {
 		c.AttemptRetention = 30 * 24 * time.Hour
