@@ -65,7 +65,10 @@ func TLSFiles(t testing.TB) (certFile, keyFile string, roots *x509.CertPool) {
 
 // httpClient returns a client that trusts roots, or the system's roots when nil.
 func httpClient(roots *x509.CertPool) *http.Client {
-	c := &http.Client{Timeout: 30 * time.Second}
+	// Generous: a plugin upload compiles the module, which under the race detector on a cold
+	// cache and a busy machine has taken over a minute. The bound only keeps a hung test from
+	// hanging forever.
+	c := &http.Client{Timeout: 3 * time.Minute}
 	if roots != nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
