@@ -60,7 +60,9 @@ var manifest = sdk.Manifest{
 	Version:     "1.1.0",
 	Description: `Altoviz webhooks: {"id","type","data"} with an optional X-SIGNATURE, the hex HMAC-SHA256 of the body, and X-SIGNATURE-PREVIOUS during a key rotation`,
 	Events:      events(),
-	SampleEvent: []byte(`{"type":"client.create","entity":{"type":"client","id":"370"},"data":{"id":370,"email":"julien_fournier@intuit.com","companyName":"Auchan hypermarché","type":"Company","number":"C001000"}}`),
+	// Receivers key their HMAC with the secret key as they typed it, whatever it looks like.
+	VerbatimSecrets: true,
+	SampleEvent:     []byte(`{"type":"client.create","entity":{"type":"client","id":"370"},"data":{"id":370,"email":"julien_fournier@intuit.com","companyName":"Auchan hypermarché","type":"Company","number":"C001000"}}`),
 }
 
 // events maps the canonical types to the 15 types of the vendor's table. Customers are "client" in

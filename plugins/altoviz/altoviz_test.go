@@ -127,6 +127,11 @@ func TestManifestMapsTheVendorsTable(t *testing.T) {
 	if !reflect.DeepEqual(loaded.Events, m.Events) || loaded.Name != "altoviz" {
 		t.Errorf("the compiled module's manifest differs: %+v", loaded)
 	}
+	// Receivers key their HMAC with the secret key as typed: the host must know, or it would
+	// generate whsec_ keys that sign with other bytes than the ones the receiver is shown.
+	if !m.VerbatimSecrets || !loaded.VerbatimSecrets {
+		t.Error("the manifest does not ask for verbatim secrets")
+	}
 }
 
 // TestShapesEveryTypeSigned shapes one event of every type, natively and in wasm, and checks the

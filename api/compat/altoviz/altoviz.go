@@ -24,7 +24,6 @@ package altoviz
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,7 +39,6 @@ import (
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/sdk"
-	"github.com/switchyard/switchyard/sdk/signing"
 )
 
 const (
@@ -53,8 +51,8 @@ const (
 	// maxWebhooks bounds one owner's webhooks; with one webhook per URL it is generous.
 	maxWebhooks = 100
 	maxNameLen  = 200
-	// maxSecretKeyLen leaves room for the stored form of any key (see storedSecret) within the
-	// engine's limit on a subscription's secret.
+	// maxSecretKeyLen is below the engine's limit on a subscription's secret, so that a key too
+	// long is refused in this API's format.
 	maxSecretKeyLen = 256
 )
 
@@ -188,7 +186,7 @@ func (h *handler) create(c echo.Context) error {
 
 	sub, err := h.engine.CreateSubscription(ctx, p, engine.NewSubscription{
 		AccountID: owner.AccountID, Format: Format, Events: events, URL: in.URL,
-		Secret: storedSecret(in.SecretKey), NoSecret: true,
+		Secret: in.SecretKey, NoSecret: true,
 	})
 	if err != nil {
 		return fmt.Errorf("register webhook: %w", err)
@@ -421,18 +419,6 @@ func vendorNames(m *sdk.Manifest, filters []string) []string {
 
 // typeNames lists the manifest's type names once each, in its order.
 func typeNames(m *sdk.Manifest) []string { return vendorNames(m, []string{"*"}) }
-
-// storedSecret is the subscription secret that makes the host sign with exactly the bytes of the
-// secret key a receiver was given. The host reads a secret of the form whsec_<base64> as the bytes
-// it encodes (the Standard Webhooks convention); an Altoviz receiver keys its HMAC with the secret
-// key as it is, so a key that looks like that form is stored as the whsec_ encoding of its own
-// bytes. Every other key is stored as it is.
-func storedSecret(key string) string {
-	if key == "" || bytes.Equal(signing.HMACKey(key), []byte(key)) {
-		return key
-	}
-	return "whsec_" + base64.StdEncoding.EncodeToString([]byte(key))
-}
 
 // decode reads a JSON body leniently: unknown fields are ignored, and a value of the wrong type
 // is a 400 naming its field.
