@@ -196,15 +196,18 @@ func python(t *testing.T) string {
 
 // call is one call a Python receiver got, as it reports it.
 type call struct {
-	Verified    bool            `json:"verified"`
-	Signature   *string         `json:"signature"`
-	ID          string          `json:"id"`
-	Type        string          `json:"type"`
-	Data        json.RawMessage `json:"data"`
-	Body        string          `json:"body"`
-	Path        string          `json:"path"`
-	ContentType string          `json:"content_type"`
-	Error       string          `json:"error"`
+	Verified bool `json:"verified"`
+	// VerifiedBy names the header whose signature matched the receiver's key.
+	VerifiedBy        string          `json:"verified_by"`
+	Signature         *string         `json:"signature"`
+	PreviousSignature *string         `json:"previous_signature"`
+	ID                string          `json:"id"`
+	Type              string          `json:"type"`
+	Data              json.RawMessage `json:"data"`
+	Body              string          `json:"body"`
+	Path              string          `json:"path"`
+	ContentType       string          `json:"content_type"`
+	Error             string          `json:"error"`
 }
 
 // pyReceiver is examples/receivers/altoviz.py serving on loopback: a receiver that checks
