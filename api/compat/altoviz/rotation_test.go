@@ -1,17 +1,13 @@
 package altoviz_test
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api"
 	"github.com/switchyard/switchyard/api/apitest"
 	"github.com/switchyard/switchyard/engine/enginetest"
 )
@@ -21,20 +17,6 @@ type rotated struct {
 	ID                      string     `json:"id"`
 	Secret                  string     `json:"secret"`
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
-}
-
-// startAt starts a node on a test clock.
-func startAt(t *testing.T, clock *enginetest.Clock) *apitest.Node {
-	t.Helper()
-	return apitest.Start(t, apitest.Options{Clock: clock, Configure: func(c *api.Config) { c.Resolver = fakeDNS{} }})
-}
-
-// hexHMAC is the signature a receiver written from the vendor's document computes: Go's own HMAC,
-// keyed with the secret key's text, owing nothing to the host's signing code.
-func hexHMAC(key string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(key))
-	mac.Write(body)
-	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // checkSignatures requires exactly one X-SIGNATURE, made with current, and exactly one
@@ -80,18 +62,6 @@ func noSecretInReads(t *testing.T, c company, secrets ...string) {
 				t.Errorf("%s shows the secret %q: %s", what, s, r.Body)
 			}
 		}
-	}
-}
-
-// waitForState waits until the delivery of an event to a subscription is in state.
-func waitForState(t *testing.T, c company, eventID, subscriptionID, state string) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for d := deliveryFor(t, c, eventID, subscriptionID); d.State != state; d = deliveryFor(t, c, eventID, subscriptionID) {
-		if time.Now().After(deadline) {
-			t.Fatalf("delivery %+v is not %s", d, state)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
