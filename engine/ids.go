@@ -3,8 +3,11 @@ package engine
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"sync"
 	"time"
+
+	"github.com/switchyard/switchyard/sdk"
 )
 
 // crockford is Crockford's base32 alphabet, in lowercase: no i, l, o or u to misread.
@@ -72,4 +75,15 @@ func NewSigningSecret() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// newSecret generates a signing secret for a subscription of m's format: for a style whose
+// receivers use the secret verbatim, 32 random bytes in hex, which sign as the text they are.
+func newSecret(m *sdk.Manifest) string {
+	if !m.VerbatimSecrets {
+		return NewSigningSecret()
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

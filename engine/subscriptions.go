@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"regexp"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/switchyard/switchyard/engine/outbound"
 	"github.com/switchyard/switchyard/sdk"
+	"github.com/switchyard/switchyard/sdk/signing"
 )
 
 var (
@@ -49,7 +52,8 @@ type NewSubscription struct {
 	NoSecret bool `json:"-"`
 }
 
-// CreateSubscription registers a subscription. Its Secret is set on the result and shown only now.
+// CreateSubscription registers a subscription. Its Secret is set on the result, as the subscriber
+// uses it, and shown only now.
 // When its plugin has an on_subscribe hook, the subscription waits for confirmation and the
 // handshake is queued for delivery in the same transaction.
 func (e *Engine) CreateSubscription(ctx context.Context, p *Principal, in NewSubscription) (*Subscription, error) {
@@ -84,9 +88,11 @@ func (e *Engine) CreateSubscription(ctx context.Context, p *Principal, in NewSub
 	if len(in.Secret) > maxSecretLen {
 		return nil, invalidf("secret", "is at most %d characters", maxSecretLen)
 	}
-	if s.Secret == "" && !in.NoSecret {
-		s.Secret = NewSigningSecret()
+	shown := in.Secret
+	if shown == "" && !in.NoSecret {
+		shown = newSecret(&m)
 	}
+	s.Secret = storedSecret(&m, shown)
 	params := CreateSubscriptionParams{Subscription: s}
 	if plugin.Has(sdk.HookOnSubscribe) {
 		s.State = SubscriptionPending
@@ -102,7 +108,7 @@ func (e *Engine) CreateSubscription(ctx context.Context, p *Principal, in NewSub
 	if params.Handshake != nil {
 		e.dispatcher.notify()
 	}
-	return s, nil
+	return withShownSecret(s, shown), nil
 }
 
 func (e *Engine) subscriberApp(ctx context.Context, p *Principal, appID string) (string, error) {
@@ -445,6 +451,7 @@ const (
 
 // RotateSecret gives one of the caller's subscriptions a new signing secret, shown only now. Until
 // the overlap ends, deliveries are signed with both secrets in styles that can carry two signatures.
+// A subscription without a secret gets its first one, and nothing overlaps.
 func (e *Engine) RotateSecret(ctx context.Context, p *Principal, id string, in SecretRotation) (*Subscription, error) {
 	overlap := time.Duration(in.Overlap)
 	switch {
@@ -456,14 +463,21 @@ func (e *Engine) RotateSecret(ctx context.Context, p *Principal, id string, in S
 	if len(in.Secret) > maxSecretLen {
 		return nil, invalidf("secret", "is at most %d characters", maxSecretLen)
 	}
-	if _, err := e.GetSubscription(ctx, p, id); err != nil {
+	sub, err := e.GetSubscription(ctx, p, id)
+	if err != nil {
 		return nil, err
 	}
-	secret := in.Secret
-	if secret == "" {
-		secret = NewSigningSecret()
+	plugin, err := e.format(sub.Format)
+	if err != nil {
+		return nil, err
 	}
-	return e.modifySubscription(ctx, id, func(s *Subscription) error {
+	m := plugin.Manifest()
+	shown := in.Secret
+	if shown == "" {
+		shown = newSecret(&m)
+	}
+	secret := storedSecret(&m, shown)
+	sub, err = e.modifySubscription(ctx, id, func(s *Subscription) error {
 		// Constant time: the answer must not tell, by how long it took, how much of a guess at a
 		// secret the caller could not read back was right.
 		if subtle.ConstantTimeCompare([]byte(s.Secret), []byte(secret)) == 1 {
@@ -477,4 +491,27 @@ func (e *Engine) RotateSecret(ctx context.Context, p *Principal, id string, in S
 		s.Secret = secret
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return withShownSecret(sub, shown), nil
+}
+
+// storedSecret is the form in which a subscription of m's format keeps the secret its subscriber
+// uses. The host reads a secret of the form whsec_<base64> as the bytes it encodes; a receiver of
+// a style with verbatim secrets keys its HMAC with the text it was given, so such a secret that
+// looks like that form is kept as the whsec_ encoding of its own bytes. Every other is kept as is.
+func storedSecret(m *sdk.Manifest, secret string) string {
+	if !m.VerbatimSecrets || secret == "" || bytes.Equal(signing.HMACKey(secret), []byte(secret)) {
+		return secret
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString([]byte(secret))
+}
+
+// withShownSecret returns a copy of s that carries the secret as its subscriber was given it, in
+// place of the form it is stored in.
+func withShownSecret(s *Subscription, shown string) *Subscription {
+	out := *s
+	out.Secret = shown
+	return &out
 }

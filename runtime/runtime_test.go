@@ -414,45 +414,58 @@ func TestGarbageIsRefusedWithAReason(t *testing.T) {
 	}
 }
 
+// TestSecretsNeverEnterTheGuest: built-in plugins that sign with the subscription's key and, during
+// a rotation, with the previous one, leave no trace of either key in their instance's memory.
 func TestSecretsNeverEnterTheGuest(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{PoolSize: 1})
-	p := b.load(t, runtimetest.Builtin(t, "standard"), Trusted)
 	rawKey := []byte("a very secret signing key, 32b!!")
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(rawKey)
+	const previous = "the previous key, rotated out but still in its overlap"
 	appSecret := "app-secret-that-must-stay-outside"
-	keys := &signing.Keyring{Subscription: secret, App: appSecret}
-
-	in := sampleInput()
-	req, err := p.Shape(context.Background(), in, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if header(req, "webhook-signature") == "" {
-		t.Fatal("no signature: the test would prove nothing")
-	}
-	inst, err := p.pool.acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.pool.release(inst, false)
-	if inst.calls != 1 {
-		t.Fatalf("got a fresh instance (calls=%d), not the one that shaped", inst.calls)
-	}
-	mem, ok := inst.mod.Memory().Read(0, inst.mod.Memory().Size())
-	if !ok || len(mem) == 0 {
-		t.Fatal("cannot read guest memory")
-	}
-	for name, needle := range map[string][]byte{
-		"secret": []byte(secret), "base64 key": []byte(secret[len("whsec_"):]), "raw key": rawKey, "app secret": []byte(appSecret),
+	for _, c := range []struct{ plugin, eventType, signature, previousSignature string }{
+		{"standard", "thing.create", "webhook-signature", "webhook-signature"},
+		{"altoviz", "invoice.create", "X-SIGNATURE", "X-SIGNATURE-PREVIOUS"},
 	} {
-		if bytes.Contains(mem, needle) {
-			t.Errorf("the %s is in the guest's %d bytes of memory", name, len(mem))
-		}
-	}
-	// And the search can find things: the event data the guest did see is there.
-	if !bytes.Contains(mem, in.Event.Data) {
-		t.Error("the event data is not in guest memory either; the search is broken")
+		t.Run(c.plugin, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, Config{PoolSize: 1})
+			p := b.load(t, runtimetest.Builtin(t, c.plugin), Trusted)
+			keys := &signing.Keyring{Subscription: secret, SubscriptionPrevious: previous, App: appSecret}
+
+			in := sampleInput()
+			in.Event.Type = c.eventType
+			req, err := p.Shape(context.Background(), in, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if header(req, c.signature) == "" || header(req, c.previousSignature) == "" {
+				t.Fatalf("no signature with both keys: the test would prove nothing: %+v", req.Headers)
+			}
+			inst, err := p.pool.acquire(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.pool.release(inst, false)
+			if inst.calls != 1 {
+				t.Fatalf("got a fresh instance (calls=%d), not the one that shaped", inst.calls)
+			}
+			mem, ok := inst.mod.Memory().Read(0, inst.mod.Memory().Size())
+			if !ok || len(mem) == 0 {
+				t.Fatal("cannot read guest memory")
+			}
+			for name, needle := range map[string][]byte{
+				"secret": []byte(secret), "base64 key": []byte(secret[len("whsec_"):]), "raw key": rawKey,
+				"previous key": []byte(previous), "app secret": []byte(appSecret),
+			} {
+				if bytes.Contains(mem, needle) {
+					t.Errorf("the %s is in the guest's %d bytes of memory", name, len(mem))
+				}
+			}
+			// And the search can find things: the event data the guest did see is there.
+			if !bytes.Contains(mem, in.Event.Data) {
+				t.Error("the event data is not in guest memory either; the search is broken")
+			}
+		})
 	}
 }
 

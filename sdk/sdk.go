@@ -114,6 +114,12 @@ type Manifest struct {
 	// OnResponse, in place of its default (64 KiB): for styles whose receivers answer with data
 	// the plugin must read whole.
 	MaxResponseBytes int `json:"max_response_bytes,omitempty"`
+	// VerbatimSecrets says the style's receivers key their HMAC with a subscription's secret exactly
+	// as they were given it, where the host otherwise reads a "whsec_<base64>" secret as the bytes
+	// it encodes (the Standard Webhooks convention). The host then generates such a style's secrets
+	// as plain text, and keeps one a subscriber chose in a form that signs with its own bytes, so the
+	// secret the subscriber is shown is always the key its receiver must use.
+	VerbatimSecrets bool `json:"verbatim_secrets,omitempty"`
 }
 
 // EventType maps one canonical event type, or a pattern of them ("client.*", "*"), to the vendor's

@@ -6,8 +6,10 @@ Switchyard's code: what an integrator's receiver written from the vendor's docum
       Listens on 127.0.0.1 (--port 0 picks a free port), and first prints {"listening": PORT}.
       With --secret, answers 200 to each call whose X-SIGNATURE is the lowercase hex HMAC-SHA256
       of the exact body bytes keyed with KEY, and 401 to the rest; without it, answers 200 to each
-      call that carries no signature, and 401 to one that does. Prints one JSON line per call:
-      {"verified", "signature", "id", "type", "data", "body", "path", "content_type", "error"}.
+      call that carries no signature, and 401 to one that does. While the webhook's key is being
+      rotated, a receiver still holding the old KEY finds its signature in X-SIGNATURE-PREVIOUS, and
+      accepts the call by that header. Prints one JSON line per call: {"verified", "verified_by",
+      "signature", "previous_signature", "id", "type", "data", "body", "path", "content_type", "error"}.
   python3 altoviz.py verify --secret KEY --signature HEX BODYFILE
       Prints the body's type and exits 0 when HEX signs the file's bytes under KEY; exits 1 if not.
 """
@@ -23,15 +25,20 @@ def expected_signature(secret, body):
     return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
-def check(secret, signature, body):
-    """Returns an error message, or None when the call is what it should be."""
+def check(secret, signature, body, previous=None):
+    """Returns the header that verified the call (None without a secret key) and an error message,
+    None when the call is what it should be."""
     if secret is None:
-        return None if signature is None else "a signature arrived for a webhook without a secret key"
+        return None, None if signature is None else "a signature arrived for a webhook without a secret key"
     if signature is None:
-        return "no X-SIGNATURE header"
-    if not hmac.compare_digest(expected_signature(secret, body), signature):
-        return "X-SIGNATURE does not match the body"
-    return None
+        return None, "no X-SIGNATURE header"
+    expected = expected_signature(secret, body)
+    if hmac.compare_digest(expected, signature):
+        return "X-SIGNATURE", None
+    # The key this receiver holds may be the one being rotated out.
+    if previous is not None and hmac.compare_digest(expected, previous):
+        return "X-SIGNATURE-PREVIOUS", None
+    return None, "X-SIGNATURE does not match the body"
 
 
 def serve(secret, port):
@@ -41,8 +48,10 @@ def serve(secret, port):
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             signature = self.headers.get("X-SIGNATURE")
-            error = check(secret, signature, body)
-            line = {"verified": error is None, "signature": signature, "path": self.path,
+            previous = self.headers.get("X-SIGNATURE-PREVIOUS")
+            verified_by, error = check(secret, signature, body, previous)
+            line = {"verified": error is None, "verified_by": verified_by, "signature": signature,
+                    "previous_signature": previous, "path": self.path,
                     "content_type": self.headers.get("Content-Type"), "body": body.decode("utf-8")}
             try:
                 payload = json.loads(body)
@@ -81,7 +90,7 @@ def main():
         parser.error("verify needs --secret and BODYFILE")
     with open(args.bodyfile, "rb") as f:
         body = f.read()
-    error = check(args.secret, args.signature, body)
+    _, error = check(args.secret, args.signature, body)
     if error:
         print("not verified: " + error, file=sys.stderr)
         sys.exit(1)

@@ -3,6 +3,7 @@
 //	POST <webhook url>
 //	Content-Type: application/json
 //	X-SIGNATURE: <lowercase hex HMAC-SHA256 of the exact body bytes>   (only with a secret key)
+//	X-SIGNATURE-PREVIOUS: <the same, keyed with the previous key>       (only while a rotation overlaps)
 //
 //	{"id": "<delivery id>", "type": "CustomerCreated", "data": {<the entity, as published>}}
 //
@@ -18,30 +19,50 @@
 // printed in by default by the usual tools (hash_hmac, hexdigest, openssl dgst). The host signs;
 // the key never enters the plugin.
 //
+// When the key is rotated (the native rotate-secret call, or registering the same url again with
+// another secretKey), the previous key keeps signing for an overlap window, as in the Standard
+// Webhooks style, but not in the same header: X-SIGNATURE always carries exactly one signature, made
+// with the new key, and X-SIGNATURE-PREVIOUS carries the one made with the previous key while the
+// overlap lasts. The vendor's document defines X-SIGNATURE as one value that a receiver compares
+// with the HMAC it computes, so it cannot hold a list as webhook-signature does; and sending
+// X-SIGNATURE twice would not work either, because Node, PHP and WSGI join repeated headers into
+// "a, b", which no strict comparison accepts. A receiver that knows only the current key therefore
+// verifies exactly as it always did, and one switching keys checks X-SIGNATURE-PREVIOUS with the
+// key it still holds until it has the new one.
+//
 // Events is the one place the vocabulary lives: the compatible API (api/compat/altoviz) reads it
 // from the loaded plugin to turn Altoviz type names into canonical event types and back.
 package altoviz
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/switchyard/switchyard/sdk"
 	"github.com/switchyard/switchyard/sdk/wire"
 )
 
-// SignatureHeader is the header the signature travels in, spelled as the vendor's document spells it.
-const SignatureHeader = "X-SIGNATURE"
+const (
+	// SignatureHeader is the header the signature travels in, spelled as the vendor's document
+	// spells it.
+	SignatureHeader = "X-SIGNATURE"
+	// PreviousSignatureHeader carries the signature made with the previous key during a rotation's
+	// overlap; the vendor has no such header, so it is named after the one it shadows.
+	PreviousSignatureHeader = "X-SIGNATURE-PREVIOUS"
+)
 
 // Plugin is the altoviz plugin, registered by the wasm entry point and used natively by tests.
 var Plugin = sdk.Plugin{Manifest: manifest, Shape: Shape}
 
 var manifest = sdk.Manifest{
 	Name:        "altoviz",
-	Version:     "1.0.0",
-	Description: `Altoviz webhooks: {"id","type","data"} with an optional X-SIGNATURE, the hex HMAC-SHA256 of the body`,
+	Version:     "1.1.0",
+	Description: `Altoviz webhooks: {"id","type","data"} with an optional X-SIGNATURE, the hex HMAC-SHA256 of the body, and X-SIGNATURE-PREVIOUS during a key rotation`,
 	Events:      events(),
-	SampleEvent: []byte(`{"type":"client.create","entity":{"type":"client","id":"370"},"data":{"id":370,"email":"julien_fournier@intuit.com","companyName":"Auchan hypermarché","type":"Company","number":"C001000"}}`),
+	// Receivers key their HMAC with the secret key as they typed it, whatever it looks like.
+	VerbatimSecrets: true,
+	SampleEvent:     []byte(`{"type":"client.create","entity":{"type":"client","id":"370"},"data":{"id":370,"email":"julien_fournier@intuit.com","companyName":"Auchan hypermarché","type":"Company","number":"C001000"}}`),
 }
 
 // events maps the canonical types to the 15 types of the vendor's table. Customers are "client" in
@@ -91,12 +112,21 @@ func Shape(in *sdk.Input) (*sdk.Request, error) {
 		Headers: []sdk.Header{{Name: "Content-Type", Value: "application/json"}},
 		Body:    body,
 	}
-	if in.Subscription.HasSecret {
-		mac, err := in.Sign(sdk.KeySubscription, sdk.HMACSHA256, body)
-		if err != nil {
-			return nil, fmt.Errorf("sign the body: %w", err)
-		}
-		req.Headers = append(req.Headers, sdk.Header{Name: SignatureHeader, Value: hex.EncodeToString(mac)})
+	if !in.Subscription.HasSecret {
+		return req, nil
+	}
+	mac, err := in.Sign(sdk.KeySubscription, sdk.HMACSHA256, body)
+	if err != nil {
+		return nil, fmt.Errorf("sign the body: %w", err)
+	}
+	req.Headers = append(req.Headers, sdk.Header{Name: SignatureHeader, Value: hex.EncodeToString(mac)})
+	// The host names no previous key outside a rotation's overlap, and none after a first key.
+	switch mac, err := in.Sign(sdk.KeySubscriptionPrevious, sdk.HMACSHA256, body); {
+	case errors.Is(err, sdk.ErrNoKey):
+	case err != nil:
+		return nil, fmt.Errorf("sign the body with the previous key: %w", err)
+	default:
+		req.Headers = append(req.Headers, sdk.Header{Name: PreviousSignatureHeader, Value: hex.EncodeToString(mac)})
 	}
 	return req, nil
 }

@@ -127,6 +127,11 @@ func TestManifestMapsTheVendorsTable(t *testing.T) {
 	if !reflect.DeepEqual(loaded.Events, m.Events) || loaded.Name != "altoviz" {
 		t.Errorf("the compiled module's manifest differs: %+v", loaded)
 	}
+	// Receivers key their HMAC with the secret key as typed: the host must know, or it would
+	// generate whsec_ keys that sign with other bytes than the ones the receiver is shown.
+	if !m.VerbatimSecrets || !loaded.VerbatimSecrets {
+		t.Error("the manifest does not ask for verbatim secrets")
+	}
 }
 
 // TestShapesEveryTypeSigned shapes one event of every type, natively and in wasm, and checks the
@@ -180,6 +185,53 @@ func TestNoSecretKeyNoSignature(t *testing.T) {
 			}
 			if string(req.Body) != `{"id":"dlv_1","type":"InvoiceDeleted","data":{"id":9}}` {
 				t.Errorf("body %s", req.Body)
+			}
+		})
+	}
+}
+
+// TestRotationSignsWithBothKeys: while a rotated-out key overlaps, X-SIGNATURE is still one value
+// made with the current key, and X-SIGNATURE-PREVIOUS the one made with the previous key; openssl
+// checks both. Without a previous key, or without any key, the second header is absent.
+func TestRotationSignsWithBothKeys(t *testing.T) {
+	t.Parallel()
+	const current, previous = "the new secret key", "the old secret key"
+	for name, shape := range both {
+		t.Run(name, func(t *testing.T) {
+			req, err := shape(t, input("invoice.update", "dlv_rot", `{"id":9,"total":"12.50"}`, true), signing.Keyring{Subscription: current, SubscriptionPrevious: previous})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sig, n := header(req, altoviz.SignatureHeader)
+			if n != 1 || sig != opensslHMAC(t, current, req.Body) {
+				t.Errorf("X-SIGNATURE %q (%d headers), want one, openssl's %s with the current key", sig, n, opensslHMAC(t, current, req.Body))
+			}
+			prev, n := header(req, altoviz.PreviousSignatureHeader)
+			if n != 1 || prev != opensslHMAC(t, previous, req.Body) {
+				t.Errorf("X-SIGNATURE-PREVIOUS %q (%d headers), want one, openssl's %s with the previous key", prev, n, opensslHMAC(t, previous, req.Body))
+			}
+			if sig == prev {
+				t.Error("both headers carry the same signature")
+			}
+
+			req, err = shape(t, input("invoice.update", "dlv_rot", `{"id":9}`, true), signing.Keyring{Subscription: current})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, n := header(req, altoviz.PreviousSignatureHeader); n != 0 {
+				t.Errorf("outside an overlap the call has a previous signature: %+v", req.Headers)
+			}
+			if sig, n := header(req, altoviz.SignatureHeader); n != 1 || sig != opensslHMAC(t, current, req.Body) {
+				t.Errorf("outside an overlap X-SIGNATURE is %q (%d headers)", sig, n)
+			}
+
+			// A webhook without a key sends no signature at all, whatever the host holds.
+			req, err = shape(t, input("invoice.update", "dlv_rot", `{"id":9}`, false), signing.Keyring{SubscriptionPrevious: previous})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(req.Headers) != 1 {
+				t.Errorf("a webhook without a key got %+v", req.Headers)
 			}
 		})
 	}

@@ -3,10 +3,18 @@
 // URL (to <node>/compat/altoviz), and receives calls shaped by the altoviz plugin.
 //
 //	POST   /compat/altoviz/v1/webhooks           {name, types, url, secretKey} -> 201 the webhook
+//	                                             (200 when it rotates a registered webhook's key)
 //	GET    /compat/altoviz/v1/webhooks           -> 200 [webhook, ...]
 //	DELETE /compat/altoviz/v1/webhooks?url=...   (or ?id=...) -> 200 the removed webhook
 //
 // A webhook is {"id": <integer>, "name", "types": ["CustomerCreated", ...], "url", "secretKey"}.
+// An owner has one webhook per url. Registering a url again with the same name and types and a new
+// secretKey rotates that webhook's key (200, the same webhook): X-SIGNATURE is made with the new
+// key at once, and for a day X-SIGNATURE-PREVIOUS with the old one (see plugins/altoviz); a webhook
+// registered without a key gets one, with nothing to overlap. Any other registration of a url
+// already registered is refused. The native POST /v1/subscriptions/{id}/rotate-secret rotates a
+// webhook's key too, with the overlap it is given, and generates the key when it is given none.
+//
 // The path's last segment may be spelled Webhooks, as the vendor's document does for listing; any
 // spelling of the path's case, and a trailing slash, is accepted, as ASP.NET routing does.
 //
@@ -24,15 +32,16 @@ package altoviz
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -40,7 +49,6 @@ import (
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/sdk"
-	"github.com/switchyard/switchyard/sdk/signing"
 )
 
 const (
@@ -53,8 +61,12 @@ const (
 	// maxWebhooks bounds one owner's webhooks; with one webhook per URL it is generous.
 	maxWebhooks = 100
 	maxNameLen  = 200
-	// maxSecretKeyLen leaves room for the stored form of any key (see storedSecret) within the
-	// engine's limit on a subscription's secret.
+	// rotationOverlap is how long a key replaced by registering its webhook's url again keeps
+	// signing, in X-SIGNATURE-PREVIOUS: Altoviz's registration has no field to choose it, so it is
+	// the native rotate-secret call's default, a day for a receiver to switch to the new key.
+	rotationOverlap = 24 * time.Hour
+	// maxSecretKeyLen is below the engine's limit on a subscription's secret, so that a key too
+	// long is refused in this API's format.
 	maxSecretKeyLen = 256
 )
 
@@ -182,13 +194,21 @@ func (h *handler) create(c echo.Context) error {
 		return err
 	}
 	owner := WebhookQuery{AppID: p.App.ID, AccountID: p.Credential.AccountID}
-	if err := h.checkRoom(ctx, owner, in.URL); err != nil {
+	byURL := owner
+	byURL.URL = in.URL
+	switch w, err := h.store.FindAltovizWebhook(ctx, byURL); {
+	case err == nil:
+		return h.reregister(c, m, w, &in, names)
+	case !errors.Is(err, engine.ErrNotFound):
+		return err
+	}
+	if err := h.checkRoom(ctx, owner); err != nil {
 		return err
 	}
 
 	sub, err := h.engine.CreateSubscription(ctx, p, engine.NewSubscription{
 		AccountID: owner.AccountID, Format: Format, Events: events, URL: in.URL,
-		Secret: storedSecret(in.SecretKey), NoSecret: true,
+		Secret: in.SecretKey, NoSecret: true,
 	})
 	if err != nil {
 		return fmt.Errorf("register webhook: %w", err)
@@ -264,18 +284,9 @@ func publicURLMessage(reason string) string {
 	return reason
 }
 
-// checkRoom refuses, before anything is stored, a second webhook for one URL and one webhook over
-// the limit; CreateAltovizWebhook checks both again in its transaction.
-func (h *handler) checkRoom(ctx context.Context, owner WebhookQuery, url string) error {
-	q := owner
-	q.URL = url
-	w, err := h.store.FindAltovizWebhook(ctx, q)
-	switch {
-	case err == nil:
-		return invalid("url", fmt.Sprintf("a webhook (%d) is already registered for this url; remove it first, or register another url", w.ID))
-	case !errors.Is(err, engine.ErrNotFound):
-		return err
-	}
+// checkRoom refuses, before anything is stored, one webhook over the limit; CreateAltovizWebhook
+// checks it again in its transaction, with the url's.
+func (h *handler) checkRoom(ctx context.Context, owner WebhookQuery) error {
 	all, err := h.store.ListAltovizWebhooks(ctx, owner.AppID, owner.AccountID)
 	if err != nil {
 		return err
@@ -284,6 +295,45 @@ func (h *handler) checkRoom(ctx context.Context, owner WebhookQuery, url string)
 		return invalid("url", fmt.Sprintf("this company has %d webhooks, the most allowed; remove one first", len(all)))
 	}
 	return nil
+}
+
+// reregister answers a registration of a url the owner already has webhook w for. One with w's
+// name and types and another secretKey rotates w's key, keeping the previous one signing for
+// rotationOverlap: Altoviz's API has no other call that could change a key, and removing the
+// webhook to register it again would lose the calls in between and switch keys with no overlap.
+// Any other registration of the url is refused, as it always was, rather than silently changing
+// what w sends.
+func (h *handler) reregister(c echo.Context, m *sdk.Manifest, w *Webhook, in *webhookIn, names []string) error {
+	ctx := c.Request().Context()
+	p := web.Principal(c)
+	sub, err := h.engine.GetSubscription(ctx, p, w.SubscriptionID)
+	if err != nil {
+		if errors.Is(err, engine.ErrNotFound) {
+			return fmt.Errorf("webhook %d was removed while this registration ran; register again: %w", w.ID, engine.ErrConflict)
+		}
+		return err
+	}
+	if in.SecretKey == "" || in.Name != w.Name || !sameNames(names, vendorNames(m, sub.Events)) {
+		return invalid("url", fmt.Sprintf("a webhook (%d) is already registered for this url; remove it first, register another url, "+
+			"or register it again with the same name and types and a new secretKey to rotate its key", w.ID))
+	}
+	rotated, err := h.engine.RotateSecret(ctx, p, sub.ID, engine.SecretRotation{Secret: in.SecretKey, Overlap: engine.Duration(rotationOverlap)})
+	if err != nil {
+		var ve *engine.ValidationError
+		if errors.As(err, &ve) && ve.Field == "secret" {
+			return invalid("secretKey", ve.Message)
+		}
+		return fmt.Errorf("rotate the secret key of webhook %d: %w", w.ID, err)
+	}
+	return c.JSON(http.StatusOK, webhookOut{ID: w.ID, Name: w.Name, Types: vendorNames(m, rotated.Events), URL: rotated.URL, SecretKey: &in.SecretKey})
+}
+
+// sameNames reports whether two lists hold the same type names, in any order.
+func sameNames(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
 func (h *handler) list(c echo.Context) error {
@@ -421,18 +471,6 @@ func vendorNames(m *sdk.Manifest, filters []string) []string {
 
 // typeNames lists the manifest's type names once each, in its order.
 func typeNames(m *sdk.Manifest) []string { return vendorNames(m, []string{"*"}) }
-
-// storedSecret is the subscription secret that makes the host sign with exactly the bytes of the
-// secret key a receiver was given. The host reads a secret of the form whsec_<base64> as the bytes
-// it encodes (the Standard Webhooks convention); an Altoviz receiver keys its HMAC with the secret
-// key as it is, so a key that looks like that form is stored as the whsec_ encoding of its own
-// bytes. Every other key is stored as it is.
-func storedSecret(key string) string {
-	if key == "" || bytes.Equal(signing.HMACKey(key), []byte(key)) {
-		return key
-	}
-	return "whsec_" + base64.StdEncoding.EncodeToString([]byte(key))
-}
 
 // decode reads a JSON body leniently: unknown fields are ignored, and a value of the wrong type
 // is a 400 naming its field.

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api"
 	"github.com/switchyard/switchyard/api/apitest"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/enginetest"
@@ -168,7 +167,7 @@ func TestEndToEndEveryTypeVerifiedByPython(t *testing.T) {
 func TestRetryCarriesTheSameIDAndSignature(t *testing.T) {
 	t.Parallel()
 	clock := enginetest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
-	node := apitest.Start(t, apitest.Options{Clock: clock, Configure: func(c *api.Config) { c.Resolver = fakeDNS{} }})
+	node := startAt(t, clock)
 	rc := apitest.NewReceiver(t)
 	rc.SetRespond(func(n int, _ *apitest.Request) (int, http.Header, string) {
 		if n == 0 {

@@ -3,6 +3,9 @@ package altoviz_test
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -18,6 +21,7 @@ import (
 	"github.com/switchyard/switchyard/api"
 	"github.com/switchyard/switchyard/api/apitest"
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/engine/enginetest"
 	"github.com/switchyard/switchyard/runtime/runtimetest"
 )
 
@@ -46,6 +50,20 @@ func start(t *testing.T, configure func(*api.Config)) *apitest.Node {
 			configure(c)
 		}
 	}})
+}
+
+// startAt starts a node on a test clock.
+func startAt(t *testing.T, clock *enginetest.Clock) *apitest.Node {
+	t.Helper()
+	return apitest.Start(t, apitest.Options{Clock: clock, Configure: func(c *api.Config) { c.Resolver = fakeDNS{} }})
+}
+
+// hexHMAC is the signature a receiver written from the vendor's document computes: Go's own HMAC,
+// keyed with the secret key's text, owing nothing to the host's signing code.
+func hexHMAC(key string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(key))
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // company is one integrator (app) working for one Altoviz company (account) with an API key bound
@@ -196,15 +214,18 @@ func python(t *testing.T) string {
 
 // call is one call a Python receiver got, as it reports it.
 type call struct {
-	Verified    bool            `json:"verified"`
-	Signature   *string         `json:"signature"`
-	ID          string          `json:"id"`
-	Type        string          `json:"type"`
-	Data        json.RawMessage `json:"data"`
-	Body        string          `json:"body"`
-	Path        string          `json:"path"`
-	ContentType string          `json:"content_type"`
-	Error       string          `json:"error"`
+	Verified bool `json:"verified"`
+	// VerifiedBy names the header whose signature matched the receiver's key.
+	VerifiedBy        string          `json:"verified_by"`
+	Signature         *string         `json:"signature"`
+	PreviousSignature *string         `json:"previous_signature"`
+	ID                string          `json:"id"`
+	Type              string          `json:"type"`
+	Data              json.RawMessage `json:"data"`
+	Body              string          `json:"body"`
+	Path              string          `json:"path"`
+	ContentType       string          `json:"content_type"`
+	Error             string          `json:"error"`
 }
 
 // pyReceiver is examples/receivers/altoviz.py serving on loopback: a receiver that checks
@@ -289,4 +310,16 @@ func (r *pyReceiver) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.calls)
+}
+
+// waitForState waits until the delivery of an event to a subscription is in state.
+func waitForState(t *testing.T, c company, eventID, subscriptionID, state string) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for d := deliveryFor(t, c, eventID, subscriptionID); d.State != state; d = deliveryFor(t, c, eventID, subscriptionID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery %+v is not %s", d, state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
