@@ -53,10 +53,12 @@ test: plugins $(RECEIVERS_DEPS) $(AS_DEPS) lint
 	$(GO) test -race -timeout 20m ./...
 
 # Go benchmarks of the plugin runtime and the store, then the end-to-end load generator against the
-# real binary (loopback only); LOADGEN_FLAGS adds to its defaults.
+# real binary (loopback only), which prints one table with both; LOADGEN_FLAGS adds to its defaults.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./runtime/ ./store/...
-	$(GO) run ./cmd/loadgen --bin $(BIN) $(LOADGEN_FLAGS)
+	@mkdir -p build
+	$(GO) test -run '^$$' -bench 'StandardShape|Pipeline|ABIOverhead' -benchmem -benchtime 2s ./runtime/ ./store/sqlite/ > build/gobench.txt || { cat build/gobench.txt; exit 1; }
+	@cat build/gobench.txt
+	$(GO) run ./cmd/loadgen --bin $(BIN) --go-bench build/gobench.txt $(LOADGEN_FLAGS)
 
 # Crash soak: ten SIGKILLs at random moments under continuous load; bounded to a few minutes.
 soak: plugins

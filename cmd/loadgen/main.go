@@ -42,6 +42,7 @@ type config struct {
 	keepDataDir bool
 	cpuProfile  string
 	profileFor  time.Duration
+	goBench     string
 }
 
 func main() {
@@ -70,6 +71,7 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&cfg.keepDataDir, "keep", false, "keep the server's data dir")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the server during the unpaced run to this file")
 	fs.DurationVar(&cfg.profileFor, "profile-for", 5*time.Second, "length of the CPU profile")
+	fs.StringVar(&cfg.goBench, "go-bench", "", "output of go test -bench (runtime, store) to put in the table too")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -117,7 +119,48 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 	t.add("server peak RSS, whole run", fmt.Sprintf("%.0f MiB", srv.memMiB("VmHWM")), "")
+	if cfg.goBench != "" {
+		if err := addGoBenchmarks(t, cfg.goBench); err != nil {
+			return err
+		}
+	}
 	t.print()
+	return nil
+}
+
+// addGoBenchmarks puts the figures of go test -bench output that the targets name into the
+// table: shape through wasm beside its native twin, and the store alone.
+func addGoBenchmarks(t *table, file string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	nsPerOp := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 4 || !strings.HasPrefix(fields[0], "Benchmark") || fields[3] != "ns/op" {
+			continue
+		}
+		name := fields[0]
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			name = name[:i] // the GOMAXPROCS suffix
+		}
+		if v, err := strconv.ParseFloat(fields[2], 64); err == nil {
+			nsPerOp[name] = v
+		}
+	}
+	native := nsPerOp["BenchmarkStandardShape/native"]
+	for _, mode := range []string{"trusted", "sandboxed"} {
+		if v := nsPerOp["BenchmarkStandardShape/wasm-"+mode]; v > 0 && native > 0 {
+			t.add(fmt.Sprintf("standard plugin shape, 1 KB event: wasm %s vs native twin", mode),
+				fmt.Sprintf("%.1f µs vs %.1f µs = %.1fx", v/1000, native/1000, v/native), "")
+		}
+	}
+	for _, sync := range []string{"FULL", "NORMAL"} {
+		if v := nsPerOp["BenchmarkPipeline/"+sync]; v > 0 {
+			t.add(fmt.Sprintf("store alone (ingest, claim, record; synchronous=%s)", sync), fmt.Sprintf("%.0f deliveries/s", 1e9/v), t.ratio(1e9/v))
+		}
+	}
 	return nil
 }
 
