@@ -31,7 +31,7 @@ type config struct {
 	bin         string
 	events      int
 	concurrency int
-	batch       int
+	unpaced     string
 	fanouts     string
 	pacedRate   int
 	pacedFor    time.Duration
@@ -59,8 +59,8 @@ func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.StringVar(&cfg.bin, "bin", "bin/switchyard", "the switchyard binary to measure")
 	fs.IntVar(&cfg.events, "events", 100000, "events to publish in the unpaced run (fan-out 1)")
-	fs.IntVar(&cfg.concurrency, "concurrency", 16, "concurrent publishers")
-	fs.IntVar(&cfg.batch, "batch", 1, "events per publish request in the unpaced run (1 uses POST /v1/events, more /v1/events/batch)")
+	fs.IntVar(&cfg.concurrency, "concurrency", 16, "concurrent publishers, and connections in the ceiling measurement")
+	fs.StringVar(&cfg.unpaced, "unpaced", "16x1,64x1,16x20", "unpaced runs, as comma-separated PUBLISHERSxBATCH (a batch of 1 uses POST /v1/events, more /v1/events/batch)")
 	fs.StringVar(&cfg.fanouts, "fanout", "10:10000,100:1000", "further runs, as comma-separated SUBSCRIPTIONS:EVENTS pairs (empty skips them)")
 	fs.IntVar(&cfg.pacedRate, "paced-rate", 500, "events per second in the paced run (0 skips it)")
 	fs.DurationVar(&cfg.pacedFor, "paced-for", 10*time.Second, "length of the paced run")
@@ -75,9 +75,13 @@ func run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	fanouts, err := parsePairs(cfg.fanouts)
+	fanouts, err := parsePairs(cfg.fanouts, ":")
 	if err != nil {
 		return fmt.Errorf("--fanout: %w", err)
+	}
+	unpaced, err := parsePairs(cfg.unpaced, "x")
+	if err != nil {
+		return fmt.Errorf("--unpaced: %w", err)
 	}
 	backlogs, err := parseInts(cfg.backlogs)
 	if err != nil {
@@ -102,7 +106,11 @@ func run(ctx context.Context, args []string) error {
 	defer srv.stop()
 	b := &bench{cfg: cfg, srv: srv, rc: rc, t: t, ceilingCPU: ceiling.cpuPerRequest}
 
-	steps := []func(context.Context) error{b.unpaced}
+	var steps []func(context.Context) error
+	for i, u := range unpaced {
+		// Only the first run is profiled.
+		steps = append(steps, func(ctx context.Context) error { return b.unpaced(ctx, u[0], u[1], i == 0) })
+	}
 	if cfg.pacedRate > 0 {
 		steps = append(steps, b.paced)
 	}
@@ -183,37 +191,40 @@ func (b *bench) publisher(fanout int) (*publisher, error) {
 	return &publisher{base: b.srv.base, token: tn.token, account: tn.account}, nil
 }
 
-// unpaced publishes as fast as the publishers go, one event per request, to one subscription.
-func (b *bench) unpaced(ctx context.Context) error {
+// unpaced publishes as fast as publishers go, batch events per request, to one subscription.
+func (b *bench) unpaced(ctx context.Context, publishers, batch int, profile bool) error {
 	pub, err := b.publisher(1)
 	if err != nil {
 		return err
 	}
 	profiled := make(chan error, 1)
-	if b.cfg.cpuProfile != "" {
+	if b.cfg.cpuProfile != "" && profile {
 		go func() { profiled <- b.srv.profile(b.cfg.cpuProfile, b.cfg.profileFor) }()
 	} else {
 		profiled <- nil
 	}
 	b.rc.reset()
-	cpu0 := b.srv.cpuSeconds()
-	res, err := pub.flood(ctx, b.rc, b.cfg.events, b.cfg.concurrency, b.cfg.batch, nil)
+	cpu0, ownCPU0 := b.srv.cpuSeconds(), processCPUSeconds(os.Getpid())
+	res, err := pub.flood(ctx, b.rc, b.cfg.events, publishers, batch, nil)
 	if err != nil {
 		return err
 	}
 	if err := b.rc.waitFor(ctx, b.cfg.events, 10*time.Minute); err != nil {
 		return err
 	}
-	cpu := b.srv.cpuSeconds() - cpu0
+	cpu, ownCPU := b.srv.cpuSeconds()-cpu0, processCPUSeconds(os.Getpid())-ownCPU0
 	if err := <-profiled; err != nil {
 		return fmt.Errorf("cpu profile: %w", err)
 	}
 	delivered := float64(b.cfg.events) / b.rc.lastArrival().Sub(res.start).Seconds()
 	perEvent := cpu / float64(b.cfg.events)
-	b.t.add(fmt.Sprintf("ingest rate (%d events, %d publishers, %d per request)", b.cfg.events, b.cfg.concurrency, b.cfg.batch), fmt.Sprintf("%.0f events/s", res.rate()), b.t.ratio(res.rate()))
-	b.t.add("delivered rate, fan-out 1 (publish of the first to receipt of the last)", fmt.Sprintf("%.0f events/s", delivered), b.t.ratio(delivered))
-	b.t.add("publish to receipt, unpaced, p50 / p90 / p99", b.rc.latencies().String(), "")
-	b.t.add("server CPU per delivered event, fan-out 1", fmt.Sprintf("%.3f ms", perEvent*1000), fmt.Sprintf("%.1fx a loopback POST", perEvent/b.ceilingCPU))
+	run := fmt.Sprintf("%d publishers x %d per request", publishers, batch)
+	b.t.add(fmt.Sprintf("[%s] ingest rate, %d events", run, b.cfg.events), fmt.Sprintf("%.0f events/s", res.rate()), b.t.ratio(res.rate()))
+	b.t.add(fmt.Sprintf("[%s] delivered rate, fan-out 1 (first publish to last receipt)", run), fmt.Sprintf("%.0f events/s", delivered), b.t.ratio(delivered))
+	b.t.add(fmt.Sprintf("[%s] publish to receipt, unpaced, p50 / p90 / p99", run), b.rc.latencies().String(), "")
+	b.t.add(fmt.Sprintf("[%s] server CPU per delivered event", run), fmt.Sprintf("%.3f ms", perEvent*1000), fmt.Sprintf("%.1fx a loopback POST", perEvent/b.ceilingCPU))
+	// The load generator shares the cores: what it spends, the server cannot.
+	b.t.add(fmt.Sprintf("[%s] load generator CPU per event (publishers and receiver)", run), fmt.Sprintf("%.3f ms", ownCPU/float64(b.cfg.events)*1000), "")
 	return nil
 }
 
@@ -329,17 +340,17 @@ func parseInts(s string) ([]int, error) {
 	return out, nil
 }
 
-func parsePairs(s string) ([][2]int, error) {
+func parsePairs(s, sep string) ([][2]int, error) {
 	var out [][2]int
 	for _, f := range strings.Split(s, ",") {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
 		}
-		a, bb, ok := strings.Cut(f, ":")
+		a, bb, ok := strings.Cut(f, sep)
 		x, err1 := strconv.Atoi(a)
 		y, err2 := strconv.Atoi(bb)
 		if !ok || err1 != nil || err2 != nil || x <= 0 || y <= 0 {
-			return nil, fmt.Errorf("%q is not SUBSCRIPTIONS:EVENTS", f)
+			return nil, fmt.Errorf("%q is not two positive numbers joined by %q", f, sep)
 		}
 		out = append(out, [2]int{x, y})
 	}
