@@ -8,7 +8,7 @@ WASM     := $(PLUGINS:%=plugins/builtin/wasm/%.wasm)
 RECEIVERS_DEPS := examples/receivers/node_modules/.package-lock.json
 AS_DEPS  := examples/assemblyscript/node_modules/.package-lock.json
 
-.PHONY: all build plugins run test lint fmt-check vet bench soak check clean $(WASM) $(BIN)
+.PHONY: all build plugins run test lint fmt-check vet bench fuzz soak check clean $(WASM) $(BIN)
 
 all: build
 
@@ -59,6 +59,19 @@ bench: build
 	$(GO) test -run '^$$' -bench 'StandardShape|Pipeline|ABIOverhead' -benchmem -benchtime 2s ./runtime/ ./store/sqlite/ > build/gobench.txt || { cat build/gobench.txt; exit 1; }
 	@cat build/gobench.txt
 	$(GO) run ./cmd/loadgen --bin $(BIN) --go-bench build/gobench.txt $(LOADGEN_FLAGS)
+
+# Each fuzz target for FUZZTIME; make test runs only their seed corpora. A crash found is saved in
+# the package's testdata/fuzz and then fails make test until it is fixed.
+FUZZTIME ?= 30s
+fuzz: plugins $(RECEIVERS_DEPS)
+	$(GO) test -run '^$$' -fuzz '^FuzzNativeAPI$$' -fuzztime $(FUZZTIME) ./api/
+	$(GO) test -run '^$$' -fuzz '^FuzzCompatAPIs$$' -fuzztime $(FUZZTIME) ./api/
+	$(GO) test -run '^$$' -fuzz '^FuzzShapeEveryPlugin$$' -fuzztime $(FUZZTIME) ./plugins/builtin/
+	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) .
+	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzDecodeInput$$' -fuzztime $(FUZZTIME) .
+	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzDecodeVerdict$$' -fuzztime $(FUZZTIME) .
+	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./wire/
+	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzStringRoundTrip$$' -fuzztime $(FUZZTIME) ./wire/
 
 # Crash soak: ten SIGKILLs at random moments under continuous load; bounded to a few minutes.
 soak: plugins

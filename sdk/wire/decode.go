@@ -286,20 +286,47 @@ func (r *Reader) stringBytes() ([]byte, error) {
 		return nil, err
 	}
 	start := r.pos
+	ascii := true
 	for r.pos < len(r.data) {
 		c := r.data[r.pos]
 		switch {
 		case c == '"':
 			r.pos++
-			return r.data[start : r.pos-1], nil
+			if ascii {
+				return r.data[start : r.pos-1], nil
+			}
+			return validUTF8(r.data[start : r.pos-1]), nil
 		case c == '\\':
 			return r.unescape(start)
 		case c < 0x20:
 			return nil, r.errorf("control character in string")
+		case c >= utf8.RuneSelf:
+			ascii = false
 		}
 		r.pos++
 	}
 	return nil, r.errorf("unterminated string")
+}
+
+// validUTF8 returns b with each invalid byte replaced by U+FFFD, as encoding/json decodes and as
+// AppendString encodes: a string read is the string written back. Without it a plugin could
+// return a header that changed between the host's reading and its record (found by
+// FuzzDecodeRequest).
+func validUTF8(b []byte) []byte {
+	if utf8.Valid(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+8)
+	for i := 0; i < len(b); {
+		rn, size := utf8.DecodeRune(b[i:])
+		if rn == utf8.RuneError && size == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	return out
 }
 
 func (r *Reader) unescape(start int) ([]byte, error) {
@@ -310,7 +337,7 @@ func (r *Reader) unescape(start int) ([]byte, error) {
 		case c == '"':
 			r.pos++
 			r.scratch = out
-			return out, nil
+			return validUTF8(out), nil
 		case c < 0x20:
 			return nil, r.errorf("control character in string")
 		case c != '\\':
