@@ -463,6 +463,12 @@ func ivvySecrets(t *testing.T, s *leakSearch) {
 // iwsCall calls iVvy's account API as iVvy's client libraries do: signed with the IWS key pair.
 func iwsCall(t *testing.T, node *apitest.Node, key, secret, action string, body any) *apitest.Response {
 	t.Helper()
+	return iwsRequest(t, node, "POST", "/compat/ivvy/api/1.0/account?action="+action, key, secret, body)
+}
+
+// iwsRequest sends body as JSON to target (a path under the node), signed with an IWS key pair.
+func iwsRequest(t *testing.T, node *apitest.Node, method, target, key, secret string, body any) *apitest.Response {
+	t.Helper()
 	raw, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
@@ -473,10 +479,9 @@ func iwsCall(t *testing.T, node *apitest.Node, key, secret, action string, body 
 	h.Set("Content-MD5", hex.EncodeToString(sum[:]))
 	h.Set("X-Api-Version", "1.0")
 	h.Set("IVVY-Date", time.Now().UTC().Format("2006-01-02 15:04:05"))
-	path := "/api/1.0/account?action=" + action
-	toSign := ivvy.StringToSign("POST", h.Get("Content-MD5"), h.Get("Content-Type"), "", path, h.Get("X-Api-Version"), h)
+	toSign := ivvy.StringToSign(method, h.Get("Content-MD5"), h.Get("Content-Type"), "", target, h.Get("X-Api-Version"), h)
 	h.Set("X-Api-Authorization", "IWS "+key+":"+hmacHex(sha1.New, secret, []byte(toSign)))
-	req, err := http.NewRequest("POST", node.URL()+"/compat/ivvy"+path, bytes.NewReader(raw))
+	req, err := http.NewRequest(method, node.URL()+target, bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,9 @@
 package api_test
 
 import (
-	"bytes"
-	"crypto/hmac"
-	"crypto/md5"
 	"crypto/rand"
-	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,7 +14,6 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/api/apitest"
-	"github.com/switchyard/switchyard/api/compat/ivvy"
 	"github.com/switchyard/switchyard/engine"
 )
 
@@ -183,34 +177,7 @@ func (c *cred) iwsPair(t *testing.T, node *apitest.Node) (key, secret string) {
 func (c *cred) signed(t *testing.T, node *apitest.Node, method, target string, body any) *apitest.Response {
 	t.Helper()
 	key, secret := c.iwsPair(t, node)
-	raw, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := md5.Sum(raw)
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-MD5", hex.EncodeToString(sum[:]))
-	h.Set("X-Api-Version", "1.0")
-	h.Set("IVVY-Date", time.Now().UTC().Format("2006-01-02 15:04:05"))
-	mac := hmac.New(sha1.New, []byte(secret))
-	mac.Write([]byte(ivvy.StringToSign(method, h.Get("Content-MD5"), h.Get("Content-Type"), "", target, "1.0", h)))
-	h.Set("X-Api-Authorization", "IWS "+key+":"+hex.EncodeToString(mac.Sum(nil)))
-	req, err := http.NewRequest(method, node.URL()+target, bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = h
-	resp, err := node.HTTPClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &apitest.Response{Status: resp.StatusCode, Header: resp.Header, Body: answer}
+	return iwsRequest(t, node, method, target, key, secret, body)
 }
 
 // victim is the tenant whose data the matrix guards.
