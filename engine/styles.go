@@ -18,6 +18,10 @@ type StyleHooks struct {
 	// Kept applies what a plugin's on_response asked to keep, after a successful attempt. The
 	// attempt is recorded after it returns, so it may note on a.Error why nothing was applied.
 	Kept func(ctx context.Context, w *Work, a *Attempt) error
+	// Admit vets a subscription in the format before it is stored, when it is created and when it
+	// changes, whichever API the call came through: a style's rules (SalesKing's scopes and app
+	// URL) must not be stepped around through the native API. The operator is not asked.
+	Admit func(ctx context.Context, p *Principal, s *Subscription) error
 }
 
 // styleHooks holds the hooks by format, and mints the URLs every format is offered.
@@ -63,6 +67,13 @@ func (s *styleHooks) prepare(ctx context.Context, w *Work) (DeliveryURLs, json.R
 	}
 	state, err := h.Prepare(ctx, w, &urls)
 	return urls, state, err
+}
+
+func (s *styleHooks) admit(ctx context.Context, p *Principal, sub *Subscription) error {
+	if h := s.get(sub.Format); h.Admit != nil && !p.Admin {
+		return h.Admit(ctx, p, sub)
+	}
+	return nil
 }
 
 func (s *styleHooks) kept(ctx context.Context, w *Work, a *Attempt) error {

@@ -93,6 +93,9 @@ func (e *Engine) CreateSubscription(ctx context.Context, p *Principal, in NewSub
 		shown = newSecret(&m)
 	}
 	s.Secret = storedSecret(&m, shown)
+	if err := e.styles.admit(ctx, p, s); err != nil {
+		return nil, err
+	}
 	params := CreateSubscriptionParams{Subscription: s}
 	if plugin.Has(sdk.HookOnSubscribe) {
 		s.State = SubscriptionPending
@@ -346,7 +349,10 @@ func (e *Engine) UpdateSubscription(ctx context.Context, p *Principal, id string
 				return invalidf("state", "may be set to active or disabled")
 			}
 		}
-		return e.checkSubscriptionFields(ctx, &m, s)
+		if err := e.checkSubscriptionFields(ctx, &m, s); err != nil {
+			return err
+		}
+		return e.styles.admit(ctx, p, s)
 	})
 }
 

@@ -483,3 +483,49 @@ func TestOperatorRecordsTheSubDomain(t *testing.T) {
 		t.Errorf("refused writes changed it to %q", c.SubDomain)
 	}
 }
+
+// TestTheNativeAPIKeepsSalesKingsRules: a salesking subscription made or changed through
+// /v1/subscriptions meets the rules of /api/subs: an access token's, one channel its scope allows,
+// a callback within the app's URL. The operator may still manage it.
+func TestTheNativeAPIKeepsSalesKingsRules(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	token := b.node.Client(b.token)
+	nativeSub := func(events []string, url string) map[string]any {
+		return map[string]any{"account_id": b.tenant.AccountID, "format": salesking.Name, "events": events, "url": url}
+	}
+	before := len(b.stored(t))
+	for _, c := range []struct {
+		name   string
+		client *apitest.Client
+		body   map[string]any
+		status int
+	}{
+		{"the app's API key", b.tenant.App, nativeSub([]string{"client.create"}, appURL+"/hook"), http.StatusForbidden},
+		{"a channel the scope does not allow", token, nativeSub([]string{"client.update"}, appURL+"/hook"), http.StatusForbidden},
+		{"a callback outside the app's URL", token, nativeSub([]string{"client.create"}, "http://127.0.0.1:9/elsewhere"), http.StatusUnprocessableEntity},
+		{"a pattern for many channels", token, nativeSub([]string{"client.*"}, appURL+"/hook"), http.StatusUnprocessableEntity},
+		{"two channels", token, nativeSub([]string{"client.create", "invoice.create"}, appURL+"/hook"), http.StatusUnprocessableEntity},
+	} {
+		if r := c.client.Do("POST", "/v1/subscriptions", c.body); r.Status != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, r.Status, r.Body, c.status)
+		}
+	}
+	if after := len(b.stored(t)); after != before {
+		t.Fatalf("refused subscriptions were stored: %d before, %d after", before, after)
+	}
+
+	// Within the rules the native API works, and a change must stay within them.
+	var made engine.Subscription
+	token.MustDo("POST", "/v1/subscriptions", nativeSub([]string{"client.create"}, appURL+"/hook"), http.StatusCreated, &made)
+	if r := token.Do("PATCH", "/v1/subscriptions/"+made.ID, map[string]any{"url": "http://127.0.0.1:9/elsewhere"}); r.Status != http.StatusUnprocessableEntity {
+		t.Errorf("moving the callback outside the app's URL: %d %s", r.Status, r.Body)
+	}
+	if r := token.Do("PATCH", "/v1/subscriptions/"+made.ID, map[string]any{"events": []string{"client.update"}}); r.Status != http.StatusForbidden {
+		t.Errorf("changing to a channel the scope does not allow: %d %s", r.Status, r.Body)
+	}
+	if got, _ := b.native(t, made.ID); got.URL != appURL+"/hook" || !slices.Equal(got.Events, []string{"client.create"}) {
+		t.Errorf("a refused change changed the subscription: %+v", got)
+	}
+	b.node.Admin.MustDo("PATCH", "/v1/subscriptions/"+made.ID, map[string]any{"state": "disabled"}, http.StatusOK, nil)
+}

@@ -92,6 +92,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	got := parseLines(t, rc.WaitFor(t, 2, 20*time.Second))
+	// Deliveries run concurrently: they are compared in the order of want, by path.
+	slices.SortFunc(got, func(a, b line) int { return strings.Compare(a.Path, b.Path) })
 	slices.SortFunc(got, func(a, b line) int { return strings.Compare(a.Path, b.Path) })
 	want := []struct {
 		path, channel, object string

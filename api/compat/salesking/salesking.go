@@ -73,7 +73,7 @@ func Register(d compat.Deps) error {
 		return fmt.Errorf("salesking: the store (%T) does not keep SalesKing data", d.Store)
 	}
 	s := &style{eng: d.Engine, store: d.Store, companies: companies}
-	d.Engine.SetStyleHooks(salesking.Name, engine.StyleHooks{Prepare: s.prepare})
+	d.Engine.SetStyleHooks(salesking.Name, engine.StyleHooks{Prepare: s.prepare, Admit: s.admit})
 
 	api := d.Echo.Group(Prefix+"/api", web.UseRenderer(render))
 	for _, suffix := range []string{"", ".json"} {

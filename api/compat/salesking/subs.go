@@ -2,6 +2,7 @@ package salesking
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -246,6 +247,34 @@ func (s *style) check(p *engine.Principal, in subInput, create bool) (channel, e
 		return channel{}, scopeRefusal(p.Credential.Scopes, ch)
 	}
 	return ch, nil
+}
+
+// admit holds a SalesKing-format subscription made or changed through any API to the rules of this
+// one: it belongs to an access token, names one channel the token's scope allows, and calls back
+// within the app's URL. Without it an app's API key could subscribe through /v1/subscriptions to
+// channels no company granted it, at any URL.
+func (s *style) admit(_ context.Context, p *engine.Principal, sub *engine.Subscription) error {
+	if p.Credential == nil || p.Credential.Kind != engine.CredentialAccessToken {
+		return fmt.Errorf("a %s subscription belongs to an access token a company granted, and is made through %s/api/subs: %w", salesking.Name, Prefix, engine.ErrForbidden)
+	}
+	set, err := s.channelSet()
+	if err != nil {
+		return err
+	}
+	if len(sub.Events) != 1 {
+		return &engine.ValidationError{Field: "events", Message: fmt.Sprintf("a %s subscription names exactly one channel", salesking.Name)}
+	}
+	ch, ok := set.byName[sub.Events[0]]
+	if !ok {
+		return &engine.ValidationError{Field: "events", Message: fmt.Sprintf("%q is not a channel; GET %s/api/subs/channels lists them", sub.Events[0], Prefix)}
+	}
+	if err := checkWithinApp(p.App.URL, sub.URL); err != nil {
+		return &engine.ValidationError{Field: "url", Message: err.Error()}
+	}
+	if !allows(p.Credential.Scopes, ch) {
+		return scopeRefusal(p.Credential.Scopes, ch)
+	}
+	return nil
 }
 
 func (s *style) channels(c echo.Context) error {
