@@ -128,12 +128,15 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 			// Read after routing: a delivery due now is due at the router's now, not later.
 			now := g.clock.Now()
 			lease := now.Add(g.handoff.lease())
+			next := 0 // deliveries come in the order of subs, so one pass finds each one's
 			for _, d := range deliveries {
 				if d.NextAttemptAt.After(now) || !g.handoff.reserve() {
 					continue
 				}
 				d.State, d.LeaseUntil = DeliveryInFlight, &lease
-				handed = append(handed, &Work{Delivery: d, Event: ev, Subscription: subscriptionByID(subs, d.SubscriptionID)})
+				var sub *Subscription
+				sub, next = subscriptionByID(subs, next, d.SubscriptionID)
+				handed = append(handed, &Work{Delivery: d, Event: ev, Subscription: sub})
 			}
 			return deliveries
 		}
@@ -199,13 +202,19 @@ func (g *ingester) handOver(works []*Work) {
 	g.handoff.dispatch(works)
 }
 
-func subscriptionByID(subs []*Subscription, id string) *Subscription {
-	for _, s := range subs {
-		if s.ID == id {
-			return s
+func subscriptionByID(subs []*Subscription, from int, id string) (*Subscription, int) {
+	for i := from; i < len(subs); i++ {
+		if subs[i].ID == id {
+			return subs[i], i + 1
 		}
 	}
-	return nil
+	// Not after from: a route that changed the order. Search all, and start over next time.
+	for _, s := range subs {
+		if s.ID == id {
+			return s, 0
+		}
+	}
+	return nil, 0
 }
 
 func (g *ingester) drain() {

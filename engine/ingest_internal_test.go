@@ -128,4 +128,24 @@ func TestIngestHandsFreshDeliveriesToTheDispatcher(t *testing.T) {
 	if len(h.dispatched) != 0 || h.free != 5 {
 		t.Errorf("after a failed commit: %d dispatched, %d slots free; want 0 and 5", len(h.dispatched), h.free)
 	}
+
+	// With fan-out, each handed-over delivery carries its own subscription.
+	var subs []*Subscription
+	for _, id := range []string{"sub_a", "sub_b", "sub_c"} {
+		s := *sub
+		s.ID = id
+		subs = append(subs, &s)
+	}
+	store = &routingStore{subs: subs}
+	h = &slotsHandoff{free: 10}
+	g = newIngester(store, r.route, 100, h, clock, slog.Default())
+	g.commit([]*ingestRequest{{events: events()[:1], reply: make(chan ingestReply, 1)}}, 1)
+	if len(h.dispatched) != 3 {
+		t.Fatalf("fan-out 3: %d dispatched, want 3", len(h.dispatched))
+	}
+	for _, w := range h.dispatched {
+		if w.Subscription == nil || w.Subscription.ID != w.Delivery.SubscriptionID {
+			t.Errorf("delivery for %s handed over with subscription %+v", w.Delivery.SubscriptionID, w.Subscription)
+		}
+	}
 }
