@@ -7,15 +7,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/switchyard/switchyard/api"
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node"
+
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 )
 
 // TestNodeServesItsSigningCertificate: the certificate of the key plugins sign with is public at
 // the URL plugins are given, and the runtime signs with that very key.
 func TestNodeServesItsSigningCertificate(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
+	node := nodetest.Start(t, nodetest.Options{})
 	url := node.CertificateURL()
 	if !strings.HasPrefix(url, node.URL()+"/hooks/certificates/") || !strings.HasSuffix(url, ".pem") {
 		t.Fatalf("certificate URL %s", url)
@@ -49,7 +50,7 @@ func TestNodeServesItsSigningCertificate(t *testing.T) {
 // every URL it mints are https, and plain HTTP is not spoken.
 func TestNodeServesHTTPS(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{TLS: true})
+	node := nodetest.Start(t, nodetest.Options{TLS: true})
 	if !strings.HasPrefix(node.URL(), "https://127.0.0.1:") || !strings.HasPrefix(node.CertificateURL(), "https://") {
 		t.Fatalf("public URL %s, certificate URL %s", node.URL(), node.CertificateURL())
 	}
@@ -73,8 +74,8 @@ func TestNodeServesHTTPS(t *testing.T) {
 
 func TestNodeRefusesHalfATLSConfiguration(t *testing.T) {
 	t.Parallel()
-	certFile, _, _ := apitest.TLSFiles(t)
-	_, err := api.Open(context.Background(), api.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), TLSCertFile: certFile})
+	certFile, _, _ := nodetest.TLSFiles(t)
+	_, err := node.Open(context.Background(), node.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), TLSCertFile: certFile})
 	if err == nil || !strings.Contains(err.Error(), "both a certificate file and a key file") {
 		t.Fatalf("err %v", err)
 	}

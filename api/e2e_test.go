@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api"
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node"
+
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/enginetest"
 )
@@ -34,7 +35,7 @@ type listOf[T any] struct {
 	Next string `json:"next"`
 }
 
-func subscribe(t *testing.T, tn *apitest.Tenant, url string, extra map[string]any) subscription {
+func subscribe(t *testing.T, tn *nodetest.Tenant, url string, extra map[string]any) subscription {
 	t.Helper()
 	body := map[string]any{"account_id": tn.AccountID, "format": "standard", "events": []string{"client.*"}, "url": url}
 	for k, v := range extra {
@@ -45,7 +46,7 @@ func subscribe(t *testing.T, tn *apitest.Tenant, url string, extra map[string]an
 	return s
 }
 
-func publish(t *testing.T, tn *apitest.Tenant, extra map[string]any) engine.Published {
+func publish(t *testing.T, tn *nodetest.Tenant, extra map[string]any) engine.Published {
 	t.Helper()
 	body := map[string]any{"account_id": tn.AccountID, "type": "client.create", "entity": map[string]string{"type": "client", "id": "42"}, "data": map[string]any{"id": 42, "name": "Acme"}}
 	for k, v := range extra {
@@ -57,7 +58,7 @@ func publish(t *testing.T, tn *apitest.Tenant, extra map[string]any) engine.Publ
 }
 
 // deliveryOf returns the only delivery of an event, waiting until it reaches want.
-func deliveryOf(t *testing.T, tn *apitest.Tenant, eventID string, want string) delivery {
+func deliveryOf(t *testing.T, tn *nodetest.Tenant, eventID string, want string) delivery {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -83,8 +84,8 @@ func deliveryOf(t *testing.T, tn *apitest.Tenant, eventID string, want string) d
 // Standard Webhooks reference library verify what arrived.
 func TestEventArrivesSignedAndVerifies(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
 	tn := node.NewTenant("acme", "")
 	sub := subscribe(t, tn, rc.URL+"/hooks/in", nil)
 	if !strings.HasPrefix(sub.Secret, "whsec_") || sub.State != "active" {
@@ -121,9 +122,9 @@ func TestEventArrivesSignedAndVerifies(t *testing.T) {
 // TestRetriesUntilTheReceiverRecovers: 500 three times, then 200: four attempts, all recorded.
 func TestRetriesUntilTheReceiverRecovers(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	rc := apitest.NewReceiver(t)
-	rc.SetRespond(func(n int, _ *apitest.Request) (int, http.Header, string) {
+	node := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
+	rc.SetRespond(func(n int, _ *nodetest.Request) (int, http.Header, string) {
 		if n < 3 {
 			return 500, nil, fmt.Sprintf("boom %d", n)
 		}
@@ -158,9 +159,9 @@ func TestRetriesUntilTheReceiverRecovers(t *testing.T) {
 func TestDefaultScheduleWithAMovingClock(t *testing.T) {
 	t.Parallel()
 	clock := enginetest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
-	node := apitest.Start(t, apitest.Options{Clock: clock})
-	rc := apitest.NewReceiver(t)
-	rc.SetRespond(func(n int, _ *apitest.Request) (int, http.Header, string) {
+	node := nodetest.Start(t, nodetest.Options{Clock: clock})
+	rc := nodetest.NewReceiver(t)
+	rc.SetRespond(func(n int, _ *nodetest.Request) (int, http.Header, string) {
 		if n < 2 {
 			return 503, nil, ""
 		}
@@ -189,7 +190,7 @@ func TestDefaultScheduleWithAMovingClock(t *testing.T) {
 	}
 }
 
-func waitForState(t *testing.T, tn *apitest.Tenant, eventID, state string, attempts int) {
+func waitForState(t *testing.T, tn *nodetest.Tenant, eventID, state string, attempts int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -205,9 +206,9 @@ func waitForState(t *testing.T, tn *apitest.Tenant, eventID, state string, attem
 
 func TestGoneDisablesTheSubscription(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	rc := apitest.NewReceiver(t)
-	rc.SetRespond(func(int, *apitest.Request) (int, http.Header, string) { return http.StatusGone, nil, "" })
+	node := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
+	rc.SetRespond(func(int, *nodetest.Request) (int, http.Header, string) { return http.StatusGone, nil, "" })
 	tn := node.NewTenant("gone", "")
 	sub := subscribe(t, tn, rc.URL, nil)
 	ev := publish(t, tn, nil)
@@ -230,8 +231,8 @@ func TestDeliverAtHoldsADeliveryUntilItsTime(t *testing.T) {
 	t.Parallel()
 	start := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	clock := enginetest.NewClock(start)
-	node := apitest.Start(t, apitest.Options{Clock: clock})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{Clock: clock})
+	rc := nodetest.NewReceiver(t)
 	tn := node.NewTenant("later", "")
 	subscribe(t, tn, rc.URL, nil)
 	ev := publish(t, tn, map[string]any{"deliver_at": start.Add(time.Hour).Format(time.RFC3339)})
@@ -255,8 +256,8 @@ func TestDeliverAtHoldsADeliveryUntilItsTime(t *testing.T) {
 
 func TestIdempotencyKeyCreatesNothingTwice(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
 	tn := node.NewTenant("idem", "")
 	subscribe(t, tn, rc.URL, nil)
 	first := publish(t, tn, map[string]any{"idempotency_key": "order-1"})
@@ -272,8 +273,8 @@ func TestIdempotencyKeyCreatesNothingTwice(t *testing.T) {
 
 func TestBatchPublish(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
 	tn := node.NewTenant("batch", "")
 	subscribe(t, tn, rc.URL, nil)
 	events := make([]map[string]any, engine.MaxPublishBatch)
@@ -295,8 +296,8 @@ func TestBatchPublish(t *testing.T) {
 // TestTenantIsolation: another app's credential finds nothing of the first app's.
 func TestTenantIsolation(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
 	owner := node.NewTenant("owner", "")
 	other := node.NewTenant("other", "")
 	sub := subscribe(t, owner, rc.URL, nil)
@@ -346,7 +347,7 @@ func TestTenantIsolation(t *testing.T) {
 // a revocation must reach that copy before the revoking call returns.
 func TestRevokedCredentialIsRefusedAtOnce(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
+	node := nodetest.Start(t, nodetest.Options{})
 	tn := node.NewTenant("revoked", "")
 	// Used twice first, so that the second use is served from memory.
 	for range 2 {
@@ -365,8 +366,8 @@ func TestRevokedCredentialIsRefusedAtOnce(t *testing.T) {
 // TestBadInputs: each gets a clear error with the right status, and nothing stored changes.
 func TestBadInputs(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) { c.MaxBodyBytes = 64 << 10 }})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{Configure: func(c *node.Config) { c.MaxBodyBytes = 64 << 10 }})
+	rc := nodetest.NewReceiver(t)
 	tn := node.NewTenant("bad", "")
 	sub := subscribe(t, tn, rc.URL, nil)
 	good := map[string]any{"account_id": tn.AccountID, "format": "standard", "events": []string{"client.*"}, "url": rc.URL}
@@ -385,7 +386,7 @@ func TestBadInputs(t *testing.T) {
 	stranger := node.Client("crd_01nonexistent.c2VjcmV0")
 	cases := []struct {
 		name         string
-		client       *apitest.Client
+		client       *nodetest.Client
 		method, path string
 		body         any
 		status       int
@@ -430,13 +431,13 @@ func TestBadInputs(t *testing.T) {
 }
 
 // firstDelivery publishes one event and returns its delivery once it has succeeded.
-func firstDelivery(t *testing.T, tn *apitest.Tenant, rc *apitest.Receiver) string {
+func firstDelivery(t *testing.T, tn *nodetest.Tenant, rc *nodetest.Receiver) string {
 	ev := publish(t, tn, map[string]any{"idempotency_key": "first"})
 	return deliveryOf(t, tn, ev.ID, "succeeded").ID
 }
 
 // snapshot summarises what is stored, for before-and-after comparison.
-func snapshot(t *testing.T, node *apitest.Node, tn *apitest.Tenant) string {
+func snapshot(t *testing.T, node *nodetest.Node, tn *nodetest.Tenant) string {
 	var accts listOf[engine.Account]
 	node.Admin.MustDo("GET", "/v1/accounts?limit=200", nil, http.StatusOK, &accts)
 	var subs listOf[engine.Subscription]

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 )
 
 // TestPerEntitySubscriptions: through the native API, a subscription that names an entity_key
@@ -15,8 +15,8 @@ import (
 // with PATCH moves what arrives.
 func TestPerEntitySubscriptions(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	one, all := apitest.NewReceiver(t), apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{})
+	one, all := nodetest.NewReceiver(t), nodetest.NewReceiver(t)
 	tn := node.NewTenant("entity", "")
 	keyed := subscribe(t, tn, one.URL, map[string]any{"entity_key": "42"})
 	subscribe(t, tn, all.URL, nil)

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 )
 
@@ -13,13 +13,13 @@ import (
 type compatCall struct {
 	name string
 	// do sends input to the endpoint, as its body or query as the endpoint reads it.
-	do func(t *testing.T, input []byte) *apitest.Response
+	do func(t *testing.T, input []byte) *nodetest.Response
 }
 
 // FuzzCompatAPIs sends arbitrary input to the request decoders of every vendor-compatible API on
 // one real node: whatever arrives, each answers below 500.
 func FuzzCompatAPIs(f *testing.F) {
-	node := apitest.Start(f, apitest.Options{})
+	node := nodetest.Start(f, nodetest.Options{})
 	tn := node.NewTenant("fuzz", "https://app.example/")
 	issue := func(body map[string]any) engine.IssuedCredential {
 		var c engine.IssuedCredential
@@ -35,47 +35,47 @@ func FuzzCompatAPIs(f *testing.F) {
 	creds := "client_id=" + url.QueryEscape(client.ClientID) + "&client_secret=" + url.QueryEscape(client.ClientSecret)
 
 	calls := []compatCall{
-		{"altoviz create", func(t *testing.T, in []byte) *apitest.Response {
+		{"altoviz create", func(t *testing.T, in []byte) *nodetest.Response {
 			return withKey.WithT(t).Do("POST", "/compat/altoviz/v1/webhooks", in)
 		}},
-		{"altoviz delete", func(t *testing.T, in []byte) *apitest.Response {
+		{"altoviz delete", func(t *testing.T, in []byte) *nodetest.Response {
 			return withKey.WithT(t).Do("DELETE", "/compat/altoviz/v1/webhooks?url="+url.QueryEscape(string(in))+"&id="+url.QueryEscape(string(in)), nil)
 		}},
-		{"quicklysign v0 create", func(t *testing.T, in []byte) *apitest.Response {
+		{"quicklysign v0 create", func(t *testing.T, in []byte) *nodetest.Response {
 			body := `{"client_id":"` + client.ClientID + `","client_secret":"` + client.ClientSecret + `","subscription":` + string(in) + `}`
 			return node.Client("").WithT(t).Do("POST", "/compat/quicklysign/v0/subscriptions", body)
 		}},
-		{"quicklysign v1 create", func(t *testing.T, in []byte) *apitest.Response {
+		{"quicklysign v1 create", func(t *testing.T, in []byte) *nodetest.Response {
 			body := `{"client_id":"` + client.ClientID + `","client_secret":"` + client.ClientSecret + `","webhook":` + string(in) + `}`
 			return node.Client("").WithT(t).Do("POST", "/compat/quicklysign/v1/webhooks", body)
 		}},
-		{"quicklysign query", func(t *testing.T, in []byte) *apitest.Response {
+		{"quicklysign query", func(t *testing.T, in []byte) *nodetest.Response {
 			return node.Client("").WithT(t).Do("GET", "/compat/quicklysign/v0/subscriptions?"+creds+"&entity_key="+url.QueryEscape(string(in))+"&page="+url.QueryEscape(string(in)), nil)
 		}},
-		{"salesking create", func(t *testing.T, in []byte) *apitest.Response {
+		{"salesking create", func(t *testing.T, in []byte) *nodetest.Response {
 			return oauth.WithT(t).Do("POST", "/compat/salesking/api/subs", in)
 		}},
-		{"salesking create form", func(t *testing.T, in []byte) *apitest.Response {
+		{"salesking create form", func(t *testing.T, in []byte) *nodetest.Response {
 			form := *oauth.WithT(t)
 			form.ContentType = "application/x-www-form-urlencoded"
 			return form.Do("POST", "/compat/salesking/api/subs", "sub[channel]="+url.QueryEscape(string(in))+"&sub[callback_url]="+url.QueryEscape(string(in))+"&"+string(in))
 		}},
-		{"salesking update", func(t *testing.T, in []byte) *apitest.Response {
+		{"salesking update", func(t *testing.T, in []byte) *nodetest.Response {
 			return oauth.WithT(t).Do("PUT", "/compat/salesking/api/subs/"+url.PathEscape(string(in)), in)
 		}},
-		{"ivvy subscribe", func(t *testing.T, in []byte) *apitest.Response {
+		{"ivvy subscribe", func(t *testing.T, in []byte) *nodetest.Response {
 			return bearer.WithT(t).Do("POST", "/compat/ivvy/api/1.0/account?action=subscribeToNotifications", in)
 		}},
-		{"ivvy unsubscribe", func(t *testing.T, in []byte) *apitest.Response {
+		{"ivvy unsubscribe", func(t *testing.T, in []byte) *nodetest.Response {
 			return bearer.WithT(t).Do("POST", "/compat/ivvy/api/1.0/account?action=unsubscribeFromNotifications", in)
 		}},
-		{"ivvy sns action", func(t *testing.T, in []byte) *apitest.Response {
+		{"ivvy sns action", func(t *testing.T, in []byte) *nodetest.Response {
 			return node.Client("").WithT(t).Do("GET", "/compat/ivvy/sns?Action="+url.QueryEscape(string(in))+"&Token="+url.QueryEscape(string(in)), nil)
 		}},
-		{"upsales callback", func(t *testing.T, in []byte) *apitest.Response {
+		{"upsales callback", func(t *testing.T, in []byte) *nodetest.Response {
 			return node.Client("").WithT(t).Do("POST", "/hooks/upsales/callbacks/"+url.PathEscape(string(in)), in)
 		}},
-		{"upsales logs", func(t *testing.T, in []byte) *apitest.Response {
+		{"upsales logs", func(t *testing.T, in []byte) *nodetest.Response {
 			return bearer.WithT(t).Do("GET", "/v1/logs?limit="+url.QueryEscape(string(in))+"&before="+url.QueryEscape(string(in)), nil)
 		}},
 	}

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 )
 
 // fuzzEndpoints are the native API's calls that decode a body.
@@ -24,8 +24,8 @@ var fuzzEndpoints = []struct{ method, path string }{
 // FuzzNativeAPI sends arbitrary bodies to every decoding endpoint of one real node: each must
 // answer with a status below 500 and a JSON body, whatever it gets.
 func FuzzNativeAPI(f *testing.F) {
-	node := apitest.Start(f, apitest.Options{})
-	rc := apitest.NewReceiver(f)
+	node := nodetest.Start(f, nodetest.Options{})
+	rc := nodetest.NewReceiver(f)
 	tn := node.NewTenant("fuzz", "")
 	var sub struct{ ID string }
 	tn.App.MustDo("POST", "/v1/subscriptions", map[string]any{"account_id": tn.AccountID, "format": "standard", "events": []string{"*"}, "url": rc.URL}, http.StatusCreated, &sub)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/enginetest"
 )
@@ -20,11 +20,11 @@ func TestReceiverOutage(t *testing.T) {
 	t.Parallel()
 	start := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	clock := enginetest.NewClock(start)
-	node := apitest.Start(t, apitest.Options{Clock: clock})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{Clock: clock})
+	rc := nodetest.NewReceiver(t)
 	var down atomic.Bool
 	down.Store(true)
-	rc.SetRespond(func(int, *apitest.Request) (int, http.Header, string) {
+	rc.SetRespond(func(int, *nodetest.Request) (int, http.Header, string) {
 		if down.Load() {
 			return http.StatusServiceUnavailable, nil, "down for maintenance"
 		}
@@ -83,7 +83,7 @@ func TestReceiverOutage(t *testing.T) {
 // the clock cannot overtake the dispatcher. A timer the dispatcher set just as the test moved the
 // clock starts from the moved time and waits for the next move (a real clock always moves on), so
 // when nothing happens for a while the clock is nudged by a millisecond.
-func settle(t *testing.T, tn *apitest.Tenant, clock *enginetest.Clock) {
+func settle(t *testing.T, tn *nodetest.Tenant, clock *enginetest.Clock) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	nudge := time.Now().Add(100 * time.Millisecond)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine/enginetest"
 )
 
@@ -15,8 +15,8 @@ import (
 func TestSubscriptionRateDelaysNeverDrops(t *testing.T) {
 	t.Parallel()
 	clock := enginetest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
-	node := apitest.Start(t, apitest.Options{Clock: clock})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{Clock: clock})
+	rc := nodetest.NewReceiver(t)
 	tn := node.NewTenant("paced", "")
 	subscribe(t, tn, rc.URL, map[string]any{"max_per_second": 1})
 	for i := range 5 {
@@ -47,7 +47,7 @@ func TestSubscriptionRateDelaysNeverDrops(t *testing.T) {
 	}
 }
 
-func waitForCount(t *testing.T, tn *apitest.Tenant, state string, n int) {
+func waitForCount(t *testing.T, tn *nodetest.Tenant, state string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

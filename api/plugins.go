@@ -1,11 +1,8 @@
 package api
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -13,40 +10,12 @@ import (
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/plugins/custom"
-	"github.com/switchyard/switchyard/runtime"
 )
 
-// DefaultMaxPluginBytes caps an uploaded module unless Config.MaxPluginBytes says otherwise. A Go
-// plugin built with the standard toolchain is 3-4 MiB.
-const DefaultMaxPluginBytes = 32 << 20
-
-// openCustomPlugins sets up the node's custom plugins beside the built-in ones: uploads kept in
-// DataDir/plugins, and the plugins folder when one is configured.
-func (n *Node) openCustomPlugins(ctx context.Context, plugins *engine.Plugins, builtins []*runtime.Plugin) error {
-	maxBytes := n.cfg.MaxPluginBytes
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxPluginBytes
-	}
-	n.custom = custom.New(custom.Config{
-		StoreDir: filepath.Join(n.cfg.DataDir, "plugins"), Dir: n.cfg.PluginsDir, PollInterval: n.cfg.PluginsPollInterval,
-		Trusted: n.cfg.TrustedPlugins, MaxModuleBytes: maxBytes, Logger: n.logger,
-	}, n.rt, plugins, n.store)
-	for _, p := range builtins {
-		n.custom.AddBuiltin(p)
-	}
-	if err := n.custom.Load(ctx); err != nil {
-		return fmt.Errorf("custom plugins: %w", err)
-	}
-	return nil
-}
-
-// Plugins returns the node's plugin manager.
-func (n *Node) Plugins() *custom.Manager { return n.custom }
-
-// pluginRoutes serves the plugins API. Anyone with a credential may see which formats exist; only
+// PluginRoutes serves the plugins API. Anyone with a credential may see which formats exist; only
 // the operator sees their counters, and only the operator changes them.
-func pluginRoutes(s *Server, m *custom.Manager) {
-	g := s.echo.Group("/v1/plugins", web.Authenticate(s.engine))
+func PluginRoutes(s *Server, m *custom.Manager) {
+	g := s.echo.Group("/v1/plugins", web.Authenticate(s.auth))
 	h := &pluginHandlers{m: m}
 	g.GET("", h.list)
 	g.GET("/:name", h.get)

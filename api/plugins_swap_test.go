@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api"
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node"
+
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/plugins/custom"
 	"github.com/switchyard/switchyard/runtime/runtimetest"
 )
@@ -20,8 +21,8 @@ import (
 // versionEcho answers every request with the plugin version it was shaped by, which the versioned
 // plugin's on_response checks against its own: a delivery shaped by one version and judged by the
 // other fails. A little latency keeps deliveries in flight across the swap.
-func versionEcho(rc *apitest.Receiver) {
-	rc.SetRespond(func(n int, r *apitest.Request) (int, http.Header, string) {
+func versionEcho(rc *nodetest.Receiver) {
+	rc.SetRespond(func(n int, r *nodetest.Request) (int, http.Header, string) {
 		time.Sleep(15 * time.Millisecond)
 		return http.StatusOK, http.Header{"X-Saw-Version": {r.Header.Get("X-Plugin-Version")}}, ""
 	})
@@ -33,8 +34,8 @@ func versionEcho(rc *apitest.Receiver) {
 func TestHotSwapUnderLoad(t *testing.T) {
 	t.Parallel()
 	v1, v2 := runtimetest.Build(t, "testdata/versioned/v1"), runtimetest.Build(t, "testdata/versioned/v2")
-	node := apitest.Start(t, apitest.Options{Configure: roomy})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{Configure: roomy})
+	rc := nodetest.NewReceiver(t)
 	versionEcho(rc)
 	tn := node.NewTenant("swap", "")
 	var up1, up2 uploaded
@@ -178,7 +179,7 @@ func TestPluginsDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "broken.wasm"), []byte("\x00asm garbage"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	node := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) {
+	node := nodetest.Start(t, nodetest.Options{Configure: func(c *node.Config) {
 		roomy(c)
 		c.PluginsDir, c.PluginsPollInterval, c.TrustedPlugins = dir, 20*time.Millisecond, []string{"versioned"}
 	}})
@@ -217,7 +218,7 @@ func TestPluginsDir(t *testing.T) {
 		t.Errorf("uploading over a folder plugin: %d %s", r.Status, r.Body)
 	}
 
-	rc := apitest.NewReceiver(t)
+	rc := nodetest.NewReceiver(t)
 	versionEcho(rc)
 	tn := node.NewTenant("dir", "")
 	subscribe(t, tn, rc.URL, map[string]any{"format": "versioned", "events": []string{"*"}})
@@ -255,9 +256,9 @@ func TestPluginsDir(t *testing.T) {
 // keep receiving every event while they misbehave.
 type hostileNode struct {
 	t    *testing.T
-	node *apitest.Node
-	tn   *apitest.Tenant
-	rc   *apitest.Receiver
+	node *nodetest.Node
+	tn   *nodetest.Tenant
+	rc   *nodetest.Receiver
 	sent int
 }
 
@@ -269,10 +270,10 @@ func startHostileNode(t *testing.T, slow bool) *hostileNode {
 	if slow {
 		deadline = 2 * time.Second
 	}
-	node := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) {
+	node := nodetest.Start(t, nodetest.Options{Configure: func(c *node.Config) {
 		c.Runtime.MemoryLimitMiB, c.Runtime.MaxOutputBytes, c.Runtime.CallTimeout = 48, 1<<20, deadline
 	}})
-	h := &hostileNode{t: t, node: node, rc: apitest.NewReceiver(t), tn: node.NewTenant("hostile", "")}
+	h := &hostileNode{t: t, node: node, rc: nodetest.NewReceiver(t), tn: node.NewTenant("hostile", "")}
 	// An upload is compiled, started and dry-run under the deadline, each step of it.
 	h.node.Admin.HTTP = &http.Client{Timeout: 5 * time.Minute}
 	subscribe(t, h.tn, h.rc.URL+"/standard", map[string]any{"events": []string{"*"}})

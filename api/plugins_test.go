@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api"
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node"
+
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/plugins/custom"
 	"github.com/switchyard/switchyard/runtime/runtimetest"
 )
@@ -21,7 +22,7 @@ func cloudeventsWasm(t *testing.T) []byte {
 // roomy gives sandboxed calls a deadline far above what they need, for tests where the deadline is
 // not what is tested: under the race detector on a busy machine, starting a Go plugin's instance
 // has taken over a second.
-func roomy(c *api.Config) { c.Runtime.CallTimeout = 15 * time.Second }
+func roomy(c *node.Config) { c.Runtime.CallTimeout = 15 * time.Second }
 
 type pluginList struct {
 	Data []custom.Info `json:"data"`
@@ -32,7 +33,7 @@ type uploaded struct {
 	Replaced string `json:"replaced"`
 }
 
-func errorMessage(t *testing.T, r *apitest.Response) string {
+func errorMessage(t *testing.T, r *nodetest.Response) string {
 	t.Helper()
 	var b struct {
 		Error struct{ Code, Message string }
@@ -46,8 +47,8 @@ func errorMessage(t *testing.T, r *apitest.Response) string {
 func TestCustomPluginLifecycle(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
-	node := apitest.Start(t, apitest.Options{DataDir: dataDir, Configure: roomy})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{DataDir: dataDir, Configure: roomy})
+	rc := nodetest.NewReceiver(t)
 	tn := node.NewTenant("ce", "")
 	wasm := cloudeventsWasm(t)
 
@@ -127,7 +128,7 @@ func TestCustomPluginLifecycle(t *testing.T) {
 	if err := node.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	node = apitest.Start(t, apitest.Options{DataDir: dataDir, Configure: roomy})
+	node = nodetest.Start(t, nodetest.Options{DataDir: dataDir, Configure: roomy})
 	tn.App.Base = node.URL()
 	node.Admin.MustDo("GET", "/v1/plugins/cloudevents", nil, http.StatusOK, &one)
 	if one.Hash != up.Hash || one.Source != custom.SourceUpload {
@@ -155,7 +156,7 @@ func TestCustomPluginLifecycle(t *testing.T) {
 func TestUploadRefusals(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
-	node := apitest.Start(t, apitest.Options{DataDir: dataDir, Configure: func(c *api.Config) { roomy(c); c.MaxPluginBytes = 4 << 20 }})
+	node := nodetest.Start(t, nodetest.Options{DataDir: dataDir, Configure: func(c *node.Config) { roomy(c); c.MaxPluginBytes = 4 << 20 }})
 	wasm := cloudeventsWasm(t)
 	cases := []struct {
 		name, path string

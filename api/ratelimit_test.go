@@ -5,14 +5,15 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/switchyard/switchyard/api"
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node"
+
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 )
 
 func TestRateLimitPerCredential(t *testing.T) {
 	t.Parallel()
 	const burst = 6
-	node := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) { c.RateLimit, c.RateBurst = 0.5, burst }})
+	node := nodetest.Start(t, nodetest.Options{Configure: func(c *node.Config) { c.RateLimit, c.RateBurst = 0.5, burst }})
 	// NewTenant makes three admin calls each: the admin token's burst is spent here.
 	limited, spared := node.NewTenant("limited", ""), node.NewTenant("spared", "")
 	for range burst {

@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine/enginetest"
 	"github.com/switchyard/switchyard/examples/receivers"
 )
 
 // verifyReceived has the standardwebhooks library verify a received request with secret, and
 // returns the payload it verified.
-func verifyReceived(t *testing.T, req *apitest.Request, secret string) (string, error) {
+func verifyReceived(t *testing.T, req *nodetest.Request, secret string) (string, error) {
 	t.Helper()
 	headers := map[string]string{}
 	for k := range req.Header {
@@ -31,7 +31,7 @@ func verifyReceived(t *testing.T, req *apitest.Request, secret string) (string, 
 }
 
 // verifies reports whether the standardwebhooks library accepts a received request with secret.
-func verifies(t *testing.T, req *apitest.Request, secret string) bool {
+func verifies(t *testing.T, req *nodetest.Request, secret string) bool {
 	t.Helper()
 	_, err := verifyReceived(t, req, secret)
 	return err == nil
@@ -44,8 +44,8 @@ func TestSecretRotationOverlap(t *testing.T) {
 	// The signature's timestamp must be within five minutes of the receiver's real clock, so
 	// the test clock starts now.
 	clock := enginetest.NewClock(time.Now())
-	node := apitest.Start(t, apitest.Options{Clock: clock})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{Clock: clock})
+	rc := nodetest.NewReceiver(t)
 	tn := node.NewTenant("rotate", "")
 	sub := subscribe(t, tn, rc.URL, nil)
 
@@ -91,7 +91,7 @@ func TestSecretRotationOverlap(t *testing.T) {
 }
 
 // waitForDeliveries waits until the tenant has n succeeded deliveries.
-func waitForDeliveries(t *testing.T, tn *apitest.Tenant, n int) {
+func waitForDeliveries(t *testing.T, tn *nodetest.Tenant, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

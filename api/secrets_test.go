@@ -25,8 +25,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/apitest"
 	"github.com/switchyard/switchyard/api/compat/ivvy"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 )
 
@@ -38,9 +38,9 @@ import (
 // secrets are kept only as hashes, while the secrets the node signs with are kept as they are.
 func TestSecretsNeverLeak(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
+	node := nodetest.Start(t, nodetest.Options{})
 	s := &leakSearch{t: t, node: node, secrets: map[string]string{}, credentials: map[string]bool{}, capabilities: map[string]string{}}
-	s.credential("admin token", apitest.AdminToken, false)
+	s.credential("admin token", nodetest.AdminToken, false)
 	for _, style := range []func(*testing.T, *leakSearch){
 		standardSecrets, altovizSecrets, quicklySignSecrets, salesKingSecrets, upsalesSecrets, ivvySecrets,
 	} {
@@ -101,7 +101,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 // leakSearch is what one run handed out, and what it read back afterwards.
 type leakSearch struct {
 	t    *testing.T
-	node *apitest.Node
+	node *nodetest.Node
 	// secrets are shown once, when made: after that, in no log line, API answer or error.
 	secrets map[string]string
 	// credentials names the secrets the node only checks what callers present against, so it
@@ -111,7 +111,7 @@ type leakSearch struct {
 	// callbackUrl, iVvy's SubscribeURL). Attempts record them, as sent to the app's own receiver,
 	// but the log must not: whoever reads it could call back or confirm in the app's name.
 	capabilities map[string]string
-	reads        []*apitest.Response
+	reads        []*nodetest.Response
 }
 
 func (s *leakSearch) secret(name, v string) {
@@ -139,7 +139,7 @@ func (s *leakSearch) all() map[string]string {
 	return all
 }
 
-func (s *leakSearch) read(rs ...*apitest.Response) { s.reads = append(s.reads, rs...) }
+func (s *leakSearch) read(rs ...*nodetest.Response) { s.reads = append(s.reads, rs...) }
 
 func (s *leakSearch) readBytes() int {
 	n := 0
@@ -150,7 +150,7 @@ func (s *leakSearch) readBytes() int {
 }
 
 // tenant is an integrator: an account, an app whose secret the node signs with, and an API key.
-func (s *leakSearch) tenant(name, appURL string) *apitest.Tenant {
+func (s *leakSearch) tenant(name, appURL string) *nodetest.Tenant {
 	tn := s.node.NewTenant(name, appURL)
 	s.secret(name+" app secret", tn.AppSecret)
 	_, key, _ := strings.Cut(tn.Token, ".")
@@ -159,7 +159,7 @@ func (s *leakSearch) tenant(name, appURL string) *apitest.Tenant {
 }
 
 // issue gives the tenant's app another credential, as the operator does for a vendor style.
-func (s *leakSearch) issue(t *testing.T, tn *apitest.Tenant, name string, body map[string]any) engine.IssuedCredential {
+func (s *leakSearch) issue(t *testing.T, tn *nodetest.Tenant, name string, body map[string]any) engine.IssuedCredential {
 	t.Helper()
 	var c engine.IssuedCredential
 	s.node.Admin.MustDo("POST", "/v1/apps/"+tn.AppID+"/credentials", body, http.StatusCreated, &c)
@@ -173,7 +173,7 @@ func (s *leakSearch) issue(t *testing.T, tn *apitest.Tenant, name string, body m
 
 // nativeReads reads, as the operator and as the tenant's app, what the native API shows of the
 // tenant: its account and app, every subscription, and every delivery with its attempt log.
-func (s *leakSearch) nativeReads(t *testing.T, tn *apitest.Tenant, eventID string) {
+func (s *leakSearch) nativeReads(t *testing.T, tn *nodetest.Tenant, eventID string) {
 	t.Helper()
 	paths := []string{"/v1/accounts", "/v1/accounts/" + tn.AccountID, "/v1/apps", "/v1/apps/" + tn.AppID,
 		"/v1/subscriptions", "/v1/deliveries", "/v1/events/" + eventID, "/v1/plugins"}
@@ -238,9 +238,9 @@ func (s *leakSearch) database(t *testing.T) []byte {
 }
 
 // okReceiver answers every request 200: the one answer every style counts as received.
-func okReceiver(t *testing.T) *apitest.Receiver {
-	rc := apitest.NewReceiver(t)
-	rc.SetRespond(func(int, *apitest.Request) (int, http.Header, string) { return http.StatusOK, nil, "" })
+func okReceiver(t *testing.T) *nodetest.Receiver {
+	rc := nodetest.NewReceiver(t)
+	rc.SetRespond(func(int, *nodetest.Request) (int, http.Header, string) { return http.StatusOK, nil, "" })
 	return rc
 }
 
@@ -253,7 +253,7 @@ func hmacHex(h func() hash.Hash, key string, msg []byte) string {
 // standardSecrets: the native API and the Standard Webhooks style, with a rotated secret.
 func standardSecrets(t *testing.T, s *leakSearch) {
 	t.Helper()
-	rc := apitest.NewReceiver(t)
+	rc := nodetest.NewReceiver(t)
 	tn := s.tenant("standard", "https://app.example/")
 	s.issue(t, tn, "client secret", map[string]any{"kind": "client"})
 	sub := subscribe(t, tn, rc.URL, nil)
@@ -272,7 +272,7 @@ func standardSecrets(t *testing.T, s *leakSearch) {
 		same,
 		tn.App.Do("POST", "/v1/subscriptions", map[string]any{"url": "http://10.0.0.1/", "secret": "leaky-" + sub.Secret}),
 		s.node.Client(tn.Token+"x").Do("GET", "/v1/subscriptions", nil),
-		s.node.Client(apitest.AdminToken+"x").Do("GET", "/v1/accounts", nil),
+		s.node.Client(nodetest.AdminToken+"x").Do("GET", "/v1/accounts", nil),
 		tn.App.Do("PATCH", "/v1/subscriptions/"+sub.ID, map[string]any{"secret": sub.Secret}),
 	)
 }
@@ -448,7 +448,7 @@ func ivvySecrets(t *testing.T, s *leakSearch) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	s.read(&apitest.Response{Status: resp.StatusCode, Header: resp.Header, Body: body})
+	s.read(&nodetest.Response{Status: resp.StatusCode, Header: resp.Header, Body: body})
 	ev := publish(t, tn, nil)
 	deliveryOf(t, tn, ev.ID, "succeeded")
 	s.read(
@@ -461,13 +461,13 @@ func ivvySecrets(t *testing.T, s *leakSearch) {
 }
 
 // iwsCall calls iVvy's account API as iVvy's client libraries do: signed with the IWS key pair.
-func iwsCall(t *testing.T, node *apitest.Node, key, secret, action string, body any) *apitest.Response {
+func iwsCall(t *testing.T, node *nodetest.Node, key, secret, action string, body any) *nodetest.Response {
 	t.Helper()
 	return iwsRequest(t, node, "POST", "/compat/ivvy/api/1.0/account?action="+action, key, secret, body)
 }
 
 // iwsRequest sends body as JSON to target (a path under the node), signed with an IWS key pair.
-func iwsRequest(t *testing.T, node *apitest.Node, method, target, key, secret string, body any) *apitest.Response {
+func iwsRequest(t *testing.T, node *nodetest.Node, method, target, key, secret string, body any) *nodetest.Response {
 	t.Helper()
 	raw, err := json.Marshal(body)
 	if err != nil {
@@ -495,5 +495,5 @@ func iwsRequest(t *testing.T, node *apitest.Node, method, target, key, secret st
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &apitest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return &nodetest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }

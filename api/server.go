@@ -1,6 +1,6 @@
-// Package api is Switchyard's HTTP surface: the native API under /v1, the vendor-compatible route
-// groups under /compat, the public hook endpoints under /hooks, and Node, which assembles a whole
-// server from its configuration.
+// Package api is Switchyard's HTTP surface: the native API under /v1, the public hook endpoints
+// under /hooks, and the router that vendor styles add their compatible APIs to (under /compat).
+// It is HTTP only: package cmd/switchyard/node assembles a server around it.
 package api
 
 import (
@@ -20,6 +20,7 @@ import (
 type Server struct {
 	echo   *echo.Echo
 	engine *engine.Engine
+	auth   engine.Authenticator
 	logger *slog.Logger
 	ready  func(context.Context) error
 	// bodyLimits are the routes with a body cap of their own, by "METHOD path".
@@ -39,7 +40,7 @@ type ServerConfig struct {
 }
 
 // NewServer builds the handler with the native API and the hook endpoints.
-func NewServer(cfg ServerConfig, eng *engine.Engine) *Server {
+func NewServer(cfg ServerConfig, eng *engine.Engine, authn engine.Authenticator) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
@@ -56,7 +57,7 @@ func NewServer(cfg ServerConfig, eng *engine.Engine) *Server {
 		cfg.Logger.Error("handler panicked", "path", c.Path(), "err", err, "stack", string(stack))
 		return err
 	}}))
-	s := &Server{echo: e, engine: eng, logger: cfg.Logger, ready: cfg.Ready, bodyLimits: map[string]int64{}}
+	s := &Server{echo: e, engine: eng, auth: authn, logger: cfg.Logger, ready: cfg.Ready, bodyLimits: map[string]int64{}}
 	e.Use(bodyLimit(cfg.MaxBodyBytes, s.bodyLimits))
 	e.Use(accessLog(cfg.Logger))
 	s.routes()
@@ -150,7 +151,7 @@ func (s *Server) routes() {
 	hooks.GET("/subscriptions/:token/confirm", s.confirmSubscription)
 	hooks.GET("/subscriptions/:token/unsubscribe", s.unsubscribe)
 
-	v1 := e.Group("/v1", web.Authenticate(s.engine))
+	v1 := e.Group("/v1", web.Authenticate(s.auth))
 	admin, app := web.RequireAdmin, web.RequireApp
 
 	v1.POST("/accounts", s.createAccount, admin)

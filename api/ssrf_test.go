@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api"
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node"
+
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 )
 
 // switchingResolver answers what the test says, and can change its answer: DNS rebinding.
@@ -40,7 +41,7 @@ func (r *switchingResolver) LookupNetIP(_ context.Context, _, host string) ([]ne
 func TestSSRFRefusedAtRegistration(t *testing.T) {
 	t.Parallel()
 	resolver := &switchingResolver{hosts: map[string]string{"intranet.test": "10.0.0.8"}}
-	node := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) { c.AllowPrivate, c.Resolver = nil, resolver }})
+	node := nodetest.Start(t, nodetest.Options{Configure: func(c *node.Config) { c.AllowPrivate, c.Resolver = nil, resolver }})
 	tn := node.NewTenant("ssrf", "")
 	for _, target := range []string{
 		"http://127.0.0.1/", "http://localhost/", "http://0.0.0.0/", "http://[::1]/", "http://10.0.0.1/",
@@ -67,13 +68,13 @@ func TestSSRFRebindingIsBlockedAtConnect(t *testing.T) {
 	t.Parallel()
 	for _, allowed := range []bool{false, true} {
 		resolver := &switchingResolver{hosts: map[string]string{"rebind.test": "93.184.216.34"}}
-		node := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) {
+		node := nodetest.Start(t, nodetest.Options{Configure: func(c *node.Config) {
 			c.AllowPrivate, c.Resolver = nil, resolver
 			if allowed {
 				c.AllowPrivate = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 			}
 		}})
-		rc := apitest.NewReceiver(t)
+		rc := nodetest.NewReceiver(t)
 		tn := node.NewTenant("rebind", "")
 		_, port, _ := net.SplitHostPort(strings.TrimPrefix(rc.URL, "http://"))
 		// Registration resolves rebind.test to a public address; nothing is sent to it.
@@ -99,10 +100,10 @@ func TestSSRFRebindingIsBlockedAtConnect(t *testing.T) {
 // recorded and retried; the redirect is never followed.
 func TestRedirectsAreNotFollowed(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	rc := apitest.NewReceiver(t)
-	target := apitest.NewReceiver(t)
-	rc.SetRespond(func(int, *apitest.Request) (int, http.Header, string) {
+	node := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
+	target := nodetest.NewReceiver(t)
+	rc.SetRespond(func(int, *nodetest.Request) (int, http.Header, string) {
 		return http.StatusFound, http.Header{"Location": {target.URL + "/internal"}}, ""
 	})
 	tn := node.NewTenant("redirect", "")

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 )
 
@@ -128,7 +128,7 @@ func (c *cred) pair() (id, secret string) {
 }
 
 // do calls target the way routes of api take credentials.
-func (c *cred) do(t *testing.T, node *apitest.Node, api family, method, target string, body any) *apitest.Response {
+func (c *cred) do(t *testing.T, node *nodetest.Node, api family, method, target string, body any) *nodetest.Response {
 	t.Helper()
 	if api == iws {
 		return c.signed(t, node, method, target, body)
@@ -159,7 +159,7 @@ func (c *cred) do(t *testing.T, node *apitest.Node, api family, method, target s
 
 // iwsPair is the credential's iVvy key pair, asked for once. A credential that has none (a
 // client's) gets its id and a made-up secret, which sign nothing the node accepts.
-func (c *cred) iwsPair(t *testing.T, node *apitest.Node) (key, secret string) {
+func (c *cred) iwsPair(t *testing.T, node *nodetest.Node) (key, secret string) {
 	t.Helper()
 	if c.iwsKey == "" {
 		var pair struct{ APIKey, APISecret string }
@@ -174,7 +174,7 @@ func (c *cred) iwsPair(t *testing.T, node *apitest.Node) (key, secret string) {
 }
 
 // signed sends a JSON body signed with the credential's iVvy key pair.
-func (c *cred) signed(t *testing.T, node *apitest.Node, method, target string, body any) *apitest.Response {
+func (c *cred) signed(t *testing.T, node *nodetest.Node, method, target string, body any) *nodetest.Response {
 	t.Helper()
 	key, secret := c.iwsPair(t, node)
 	return iwsRequest(t, node, method, target, key, secret, body)
@@ -182,8 +182,8 @@ func (c *cred) signed(t *testing.T, node *apitest.Node, method, target string, b
 
 // victim is the tenant whose data the matrix guards.
 type victim struct {
-	node     *apitest.Node
-	tn       *apitest.Tenant
+	node     *nodetest.Node
+	tn       *nodetest.Tenant
 	key      *cred // an API key bound to the account: Altoviz's and iVvy's credential
 	token    *cred // an access token the account granted: SalesKing's
 	client   *cred // a client credential bound to the account: QuicklySign's
@@ -211,14 +211,14 @@ func nonce(t *testing.T) string {
 
 // newVictim gives one app in one account data in every area, and waits until every delivery has
 // come to rest, so that what the victim reads changes only if someone changes it.
-func newVictim(t *testing.T, node *apitest.Node) *victim {
+func newVictim(t *testing.T, node *nodetest.Node) *victim {
 	t.Helper()
 	n := nonce(t)
-	rc := apitest.NewReceiver(t)
+	rc := nodetest.NewReceiver(t)
 	base := rc.URL + "/victim-" + n
 	// Every style's receiver: QuicklySign counts only 200, Upsales reads its callback from the
 	// answer, and /fail makes a delivery that dies.
-	rc.SetRespond(func(_ int, r *apitest.Request) (int, http.Header, string) {
+	rc.SetRespond(func(_ int, r *nodetest.Request) (int, http.Header, string) {
 		switch {
 		case strings.HasPrefix(r.Path, "/victim-"+n+"/fail"):
 			return http.StatusInternalServerError, nil, ""
@@ -339,7 +339,7 @@ func newVictim(t *testing.T, node *apitest.Node) *victim {
 
 // confirmIVvy visits the SubscribeURL of the iVvy subscription's confirmation, as its receiver
 // would, and returns the token in it: the one secret that URL holds.
-func (v *victim) confirmIVvy(t *testing.T, rc *apitest.Receiver) string {
+func (v *victim) confirmIVvy(t *testing.T, rc *nodetest.Receiver) string {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -419,7 +419,7 @@ type read struct {
 // reads are everything the victim can read of its own, each through the credential and API it
 // was made with: if any changes, someone changed the victim's data (or revoked a credential).
 func (v *victim) reads() []read {
-	publisher, admin := tokenCred("publisher", v.tn.Token), tokenCred("admin", apitest.AdminToken)
+	publisher, admin := tokenCred("publisher", v.tn.Token), tokenCred("admin", nodetest.AdminToken)
 	rs := []read{
 		{"subscriptions in the account", publisher, bearer, "GET", "/v1/subscriptions?limit=200&account_id=" + v.tn.AccountID, nil},
 		{"log entries", publisher, bearer, "GET", "/v1/logs?limit=200&account_id=" + v.tn.AccountID, nil},
@@ -466,7 +466,7 @@ func (v *victim) snapshot(t *testing.T) map[string]string {
 }
 
 // leaks names the victim's markers in an answer, but for those the caller sent or knows.
-func (v *victim) leaks(resp *apitest.Response, sent string, knows []string) []string {
+func (v *victim) leaks(resp *nodetest.Response, sent string, knows []string) []string {
 	answer := string(resp.Body)
 	for name, values := range resp.Header {
 		answer += "\n" + name + ": " + strings.Join(values, ", ")
@@ -485,7 +485,7 @@ func (v *victim) leaks(resp *apitest.Response, sent string, knows []string) []st
 }
 
 // attackers are every other tenant's credentials of every kind.
-func attackers(t *testing.T, node *apitest.Node, v *victim, appURL string) []*cred {
+func attackers(t *testing.T, node *nodetest.Node, v *victim, appURL string) []*cred {
 	t.Helper()
 	sameAccount := node.NewTenant("another app of the account", appURL)
 	elsewhere := node.NewTenant("another account", appURL)
@@ -689,7 +689,7 @@ func routeKeys(r row) []string {
 
 // checkCoverage fails for every route the node serves that no row names, and every row that names
 // a route the node does not serve.
-func checkCoverage(t *testing.T, node *apitest.Node, rows []row) int {
+func checkCoverage(t *testing.T, node *nodetest.Node, rows []row) int {
 	t.Helper()
 	covered := map[string]bool{}
 	for _, r := range rows {
@@ -727,9 +727,9 @@ func checkCoverage(t *testing.T, node *apitest.Node, rows []row) int {
 // the victim reads all its data back, unchanged.
 func TestTenantMatrix(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
+	node := nodetest.Start(t, nodetest.Options{})
 	v := newVictim(t, node)
-	arc := apitest.NewReceiver(t)
+	arc := nodetest.NewReceiver(t)
 	attackerURL := arc.URL + "/attacker"
 	creds := attackers(t, node, v, attackerURL)
 	rows := matrix(v, attackerURL)

@@ -142,7 +142,7 @@ func (e *Engine) CreateCredential(ctx context.Context, appID string, in NewCrede
 	} else {
 		issued.Token = c.ID + "." + secret
 	}
-	c.SecretHash = hashSecret(secret)
+	c.SecretHash = HashSecret(secret)
 	if err := e.store.CreateCredential(ctx, c); err != nil {
 		return nil, fmt.Errorf("create credential: %w", err)
 	}
@@ -162,8 +162,10 @@ func (e *Engine) RevokeCredential(ctx context.Context, id string) (removed []str
 	}
 	// Forgotten before and after: before, so that no request authenticates from the cache once
 	// the revocation is committed; after, so that a lookup racing the commit stores nothing.
-	e.principals.forget(id)
-	defer e.principals.forget(id)
+	if forget := e.cfg.CredentialRevoked; forget != nil {
+		forget(id)
+		defer forget(id)
+	}
 	return e.store.RevokeCredential(ctx, RevokeCredentialParams{ID: id, At: e.now(), DeleteSubscriptions: c.Kind == CredentialAccessToken})
 }
 

@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchyard/switchyard/engine/outbound"
-	"github.com/switchyard/switchyard/runtime"
 	"github.com/switchyard/switchyard/sdk"
 	"github.com/switchyard/switchyard/sdk/signing"
 )
@@ -320,7 +319,7 @@ func (d *dispatcher) attempt(ctx context.Context, w *Work) result {
 		req, err = plugin.Shape(ctx, in, keys)
 	}
 	if err != nil {
-		if errors.Is(err, runtime.ErrClosed) || ctx.Err() != nil {
+		if pluginClosed(err) || ctx.Err() != nil {
 			// The plugin was replaced, or the dispatcher is stopping: nothing was sent.
 			return result{release: w.Delivery.ID}
 		}
@@ -522,11 +521,17 @@ func (d *dispatcher) record(batch []result) {
 // isRetryable tells whether a plugin failure may pass: a trap (a timeout, out of memory) may,
 // and so may an error the plugin marked retryable; other plugin errors will recur.
 func isRetryable(err error) bool {
-	var pe *runtime.PluginError
-	if errors.As(err, &pe) {
-		return pe.Retryable
+	var refused interface{ Retryable() bool }
+	if errors.As(err, &refused) {
+		return refused.Retryable()
 	}
 	return true
+}
+
+// pluginClosed tells whether a call failed because its plugin had been closed (see Plugin).
+func pluginClosed(err error) bool {
+	var closed interface{ PluginClosed() bool }
+	return errors.As(err, &closed) && closed.PluginClosed()
 }
 
 func headerLines(hs []sdk.Header) []HeaderLine {

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,8 +14,6 @@ import (
 
 // Config configures an Engine. WithDefaults fills in what is unset.
 type Config struct {
-	// AdminToken authenticates the operator.
-	AdminToken string
 	// PublicURL is where receivers reach this server, for the URLs the engine mints.
 	PublicURL string
 	// CertificateURL serves the certificate of the server's signing key, when there is one.
@@ -30,12 +27,11 @@ type Config struct {
 	DisableAfter time.Duration
 	// MaxIngestBatch is the most events committed in one transaction. Default 1000.
 	MaxIngestBatch int
-	// RateLimit is how many requests per second one credential (or the admin token) may make,
-	// beyond a burst of RateBurst; more get ErrRateLimited. Zero turns limiting off.
-	RateLimit float64
-	RateBurst int
-	Clock     Clock
-	Logger    *slog.Logger
+	// CredentialRevoked is told of every credential revocation, before it is committed and after,
+	// so that whoever caches credentials (package auth) never lets a revoked one through.
+	CredentialRevoked func(id string)
+	Clock             Clock
+	Logger            *slog.Logger
 }
 
 // WithDefaults returns c with unset fields at their defaults.
@@ -83,13 +79,10 @@ type Engine struct {
 	jobs       []*Job
 	scheduler  *scheduler
 
-	mu          sync.Mutex
-	started     bool
-	stopped     bool
-	ingestStop  context.CancelFunc
-	adminDigest [sha256.Size]byte
-	limiter     *credentialLimiter
-	principals  *principalCache
+	mu         sync.Mutex
+	started    bool
+	stopped    bool
+	ingestStop context.CancelFunc
 	// accounts are the ids of accounts known to exist; accounts are never deleted.
 	accounts sync.Map
 }
@@ -97,18 +90,12 @@ type Engine struct {
 // New returns an engine over store and plugins. Start it to deliver.
 func New(cfg Config, store Store, plugins *Plugins) (*Engine, error) {
 	cfg = cfg.WithDefaults()
-	if cfg.AdminToken == "" {
-		return nil, errors.New("engine: an admin token is required")
-	}
 	if cfg.Outbound.Guard == nil {
 		return nil, errors.New("engine: outbound.Config.Guard is required")
 	}
 	e := &Engine{
 		cfg: cfg, store: store, plugins: plugins, guard: cfg.Outbound.Guard, clock: cfg.Clock, logger: cfg.Logger,
-		styles:      &styleHooks{publicURL: cfg.PublicURL, certificateURL: cfg.CertificateURL, byFormat: map[string]StyleHooks{}},
-		adminDigest: sha256.Sum256([]byte(cfg.AdminToken)),
-		limiter:     newCredentialLimiter(cfg.RateLimit, cfg.RateBurst),
-		principals:  newPrincipalCache(),
+		styles: &styleHooks{publicURL: cfg.PublicURL, certificateURL: cfg.CertificateURL, names: map[string]bool{}, byFormat: map[string]StyleHooks{}},
 	}
 	e.client = outbound.NewClient(cfg.Outbound)
 	e.router = &router{plugins: plugins, now: e.clock.Now}
@@ -117,9 +104,6 @@ func New(cfg Config, store Store, plugins *Plugins) (*Engine, error) {
 	e.jobs = e.maintenanceJobs()
 	return e, nil
 }
-
-// Store returns the engine's store, for vendor styles that keep data of their own beside it.
-func (e *Engine) Store() Store { return e.store }
 
 // Plugins returns the loaded formats.
 func (e *Engine) Plugins() *Plugins { return e.plugins }
@@ -138,12 +122,6 @@ func (e *Engine) Client() *outbound.Client { return e.client }
 
 // Notify wakes the dispatcher: something made deliveries due.
 func (e *Engine) Notify() { e.dispatcher.notify() }
-
-// SetStyleHooks installs a vendor style's hooks for its format. Call it before Start.
-func (e *Engine) SetStyleHooks(format string, h StyleHooks) { e.styles.set(format, h) }
-
-// AddJob adds a maintenance job to the scheduler. Call it before Start.
-func (e *Engine) AddJob(j *Job) { e.jobs = append(e.jobs, j) }
 
 func (e *Engine) maintenanceJobs() []*Job {
 	return []*Job{
@@ -277,83 +255,9 @@ func (p *Principal) accountScope(asked string) (string, error) {
 	return bound, nil
 }
 
-// Authenticate resolves a bearer token or API key: the admin token, or "<credential id>.<secret>".
-// Every failure is the same ErrUnauthorized, so a caller learns nothing about which part was wrong.
-func (e *Engine) Authenticate(ctx context.Context, token string) (*Principal, error) {
-	if token == "" {
-		return nil, fmt.Errorf("no credential given: %w", ErrUnauthorized)
-	}
-	digest := sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(digest[:], e.adminDigest[:]) == 1 {
-		if err := e.limiter.allow("admin", e.clock.Now()); err != nil {
-			return nil, err
-		}
-		return &Principal{Admin: true}, nil
-	}
-	id, secret, ok := splitToken(token)
-	if !ok {
-		return nil, errBadCredential
-	}
-	cred, app, err := e.credentialAndApp(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil, errBadCredential
-	}
-	if err != nil {
-		return nil, err
-	}
-	if cred.Kind == CredentialClient {
-		return nil, errBadCredential
-	}
-	return e.principalFor(cred, app, secret)
-}
-
-// AuthenticateClient resolves a client_id and client_secret pair.
-func (e *Engine) AuthenticateClient(ctx context.Context, clientID, secret string) (*Principal, error) {
-	if clientID == "" || secret == "" {
-		return nil, fmt.Errorf("client_id and client_secret are required: %w", ErrUnauthorized)
-	}
-	cred, err := e.store.GetCredentialByClientID(ctx, clientID)
-	if errors.Is(err, ErrNotFound) {
-		return nil, errBadCredential
-	}
-	if err != nil {
-		return nil, err
-	}
-	app, err := e.store.GetApp(ctx, cred.AppID)
-	if err != nil {
-		return nil, fmt.Errorf("credential's app: %w", err)
-	}
-	return e.principalFor(cred, app, secret)
-}
-
-var errBadCredential = fmt.Errorf("the credential is not valid: %w", ErrUnauthorized)
-
-func (e *Engine) principalFor(cred *Credential, app *App, secret string) (*Principal, error) {
-	digest := hashSecret(secret)
-	// Compare in constant time even when revoked, so timing says nothing about which.
-	match := subtle.ConstantTimeCompare(digest, cred.SecretHash) == 1
-	if !match || cred.RevokedAt != nil {
-		return nil, errBadCredential
-	}
-	// Limited after the check, so a stranger cannot spend a real credential's budget.
-	if err := e.limiter.allow(cred.ID, e.clock.Now()); err != nil {
-		return nil, err
-	}
-	return &Principal{Credential: cred, App: app}, nil
-}
-
-// hashSecret is how credential secrets are stored. They are 256-bit random strings, so a plain
+// HashSecret is how credential secrets are stored. They are 256-bit random strings, so a plain
 // SHA-256 is enough: there is nothing for a slow password hash to protect against.
-func hashSecret(secret string) []byte {
+func HashSecret(secret string) []byte {
 	d := sha256.Sum256([]byte(secret))
 	return d[:]
-}
-
-func splitToken(token string) (id, secret string, ok bool) {
-	for i := len(token) - 1; i >= 0; i-- {
-		if token[i] == '.' {
-			return token[:i], token[i+1:], i > 0 && i < len(token)-1
-		}
-	}
-	return "", "", false
 }

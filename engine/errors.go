@@ -15,6 +15,8 @@ var (
 	ErrTooLarge     = errors.New("too large")
 	// ErrUnavailable means the engine is stopping or not started.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrRateLimited means a caller made requests faster than its limit.
+	ErrRateLimited = errors.New("rate limited")
 )
 
 // ValidationError says which input field is wrong and why. It wraps ErrInvalid.

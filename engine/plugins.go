@@ -10,6 +10,11 @@ import (
 )
 
 // Plugin is a loaded plugin as the engine uses it; *runtime.Plugin implements it.
+//
+// The engine reads two things from a call's error through methods, so that it needs no plugin
+// runtime's types: PluginClosed() true means the plugin was replaced or removed and nothing ran;
+// Retryable() false means the plugin refused on purpose and would refuse again. Any other error (a
+// trap, a timeout) may pass on the next attempt.
 type Plugin interface {
 	Manifest() sdk.Manifest
 	// Version identifies the exact module, and is recorded on every attempt it shapes.

@@ -3,10 +3,91 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
 )
+
+// A Style is the host side of a vendor style: what its plugin alone cannot do (a compatible API,
+// hooks on the delivery path, jobs, tables of its own). A node assembles its styles from one
+// explicit, ordered list (cmd/switchyard/node) and hands each to AddStyle before Start.
+//
+// What a style can do beyond being named is a capability it declares by implementing an interface
+// (HookedStyle, ScheduledStyle here; routes in package api/web), checked at compile time in the
+// style's own package with a line such as var _ engine.HookedStyle = (*Style)(nil).
+type Style interface {
+	// Name is the style's name: the format (plugin) it serves, the prefix of its settings, the
+	// component of its migrations.
+	Name() string
+}
+
+// HookedStyle is a style that changes how the engine handles its format's deliveries.
+type HookedStyle interface {
+	Style
+	Hooks() StyleHooks
+}
+
+// ScheduledStyle is a style with jobs of its own, run by the engine's scheduler.
+type ScheduledStyle interface {
+	Style
+	Jobs() []*Job
+}
+
+// Authenticator finds out who is calling; package auth implements it. Every route, a style's
+// too, authenticates through it, so every caller meets the same checks and rate limits.
+type Authenticator interface {
+	// Token resolves a bearer token or API key.
+	Token(ctx context.Context, token string) (*Principal, error)
+	// Client resolves a client_id and client_secret pair.
+	Client(ctx context.Context, clientID, secret string) (*Principal, error)
+	// Signed resolves a credential whose request signature only the style can check: verify
+	// says whether the signature is the credential's.
+	Signed(ctx context.Context, credentialID string, verify func(*Credential) bool) (*Principal, error)
+}
+
+// Secrets are keys a node keeps for its styles, each made at random on first use and the same
+// on every start after (iVvy derives its API secrets from one).
+type Secrets interface {
+	Secret(name string) ([]byte, error)
+}
+
+// StyleDeps is what a style is built with.
+type StyleDeps struct {
+	Engine *Engine
+	Auth   Authenticator
+	// Secrets keeps the style's keys; name them after the style.
+	Secrets Secrets
+	Logger  *slog.Logger
+	// PublicURL is where receivers reach this node, without a trailing slash.
+	PublicURL string
+	// Settings are the operator's settings for styles, by "<style>.<setting>"; a style reads its
+	// own and refuses values it cannot use.
+	Settings map[string]string
+}
+
+// Setting returns the operator's value for one of a style's settings, or "" when unset.
+func (d StyleDeps) Setting(style, name string) string { return d.Settings[style+"."+name] }
+
+// AddStyle installs a style's hooks and jobs. Call it before Start, once per style.
+func (e *Engine) AddStyle(s Style) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started {
+		return fmt.Errorf("style %s: styles are added before the engine starts", s.Name())
+	}
+	if !e.styles.add(s.Name()) {
+		return fmt.Errorf("style %s is added twice", s.Name())
+	}
+	if h, ok := s.(HookedStyle); ok {
+		e.styles.set(s.Name(), h.Hooks())
+	}
+	if j, ok := s.(ScheduledStyle); ok {
+		e.jobs = append(e.jobs, j.Jobs()...)
+	}
+	return nil
+}
 
 // StyleHooks are what a vendor style adds to the engine's handling of its format. Every field is
 // optional. They run on the delivery path, so they must be quick and must not block on the
@@ -30,7 +111,19 @@ type styleHooks struct {
 	certificateURL string
 
 	mu       sync.RWMutex
+	names    map[string]bool
 	byFormat map[string]StyleHooks
+}
+
+// add records a style's name, and says false when it is already there.
+func (s *styleHooks) add(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.names[name] {
+		return false
+	}
+	s.names[name] = true
+	return true
 }
 
 func (s *styleHooks) set(format string, h StyleHooks) {

@@ -257,6 +257,9 @@ type SubscriptionQuery struct {
 	Format    string
 	EntityKey string
 	URL       string
+	// CredentialID keeps the subscriptions made with one credential (SalesKing lists an access
+	// token's own); it narrows the caller's subscriptions, never widens them.
+	CredentialID string
 	Page
 }
 
@@ -266,7 +269,7 @@ func (e *Engine) ListSubscriptions(ctx context.Context, p *Principal, q Subscrip
 	if err != nil {
 		return nil, err
 	}
-	f := SubscriptionFilter{AccountID: account, Format: q.Format, EntityKey: q.EntityKey, URL: q.URL, Page: normalizePage(q.Page)}
+	f := SubscriptionFilter{AccountID: account, Format: q.Format, EntityKey: q.EntityKey, URL: q.URL, CredentialID: q.CredentialID, Page: normalizePage(q.Page)}
 	if p.Admin {
 		f.AppID = q.AppID
 	} else {
@@ -409,6 +412,12 @@ func (e *Engine) ReplaySubscription(ctx context.Context, p *Principal, id string
 		e.dispatcher.notify()
 	}
 	return n, nil
+}
+
+// SubscriptionByToken returns the subscription whose confirmation token this is. The token is the
+// credential: whoever holds it may confirm or remove that one subscription, nothing else.
+func (e *Engine) SubscriptionByToken(ctx context.Context, token string) (*Subscription, error) {
+	return e.store.GetSubscriptionByConfirmToken(ctx, token)
 }
 
 // ConfirmSubscription activates the subscription whose confirmation token this is. Confirming

@@ -10,7 +10,7 @@ var (
 	// ErrInvalidPlugin is wrapped by every reason Load refuses a module.
 	ErrInvalidPlugin = errors.New("invalid plugin")
 	// ErrClosed is returned by calls to a plugin that has been closed (replaced or removed).
-	ErrClosed = errors.New("plugin closed")
+	ErrClosed error = closedError{}
 	// ErrNoHook is returned when a plugin is asked for a hook its manifest does not list.
 	ErrNoHook = errors.New("plugin has no such hook")
 )
@@ -53,15 +53,26 @@ func (e *TrapError) Unwrap() error { return e.Err }
 
 // PluginError is an error the plugin returned on purpose; its instance is kept.
 type PluginError struct {
-	Plugin    string
-	Export    string
-	Message   string
-	Retryable bool
+	Plugin  string
+	Export  string
+	Message string
+	// Temporary is what the plugin said: the same input may succeed later.
+	Temporary bool
 }
+
+// Retryable answers the engine (engine.Plugin): may the next attempt pass?
+func (e *PluginError) Retryable() bool { return e.Temporary }
 
 func (e *PluginError) Error() string {
 	return fmt.Sprintf("plugin %s: %s: %s", e.Plugin, e.Export, e.Message)
 }
+
+type closedError struct{}
+
+func (closedError) Error() string { return "plugin closed" }
+
+// PluginClosed tells the engine (engine.Plugin) that nothing ran.
+func (closedError) PluginClosed() bool { return true }
 
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {

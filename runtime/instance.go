@@ -112,7 +112,7 @@ func (p *Plugin) call(ctx context.Context, inst *instance, export string, input 
 	out := append([]byte(nil), view...) // the guest reuses its buffer on the next call
 	if isErr {
 		e := sdk.DecodeError(out)
-		return nil, &PluginError{Plugin: p.label(), Export: export, Message: e.Message, Retryable: e.Retryable}
+		return nil, &PluginError{Plugin: p.label(), Export: export, Message: e.Message, Temporary: e.Retryable}
 	}
 	return out, nil
 }

@@ -280,7 +280,7 @@ func TestCleanPluginErrorKeepsTheInstance(t *testing.T) {
 	in.Subscription.Options = map[string]string{"fail": "clean"}
 	_, err := p.Shape(context.Background(), in, nil)
 	var pe *PluginError
-	if !errors.As(err, &pe) || !pe.Retryable || pe.Message != "asked to fail" {
+	if !errors.As(err, &pe) || !pe.Temporary || pe.Message != "asked to fail" {
 		t.Fatalf("err %#v, want a retryable plugin error", err)
 	}
 	st := p.Stats()

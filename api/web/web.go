@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/engine/auth"
 )
 
 // ErrBadJSON is wrapped by errors about request bodies that are not the JSON expected.
@@ -98,7 +99,7 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
 		}
 		msg := Message(err, status)
-		var limited *engine.RateLimitError
+		var limited *auth.RateLimitError
 		if errors.As(err, &limited) {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
 		}
@@ -178,11 +179,18 @@ func BearerOrAPIKey(r *http.Request) string {
 	return strings.TrimSpace(r.Header.Get("X-Api-Key"))
 }
 
+// Routed is a vendor style with routes of its own: its compatible API under /compat/<style> and
+// any public endpoints under /hooks/<style>. The node calls Routes once, before serving.
+type Routed interface {
+	engine.Style
+	Routes(e *echo.Echo)
+}
+
 // Authenticate is middleware that resolves the request's bearer token or API key.
-func Authenticate(eng *engine.Engine) echo.MiddlewareFunc {
+func Authenticate(authn engine.Authenticator) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			p, err := eng.Authenticate(c.Request().Context(), BearerOrAPIKey(c.Request()))
+			p, err := authn.Token(c.Request().Context(), BearerOrAPIKey(c.Request()))
 			if err != nil {
 				return err
 			}

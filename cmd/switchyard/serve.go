@@ -15,7 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchyard/switchyard/api"
+	"github.com/switchyard/switchyard/cmd/switchyard/node"
+
 	"github.com/switchyard/switchyard/store/sqlite"
 )
 
@@ -24,7 +25,7 @@ const envPrefix = "SWITCHYARD_"
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
-	var cfg api.Config
+	var cfg node.Config
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "folder for the database, admin token, keys and caches")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL receivers reach this server at (default http://ADDR, or https://ADDR with --tls-cert)")
@@ -86,27 +87,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer stopProfiler()
 	}
-	node, err := api.Open(ctx, cfg)
+	n, err := node.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	if node.AdminTokenGenerated {
-		fmt.Fprintf(stdout, "Generated an admin token; it is saved in %s/admin-token and shown only this once:\n\n  %s\n\n", cfg.DataDir, node.AdminToken)
+	if n.AdminTokenGenerated {
+		fmt.Fprintf(stdout, "Generated an admin token; it is saved in %s/admin-token and shown only this once:\n\n  %s\n\n", cfg.DataDir, n.AdminToken)
 	}
-	if err := node.Start(ctx); err != nil {
-		_ = node.Shutdown(context.Background())
+	if err := n.Start(ctx); err != nil {
+		_ = n.Shutdown(context.Background())
 		return err
 	}
 	select {
 	case <-ctx.Done():
 		cfg.Logger.Info("stopping: no new work is claimed; deliveries in flight get the grace period", "grace", cfg.Dispatcher.ShutdownGrace)
-	case err := <-node.Done():
+	case err := <-n.Done():
 		cfg.Logger.Error("server stopped", "err", err)
 	}
 	// A second signal during shutdown is not awaited: the grace period bounds the wait.
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Dispatcher.ShutdownGrace+30*time.Second)
 	defer cancel()
-	return node.Shutdown(stopCtx)
+	return n.Shutdown(stopCtx)
 }
 
 // serveProfiler serves net/http/pprof on its own listener, apart from the API, so that profiling

@@ -17,8 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api"
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node"
+
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/plugins/custom"
 	"github.com/switchyard/switchyard/runtime"
 	"github.com/switchyard/switchyard/runtime/runtimetest"
@@ -132,9 +133,9 @@ func TestChatPluginPassesValidationAndShapes(t *testing.T) {
 func TestChatPluginServesThroughTheAPI(t *testing.T) {
 	t.Parallel()
 	wasm := chatWasm(t)
-	node := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) { c.Runtime.CallTimeout = 15 * time.Second }})
+	node := nodetest.Start(t, nodetest.Options{Configure: func(c *node.Config) { c.Runtime.CallTimeout = 15 * time.Second }})
 	node.Admin.MustDo("PUT", "/v1/plugins/chat", wasm, http.StatusCreated, nil)
-	rc := apitest.NewReceiver(t)
+	rc := nodetest.NewReceiver(t)
 	tn := node.NewTenant("chatty", "")
 	tn.App.MustDo("POST", "/v1/subscriptions", map[string]any{"account_id": tn.AccountID, "format": "chat", "events": []string{"client.*"}, "url": rc.URL + "/chat"}, http.StatusCreated, nil)
 	tn.App.MustDo("POST", "/v1/events", map[string]any{"account_id": tn.AccountID, "type": "client.create", "entity": map[string]string{"type": "client", "id": "42"}, "data": map[string]any{"id": 42}}, http.StatusAccepted, nil)

@@ -14,11 +14,11 @@ import (
 func (s *Store) CreateAccount(ctx context.Context, a *engine.Account) error {
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?)`,
-			a.ID, a.Name, toMS(a.CreatedAt))
+			a.ID, a.Name, ToMS(a.CreatedAt))
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("create account %q: %w", a.ID, dbErr(err))
+		return fmt.Errorf("create account %q: %w", a.ID, MapError(err))
 	}
 	return nil
 }
@@ -26,7 +26,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *engine.Account) error {
 func (s *Store) GetAccount(ctx context.Context, id string) (*engine.Account, error) {
 	var r accountRow
 	if err := s.r.GetContext(ctx, &r, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("get account %q: %w", id, dbErr(err))
+		return nil, fmt.Errorf("get account %q: %w", id, MapError(err))
 	}
 	return r.account(), nil
 }
@@ -34,9 +34,9 @@ func (s *Store) GetAccount(ctx context.Context, id string) (*engine.Account, err
 func (s *Store) ListAccounts(ctx context.Context, p engine.Page) ([]*engine.Account, error) {
 	var rows []accountRow
 	err := s.r.SelectContext(ctx, &rows,
-		`SELECT `+accountCols+` FROM accounts WHERE id > ? ORDER BY id`+limitClause(p.Limit), p.After)
+		`SELECT `+accountCols+` FROM accounts WHERE id > ? ORDER BY id`+LimitClause(p.Limit), p.After)
 	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", dbErr(err))
+		return nil, fmt.Errorf("list accounts: %w", MapError(err))
 	}
 	out := make([]*engine.Account, len(rows))
 	for i := range rows {
@@ -48,11 +48,11 @@ func (s *Store) ListAccounts(ctx context.Context, p engine.Page) ([]*engine.Acco
 func (s *Store) CreateApp(ctx context.Context, a *engine.App) error {
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO apps (`+appCols+`) VALUES (?, ?, ?, ?, ?)`,
-			a.ID, a.Name, a.URL, a.Secret, toMS(a.CreatedAt))
+			a.ID, a.Name, a.URL, a.Secret, ToMS(a.CreatedAt))
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("create app %q: %w", a.ID, dbErr(err))
+		return fmt.Errorf("create app %q: %w", a.ID, MapError(err))
 	}
 	return nil
 }
@@ -60,7 +60,7 @@ func (s *Store) CreateApp(ctx context.Context, a *engine.App) error {
 func (s *Store) GetApp(ctx context.Context, id string) (*engine.App, error) {
 	var r appRow
 	if err := s.r.GetContext(ctx, &r, `SELECT `+appCols+` FROM apps WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("get app %q: %w", id, dbErr(err))
+		return nil, fmt.Errorf("get app %q: %w", id, MapError(err))
 	}
 	return r.app(), nil
 }
@@ -68,9 +68,9 @@ func (s *Store) GetApp(ctx context.Context, id string) (*engine.App, error) {
 func (s *Store) ListApps(ctx context.Context, p engine.Page) ([]*engine.App, error) {
 	var rows []appRow
 	err := s.r.SelectContext(ctx, &rows,
-		`SELECT `+appCols+` FROM apps WHERE id > ? ORDER BY id`+limitClause(p.Limit), p.After)
+		`SELECT `+appCols+` FROM apps WHERE id > ? ORDER BY id`+LimitClause(p.Limit), p.After)
 	if err != nil {
-		return nil, fmt.Errorf("list apps: %w", dbErr(err))
+		return nil, fmt.Errorf("list apps: %w", MapError(err))
 	}
 	out := make([]*engine.App, len(rows))
 	for i := range rows {
@@ -91,11 +91,11 @@ func (s *Store) CreateCredential(ctx context.Context, c *engine.Credential) erro
 	err = s.write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO credentials (`+credentialCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.AppID, toNullString(c.AccountID), string(c.Kind), toNullString(c.ClientID), string(scopes),
-			c.Primary, hash, toMS(c.CreatedAt), toNullMS(c.RevokedAt))
+			c.Primary, hash, ToMS(c.CreatedAt), ToNullMS(c.RevokedAt))
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("create credential %q: %w", c.ID, dbErr(err))
+		return fmt.Errorf("create credential %q: %w", c.ID, MapError(err))
 	}
 	return nil
 }
@@ -103,7 +103,7 @@ func (s *Store) CreateCredential(ctx context.Context, c *engine.Credential) erro
 func (s *Store) GetCredential(ctx context.Context, id string) (*engine.Credential, error) {
 	var r credentialRow
 	if err := s.r.GetContext(ctx, &r, `SELECT `+credentialCols+` FROM credentials WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("get credential %q: %w", id, dbErr(err))
+		return nil, fmt.Errorf("get credential %q: %w", id, MapError(err))
 	}
 	return r.credential()
 }
@@ -114,7 +114,7 @@ func (s *Store) GetCredentialByClientID(ctx context.Context, clientID string) (*
 	}
 	var r credentialRow
 	if err := s.r.GetContext(ctx, &r, `SELECT `+credentialCols+` FROM credentials WHERE client_id = ?`, clientID); err != nil {
-		return nil, fmt.Errorf("get credential with client id %q: %w", clientID, dbErr(err))
+		return nil, fmt.Errorf("get credential with client id %q: %w", clientID, MapError(err))
 	}
 	return r.credential()
 }
@@ -124,7 +124,7 @@ func (s *Store) RevokeCredential(ctx context.Context, p engine.RevokeCredentialP
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		// A credential revoked before keeps the time it was first revoked.
 		res, err := tx.ExecContext(ctx, `UPDATE credentials SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`,
-			toMS(p.At), p.ID)
+			ToMS(p.At), p.ID)
 		if err != nil {
 			return err
 		}
@@ -140,7 +140,7 @@ func (s *Store) RevokeCredential(ctx context.Context, p engine.RevokeCredentialP
 		return tx.SelectContext(ctx, &deleted, `DELETE FROM subscriptions WHERE credential_id = ? RETURNING id`, p.ID)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("revoke credential %q: %w", p.ID, dbErr(err))
+		return nil, fmt.Errorf("revoke credential %q: %w", p.ID, MapError(err))
 	}
 	slices.Sort(deleted)
 	return deleted, nil

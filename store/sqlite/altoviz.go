@@ -25,7 +25,7 @@ type altovizWebhookRow struct {
 func (r *altovizWebhookRow) webhook() *altoviz.Webhook {
 	return &altoviz.Webhook{
 		ID: r.ID, SubscriptionID: r.SubscriptionID, AppID: r.AppID, AccountID: r.AccountID,
-		Name: r.Name, CreatedAt: fromMS(r.CreatedAt),
+		Name: r.Name, CreatedAt: FromMS(r.CreatedAt),
 	}
 }
 
@@ -55,10 +55,10 @@ func (s *Store) CreateAltovizWebhook(ctx context.Context, p altoviz.CreateWebhoo
 			}
 		}
 		return tx.GetContext(ctx, &w.ID, `INSERT INTO altoviz_webhooks (subscription_id, app_id, account_id, name, created_at)
-			VALUES (?, ?, ?, ?, ?) RETURNING id`, w.SubscriptionID, w.AppID, w.AccountID, w.Name, toMS(w.CreatedAt))
+			VALUES (?, ?, ?, ?, ?) RETURNING id`, w.SubscriptionID, w.AppID, w.AccountID, w.Name, ToMS(w.CreatedAt))
 	})
 	if err != nil {
-		return fmt.Errorf("create altoviz webhook for subscription %q: %w", w.SubscriptionID, dbErr(err))
+		return fmt.Errorf("create altoviz webhook for subscription %q: %w", w.SubscriptionID, MapError(err))
 	}
 	return nil
 }
@@ -67,7 +67,7 @@ func (s *Store) ListAltovizWebhooks(ctx context.Context, appID, accountID string
 	var rows []altovizWebhookRow
 	if err := s.r.SelectContext(ctx, &rows, `SELECT `+altovizWebhookCols+` FROM altoviz_webhooks w
 		WHERE w.app_id = ? AND w.account_id = ? ORDER BY w.id`, appID, accountID); err != nil {
-		return nil, fmt.Errorf("list altoviz webhooks: %w", dbErr(err))
+		return nil, fmt.Errorf("list altoviz webhooks: %w", MapError(err))
 	}
 	out := make([]*altoviz.Webhook, len(rows))
 	for i := range rows {
@@ -93,7 +93,7 @@ func (s *Store) FindAltovizWebhook(ctx context.Context, q altoviz.WebhookQuery) 
 	err := s.r.GetContext(ctx, &r, `SELECT `+altovizWebhookCols+` FROM `+from+` WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY w.id LIMIT 1`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("find altoviz webhook: %w", dbErr(err))
+		return nil, fmt.Errorf("find altoviz webhook: %w", MapError(err))
 	}
 	return r.webhook(), nil
 }

@@ -10,7 +10,7 @@ import (
 
 func TestAltovizStore(t *testing.T) {
 	altoviztest.RunStore(t, func(t *testing.T) altoviztest.Store {
-		s := open(t, filepath.Join(t.TempDir(), "switchyard.db"), sqlite.Options{Synchronous: "normal"})
+		s := open(t, filepath.Join(t.TempDir(), "switchyard.db"), withStyles(sqlite.Options{Synchronous: "normal"}))
 		t.Cleanup(func() {
 			if err := s.Close(); err != nil {
 				t.Errorf("Close: %v", err)

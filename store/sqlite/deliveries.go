@@ -34,11 +34,11 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 	}
 	var rows []deliveryRow
 	err := s.writeRelaxed(ctx, func(tx *sqlx.Tx) error {
-		if err := tx.SelectContext(ctx, &rows, claimSelectSQL, toMS(p.Now), p.Limit); err != nil {
+		if err := tx.SelectContext(ctx, &rows, claimSelectSQL, ToMS(p.Now), p.Limit); err != nil {
 			return err
 		}
 		upd := stmt(tx, claimOneSQL)
-		lease, now := toMS(p.LeaseUntil), toMS(p.Now)
+		lease, now := ToMS(p.LeaseUntil), ToMS(p.Now)
 		for i := range rows {
 			if _, err := upd.ExecContext(ctx, lease, now, rows[i].ID); err != nil {
 				return err
@@ -48,7 +48,7 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", dbErr(err))
+		return nil, fmt.Errorf("claim deliveries: %w", MapError(err))
 	}
 	if len(rows) == 0 {
 		return nil, nil
@@ -222,14 +222,14 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 				return fmt.Errorf("delivery %q: %w", a.DeliveryID, err)
 			}
 			number++
-			finished := toMS(a.StartedAt.Add(time.Duration(a.DurationMS) * time.Millisecond))
+			finished := ToMS(a.StartedAt.Add(time.Duration(a.DurationMS) * time.Millisecond))
 			switch engine.DeliveryState(state) {
 			case engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead:
 				_, err = count.ExecContext(ctx, number, a.ResponseStatus, a.Error, finished, a.DeliveryID)
 			default:
 				// An outcome without a next attempt (an end) keeps next_attempt_at.
 				if !o.NextAttemptAt.IsZero() {
-					next = toMS(o.NextAttemptAt)
+					next = ToMS(o.NextAttemptAt)
 				}
 				_, err = move.ExecContext(ctx, number, a.ResponseStatus, a.Error, string(o.State), next, finished, a.DeliveryID)
 			}
@@ -267,9 +267,9 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 			var err error
 			switch {
 			case !h.failingSince.IsZero() && h.cleared:
-				_, err = tx.ExecContext(ctx, setFailingSQL, toMS(h.failingSince), id)
+				_, err = tx.ExecContext(ctx, setFailingSQL, ToMS(h.failingSince), id)
 			case !h.failingSince.IsZero():
-				_, err = tx.ExecContext(ctx, markFailingSQL, toMS(h.failingSince), id)
+				_, err = tx.ExecContext(ctx, markFailingSQL, ToMS(h.failingSince), id)
 			case h.cleared:
 				_, err = tx.ExecContext(ctx, clearFailingSQL, id)
 			}
@@ -283,7 +283,7 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("complete %d attempts: %w", len(outcomes), dbErr(err))
+		return fmt.Errorf("complete %d attempts: %w", len(outcomes), MapError(err))
 	}
 	return nil
 }
@@ -297,13 +297,13 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("next due delivery: %w", err)
 	}
-	return fromMS(next), true, nil
+	return FromMS(next), true, nil
 }
 
 func (s *Store) RecoverLeases(ctx context.Context, p engine.RecoverLeasesParams) (int, error) {
 	var n int64
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, recoverSQL, toMS(p.DueAt), toMS(p.DueAt), toMS(p.ExpiredBefore))
+		res, err := tx.ExecContext(ctx, recoverSQL, ToMS(p.DueAt), ToMS(p.DueAt), ToMS(p.ExpiredBefore))
 		if err != nil {
 			return err
 		}
@@ -311,7 +311,7 @@ func (s *Store) RecoverLeases(ctx context.Context, p engine.RecoverLeasesParams)
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("recover leases: %w", dbErr(err))
+		return 0, fmt.Errorf("recover leases: %w", MapError(err))
 	}
 	return int(n), nil
 }
@@ -322,19 +322,20 @@ func (s *Store) ReleaseLeases(ctx context.Context, ids []string, now time.Time) 
 	}
 	ids = distinct(slices.Clone(ids))
 	err := s.writeRelaxed(ctx, func(tx *sqlx.Tx) error {
-		return inChunks(ids, func(chunk []string) error {
+		return InChunks(ids, func(chunk []string) error {
 			q, args, err := sqlx.In(`UPDATE deliveries
 				SET state = 'pending', next_attempt_at = ?, lease_until = NULL, updated_at = ?
-				WHERE state = 'in_flight' AND id IN (?)`, toMS(now), toMS(now), chunk)
+				WHERE state = 'in_flight' AND id IN (?)`, ToMS(now), ToMS(now), chunk)
 			if err != nil {
 				return err
 			}
 			_, err = tx.ExecContext(ctx, q, args...)
 			return err
 		})
+
 	})
 	if err != nil {
-		return fmt.Errorf("release %d leases: %w", len(ids), dbErr(err))
+		return fmt.Errorf("release %d leases: %w", len(ids), MapError(err))
 	}
 	return nil
 }
@@ -342,7 +343,7 @@ func (s *Store) ReleaseLeases(ctx context.Context, ids []string, now time.Time) 
 func (s *Store) GetDelivery(ctx context.Context, id string) (*engine.Delivery, error) {
 	var r deliveryRow
 	if err := s.r.GetContext(ctx, &r, `SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("get delivery %q: %w", id, dbErr(err))
+		return nil, fmt.Errorf("get delivery %q: %w", id, MapError(err))
 	}
 	return r.delivery(), nil
 }
@@ -376,10 +377,10 @@ func (s *Store) ListDeliveries(ctx context.Context, f engine.DeliveryFilter) ([]
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	q += ` ORDER BY id DESC` + limitClause(f.Limit)
+	q += ` ORDER BY id DESC` + LimitClause(f.Limit)
 	var rows []deliveryRow
 	if err := s.r.SelectContext(ctx, &rows, q, args...); err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", dbErr(err))
+		return nil, fmt.Errorf("list deliveries: %w", MapError(err))
 	}
 	out := make([]*engine.Delivery, len(rows))
 	for i := range rows {
@@ -392,7 +393,7 @@ func (s *Store) ListAttempts(ctx context.Context, deliveryID string) ([]*engine.
 	var rows []attemptRow
 	if err := s.r.SelectContext(ctx, &rows,
 		`SELECT `+attemptCols+` FROM attempts WHERE delivery_id = ? ORDER BY number`, deliveryID); err != nil {
-		return nil, fmt.Errorf("list attempts of delivery %q: %w", deliveryID, dbErr(err))
+		return nil, fmt.Errorf("list attempts of delivery %q: %w", deliveryID, MapError(err))
 	}
 	out := make([]*engine.Attempt, len(rows))
 	for i := range rows {
@@ -412,7 +413,7 @@ func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) (*e
 			SET state = 'pending', next_attempt_at = ?, lease_until = NULL, updated_at = ?
 			WHERE id = ? AND state IN ('failed', 'dead')
 			RETURNING `+deliveryCols,
-			toMS(now), toMS(now), id)
+			ToMS(now), ToMS(now), id)
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -423,7 +424,7 @@ func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) (*e
 		return fmt.Errorf("the delivery is %s; only a failed or dead delivery can be retried: %w", state, engine.ErrConflict)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("retry delivery %q: %w", id, dbErr(err))
+		return nil, fmt.Errorf("retry delivery %q: %w", id, MapError(err))
 	}
 	return r.delivery(), nil
 }
@@ -443,7 +444,7 @@ func (s *Store) ReplaySubscription(ctx context.Context, p engine.ReplayParams) (
 			WHERE e.occurred_at >= ?
 			AND e.id IN (SELECT d.event_id FROM deliveries d WHERE d.subscription_id = ? AND d.kind = 'event')
 			ORDER BY e.occurred_at, e.id`,
-			toMS(p.Since), p.SubscriptionID)
+			ToMS(p.Since), p.SubscriptionID)
 		if err != nil {
 			return fmt.Errorf("find events: %w", err)
 		}
@@ -451,7 +452,7 @@ func (s *Store) ReplaySubscription(ctx context.Context, p engine.ReplayParams) (
 			return nil
 		}
 		ins := stmt(tx, insertDeliverySQL)
-		now := toMS(p.Now)
+		now := ToMS(p.Now)
 		for _, evID := range eventIDs {
 			id := p.NewID()
 			_, err := ins.ExecContext(ctx, id, evID, p.SubscriptionID, appID, string(engine.DeliveryEvent),
@@ -464,7 +465,7 @@ func (s *Store) ReplaySubscription(ctx context.Context, p engine.ReplayParams) (
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("replay subscription %q: %w", p.SubscriptionID, dbErr(err))
+		return 0, fmt.Errorf("replay subscription %q: %w", p.SubscriptionID, MapError(err))
 	}
 	return n, nil
 }
@@ -477,7 +478,7 @@ func (s *Store) PurgeAttempts(ctx context.Context, before time.Time) (int64, err
 	for {
 		var n int64
 		err := s.write(ctx, func(tx *sqlx.Tx) error {
-			res, err := tx.ExecContext(ctx, purgeSQL, toMS(before), s.purgeBatch)
+			res, err := tx.ExecContext(ctx, purgeSQL, ToMS(before), s.purgeBatch)
 			if err != nil {
 				return err
 			}
@@ -485,7 +486,7 @@ func (s *Store) PurgeAttempts(ctx context.Context, before time.Time) (int64, err
 			return err
 		})
 		if err != nil {
-			return total, fmt.Errorf("purge attempts: %w", dbErr(err))
+			return total, fmt.Errorf("purge attempts: %w", MapError(err))
 		}
 		total += n
 		if n < int64(s.purgeBatch) {

@@ -97,7 +97,7 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ingest %d events: %w", len(p.Events), dbErr(err))
+		return nil, fmt.Errorf("ingest %d events: %w", len(p.Events), MapError(err))
 	}
 	return results, nil
 }
@@ -162,7 +162,7 @@ func (r *subscriptionReader) read(ctx context.Context, stmt cachedStmt, args ...
 func (s *Store) GetEvent(ctx context.Context, id string) (*engine.Event, error) {
 	var r eventRow
 	if err := s.r.GetContext(ctx, &r, `SELECT `+eventCols+` FROM events WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("get event %q: %w", id, dbErr(err))
+		return nil, fmt.Errorf("get event %q: %w", id, MapError(err))
 	}
 	return r.event()
 }

@@ -11,16 +11,16 @@ import (
 
 // Test-only views of the store's insides.
 
-// AppliedMigrations lists the versions recorded in schema_migrations, in order.
-func AppliedMigrations(ctx context.Context, s *Store) ([]int, error) {
+// AppliedMigrations lists the versions of a component recorded in schema_versions, in order.
+func AppliedMigrations(ctx context.Context, s *Store, component string) ([]int, error) {
 	var v []int
-	err := s.w.SelectContext(ctx, &v, `SELECT version FROM schema_migrations ORDER BY version`)
+	err := s.w.SelectContext(ctx, &v, `SELECT version FROM schema_versions WHERE component = ? ORDER BY version`, component)
 	return v, err
 }
 
-// KnownMigrations lists the versions of the embedded migrations, in order.
+// KnownMigrations lists the versions of the core's embedded migrations, in order.
 func KnownMigrations() ([]int, error) {
-	ms, err := migrations()
+	ms, err := coreLine.migrations()
 	var v []int
 	for _, m := range ms {
 		v = append(v, m.version)

@@ -61,7 +61,7 @@ func (s *Store) ListCallbacks(ctx context.Context, q quicklysign.CallbackQuery) 
 	}
 	var rows []callbackRow
 	if err := s.r.SelectContext(ctx, &rows, callbackLogSQL, q.SubscriptionID, before, q.Limit); err != nil {
-		return nil, fmt.Errorf("list callbacks of subscription %q: %w", q.SubscriptionID, dbErr(err))
+		return nil, fmt.Errorf("list callbacks of subscription %q: %w", q.SubscriptionID, MapError(err))
 	}
 	out := make([]*quicklysign.Callback, len(rows))
 	byID := make(map[string]*quicklysign.Callback, len(rows))
@@ -72,7 +72,7 @@ func (s *Store) ListCallbacks(ctx context.Context, q quicklysign.CallbackQuery) 
 		ids[i] = rows[i].ID
 	}
 	excerpt := max(q.ExcerptChars, 0)
-	err := inChunks(ids, func(chunk []string) error {
+	err := InChunks(ids, func(chunk []string) error {
 		query, args, err := sqlx.In(callbackAttemptsSQL, excerpt, excerpt, chunk)
 		if err != nil {
 			return err
@@ -84,14 +84,15 @@ func (s *Store) ListCallbacks(ctx context.Context, q quicklysign.CallbackQuery) 
 		for _, a := range attempts {
 			cb := byID[a.DeliveryID]
 			cb.Attempts = append(cb.Attempts, &engine.Attempt{
-				DeliveryID: a.DeliveryID, Number: a.Number, StartedAt: fromMS(a.StartedAt), DurationMS: a.DurationMS,
+				DeliveryID: a.DeliveryID, Number: a.Number, StartedAt: FromMS(a.StartedAt), DurationMS: a.DurationMS,
 				ResponseStatus: a.ResponseStatus, ResponseBody: a.ResponseBody, Outcome: a.Outcome, Error: a.Error,
 			})
 		}
 		return nil
 	})
+
 	if err != nil {
-		return nil, fmt.Errorf("list callbacks of subscription %q: attempts: %w", q.SubscriptionID, dbErr(err))
+		return nil, fmt.Errorf("list callbacks of subscription %q: attempts: %w", q.SubscriptionID, MapError(err))
 	}
 	for _, cb := range out {
 		slices.Reverse(cb.Attempts)

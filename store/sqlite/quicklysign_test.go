@@ -20,7 +20,7 @@ import (
 func TestListCallbacks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "qs.db"), sqlite.Options{})
+	s := open(t, filepath.Join(t.TempDir(), "qs.db"), withStyles(sqlite.Options{}))
 	defer s.Close()
 	base := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	acc := &engine.Account{ID: "acc", Name: "A", CreatedAt: base}
@@ -142,7 +142,7 @@ func TestListCallbacks(t *testing.T) {
 // indexes, not whole tables.
 func TestQuicklySignQueriesUseTheirIndexes(t *testing.T) {
 	t.Parallel()
-	s := open(t, filepath.Join(t.TempDir(), "plans.db"), sqlite.Options{})
+	s := open(t, filepath.Join(t.TempDir(), "plans.db"), withStyles(sqlite.Options{}))
 	defer s.Close()
 	plans, err := sqlite.QuicklySignQueryPlans(context.Background(), s)
 	if err != nil {
@@ -163,7 +163,7 @@ func TestQuicklySignQueriesUseTheirIndexes(t *testing.T) {
 // 10,000 deliveries of two attempts each, beside another subscription with as many.
 func BenchmarkListCallbacks(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{Synchronous: "NORMAL"})
+	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), withStyles(sqlite.Options{Synchronous: "NORMAL"}))
 	if err != nil {
 		b.Fatal(err)
 	}

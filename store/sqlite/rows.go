@@ -20,7 +20,7 @@ type accountRow struct {
 }
 
 func (r *accountRow) account() *engine.Account {
-	return &engine.Account{ID: r.ID, Name: r.Name, CreatedAt: fromMS(r.CreatedAt)}
+	return &engine.Account{ID: r.ID, Name: r.Name, CreatedAt: FromMS(r.CreatedAt)}
 }
 
 const appCols = `id, name, url, secret, created_at`
@@ -34,7 +34,7 @@ type appRow struct {
 }
 
 func (r *appRow) app() *engine.App {
-	return &engine.App{ID: r.ID, Name: r.Name, URL: r.URL, Secret: r.Secret, CreatedAt: fromMS(r.CreatedAt)}
+	return &engine.App{ID: r.ID, Name: r.Name, URL: r.URL, Secret: r.Secret, CreatedAt: FromMS(r.CreatedAt)}
 }
 
 const credentialCols = `id, app_id, account_id, kind, client_id, scopes, is_primary, secret_hash, created_at, revoked_at`
@@ -56,7 +56,7 @@ func (r *credentialRow) credential() (*engine.Credential, error) {
 	c := &engine.Credential{
 		ID: r.ID, AppID: r.AppID, AccountID: r.AccountID.String, Kind: engine.CredentialKind(r.Kind),
 		ClientID: r.ClientID.String, Primary: r.Primary, SecretHash: r.SecretHash,
-		CreatedAt: fromMS(r.CreatedAt), RevokedAt: fromNullMS(r.RevokedAt),
+		CreatedAt: FromMS(r.CreatedAt), RevokedAt: FromNullMS(r.RevokedAt),
 	}
 	if err := json.Unmarshal([]byte(r.Scopes), &c.Scopes); err != nil {
 		return nil, fmt.Errorf("credential %s: scopes: %w", r.ID, err)
@@ -96,10 +96,10 @@ func (r *subscriptionRow) subscription() (*engine.Subscription, error) {
 	s := &engine.Subscription{
 		ID: r.ID, AppID: r.AppID, AccountID: r.AccountID, CredentialID: r.CredentialID.String,
 		Format: r.Format, EntityKey: r.EntityKey, URL: r.URL, Secret: r.Secret,
-		PreviousSecret: r.PreviousSecret, PreviousSecretExpiresAt: fromNullMS(r.PreviousSecretExpiresAt),
+		PreviousSecret: r.PreviousSecret, PreviousSecretExpiresAt: FromNullMS(r.PreviousSecretExpiresAt),
 		State: engine.SubscriptionState(r.State), DisabledReason: r.DisabledReason,
-		FailingSince: fromNullMS(r.FailingSince), ConfirmToken: r.ConfirmToken.String,
-		Version: r.Version, MaxPerSecond: r.MaxPerSecond, CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt),
+		FailingSince: FromNullMS(r.FailingSince), ConfirmToken: r.ConfirmToken.String,
+		Version: r.Version, MaxPerSecond: r.MaxPerSecond, CreatedAt: FromMS(r.CreatedAt), UpdatedAt: FromMS(r.UpdatedAt),
 	}
 	if err := json.Unmarshal([]byte(r.Events), &s.Events); err != nil {
 		return nil, fmt.Errorf("subscription %s: events: %w", r.ID, err)
@@ -165,8 +165,8 @@ func (r *eventRow) event() (*engine.Event, error) {
 	ev := &engine.Event{
 		ID: r.ID, AccountID: r.AccountID, Type: r.Type,
 		Entity:         engine.Entity{Type: r.EntityType, ID: r.EntityID},
-		IdempotencyKey: r.IdempotencyKey.String, OccurredAt: fromMS(r.OccurredAt),
-		DeliverAt: fromNullMS(r.DeliverAt), CreatedAt: fromMS(r.CreatedAt),
+		IdempotencyKey: r.IdempotencyKey.String, OccurredAt: FromMS(r.OccurredAt),
+		DeliverAt: FromNullMS(r.DeliverAt), CreatedAt: FromMS(r.CreatedAt),
 	}
 	if len(r.Data) > 0 {
 		ev.Data = r.Data
@@ -203,7 +203,7 @@ func eventArgs(ev *engine.Event) ([]any, error) {
 	}
 	return []any{
 		ev.ID, ev.AccountID, ev.Type, ev.Entity.Type, ev.Entity.ID, data, prev, actor,
-		toNullString(ev.IdempotencyKey), toMS(ev.OccurredAt), toNullMS(ev.DeliverAt), toMS(ev.CreatedAt),
+		toNullString(ev.IdempotencyKey), ToMS(ev.OccurredAt), ToNullMS(ev.DeliverAt), ToMS(ev.CreatedAt),
 	}, nil
 }
 
@@ -230,9 +230,9 @@ func (r *deliveryRow) delivery() *engine.Delivery {
 	return &engine.Delivery{
 		ID: r.ID, EventID: r.EventID.String, SubscriptionID: r.SubscriptionID, AppID: r.AppID,
 		Kind: engine.DeliveryKind(r.Kind), State: engine.DeliveryState(r.State), Attempts: r.Attempts,
-		NextAttemptAt: fromMS(r.NextAttemptAt), LeaseUntil: fromNullMS(r.LeaseUntil),
+		NextAttemptAt: FromMS(r.NextAttemptAt), LeaseUntil: FromNullMS(r.LeaseUntil),
 		LastStatus: r.LastStatus, LastError: r.LastError,
-		CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt),
+		CreatedAt: FromMS(r.CreatedAt), UpdatedAt: FromMS(r.UpdatedAt),
 	}
 }
 
@@ -240,8 +240,8 @@ func (r *deliveryRow) delivery() *engine.Delivery {
 func deliveryArgs(d *engine.Delivery) []any {
 	return []any{
 		d.ID, toNullString(d.EventID), d.SubscriptionID, d.AppID, string(d.Kind), string(d.State),
-		d.Attempts, toMS(d.NextAttemptAt), toNullMS(d.LeaseUntil), d.LastStatus, d.LastError,
-		toMS(d.CreatedAt), toMS(d.UpdatedAt),
+		d.Attempts, ToMS(d.NextAttemptAt), ToNullMS(d.LeaseUntil), d.LastStatus, d.LastError,
+		ToMS(d.CreatedAt), ToMS(d.UpdatedAt),
 	}
 }
 
@@ -272,7 +272,7 @@ type attemptRow struct {
 
 func (r *attemptRow) attempt() (*engine.Attempt, error) {
 	a := &engine.Attempt{
-		DeliveryID: r.DeliveryID, Number: r.Number, StartedAt: fromMS(r.StartedAt), DurationMS: r.DurationMS,
+		DeliveryID: r.DeliveryID, Number: r.Number, StartedAt: FromMS(r.StartedAt), DurationMS: r.DurationMS,
 		PluginVersion: r.PluginVersion, RequestMethod: r.RequestMethod, RequestURL: r.RequestURL,
 		RequestBody: r.RequestBody, ResponseStatus: r.ResponseStatus, ResponseBody: r.ResponseBody,
 		Outcome: r.Outcome, Error: r.Error,
@@ -308,7 +308,7 @@ func attemptArgs(a *engine.Attempt) ([]any, error) {
 		kept = sql.NullString{String: string(a.Kept), Valid: true}
 	}
 	return []any{
-		a.DeliveryID, a.Number, toMS(a.StartedAt), a.DurationMS, a.PluginVersion, a.RequestMethod,
+		a.DeliveryID, a.Number, ToMS(a.StartedAt), a.DurationMS, a.PluginVersion, a.RequestMethod,
 		a.RequestURL, reqH, a.RequestBody, a.ResponseStatus, respH, a.ResponseBody, a.Outcome, a.Error, kept,
 	}, nil
 }

@@ -15,11 +15,11 @@ func (s *Store) SetSalesKingSubDomain(ctx context.Context, accountID, subDomain 
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO salesking_companies (account_id, sub_domain, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (account_id) DO UPDATE SET sub_domain = excluded.sub_domain, updated_at = excluded.updated_at`,
-			accountID, subDomain, toMS(at))
+			accountID, subDomain, ToMS(at))
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("set salesking sub-domain of %q: %w", accountID, dbErr(err))
+		return fmt.Errorf("set salesking sub-domain of %q: %w", accountID, MapError(err))
 	}
 	return nil
 }
@@ -33,7 +33,7 @@ func (s *Store) SalesKingSubDomain(ctx context.Context, accountID string) (strin
 	}
 	err := s.r.GetContext(ctx, &row, `SELECT sub_domain, updated_at FROM salesking_companies WHERE account_id = ?`, accountID)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("salesking sub-domain of %q: %w", accountID, dbErr(err))
+		return "", time.Time{}, fmt.Errorf("salesking sub-domain of %q: %w", accountID, MapError(err))
 	}
-	return row.SubDomain, fromMS(row.UpdatedAt), nil
+	return row.SubDomain, FromMS(row.UpdatedAt), nil
 }

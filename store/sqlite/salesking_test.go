@@ -18,7 +18,7 @@ func TestSalesKingSubDomain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "switchyard.db")
-	s := open(t, path, sqlite.Options{})
+	s := open(t, path, withStyles(sqlite.Options{}))
 	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	if err := s.CreateAccount(ctx, &engine.Account{ID: "acc_1", Name: "Acme", CreatedAt: at}); err != nil {
 		t.Fatal(err)
@@ -40,7 +40,7 @@ func TestSalesKingSubDomain(t *testing.T) {
 		t.Fatal(err)
 	}
 	// It is in the file, not in memory.
-	s = open(t, path, sqlite.Options{})
+	s = open(t, path, withStyles(sqlite.Options{}))
 	defer s.Close()
 	sub, updated, err := s.SalesKingSubDomain(ctx, "acc_1")
 	if err != nil || sub != "acme-gmbh" || !updated.Equal(at.Add(time.Hour)) {

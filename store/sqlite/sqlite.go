@@ -15,10 +15,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"runtime"
 	"slices"
@@ -34,9 +32,6 @@ import (
 
 var _ engine.Store = (*Store)(nil)
 
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
 // Options tune the database connection. The zero value is usable; WithDefaults fills it in.
 type Options struct {
 	// Synchronous is SQLite's synchronous setting for the writer: "FULL" (the default) makes every
@@ -46,6 +41,9 @@ type Options struct {
 	BusyTimeout time.Duration
 	// Readers is the size of the reader pool. Default: the number of CPUs, at least 4.
 	Readers int
+	// Migrations are the lines of the components beside the core (vendor styles' tables), run
+	// after the core's in this order.
+	Migrations []MigrationLine
 }
 
 // WithDefaults returns o with unset fields at their defaults.
@@ -121,7 +119,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	if err := s.Migrate(ctx); err != nil {
+	if err := s.Migrate(ctx, opts.Migrations...); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -160,86 +158,14 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+// Write runs fn in a write transaction on the one writing connection and commits it, durably as
+// Options.Synchronous says. It is how a vendor style's store writes its own tables beside the
+// engine's: in the same file, queued behind the same writer, never racing it for SQLite's lock.
+func (s *Store) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error { return s.write(ctx, fn) }
 
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		if !ok || !strings.HasSuffix(name, ".sql") {
-			return nil, fmt.Errorf("migration %s: want a name such as 0001_init.sql", name)
-		}
-		v, err := strconv.Atoi(num)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: want a name such as 0001_init.sql", name)
-		}
-		b, err := migrationFiles.ReadFile("migrations/" + name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: name, sql: string(b)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s have the same version", out[i-1].name, out[i].name)
-		}
-	}
-	return out, nil
-}
-
-// Migrate applies the migrations the database lacks, each in its own transaction, and records
-// them in schema_migrations. Running it again changes nothing.
-func (s *Store) Migrate(ctx context.Context) error {
-	ms, err := migrations()
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER NOT NULL PRIMARY KEY,
-		applied_at INTEGER NOT NULL
-	)`); err != nil {
-		return fmt.Errorf("migrate: create schema_migrations: %w", err)
-	}
-	var newest sql.NullInt64
-	if err := s.w.GetContext(ctx, &newest, `SELECT MAX(version) FROM schema_migrations`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if known := ms[len(ms)-1].version; newest.Valid && int(newest.Int64) > known {
-		return fmt.Errorf("migrate: the database is at schema version %d, newer than this build knows (%d)", newest.Int64, known)
-	}
-	for _, m := range ms {
-		err := s.write(ctx, func(tx *sqlx.Tx) error {
-			// Checked inside the transaction: another process may have applied it meanwhile.
-			var done bool
-			if err := tx.GetContext(ctx, &done, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, m.version); err != nil {
-				return err
-			}
-			if done {
-				return nil
-			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-				m.version, time.Now().UnixMilli())
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
-		}
-	}
-	return nil
-}
+// Reader is the pool of read-only connections, for a style's store to read from beside the
+// writer (WAL lets them run at once).
+func (s *Store) Reader() *sqlx.DB { return s.r }
 
 // write runs fn in a write transaction on the writer and commits it, durably as Options.Synchronous
 // says.
@@ -315,10 +241,10 @@ func (s cachedStmt) SelectContext(ctx context.Context, dest any, args ...any) er
 	return s.tx.SelectContext(ctx, dest, s.query, args...)
 }
 
-// dbErr maps a driver error to the engine's conditions, keeping the driver's error in the chain:
+// MapError maps a driver error to the engine's conditions, keeping the driver's error in the chain:
 // a unique or primary key clash is engine.ErrConflict, a reference to a missing row
 // engine.ErrInvalid, no row engine.ErrNotFound.
-func dbErr(err error) error {
+func MapError(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -340,24 +266,28 @@ func dbErr(err error) error {
 // notFound is the error for a missing row.
 func notFound(what, id string) error { return fmt.Errorf("%s %q: %w", what, id, engine.ErrNotFound) }
 
-// Times are unix milliseconds in the database.
+// Times are unix milliseconds in the database, in every table, a style's too.
 
-func toMS(t time.Time) int64 { return t.UnixMilli() }
+// ToMS is how a time is stored.
+func ToMS(t time.Time) int64 { return t.UnixMilli() }
 
-func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+// FromMS reads a stored time, in UTC.
+func FromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
-func toNullMS(t *time.Time) sql.NullInt64 {
+// ToNullMS stores an optional time; nil is NULL.
+func ToNullMS(t *time.Time) sql.NullInt64 {
 	if t == nil {
 		return sql.NullInt64{}
 	}
 	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
 }
 
-func fromNullMS(v sql.NullInt64) *time.Time {
+// FromNullMS reads an optional time.
+func FromNullMS(v sql.NullInt64) *time.Time {
 	if !v.Valid {
 		return nil
 	}
-	t := fromMS(v.Int64)
+	t := FromMS(v.Int64)
 	return &t
 }
 
@@ -380,8 +310,8 @@ func padIDs(ids []string) []string {
 // maxIn bounds the IDs bound to one statement.
 const maxIn = 512
 
-// inChunks calls fn with the ids in chunks of at most maxIn, each padded by padIDs.
-func inChunks(ids []string, fn func(chunk []string) error) error {
+// InChunks calls fn with the ids in chunks of at most maxIn, each padded by padIDs.
+func InChunks(ids []string, fn func(chunk []string) error) error {
 	for len(ids) > 0 {
 		n := min(len(ids), maxIn)
 		chunk := padIDs(slices.Clone(ids[:n]))
@@ -395,7 +325,7 @@ func inChunks(ids []string, fn func(chunk []string) error) error {
 
 // selectIn runs query, whose one (?) takes ids, on q and appends the rows to dest, in chunks.
 func selectIn[T any](ctx context.Context, q sqlx.QueryerContext, dest *[]T, query string, ids []string) error {
-	return inChunks(ids, func(chunk []string) error {
+	return InChunks(ids, func(chunk []string) error {
 		qs, args, err := sqlx.In(query, chunk)
 		if err != nil {
 			return err
@@ -407,10 +337,11 @@ func selectIn[T any](ctx context.Context, q sqlx.QueryerContext, dest *[]T, quer
 		*dest = append(*dest, rows...)
 		return nil
 	})
+
 }
 
-// limitClause is " LIMIT n", or nothing for a limit of zero or less, which means no limit.
-func limitClause(n int) string {
+// LimitClause is " LIMIT n", or nothing for a limit of zero or less, which means no limit.
+func LimitClause(n int) string {
 	if n <= 0 {
 		return ""
 	}

@@ -23,9 +23,9 @@ func (s *Store) CreateSubscription(ctx context.Context, p engine.CreateSubscript
 	err = s.write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, insertSubscriptionSQL,
 			sub.ID, sub.AppID, sub.AccountID, toNullString(sub.CredentialID), sub.Format, j.events, sub.EntityKey,
-			sub.URL, j.options, sub.Secret, sub.PreviousSecret, toNullMS(sub.PreviousSecretExpiresAt),
-			string(sub.State), sub.DisabledReason, j.retryPolicy, toNullMS(sub.FailingSince),
-			toNullString(sub.ConfirmToken), sub.Version, sub.MaxPerSecond, toMS(sub.CreatedAt), toMS(sub.UpdatedAt))
+			sub.URL, j.options, sub.Secret, sub.PreviousSecret, ToNullMS(sub.PreviousSecretExpiresAt),
+			string(sub.State), sub.DisabledReason, j.retryPolicy, ToNullMS(sub.FailingSince),
+			toNullString(sub.ConfirmToken), sub.Version, sub.MaxPerSecond, ToMS(sub.CreatedAt), ToMS(sub.UpdatedAt))
 		if err != nil {
 			return err
 		}
@@ -37,7 +37,7 @@ func (s *Store) CreateSubscription(ctx context.Context, p engine.CreateSubscript
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("create subscription %q: %w", sub.ID, dbErr(err))
+		return fmt.Errorf("create subscription %q: %w", sub.ID, MapError(err))
 	}
 	return nil
 }
@@ -45,7 +45,7 @@ func (s *Store) CreateSubscription(ctx context.Context, p engine.CreateSubscript
 func (s *Store) GetSubscription(ctx context.Context, id string) (*engine.Subscription, error) {
 	var r subscriptionRow
 	if err := s.r.GetContext(ctx, &r, `SELECT `+subscriptionCols+` FROM subscriptions WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("get subscription %q: %w", id, dbErr(err))
+		return nil, fmt.Errorf("get subscription %q: %w", id, MapError(err))
 	}
 	return r.subscription()
 }
@@ -57,7 +57,7 @@ func (s *Store) GetSubscriptionByConfirmToken(ctx context.Context, token string)
 	var r subscriptionRow
 	if err := s.r.GetContext(ctx, &r, `SELECT `+subscriptionCols+` FROM subscriptions WHERE confirm_token = ?`, token); err != nil {
 		// The token is a secret: it stays out of the message.
-		return nil, fmt.Errorf("get subscription by confirmation token: %w", dbErr(err))
+		return nil, fmt.Errorf("get subscription by confirmation token: %w", MapError(err))
 	}
 	return r.subscription()
 }
@@ -89,10 +89,10 @@ func (s *Store) ListSubscriptions(ctx context.Context, f engine.SubscriptionFilt
 	}
 	add("id > ?", f.After)
 	q := `SELECT ` + subscriptionCols + ` FROM subscriptions WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY id` + limitClause(f.Limit)
+		` ORDER BY id` + LimitClause(f.Limit)
 	var rows []subscriptionRow
 	if err := s.r.SelectContext(ctx, &rows, q, args...); err != nil {
-		return nil, fmt.Errorf("list subscriptions: %w", dbErr(err))
+		return nil, fmt.Errorf("list subscriptions: %w", MapError(err))
 	}
 	return subscriptions(rows)
 }
@@ -123,8 +123,8 @@ func (s *Store) UpdateSubscription(ctx context.Context, sub *engine.Subscription
 			failing_since = ?, confirm_token = ?, max_per_second = ?, updated_at = ?, version = version + 1
 			WHERE id = ? AND version = ?`,
 			sub.Format, j.events, sub.EntityKey, sub.URL, j.options, sub.Secret, sub.PreviousSecret,
-			toNullMS(sub.PreviousSecretExpiresAt), string(sub.State), sub.DisabledReason, j.retryPolicy,
-			toNullMS(sub.FailingSince), toNullString(sub.ConfirmToken), sub.MaxPerSecond, toMS(sub.UpdatedAt), sub.ID, sub.Version)
+			ToNullMS(sub.PreviousSecretExpiresAt), string(sub.State), sub.DisabledReason, j.retryPolicy,
+			ToNullMS(sub.FailingSince), toNullString(sub.ConfirmToken), sub.MaxPerSecond, ToMS(sub.UpdatedAt), sub.ID, sub.Version)
 		if err != nil {
 			return err
 		}
@@ -143,7 +143,7 @@ func (s *Store) UpdateSubscription(ctx context.Context, sub *engine.Subscription
 		return fmt.Errorf("it changed since it was read: %w", engine.ErrConflict)
 	})
 	if err != nil {
-		return fmt.Errorf("update subscription %q: %w", sub.ID, dbErr(err))
+		return fmt.Errorf("update subscription %q: %w", sub.ID, MapError(err))
 	}
 	sub.Version++
 	return nil
@@ -164,7 +164,7 @@ func (s *Store) DeleteSubscription(ctx context.Context, id string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("delete subscription %q: %w", id, dbErr(err))
+		return fmt.Errorf("delete subscription %q: %w", id, MapError(err))
 	}
 	return nil
 }
@@ -175,10 +175,10 @@ func (s *Store) DisableFailing(ctx context.Context, p engine.DisableFailingParam
 		return tx.SelectContext(ctx, &ids, `UPDATE subscriptions SET state = ?, disabled_reason = ?, updated_at = ?, version = version + 1
 			WHERE failing_since IS NOT NULL AND failing_since < ? AND state = ?
 			RETURNING id`,
-			string(engine.SubscriptionDisabled), p.Reason, toMS(p.Now), toMS(p.FailingSince), string(engine.SubscriptionActive))
+			string(engine.SubscriptionDisabled), p.Reason, ToMS(p.Now), ToMS(p.FailingSince), string(engine.SubscriptionActive))
 	})
 	if err != nil {
-		return nil, fmt.Errorf("disable failing subscriptions: %w", dbErr(err))
+		return nil, fmt.Errorf("disable failing subscriptions: %w", MapError(err))
 	}
 	slices.Sort(ids)
 	return ids, nil

@@ -50,8 +50,8 @@ func (r *upsalesRequestRow) entry() *upsales.LogEntry {
 		ID: r.ID, DeliveryID: r.DeliveryID, AppID: r.AppID, AccountID: r.AccountID, SubscriptionID: r.SubscriptionID,
 		EventID: r.EventID, EventType: r.EventType, Trigger: r.Trigger, EntityID: r.EntityID, UserID: r.UserID,
 		BaseURL: r.BaseURL, UserConfigurable: r.UserConfigurable, Token: r.Token,
-		Callback: upsales.CallbackState(r.CallbackState), CallbackExpiresAt: fromMS(r.CallbackExpiresAt),
-		CallbackAt: fromNullMS(r.CallbackAt), Message: r.Message, CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt),
+		Callback: upsales.CallbackState(r.CallbackState), CallbackExpiresAt: FromMS(r.CallbackExpiresAt),
+		CallbackAt: FromNullMS(r.CallbackAt), Message: r.Message, CreatedAt: FromMS(r.CreatedAt), UpdatedAt: FromMS(r.UpdatedAt),
 	}
 	if r.Status.Valid {
 		v := r.Status.Float64
@@ -75,7 +75,7 @@ type upsalesNotificationRow struct {
 
 func (r *upsalesNotificationRow) notification() *upsales.Notification {
 	return &upsales.Notification{ID: r.ID, LogID: r.LogID, AppID: r.AppID, AccountID: r.AccountID, UserID: r.UserID,
-		Message: r.Message, CreatedAt: fromMS(r.CreatedAt), OpenedAt: fromNullMS(r.OpenedAt)}
+		Message: r.Message, CreatedAt: FromMS(r.CreatedAt), OpenedAt: FromNullMS(r.OpenedAt)}
 }
 
 func (s *Store) PrepareRequest(ctx context.Context, p upsales.PrepareParams) (*upsales.Prepared, error) {
@@ -86,13 +86,13 @@ func (s *Store) PrepareRequest(ctx context.Context, p upsales.PrepareParams) (*u
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, NULL, NULL, '', ?, ?)
 			ON CONFLICT (delivery_id) DO NOTHING`,
 			e.ID, e.DeliveryID, e.AppID, e.AccountID, e.SubscriptionID, e.EventID, e.EventType, e.Trigger,
-			e.EntityID, e.UserID, e.BaseURL, e.UserConfigurable, e.Token, toMS(p.ExpiresAt), toMS(p.Now), toMS(p.Now))
+			e.EntityID, e.UserID, e.BaseURL, e.UserConfigurable, e.Token, ToMS(p.ExpiresAt), ToMS(p.Now), ToMS(p.Now))
 		if err != nil {
 			return err
 		}
 		// A retry sends the callback URL again: it is open for another full term, unless used.
 		if _, err := tx.ExecContext(ctx, `UPDATE upsales_requests SET callback_state = 'open', callback_expires_at = ?
-			WHERE delivery_id = ? AND callback_state IN ('open', 'expired')`, toMS(p.ExpiresAt), e.DeliveryID); err != nil {
+			WHERE delivery_id = ? AND callback_state IN ('open', 'expired')`, ToMS(p.ExpiresAt), e.DeliveryID); err != nil {
 			return err
 		}
 		var r upsalesRequestRow
@@ -105,7 +105,7 @@ func (s *Store) PrepareRequest(ctx context.Context, p upsales.PrepareParams) (*u
 				VALUES (?, ?, ?, ?, ?)
 				ON CONFLICT (account_id, user_id) DO UPDATE SET name = excluded.name, email = excluded.email,
 					last_seen_at = MAX(last_seen_at, excluded.last_seen_at)`,
-				out.Entry.AccountID, u.ID, u.Name, u.Email, toMS(p.Now)); err != nil {
+				out.Entry.AccountID, u.ID, u.Name, u.Email, ToMS(p.Now)); err != nil {
 				return err
 			}
 		}
@@ -118,7 +118,7 @@ func (s *Store) PrepareRequest(ctx context.Context, p upsales.PrepareParams) (*u
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("prepare upsales request of delivery %q: %w", e.DeliveryID, dbErr(err))
+		return nil, fmt.Errorf("prepare upsales request of delivery %q: %w", e.DeliveryID, MapError(err))
 	}
 	return out, nil
 }
@@ -139,7 +139,7 @@ func appData(ctx context.Context, q sqlx.QueryerContext, appID, accountID, userI
 func (s *Store) GetAppData(ctx context.Context, appID, accountID, userID string) (json.RawMessage, error) {
 	data, err := appData(ctx, s.r, appID, accountID, userID)
 	if err != nil {
-		return nil, fmt.Errorf("get upsales app data: %w", dbErr(err))
+		return nil, fmt.Errorf("get upsales app data: %w", MapError(err))
 	}
 	return data, nil
 }
@@ -151,7 +151,7 @@ func (s *Store) ApplyCallback(ctx context.Context, p upsales.ApplyParams) (*upsa
 		via, where, key = upsales.CallbackSync, "delivery_id", p.DeliveryID
 	}
 	cb := p.Callback
-	now := toMS(p.Now)
+	now := ToMS(p.Now)
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		var r upsalesRequestRow
 		if err := tx.GetContext(ctx, &r, `SELECT `+upsalesRequestCols+` FROM upsales_requests WHERE `+where+` = ?`, key); err != nil {
@@ -217,7 +217,7 @@ func (s *Store) ApplyCallback(ctx context.Context, p upsales.ApplyParams) (*upsa
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("apply upsales callback: %w", dbErr(err))
+		return nil, fmt.Errorf("apply upsales callback: %w", MapError(err))
 	}
 	return out, nil
 }
@@ -230,7 +230,7 @@ func spentError(r *upsalesRequestRow, now time.Time) error {
 	case upsales.CallbackDeferred:
 		return fmt.Errorf("a callback was already posted to it: %w", upsales.ErrCallbackUsed)
 	}
-	return fmt.Errorf("it was open until %s: %w", fromMS(r.CallbackExpiresAt).Format(time.RFC3339), upsales.ErrCallbackExpired)
+	return fmt.Errorf("it was open until %s: %w", FromMS(r.CallbackExpiresAt).Format(time.RFC3339), upsales.ErrCallbackExpired)
 }
 
 func saveAppData(ctx context.Context, tx *sqlx.Tx, p upsales.ApplyParams, appID, accountID, userID string, patch json.RawMessage) error {
@@ -244,7 +244,7 @@ func saveAppData(ctx context.Context, tx *sqlx.Tx, p upsales.ApplyParams, appID,
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO upsales_app_data (app_id, account_id, user_id, data, updated_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (app_id, account_id, user_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
-		appID, accountID, userID, string(merged), toMS(p.Now))
+		appID, accountID, userID, string(merged), ToMS(p.Now))
 	return err
 }
 
@@ -276,7 +276,7 @@ func notificationRecipients(ctx context.Context, tx *sqlx.Tx, r *upsalesRequestR
 func (s *Store) GetLogEntry(ctx context.Context, id string) (*upsales.LogEntry, error) {
 	var r upsalesRequestRow
 	if err := s.r.GetContext(ctx, &r, `SELECT `+upsalesRequestCols+` FROM upsales_requests WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("get log entry %q: %w", id, dbErr(err))
+		return nil, fmt.Errorf("get log entry %q: %w", id, MapError(err))
 	}
 	return r.entry(), nil
 }
@@ -297,8 +297,8 @@ func (s *Store) ListLogEntries(ctx context.Context, f upsales.LogFilter) ([]*ups
 		args = append(args, f.Before)
 	}
 	var rows []upsalesRequestRow
-	if err := s.r.SelectContext(ctx, &rows, q+` ORDER BY id DESC`+limitClause(f.Limit), args...); err != nil {
-		return nil, fmt.Errorf("list log entries: %w", dbErr(err))
+	if err := s.r.SelectContext(ctx, &rows, q+` ORDER BY id DESC`+LimitClause(f.Limit), args...); err != nil {
+		return nil, fmt.Errorf("list log entries: %w", MapError(err))
 	}
 	out := make([]*upsales.LogEntry, len(rows))
 	for i := range rows {
@@ -310,7 +310,7 @@ func (s *Store) ListLogEntries(ctx context.Context, f upsales.LogFilter) ([]*ups
 func (s *Store) GetNotification(ctx context.Context, id string) (*upsales.Notification, error) {
 	var r upsalesNotificationRow
 	if err := s.r.GetContext(ctx, &r, `SELECT `+upsalesNotificationCols+` FROM upsales_notifications WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("get notification %q: %w", id, dbErr(err))
+		return nil, fmt.Errorf("get notification %q: %w", id, MapError(err))
 	}
 	return r.notification(), nil
 }
@@ -329,8 +329,8 @@ func (s *Store) ListNotifications(ctx context.Context, f upsales.NotificationFil
 		args = append(args, f.Before)
 	}
 	var rows []upsalesNotificationRow
-	if err := s.r.SelectContext(ctx, &rows, q+` ORDER BY id DESC`+limitClause(f.Limit), args...); err != nil {
-		return nil, fmt.Errorf("list notifications: %w", dbErr(err))
+	if err := s.r.SelectContext(ctx, &rows, q+` ORDER BY id DESC`+LimitClause(f.Limit), args...); err != nil {
+		return nil, fmt.Errorf("list notifications: %w", MapError(err))
 	}
 	out := make([]*upsales.Notification, len(rows))
 	for i := range rows {
@@ -341,7 +341,7 @@ func (s *Store) ListNotifications(ctx context.Context, f upsales.NotificationFil
 
 func (s *Store) MarkNotificationOpened(ctx context.Context, id string, at time.Time) error {
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE upsales_notifications SET opened_at = COALESCE(opened_at, ?) WHERE id = ?`, toMS(at), id)
+		res, err := tx.ExecContext(ctx, `UPDATE upsales_notifications SET opened_at = COALESCE(opened_at, ?) WHERE id = ?`, ToMS(at), id)
 		if err != nil {
 			return err
 		}
@@ -353,7 +353,7 @@ func (s *Store) MarkNotificationOpened(ctx context.Context, id string, at time.T
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("mark notification %q opened: %w", id, dbErr(err))
+		return fmt.Errorf("mark notification %q opened: %w", id, MapError(err))
 	}
 	return nil
 }
@@ -362,7 +362,7 @@ func (s *Store) ExpireCallbacks(ctx context.Context, now time.Time) (int64, erro
 	var n int64
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE upsales_requests SET callback_state = 'expired', updated_at = ?
-			WHERE callback_state = 'open' AND callback_expires_at <= ?`, toMS(now), toMS(now))
+			WHERE callback_state = 'open' AND callback_expires_at <= ?`, ToMS(now), ToMS(now))
 		if err != nil {
 			return err
 		}
@@ -370,7 +370,7 @@ func (s *Store) ExpireCallbacks(ctx context.Context, now time.Time) (int64, erro
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("expire upsales callbacks: %w", dbErr(err))
+		return 0, fmt.Errorf("expire upsales callbacks: %w", MapError(err))
 	}
 	return n, nil
 }
@@ -391,7 +391,7 @@ func (s *Store) purgeBatches(ctx context.Context, table string, before time.Time
 		var n int64
 		err := s.write(ctx, func(tx *sqlx.Tx) error {
 			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE id IN (SELECT id FROM `+table+` WHERE created_at < ? LIMIT ?)`,
-				toMS(before), s.purgeBatch)
+				ToMS(before), s.purgeBatch)
 			if err != nil {
 				return err
 			}
@@ -399,7 +399,7 @@ func (s *Store) purgeBatches(ctx context.Context, table string, before time.Time
 			return err
 		})
 		if err != nil {
-			return total, fmt.Errorf("purge %s: %w", table, dbErr(err))
+			return total, fmt.Errorf("purge %s: %w", table, MapError(err))
 		}
 		total += n
 		if n < int64(s.purgeBatch) {

@@ -19,7 +19,7 @@ var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
 func openUpsales(t *testing.T) *sqlite.Store {
 	t.Helper()
-	s := open(t, filepath.Join(t.TempDir(), "switchyard.db"), sqlite.Options{Synchronous: "NORMAL"})
+	s := open(t, filepath.Join(t.TempDir(), "switchyard.db"), withStyles(sqlite.Options{Synchronous: "NORMAL"}))
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
@@ -307,7 +307,7 @@ func TestUpsalesListsAndRetention(t *testing.T) {
 func BenchmarkUpsalesPrepare(b *testing.B) {
 	for _, sync := range []string{"FULL", "NORMAL"} {
 		b.Run(sync, func(b *testing.B) {
-			s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "switchyard.db"), sqlite.Options{Synchronous: sync})
+			s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "switchyard.db"), withStyles(sqlite.Options{Synchronous: sync}))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -45,7 +45,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/switchyard/switchyard/api/compat"
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/sdk"
@@ -70,25 +69,33 @@ const (
 	maxSecretKeyLen = 256
 )
 
-// Register installs the compatible API.
-func Register(d compat.Deps) error {
-	store, ok := d.Store.(Store)
-	if !ok {
-		return fmt.Errorf("altoviz: the store %T does not keep altoviz webhooks (altoviz.Store)", d.Store)
-	}
+// Style is the Altoviz style of one node: its compatible API over its webhooks' store.
+type Style struct{ h *handler }
+
+var _ web.Routed = (*Style)(nil)
+
+// New returns the style over its store.
+func New(d engine.StyleDeps, store Store) (*Style, error) {
 	logger := d.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	h := &handler{engine: d.Engine, store: store, logger: logger}
-	d.Echo.Pre(pre)
-	g := d.Echo.Group(Prefix+"/v1", h.authenticate)
+	return &Style{h: &handler{engine: d.Engine, auth: d.Auth, store: store, logger: logger}}, nil
+}
+
+// Name is the style's name, and its plugin's.
+func (s *Style) Name() string { return Format }
+
+// Routes installs the compatible API.
+func (s *Style) Routes(e *echo.Echo) {
+	h := s.h
+	e.Pre(pre)
+	g := e.Group(Prefix+"/v1", h.authenticate)
 	// Any first: the three methods below replace it, and the rest get a 405 in this API's format.
 	g.Any("/webhooks", methodNotAllowed)
 	g.POST("/webhooks", h.create)
 	g.GET("/webhooks", h.list)
 	g.DELETE("/webhooks", h.remove)
-	return nil
 }
 
 // pre runs before routing, for every path under Prefix: errors there render in Altoviz's formats
@@ -116,6 +123,7 @@ func methodNotAllowed(c echo.Context) error {
 
 type handler struct {
 	engine *engine.Engine
+	auth   engine.Authenticator
 	store  Store
 	logger *slog.Logger
 }
@@ -128,7 +136,7 @@ func (h *handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if key == "" {
 			return fmt.Errorf("the x-api-key header is missing: %w", engine.ErrUnauthorized)
 		}
-		p, err := h.engine.Authenticate(c.Request().Context(), key)
+		p, err := h.auth.Token(c.Request().Context(), key)
 		if err != nil {
 			return err
 		}

@@ -10,11 +10,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/switchyard/switchyard/api"
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node"
+
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 )
 
-func checkProblem(t *testing.T, resp *apitest.Response, status int, detail string) problem {
+func checkProblem(t *testing.T, resp *nodetest.Response, status int, detail string) problem {
 	t.Helper()
 	if resp.Status != status {
 		t.Fatalf("status %d, want %d: %s", resp.Status, status, resp.Body)
@@ -36,7 +37,7 @@ func checkProblem(t *testing.T, resp *apitest.Response, status int, detail strin
 	return p
 }
 
-func checkInvalid(t *testing.T, resp *apitest.Response, field, message string) {
+func checkInvalid(t *testing.T, resp *nodetest.Response, field, message string) {
 	t.Helper()
 	if resp.Status != http.StatusBadRequest {
 		t.Fatalf("status %d, want 400: %s", resp.Status, resp.Body)
@@ -57,7 +58,7 @@ func checkInvalid(t *testing.T, resp *apitest.Response, field, message string) {
 func TestListShowsTheCallersWebhooks(t *testing.T) {
 	t.Parallel()
 	node := start(t, nil)
-	publicURL := apitest.NewReceiver(t).URL + "/altoviz"
+	publicURL := nodetest.NewReceiver(t).URL + "/altoviz"
 	acme := newCompany(t, node, "Acme")
 	if ws := list(t, acme); len(ws) != 0 {
 		t.Fatalf("a new company lists %+v", ws)
@@ -92,7 +93,7 @@ func TestListShowsTheCallersWebhooks(t *testing.T) {
 func TestAnotherKeysWebhooksAreNeverVisible(t *testing.T) {
 	t.Parallel()
 	node := start(t, nil)
-	publicURL := apitest.NewReceiver(t).URL + "/altoviz"
+	publicURL := nodetest.NewReceiver(t).URL + "/altoviz"
 	acme := newCompany(t, node, "Acme")
 	rival := newKey(t, node, newApp(t, node, "Rival integration"), acme.AccountID)
 	elsewhere := newKey(t, node, acme.AppID, newAccount(t, node, "Globex"))
@@ -133,7 +134,7 @@ func TestAnotherKeysWebhooksAreNeverVisible(t *testing.T) {
 func TestKeysOfOneAppForOneCompanyShareWebhooks(t *testing.T) {
 	t.Parallel()
 	node := start(t, nil)
-	publicURL := apitest.NewReceiver(t).URL + "/altoviz"
+	publicURL := nodetest.NewReceiver(t).URL + "/altoviz"
 	old := newCompany(t, node, "Acme")
 	w := register(t, old, map[string]any{"name": "Quotes", "types": []string{"QuoteCreated"}, "url": publicURL})
 	rotated := newKey(t, node, old.AppID, old.AccountID)
@@ -147,9 +148,9 @@ func TestKeysOfOneAppForOneCompanyShareWebhooks(t *testing.T) {
 func TestDelete(t *testing.T) {
 	t.Parallel()
 	node := start(t, nil)
-	publicURL := apitest.NewReceiver(t).URL + "/altoviz"
+	publicURL := nodetest.NewReceiver(t).URL + "/altoviz"
 	acme := newCompany(t, node, "Acme")
-	rc := apitest.NewReceiver(t)
+	rc := nodetest.NewReceiver(t)
 	byURL := register(t, acme, map[string]any{"name": "By url", "types": []string{"ContactUpdated"}, "url": rc.URL + "/in?x=1&y=2", "secretKey": "k"})
 	byID := register(t, acme, map[string]any{"name": "By id", "types": []string{"ContactDeleted", "ContactUpdated"}, "url": publicURL})
 	kept := register(t, acme, map[string]any{"name": "Kept", "types": []string{"InvoiceCreated"}, "url": publicURL + "/kept"})
@@ -198,7 +199,7 @@ func TestDelete(t *testing.T) {
 func TestAuthentication(t *testing.T) {
 	t.Parallel()
 	node := start(t, nil)
-	publicURL := apitest.NewReceiver(t).URL + "/altoviz"
+	publicURL := nodetest.NewReceiver(t).URL + "/altoviz"
 	acme := newCompany(t, node, "Acme")
 	w := register(t, acme, map[string]any{"name": "Mine", "types": []string{"ProductDeleted"}, "url": publicURL})
 	revoked := newKey(t, node, acme.AppID, acme.AccountID)
@@ -210,7 +211,7 @@ func TestAuthentication(t *testing.T) {
 	bearer := node.Client(acme.Key) // Authorization: Bearer, which Altoviz does not take
 	cases := []struct {
 		name   string
-		client *apitest.Client
+		client *nodetest.Client
 		status int
 		detail string
 	}{
@@ -220,7 +221,7 @@ func TestAuthentication(t *testing.T) {
 		{"malformed key", withKey(node, "cddb5157-12be-42a9-985a-4501c6e6e2fa"), 401, "not valid"},
 		{"wrong secret", withKey(node, acme.CredID+".wrong"), 401, "not valid"},
 		{"revoked key", withKey(node, revoked.Key), 401, "not valid"},
-		{"admin token", withKey(node, apitest.AdminToken), 401, "must be an API key"},
+		{"admin token", withKey(node, nodetest.AdminToken), 401, "must be an API key"},
 		{"access token", withKey(node, token.Token), 401, "must be an API key"},
 		{"key of no company", unbound.Altoviz, 403, "belongs to no account"},
 	}
@@ -239,7 +240,7 @@ func TestAuthentication(t *testing.T) {
 	}
 }
 
-func withKey(node *apitest.Node, key string) *apitest.Client {
+func withKey(node *nodetest.Node, key string) *nodetest.Client {
 	c := node.Client(key)
 	c.Header = "x-api-key"
 	return c
@@ -248,7 +249,7 @@ func withKey(node *apitest.Node, key string) *apitest.Client {
 func TestInvalidRegistrations(t *testing.T) {
 	t.Parallel()
 	node := start(t, nil)
-	publicURL := apitest.NewReceiver(t).URL + "/altoviz"
+	publicURL := nodetest.NewReceiver(t).URL + "/altoviz"
 	acme := newCompany(t, node, "Acme")
 	existing := register(t, acme, map[string]any{"name": "Existing", "types": []string{"QuoteUpdated"}, "url": publicURL})
 	valid := func(edit func(map[string]any)) map[string]any {
@@ -313,7 +314,7 @@ func TestInvalidRegistrations(t *testing.T) {
 func TestRegistrationIsForgiving(t *testing.T) {
 	t.Parallel()
 	node := start(t, nil)
-	publicURL := apitest.NewReceiver(t).URL + "/altoviz"
+	publicURL := nodetest.NewReceiver(t).URL + "/altoviz"
 	acme := newCompany(t, node, "Acme")
 	resp := acme.Altoviz.MustDo("POST", "/compat/altoviz/v1/Webhooks/", `{"Name": "Mixed", "TYPES": ["customercreated", "CustomerCreated", "INVOICEDELETED"], "Url": "`+publicURL+`", "secretkey": "k", "id": 0, "extra": {"ignored": true}}`, http.StatusCreated, nil)
 	var w webhook
@@ -350,12 +351,12 @@ func TestRegistrationIsForgiving(t *testing.T) {
 // operator's allowlist re-opens its address, and exactly that address.
 func TestLoopbackNeedsTheOperatorsAllowance(t *testing.T) {
 	t.Parallel()
-	rc := apitest.NewReceiver(t) // listens on 127.0.0.1
-	strict := start(t, func(c *api.Config) { c.AllowPrivate = nil })
+	rc := nodetest.NewReceiver(t) // listens on 127.0.0.1
+	strict := start(t, func(c *node.Config) { c.AllowPrivate = nil })
 	acme := newCompany(t, strict, "Acme")
 	checkInvalid(t, acme.Altoviz.Do("POST", webhooks, map[string]any{"types": []string{"CustomerCreated"}, "url": rc.URL}), "url", "127.0.0.1 is in 127.0.0.0/8 (loopback)")
 
-	narrow := start(t, func(c *api.Config) {
+	narrow := start(t, func(c *node.Config) {
 		c.AllowPrivate = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	})
 	globex := newCompany(t, narrow, "Globex")
@@ -372,10 +373,10 @@ func TestLoopbackNeedsTheOperatorsAllowance(t *testing.T) {
 func TestRacingRegistrationsOfOneURL(t *testing.T) {
 	t.Parallel()
 	node := start(t, nil)
-	target := apitest.NewReceiver(t).URL + "/race"
+	target := nodetest.NewReceiver(t).URL + "/race"
 	acme := newCompany(t, node, "Acme")
 	const n = 8
-	statuses := make(chan *apitest.Response, n)
+	statuses := make(chan *nodetest.Response, n)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(1)

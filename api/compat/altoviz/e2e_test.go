@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/enginetest"
 	"github.com/switchyard/switchyard/runtime/runtimetest"
@@ -168,8 +168,8 @@ func TestRetryCarriesTheSameIDAndSignature(t *testing.T) {
 	t.Parallel()
 	clock := enginetest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	node := startAt(t, clock)
-	rc := apitest.NewReceiver(t)
-	rc.SetRespond(func(n int, _ *apitest.Request) (int, http.Header, string) {
+	rc := nodetest.NewReceiver(t)
+	rc.SetRespond(func(n int, _ *nodetest.Request) (int, http.Header, string) {
 		if n == 0 {
 			return http.StatusServiceUnavailable, nil, ""
 		}
@@ -215,7 +215,7 @@ func verifyWithPython(t *testing.T, secret, signature string, body []byte) {
 func TestSecretKeyInTheStandardWebhooksForm(t *testing.T) {
 	t.Parallel()
 	node := start(t, nil)
-	rc := apitest.NewReceiver(t)
+	rc := nodetest.NewReceiver(t)
 	acme := newCompany(t, node, "Acme")
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	w := register(t, acme, map[string]any{"name": "Quotes", "types": []string{"QuoteDeleted"}, "url": rc.URL, "secretkey": secret})

@@ -18,8 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api"
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node"
+
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/enginetest"
 	"github.com/switchyard/switchyard/runtime/runtimetest"
@@ -42,9 +43,9 @@ func (fakeDNS) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, err
 }
 
 // start starts a node that resolves names with fakeDNS; configure, if set, adjusts it further.
-func start(t *testing.T, configure func(*api.Config)) *apitest.Node {
+func start(t *testing.T, configure func(*node.Config)) *nodetest.Node {
 	t.Helper()
-	return apitest.Start(t, apitest.Options{Configure: func(c *api.Config) {
+	return nodetest.Start(t, nodetest.Options{Configure: func(c *node.Config) {
 		c.Resolver = fakeDNS{}
 		if configure != nil {
 			configure(c)
@@ -53,9 +54,9 @@ func start(t *testing.T, configure func(*api.Config)) *apitest.Node {
 }
 
 // startAt starts a node on a test clock.
-func startAt(t *testing.T, clock *enginetest.Clock) *apitest.Node {
+func startAt(t *testing.T, clock *enginetest.Clock) *nodetest.Node {
 	t.Helper()
-	return apitest.Start(t, apitest.Options{Clock: clock, Configure: func(c *api.Config) { c.Resolver = fakeDNS{} }})
+	return nodetest.Start(t, nodetest.Options{Clock: clock, Configure: func(c *node.Config) { c.Resolver = fakeDNS{} }})
 }
 
 // hexHMAC is the signature a receiver written from the vendor's document computes: Go's own HMAC,
@@ -74,18 +75,18 @@ type company struct {
 	Key       string
 	CredID    string
 	// Altoviz calls the compatible API with x-api-key; Native calls the native API with the same key.
-	Altoviz *apitest.Client
-	Native  *apitest.Client
+	Altoviz *nodetest.Client
+	Native  *nodetest.Client
 }
 
-func newAccount(t *testing.T, node *apitest.Node, name string) string {
+func newAccount(t *testing.T, node *nodetest.Node, name string) string {
 	t.Helper()
 	var acct engine.Account
 	node.Admin.MustDo("POST", "/v1/accounts", map[string]any{"name": name}, http.StatusCreated, &acct)
 	return acct.ID
 }
 
-func newApp(t *testing.T, node *apitest.Node, name string) string {
+func newApp(t *testing.T, node *nodetest.Node, name string) string {
 	t.Helper()
 	var app struct{ ID string }
 	node.Admin.MustDo("POST", "/v1/apps", map[string]any{"name": name}, http.StatusCreated, &app)
@@ -93,7 +94,7 @@ func newApp(t *testing.T, node *apitest.Node, name string) string {
 }
 
 // newKey issues an API key to appID, bound to accountID unless it is empty.
-func newKey(t *testing.T, node *apitest.Node, appID, accountID string) company {
+func newKey(t *testing.T, node *nodetest.Node, appID, accountID string) company {
 	t.Helper()
 	body := map[string]any{"kind": "api_key"}
 	if accountID != "" {
@@ -106,7 +107,7 @@ func newKey(t *testing.T, node *apitest.Node, appID, accountID string) company {
 	return company{AccountID: accountID, AppID: appID, Key: cred.Token, CredID: cred.ID, Altoviz: altoviz, Native: node.Client(cred.Token)}
 }
 
-func newCompany(t *testing.T, node *apitest.Node, name string) company {
+func newCompany(t *testing.T, node *nodetest.Node, name string) company {
 	t.Helper()
 	return newKey(t, node, newApp(t, node, name+" integration"), newAccount(t, node, name))
 }
@@ -174,7 +175,7 @@ func ids(ws []webhook) []int64 {
 }
 
 // publish publishes an event for account as the operator and returns it.
-func publish(t *testing.T, node *apitest.Node, accountID, eventType string, data any) engine.Published {
+func publish(t *testing.T, node *nodetest.Node, accountID, eventType string, data any) engine.Published {
 	t.Helper()
 	object, _, _ := strings.Cut(eventType, ".")
 	var p engine.Published

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine/enginetest"
 )
 
@@ -21,7 +21,7 @@ type rotated struct {
 
 // checkSignatures requires exactly one X-SIGNATURE, made with current, and exactly one
 // X-SIGNATURE-PREVIOUS made with previous, or none when previous is empty.
-func checkSignatures(t *testing.T, req *apitest.Request, current, previous string) {
+func checkSignatures(t *testing.T, req *nodetest.Request, current, previous string) {
 	t.Helper()
 	if got := req.Header.Values("X-Signature"); len(got) != 1 || got[0] != hexHMAC(current, req.Body) {
 		t.Errorf("X-SIGNATURE is %q, want only the current key's %s", got, hexHMAC(current, req.Body))
@@ -39,7 +39,7 @@ func checkSignatures(t *testing.T, req *apitest.Request, current, previous strin
 // deliveries, and fails if any of it holds one of the secrets, as it is or base64-encoded.
 func noSecretInReads(t *testing.T, c company, secrets ...string) {
 	t.Helper()
-	reads := map[string]*apitest.Response{
+	reads := map[string]*nodetest.Response{
 		"webhooks":      c.Altoviz.MustDo("GET", webhooks, nil, http.StatusOK, nil),
 		"subscriptions": c.Native.MustDo("GET", "/v1/subscriptions?limit=200", nil, http.StatusOK, nil),
 	}
@@ -73,7 +73,7 @@ func TestKeyRotationThroughTheNativeAPI(t *testing.T) {
 	t.Parallel()
 	clock := enginetest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	node := startAt(t, clock)
-	rc := apitest.NewReceiver(t)
+	rc := nodetest.NewReceiver(t)
 	acme := newCompany(t, node, "Acme")
 	const oldKey = "the integrator's first key"
 	register(t, acme, map[string]any{"name": "Invoices", "types": []string{"InvoiceCreated", "InvoiceUpdated"}, "url": rc.URL, "secretKey": oldKey})
@@ -191,7 +191,7 @@ func TestRegisteringAgainRotatesTheKey(t *testing.T) {
 func TestAWebhookWithoutAKeyGetsItsFirst(t *testing.T) {
 	t.Parallel()
 	node := start(t, nil)
-	rc := apitest.NewReceiver(t)
+	rc := nodetest.NewReceiver(t)
 	acme := newCompany(t, node, "Acme")
 	body := map[string]any{"name": "Quotes", "types": []string{"QuoteCreated"}, "url": rc.URL + "/again"}
 	register(t, acme, body)

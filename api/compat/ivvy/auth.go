@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/md5"
-	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -13,8 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -33,13 +30,14 @@ import (
 // headers as "name=value" (name without '-' and '_'), sorted and joined with '&'. Requests more
 // than five minutes from the server's clock are refused.
 //
-// On Switchyard the key is a credential's ID and its secret is derived from it with a key kept in
-// the data dir (ivvy-api-key, mode 0600): credentials are stored only as hashes, and an HMAC can
+// On Switchyard the key is a credential's ID and its secret is derived from it with a key the node
+// keeps for this style (engine.Secrets, named ivvy-api-key): credentials are stored only as hashes, and an HMAC can
 // only be checked with the secret itself. GET /compat/ivvy/api-key, called with the credential's
 // token, tells its holder the pair. A credential's token also works as it is, as
 // "Authorization: Bearer" or "x-api-key".
 
 const (
+	// apiKeyFile names the style's secret; on a node with a data dir it is that file.
 	apiKeyFile    = "ivvy-api-key"
 	maxRequestAge = 5 * time.Minute
 	// compatPrefix is where this API is mounted; iVvy's client libraries sign the path without it.
@@ -48,31 +46,11 @@ const (
 
 type apiKeys struct{ master []byte }
 
-// loadAPIKeys reads the key secrets are derived with, making it on first start.
-func loadAPIKeys(dataDir string) (*apiKeys, error) {
-	if dataDir == "" {
-		master := make([]byte, 32)
-		_, _ = rand.Read(master)
-		return &apiKeys{master: master}, nil
-	}
-	path := filepath.Join(dataDir, apiKeyFile)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		master, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(master) < 32 {
-			return nil, fmt.Errorf("ivvy: %s is not a 32-byte hex key", path)
-		}
-		return &apiKeys{master: master}, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("ivvy: read %s: %w", path, err)
-	}
-	master := make([]byte, 32)
-	if _, err := rand.Read(master); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(path, []byte(hex.EncodeToString(master)+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("ivvy: write %s: %w", path, err)
+// loadAPIKeys reads the key secrets are derived with, made on the node's first start.
+func loadAPIKeys(secrets engine.Secrets) (*apiKeys, error) {
+	master, err := secrets.Secret(apiKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("ivvy: %w", err)
 	}
 	return &apiKeys{master: master}, nil
 }
@@ -102,7 +80,7 @@ func (s *Style) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if auth := r.Header.Get("X-Api-Authorization"); auth != "" {
 			p, err = s.verifyIWS(c, auth)
 		} else {
-			p, err = s.engine.Authenticate(r.Context(), web.BearerOrAPIKey(r))
+			p, err = s.auth.Token(r.Context(), web.BearerOrAPIKey(r))
 		}
 		if err != nil {
 			return err
@@ -139,31 +117,23 @@ func (s *Style) verifyIWS(c echo.Context, auth string) (*engine.Principal, error
 		return nil, fmt.Errorf("the request's date is more than %v from the server's clock: %w", maxRequestAge, engine.ErrUnauthorized)
 	}
 
-	cred, err := s.store.GetCredential(r.Context(), key)
-	if errors.Is(err, engine.ErrNotFound) {
-		return nil, errBadSignature
-	}
-	if err != nil {
-		return nil, err
-	}
-	secret := s.keys.secretFor(cred.ID)
 	got, err := hex.DecodeString(strings.ToLower(sig))
-	match := false
-	for _, path := range requestStrings(r) {
-		mac := hmac.New(sha1.New, []byte(secret))
-		mac.Write([]byte(StringToSign(r.Method, contentMD5, r.Header.Get("Content-Type"), dateField, path, r.Header.Get("X-Api-Version"), r.Header)))
-		if err == nil && subtle.ConstantTimeCompare(mac.Sum(nil), got) == 1 {
-			match = true
+	p, authErr := s.auth.Signed(r.Context(), key, func(cred *engine.Credential) bool {
+		secret := s.keys.secretFor(cred.ID)
+		match := false
+		for _, path := range requestStrings(r) {
+			mac := hmac.New(sha1.New, []byte(secret))
+			mac.Write([]byte(StringToSign(r.Method, contentMD5, r.Header.Get("Content-Type"), dateField, path, r.Header.Get("X-Api-Version"), r.Header)))
+			if err == nil && subtle.ConstantTimeCompare(mac.Sum(nil), got) == 1 {
+				match = true
+			}
 		}
-	}
-	if !match || cred.RevokedAt != nil || cred.Kind == engine.CredentialClient {
+		return match
+	})
+	if errors.Is(authErr, engine.ErrUnauthorized) && !errors.Is(authErr, engine.ErrRateLimited) {
 		return nil, errBadSignature
 	}
-	app, err := s.store.GetApp(r.Context(), cred.AppID)
-	if err != nil {
-		return nil, fmt.Errorf("credential's app: %w", err)
-	}
-	return &engine.Principal{Credential: cred, App: app}, nil
+	return p, authErr
 }
 
 // requestTime reads when a request was signed: IVVY-Date (iVvy's timestamp format, UTC), which

@@ -31,7 +31,6 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"github.com/switchyard/switchyard/api/compat"
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
 	ivvyplugin "github.com/switchyard/switchyard/plugins/ivvy"
@@ -82,31 +81,25 @@ func (s engineSubscriptions) CheckURL(ctx context.Context, field, raw string) er
 	return s.e.CheckURL(ctx, field, raw)
 }
 
-// Style is the installed iVvy style.
+// Style is the iVvy style of one node.
 type Style struct {
 	engine    *engine.Engine
-	store     engine.Store
+	auth      engine.Authenticator
 	subs      Subscriptions
 	publicURL string
 	logger    *slog.Logger
 	keys      *apiKeys
 }
 
-// Register installs the iVvy style: its API, its SNS confirmation endpoints, and the style hook
-// that gives iVvy deliveries SNS-shaped SubscribeURL and UnsubscribeURL.
-func Register(d compat.Deps) error {
-	s, err := New(d)
-	if err != nil {
-		return err
-	}
-	s.Install(d.Echo)
-	d.Engine.SetStyleHooks(Format, engine.StyleHooks{Prepare: s.prepare})
-	return nil
-}
+var (
+	_ web.Routed         = (*Style)(nil)
+	_ engine.HookedStyle = (*Style)(nil)
+)
 
-// New returns the style over d without installing it.
-func New(d compat.Deps) (*Style, error) {
-	keys, err := loadAPIKeys(d.DataDir)
+// New returns the iVvy style: its API, its SNS confirmation endpoints, and the hook that gives
+// iVvy deliveries SNS-shaped SubscribeURL and UnsubscribeURL.
+func New(d engine.StyleDeps) (*Style, error) {
+	keys, err := loadAPIKeys(d.Secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -115,16 +108,22 @@ func New(d compat.Deps) (*Style, error) {
 		logger = slog.Default()
 	}
 	return &Style{
-		engine: d.Engine, store: d.Store, subs: engineSubscriptions{d.Engine},
+		engine: d.Engine, auth: d.Auth, subs: engineSubscriptions{d.Engine},
 		publicURL: strings.TrimRight(d.PublicURL, "/"), logger: logger, keys: keys,
 	}, nil
 }
 
-// Install adds the style's routes to e.
-func (s *Style) Install(e *echo.Echo) {
+// Name is the style's name, and its plugin's.
+func (s *Style) Name() string { return Format }
+
+// Hooks give deliveries their SNS-shaped URLs.
+func (s *Style) Hooks() engine.StyleHooks { return engine.StyleHooks{Prepare: s.prepare} }
+
+// Routes adds the style's routes to e.
+func (s *Style) Routes(e *echo.Echo) {
 	api := e.Group("/compat/ivvy/api/1.0", web.UseRenderer(renderError), s.authenticate)
 	api.POST("/account", s.account)
-	e.GET("/compat/ivvy/api-key", s.apiKey, web.UseRenderer(renderError), web.Authenticate(s.engine))
+	e.GET("/compat/ivvy/api-key", s.apiKey, web.UseRenderer(renderError), web.Authenticate(s.auth))
 
 	sns := e.Group("/compat/ivvy/sns", web.UseRenderer(renderSNSError))
 	sns.GET("", s.snsAction)

@@ -21,10 +21,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/switchyard/switchyard/api/apitest"
-	"github.com/switchyard/switchyard/api/compat"
 	"github.com/switchyard/switchyard/api/compat/ivvy"
 	"github.com/switchyard/switchyard/api/web"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/examples/receivers"
 )
@@ -34,15 +33,15 @@ const accountPath = "/compat/ivvy/api/1.0/account"
 // setup is a node serving HTTPS, a tenant, and a primary API key of the tenant's account: what
 // an iVvy integrator holds.
 type setup struct {
-	node    *apitest.Node
-	tn      *apitest.Tenant
-	primary *apitest.Client
+	node    *nodetest.Node
+	tn      *nodetest.Tenant
+	primary *nodetest.Client
 	credID  string
 }
 
 func start(t *testing.T) *setup {
 	t.Helper()
-	node := apitest.Start(t, apitest.Options{TLS: true})
+	node := nodetest.Start(t, nodetest.Options{TLS: true})
 	tn := node.NewTenant("ivvy", "")
 	s := &setup{node: node, tn: tn}
 	s.primary, s.credID = s.credential(t, true)
@@ -50,7 +49,7 @@ func start(t *testing.T) *setup {
 }
 
 // credential issues another API key of the tenant's app and account.
-func (s *setup) credential(t *testing.T, primary bool) (*apitest.Client, string) {
+func (s *setup) credential(t *testing.T, primary bool) (*nodetest.Client, string) {
 	t.Helper()
 	var cred engine.IssuedCredential
 	s.node.Admin.MustDo("POST", "/v1/apps/"+s.tn.AppID+"/credentials",
@@ -73,7 +72,7 @@ type snsMessage struct {
 	SignatureVersion, Signature, SigningCertURL, UnsubscribeURL        string
 }
 
-func decode(t *testing.T, r *apitest.Request) snsMessage {
+func decode(t *testing.T, r *nodetest.Request) snsMessage {
 	t.Helper()
 	var m snsMessage
 	if err := json.Unmarshal(r.Body, &m); err != nil {
@@ -87,7 +86,7 @@ const hostPattern = `^127\.0\.0\.1:[0-9]+$`
 
 // validate has AWS's sns-validator check each message exactly as it arrived, fetching the
 // signing certificate from the node over HTTPS, and openssl agree with every signature.
-func validate(t *testing.T, node *apitest.Node, reqs []*apitest.Request) {
+func validate(t *testing.T, node *nodetest.Node, reqs []*nodetest.Request) {
 	t.Helper()
 	dir := t.TempDir()
 	var files []string
@@ -147,7 +146,7 @@ func validate(t *testing.T, node *apitest.Node, reqs []*apitest.Request) {
 }
 
 // visit GETs a SubscribeURL or UnsubscribeURL as a receiver does, trusting the node's certificate.
-func visit(t *testing.T, node *apitest.Node, url string) (int, string) {
+func visit(t *testing.T, node *nodetest.Node, url string) (int, string) {
 	t.Helper()
 	resp, err := node.HTTPClient().Get(url)
 	if err != nil {
@@ -166,8 +165,8 @@ var arnPattern = regexp.MustCompile(`^arn:aws:sns:ap-southeast-2:[0-9]{12}:iVvy_
 func TestReceiverConfirmsThenGetsSignedNotifications(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	rc := apitest.NewReceiver(t)
-	rc.SetRespond(func(int, *apitest.Request) (int, http.Header, string) { return http.StatusOK, nil, "" })
+	rc := nodetest.NewReceiver(t)
+	rc.SetRespond(func(int, *nodetest.Request) (int, http.Header, string) { return http.StatusOK, nil, "" })
 
 	var status map[string]any
 	s.primary.MustDo("POST", accountPath+"?action=subscribeToNotifications",
@@ -286,7 +285,7 @@ func TestReceiverConfirmsThenGetsSignedNotifications(t *testing.T) {
 func TestSignatureVersionOne(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	rc := apitest.NewReceiver(t)
+	rc := nodetest.NewReceiver(t)
 	var sub engine.Subscription
 	s.primary.MustDo("POST", "/v1/subscriptions", map[string]any{
 		"format": "ivvy", "events": []string{"contact.create", "contact.update", "contact.delete"}, "url": rc.URL + "/v1",
@@ -317,7 +316,7 @@ func TestSignatureVersionOne(t *testing.T) {
 }
 
 // confirmAll visits the SubscribeURL of every confirmation the receiver has got.
-func confirmAll(t *testing.T, node *apitest.Node, rc *apitest.Receiver, n int) {
+func confirmAll(t *testing.T, node *nodetest.Node, rc *nodetest.Receiver, n int) {
 	t.Helper()
 	for _, r := range rc.WaitFor(t, n, 15*time.Second) {
 		if m := decode(t, r); m.Type == "SubscriptionConfirmation" {
@@ -333,7 +332,7 @@ func confirmAll(t *testing.T, node *apitest.Node, rc *apitest.Receiver, n int) {
 func TestUnsubscribeResultCodes(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	rc := apitest.NewReceiver(t)
+	rc := nodetest.NewReceiver(t)
 	other, _ := s.credential(t, true)
 	var status map[string]any
 	s.primary.MustDo("POST", accountPath+"?action=subscribeToNotifications",
@@ -389,13 +388,13 @@ func (failingDeletes) Delete(context.Context, *engine.Principal, string) error {
 func TestUnknownErrorIsCodeThree(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	rc := apitest.NewReceiver(t)
+	rc := nodetest.NewReceiver(t)
 	var status map[string]any
 	s.primary.MustDo("POST", accountPath+"?action=subscribeToNotifications", map[string]string{"companiesEndpoint": rc.URL}, http.StatusOK, &status)
 	confirmAll(t, s.node, rc, 1)
 
 	// The same handlers over the same engine, with deletes that fail.
-	style, err := ivvy.New(compat.Deps{Engine: s.node.Engine(), Store: s.node.Engine().Store(), PublicURL: s.node.URL()})
+	style, err := ivvy.New(s.node.StyleDeps())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +402,7 @@ func TestUnknownErrorIsCodeThree(t *testing.T) {
 	style.SetSubscriptions(failingDeletes{real})
 	e := echo.New()
 	e.HTTPErrorHandler = web.ErrorHandler(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	style.Install(e)
+	style.Routes(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	broken := s.node.Client(s.primary.Token)
@@ -423,7 +422,7 @@ func TestUnknownErrorIsCodeThree(t *testing.T) {
 func TestOnlyPrimaryKeysMayManageNotifications(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	rc := apitest.NewReceiver(t)
+	rc := nodetest.NewReceiver(t)
 	plain, _ := s.credential(t, false)
 	for _, action := range []string{"subscribeToNotifications", "unsubscribeFromNotifications"} {
 		resp := plain.Do("POST", accountPath+"?action="+action, map[string]string{"companiesEndpoint": rc.URL})
@@ -452,7 +451,7 @@ func TestOnlyPrimaryKeysMayManageNotifications(t *testing.T) {
 func TestBadRequestsChangeNothing(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	rc := apitest.NewReceiver(t)
+	rc := nodetest.NewReceiver(t)
 	cases := []struct {
 		name, query string
 		body        any
@@ -494,7 +493,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 func TestResubscribing(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	rc := apitest.NewReceiver(t)
+	rc := nodetest.NewReceiver(t)
 	var status map[string]any
 	s.primary.MustDo("POST", accountPath+"?action=subscribeToNotifications", map[string]string{"companiesEndpoint": rc.URL + "/one"}, http.StatusOK, &status)
 	confirmAll(t, s.node, rc, 1)

@@ -67,7 +67,7 @@ func (s *Style) snsAction(c echo.Context) error {
 		return &engine.ValidationError{Field: "Token", Message: "is required"}
 	}
 	// Tokens of other styles' subscriptions are not this endpoint's business.
-	sub, err := s.store.GetSubscriptionByConfirmToken(ctx, token)
+	sub, err := s.engine.SubscriptionByToken(ctx, token)
 	if err != nil || sub.Format != Format {
 		return fmt.Errorf("no subscription has this token: %w", engine.ErrNotFound)
 	}

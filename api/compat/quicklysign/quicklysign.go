@@ -32,7 +32,6 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"github.com/switchyard/switchyard/api/compat"
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
 	plugin "github.com/switchyard/switchyard/plugins/quicklysign"
@@ -65,19 +64,33 @@ var (
 
 type handler struct {
 	eng   *engine.Engine
+	auth  engine.Authenticator
 	store Store
 	flavor
 }
 
-// Register installs the QuicklySign routes. The store must implement Store.
-func Register(d compat.Deps) error {
-	st, isStore := d.Store.(Store)
-	if !isStore {
-		return fmt.Errorf("quicklysign: the store %T does not implement quicklysign.Store", d.Store)
-	}
-	g := d.Echo.Group(Prefix, web.UseRenderer(renderError))
+// Style is the QuicklySign style of one node: its compatible API.
+type Style struct {
+	eng   *engine.Engine
+	auth  engine.Authenticator
+	store Store
+}
+
+var _ web.Routed = (*Style)(nil)
+
+// New returns the style over its store.
+func New(d engine.StyleDeps, store Store) (*Style, error) {
+	return &Style{eng: d.Engine, auth: d.Auth, store: store}, nil
+}
+
+// Name is the style's name, and its plugin's.
+func (s *Style) Name() string { return plugin.Name }
+
+// Routes installs the QuicklySign routes.
+func (s *Style) Routes(e *echo.Echo) {
+	g := e.Group(Prefix, web.UseRenderer(renderError))
 	for _, f := range []flavor{v0, v1} {
-		h := &handler{eng: d.Engine, store: st, flavor: f}
+		h := &handler{eng: s.eng, auth: s.auth, store: s.store, flavor: f}
 		routes := []struct {
 			path     string
 			handlers map[string]echo.HandlerFunc
@@ -104,7 +117,6 @@ func Register(d compat.Deps) error {
 			}
 		}
 	}
-	return nil
 }
 
 func methodNotAllowed(allowed []string) echo.HandlerFunc {
@@ -135,7 +147,7 @@ func (h *handler) authenticate(c echo.Context, clientID, clientSecret string) (c
 	if clientSecret == "" {
 		clientSecret = c.QueryParam("client_secret")
 	}
-	p, err := h.eng.AuthenticateClient(c.Request().Context(), clientID, clientSecret)
+	p, err := h.auth.Client(c.Request().Context(), clientID, clientSecret)
 	if err != nil {
 		return caller{}, err
 	}

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/apitest"
 	"github.com/switchyard/switchyard/api/compat/quicklysign"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/enginetest"
 	"github.com/switchyard/switchyard/examples/receivers"
@@ -34,13 +34,13 @@ const (
 // QuicklySign's document says.
 type client struct {
 	t            *testing.T
-	http         *apitest.Client
+	http         *nodetest.Client
 	id, secret   string
-	tenant       *apitest.Tenant
+	tenant       *nodetest.Tenant
 	accountBound bool
 }
 
-func newClient(t *testing.T, node *apitest.Node, tn *apitest.Tenant, accountID string) *client {
+func newClient(t *testing.T, node *nodetest.Node, tn *nodetest.Tenant, accountID string) *client {
 	t.Helper()
 	var cred engine.IssuedCredential
 	node.Admin.MustDo("POST", "/v1/apps/"+tn.AppID+"/credentials", map[string]any{"kind": "client", "account_id": accountID}, http.StatusCreated, &cred)
@@ -52,7 +52,7 @@ func newClient(t *testing.T, node *apitest.Node, tn *apitest.Tenant, accountID s
 
 // do calls path (under the compatible prefix) with the client's credentials in the query string,
 // or, for POST, in the body as the document shows.
-func (c *client) do(method, path string, query url.Values, body map[string]any) *apitest.Response {
+func (c *client) do(method, path string, query url.Values, body map[string]any) *nodetest.Response {
 	c.t.Helper()
 	if query == nil {
 		query = url.Values{}
@@ -76,7 +76,7 @@ func (c *client) do(method, path string, query url.Values, body map[string]any) 
 }
 
 // ok calls and decodes a success envelope's data, failing the test on anything else.
-func (c *client) ok(method, path string, query url.Values, body map[string]any, data any) *apitest.Response {
+func (c *client) ok(method, path string, query url.Values, body map[string]any, data any) *nodetest.Response {
 	c.t.Helper()
 	r := c.do(method, path, query, body)
 	var env struct {
@@ -151,7 +151,7 @@ func (c *client) callbacks(key string, query url.Values) callbackLog {
 }
 
 // publish sends a document event through the native API, as the publishing platform does.
-func publish(t *testing.T, tn *apitest.Tenant, typ, entity string) engine.Published {
+func publish(t *testing.T, tn *nodetest.Tenant, typ, entity string) engine.Published {
 	t.Helper()
 	var p engine.Published
 	tn.App.MustDo("POST", "/v1/events", map[string]any{
@@ -177,8 +177,8 @@ func waitForCallback(t *testing.T, c *client, key, state string, attempts int) c
 	}
 }
 
-func answer(status int) func(int, *apitest.Request) (int, http.Header, string) {
-	return func(int, *apitest.Request) (int, http.Header, string) { return status, nil, "ok" }
+func answer(status int) func(int, *nodetest.Request) (int, http.Header, string) {
+	return func(int, *nodetest.Request) (int, http.Header, string) { return status, nil, "ok" }
 }
 
 type body struct {
@@ -195,8 +195,8 @@ type body struct {
 // describes, as checked by a receiver written from that description alone.
 func TestSubscribedDocumentsGetTheirCallbacks(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
 	rc.SetRespond(answer(200))
 	tn := node.NewTenant("signer", "")
 	c := newClient(t, node, tn, tn.AccountID)
@@ -284,9 +284,9 @@ func TestSubscribedDocumentsGetTheirCallbacks(t *testing.T) {
 // through the compatible API is an ordinary Switchyard subscription.
 func TestOnlyTwoHundredCounts(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	rc := apitest.NewReceiver(t)
-	rc.SetRespond(func(n int, _ *apitest.Request) (int, http.Header, string) {
+	node := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
+	rc.SetRespond(func(n int, _ *nodetest.Request) (int, http.Header, string) {
 		if n == 0 {
 			return http.StatusCreated, nil, `{"created": true}`
 		}
@@ -318,9 +318,9 @@ func TestOnlyTwoHundredCounts(t *testing.T) {
 // TestRetryAfterIsHonoured: a receiver's Retry-After sets when the callback is tried again.
 func TestRetryAfterIsHonoured(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	rc := apitest.NewReceiver(t)
-	rc.SetRespond(func(int, *apitest.Request) (int, http.Header, string) {
+	node := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
+	rc.SetRespond(func(int, *nodetest.Request) (int, http.Header, string) {
 		return http.StatusServiceUnavailable, http.Header{"Retry-After": {"7200"}}, "busy"
 	})
 	tn := node.NewTenant("busy", "")
@@ -341,8 +341,8 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 // TestEveryCall runs each call of both API versions once, successfully.
 func TestEveryCall(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
 	tn := node.NewTenant("calls", "")
 	c := newClient(t, node, tn, tn.AccountID)
 	before := time.Now().UnixMilli()
@@ -457,10 +457,10 @@ func TestEveryCall(t *testing.T) {
 // TestCallbackLog: newest first, paginated, each with its attempts, responses cut to an excerpt.
 func TestCallbackLog(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
 	long := strings.Repeat("é", 600)
-	rc.SetRespond(func(int, *apitest.Request) (int, http.Header, string) { return 200, nil, long })
+	rc.SetRespond(func(int, *nodetest.Request) (int, http.Header, string) { return 200, nil, long })
 	tn := node.NewTenant("log", "")
 	c := newClient(t, node, tn, tn.AccountID)
 	s := c.subscribe(docA, rc.URL)
@@ -537,8 +537,8 @@ type errorEnvelope struct {
 // 200 with the same envelope when always_use_http_status_code_200=true, and changes nothing.
 func TestErrors(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
 	tn := node.NewTenant("errors", "")
 	c := newClient(t, node, tn, tn.AccountID)
 	unbound := newClient(t, node, tn, "")
@@ -638,7 +638,7 @@ func TestErrors(t *testing.T) {
 }
 
 // snapshot is the app's subscriptions as the native API shows them.
-func snapshot(t *testing.T, tn *apitest.Tenant) string {
+func snapshot(t *testing.T, tn *nodetest.Tenant) string {
 	t.Helper()
 	r := tn.App.MustDo("GET", "/v1/subscriptions?limit=200", nil, http.StatusOK, nil)
 	return string(r.Body)
@@ -649,8 +649,8 @@ func snapshot(t *testing.T, tn *apitest.Tenant) string {
 // whole app (unbound) sees its app's subscriptions in every account.
 func TestClientsAreIsolated(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
-	rc := apitest.NewReceiver(t)
+	node := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
 	rc.SetRespond(answer(200))
 	owner := node.NewTenant("owner", "")
 	stranger := node.NewTenant("stranger", "")
@@ -721,9 +721,9 @@ func TestClientsAreIsolated(t *testing.T) {
 func TestGoldenEnvelopes(t *testing.T) {
 	t.Parallel()
 	clock := enginetest.NewClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
-	node := apitest.Start(t, apitest.Options{Clock: clock})
-	rc := apitest.NewReceiver(t)
-	rc.SetRespond(func(n int, _ *apitest.Request) (int, http.Header, string) { return 200, nil, `{"received": true}` })
+	node := nodetest.Start(t, nodetest.Options{Clock: clock})
+	rc := nodetest.NewReceiver(t)
+	rc.SetRespond(func(n int, _ *nodetest.Request) (int, http.Header, string) { return 200, nil, `{"received": true}` })
 	tn := node.NewTenant("golden", "")
 	c := newClient(t, node, tn, tn.AccountID)
 	s := c.subscribe(docA, rc.URL+"/v0/test_callback")

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/enginetest"
 	"github.com/switchyard/switchyard/plugins/salesking"
@@ -44,8 +44,8 @@ type subList struct {
 
 // bundle is a node with one company (account), an app and an access token it granted the app.
 type bundle struct {
-	node    *apitest.Node
-	tenant  *apitest.Tenant
+	node    *nodetest.Node
+	tenant  *nodetest.Tenant
 	appURL  string
 	token   string
 	tokenID string
@@ -56,12 +56,12 @@ const appURL = "http://127.0.0.1:9/sk"
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	return setupWith(t, apitest.Options{})
+	return setupWith(t, nodetest.Options{})
 }
 
-func setupWith(t *testing.T, opts apitest.Options) *bundle {
+func setupWith(t *testing.T, opts nodetest.Options) *bundle {
 	t.Helper()
-	node := apitest.Start(t, opts)
+	node := nodetest.Start(t, opts)
 	tn := node.NewTenant("acme", appURL)
 	b := &bundle{node: node, tenant: tn, appURL: appURL, base: node.URL() + "/compat/salesking/api"}
 	b.token, b.tokenID = b.grant(t, tn.AppID, "clients:create invoices")
@@ -271,7 +271,7 @@ func TestSubscribingTwiceGivesTheSameSub(t *testing.T) {
 func TestListGetUpdateDelete(t *testing.T) {
 	t.Parallel()
 	clock := enginetest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
-	b := setupWith(t, apitest.Options{Clock: clock})
+	b := setupWith(t, nodetest.Options{Clock: clock})
 	var ids []string
 	for _, ch := range []string{"client.create", "invoice.create", "invoice.update"} {
 		ids = append(ids, b.subscribe(t, b.token, ch, appURL+"/"+ch).ID)
@@ -397,8 +397,8 @@ func TestErrors(t *testing.T) {
 		{"empty bearer", call{method: "GET", path: "/subs", header: map[string]string{"Authorization": "Bearer "}}, 401, [][2]string{{"base", "bearer token is empty"}}},
 		{"api key", post(apiKey.Token, jsonSub("client.create", appURL)), 403, [][2]string{{"base", "this credential is a api_key"}}},
 		{"client credential", post(client.ClientID+"."+client.ClientSecret, jsonSub("client.create", appURL)), 401, [][2]string{{"base", "not valid"}}},
-		{"admin token", post(apitest.AdminToken, jsonSub("client.create", appURL)), 403, [][2]string{{"base", "admin token cannot manage"}}},
-		{"admin token lists", call{method: "GET", path: "/subs", bearer: apitest.AdminToken}, 403, [][2]string{{"base", "admin token"}}},
+		{"admin token", post(nodetest.AdminToken, jsonSub("client.create", appURL)), 403, [][2]string{{"base", "admin token cannot manage"}}},
+		{"admin token lists", call{method: "GET", path: "/subs", bearer: nodetest.AdminToken}, 403, [][2]string{{"base", "admin token"}}},
 		{"unknown channel", post(b.token, jsonSub("client.explode", appURL)), 400, [][2]string{{"channel", `"client.explode" is not a channel`}}},
 		{"channel outside the scope", post(b.token, jsonSub("client.update", appURL)), 403, [][2]string{{"base", "does not allow subscribing to client.update"}}},
 		{"another object outside the scope", post(b.token, jsonSub("contact.create", appURL)), 403, [][2]string{{"base", "contacts:create"}}},
@@ -497,7 +497,7 @@ func TestTheNativeAPIKeepsSalesKingsRules(t *testing.T) {
 	before := len(b.stored(t))
 	for _, c := range []struct {
 		name   string
-		client *apitest.Client
+		client *nodetest.Client
 		body   map[string]any
 		status int
 	}{

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/examples/receivers"
 )
@@ -47,7 +47,7 @@ func parseLines(t *testing.T, raw []string) []line {
 // the token is revoked: its subscriptions go, and later events are not delivered.
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
-	node := apitest.Start(t, apitest.Options{})
+	node := nodetest.Start(t, nodetest.Options{})
 	// The receiver reads the app's secret from a file at each request, so it can tell its port
 	// (which the app's URL names) before the app, and its secret, exist.
 	secretFile := filepath.Join(t.TempDir(), "app-secret")
@@ -192,7 +192,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 // waitSucceeded waits until a delivery has succeeded: the receiver answered 200 to it.
-func waitSucceeded(t *testing.T, tn *apitest.Tenant, id string) {
+func waitSucceeded(t *testing.T, tn *nodetest.Tenant, id string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {

@@ -35,13 +35,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/switchyard/switchyard/api/compat"
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/plugins/salesking"
@@ -59,23 +57,35 @@ type Store interface {
 // Prefix is where the style's routes live; SalesKing's own paths (/api/subs) follow it.
 const Prefix = "/compat/salesking"
 
-type style struct {
+// Style is the SalesKing style of one node.
+type Style struct {
 	eng       *engine.Engine
-	store     engine.Store
+	auth      engine.Authenticator
 	companies Store
 }
 
-// Register installs the SalesKing style: its routes, and the hook that gives each delivery the
-// account's sub-domain.
-func Register(d compat.Deps) error {
-	companies, ok := d.Store.(Store)
-	if !ok {
-		return fmt.Errorf("salesking: the store (%T) does not keep SalesKing data", d.Store)
-	}
-	s := &style{eng: d.Engine, store: d.Store, companies: companies}
-	d.Engine.SetStyleHooks(salesking.Name, engine.StyleHooks{Prepare: s.prepare, Admit: s.admit})
+var (
+	_ web.Routed         = (*Style)(nil)
+	_ engine.HookedStyle = (*Style)(nil)
+)
 
-	api := d.Echo.Group(Prefix+"/api", web.UseRenderer(render))
+// New returns the SalesKing style over its store of companies: its routes, and the hooks that give
+// each delivery the account's sub-domain and hold subscriptions to SalesKing's rules.
+func New(d engine.StyleDeps, companies Store) (*Style, error) {
+	return &Style{eng: d.Engine, auth: d.Auth, companies: companies}, nil
+}
+
+// Name is the style's name, and its plugin's.
+func (s *Style) Name() string { return salesking.Name }
+
+// Hooks give each delivery the account's sub-domain and vet subscriptions by SalesKing's rules.
+func (s *Style) Hooks() engine.StyleHooks {
+	return engine.StyleHooks{Prepare: s.prepare, Admit: s.admit}
+}
+
+// Routes installs the compatible API and the operator's companies API.
+func (s *Style) Routes(e *echo.Echo) {
+	api := e.Group(Prefix+"/api", web.UseRenderer(render))
 	for _, suffix := range []string{"", ".json"} {
 		api.GET("/subs/channels"+suffix, s.channels)
 		api.GET("/subs"+suffix, s.list, s.authenticate)
@@ -87,14 +97,13 @@ func Register(d compat.Deps) error {
 	api.PATCH("/subs/:id", s.update, s.authenticate)
 	api.DELETE("/subs/:id", s.delete, s.authenticate)
 
-	admin := d.Echo.Group(Prefix+"/admin", web.Authenticate(d.Engine), web.RequireAdmin)
+	admin := e.Group(Prefix+"/admin", web.Authenticate(s.auth), web.RequireAdmin)
 	admin.PUT("/companies/:account_id", s.setCompany)
 	admin.GET("/companies/:account_id", s.getCompany)
-	return nil
 }
 
 // prepare passes the account's sub-domain to the plugin as the delivery's state.
-func (s *style) prepare(ctx context.Context, w *engine.Work, _ *engine.DeliveryURLs) (json.RawMessage, error) {
+func (s *Style) prepare(ctx context.Context, w *engine.Work, _ *engine.DeliveryURLs) (json.RawMessage, error) {
 	sub, _, err := s.companies.SalesKingSubDomain(ctx, w.Subscription.AccountID)
 	if errors.Is(err, engine.ErrNotFound) {
 		return nil, nil
@@ -114,7 +123,7 @@ type company struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-func (s *style) setCompany(c echo.Context) error {
+func (s *Style) setCompany(c echo.Context) error {
 	var in struct {
 		SubDomain string `json:"sub_domain"`
 	}
@@ -136,7 +145,7 @@ func (s *style) setCompany(c echo.Context) error {
 	return c.JSON(http.StatusOK, company{AccountID: id, SubDomain: in.SubDomain, UpdatedAt: now})
 }
 
-func (s *style) getCompany(c echo.Context) error {
+func (s *Style) getCompany(c echo.Context) error {
 	ctx := c.Request().Context()
 	id := c.Param("account_id")
 	if _, err := s.eng.GetAccount(ctx, id); err != nil {

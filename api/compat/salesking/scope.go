@@ -27,7 +27,7 @@ type channelSet struct {
 
 // channels reads the channel set from the loaded plugin, so that a plugin loaded anew is what the
 // API offers.
-func (s *style) channelSet() (*channelSet, error) {
+func (s *Style) channelSet() (*channelSet, error) {
 	p, ok := s.eng.Plugins().Get(salesking.Name)
 	if !ok {
 		return nil, fmt.Errorf("the %s plugin is not loaded: %w", salesking.Name, engine.ErrUnavailable)

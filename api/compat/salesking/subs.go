@@ -44,13 +44,13 @@ func toSub(s *engine.Subscription) subBody {
 
 // authenticate lets through an app's access token only: SalesKing ties subscriptions to the token
 // a company granted the app, so the operator, API keys and client credentials may not manage them.
-func (s *style) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Style) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		token, err := accessToken(c)
 		if err != nil {
 			return err
 		}
-		p, err := s.eng.Authenticate(c.Request().Context(), token)
+		p, err := s.auth.Token(c.Request().Context(), token)
 		if err != nil {
 			return err
 		}
@@ -208,7 +208,7 @@ func readJSONSub(r *http.Request) (subInput, error) {
 // check validates what a create or update gives against the channels and the app's URL, and the
 // channel against the token's scope. It reports every input problem at once (400) before a refusal
 // of the scope (403). On create both fields are required.
-func (s *style) check(p *engine.Principal, in subInput, create bool) (channel, error) {
+func (s *Style) check(p *engine.Principal, in subInput, create bool) (channel, error) {
 	set, err := s.channelSet()
 	if err != nil {
 		return channel{}, err
@@ -253,7 +253,7 @@ func (s *style) check(p *engine.Principal, in subInput, create bool) (channel, e
 // one: it belongs to an access token, names one channel the token's scope allows, and calls back
 // within the app's URL. Without it an app's API key could subscribe through /v1/subscriptions to
 // channels no company granted it, at any URL.
-func (s *style) admit(_ context.Context, p *engine.Principal, sub *engine.Subscription) error {
+func (s *Style) admit(_ context.Context, p *engine.Principal, sub *engine.Subscription) error {
 	if p.Credential == nil || p.Credential.Kind != engine.CredentialAccessToken {
 		return fmt.Errorf("a %s subscription belongs to an access token a company granted, and is made through %s/api/subs: %w", salesking.Name, Prefix, engine.ErrForbidden)
 	}
@@ -277,7 +277,7 @@ func (s *style) admit(_ context.Context, p *engine.Principal, sub *engine.Subscr
 	return nil
 }
 
-func (s *style) channels(c echo.Context) error {
+func (s *Style) channels(c echo.Context) error {
 	set, err := s.channelSet()
 	if err != nil {
 		return err
@@ -292,7 +292,7 @@ func (s *style) channels(c echo.Context) error {
 // create subscribes the token to one channel. Asking again for a channel and callback the token
 // already has returns that subscription (enabled again if it was disabled) rather than a second
 // one, so an app that subscribes each time it starts does not get every notification twice.
-func (s *style) create(c echo.Context) error {
+func (s *Style) create(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := web.Principal(c)
 	in, err := readSub(c)
@@ -304,8 +304,8 @@ func (s *style) create(c echo.Context) error {
 		return err
 	}
 	callback := strings.TrimSpace(*in.CallbackURL)
-	existing, err := s.store.ListSubscriptions(ctx, engine.SubscriptionFilter{
-		AppID: p.App.ID, CredentialID: p.Credential.ID, Format: salesking.Name, URL: callback,
+	existing, err := s.eng.ListSubscriptions(ctx, p, engine.SubscriptionQuery{
+		CredentialID: p.Credential.ID, Format: salesking.Name, URL: callback,
 	})
 	if err != nil {
 		return err
@@ -336,17 +336,17 @@ func (s *style) create(c echo.Context) error {
 }
 
 // own returns one of the token's SalesKing subscriptions; any other is not found.
-func (s *style) own(c echo.Context) (*engine.Subscription, error) {
+func (s *Style) own(c echo.Context) (*engine.Subscription, error) {
 	id := strings.TrimSuffix(c.Param("id"), ".json")
 	p := web.Principal(c)
-	sub, err := s.store.GetSubscription(c.Request().Context(), id)
+	sub, err := s.eng.GetSubscription(c.Request().Context(), p, id)
 	if errors.Is(err, engine.ErrNotFound) || (err == nil && (sub.CredentialID != p.Credential.ID || sub.Format != salesking.Name)) {
 		return nil, fmt.Errorf("no sub %q belongs to this access token: %w", id, engine.ErrNotFound)
 	}
 	return sub, err
 }
 
-func (s *style) get(c echo.Context) error {
+func (s *Style) get(c echo.Context) error {
 	sub, err := s.own(c)
 	if err != nil {
 		return err
@@ -355,7 +355,7 @@ func (s *style) get(c echo.Context) error {
 }
 
 // update changes a subscription's channel, callback or both.
-func (s *style) update(c echo.Context) error {
+func (s *Style) update(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := web.Principal(c)
 	sub, err := s.own(c)
@@ -386,7 +386,7 @@ func (s *style) update(c echo.Context) error {
 }
 
 // delete removes a subscription and answers with it, as SalesKing's API answers a DELETE.
-func (s *style) delete(c echo.Context) error {
+func (s *Style) delete(c echo.Context) error {
 	sub, err := s.own(c)
 	if err != nil {
 		return err
@@ -419,7 +419,7 @@ type collection struct {
 
 // list answers with the token's subscriptions in SalesKing's list shape: {"subs": [{"sub": {...}}],
 // "collection": {current_page, per_page, total_entries, total_pages}, "links": {self, prev, next}}.
-func (s *style) list(c echo.Context) error {
+func (s *Style) list(c echo.Context) error {
 	page, perPage, err := paging(c)
 	if err != nil {
 		return err
@@ -427,9 +427,9 @@ func (s *style) list(c echo.Context) error {
 	p := web.Principal(c)
 	// A token has few subscriptions (one per channel and callback), so counting them all is cheap.
 	var all []*engine.Subscription
-	f := engine.SubscriptionFilter{AppID: p.App.ID, CredentialID: p.Credential.ID, Format: salesking.Name, Page: engine.Page{Limit: 500}}
+	f := engine.SubscriptionQuery{CredentialID: p.Credential.ID, Format: salesking.Name, Page: engine.Page{Limit: 500}}
 	for {
-		batch, err := s.store.ListSubscriptions(c.Request().Context(), f)
+		batch, err := s.eng.ListSubscriptions(c.Request().Context(), p, f)
 		if err != nil {
 			return err
 		}

@@ -120,7 +120,7 @@ func userIDs(raw json.RawMessage) ([]string, error) {
 
 // postCallback is the deferred app callback: the app posts its callback object to the one-time URL
 // it was given. The token in the URL is the whole credential.
-func (s *style) postCallback(c echo.Context) error {
+func (s *Style) postCallback(c echo.Context) error {
 	req := c.Request()
 	if req.ContentLength > plugin.MaxCallbackBytes {
 		return fmt.Errorf("the app callback object is %d bytes; it must be at most %d (100 kb): %w", req.ContentLength, plugin.MaxCallbackBytes, engine.ErrTooLarge)

@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api"
-	"github.com/switchyard/switchyard/api/apitest"
+	"github.com/switchyard/switchyard/cmd/switchyard/node"
+
 	"github.com/switchyard/switchyard/api/compat/upsales"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/enginetest"
 )
@@ -21,12 +22,12 @@ import (
 
 // app is a fake Upsales app: it records every request and answers with respond.
 type app struct {
-	*apitest.Receiver
+	*nodetest.Receiver
 }
 
-func newApp(t *testing.T, respond func(n int, r *apitest.Request) (int, string)) *app {
-	rc := apitest.NewReceiver(t)
-	rc.SetRespond(func(n int, r *apitest.Request) (int, http.Header, string) {
+func newApp(t *testing.T, respond func(n int, r *nodetest.Request) (int, string)) *app {
+	rc := nodetest.NewReceiver(t)
+	rc.SetRespond(func(n int, r *nodetest.Request) (int, http.Header, string) {
 		status, body := respond(n, r)
 		return status, http.Header{"Content-Type": {"application/json"}}, body
 	})
@@ -34,8 +35,8 @@ func newApp(t *testing.T, respond func(n int, r *apitest.Request) (int, string))
 }
 
 // triggers returns the trigger requests the app got, without widget requests.
-func (a *app) triggers() []*apitest.Request {
-	var out []*apitest.Request
+func (a *app) triggers() []*nodetest.Request {
+	var out []*nodetest.Request
 	for _, r := range a.Requests() {
 		if !strings.HasPrefix(r.Path, "/upsales/widget/") {
 			out = append(out, r)
@@ -44,7 +45,7 @@ func (a *app) triggers() []*apitest.Request {
 	return out
 }
 
-func (a *app) waitTriggers(t *testing.T, n int) []*apitest.Request {
+func (a *app) waitTriggers(t *testing.T, n int) []*nodetest.Request {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -75,7 +76,7 @@ type triggerBody struct {
 	CallbackURL *string `json:"callbackUrl"`
 }
 
-func decode(t *testing.T, r *apitest.Request) triggerBody {
+func decode(t *testing.T, r *nodetest.Request) triggerBody {
 	t.Helper()
 	var b triggerBody
 	if err := json.Unmarshal(r.Body, &b); err != nil {
@@ -85,15 +86,15 @@ func decode(t *testing.T, r *apitest.Request) triggerBody {
 }
 
 type fixture struct {
-	node *apitest.Node
-	tn   *apitest.Tenant
+	node *nodetest.Node
+	tn   *nodetest.Tenant
 	app  *app
 	sub  string
 }
 
-func setup(t *testing.T, opts apitest.Options, a *app, subOptions map[string]string) *fixture {
+func setup(t *testing.T, opts nodetest.Options, a *app, subOptions map[string]string) *fixture {
 	t.Helper()
-	node := apitest.Start(t, opts)
+	node := nodetest.Start(t, opts)
 	tn := node.NewTenant("upsales", a.URL)
 	body := map[string]any{"account_id": tn.AccountID, "format": "upsales", "events": []string{"client.create", "client.update", "order.update"},
 		"url": a.URL + "/upsales", "retry_policy": map[string]any{"schedule": []string{"1h"}}}
@@ -161,7 +162,7 @@ func (f *fixture) notifications(t *testing.T, query string) []upsales.Notificati
 }
 
 // post sends a body to a callback URL as an app would: no credential.
-func post(t *testing.T, node *apitest.Node, callbackURL string, body any) *apitest.Response {
+func post(t *testing.T, node *nodetest.Node, callbackURL string, body any) *nodetest.Response {
 	t.Helper()
 	c := node.Client("")
 	c.Base = ""
@@ -175,7 +176,7 @@ type upsalesError struct {
 	Data  any    `json:"data"`
 }
 
-func wantError(t *testing.T, r *apitest.Response, status int, code, says string) {
+func wantError(t *testing.T, r *nodetest.Response, status int, code, says string) {
 	t.Helper()
 	var e upsalesError
 	if err := json.Unmarshal(r.Body, &e); err != nil || r.Status != status || e.Code != code || !strings.Contains(e.Error, says) || e.Data != nil {
@@ -188,14 +189,14 @@ func wantError(t *testing.T, r *apitest.Response, status int, code, says string)
 // new data, and the callback URL of the answered request is spent.
 func TestSynchronousCallback(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, func(n int, r *apitest.Request) (int, string) {
+	a := newApp(t, func(n int, r *nodetest.Request) (int, string) {
 		if n == 0 {
 			return 200, `{"callback": {"appData": {"externalId": "abc123"}, "userAppData": {"calendar": "ann"}, "status": 2,
 				"message": "A message for the log", "notify": "Hello from my app"}, "maybeSomeOtherStuff": true}`
 		}
 		return 200, `OK`
 	})
-	f := setup(t, apitest.Options{}, a, map[string]string{"user_configurable": "true"})
+	f := setup(t, nodetest.Options{}, a, map[string]string{"user_configurable": "true"})
 	ev := f.publish(t, "client.create", "42", "7")
 	d := f.delivered(t, ev, "succeeded", 1)
 
@@ -244,8 +245,8 @@ func TestSynchronousCallback(t *testing.T) {
 // (b) The app answers 200 without a callback and posts one later: applied; a second post is 410.
 func TestDeferredCallback(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, func(int, *apitest.Request) (int, string) { return 200, `{"received": true}` })
-	f := setup(t, apitest.Options{}, a, nil)
+	a := newApp(t, func(int, *nodetest.Request) (int, string) { return 200, `{"received": true}` })
+	f := setup(t, nodetest.Options{}, a, nil)
 	f.delivered(t, f.publish(t, "client.update", "41", "8"), "succeeded", 1) // user 8 is now known
 	ev := f.publish(t, "client.create", "42", "7")
 	f.delivered(t, ev, "succeeded", 1)
@@ -293,8 +294,8 @@ func TestDeferredCallback(t *testing.T) {
 // callback object. The URL stays usable for a good one.
 func TestBadCallbacksChangeNothing(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, func(int, *apitest.Request) (int, string) { return 200, `OK` })
-	f := setup(t, apitest.Options{}, a, nil)
+	a := newApp(t, func(int, *nodetest.Request) (int, string) { return 200, `OK` })
+	f := setup(t, nodetest.Options{}, a, nil)
 	f.delivered(t, f.publish(t, "client.create", "42", "7"), "succeeded", 1)
 	cbURL := *decode(t, a.waitTriggers(t, 1)[0]).CallbackURL
 
@@ -332,12 +333,12 @@ func TestAnAppThatNeverAnswersIsCutOff(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	a := newApp(t, func(int, *apitest.Request) (int, string) {
+	a := newApp(t, func(int, *nodetest.Request) (int, string) {
 		<-release
 		return 200, `OK`
 	})
 	const timeout = 700 * time.Millisecond
-	f := setup(t, apitest.Options{Configure: func(c *api.Config) {
+	f := setup(t, nodetest.Options{Configure: func(c *node.Config) {
 		c.Dispatcher.FormatTimeouts = map[string]time.Duration{"upsales": timeout}
 	}}, a, nil)
 	start := time.Now()
@@ -364,8 +365,8 @@ func TestAnAppThatNeverAnswersIsCutOff(t *testing.T) {
 func TestCallbackURLExpires(t *testing.T) {
 	t.Parallel()
 	clock := enginetest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
-	a := newApp(t, func(int, *apitest.Request) (int, string) { return 200, `OK` })
-	f := setup(t, apitest.Options{Clock: clock, Configure: func(c *api.Config) {
+	a := newApp(t, func(int, *nodetest.Request) (int, string) { return 200, `OK` })
+	f := setup(t, nodetest.Options{Clock: clock, Configure: func(c *node.Config) {
 		c.StyleSettings = map[string]string{"upsales.callback_ttl": "1h"}
 	}}, a, nil)
 	f.delivered(t, f.publish(t, "client.create", "42", "7"), "succeeded", 1)
@@ -394,7 +395,7 @@ func TestNotificationModal(t *testing.T) {
 	clock := enginetest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	var mu sync.Mutex
 	widgetAnswer := `{"type": "widget", "rows": [{"type": "markdown", "markdown": "**Hello!**"}]}`
-	a := newApp(t, func(n int, r *apitest.Request) (int, string) {
+	a := newApp(t, func(n int, r *nodetest.Request) (int, string) {
 		if r.Path == "/upsales/widget/notification" {
 			mu.Lock()
 			defer mu.Unlock()
@@ -402,7 +403,7 @@ func TestNotificationModal(t *testing.T) {
 		}
 		return 200, `{"callback": {"notify": "Hello!", "message": "Imported"}}`
 	})
-	f := setup(t, apitest.Options{Clock: clock}, a, nil)
+	f := setup(t, nodetest.Options{Clock: clock}, a, nil)
 	f.delivered(t, f.publish(t, "client.create", "42", "7"), "succeeded", 1)
 	notes := f.notifications(t, "?user_id=7")
 	if len(notes) != 1 {
@@ -413,8 +414,8 @@ func TestNotificationModal(t *testing.T) {
 		r := f.tn.App.MustDo("POST", "/v1/notifications/"+notes[0].ID+"/open", nil, http.StatusOK, nil)
 		return string(r.Body)
 	}
-	widgetRequests := func() []*apitest.Request {
-		var out []*apitest.Request
+	widgetRequests := func() []*nodetest.Request {
+		var out []*nodetest.Request
 		for _, r := range a.Requests() {
 			if r.Path == "/upsales/widget/notification" {
 				out = append(out, r)
@@ -483,8 +484,8 @@ func TestNotificationModal(t *testing.T) {
 // Each app sees its own log entries and notifications; the operator sees all.
 func TestLogsAndNotificationsBelongToTheirApp(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, func(int, *apitest.Request) (int, string) { return 200, `{"callback": {"notify": "mine"}}` })
-	f := setup(t, apitest.Options{}, a, nil)
+	a := newApp(t, func(int, *nodetest.Request) (int, string) { return 200, `{"callback": {"notify": "mine"}}` })
+	f := setup(t, nodetest.Options{}, a, nil)
 	f.delivered(t, f.publish(t, "client.create", "42", "7"), "succeeded", 1)
 	entry := f.logs(t)[0]
 	note := f.notifications(t, "")[0]
@@ -526,10 +527,10 @@ func TestLogsAndNotificationsBelongToTheirApp(t *testing.T) {
 // the callback URL open for a good one.
 func TestAMalformedSynchronousCallbackIsNotedAndLeavesTheURLOpen(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, func(int, *apitest.Request) (int, string) {
+	a := newApp(t, func(int, *nodetest.Request) (int, string) {
 		return 200, `{"callback": {"status": "done", "notify": "Hello"}}`
 	})
-	f := setup(t, apitest.Options{}, a, nil)
+	f := setup(t, nodetest.Options{}, a, nil)
 	d := f.delivered(t, f.publish(t, "client.create", "42", "7"), "succeeded", 1)
 	if at := d.AttemptLog[0]; !strings.Contains(at.Error, "callback not applied: status: must be a number") {
 		t.Errorf("attempt %+v", at)

@@ -69,7 +69,7 @@ func maySee(p *engine.Principal, appID, accountID string) bool {
 	return p.App.ID == appID && (p.Credential.AccountID == "" || p.Credential.AccountID == accountID)
 }
 
-func (s *style) listLogs(c echo.Context) error {
+func (s *Style) listLogs(c echo.Context) error {
 	limit, err := limitOf(c)
 	if err != nil {
 		return err
@@ -85,7 +85,7 @@ func (s *style) listLogs(c echo.Context) error {
 	return c.JSON(http.StatusOK, newList(items, limit, func(e *LogEntry) string { return e.ID }))
 }
 
-func (s *style) getLog(c echo.Context) error {
+func (s *Style) getLog(c echo.Context) error {
 	e, err := s.store.GetLogEntry(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
@@ -96,7 +96,7 @@ func (s *style) getLog(c echo.Context) error {
 	return c.JSON(http.StatusOK, e)
 }
 
-func (s *style) listNotifications(c echo.Context) error {
+func (s *Style) listNotifications(c echo.Context) error {
 	limit, err := limitOf(c)
 	if err != nil {
 		return err
@@ -116,7 +116,7 @@ func (s *style) listNotifications(c echo.Context) error {
 
 // openNotification is the notification modal: the widget the app answers for the notification's
 // log entry, within 90 days of its request; the placeholder otherwise.
-func (s *style) openNotification(c echo.Context) error {
+func (s *Style) openNotification(c echo.Context) error {
 	ctx := c.Request().Context()
 	n, err := s.store.GetNotification(ctx, c.Param("id"))
 	if err != nil {

@@ -38,7 +38,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchyard/switchyard/api/compat"
+	"github.com/labstack/echo/v4"
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
 	plugin "github.com/switchyard/switchyard/plugins/upsales"
@@ -104,43 +104,59 @@ func ReadConfig(all map[string]string) (Config, error) {
 	return cfg, nil
 }
 
-// style is the running Upsales style of one node.
-type style struct {
+// Style is the Upsales style of one node.
+type Style struct {
 	cfg       Config
 	store     Store
 	engine    *engine.Engine
+	auth      engine.Authenticator
 	clock     engine.Clock
 	logger    *slog.Logger
 	publicURL string
 }
 
-// Register installs the Upsales style.
-func Register(d compat.Deps) error {
-	store, ok := d.Store.(Store)
-	if !ok {
-		return fmt.Errorf("upsales: the store %T does not keep the Upsales style's data", d.Store)
-	}
+var (
+	_ web.Routed            = (*Style)(nil)
+	_ engine.HookedStyle    = (*Style)(nil)
+	_ engine.ScheduledStyle = (*Style)(nil)
+)
+
+// New returns the Upsales style over its store, with the operator's settings.
+func New(d engine.StyleDeps, store Store) (*Style, error) {
 	cfg, err := ReadConfig(d.Settings)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	logger := d.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &style{cfg: cfg, store: store, engine: d.Engine, clock: d.Engine.Clock(), logger: logger.With("style", Format),
-		publicURL: strings.TrimRight(d.PublicURL, "/")}
-	d.Engine.SetStyleHooks(Format, engine.StyleHooks{Prepare: s.prepare, Kept: s.kept})
-	d.Engine.AddJob(&engine.Job{Name: "upsales-expire-callbacks", Spec: "@every 1m", Run: s.expireCallbacks})
-	d.Engine.AddJob(&engine.Job{Name: "upsales-retention", Spec: "@every 1h", Run: s.retention})
+	return &Style{cfg: cfg, store: store, engine: d.Engine, auth: d.Auth, clock: d.Engine.Clock(), logger: logger.With("style", Format),
+		publicURL: strings.TrimRight(d.PublicURL, "/")}, nil
+}
 
-	d.Echo.POST("/hooks/upsales/callbacks/:token", s.postCallback, web.UseRenderer(renderError))
-	auth := web.Authenticate(d.Engine)
-	d.Echo.GET("/v1/logs", s.listLogs, auth, web.RequireApp)
-	d.Echo.GET("/v1/logs/:id", s.getLog, auth, web.RequireApp)
-	d.Echo.GET("/v1/notifications", s.listNotifications, auth, web.RequireApp)
-	d.Echo.POST("/v1/notifications/:id/open", s.openNotification, auth, web.RequireApp)
-	return nil
+// Name is the style's name, and its plugin's.
+func (s *Style) Name() string { return Format }
+
+// Hooks record each request's log entry and apply the callbacks apps answer with.
+func (s *Style) Hooks() engine.StyleHooks { return engine.StyleHooks{Prepare: s.prepare, Kept: s.kept} }
+
+// Jobs expire unused callbacks and remove old log entries and notifications.
+func (s *Style) Jobs() []*engine.Job {
+	return []*engine.Job{
+		{Name: "upsales-expire-callbacks", Spec: "@every 1m", Run: s.expireCallbacks},
+		{Name: "upsales-retention", Spec: "@every 1h", Run: s.retention},
+	}
+}
+
+// Routes serve the deferred callback and, in the native API, what callbacks leave.
+func (s *Style) Routes(e *echo.Echo) {
+	e.POST("/hooks/upsales/callbacks/:token", s.postCallback, web.UseRenderer(renderError))
+	auth := web.Authenticate(s.auth)
+	e.GET("/v1/logs", s.listLogs, auth, web.RequireApp)
+	e.GET("/v1/logs/:id", s.getLog, auth, web.RequireApp)
+	e.GET("/v1/notifications", s.listNotifications, auth, web.RequireApp)
+	e.POST("/v1/notifications/:id/open", s.openNotification, auth, web.RequireApp)
 }
 
 // CallbackURL is the one-time URL of a request's callback.
@@ -157,7 +173,7 @@ func newToken() string {
 
 // prepare records the request's log entry (once per delivery), offers the callback URL while the
 // callback is open, and hands the plugin the app data saved for this app, account and user.
-func (s *style) prepare(ctx context.Context, w *engine.Work, urls *engine.DeliveryURLs) (json.RawMessage, error) {
+func (s *Style) prepare(ctx context.Context, w *engine.Work, urls *engine.DeliveryURLs) (json.RawMessage, error) {
 	if w.Event == nil {
 		return nil, nil // no handshakes in this style
 	}
@@ -198,7 +214,7 @@ func (s *style) prepare(ctx context.Context, w *engine.Work, urls *engine.Delive
 
 // kept applies the callback object the app's synchronous answer carried. What keeps it from
 // applying is noted on the attempt, which is recorded after this returns.
-func (s *style) kept(ctx context.Context, w *engine.Work, a *engine.Attempt) error {
+func (s *Style) kept(ctx context.Context, w *engine.Work, a *engine.Attempt) error {
 	cb, err := ParseCallback(a.Kept)
 	if err == nil {
 		_, err = s.apply(ctx, ApplyParams{DeliveryID: w.Delivery.ID, Callback: cb})
@@ -217,14 +233,14 @@ func (s *style) kept(ctx context.Context, w *engine.Work, a *engine.Attempt) err
 	return nil
 }
 
-func (s *style) apply(ctx context.Context, p ApplyParams) (*Applied, error) {
+func (s *Style) apply(ctx context.Context, p ApplyParams) (*Applied, error) {
 	p.Now = s.clock.Now()
 	p.Merge = MergePatch
 	p.NewID = func() string { return engine.NewID("ntf") }
 	return s.store.ApplyCallback(ctx, p)
 }
 
-func (s *style) expireCallbacks(ctx context.Context, now time.Time) error {
+func (s *Style) expireCallbacks(ctx context.Context, now time.Time) error {
 	n, err := s.store.ExpireCallbacks(ctx, now)
 	if n > 0 {
 		s.logger.Info("expired unused callback URLs", "requests", n)
@@ -232,7 +248,7 @@ func (s *style) expireCallbacks(ctx context.Context, now time.Time) error {
 	return err
 }
 
-func (s *style) retention(ctx context.Context, now time.Time) error {
+func (s *Style) retention(ctx context.Context, now time.Time) error {
 	logs, err := s.store.PurgeLogEntries(ctx, now.Add(-LogRetention))
 	if logs > 0 {
 		s.logger.Info("removed log entries past their 90 days", "entries", logs)

@@ -38,7 +38,7 @@ func mustJSON(v any) []byte {
 // to>/widget/notification whose data is the request's log entry, sent through the engine's
 // outbound client (the SSRF guard applies, as to deliveries). Past the entry's 90 days, or when the
 // app does not answer with a widget in time, the modal shows the placeholder.
-func (s *style) widget(ctx context.Context, n *Notification, now time.Time) []byte {
+func (s *Style) widget(ctx context.Context, n *Notification, now time.Time) []byte {
 	entry, err := s.store.GetLogEntry(ctx, n.LogID)
 	if errors.Is(err, engine.ErrNotFound) || err == nil && now.Sub(entry.CreatedAt) >= LogRetention {
 		return placeholderWidget
@@ -70,7 +70,7 @@ func (s *style) widget(ctx context.Context, n *Notification, now time.Time) []by
 
 // widgetRequest is the body of a widget request: what a trigger request carries about the app,
 // customer and user, with data = the log entry.
-func (s *style) widgetRequest(ctx context.Context, entry *LogEntry, n *Notification, now time.Time) ([]byte, error) {
+func (s *Style) widgetRequest(ctx context.Context, entry *LogEntry, n *Notification, now time.Time) ([]byte, error) {
 	app, err := s.engine.GetApp(ctx, entry.AppID)
 	if err != nil {
 		return nil, err

@@ -1,10 +1,11 @@
-package api
+// Package node assembles a Switchyard server: it owns the data dir, opens the store, the plugin
+// runtime, the engine, the authenticator and the vendor styles, and serves the HTTP API. It is the
+// one place that knows every part; the parts know only what they are given.
+package node
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,8 +19,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/switchyard/switchyard/api/compat"
+	"github.com/switchyard/switchyard/api"
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/engine/auth"
 	"github.com/switchyard/switchyard/engine/outbound"
 	"github.com/switchyard/switchyard/plugins/builtin"
 	"github.com/switchyard/switchyard/plugins/custom"
@@ -106,11 +108,13 @@ type Node struct {
 	rt      *runtime.Runtime
 	custom  *custom.Manager
 	engine  *engine.Engine
-	server  *Server
+	auth    *auth.Authenticator
+	server  *api.Server
 	http    *http.Server
 	logger  *slog.Logger
 	served  chan error
 	stopped atomic.Bool
+	lock    *dataDirLock
 
 	// AdminToken is the operator's token; AdminTokenGenerated says it was made on this start.
 	AdminToken          string
@@ -136,6 +140,9 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if n.lock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	if n.AdminToken, n.AdminTokenGenerated, err = adminToken(cfg.AdminToken, cfg.DataDir); err != nil {
 		return nil, err
@@ -165,33 +172,33 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.cfg.PublicURL = strings.TrimRight(publicURL, "/")
 
 	dbPath := filepath.Join(cfg.DataDir, "switchyard.db")
-	if n.store, err = sqlite.Open(ctx, dbPath, sqlite.Options{Synchronous: cfg.Synchronous}); err != nil {
+	if n.store, err = sqlite.Open(ctx, dbPath, sqlite.Options{Synchronous: cfg.Synchronous, Migrations: styleMigrations()}); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", dbPath, err)
 	}
 	plugins, err := n.loadPlugins(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if n.auth, err = auth.New(auth.Config{AdminToken: n.AdminToken, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Clock: cfg.Clock}, n.store); err != nil {
+		return nil, err
+	}
 	n.engine, err = engine.New(engine.Config{
-		AdminToken: n.AdminToken, PublicURL: n.cfg.PublicURL, CertificateURL: n.CertificateURL(), Dispatcher: cfg.Dispatcher,
+		PublicURL: n.cfg.PublicURL, CertificateURL: n.CertificateURL(), Dispatcher: cfg.Dispatcher,
 		Outbound:         outbound.Config{Guard: outbound.NewGuard(cfg.AllowPrivate, cfg.Resolver)},
 		AttemptRetention: cfg.AttemptRetention, DisableAfter: cfg.DisableAfter,
-		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
-		Clock: cfg.Clock, Logger: cfg.Logger,
+		CredentialRevoked: n.auth.Forget,
+		Clock:             cfg.Clock, Logger: cfg.Logger,
 	}, n.store, plugins)
 	if err != nil {
 		return nil, err
 	}
-	n.server = NewServer(ServerConfig{
+	n.server = api.NewServer(api.ServerConfig{
 		MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger, Ready: n.ready,
 		CertificatePath: n.ServerKey.CertificatePath(), CertificatePEM: n.ServerKey.CertPEM,
-	}, n.engine)
-	pluginRoutes(n.server, n.custom)
-	deps := compat.Deps{Engine: n.engine, Store: n.store, Echo: n.server.Echo(), Logger: cfg.Logger, PublicURL: n.cfg.PublicURL, DataDir: cfg.DataDir, Settings: cfg.StyleSettings}
-	for _, install := range styles {
-		if err := install(deps); err != nil {
-			return nil, fmt.Errorf("install vendor style: %w", err)
-		}
+	}, n.engine, n.auth)
+	api.PluginRoutes(n.server, n.custom)
+	if err := n.addStyles(); err != nil {
+		return nil, err
 	}
 	n.http = &http.Server{
 		Handler:           n.server,
@@ -248,31 +255,6 @@ func (n *Node) loadPlugins(ctx context.Context) (*engine.Plugins, error) {
 	return plugins, n.openCustomPlugins(ctx, plugins, loaded)
 }
 
-// adminToken returns the configured token, else the one in the data dir, else a new one written
-// there (mode 0600) for the operator to read once.
-func adminToken(configured, dataDir string) (token string, generated bool, err error) {
-	if configured != "" {
-		return configured, false, nil
-	}
-	path := filepath.Join(dataDir, "admin-token")
-	if b, err := os.ReadFile(path); err == nil {
-		if t := strings.TrimSpace(string(b)); t != "" {
-			return t, false, nil
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", false, fmt.Errorf("read admin token: %w", err)
-	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", false, err
-	}
-	token = "sya_" + base64.RawURLEncoding.EncodeToString(raw)
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		return "", false, fmt.Errorf("write admin token: %w", err)
-	}
-	return token, true, nil
-}
-
 // Addr is the address the node listens on.
 func (n *Node) Addr() string { return n.ln.Addr().String() }
 
@@ -286,7 +268,10 @@ func (n *Node) CertificateURL() string { return n.cfg.PublicURL + n.ServerKey.Ce
 func (n *Node) Engine() *engine.Engine { return n.engine }
 
 // Server returns the node's HTTP layer.
-func (n *Node) Server() *Server { return n.server }
+func (n *Node) Server() *api.Server { return n.server }
+
+// Auth returns the node's authenticator.
+func (n *Node) Auth() *auth.Authenticator { return n.auth }
 
 // Runtime returns the node's plugin runtime.
 func (n *Node) Runtime() *runtime.Runtime { return n.rt }
@@ -356,4 +341,5 @@ func (n *Node) closeResources() {
 	if n.ln != nil {
 		_ = n.ln.Close()
 	}
+	n.lock.release()
 }

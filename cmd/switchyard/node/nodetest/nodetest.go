@@ -1,6 +1,6 @@
-// Package apitest starts real Switchyard nodes for end-to-end tests: the real server on a loopback
+// Package nodetest starts real Switchyard nodes for end-to-end tests: the real server on a loopback
 // port, the real SQLite file, the real compiled plugins, and receivers that record what they get.
-package apitest
+package nodetest
 
 import (
 	"bytes"
@@ -18,7 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api"
+	"github.com/switchyard/switchyard/cmd/switchyard/node"
+
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/plugins/builtin"
 	"github.com/switchyard/switchyard/runtime"
@@ -30,7 +31,7 @@ const AdminToken = "test-admin-token"
 
 // Node is a running node and a client for it.
 type Node struct {
-	*api.Node
+	*node.Node
 	t       testing.TB
 	DataDir string
 	Logs    *LogBuffer
@@ -46,14 +47,14 @@ type Options struct {
 	Clock   engine.Clock
 	// TLS serves HTTPS with a loopback certificate made for the test; the node's clients trust it.
 	TLS       bool
-	Configure func(*api.Config)
+	Configure func(*node.Config)
 }
 
 // Start starts a node that may deliver to loopback (127.0.0.0/8), and stops it when the test ends.
 func Start(t testing.TB, opts Options) *Node {
 	t.Helper()
 	logs := &LogBuffer{}
-	cfg := api.Config{
+	cfg := node.Config{
 		Addr:         "127.0.0.1:0",
 		DataDir:      opts.DataDir,
 		AdminToken:   AdminToken,
@@ -79,7 +80,7 @@ func Start(t testing.TB, opts Options) *Node {
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
-	n, err := api.Open(context.Background(), cfg)
+	n, err := node.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

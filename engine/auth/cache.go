@@ -1,8 +1,9 @@
-package engine
+package auth
 
 import (
-	"context"
 	"sync"
+
+	"github.com/switchyard/switchyard/engine"
 )
 
 // maxCachedPrincipals bounds the principal cache; when it is full it starts over, which costs a
@@ -12,8 +13,8 @@ const maxCachedPrincipals = 10000
 // principalCache keeps the credentials that authenticated, with their apps, so that a publisher's
 // every request does not read both from the database. Only what authenticated is kept, so a stranger
 // cannot fill it. Apps never change after creation, and a credential changes only when it is
-// revoked, which goes through the engine and drops it here: the cache is never stale on a node
-// that owns its database.
+// revoked, which goes through the engine, whose revocation hook drops it here: the cache is never
+// stale on a node that owns its database.
 //
 // A generation counter closes the race between a read and a revocation: a lookup that started
 // before a revocation does not store what it read after it.
@@ -24,8 +25,8 @@ type principalCache struct {
 }
 
 type cachedPrincipal struct {
-	cred *Credential
-	app  *App
+	cred *engine.Credential
+	app  *engine.App
 }
 
 func newPrincipalCache() *principalCache {
@@ -64,24 +65,4 @@ func (c *principalCache) forget(id string) {
 	defer c.mu.Unlock()
 	c.gen++
 	delete(c.entries, id)
-}
-
-// credentialAndApp returns a credential and its app, from the cache or the store.
-func (e *Engine) credentialAndApp(ctx context.Context, id string) (*Credential, *App, error) {
-	if p, ok := e.principals.get(id); ok {
-		return p.cred, p.app, nil
-	}
-	gen := e.principals.generation()
-	cred, err := e.store.GetCredential(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	app, err := e.store.GetApp(ctx, cred.AppID)
-	if err != nil {
-		return nil, nil, err
-	}
-	if cred.RevokedAt == nil {
-		e.principals.put(gen, cachedPrincipal{cred: cred, app: app})
-	}
-	return cred, app, nil
 }

@@ -1,9 +1,11 @@
-package engine
+package auth
 
 import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/engine"
 )
 
 func TestCredentialLimiter(t *testing.T) {
@@ -17,7 +19,7 @@ func TestCredentialLimiter(t *testing.T) {
 	}
 	err := l.allow("a", now)
 	var rl *RateLimitError
-	if !errors.As(err, &rl) || !errors.Is(err, ErrRateLimited) || rl.RetryAfter != 500*time.Millisecond || rl.RetryAfterSeconds() != 1 {
+	if !errors.As(err, &rl) || !errors.Is(err, engine.ErrRateLimited) || rl.RetryAfter != 500*time.Millisecond || rl.RetryAfterSeconds() != 1 {
 		t.Fatalf("fourth request: %v", err)
 	}
 	if err := l.allow("b", now); err != nil {

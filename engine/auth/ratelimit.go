@@ -1,4 +1,4 @@
-package engine
+package auth
 
 import (
 	"fmt"
@@ -7,10 +7,9 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
-)
 
-// ErrRateLimited is wrapped by *RateLimitError.
-var ErrRateLimited = fmt.Errorf("rate limited")
+	"github.com/switchyard/switchyard/engine"
+)
 
 // RateLimitError says a credential made requests faster than its limit, and when to try again.
 type RateLimitError struct {
@@ -21,7 +20,7 @@ func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("too many requests from this credential; retry after %s", e.RetryAfter.Round(time.Millisecond))
 }
 
-func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
+func (e *RateLimitError) Unwrap() error { return engine.ErrRateLimited }
 
 // RetryAfterSeconds is the Retry-After header's value: whole seconds, rounded up.
 func (e *RateLimitError) RetryAfterSeconds() int {

@@ -1,0 +1,38 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/plugins/custom"
+	"github.com/switchyard/switchyard/runtime"
+)
+
+// DefaultMaxPluginBytes caps an uploaded module unless Config.MaxPluginBytes says otherwise. A Go
+// plugin built with the standard toolchain is 3-4 MiB.
+const DefaultMaxPluginBytes = 32 << 20
+
+// openCustomPlugins sets up the node's custom plugins beside the built-in ones: uploads kept in
+// DataDir/plugins, and the plugins folder when one is configured.
+func (n *Node) openCustomPlugins(ctx context.Context, plugins *engine.Plugins, builtins []*runtime.Plugin) error {
+	maxBytes := n.cfg.MaxPluginBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxPluginBytes
+	}
+	n.custom = custom.New(custom.Config{
+		StoreDir: filepath.Join(n.cfg.DataDir, "plugins"), Dir: n.cfg.PluginsDir, PollInterval: n.cfg.PluginsPollInterval,
+		Trusted: n.cfg.TrustedPlugins, MaxModuleBytes: maxBytes, Logger: n.logger,
+	}, n.rt, plugins, n.store)
+	for _, p := range builtins {
+		n.custom.AddBuiltin(p)
+	}
+	if err := n.custom.Load(ctx); err != nil {
+		return fmt.Errorf("custom plugins: %w", err)
+	}
+	return nil
+}
+
+// Plugins returns the node's plugin manager.
+func (n *Node) Plugins() *custom.Manager { return n.custom }
