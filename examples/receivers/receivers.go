@@ -1,5 +1,20 @@
-// Package receivers runs the example receivers from Go tests. The receivers verify deliveries with
-// each style's independent, published libraries (npm packages), never with Switchyard's own code.
+// Package receivers runs the example receivers from Go tests. No receiver uses Switchyard's own
+// code, but only two verify with a library that someone else wrote and published:
+//
+//   - standard.js: the Standard Webhooks reference library, the npm package standardwebhooks.
+//   - ivvy.js: AWS's SNS message validator, the npm package sns-validator.
+//
+// The others are our own code, written from the vendor's document, with a language's standard
+// library doing the cryptography:
+//
+//   - altoviz.py: Python's hmac module; the check around it is ours.
+//   - salesking.js: our Node.js rendering of the SalesKing SDK's SignedRequest (the Ruby gem
+//     sk_sdk), with Node's crypto; the gem itself is not run (no Ruby or RubyGems here).
+//   - upsales.js: ours; Upsales publishes no library for its app requests.
+//   - quicklysign.js: ours; QuicklySign signs nothing and publishes no library for its callbacks.
+//
+// So a check by the last four shows that a delivery matches our reading of the vendor's document,
+// not that a vendor's own code accepts it.
 package receivers
 
 import (

@@ -5,9 +5,11 @@
 //   node standard.js serve --secret whsec_... [--port 8090]
 //       Listens on 127.0.0.1, answers 204 to each verified request and 401 to the rest, and prints
 //       one JSON line per request: {"verified", "id", "payload" | "error"}.
-//   node standard.js verify --secret whsec_... REQUEST.json
+//   node standard.js verify --secret whsec_... [--now UNIX_SECONDS] REQUEST.json
 //       Verifies one request saved as {"headers": {...}, "body": "..."} and prints the payload;
-//       exits 1 if it does not verify.
+//       exits 1 if it does not verify. --now sets the clock the library checks webhook-timestamp
+//       against (its tolerance is 5 minutes), so a request saved long ago, a golden file, still
+//       verifies; the library's own code does everything else.
 "use strict";
 const http = require("http");
 const fs = require("fs");
@@ -29,11 +31,19 @@ function verify(secret, headers, body) {
 const args = parseArgs(process.argv.slice(2));
 const mode = args._[0];
 if (!args.secret || (mode !== "serve" && mode !== "verify")) {
-  console.error("usage: standard.js serve|verify --secret whsec_... [--port N] [REQUEST.json]");
+  console.error("usage: standard.js serve|verify --secret whsec_... [--port N] [--now UNIX_SECONDS] [REQUEST.json]");
   process.exit(2);
 }
 
 if (mode === "verify") {
+  if (args.now !== undefined) {
+    const now = Number(args.now) * 1000;
+    if (!Number.isFinite(now)) {
+      console.error("--now wants seconds since the epoch, got " + JSON.stringify(args.now));
+      process.exit(2);
+    }
+    Date.now = () => now;
+  }
   const req = JSON.parse(fs.readFileSync(args._[1], "utf8"));
   try {
     console.log(JSON.stringify(verify(args.secret, req.headers, req.body)));

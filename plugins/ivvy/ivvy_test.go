@@ -8,14 +8,17 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/examples/receivers"
 	"github.com/switchyard/switchyard/plugins/ivvy"
 	"github.com/switchyard/switchyard/runtime"
 	"github.com/switchyard/switchyard/runtime/runtimetest"
@@ -138,6 +141,9 @@ func header(req *sdk.Request, name string) string {
 // half, over the string to sign rebuilt here from the parsed JSON as SNS's documentation says.
 func opensslVerify(t *testing.T, digest string, msg []byte, sigB64 string) error {
 	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatalf("openssl is needed to verify signatures independently: %v", err)
+	}
 	dir := t.TempDir()
 	sig, err := base64.StdEncoding.DecodeString(sigB64)
 	if err != nil {
@@ -370,7 +376,8 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// TestGoldenRequests pins every byte of a notification and a confirmation.
+// TestGoldenRequests pins every byte of a notification and a confirmation, and has sns-validator
+// and openssl verify the pinned signatures.
 func TestGoldenRequests(t *testing.T) {
 	t.Parallel()
 	for name, in := range map[string]*sdk.Input{
@@ -397,6 +404,102 @@ func TestGoldenRequests(t *testing.T) {
 		if b.String() != string(want) {
 			t.Errorf("%s changed:\n%s\nwant:\n%s", name, b.String(), want)
 		}
+		verifyGolden(t, golden)
+	}
+}
+
+// verifyGolden checks a golden file as it is on disk, so that -update cannot pin a wrong
+// signature. AWS's sns-validator (examples/receivers/ivvy.js), given the test key's public half for
+// the SigningCertURL, validates the SNS envelope, and refuses it once a signed field is changed;
+// the x-amz-sns headers repeat the envelope. In a notification, the iVvy message has the fields of
+// iVvy's table, and openssl verifies its own signature over the string built here from its fields
+// ("Key\nValue\n" in key order, as the package documents).
+func verifyGolden(t *testing.T, golden string) {
+	t.Helper()
+	text, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, ok := strings.Cut(string(text), "\n\n")
+	if !ok {
+		t.Fatalf("%s: no blank line before the body", golden)
+	}
+	var m envelope
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("%s: the body is not an SNS JSON document: %v", golden, err)
+	}
+	headers := map[string]string{}
+	for _, line := range strings.Split(head, "\n")[1:] {
+		k, v, _ := strings.Cut(line, ": ")
+		headers[strings.ToLower(k)] = v
+	}
+	if headers["content-type"] != "text/plain; charset=UTF-8" || headers["x-amz-sns-message-type"] != m["Type"] ||
+		headers["x-amz-sns-message-id"] != m["MessageId"] || headers["x-amz-sns-topic-arn"] != m["TopicArn"] {
+		t.Errorf("%s: headers %v do not repeat the envelope", golden, headers)
+	}
+
+	dir := t.TempDir()
+	file, tampered := filepath.Join(dir, "message.json"), filepath.Join(dir, "tampered.json")
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(body, m["MessageId"], strings.ToUpper(m["MessageId"]), 1)
+	if err := os.WriteFile(tampered, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	validate := func(file string) error {
+		_, err := receivers.Run(t, "ivvy.js", "verify", "--host-pattern", `^sy\.example$`,
+			"--certificate", filepath.Join("testdata", "server-pub.pem"), file)
+		return err
+	}
+	if err := validate(file); err != nil {
+		t.Errorf("sns-validator refuses %s: %v", golden, err)
+	}
+	if changed == body || validate(tampered) == nil {
+		t.Errorf("sns-validator accepts %s with its MessageId changed: the check proves nothing", golden)
+	}
+
+	if m["Type"] != "Notification" {
+		return
+	}
+	var msg map[string]any
+	dec := json.NewDecoder(strings.NewReader(m["Message"]))
+	dec.UseNumber()
+	if err := dec.Decode(&msg); err != nil {
+		t.Fatalf("%s: Message is not JSON: %v", golden, err)
+	}
+	// iVvy's table, with the types it gives, except Timestamp: the table says string, the package
+	// sends epoch seconds as a number.
+	for k, kind := range map[string]string{
+		"AccountId": "string", "Subject": "string", "Body": "string", "Region": "string", "Signature": "string",
+		"SigningPublicKeyPath": "string", "SourceInfo": "string or null", "SourceType": "int", "Timestamp": "int", "TxnId": "string",
+	} {
+		v, present := msg[k]
+		_, isString := v.(string)
+		n, isNumber := v.(json.Number)
+		_, intErr := n.Int64()
+		if !present || (kind == "string" && !isString) || (kind == "string or null" && !isString && v != nil) ||
+			(kind == "int" && (!isNumber || intErr != nil)) {
+			t.Errorf("%s: Message.%s is %#v, want %s", golden, k, v, kind)
+		}
+	}
+	if len(msg) != 10 {
+		t.Errorf("%s: Message has %d fields, iVvy's table 10", golden, len(msg))
+	}
+	var keys []string
+	for k, v := range msg {
+		if k != "Signature" && k != "SigningPublicKeyPath" && v != nil {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var signed strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&signed, "%s\n%v\n", k, msg[k])
+	}
+	sig, _ := msg["Signature"].(string)
+	if err := opensslVerify(t, "sha256", []byte(signed.String()), sig); err != nil {
+		t.Errorf("%s: the iVvy message's signature does not verify: %v", golden, err)
 	}
 }
 

@@ -319,7 +319,8 @@ func TestCheckedByAnIndependentReceiver(t *testing.T) {
 	}
 }
 
-// TestGoldenCallback pins every byte of one callback the compiled plugin shapes.
+// TestGoldenCallback pins every byte of one callback the compiled plugin shapes, and has the
+// receiver written from QuicklySign's description accept the pinned one.
 func TestGoldenCallback(t *testing.T) {
 	t.Parallel()
 	req, err := compiled{}.shape(t, input("document.status_change", "v0"))
@@ -344,5 +345,37 @@ func TestGoldenCallback(t *testing.T) {
 	}
 	if b.String() != string(want) {
 		t.Errorf("shaped callback changed:\n%s\nwant:\n%s", b.String(), want)
+	}
+	verifyGolden(t, golden)
+}
+
+// verifyGolden checks the golden file as it is on disk, so that -update cannot pin a callback
+// QuicklySign's description does not allow: the receiver written from that description alone
+// (examples/receivers/quicklysign.js: a JSON POST whose body is exactly subscription_key,
+// entity_key, entity_type and callback_event, the event one of the three constants) must accept it.
+// QuicklySign signs nothing, so there is no signature to verify.
+func verifyGolden(t *testing.T, golden string) {
+	t.Helper()
+	text, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, ok := strings.Cut(string(text), "\n\n")
+	if !ok || !strings.HasSuffix(body, "\n") {
+		t.Fatalf("%s: no blank line before the body, or no newline after it", golden)
+	}
+	lines := strings.Split(head, "\n")
+	headers := map[string]string{}
+	for _, line := range lines[1:] {
+		k, v, _ := strings.Cut(line, ": ")
+		headers[k] = v
+	}
+	raw, _ := json.Marshal(map[string]any{"method": lines[0], "headers": headers, "body": strings.TrimSuffix(body, "\n")})
+	file := filepath.Join(t.TempDir(), "callback.json")
+	if err := os.WriteFile(file, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := receivers.Run(t, "quicklysign.js", "check", file); err != nil {
+		t.Errorf("the receiver written from QuicklySign's description refuses %s: %v", golden, err)
 	}
 }

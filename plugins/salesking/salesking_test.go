@@ -7,6 +7,7 @@ import (
 	"flag"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -220,7 +221,8 @@ func TestValidatedByAnIndependentSignedRequest(t *testing.T) {
 	}
 }
 
-// TestGoldenRequest pins every byte of one shaped request.
+// TestGoldenRequest pins every byte of one shaped request, and checks the pinned signature with
+// openssl and the pinned request against SalesKing's document.
 func TestGoldenRequest(t *testing.T) {
 	t.Parallel()
 	in := input("client.create", `{"id":"42","organisation":"Acme GmbH"}`)
@@ -246,6 +248,64 @@ func TestGoldenRequest(t *testing.T) {
 	if b.String() != string(want) {
 		t.Errorf("shaped request changed:\n%s\nwant:\n%s", b.String(), want)
 	}
+	verifyGolden(t, golden, "golden app secret")
+}
+
+// verifyGolden checks the golden file as it is on disk, so that -update cannot pin a wrong
+// signature: the request is what SalesKing's document describes (a POST whose form body is one
+// field, signed_request, a dot-delimited string with no newlines); openssl's HMAC-SHA256 of the
+// payload part under the app secret, in hex, is the signature part; and the Node.js rendering of
+// the SDK's valid? (examples/receivers/salesking.js) accepts it, in canonical form, and refuses it
+// under another secret.
+func verifyGolden(t *testing.T, golden, secret string) {
+	t.Helper()
+	text, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, ok := strings.Cut(string(text), "\n\n")
+	if !ok || !strings.HasSuffix(body, "\n") {
+		t.Fatalf("%s: no blank line before the body, or no newline after it", golden)
+	}
+	body = strings.TrimSuffix(body, "\n")
+	if head != "POST\ncontent-type: application/x-www-form-urlencoded" {
+		t.Errorf("%s: method and headers %q", golden, head)
+	}
+	form, err := url.ParseQuery(body)
+	if err != nil || len(form) != 1 || len(form["signed_request"]) != 1 || strings.ContainsAny(body, "\r\n") {
+		t.Fatalf("%s: body %q is not one signed_request field on one line (%v)", golden, body, err)
+	}
+	sr := form.Get("signed_request")
+	sign, payload, ok := strings.Cut(sr, ".")
+	if !ok {
+		t.Fatalf("%s: signed_request %q has no dot", golden, sr)
+	}
+	if got := opensslHMAC(t, secret, payload); sign != got {
+		t.Errorf("%s: signature %s, openssl's HMAC-SHA256 of the payload is %s", golden, sign, got)
+	}
+	out, err := receivers.Run(t, "salesking.js", "verify", "--secret", secret, sr)
+	if err != nil || !strings.Contains(out, `"canonical":true`) {
+		t.Errorf("%s: salesking.js: %s %v", golden, out, err)
+	}
+	if _, err := receivers.Run(t, "salesking.js", "verify", "--secret", "another secret", sr); err == nil {
+		t.Errorf("%s: valid under another secret: the check proves nothing", golden)
+	}
+}
+
+// opensslHMAC is `openssl dgst -sha256 -hmac KEY` of msg, in lowercase hex.
+func opensslHMAC(t *testing.T, key, msg string) string {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatalf("openssl is needed to check the golden signature independently: %v", err)
+	}
+	cmd := exec.Command("openssl", "dgst", "-sha256", "-hmac", key, "-r")
+	cmd.Stdin = strings.NewReader(msg)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl dgst: %v: %s", err, out)
+	}
+	hexSig, _, _ := strings.Cut(string(out), " ")
+	return hexSig
 }
 
 func TestRefusals(t *testing.T) {

@@ -136,7 +136,8 @@ func TestVerifiedByTheReferenceLibrary(t *testing.T) {
 	}
 }
 
-// TestGoldenRequest pins every byte of one shaped request.
+// TestGoldenRequest pins every byte of one shaped request, and has the reference library verify
+// the pinned signature.
 func TestGoldenRequest(t *testing.T) {
 	t.Parallel()
 	req := wasm(t, input("dlv_golden", `{"id":42,"name":"Acme"}`), signing.Keyring{Subscription: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, time.Unix(1795000000, 0))
@@ -158,6 +159,43 @@ func TestGoldenRequest(t *testing.T) {
 	}
 	if b.String() != string(want) {
 		t.Errorf("shaped request changed:\n%s\nwant:\n%s", b.String(), want)
+	}
+	verifyGolden(t, golden, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+}
+
+// verifyGolden has the reference library, the npm package standardwebhooks, verify the golden file
+// as it is on disk, with its clock set to the file's webhook-timestamp, so that -update cannot pin
+// a signature the library would refuse; and has it refuse the file under another secret.
+func verifyGolden(t *testing.T, golden, secret string) {
+	t.Helper()
+	text, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, ok := strings.Cut(string(text), "\n\n")
+	if !ok || !strings.HasSuffix(body, "\n") {
+		t.Fatalf("%s: no blank line before the body, or no newline after it", golden)
+	}
+	headers := map[string]string{}
+	for _, line := range strings.Split(head, "\n")[1:] {
+		name, value, ok := strings.Cut(line, ": ")
+		if !ok {
+			t.Fatalf("%s: header line %q", golden, line)
+		}
+		headers[name] = value
+	}
+	file := filepath.Join(t.TempDir(), "golden.json")
+	saved, _ := json.Marshal(map[string]any{"headers": headers, "body": strings.TrimSuffix(body, "\n")})
+	if err := os.WriteFile(file, saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := headers["webhook-timestamp"]
+	if _, err := receivers.Run(t, "standard.js", "verify", "--secret", secret, "--now", now, file); err != nil {
+		t.Errorf("standardwebhooks does not verify %s: %v", golden, err)
+	}
+	other := "whsec_" + base64.StdEncoding.EncodeToString([]byte("some other secret"))
+	if _, err := receivers.Run(t, "standard.js", "verify", "--secret", other, "--now", now, file); err == nil {
+		t.Errorf("standardwebhooks verified %s under another secret: the check proves nothing", golden)
 	}
 }
 

@@ -141,7 +141,7 @@ var goldenCases = []struct {
 }
 
 // TestGoldenRequests pins every byte of one trigger request per object kind, as the app receives
-// it, and checks that the native and compiled plugin agree.
+// it, checks that the native and compiled plugin agree, and has an app's check accept each golden.
 func TestGoldenRequests(t *testing.T) {
 	t.Parallel()
 	for _, c := range goldenCases {
@@ -179,7 +179,57 @@ func TestGoldenRequests(t *testing.T) {
 			if got[1] != string(want) {
 				t.Errorf("request changed:\n%s\nwant:\n%s", got[1], want)
 			}
+			verifyGolden(t, golden, c.eventType == "activity.update")
 		})
+	}
+}
+
+// verifyGolden checks a golden file as it is on disk, so that -update cannot pin a request an
+// Upsales app would refuse. Upsales signs nothing and publishes no library for app requests, so
+// the check is examples/receivers/upsales.js, our own Node.js code written from Upsales' document
+// (path, content type, authenticationKey compared in constant time, the body's fields and types):
+// it must accept the file and refuse it under another key. What Upsales' app callback document
+// says of the body is checked on what it read: a callbackUrl, appData, and userAppData only for a
+// user-configurable app.
+func verifyGolden(t *testing.T, golden string, userConfigurable bool) {
+	t.Helper()
+	text, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, ok := strings.Cut(string(text), "\n\n")
+	if !ok || !strings.HasSuffix(body, "\n") {
+		t.Fatalf("%s: no blank line before the body, or no newline after it", golden)
+	}
+	lines := strings.Split(head, "\n")
+	method, path, _ := strings.Cut(lines[0], " ")
+	headers := map[string]string{}
+	for _, line := range lines[1:] {
+		k, v, _ := strings.Cut(line, ": ")
+		headers[strings.ToLower(k)] = v
+	}
+	file := filepath.Join(t.TempDir(), "request.json")
+	saved, _ := json.Marshal(map[string]any{"method": method, "path": path, "headers": headers, "body": strings.TrimSuffix(body, "\n")})
+	if err := os.WriteFile(file, saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := receivers.Run(t, "upsales.js", "verify", "--key", appKey, file)
+	if err != nil {
+		t.Fatalf("%s: the app refuses it: %v", golden, err)
+	}
+	var read struct {
+		CallbackURL string         `json:"callbackUrl"`
+		AppData     map[string]any `json:"appData"`
+		UserAppData map[string]any `json:"userAppData"`
+	}
+	if err := json.Unmarshal([]byte(out), &read); err != nil {
+		t.Fatalf("%s: %s: %v", golden, out, err)
+	}
+	if !strings.HasPrefix(read.CallbackURL, "https://") || read.AppData == nil || (read.UserAppData != nil) != userConfigurable {
+		t.Errorf("%s: the app read %s", golden, out)
+	}
+	if _, err := receivers.Run(t, "upsales.js", "verify", "--key", "another key", file); err == nil {
+		t.Errorf("%s: the app accepts it under another key: the check proves nothing", golden)
 	}
 }
 

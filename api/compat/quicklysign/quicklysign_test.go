@@ -717,7 +717,7 @@ func TestClientsAreIsolated(t *testing.T) {
 
 // TestGoldenEnvelopes pins every byte of one envelope of each kind: a v0 subscription, a v1
 // webhook, a list, the callback log, and an error. The clock stands still, so times are fixed;
-// keys are replaced by placeholders.
+// keys are replaced by placeholders. checkEnvelopeGolden checks each golden against the document.
 func TestGoldenEnvelopes(t *testing.T) {
 	t.Parallel()
 	clock := enginetest.NewClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
@@ -770,5 +770,6 @@ func TestGoldenEnvelopes(t *testing.T) {
 		if got != string(want) {
 			t.Errorf("%s changed:\n%s\nwant:\n%s", g.file, got, want)
 		}
+		checkEnvelopeGolden(t, file, g.query.Get("entity_key"))
 	}
 }
