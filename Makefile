@@ -4,7 +4,7 @@ GO       ?= go
 BIN      := bin/switchyard
 # A built-in plugin is any folder plugins/NAME/wasm.
 PLUGINS  := $(patsubst plugins/%/wasm/,%,$(dir $(wildcard plugins/*/wasm/main.go)))
-WASM     := $(PLUGINS:%=plugins/builtin/wasm/%.wasm)
+WASM     := $(PLUGINS:%=runtime/builtin/wasm/%.wasm)
 RECEIVERS_DEPS := examples/receivers/node_modules/.package-lock.json
 AS_DEPS  := examples/assemblyscript/node_modules/.package-lock.json
 
@@ -16,7 +16,7 @@ build: $(BIN)
 
 # The Go toolchain decides what is stale, so these rules always ask it; a no-op build is quick.
 # Plugins are WASI reactors: c-shared gives them _initialize and keeps main from running.
-$(WASM): plugins/builtin/wasm/%.wasm:
+$(WASM): runtime/builtin/wasm/%.wasm:
 	GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -o $@ ./plugins/$*/wasm
 
 plugins: $(WASM)
@@ -66,7 +66,7 @@ FUZZTIME ?= 30s
 fuzz: plugins $(RECEIVERS_DEPS)
 	$(GO) test -run '^$$' -fuzz '^FuzzNativeAPI$$' -fuzztime $(FUZZTIME) ./api/
 	$(GO) test -run '^$$' -fuzz '^FuzzCompatAPIs$$' -fuzztime $(FUZZTIME) ./api/
-	$(GO) test -run '^$$' -fuzz '^FuzzShapeEveryPlugin$$' -fuzztime $(FUZZTIME) ./plugins/builtin/
+	$(GO) test -run '^$$' -fuzz '^FuzzShapeEveryPlugin$$' -fuzztime $(FUZZTIME) ./runtime/builtin/
 	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) .
 	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzDecodeInput$$' -fuzztime $(FUZZTIME) .
 	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzDecodeVerdict$$' -fuzztime $(FUZZTIME) .
@@ -83,4 +83,4 @@ check:
 	cd sdk && $(GO) mod tidy -diff
 
 clean:
-	rm -rf bin build plugins/builtin/wasm/*.wasm
+	rm -rf bin build runtime/builtin/wasm/*.wasm

@@ -9,7 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
-	"github.com/switchyard/switchyard/plugins/custom"
+	"github.com/switchyard/switchyard/runtime/custom"
 )
 
 // PluginRoutes serves the plugins API. Anyone with a credential may see which formats exist; only

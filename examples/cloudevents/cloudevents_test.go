@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/examples/cloudevents"
-	"github.com/switchyard/switchyard/plugins/custom"
+	"github.com/switchyard/switchyard/runtime/custom"
 	"github.com/switchyard/switchyard/runtime"
 	"github.com/switchyard/switchyard/runtime/runtimetest"
 	"github.com/switchyard/switchyard/sdk"

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/switchyard/switchyard/plugins/builtin"
+	"github.com/switchyard/switchyard/runtime/builtin"
 	"github.com/switchyard/switchyard/runtime/wasmbuild"
 )
 
@@ -45,6 +45,23 @@ func Builtin(t testing.TB, name string) []byte {
 	t.Helper()
 	root := RepoRoot(t)
 	return build(t, filepath.Join(root, builtin.PackageDir(name)), filepath.Join(root, builtin.Dir, name+".wasm"))
+}
+
+// Builtins returns every built-in plugin (each folder plugins/NAME/wasm) built from its source now,
+// as a node loads them. In-process nodes load these rather than the modules embedded when the
+// test binary was compiled, which are as old as the last `make plugins`.
+func Builtins(t testing.TB) []builtin.Module {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(RepoRoot(t), "plugins", "*", "wasm", "main.go"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("runtimetest: no built-in plugins under plugins/*/wasm (%v)", err)
+	}
+	var mods []builtin.Module
+	for _, main := range dirs {
+		name := filepath.Base(filepath.Dir(filepath.Dir(main)))
+		mods = append(mods, builtin.Module{Name: name, Wasm: Builtin(t, name)})
+	}
+	return mods
 }
 
 // Build compiles the plugin package in dir (relative to the test's package, e.g.

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/switchyard/switchyard/engine"
-	"github.com/switchyard/switchyard/plugins/custom"
+	"github.com/switchyard/switchyard/runtime/custom"
 	"github.com/switchyard/switchyard/runtime"
 )
 

@@ -21,8 +21,8 @@ import (
 	"github.com/switchyard/switchyard/cmd/switchyard/node"
 
 	"github.com/switchyard/switchyard/engine"
-	"github.com/switchyard/switchyard/plugins/builtin"
 	"github.com/switchyard/switchyard/runtime"
+	"github.com/switchyard/switchyard/runtime/builtin"
 	"github.com/switchyard/switchyard/runtime/runtimetest"
 )
 
@@ -70,7 +70,8 @@ func Start(t testing.TB, opts Options) *Node {
 	}
 	// Compiling the plugins once per machine, not once per test node, keeps the suite quick.
 	cfg.CacheDir = runtimetest.CacheDir(t)
-	warmCache(t, cfg.CacheDir)
+	cfg.Builtins = runtimetest.Builtins(t)
+	warmCache(t, cfg.CacheDir, cfg.Builtins)
 	// Tests never ask the machine's DNS: a hostname a test needs, it resolves itself.
 	cfg.Resolver = LoopbackResolver{}
 	var roots *x509.CertPool
@@ -109,15 +110,10 @@ var (
 // the same time, and under the race detector one compile takes about 12 s: a cold run of the api
 // tests took close to go test's ten-minute limit. Test binaries keep their own cache folder (their
 // build reports wazero's version as "dev"), so a cache that the server binary filled does not help.
-func warmCache(t testing.TB, dir string) {
+func warmCache(t testing.TB, dir string, mods []builtin.Module) {
 	t.Helper()
 	warmOnce.Do(func() {
 		ctx := context.Background()
-		mods, err := builtin.Modules()
-		if err != nil {
-			warmErr = err
-			return
-		}
 		rt, err := runtime.New(ctx, runtime.Config{PoolSize: 1, CacheDir: dir})
 		if err != nil {
 			warmErr = err

@@ -16,7 +16,7 @@ import (
 var files embed.FS
 
 // Dir is the folder of the embedded modules, relative to the repository root.
-const Dir = "plugins/builtin/wasm"
+const Dir = "runtime/builtin/wasm"
 
 // ErrNotBuilt means the binary was compiled before its plugins were (`go build` before `make`).
 var ErrNotBuilt = errors.New("this binary carries no built-in plugins; build it with `make build`")
