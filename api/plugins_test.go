@@ -125,7 +125,7 @@ func TestCustomPluginLifecycle(t *testing.T) {
 	rc.WaitFor(t, 2, 15*time.Second)
 
 	// Uploads survive a restart.
-	if err := node.Shutdown(t.Context()); err != nil {
+	if err := node.Stop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	node = nodetest.Start(t, nodetest.Options{DataDir: dataDir, Configure: roomy})

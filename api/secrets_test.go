@@ -76,7 +76,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := node.Shutdown(ctx); err != nil {
+	if err := node.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
 	db := s.database(t)

@@ -82,6 +82,9 @@ type dispatcher struct {
 	styles  *styleHooks
 	pacer   *pacer
 
+	lifecycle        sync.Mutex
+	started, stopped bool
+
 	wake    chan struct{}
 	slots   chan struct{}
 	results chan result
@@ -156,19 +159,33 @@ func (d *dispatcher) notify() {
 	}
 }
 
-func (d *dispatcher) start() {
+// Start starts claiming and delivering.
+func (d *dispatcher) Start(context.Context) error {
+	d.lifecycle.Lock()
+	defer d.lifecycle.Unlock()
+	if d.started {
+		return nil
+	}
+	d.started = true
 	var claimCtx context.Context
 	claimCtx, d.claimCancel = context.WithCancel(context.Background())
 	d.workCtx, d.workCancel = context.WithCancel(context.Background())
 	d.claimDone, d.recordDone = make(chan struct{}), make(chan struct{})
 	go d.claimLoop(claimCtx)
 	go d.recordLoop()
+	return nil
 }
 
-// stop stops claiming, gives deliveries in flight the grace period to finish, cuts off the rest
+// Stop stops claiming, gives deliveries in flight the grace period to finish, cuts off the rest
 // (their leases are given back, so they are due again at once on the next start), and writes every
 // outcome before returning.
-func (d *dispatcher) stop(ctx context.Context) {
+func (d *dispatcher) Stop(ctx context.Context) error {
+	d.lifecycle.Lock()
+	defer d.lifecycle.Unlock()
+	if !d.started || d.stopped {
+		return nil
+	}
+	d.stopped = true
 	d.claimCancel()
 	<-d.claimDone
 	finished := make(chan struct{})
@@ -187,6 +204,7 @@ func (d *dispatcher) stop(ctx context.Context) {
 	d.workCancel()
 	close(d.results)
 	<-d.recordDone
+	return nil
 }
 
 func (d *dispatcher) claimLoop(ctx context.Context) {

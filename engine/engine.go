@@ -79,10 +79,10 @@ type Engine struct {
 	jobs       []*Job
 	scheduler  *scheduler
 
-	mu         sync.Mutex
-	started    bool
-	stopped    bool
-	ingestStop context.CancelFunc
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	services []Service
 	// accounts are the ids of accounts known to exist; accounts are never deleted.
 	accounts sync.Map
 }
@@ -153,6 +153,8 @@ func (e *Engine) maintenanceJobs() []*Job {
 	}
 }
 
+var _ Service = (*Engine)(nil)
+
 // Start begins delivering. A single node owns its database, so deliveries a previous run left in
 // flight (it crashed, or was killed) are due again at once, not when their leases end.
 func (e *Engine) Start(ctx context.Context) error {
@@ -174,12 +176,14 @@ func (e *Engine) Start(ctx context.Context) error {
 		return err
 	}
 	e.scheduler = sched
-	// The dispatcher first: the ingester hands it fresh deliveries.
-	e.dispatcher.start()
-	ingestCtx, cancel := context.WithCancel(context.Background())
-	e.ingestStop = cancel
-	go e.ingester.run(ingestCtx)
-	e.scheduler.start()
+	// The dispatcher first: the ingester hands it fresh deliveries. Stop goes in reverse.
+	e.services = []Service{e.dispatcher, e.ingester, e.scheduler}
+	for i, s := range e.services {
+		if err := s.Start(ctx); err != nil {
+			_ = StopInReverse(ctx, e.services[:i])
+			return err
+		}
+	}
 	e.started = true
 	return nil
 }
@@ -194,12 +198,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 		return nil
 	}
 	e.stopped = true
-	e.scheduler.stop()
-	e.ingestStop()
-	<-e.ingester.done
-	e.dispatcher.stop(ctx)
+	err := StopInReverse(ctx, e.services)
 	e.client.Close()
-	return nil
+	return err
 }
 
 // Principal is who is calling: the operator, or an app through one of its credentials.

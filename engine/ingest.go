@@ -26,7 +26,7 @@ type ingester struct {
 	logger  *slog.Logger
 
 	reqs chan *ingestRequest
-	done chan struct{}
+	Loop
 }
 
 // handoff is what the ingester needs of the dispatcher.
@@ -56,10 +56,12 @@ type ingestReply struct {
 }
 
 func newIngester(store Store, route func(*Event, []*Subscription) []*Delivery, maxBatch int, handoff handoff, clock Clock, logger *slog.Logger) *ingester {
-	return &ingester{
+	g := &ingester{
 		store: store, route: route, maxBatch: maxBatch, handoff: handoff, clock: clock, logger: logger,
-		reqs: make(chan *ingestRequest, 1024), done: make(chan struct{}),
+		reqs: make(chan *ingestRequest, 1024),
 	}
+	g.Run = g.run
+	return g
 }
 
 // submit commits events and returns their results in order.
@@ -67,7 +69,7 @@ func (g *ingester) submit(ctx context.Context, events []*Event) ([]IngestResult,
 	req := &ingestRequest{ctx: ctx, events: events, reply: make(chan ingestReply, 1)}
 	select {
 	case g.reqs <- req:
-	case <-g.done:
+	case <-g.Done():
 		return nil, fmt.Errorf("publish: %w", ErrUnavailable)
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -78,7 +80,7 @@ func (g *ingester) submit(ctx context.Context, events []*Event) ([]IngestResult,
 	select {
 	case r := <-req.reply:
 		return r.results, r.err
-	case <-g.done:
+	case <-g.Done():
 		select {
 		case r := <-req.reply:
 			return r.results, r.err
@@ -90,7 +92,6 @@ func (g *ingester) submit(ctx context.Context, events []*Event) ([]IngestResult,
 
 // run commits batches until ctx ends, then answers what is queued with ErrUnavailable.
 func (g *ingester) run(ctx context.Context) {
-	defer close(g.done)
 	for {
 		var first *ingestRequest
 		select {

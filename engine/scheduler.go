@@ -27,9 +27,7 @@ type scheduler struct {
 	clock  Clock
 	logger *slog.Logger
 	jobs   []*Job
-
-	cancel context.CancelFunc
-	done   chan struct{}
+	Loop
 }
 
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
@@ -42,25 +40,12 @@ func newScheduler(clock Clock, logger *slog.Logger, jobs []*Job) (*scheduler, er
 		}
 		j.schedule = s
 	}
-	return &scheduler{clock: clock, logger: logger, jobs: jobs}, nil
-}
-
-func (s *scheduler) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel, s.done = cancel, make(chan struct{})
-	go s.loop(ctx)
-}
-
-func (s *scheduler) stop() {
-	if s.cancel == nil {
-		return
-	}
-	s.cancel()
-	<-s.done
+	s := &scheduler{clock: clock, logger: logger, jobs: jobs}
+	s.Run = s.loop
+	return s, nil
 }
 
 func (s *scheduler) loop(ctx context.Context) {
-	defer close(s.done)
 	next := make([]time.Time, len(s.jobs))
 	now := s.clock.Now()
 	for i, j := range s.jobs {

@@ -69,8 +69,8 @@ func TestSchedulerRunsJobsWhenTheClockSaysSo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.start()
-	defer s.stop()
+	_ = s.Start(context.Background())
+	defer s.Stop(context.Background())
 	step := func(d time.Duration) {
 		for clock.waiting() == 0 {
 			time.Sleep(time.Millisecond)

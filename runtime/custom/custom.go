@@ -85,9 +85,8 @@ type Manager struct {
 	entries map[string]*entry
 	dir     *dirWatcher
 
-	stopWatch context.CancelFunc
-	watchDone chan struct{}
-	stopOnce  sync.Once
+	// watch scans the plugins folder for changes while the node serves.
+	watch engine.Loop
 }
 
 // entry is one loaded plugin and where it came from.
@@ -164,28 +163,19 @@ func (m *Manager) Load(ctx context.Context) error {
 	return nil
 }
 
+var _ engine.Service = (*Manager)(nil)
+
 // Start watches the plugins folder, when there is one.
-func (m *Manager) Start() {
+func (m *Manager) Start(ctx context.Context) error {
 	if m.dir == nil {
-		return
+		return nil
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m.stopWatch, m.watchDone = cancel, make(chan struct{})
-	go func() {
-		defer close(m.watchDone)
-		m.dir.run(ctx, m.cfg.PollInterval)
-	}()
+	m.watch.Run = func(ctx context.Context) { m.dir.run(ctx, m.cfg.PollInterval) }
+	return m.watch.Start(ctx)
 }
 
 // Stop stops watching. Safe to call twice, and without Start.
-func (m *Manager) Stop() {
-	m.stopOnce.Do(func() {
-		if m.stopWatch != nil {
-			m.stopWatch()
-			<-m.watchDone
-		}
-	})
-}
+func (m *Manager) Stop(ctx context.Context) error { return m.watch.Stop(ctx) }
 
 // List describes every loaded plugin, built-in ones included, sorted by name.
 func (m *Manager) List() []Info {

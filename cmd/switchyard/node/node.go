@@ -23,9 +23,9 @@ import (
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/auth"
 	"github.com/switchyard/switchyard/engine/outbound"
+	"github.com/switchyard/switchyard/runtime"
 	"github.com/switchyard/switchyard/runtime/builtin"
 	"github.com/switchyard/switchyard/runtime/custom"
-	"github.com/switchyard/switchyard/runtime"
 	"github.com/switchyard/switchyard/store/sqlite"
 )
 
@@ -53,7 +53,8 @@ type Config struct {
 	MaxBodyBytes int64
 	// Synchronous is SQLite's synchronous setting: FULL (default) or NORMAL.
 	Synchronous string
-	// RateLimit and RateBurst limit requests per credential: see engine.Config.
+	// RateLimit and RateBurst limit requests per credential (see auth.Config); zero turns limiting
+	// off. `serve` starts with DefaultRateLimit and DefaultRateBurst.
 	RateLimit  float64
 	RateBurst  int
 	Dispatcher engine.DispatcherConfig
@@ -83,7 +84,14 @@ type Config struct {
 	Logger   *slog.Logger
 }
 
-// WithDefaults returns c with unset fields at their defaults.
+// Rate limits `serve` starts with (a Config left at zero has none).
+const (
+	DefaultRateLimit = 1000
+	DefaultRateBurst = 2000
+)
+
+// WithDefaults returns c with unset fields at their defaults. `serve` shows these as its flags'
+// defaults, so each default is written once, here or in the part it belongs to.
 func (c Config) WithDefaults() Config {
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8080"
@@ -93,6 +101,28 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.CacheDir == "" {
 		c.CacheDir = filepath.Join(c.DataDir, "cache", "wazero")
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = api.DefaultMaxBodyBytes
+	}
+	if c.Synchronous == "" {
+		c.Synchronous = sqlite.Options{}.WithDefaults().Synchronous
+	}
+	if c.MaxPluginBytes <= 0 {
+		c.MaxPluginBytes = DefaultMaxPluginBytes
+	}
+	// The parts' own defaults, stated once in each part: a lease left at zero is computed from the
+	// timeouts, so it stays zero until the dispatcher knows them.
+	lease := c.Dispatcher.Lease
+	c.Dispatcher = c.Dispatcher.WithDefaults()
+	c.Dispatcher.Lease = lease
+	c.Runtime = c.Runtime.WithDefaults()
+	e := engine.Config{}.WithDefaults()
+	if c.AttemptRetention <= 0 {
+		c.AttemptRetention = e.AttemptRetention
+	}
+	if c.DisableAfter <= 0 {
+		c.DisableAfter = e.DisableAfter
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -125,8 +155,9 @@ type Node struct {
 	// ServerKey signs for plugins (sdk.KeyServer); its certificate is served at CertificateURL.
 	ServerKey *ServerKey
 
-	shutdownOnce sync.Once
-	shutdownErr  error
+	services []engine.Service
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // Open prepares a node: it binds the listening address (so a port in use fails here), opens the
@@ -281,12 +312,18 @@ func (n *Node) Auth() *auth.Authenticator { return n.auth }
 // Runtime returns the node's plugin runtime.
 func (n *Node) Runtime() *runtime.Runtime { return n.rt }
 
-// Start starts delivery and serving. It returns once the node is serving.
+var _ engine.Service = (*Node)(nil)
+
+// Start starts the node's services (delivery, the plugins folder's watcher) and serving. It
+// returns once the node is serving.
 func (n *Node) Start(ctx context.Context) error {
-	if err := n.engine.Start(ctx); err != nil {
-		return err
+	n.services = []engine.Service{n.engine, n.custom}
+	for i, s := range n.services {
+		if err := s.Start(ctx); err != nil {
+			_ = engine.StopInReverse(ctx, n.services[:i])
+			return err
+		}
 	}
-	n.custom.Start()
 	n.served = make(chan error, 1)
 	go func() {
 		if n.http.TLSConfig != nil {
@@ -312,28 +349,27 @@ func (n *Node) ready(ctx context.Context) error {
 	return nil
 }
 
-// Shutdown stops taking requests (those in progress finish, so every accepted event is committed),
-// then stops delivery, letting deliveries in flight finish within the dispatcher's grace period,
-// then closes the database. Safe to call more than once.
-func (n *Node) Shutdown(ctx context.Context) error {
-	n.shutdownOnce.Do(func() {
+// Stop stops taking requests (those in progress finish, so every accepted event is committed),
+// then stops the services in the reverse of their start order (deliveries in flight get the
+// dispatcher's grace period), then closes the database. Safe to call more than once.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() {
 		n.stopped.Store(true)
 		var errs []error
 		if err := n.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop http: %w", err))
 		}
-		if err := n.engine.Stop(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stop engine: %w", err))
-		}
+		errs = append(errs, engine.StopInReverse(ctx, n.services))
 		n.closeResources()
-		n.shutdownErr = errors.Join(errs...)
+		n.stopErr = errors.Join(errs...)
 	})
-	return n.shutdownErr
+	return n.stopErr
 }
 
+// closeResources releases what Open took, started or not.
 func (n *Node) closeResources() {
 	if n.custom != nil {
-		n.custom.Stop()
+		_ = n.custom.Stop(context.Background())
 	}
 	if n.rt != nil {
 		_ = n.rt.Close(context.Background())

@@ -93,7 +93,7 @@ func Start(t testing.TB, opts Options) *Node {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
+		if err := n.Stop(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
