@@ -27,6 +27,9 @@ type Server struct {
 	bodyLimits map[string]int64
 }
 
+// DefaultMaxBodyBytes caps request bodies unless ServerConfig.MaxBodyBytes says otherwise.
+const DefaultMaxBodyBytes = 1 << 20
+
 // ServerConfig configures the HTTP layer.
 type ServerConfig struct {
 	// MaxBodyBytes caps request bodies. Default 1 MiB.
@@ -42,7 +45,7 @@ type ServerConfig struct {
 // NewServer builds the handler with the native API and the hook endpoints.
 func NewServer(cfg ServerConfig, eng *engine.Engine, authn engine.Authenticator) *Server {
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

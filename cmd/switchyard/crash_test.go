@@ -39,8 +39,9 @@ func freeAddr(t *testing.T) string {
 
 // serverProcess is switchyard running as a child process.
 type serverProcess struct {
-	cmd *exec.Cmd
-	log *bytes.Buffer
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	addr string
 }
 
 func startServer(t *testing.T, bin, addr, dataDir string, extra ...string) *serverProcess {
@@ -52,7 +53,7 @@ func startServer(t *testing.T, bin, addr, dataDir string, extra ...string) *serv
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &serverProcess{cmd: cmd, log: log}
+	p := &serverProcess{cmd: cmd, log: log, addr: addr}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/readyz")

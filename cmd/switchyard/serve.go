@@ -25,37 +25,40 @@ const envPrefix = "SWITCHYARD_"
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
-	var cfg node.Config
-	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on")
-	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "folder for the database, admin token, keys and caches")
+	// Every flag's default is the configuration's own, so a default is written in one place.
+	cfg := node.Config{RateLimit: node.DefaultRateLimit, RateBurst: node.DefaultRateBurst}.WithDefaults()
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder for the database, admin token, keys and caches")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL receivers reach this server at (default http://ADDR, or https://ADDR with --tls-cert)")
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "serve HTTPS with this certificate chain (PEM file); needs --tls-key")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "the private key of --tls-cert (PEM file)")
 	allowPrivate := fs.String("allow-private", "", "comma-separated CIDRs that deliveries may reach despite being private, e.g. 127.0.0.0/8")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "operator token (default: DATA_DIR/admin-token, generated on first start)")
-	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", 1<<20, "largest request body accepted, in bytes")
-	fs.StringVar(&cfg.Synchronous, "sqlite-synchronous", "FULL", "SQLite synchronous mode: FULL survives power loss, NORMAL only process crashes")
-	fs.DurationVar(&cfg.Dispatcher.DeliveryTimeout, "delivery-timeout", 15*time.Second, "time a receiver has to answer")
+	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", cfg.MaxBodyBytes, "largest request body accepted, in bytes")
+	fs.StringVar(&cfg.Synchronous, "sqlite-synchronous", cfg.Synchronous, "SQLite synchronous mode: FULL survives power loss, NORMAL only process crashes")
+	fs.DurationVar(&cfg.Dispatcher.DeliveryTimeout, "delivery-timeout", cfg.Dispatcher.DeliveryTimeout, "time a receiver has to answer")
 	formatTimeouts := fs.String("format-timeouts", "", "per-format delivery timeouts, e.g. upsales=30s,standard=5s")
 	styleSettings := fs.String("style-settings", "", "settings of vendor styles, e.g. upsales.callback_ttl=72h,upsales.widget_timeout=5s")
-	fs.IntVar(&cfg.Dispatcher.Concurrency, "concurrency", 256, "deliveries in flight at once")
-	fs.DurationVar(&cfg.Dispatcher.Lease, "lease", 0, "how long a claimed delivery stays claimed (default: twice the longest timeout plus a minute)")
-	fs.DurationVar(&cfg.Dispatcher.ShutdownGrace, "grace", 10*time.Second, "on SIGTERM, time deliveries in flight get to finish")
-	fs.DurationVar(&cfg.AttemptRetention, "retention", 30*24*time.Hour, "how long attempts are kept")
-	fs.DurationVar(&cfg.DisableAfter, "disable-after", 5*24*time.Hour, "disable subscriptions failing for this long without a success")
-	fs.DurationVar(&cfg.Runtime.CallTimeout, "plugin-timeout", time.Second, "deadline of one call into a sandboxed plugin")
-	fs.DurationVar(&cfg.Runtime.StartTimeout, "plugin-start-timeout", 10*time.Second, "deadline for starting a sandboxed plugin instance")
-	fs.IntVar(&cfg.Runtime.MemoryLimitMiB, "plugin-memory", 128, "memory cap of one plugin instance, in MiB")
-	fs.Float64Var(&cfg.RateLimit, "rate-limit", 1000, "requests per second one credential may make (0: no limit); beyond it, 429 with Retry-After")
-	fs.IntVar(&cfg.RateBurst, "rate-burst", 2000, "requests one credential may make at once before the rate limit applies")
+	fs.IntVar(&cfg.Dispatcher.Concurrency, "concurrency", cfg.Dispatcher.Concurrency, "deliveries in flight at once")
+	fs.DurationVar(&cfg.Dispatcher.Lease, "lease", cfg.Dispatcher.Lease, "how long a claimed delivery stays claimed (default: twice the longest timeout plus a minute)")
+	fs.DurationVar(&cfg.Dispatcher.ShutdownGrace, "grace", cfg.Dispatcher.ShutdownGrace, "on SIGTERM, time deliveries in flight get to finish")
+	fs.DurationVar(&cfg.AttemptRetention, "retention", cfg.AttemptRetention, "how long attempts are kept")
+	fs.DurationVar(&cfg.DisableAfter, "disable-after", cfg.DisableAfter, "disable subscriptions failing for this long without a success")
+	fs.DurationVar(&cfg.Runtime.CallTimeout, "plugin-timeout", cfg.Runtime.CallTimeout, "deadline of one call into a sandboxed plugin")
+	fs.DurationVar(&cfg.Runtime.StartTimeout, "plugin-start-timeout", cfg.Runtime.StartTimeout, "deadline for starting a sandboxed plugin instance")
+	fs.IntVar(&cfg.Runtime.MemoryLimitMiB, "plugin-memory", cfg.Runtime.MemoryLimitMiB, "memory cap of one plugin instance, in MiB")
+	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second one credential may make (0: no limit); beyond it, 429 with Retry-After")
+	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "requests one credential may make at once before the rate limit applies")
 	fs.StringVar(&cfg.PluginsDir, "plugins-dir", "", "folder of custom plugins (.wasm): loaded at start, new and changed files picked up while serving")
 	trustedPlugins := fs.String("trusted-plugins", "", "comma-separated names of plugins from --plugins-dir to run trusted (no per-call deadline)")
-	fs.Int64Var(&cfg.MaxPluginBytes, "max-plugin-bytes", 32<<20, "largest plugin module PUT /v1/plugins/NAME accepts, in bytes")
+	fs.Int64Var(&cfg.MaxPluginBytes, "max-plugin-bytes", cfg.MaxPluginBytes, "largest plugin module PUT /v1/plugins/NAME accepts, in bytes")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty. Never expose it: it has no authentication")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
+	// Derived from the data dir, which the flags may have changed: Open derives it again.
+	cfg.CacheDir = ""
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
 	}
@@ -95,7 +98,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "Generated an admin token; it is saved in %s/admin-token and shown only this once:\n\n  %s\n\n", cfg.DataDir, n.AdminToken)
 	}
 	if err := n.Start(ctx); err != nil {
-		_ = n.Shutdown(context.Background())
+		_ = n.Stop(context.Background())
 		return err
 	}
 	select {
@@ -107,7 +110,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// A second signal during shutdown is not awaited: the grace period bounds the wait.
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Dispatcher.ShutdownGrace+30*time.Second)
 	defer cancel()
-	return n.Shutdown(stopCtx)
+	return n.Stop(stopCtx)
 }
 
 // serveProfiler serves net/http/pprof on its own listener, apart from the API, so that profiling

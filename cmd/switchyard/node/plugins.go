@@ -18,9 +18,6 @@ const DefaultMaxPluginBytes = 32 << 20
 // DataDir/plugins, and the plugins folder when one is configured.
 func (n *Node) openCustomPlugins(ctx context.Context, plugins *engine.Plugins, builtins []*runtime.Plugin) error {
 	maxBytes := n.cfg.MaxPluginBytes
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxPluginBytes
-	}
 	n.custom = custom.New(custom.Config{
 		StoreDir: filepath.Join(n.cfg.DataDir, "plugins"), Dir: n.cfg.PluginsDir, PollInterval: n.cfg.PluginsPollInterval,
 		Trusted: n.cfg.TrustedPlugins, MaxModuleBytes: maxBytes, Logger: n.logger,
