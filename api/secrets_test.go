@@ -25,9 +25,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/compat/ivvy"
 	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
+	ivvy "github.com/switchyard/switchyard/plugins/ivvy/host"
 )
 
 // TestSecretsNeverLeak runs every built-in style on one node at debug log level, each set up

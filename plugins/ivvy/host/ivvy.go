@@ -1,5 +1,5 @@
-// Package ivvy is iVvy's notification API on Switchyard, so an integrator's code written against
-// iVvy works unchanged:
+// Package host is the host side of the iVvy style: iVvy's notification API on Switchyard, so an
+// integrator's code written against iVvy works unchanged:
 //
 //	POST /compat/ivvy/api/1.0/account?action=subscribeToNotifications
 //	POST /compat/ivvy/api/1.0/account?action=unsubscribeFromNotifications
@@ -20,7 +20,7 @@
 //
 // The endpoint keys, and the canonical events each one carries, are read from the loaded ivvy
 // plugin's manifest: it is the one place iVvy's vocabulary lives.
-package ivvy
+package host
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package ivvy_test
+package host_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/compat/ivvy"
+	ivvy "github.com/switchyard/switchyard/plugins/ivvy/host"
 )
 
 // TestStringToSignOfTheDocumentation reproduces the example of iVvy's "Signing the request".

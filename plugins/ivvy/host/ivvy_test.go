@@ -1,4 +1,4 @@
-package ivvy_test
+package host_test
 
 import (
 	"bufio"
@@ -21,11 +21,11 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/switchyard/switchyard/api/compat/ivvy"
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/examples/receivers"
+	ivvy "github.com/switchyard/switchyard/plugins/ivvy/host"
 )
 
 const accountPath = "/compat/ivvy/api/1.0/account"

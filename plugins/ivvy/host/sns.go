@@ -1,4 +1,4 @@
-package ivvy
+package host
 
 import (
 	"context"
