@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/engine"
-	"github.com/switchyard/switchyard/runtime/custom"
 	"github.com/switchyard/switchyard/runtime"
+	"github.com/switchyard/switchyard/runtime/custom"
 	"github.com/switchyard/switchyard/runtime/wasmbuild"
 	"github.com/switchyard/switchyard/sdk"
 )

@@ -20,8 +20,8 @@ import (
 	"github.com/switchyard/switchyard/cmd/switchyard/node"
 
 	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
-	"github.com/switchyard/switchyard/runtime/custom"
 	"github.com/switchyard/switchyard/runtime"
+	"github.com/switchyard/switchyard/runtime/custom"
 	"github.com/switchyard/switchyard/runtime/runtimetest"
 	"github.com/switchyard/switchyard/sdk"
 )

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/examples/cloudevents"
-	"github.com/switchyard/switchyard/runtime/custom"
 	"github.com/switchyard/switchyard/runtime"
+	"github.com/switchyard/switchyard/runtime/custom"
 	"github.com/switchyard/switchyard/runtime/runtimetest"
 	"github.com/switchyard/switchyard/sdk"
 	"github.com/switchyard/switchyard/sdk/sdktest"

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 
 	"github.com/switchyard/switchyard/engine"
-	"github.com/switchyard/switchyard/runtime/custom"
 	"github.com/switchyard/switchyard/runtime"
+	"github.com/switchyard/switchyard/runtime/custom"
 )
 
 // DefaultMaxPluginBytes caps an uploaded module unless Config.MaxPluginBytes says otherwise. A Go
