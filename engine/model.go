@@ -1,7 +1,3 @@
-// Package engine is Switchyard's domain: accounts, apps and their credentials, subscriptions,
-// events, deliveries and attempts; routing an event to the subscriptions it matches; dispatching
-// deliveries through plugins; retrying them; and the scheduler that keeps all of it moving. It owns
-// the Store interface it needs; package store/sqlite implements it.
 package engine
 
 import (

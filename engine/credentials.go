@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+)
+
+// NewCredential is the input of CreateCredential.
+type NewCredential struct {
+	Kind CredentialKind `json:"kind"`
+	// AccountID binds the credential to one account: an access token an account granted.
+	AccountID string   `json:"account_id"`
+	Scopes    []string `json:"scopes"`
+	Primary   bool     `json:"primary"`
+}
+
+// IssuedCredential is a new credential with the secret the caller must keep: it is stored only as
+// a hash and is shown only now.
+type IssuedCredential struct {
+	*Credential
+	// Token is what api_key and access_token credentials present (bearer or x-api-key).
+	Token string `json:"token,omitempty"`
+	// ClientSecret goes with ClientID for client credentials.
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+// CreateCredential issues a credential to an app.
+func (e *Engine) CreateCredential(ctx context.Context, appID string, in NewCredential) (*IssuedCredential, error) {
+	if _, err := e.store.GetApp(ctx, appID); err != nil {
+		return nil, err
+	}
+	switch in.Kind {
+	case CredentialAPIKey, CredentialClient, CredentialAccessToken:
+	case "":
+		return nil, invalidf("kind", "is required: api_key, client or access_token")
+	default:
+		return nil, invalidf("kind", "%q is not one of api_key, client, access_token", in.Kind)
+	}
+	if in.AccountID != "" {
+		if _, err := e.store.GetAccount(ctx, in.AccountID); err != nil {
+			return nil, accountRef("account_id", in.AccountID, err)
+		}
+	} else if in.Kind == CredentialAccessToken {
+		return nil, invalidf("account_id", "an access token is granted by an account; name it")
+	}
+	scopes, err := normalizeScopes(in.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	c := &Credential{
+		ID: NewID("crd"), AppID: appID, AccountID: in.AccountID, Kind: in.Kind, Scopes: scopes,
+		Primary: in.Primary, CreatedAt: e.now(),
+	}
+	secret := randomToken(32)
+	issued := &IssuedCredential{Credential: c}
+	if in.Kind == CredentialClient {
+		c.ClientID = NewID("cli")
+		issued.ClientSecret = secret
+	} else {
+		issued.Token = c.ID + "." + secret
+	}
+	c.SecretHash = HashSecret(secret)
+	if err := e.store.CreateCredential(ctx, c); err != nil {
+		return nil, fmt.Errorf("create credential: %w", err)
+	}
+	return issued, nil
+}
+
+// RevokeCredential revokes a credential. Revoking an access token also removes the subscriptions
+// made with it, as an OAuth app's subscriptions go with its token; an API key's subscriptions
+// stay, so that rotating a key does not silently stop deliveries.
+func (e *Engine) RevokeCredential(ctx context.Context, id string) (removed []string, err error) {
+	c, err := e.store.GetCredential(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.RevokedAt != nil {
+		return nil, fmt.Errorf("credential %s was already revoked: %w", id, ErrConflict)
+	}
+	// Forgotten before and after: before, so that no request authenticates from the cache once
+	// the revocation is committed; after, so that a lookup racing the commit stores nothing.
+	if forget := e.cfg.CredentialRevoked; forget != nil {
+		forget(id)
+		defer forget(id)
+	}
+	return e.store.RevokeCredential(ctx, RevokeCredentialParams{ID: id, At: e.now(), DeleteSubscriptions: c.Kind == CredentialAccessToken})
+}
