@@ -24,7 +24,7 @@ var styles = []styleEntry{
 	stored(altovizsqlite.Migrations, func(db *sqlite.Store) altoviz.Store { return db }, altoviz.New),
 	stateless(ivvy.New),
 	stored(quicklysignsqlite.Migrations, func(db *sqlite.Store) quicklysign.Store { return db }, quicklysign.New),
-	stored(saleskingsqlite.Migrations, func(db *sqlite.Store) salesking.Store { return db }, salesking.New),
+	stored(saleskingsqlite.Migrations, saleskingsqlite.New, salesking.New),
 	stored(upsalessqlite.Migrations, func(db *sqlite.Store) upsales.Store { return db }, upsales.New),
 }
 
