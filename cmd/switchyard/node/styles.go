@@ -10,10 +10,10 @@ import (
 	altoviz "github.com/switchyard/switchyard/api/compat/altoviz"
 	ivvy "github.com/switchyard/switchyard/api/compat/ivvy"
 	quicklysign "github.com/switchyard/switchyard/api/compat/quicklysign"
-	salesking "github.com/switchyard/switchyard/api/compat/salesking"
 	upsales "github.com/switchyard/switchyard/api/compat/upsales"
 	altovizsqlite "github.com/switchyard/switchyard/plugins/altoviz/store/sqlite"
 	quicklysignsqlite "github.com/switchyard/switchyard/plugins/quicklysign/store/sqlite"
+	salesking "github.com/switchyard/switchyard/plugins/salesking/host"
 	saleskingsqlite "github.com/switchyard/switchyard/plugins/salesking/store/sqlite"
 	upsalessqlite "github.com/switchyard/switchyard/plugins/upsales/store/sqlite"
 )

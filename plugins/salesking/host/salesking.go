@@ -1,6 +1,6 @@
-// Package salesking is SalesKing's push-notification API on Switchyard, so that a SalesKing app
-// subscribes and receives notifications unchanged, pointed at https://NODE/compat/salesking in
-// place of https://SUB.salesking.eu:
+// Package host is the host side of the SalesKing style: SalesKing's push-notification API on
+// Switchyard, so that a SalesKing app subscribes and receives notifications unchanged, pointed at
+// https://NODE/compat/salesking in place of https://SUB.salesking.eu:
 //
 //	GET    /compat/salesking/api/subs/channels   every channel, from the salesking plugin's manifest
 //	POST   /compat/salesking/api/subs            {"sub": {"channel", "callback_url"}}, or form fields
@@ -29,7 +29,7 @@
 // The operator records each account's SalesKing sub-domain, which notifications carry, with
 // PUT /compat/salesking/admin/companies/{account_id} {"sub_domain": "acme"} (admin token, native
 // errors); GET reads it back.
-package salesking
+package host
 
 import (
 	"context"
