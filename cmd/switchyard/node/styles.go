@@ -9,11 +9,11 @@ import (
 
 	altoviz "github.com/switchyard/switchyard/api/compat/altoviz"
 	quicklysign "github.com/switchyard/switchyard/api/compat/quicklysign"
-	salesking "github.com/switchyard/switchyard/api/compat/salesking"
 	upsales "github.com/switchyard/switchyard/api/compat/upsales"
 	altovizsqlite "github.com/switchyard/switchyard/plugins/altoviz/store/sqlite"
 	ivvy "github.com/switchyard/switchyard/plugins/ivvy/host"
 	quicklysignsqlite "github.com/switchyard/switchyard/plugins/quicklysign/store/sqlite"
+	salesking "github.com/switchyard/switchyard/plugins/salesking/host"
 	saleskingsqlite "github.com/switchyard/switchyard/plugins/salesking/store/sqlite"
 	upsalessqlite "github.com/switchyard/switchyard/plugins/upsales/store/sqlite"
 )
@@ -24,7 +24,7 @@ var styles = []styleEntry{
 	stored(altovizsqlite.Migrations, func(db *sqlite.Store) altoviz.Store { return db }, altoviz.New),
 	stateless(ivvy.New),
 	stored(quicklysignsqlite.Migrations, func(db *sqlite.Store) quicklysign.Store { return db }, quicklysign.New),
-	stored(saleskingsqlite.Migrations, func(db *sqlite.Store) salesking.Store { return db }, salesking.New),
+	stored(saleskingsqlite.Migrations, saleskingsqlite.New, salesking.New),
 	stored(upsalessqlite.Migrations, func(db *sqlite.Store) upsales.Store { return db }, upsales.New),
 }
 

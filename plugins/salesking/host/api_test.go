@@ -1,4 +1,4 @@
-package salesking_test
+package host_test
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package salesking
+package host
 
 import (
 	"fmt"

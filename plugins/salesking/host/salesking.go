@@ -1,6 +1,6 @@
-// Package salesking is SalesKing's push-notification API on Switchyard, so that a SalesKing app
-// subscribes and receives notifications unchanged, pointed at https://NODE/compat/salesking in
-// place of https://SUB.salesking.eu:
+// Package host is the host side of the SalesKing style: SalesKing's push-notification API on
+// Switchyard, so that a SalesKing app subscribes and receives notifications unchanged, pointed at
+// https://NODE/compat/salesking in place of https://SUB.salesking.eu:
 //
 //	GET    /compat/salesking/api/subs/channels   every channel, from the salesking plugin's manifest
 //	POST   /compat/salesking/api/subs            {"sub": {"channel", "callback_url"}}, or form fields
@@ -29,7 +29,7 @@
 // The operator records each account's SalesKing sub-domain, which notifications carry, with
 // PUT /compat/salesking/admin/companies/{account_id} {"sub_domain": "acme"} (admin token, native
 // errors); GET reads it back.
-package salesking
+package host
 
 import (
 	"context"
@@ -43,16 +43,8 @@ import (
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/plugins/salesking"
+	"github.com/switchyard/switchyard/plugins/salesking/store"
 )
-
-// Store is what the style keeps beside the engine's data: each account's SalesKing sub-domain.
-// The SQLite store implements it in store/sqlite/salesking.go.
-type Store interface {
-	// SetSalesKingSubDomain records an account's sub-domain, replacing any it had.
-	SetSalesKingSubDomain(ctx context.Context, accountID, subDomain string, at time.Time) error
-	// SalesKingSubDomain returns an account's sub-domain and when it was set, or engine.ErrNotFound.
-	SalesKingSubDomain(ctx context.Context, accountID string) (string, time.Time, error)
-}
 
 // Prefix is where the style's routes live; SalesKing's own paths (/api/subs) follow it.
 const Prefix = "/compat/salesking"
@@ -61,7 +53,7 @@ const Prefix = "/compat/salesking"
 type Style struct {
 	eng       *engine.Engine
 	auth      engine.Authenticator
-	companies Store
+	companies store.Store
 }
 
 var (
@@ -71,7 +63,7 @@ var (
 
 // New returns the SalesKing style over its store of companies: its routes, and the hooks that give
 // each delivery the account's sub-domain and hold subscriptions to SalesKing's rules.
-func New(d engine.StyleDeps, companies Store) (*Style, error) {
+func New(d engine.StyleDeps, companies store.Store) (*Style, error) {
 	return &Style{eng: d.Engine, auth: d.Auth, companies: companies}, nil
 }
 
@@ -104,7 +96,7 @@ func (s *Style) Routes(e *echo.Echo) {
 
 // prepare passes the account's sub-domain to the plugin as the delivery's state.
 func (s *Style) prepare(ctx context.Context, w *engine.Work, _ *engine.DeliveryURLs) (json.RawMessage, error) {
-	sub, _, err := s.companies.SalesKingSubDomain(ctx, w.Subscription.AccountID)
+	sub, _, err := s.companies.SubDomain(ctx, w.Subscription.AccountID)
 	if errors.Is(err, engine.ErrNotFound) {
 		return nil, nil
 	}
@@ -139,7 +131,7 @@ func (s *Style) setCompany(c echo.Context) error {
 		return err
 	}
 	now := s.eng.Clock().Now().UTC().Truncate(time.Millisecond)
-	if err := s.companies.SetSalesKingSubDomain(ctx, id, in.SubDomain, now); err != nil {
+	if err := s.companies.SetSubDomain(ctx, id, in.SubDomain, now); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, company{AccountID: id, SubDomain: in.SubDomain, UpdatedAt: now})
@@ -151,7 +143,7 @@ func (s *Style) getCompany(c echo.Context) error {
 	if _, err := s.eng.GetAccount(ctx, id); err != nil {
 		return err
 	}
-	sub, at, err := s.companies.SalesKingSubDomain(ctx, id)
+	sub, at, err := s.companies.SubDomain(ctx, id)
 	if err != nil {
 		return err
 	}
