@@ -33,7 +33,7 @@
 //
 // The channels, and the plural names notification scopes use for them (clients:create allows
 // client.create), are the manifest's: each event type's Name is the channel and its Group the
-// plural. SalesKing's compatible API (api/compat/salesking) reads both from here.
+// plural. SalesKing's compatible API (plugins/salesking/host) reads both from here.
 package salesking
 
 import (
