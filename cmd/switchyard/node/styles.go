@@ -21,7 +21,7 @@ import (
 // styles are the vendor styles a node installs, in this order: their migrations run in it, after
 // the core's. Adding a style is adding its folder under plugins/ and one line here.
 var styles = []styleEntry{
-	stored(altovizsqlite.Migrations, func(db *sqlite.Store) altoviz.Store { return db }, altoviz.New),
+	stored(altovizsqlite.Migrations, altovizsqlite.New, altoviz.New),
 	stateless(ivvy.New),
 	stored(quicklysignsqlite.Migrations, func(db *sqlite.Store) quicklysign.Store { return db }, quicklysign.New),
 	stored(saleskingsqlite.Migrations, func(db *sqlite.Store) salesking.Store { return db }, salesking.New),
