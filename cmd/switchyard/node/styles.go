@@ -7,11 +7,11 @@ import (
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/store/sqlite"
 
-	altoviz "github.com/switchyard/switchyard/api/compat/altoviz"
 	ivvy "github.com/switchyard/switchyard/api/compat/ivvy"
 	quicklysign "github.com/switchyard/switchyard/api/compat/quicklysign"
 	salesking "github.com/switchyard/switchyard/api/compat/salesking"
 	upsales "github.com/switchyard/switchyard/api/compat/upsales"
+	altoviz "github.com/switchyard/switchyard/plugins/altoviz/host"
 	altovizsqlite "github.com/switchyard/switchyard/plugins/altoviz/store/sqlite"
 	quicklysignsqlite "github.com/switchyard/switchyard/plugins/quicklysign/store/sqlite"
 	saleskingsqlite "github.com/switchyard/switchyard/plugins/salesking/store/sqlite"

@@ -1,6 +1,7 @@
-// Package altoviz is the Altoviz-compatible webhook API: code written against Altoviz's
-// /v1/webhooks registers, lists and removes webhooks against Switchyard by changing only its base
-// URL (to <node>/compat/altoviz), and receives calls shaped by the altoviz plugin.
+// Package host is the Altoviz style on the node: the Altoviz-compatible webhook API. Code written
+// against Altoviz's /v1/webhooks registers, lists and removes webhooks against Switchyard by
+// changing only its base URL (to <node>/compat/altoviz), and receives calls shaped by the altoviz
+// plugin (plugins/altoviz).
 //
 //	POST   /compat/altoviz/v1/webhooks           {name, types, url, secretKey} -> 201 the webhook
 //	                                             (200 when it rotates a registered webhook's key)
@@ -27,7 +28,7 @@
 //
 // Errors: invalid input is 400 {"errors": [{"field", "message"}], "message"}; every other error is
 // an RFC 9457 problem-details object {type, title, status, detail, instance}.
-package altoviz
+package host
 
 import (
 	"bytes"
