@@ -30,7 +30,7 @@
 // verifies exactly as it always did, and one switching keys checks X-SIGNATURE-PREVIOUS with the
 // key it still holds until it has the new one.
 //
-// Events is the one place the vocabulary lives: the compatible API (api/compat/altoviz) reads it
+// Events is the one place the vocabulary lives: the compatible API (plugins/altoviz/host) reads it
 // from the loaded plugin to turn Altoviz type names into canonical event types and back.
 package altoviz
 

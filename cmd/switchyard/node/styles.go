@@ -7,9 +7,9 @@ import (
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/store/sqlite"
 
-	altoviz "github.com/switchyard/switchyard/api/compat/altoviz"
 	quicklysign "github.com/switchyard/switchyard/api/compat/quicklysign"
 	upsales "github.com/switchyard/switchyard/api/compat/upsales"
+	altoviz "github.com/switchyard/switchyard/plugins/altoviz/host"
 	altovizsqlite "github.com/switchyard/switchyard/plugins/altoviz/store/sqlite"
 	ivvy "github.com/switchyard/switchyard/plugins/ivvy/host"
 	quicklysignsqlite "github.com/switchyard/switchyard/plugins/quicklysign/store/sqlite"
@@ -21,7 +21,7 @@ import (
 // styles are the vendor styles a node installs, in this order: their migrations run in it, after
 // the core's. Adding a style is adding its folder under plugins/ and one line here.
 var styles = []styleEntry{
-	stored(altovizsqlite.Migrations, func(db *sqlite.Store) altoviz.Store { return db }, altoviz.New),
+	stored(altovizsqlite.Migrations, altovizsqlite.New, altoviz.New),
 	stateless(ivvy.New),
 	stored(quicklysignsqlite.Migrations, func(db *sqlite.Store) quicklysign.Store { return db }, quicklysign.New),
 	stored(saleskingsqlite.Migrations, saleskingsqlite.New, salesking.New),

@@ -1,6 +1,6 @@
-// Package altoviztest is the behaviour every store driver must have to keep the Altoviz style's
-// webhooks, as one suite a driver runs against a real database (store/sqlite runs it on a file).
-package altoviztest
+// Package storetest is the behaviour every driver of the Altoviz style's store must have, as one
+// suite a driver runs against a real database (plugins/altoviz/store/sqlite runs it on a file).
+package storetest
 
 import (
 	"context"
@@ -8,28 +8,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/compat/altoviz"
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/plugins/altoviz/store"
 )
-
-// Store is a driver under test: the engine's store, which owns subscriptions, and the style's.
-type Store interface {
-	engine.Store
-	altoviz.Store
-}
 
 var base = time.Date(2031, time.March, 4, 5, 6, 7, 8_000_000, time.UTC)
 
 type harness struct {
 	t   *testing.T
 	ctx context.Context
-	s   Store
+	// e is the engine's store, which owns the accounts, apps and subscriptions webhooks hang on;
+	// s, the style's store under test, on the same database.
+	e engine.Store
+	s store.Store
 }
 
 func (h *harness) owner() (*engine.App, *engine.Account) {
 	h.t.Helper()
 	acc := &engine.Account{ID: engine.NewID("acc"), Name: "Company", CreatedAt: base}
-	if err := h.s.CreateAccount(h.ctx, acc); err != nil {
+	if err := h.e.CreateAccount(h.ctx, acc); err != nil {
 		h.t.Fatalf("CreateAccount: %v", err)
 	}
 	return h.app(), acc
@@ -38,42 +35,42 @@ func (h *harness) owner() (*engine.App, *engine.Account) {
 func (h *harness) app() *engine.App {
 	h.t.Helper()
 	app := &engine.App{ID: engine.NewID("app"), Name: "Integrator", Secret: "s", CreatedAt: base}
-	if err := h.s.CreateApp(h.ctx, app); err != nil {
+	if err := h.e.CreateApp(h.ctx, app); err != nil {
 		h.t.Fatalf("CreateApp: %v", err)
 	}
 	return app
 }
 
 // webhook stores a subscription to url and a webhook over it; it returns the webhook and the
-// error of CreateAltovizWebhook (the subscription is stored either way).
-func (h *harness) webhook(app *engine.App, acc *engine.Account, url, name string, max int) (*altoviz.Webhook, error) {
+// error of CreateWebhook (the subscription is stored either way).
+func (h *harness) webhook(app *engine.App, acc *engine.Account, url, name string, max int) (*store.Webhook, error) {
 	h.t.Helper()
 	sub := &engine.Subscription{
 		ID: engine.NewID("sub"), AppID: app.ID, AccountID: acc.ID, Format: "altoviz",
 		Events: []string{"client.create"}, URL: url, State: engine.SubscriptionActive, CreatedAt: base, UpdatedAt: base,
 	}
-	if err := h.s.CreateSubscription(h.ctx, engine.CreateSubscriptionParams{Subscription: sub}); err != nil {
+	if err := h.e.CreateSubscription(h.ctx, engine.CreateSubscriptionParams{Subscription: sub}); err != nil {
 		h.t.Fatalf("CreateSubscription: %v", err)
 	}
-	w := &altoviz.Webhook{SubscriptionID: sub.ID, AppID: app.ID, AccountID: acc.ID, Name: name, CreatedAt: base}
-	err := h.s.CreateAltovizWebhook(h.ctx, altoviz.CreateWebhookParams{Webhook: w, URL: url, Max: max})
+	w := &store.Webhook{SubscriptionID: sub.ID, AppID: app.ID, AccountID: acc.ID, Name: name, CreatedAt: base}
+	err := h.s.CreateWebhook(h.ctx, store.CreateWebhookParams{Webhook: w, URL: url, Max: max})
 	return w, err
 }
 
-func (h *harness) mustWebhook(app *engine.App, acc *engine.Account, url, name string) *altoviz.Webhook {
+func (h *harness) mustWebhook(app *engine.App, acc *engine.Account, url, name string) *store.Webhook {
 	h.t.Helper()
 	w, err := h.webhook(app, acc, url, name, 0)
 	if err != nil {
-		h.t.Fatalf("CreateAltovizWebhook: %v", err)
+		h.t.Fatalf("CreateWebhook: %v", err)
 	}
 	return w
 }
 
 func (h *harness) list(app *engine.App, acc *engine.Account) []int64 {
 	h.t.Helper()
-	ws, err := h.s.ListAltovizWebhooks(h.ctx, app.ID, acc.ID)
+	ws, err := h.s.ListWebhooks(h.ctx, app.ID, acc.ID)
 	if err != nil {
-		h.t.Fatalf("ListAltovizWebhooks: %v", err)
+		h.t.Fatalf("ListWebhooks: %v", err)
 	}
 	ids := []int64{}
 	for _, w := range ws {
@@ -94,11 +91,13 @@ func equal(a, b []int64) bool {
 	return true
 }
 
-// RunStore runs the suite; open returns a fresh, empty store for each subtest.
-func RunStore(t *testing.T, open func(t *testing.T) Store) {
+// Run runs the suite. open returns, for each subtest, a fresh and empty database as two stores on
+// it: the engine's, for the subscriptions a webhook needs, and the driver's store under test.
+func Run(t *testing.T, open func(t *testing.T) (engine.Store, store.Store)) {
 	setup := func(t *testing.T) *harness {
 		t.Parallel()
-		return &harness{t: t, ctx: context.Background(), s: open(t)}
+		e, s := open(t)
+		return &harness{t: t, ctx: context.Background(), e: e, s: s}
 	}
 
 	t.Run("CreateAssignsIDsThatAreNeverReused", func(t *testing.T) {
@@ -109,14 +108,14 @@ func RunStore(t *testing.T, open func(t *testing.T) Store) {
 		if a.ID <= 0 || b.ID <= a.ID {
 			t.Fatalf("ids %d, %d: want positive and increasing", a.ID, b.ID)
 		}
-		if err := h.s.DeleteSubscription(h.ctx, b.SubscriptionID); err != nil {
+		if err := h.e.DeleteSubscription(h.ctx, b.SubscriptionID); err != nil {
 			t.Fatal(err)
 		}
 		c := h.mustWebhook(app, acc, "https://c.example/hook", "C")
 		if c.ID <= b.ID {
 			t.Errorf("a new webhook got id %d after %d was removed: ids must not be reused", c.ID, b.ID)
 		}
-		got, err := h.s.FindAltovizWebhook(h.ctx, altoviz.WebhookQuery{AppID: app.ID, AccountID: acc.ID, ID: c.ID})
+		got, err := h.s.FindWebhook(h.ctx, store.WebhookQuery{AppID: app.ID, AccountID: acc.ID, ID: c.ID})
 		if err != nil || got.Name != "C" || got.SubscriptionID != c.SubscriptionID || !got.CreatedAt.Equal(base) {
 			t.Errorf("found %+v, %v", got, err)
 		}
@@ -127,13 +126,13 @@ func RunStore(t *testing.T, open func(t *testing.T) Store) {
 		app, acc := h.owner()
 		a := h.mustWebhook(app, acc, "https://a.example/hook", "A")
 		b := h.mustWebhook(app, acc, "https://b.example/hook", "B")
-		if err := h.s.DeleteSubscription(h.ctx, a.SubscriptionID); err != nil {
+		if err := h.e.DeleteSubscription(h.ctx, a.SubscriptionID); err != nil {
 			t.Fatal(err)
 		}
 		if ids := h.list(app, acc); !equal(ids, []int64{b.ID}) {
 			t.Errorf("webhooks %v after deleting %d's subscription, want [%d]", ids, a.ID, b.ID)
 		}
-		_, err := h.s.FindAltovizWebhook(h.ctx, altoviz.WebhookQuery{AppID: app.ID, AccountID: acc.ID, ID: a.ID})
+		_, err := h.s.FindWebhook(h.ctx, store.WebhookQuery{AppID: app.ID, AccountID: acc.ID, ID: a.ID})
 		if !errors.Is(err, engine.ErrNotFound) {
 			t.Errorf("find a deleted webhook: %v, want ErrNotFound", err)
 		}
@@ -156,16 +155,16 @@ func RunStore(t *testing.T, open func(t *testing.T) Store) {
 		if ids := h.list(app, otherAcc); !equal(ids, []int64{elsewhere.ID}) {
 			t.Errorf("other account sees %v, want [%d]", ids, elsewhere.ID)
 		}
-		for _, q := range []altoviz.WebhookQuery{
+		for _, q := range []store.WebhookQuery{
 			{AppID: otherApp.ID, AccountID: acc.ID, ID: mine.ID},
 			{AppID: app.ID, AccountID: otherAcc.ID, ID: mine.ID},
 			{AppID: app.ID, AccountID: acc.ID, ID: theirs.ID},
 		} {
-			if w, err := h.s.FindAltovizWebhook(h.ctx, q); !errors.Is(err, engine.ErrNotFound) {
+			if w, err := h.s.FindWebhook(h.ctx, q); !errors.Is(err, engine.ErrNotFound) {
 				t.Errorf("%+v found %+v, %v; want ErrNotFound", q, w, err)
 			}
 		}
-		w, err := h.s.FindAltovizWebhook(h.ctx, altoviz.WebhookQuery{AppID: app.ID, AccountID: acc.ID, URL: "https://shared.example/hook"})
+		w, err := h.s.FindWebhook(h.ctx, store.WebhookQuery{AppID: app.ID, AccountID: acc.ID, URL: "https://shared.example/hook"})
 		if err != nil || w.ID != mine.ID {
 			t.Errorf("find by url: %+v, %v; want %d", w, err, mine.ID)
 		}
@@ -176,7 +175,7 @@ func RunStore(t *testing.T, open func(t *testing.T) Store) {
 		app, acc := h.owner()
 		a := h.mustWebhook(app, acc, "https://a.example/hook?x=1", "A")
 		b := h.mustWebhook(app, acc, "https://b.example/hook", "B")
-		q := altoviz.WebhookQuery{AppID: app.ID, AccountID: acc.ID}
+		q := store.WebhookQuery{AppID: app.ID, AccountID: acc.ID}
 		for _, c := range []struct {
 			id   int64
 			url  string
@@ -191,7 +190,7 @@ func RunStore(t *testing.T, open func(t *testing.T) Store) {
 			{id: b.ID + 100},
 		} {
 			q.ID, q.URL = c.id, c.url
-			w, err := h.s.FindAltovizWebhook(h.ctx, q)
+			w, err := h.s.FindWebhook(h.ctx, q)
 			switch {
 			case c.want == 0 && !errors.Is(err, engine.ErrNotFound):
 				t.Errorf("id %d url %q: found %+v, %v; want ErrNotFound", c.id, c.url, w, err)
@@ -205,20 +204,20 @@ func RunStore(t *testing.T, open func(t *testing.T) Store) {
 		h := setup(t)
 		app, acc := h.owner()
 		a := h.mustWebhook(app, acc, "https://old.example/hook", "A")
-		sub, err := h.s.GetSubscription(h.ctx, a.SubscriptionID)
+		sub, err := h.e.GetSubscription(h.ctx, a.SubscriptionID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sub.URL = "https://new.example/hook"
-		if err := h.s.UpdateSubscription(h.ctx, sub); err != nil {
+		if err := h.e.UpdateSubscription(h.ctx, sub); err != nil {
 			t.Fatal(err)
 		}
-		q := altoviz.WebhookQuery{AppID: app.ID, AccountID: acc.ID, URL: "https://new.example/hook"}
-		if w, err := h.s.FindAltovizWebhook(h.ctx, q); err != nil || w.ID != a.ID {
+		q := store.WebhookQuery{AppID: app.ID, AccountID: acc.ID, URL: "https://new.example/hook"}
+		if w, err := h.s.FindWebhook(h.ctx, q); err != nil || w.ID != a.ID {
 			t.Errorf("find by the new url: %+v, %v", w, err)
 		}
 		q.URL = "https://old.example/hook"
-		if _, err := h.s.FindAltovizWebhook(h.ctx, q); !errors.Is(err, engine.ErrNotFound) {
+		if _, err := h.s.FindWebhook(h.ctx, q); !errors.Is(err, engine.ErrNotFound) {
 			t.Errorf("find by the old url: %v, want ErrNotFound", err)
 		}
 		// The old URL is free again.
@@ -232,7 +231,7 @@ func RunStore(t *testing.T, open func(t *testing.T) Store) {
 		app, acc := h.owner()
 		a := h.mustWebhook(app, acc, "https://a.example/hook", "A")
 		_, err := h.webhook(app, acc, "https://a.example/hook", "again", 0)
-		if !errors.Is(err, altoviz.ErrURLTaken) || !errors.Is(err, engine.ErrConflict) {
+		if !errors.Is(err, store.ErrURLTaken) || !errors.Is(err, engine.ErrConflict) {
 			t.Fatalf("second webhook for one url: %v, want ErrURLTaken", err)
 		}
 		if ids := h.list(app, acc); !equal(ids, []int64{a.ID}) {
@@ -248,7 +247,7 @@ func RunStore(t *testing.T, open func(t *testing.T) Store) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := h.webhook(app, acc, "https://c.example", "", 2); !errors.Is(err, altoviz.ErrTooMany) {
+		if _, err := h.webhook(app, acc, "https://c.example", "", 2); !errors.Is(err, store.ErrTooMany) {
 			t.Fatalf("third webhook with max 2: %v, want ErrTooMany", err)
 		}
 		// The limit is per owner.
@@ -264,7 +263,7 @@ func RunStore(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("ListIsEmptyNotNil", func(t *testing.T) {
 		h := setup(t)
 		app, acc := h.owner()
-		ws, err := h.s.ListAltovizWebhooks(h.ctx, app.ID, acc.ID)
+		ws, err := h.s.ListWebhooks(h.ctx, app.ID, acc.ID)
 		if err != nil || ws == nil || len(ws) != 0 {
 			t.Errorf("list of nothing: %#v, %v", ws, err)
 		}

@@ -1,4 +1,4 @@
-package altoviz
+package host
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package altoviz_test
+package host_test
 
 import (
 	"net/http"

@@ -1,4 +1,7 @@
-package altoviz
+// Package store is what the Altoviz style keeps of its own, as an interface the style owns and
+// each store driver implements (plugins/altoviz/store/sqlite on the node's SQLite database). It
+// knows nothing of HTTP, so that a driver links no web framework.
+package store
 
 import (
 	"context"
@@ -22,21 +25,21 @@ type Webhook struct {
 	CreatedAt time.Time
 }
 
-// Store is what this style keeps of its own; store/sqlite implements it beside the engine's store.
+// Store keeps the style's webhooks beside the engine's store, which owns their subscriptions.
 type Store interface {
-	// CreateAltovizWebhook stores p.Webhook and sets its ID. IDs are never reused, so a client that
+	// CreateWebhook stores p.Webhook and sets its ID. IDs are never reused, so a client that
 	// holds the id of a removed webhook cannot remove another by mistake. In the same transaction it
 	// refuses, with ErrURLTaken, a webhook whose owner already has one whose subscription has p.URL,
 	// and, with ErrTooMany, one whose owner already has p.Max webhooks.
-	CreateAltovizWebhook(ctx context.Context, p CreateWebhookParams) error
-	// ListAltovizWebhooks returns an owner's webhooks by ID.
-	ListAltovizWebhooks(ctx context.Context, appID, accountID string) ([]*Webhook, error)
-	// FindAltovizWebhook returns the owner's webhook with q.ID and/or whose subscription has q.URL
+	CreateWebhook(ctx context.Context, p CreateWebhookParams) error
+	// ListWebhooks returns an owner's webhooks by ID.
+	ListWebhooks(ctx context.Context, appID, accountID string) ([]*Webhook, error)
+	// FindWebhook returns the owner's webhook with q.ID and/or whose subscription has q.URL
 	// (the zero value matches anything), or an error wrapping engine.ErrNotFound.
-	FindAltovizWebhook(ctx context.Context, q WebhookQuery) (*Webhook, error)
+	FindWebhook(ctx context.Context, q WebhookQuery) (*Webhook, error)
 }
 
-// CreateWebhookParams are the arguments of Store.CreateAltovizWebhook.
+// CreateWebhookParams are the arguments of Store.CreateWebhook.
 type CreateWebhookParams struct {
 	Webhook *Webhook
 	// URL is the subscription's URL, which must be the only one of its kind among the owner's webhooks.

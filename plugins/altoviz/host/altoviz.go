@@ -1,6 +1,7 @@
-// Package altoviz is the Altoviz-compatible webhook API: code written against Altoviz's
-// /v1/webhooks registers, lists and removes webhooks against Switchyard by changing only its base
-// URL (to <node>/compat/altoviz), and receives calls shaped by the altoviz plugin.
+// Package host is the Altoviz style on the node: the Altoviz-compatible webhook API. Code written
+// against Altoviz's /v1/webhooks registers, lists and removes webhooks against Switchyard by
+// changing only its base URL (to <node>/compat/altoviz), and receives calls shaped by the altoviz
+// plugin (plugins/altoviz).
 //
 //	POST   /compat/altoviz/v1/webhooks           {name, types, url, secretKey} -> 201 the webhook
 //	                                             (200 when it rotates a registered webhook's key)
@@ -27,7 +28,7 @@
 //
 // Errors: invalid input is 400 {"errors": [{"field", "message"}], "message"}; every other error is
 // an RFC 9457 problem-details object {type, title, status, detail, instance}.
-package altoviz
+package host
 
 import (
 	"bytes"
@@ -47,6 +48,7 @@ import (
 
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/plugins/altoviz/store"
 	"github.com/switchyard/switchyard/sdk"
 )
 
@@ -75,12 +77,12 @@ type Style struct{ h *handler }
 var _ web.Routed = (*Style)(nil)
 
 // New returns the style over its store.
-func New(d engine.StyleDeps, store Store) (*Style, error) {
+func New(d engine.StyleDeps, st store.Store) (*Style, error) {
 	logger := d.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Style{h: &handler{engine: d.Engine, auth: d.Auth, store: store, logger: logger}}, nil
+	return &Style{h: &handler{engine: d.Engine, auth: d.Auth, store: st, logger: logger}}, nil
 }
 
 // Name is the style's name, and its plugin's.
@@ -124,7 +126,7 @@ func methodNotAllowed(c echo.Context) error {
 type handler struct {
 	engine *engine.Engine
 	auth   engine.Authenticator
-	store  Store
+	store  store.Store
 	logger *slog.Logger
 }
 
@@ -201,10 +203,10 @@ func (h *handler) create(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	owner := WebhookQuery{AppID: p.App.ID, AccountID: p.Credential.AccountID}
+	owner := store.WebhookQuery{AppID: p.App.ID, AccountID: p.Credential.AccountID}
 	byURL := owner
 	byURL.URL = in.URL
-	switch w, err := h.store.FindAltovizWebhook(ctx, byURL); {
+	switch w, err := h.store.FindWebhook(ctx, byURL); {
 	case err == nil:
 		return h.reregister(c, m, w, &in, names)
 	case !errors.Is(err, engine.ErrNotFound):
@@ -221,8 +223,8 @@ func (h *handler) create(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("register webhook: %w", err)
 	}
-	w := &Webhook{SubscriptionID: sub.ID, AppID: sub.AppID, AccountID: sub.AccountID, Name: in.Name, CreatedAt: sub.CreatedAt}
-	if err := h.store.CreateAltovizWebhook(ctx, CreateWebhookParams{Webhook: w, URL: in.URL, Max: maxWebhooks}); err != nil {
+	w := &store.Webhook{SubscriptionID: sub.ID, AppID: sub.AppID, AccountID: sub.AccountID, Name: in.Name, CreatedAt: sub.CreatedAt}
+	if err := h.store.CreateWebhook(ctx, store.CreateWebhookParams{Webhook: w, URL: in.URL, Max: maxWebhooks}); err != nil {
 		// The subscription must not outlive its failed registration, or it would deliver to a
 		// webhook nobody can see; the request may be gone, the cleanup must still happen.
 		if _, derr := h.engine.DeleteSubscription(context.WithoutCancel(ctx), p, sub.ID); derr != nil {
@@ -230,9 +232,9 @@ func (h *handler) create(c echo.Context) error {
 		}
 		// Another registration won a race the check above could not see.
 		switch {
-		case errors.Is(err, ErrURLTaken):
+		case errors.Is(err, store.ErrURLTaken):
 			return invalid("url", "a webhook is already registered for this url; remove it first, or register another url")
-		case errors.Is(err, ErrTooMany):
+		case errors.Is(err, store.ErrTooMany):
 			return invalid("url", fmt.Sprintf("this company has %d webhooks, the most allowed; remove one first", maxWebhooks))
 		}
 		return fmt.Errorf("register webhook: %w", err)
@@ -292,10 +294,10 @@ func publicURLMessage(reason string) string {
 	return reason
 }
 
-// checkRoom refuses, before anything is stored, one webhook over the limit; CreateAltovizWebhook
+// checkRoom refuses, before anything is stored, one webhook over the limit; CreateWebhook
 // checks it again in its transaction, with the url's.
-func (h *handler) checkRoom(ctx context.Context, owner WebhookQuery) error {
-	all, err := h.store.ListAltovizWebhooks(ctx, owner.AppID, owner.AccountID)
+func (h *handler) checkRoom(ctx context.Context, owner store.WebhookQuery) error {
+	all, err := h.store.ListWebhooks(ctx, owner.AppID, owner.AccountID)
 	if err != nil {
 		return err
 	}
@@ -311,7 +313,7 @@ func (h *handler) checkRoom(ctx context.Context, owner WebhookQuery) error {
 // webhook to register it again would lose the calls in between and switch keys with no overlap.
 // Any other registration of the url is refused, as it always was, rather than silently changing
 // what w sends.
-func (h *handler) reregister(c echo.Context, m *sdk.Manifest, w *Webhook, in *webhookIn, names []string) error {
+func (h *handler) reregister(c echo.Context, m *sdk.Manifest, w *store.Webhook, in *webhookIn, names []string) error {
 	ctx := c.Request().Context()
 	p := web.Principal(c)
 	sub, err := h.engine.GetSubscription(ctx, p, w.SubscriptionID)
@@ -351,7 +353,7 @@ func (h *handler) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	hooks, err := h.store.ListAltovizWebhooks(ctx, p.App.ID, p.Credential.AccountID)
+	hooks, err := h.store.ListWebhooks(ctx, p.App.ID, p.Credential.AccountID)
 	if err != nil {
 		return err
 	}
@@ -388,7 +390,7 @@ func (h *handler) remove(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q := WebhookQuery{AppID: p.App.ID, AccountID: p.Credential.AccountID, URL: c.QueryParam("url")}
+	q := store.WebhookQuery{AppID: p.App.ID, AccountID: p.Credential.AccountID, URL: c.QueryParam("url")}
 	var problems invalidInput
 	if raw := c.QueryParam("id"); raw != "" {
 		id, err := strconv.ParseInt(raw, 10, 64)
@@ -402,7 +404,7 @@ func (h *handler) remove(c echo.Context) error {
 	if len(problems) > 0 {
 		return problems
 	}
-	w, err := h.store.FindAltovizWebhook(ctx, q)
+	w, err := h.store.FindWebhook(ctx, q)
 	if err != nil {
 		if errors.Is(err, engine.ErrNotFound) {
 			return fmt.Errorf("%s: %w", describe(q), engine.ErrNotFound)
@@ -420,7 +422,7 @@ func (h *handler) remove(c echo.Context) error {
 	return c.JSON(http.StatusOK, view(m, w, sub))
 }
 
-func describe(q WebhookQuery) string {
+func describe(q store.WebhookQuery) string {
 	switch {
 	case q.ID != 0 && q.URL != "":
 		return fmt.Sprintf("no webhook %d with url %q", q.ID, q.URL)
@@ -430,7 +432,7 @@ func describe(q WebhookQuery) string {
 	return fmt.Sprintf("no webhook with url %q", q.URL)
 }
 
-func view(m *sdk.Manifest, w *Webhook, s *engine.Subscription) webhookOut {
+func view(m *sdk.Manifest, w *store.Webhook, s *engine.Subscription) webhookOut {
 	return webhookOut{ID: w.ID, Name: w.Name, Types: vendorNames(m, s.Events), URL: s.URL}
 }
 

@@ -1,0 +1,106 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/switchyard/switchyard/plugins/altoviz/store"
+	core "github.com/switchyard/switchyard/store/sqlite"
+)
+
+// webhooks is the style's store on the node's database. Its queries join the engine's
+// subscriptions table for the URL, which lives only there: copying it would let the two disagree
+// after a native PATCH changes it.
+type webhooks struct{ db *core.Store }
+
+// New returns the style's store over the node's database, whose migrations must include Migrations.
+func New(db *core.Store) store.Store { return &webhooks{db: db} }
+
+// webhookRow is a row of altoviz_webhooks (this line's migration 1).
+type webhookRow struct {
+	ID             int64  `db:"id"`
+	SubscriptionID string `db:"subscription_id"`
+	AppID          string `db:"app_id"`
+	AccountID      string `db:"account_id"`
+	Name           string `db:"name"`
+	CreatedAt      int64  `db:"created_at"`
+}
+
+func (r *webhookRow) webhook() *store.Webhook {
+	return &store.Webhook{
+		ID: r.ID, SubscriptionID: r.SubscriptionID, AppID: r.AppID, AccountID: r.AccountID,
+		Name: r.Name, CreatedAt: core.FromMS(r.CreatedAt),
+	}
+}
+
+const webhookCols = `w.id, w.subscription_id, w.app_id, w.account_id, w.name, w.created_at`
+
+func (s *webhooks) CreateWebhook(ctx context.Context, p store.CreateWebhookParams) error {
+	w := p.Webhook
+	err := s.db.Write(ctx, func(tx *sqlx.Tx) error {
+		// Checked in the writing transaction, so two registrations racing cannot both pass.
+		var taken bool
+		if err := tx.GetContext(ctx, &taken, `SELECT EXISTS (SELECT 1 FROM altoviz_webhooks w
+			JOIN subscriptions s ON s.id = w.subscription_id
+			WHERE w.app_id = ? AND w.account_id = ? AND s.url = ?)`, w.AppID, w.AccountID, p.URL); err != nil {
+			return err
+		}
+		if taken {
+			return store.ErrURLTaken
+		}
+		if p.Max > 0 {
+			var n int
+			if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM altoviz_webhooks WHERE app_id = ? AND account_id = ?`,
+				w.AppID, w.AccountID); err != nil {
+				return err
+			}
+			if n >= p.Max {
+				return store.ErrTooMany
+			}
+		}
+		return tx.GetContext(ctx, &w.ID, `INSERT INTO altoviz_webhooks (subscription_id, app_id, account_id, name, created_at)
+			VALUES (?, ?, ?, ?, ?) RETURNING id`, w.SubscriptionID, w.AppID, w.AccountID, w.Name, core.ToMS(w.CreatedAt))
+	})
+	if err != nil {
+		return fmt.Errorf("create altoviz webhook for subscription %q: %w", w.SubscriptionID, core.MapError(err))
+	}
+	return nil
+}
+
+func (s *webhooks) ListWebhooks(ctx context.Context, appID, accountID string) ([]*store.Webhook, error) {
+	var rows []webhookRow
+	if err := s.db.Reader().SelectContext(ctx, &rows, `SELECT `+webhookCols+` FROM altoviz_webhooks w
+		WHERE w.app_id = ? AND w.account_id = ? ORDER BY w.id`, appID, accountID); err != nil {
+		return nil, fmt.Errorf("list altoviz webhooks: %w", core.MapError(err))
+	}
+	out := make([]*store.Webhook, len(rows))
+	for i := range rows {
+		out[i] = rows[i].webhook()
+	}
+	return out, nil
+}
+
+func (s *webhooks) FindWebhook(ctx context.Context, q store.WebhookQuery) (*store.Webhook, error) {
+	where := []string{"w.app_id = ?", "w.account_id = ?"}
+	args := []any{q.AppID, q.AccountID}
+	from := `altoviz_webhooks w`
+	if q.ID != 0 {
+		where = append(where, "w.id = ?")
+		args = append(args, q.ID)
+	}
+	if q.URL != "" {
+		from += ` JOIN subscriptions s ON s.id = w.subscription_id`
+		where = append(where, "s.url = ?")
+		args = append(args, q.URL)
+	}
+	var r webhookRow
+	err := s.db.Reader().GetContext(ctx, &r, `SELECT `+webhookCols+` FROM `+from+` WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY w.id LIMIT 1`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find altoviz webhook: %w", core.MapError(err))
+	}
+	return r.webhook(), nil
+}
