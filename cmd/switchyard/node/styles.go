@@ -9,10 +9,10 @@ import (
 
 	altoviz "github.com/switchyard/switchyard/api/compat/altoviz"
 	ivvy "github.com/switchyard/switchyard/api/compat/ivvy"
-	quicklysign "github.com/switchyard/switchyard/api/compat/quicklysign"
 	salesking "github.com/switchyard/switchyard/api/compat/salesking"
 	upsales "github.com/switchyard/switchyard/api/compat/upsales"
 	altovizsqlite "github.com/switchyard/switchyard/plugins/altoviz/store/sqlite"
+	quicklysign "github.com/switchyard/switchyard/plugins/quicklysign/host"
 	quicklysignsqlite "github.com/switchyard/switchyard/plugins/quicklysign/store/sqlite"
 	saleskingsqlite "github.com/switchyard/switchyard/plugins/salesking/store/sqlite"
 	upsalessqlite "github.com/switchyard/switchyard/plugins/upsales/store/sqlite"
@@ -23,7 +23,7 @@ import (
 var styles = []styleEntry{
 	stored(altovizsqlite.Migrations, func(db *sqlite.Store) altoviz.Store { return db }, altoviz.New),
 	stateless(ivvy.New),
-	stored(quicklysignsqlite.Migrations, func(db *sqlite.Store) quicklysign.Store { return db }, quicklysign.New),
+	stored(quicklysignsqlite.Migrations, quicklysignsqlite.New, quicklysign.New),
 	stored(saleskingsqlite.Migrations, func(db *sqlite.Store) salesking.Store { return db }, salesking.New),
 	stored(upsalessqlite.Migrations, func(db *sqlite.Store) upsales.Store { return db }, upsales.New),
 }
