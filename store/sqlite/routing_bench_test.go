@@ -13,7 +13,7 @@ import (
 )
 
 // BenchmarkIngestWithPerEntitySubscriptions measures ingesting one event into an account that holds
-// many subscriptions limited to one entity each (a QuicklySign integrator subscribes per document).
+// many subscriptions limited to one entity each, as when an integrator subscribes once per document.
 // One op is one Ingest call of one event, which one of those subscriptions wants.
 func BenchmarkIngestWithPerEntitySubscriptions(b *testing.B) {
 	for _, n := range []int{100, 10_000, 50_000} {
@@ -34,7 +34,7 @@ func BenchmarkIngestWithPerEntitySubscriptions(b *testing.B) {
 				b.Fatal(err)
 			}
 			for i := range n {
-				sub := &engine.Subscription{ID: engine.NewID("sub"), AppID: app.ID, AccountID: acc.ID, Format: "quicklysign",
+				sub := &engine.Subscription{ID: engine.NewID("sub"), AppID: app.ID, AccountID: acc.ID, Format: "standard",
 					Events: []string{"document.update"}, EntityKey: fmt.Sprintf("doc-%d", i), URL: "https://r.example/hook",
 					State: engine.SubscriptionActive, CreatedAt: now, UpdatedAt: now}
 				if err := s.CreateSubscription(ctx, engine.CreateSubscriptionParams{Subscription: sub}); err != nil {

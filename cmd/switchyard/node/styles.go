@@ -7,11 +7,11 @@ import (
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/store/sqlite"
 
-	quicklysign "github.com/switchyard/switchyard/api/compat/quicklysign"
 	upsales "github.com/switchyard/switchyard/api/compat/upsales"
 	altoviz "github.com/switchyard/switchyard/plugins/altoviz/host"
 	altovizsqlite "github.com/switchyard/switchyard/plugins/altoviz/store/sqlite"
 	ivvy "github.com/switchyard/switchyard/plugins/ivvy/host"
+	quicklysign "github.com/switchyard/switchyard/plugins/quicklysign/host"
 	quicklysignsqlite "github.com/switchyard/switchyard/plugins/quicklysign/store/sqlite"
 	salesking "github.com/switchyard/switchyard/plugins/salesking/host"
 	saleskingsqlite "github.com/switchyard/switchyard/plugins/salesking/store/sqlite"
@@ -23,7 +23,7 @@ import (
 var styles = []styleEntry{
 	stored(altovizsqlite.Migrations, altovizsqlite.New, altoviz.New),
 	stateless(ivvy.New),
-	stored(quicklysignsqlite.Migrations, func(db *sqlite.Store) quicklysign.Store { return db }, quicklysign.New),
+	stored(quicklysignsqlite.Migrations, quicklysignsqlite.New, quicklysign.New),
 	stored(saleskingsqlite.Migrations, saleskingsqlite.New, salesking.New),
 	stored(upsalessqlite.Migrations, func(db *sqlite.Store) upsales.Store { return db }, upsales.New),
 }

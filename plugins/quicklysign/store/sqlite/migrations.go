@@ -1,5 +1,3 @@
-// Package sqlite is the quicklysign style's store on the node's SQLite database: its own tables, written
-// through the core store's one writer.
 package sqlite
 
 import (

@@ -1,4 +1,4 @@
-package quicklysign_test
+package host_test
 
 import (
 	"encoding/json"
@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/compat/quicklysign"
 	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/enginetest"
 	"github.com/switchyard/switchyard/examples/receivers"
+	"github.com/switchyard/switchyard/plugins/quicklysign/host"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -68,7 +68,7 @@ func (c *client) do(method, path string, query url.Values, body map[string]any) 
 		query.Set("client_id", c.id)
 		query.Set("client_secret", c.secret)
 	}
-	target := quicklysign.Prefix + path
+	target := host.Prefix + path
 	if len(query) > 0 {
 		target += "?" + query.Encode()
 	}
@@ -363,7 +363,7 @@ func TestEveryCall(t *testing.T) {
 	}
 	// client_id and client_secret may also come in the query string of a POST.
 	var viaQuery struct{ Subscription sub }
-	r := c.http.Do("POST", quicklysign.Prefix+"/v0/subscriptions?"+url.Values{"client_id": {c.id}, "client_secret": {c.secret}}.Encode(),
+	r := c.http.Do("POST", host.Prefix+"/v0/subscriptions?"+url.Values{"client_id": {c.id}, "client_secret": {c.secret}}.Encode(),
 		map[string]any{"subscription": map[string]string{"entity_key": docC, "callback": rc.URL + "/c"}})
 	if r.Status != 200 || json.Unmarshal(r.Body, &struct{ Data any }{&viaQuery}) != nil || viaQuery.Subscription.EntityKey != docC {
 		t.Errorf("POST with credentials in the query: %d %s", r.Status, r.Body)
@@ -603,7 +603,7 @@ func TestErrors(t *testing.T) {
 			if switched {
 				q.Set("always_use_http_status_code_200", "true")
 			}
-			target := quicklysign.Prefix + tt.path
+			target := host.Prefix + tt.path
 			if len(q) > 0 {
 				target += "?" + q.Encode()
 			}
@@ -626,7 +626,7 @@ func TestErrors(t *testing.T) {
 	// The switch may also come in a POST's body, where QuicklySign's clients put their other
 	// parameters; a string "true" counts.
 	for _, v := range []any{true, "true"} {
-		r := c.http.Do("POST", quicklysign.Prefix+"/v0/subscriptions", map[string]any{"client_id": c.id, "client_secret": "nope", "subscription": good, "always_use_http_status_code_200": v})
+		r := c.http.Do("POST", host.Prefix+"/v0/subscriptions", map[string]any{"client_id": c.id, "client_secret": "nope", "subscription": good, "always_use_http_status_code_200": v})
 		var env errorEnvelope
 		if r.Status != 200 || json.Unmarshal(r.Body, &env) != nil || env.Status.StatusCode != 401 {
 			t.Errorf("switch %v in the body: %d %s", v, r.Status, r.Body)

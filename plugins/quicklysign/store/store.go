@@ -1,4 +1,7 @@
-package quicklysign
+// Package store is what the QuicklySign style keeps beside the engine: the interface to the
+// callback log its API serves, and that log's types. Drivers implement it (store/sqlite here);
+// storetest is the suite each must pass.
+package store
 
 import (
 	"context"
@@ -9,7 +12,6 @@ import (
 // Store is what the QuicklySign style reads beside the engine's store: the callback log, a page of
 // a subscription's deliveries with their events and attempts in one go. The engine's store can
 // give the same only with a query per delivery (ListDeliveries, then ListAttempts for each).
-// store/sqlite implements it.
 type Store interface {
 	// ListCallbacks returns up to q.Limit deliveries of the subscription, newest first (ID
 	// descending), before the ID q.Before when it is set, each with its attempts, newest first.

@@ -1,4 +1,4 @@
-package quicklysign_test
+package host_test
 
 import (
 	"os/exec"

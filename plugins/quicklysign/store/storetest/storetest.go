@@ -1,27 +1,43 @@
-package sqlite_test
+// Package storetest is the behaviour every driver of the QuicklySign style's store.Store must
+// have. The callback log is read from the engine's deliveries, events and attempts, so the suite
+// writes those through the engine's store on the same database.
+package storetest
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/compat/quicklysign"
 	"github.com/switchyard/switchyard/engine"
-	"github.com/switchyard/switchyard/store/sqlite"
+	"github.com/switchyard/switchyard/plugins/quicklysign/store"
 )
 
-// TestListCallbacks: a subscription's deliveries newest first, by pages, each with its event and
+// Open returns a new, empty, migrated database (the engine's tables and the style's) as the
+// style's store and the engine's store on it, and closes it when t ends (t.Cleanup).
+type Open func(t *testing.T) (store.Store, engine.Store)
+
+// Run runs the suite; each test opens a database of its own, so tests run in parallel.
+func Run(t *testing.T, open Open) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open Open)
+	}{
+		{"ListCallbacks", testListCallbacks},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
+	}
+}
+
+// testListCallbacks: a subscription's deliveries newest first, by pages, each with its event and
 // its attempts newest first, responses cut to an excerpt; another subscription's stay out.
-func TestListCallbacks(t *testing.T) {
+func testListCallbacks(t *testing.T, open Open) {
 	t.Parallel()
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "qs.db"), withStyles(sqlite.Options{}))
-	defer s.Close()
+	qs, s := open(t)
 	base := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	acc := &engine.Account{ID: "acc", Name: "A", CreatedAt: base}
 	app := &engine.App{ID: "app", Name: "B", CreatedAt: base}
@@ -88,9 +104,9 @@ func TestListCallbacks(t *testing.T) {
 		}
 	}
 
-	var got []*quicklysign.Callback
+	var got []*store.Callback
 	for before := ""; ; {
-		page, err := s.ListCallbacks(ctx, quicklysign.CallbackQuery{SubscriptionID: mine.ID, Before: before, Limit: 2, ExcerptChars: 30})
+		page, err := qs.ListCallbacks(ctx, store.CallbackQuery{SubscriptionID: mine.ID, Before: before, Limit: 2, ExcerptChars: 30})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,104 +145,11 @@ func TestListCallbacks(t *testing.T) {
 		}
 	}
 	// The other subscription's one delivery is listed under it alone.
-	theirs, err := s.ListCallbacks(ctx, quicklysign.CallbackQuery{SubscriptionID: other.ID, Limit: 10, ExcerptChars: 30})
+	theirs, err := qs.ListCallbacks(ctx, store.CallbackQuery{SubscriptionID: other.ID, Limit: 10, ExcerptChars: 30})
 	if err != nil || len(theirs) != 1 || theirs[0].EntityID != "doc-b" || len(theirs[0].Attempts) != 2 {
 		t.Errorf("other subscription: %v, %+v", err, theirs)
 	}
-	if none, err := s.ListCallbacks(ctx, quicklysign.CallbackQuery{SubscriptionID: "sub_nothing", Limit: 10}); err != nil || len(none) != 0 {
+	if none, err := qs.ListCallbacks(ctx, store.CallbackQuery{SubscriptionID: "sub_nothing", Limit: 10}); err != nil || len(none) != 0 {
 		t.Errorf("unknown subscription: %v, %d", err, len(none))
-	}
-}
-
-// TestQuicklySignQueriesUseTheirIndexes: the callback log and the per-document listing read
-// indexes, not whole tables.
-func TestQuicklySignQueriesUseTheirIndexes(t *testing.T) {
-	t.Parallel()
-	s := open(t, filepath.Join(t.TempDir(), "plans.db"), withStyles(sqlite.Options{}))
-	defer s.Close()
-	plans, err := sqlite.QuicklySignQueryPlans(context.Background(), s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, want := range map[string]string{
-		"callback-log":            "deliveries_subscription",
-		"callback-attempts":       "sqlite_autoindex_attempts_1",
-		"subscriptions-by-entity": "subscriptions_app_entity",
-	} {
-		if plan := plans[name]; !strings.Contains(plan, want) || strings.Contains(plan, "TEMP B-TREE") {
-			t.Errorf("%s plan %q does not use %s alone", name, plan, want)
-		}
-	}
-}
-
-// BenchmarkListCallbacks reads the newest page (50) of the callback log of a subscription with
-// 10,000 deliveries of two attempts each, beside another subscription with as many.
-func BenchmarkListCallbacks(b *testing.B) {
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), withStyles(sqlite.Options{Synchronous: "NORMAL"}))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	acc := &engine.Account{ID: "acc", Name: "A", CreatedAt: now}
-	app := &engine.App{ID: "app", Name: "B", CreatedAt: now}
-	subs := []*engine.Subscription{}
-	for _, id := range []string{"sub_a", "sub_b"} {
-		subs = append(subs, &engine.Subscription{ID: id, AppID: app.ID, AccountID: acc.ID, Format: "quicklysign", EntityKey: "doc",
-			Events: []string{"document.update"}, URL: "https://r.example/cb", State: engine.SubscriptionActive, CreatedAt: now, UpdatedAt: now})
-	}
-	if err := errors.Join(s.CreateAccount(ctx, acc), s.CreateApp(ctx, app),
-		s.CreateSubscription(ctx, engine.CreateSubscriptionParams{Subscription: subs[0]}),
-		s.CreateSubscription(ctx, engine.CreateSubscriptionParams{Subscription: subs[1]})); err != nil {
-		b.Fatal(err)
-	}
-	route := func(ev *engine.Event, subs []*engine.Subscription) []*engine.Delivery {
-		var out []*engine.Delivery
-		for _, sub := range subs {
-			out = append(out, &engine.Delivery{ID: engine.NewID("dlv"), EventID: ev.ID, SubscriptionID: sub.ID, AppID: app.ID,
-				Kind: engine.DeliveryEvent, State: engine.DeliveryPending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now})
-		}
-		return out
-	}
-	for range 10 {
-		events := make([]*engine.Event, 1000)
-		for i := range events {
-			events[i] = &engine.Event{ID: engine.NewID("evt"), AccountID: acc.ID, Type: "document.update",
-				Entity: engine.Entity{Type: "document", ID: "doc"}, Data: json.RawMessage(`{}`), OccurredAt: now, CreatedAt: now}
-		}
-		if _, err := s.Ingest(ctx, engine.IngestParams{Events: events, Route: route}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for round := range 2 {
-		for {
-			works, err := s.ClaimDue(ctx, engine.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 500})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(works) == 0 {
-				break
-			}
-			outs := make([]*engine.Outcome, len(works))
-			for i, w := range works {
-				outs[i] = &engine.Outcome{SubscriptionID: w.Subscription.ID, State: engine.DeliveryPending, NextAttemptAt: now.Add(time.Hour),
-					Attempt: &engine.Attempt{DeliveryID: w.Delivery.ID, StartedAt: now, ResponseStatus: 201 - round, ResponseBody: strings.Repeat("x", 2000), Outcome: "retry"}}
-				if round == 1 {
-					outs[i].State = engine.DeliverySucceeded
-				}
-			}
-			if err := s.Complete(ctx, outs); err != nil {
-				b.Fatal(err)
-			}
-		}
-		now = now.Add(time.Hour)
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		page, err := s.ListCallbacks(ctx, quicklysign.CallbackQuery{SubscriptionID: "sub_a", Limit: 50, ExcerptChars: 500})
-		if err != nil || len(page) != 50 || len(page[0].Attempts) != 2 {
-			b.Fatalf("%v, %d", err, len(page))
-		}
 	}
 }

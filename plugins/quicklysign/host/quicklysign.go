@@ -1,4 +1,4 @@
-// Package quicklysign is QuicklySign's subscription API on Switchyard, under /compat/quicklysign,
+// Package host is QuicklySign's subscription API on Switchyard, under /compat/quicklysign,
 // so that integrator code written against QuicklySign works against Switchyard by changing its
 // base URL alone:
 //
@@ -21,7 +21,7 @@
 // it may read and remove the app's QuicklySign subscriptions in every account, but may not create
 // one, because QuicklySign's API has no field to say which account a document belongs to, and
 // guessing could deliver one tenant's document events to another's integrator.
-package quicklysign
+package host
 
 import (
 	"context"
@@ -35,6 +35,7 @@ import (
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
 	plugin "github.com/switchyard/switchyard/plugins/quicklysign"
+	"github.com/switchyard/switchyard/plugins/quicklysign/store"
 )
 
 // Prefix is where the compatible API is served.
@@ -65,7 +66,7 @@ var (
 type handler struct {
 	eng   *engine.Engine
 	auth  engine.Authenticator
-	store Store
+	store store.Store
 	flavor
 }
 
@@ -73,14 +74,14 @@ type handler struct {
 type Style struct {
 	eng   *engine.Engine
 	auth  engine.Authenticator
-	store Store
+	store store.Store
 }
 
 var _ web.Routed = (*Style)(nil)
 
 // New returns the style over its store.
-func New(d engine.StyleDeps, store Store) (*Style, error) {
-	return &Style{eng: d.Engine, auth: d.Auth, store: store}, nil
+func New(d engine.StyleDeps, st store.Store) (*Style, error) {
+	return &Style{eng: d.Engine, auth: d.Auth, store: st}, nil
 }
 
 // Name is the style's name, and its plugin's.
@@ -382,7 +383,7 @@ func (h *handler) callbacks(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	log, err := h.store.ListCallbacks(ctx, CallbackQuery{SubscriptionID: s.ID, Before: c.QueryParam("cursor"), Limit: limit, ExcerptChars: excerptChars})
+	log, err := h.store.ListCallbacks(ctx, store.CallbackQuery{SubscriptionID: s.ID, Before: c.QueryParam("cursor"), Limit: limit, ExcerptChars: excerptChars})
 	if err != nil {
 		return err
 	}
@@ -474,7 +475,7 @@ type attemptJSON struct {
 	DurationMS int64  `json:"duration_ms"`
 }
 
-func renderCallback(cb *Callback, names map[string]string) callbackJSON {
+func renderCallback(cb *store.Callback, names map[string]string) callbackJSON {
 	d := cb.Delivery
 	out := callbackJSON{
 		Key: d.ID, CallbackEvent: names[cb.EventType], EntityKey: cb.EntityID, Status: string(d.State),

@@ -1,4 +1,4 @@
-package quicklysign
+package host
 
 import (
 	"bytes"
