@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	o.Migrations = []sqlite.MigrationLine{upsalessqlite.Migrations}
 	upsalessqlite "github.com/switchyard/switchyard/plugins/upsales/store/sqlite"
 	"github.com/switchyard/switchyard/store/sqlite"
 )
