@@ -259,7 +259,7 @@ func testSubscriptionRoundTrip(t *testing.T, open func(t *testing.T) engine.Stor
 	app, acc := h.app(), h.account()
 	cred := h.credential(app)
 	want := &engine.Subscription{
-		ID: engine.NewID("sub"), AppID: app.ID, AccountID: acc.ID, CredentialID: cred.ID, Format: "ivvy",
+		ID: engine.NewID("sub"), AppID: app.ID, AccountID: acc.ID, CredentialID: cred.ID, Format: "handshaking",
 		Events: []string{"client.create", "invoice.*"}, EntityKey: "client-7", URL: "https://r.example/h?x=1",
 		Options:                 map[string]string{"mode": "compact", "region": "eu"},
 		Secret:                  "whsec_new",
@@ -360,7 +360,7 @@ func testListSubscriptions(t *testing.T, open func(t *testing.T) engine.Store) {
 	acc1, acc2 := h.account(), h.account()
 	cred := h.credential(app1)
 	a := h.sub(app1, acc1)
-	b := h.sub(app1, acc2, func(s *engine.Subscription) { s.Format, s.CredentialID = "ivvy", cred.ID })
+	b := h.sub(app1, acc2, func(s *engine.Subscription) { s.Format, s.CredentialID = "handshaking", cred.ID })
 	c := h.sub(app2, acc1, func(s *engine.Subscription) { s.EntityKey = "client-9" })
 	d := h.sub(app2, acc2, func(s *engine.Subscription) { s.URL = "https://other.example/in" })
 	e := h.sub(app1, acc1, func(s *engine.Subscription) { s.State = engine.SubscriptionDisabled })
@@ -374,11 +374,11 @@ func testListSubscriptions(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"App", engine.SubscriptionFilter{AppID: app1.ID}, []*engine.Subscription{a, b, e}},
 		{"Account", engine.SubscriptionFilter{AccountID: acc2.ID}, []*engine.Subscription{b, d}},
 		{"AppAndAccount", engine.SubscriptionFilter{AppID: app2.ID, AccountID: acc1.ID}, []*engine.Subscription{c}},
-		{"Format", engine.SubscriptionFilter{Format: "ivvy"}, []*engine.Subscription{b}},
+		{"Format", engine.SubscriptionFilter{Format: "handshaking"}, []*engine.Subscription{b}},
 		{"EntityKey", engine.SubscriptionFilter{EntityKey: "client-9"}, []*engine.Subscription{c}},
 		{"URL", engine.SubscriptionFilter{URL: "https://other.example/in"}, []*engine.Subscription{d}},
 		{"Credential", engine.SubscriptionFilter{CredentialID: cred.ID}, []*engine.Subscription{b}},
-		{"NoMatch", engine.SubscriptionFilter{AppID: app2.ID, Format: "ivvy"}, nil},
+		{"NoMatch", engine.SubscriptionFilter{AppID: app2.ID, Format: "handshaking"}, nil},
 		{"Limit", engine.SubscriptionFilter{Page: engine.Page{Limit: 2}}, []*engine.Subscription{a, b}},
 		{"After", engine.SubscriptionFilter{Page: engine.Page{After: b.ID, Limit: 2}}, []*engine.Subscription{c, d}},
 		{"AppAfter", engine.SubscriptionFilter{AppID: app1.ID, Page: engine.Page{After: a.ID, Limit: 10}}, []*engine.Subscription{b, e}},
