@@ -16,15 +16,13 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/cmd/switchyard/node"
-
-	"github.com/switchyard/switchyard/store/sqlite"
 )
 
 // envPrefix names the environment variable of each flag: --data-dir is SWITCHYARD_DATA_DIR.
 const envPrefix = "SWITCHYARD_"
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", stderr)
+	fs := newEnvFlagSet("serve", stdout, stderr)
 	// Every flag's default is the configuration's own, so a default is written in one place.
 	cfg := node.Config{RateLimit: node.DefaultRateLimit, RateBurst: node.DefaultRateBurst}.WithDefaults()
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on")
@@ -138,19 +136,14 @@ func serveProfiler(addr string, logger *slog.Logger) (stop func(), err error) {
 
 // runMigrate brings the database schema up to date and exits.
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", stderr)
-	dataDir := fs.String("data-dir", "./data", "folder of the database")
+	fs := newEnvFlagSet("migrate", stdout, stderr)
+	dataDir := fs.String("data-dir", node.Config{}.WithDefaults().DataDir, "folder of the database")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+	if err := node.Migrate(ctx, *dataDir); err != nil {
 		return err
 	}
-	s, err := sqlite.Open(ctx, *dataDir+"/switchyard.db", sqlite.Options{})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
 	fmt.Fprintln(stdout, "database schema is up to date")
 	return nil
 }
@@ -168,7 +161,7 @@ func parseWithEnv(fs *flag.FlagSet, args []string) error {
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		env := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := envName(f.Name)
 		if v, ok := os.LookupEnv(env); ok && !given[f.Name] && err == nil {
 			if serr := fs.Set(f.Name, v); serr != nil {
 				err = fmt.Errorf("%w: %s: %v", errUsage, env, serr)

@@ -205,7 +205,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.cfg.PublicURL = strings.TrimRight(publicURL, "/")
 
-	dbPath := filepath.Join(cfg.DataDir, "switchyard.db")
+	dbPath := filepath.Join(cfg.DataDir, dbFile)
 	if n.store, err = sqlite.Open(ctx, dbPath, sqlite.Options{Synchronous: cfg.Synchronous, Migrations: styleMigrations()}); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", dbPath, err)
 	}
