@@ -51,6 +51,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	trustedPlugins := fs.String("trusted-plugins", "", "comma-separated names of plugins from --plugins-dir to run trusted (no per-call deadline)")
 	fs.Int64Var(&cfg.MaxPluginBytes, "max-plugin-bytes", cfg.MaxPluginBytes, "largest plugin module PUT /v1/plugins/NAME accepts, in bytes")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text (logfmt) or json (one object per line)")
 	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty. Never expose it: it has no authentication")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
@@ -79,7 +80,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	switch *logFormat {
+	case "text":
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, opts))
+	case "json":
+		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
+	default:
+		return fmt.Errorf("%w: --log-format %q: want text or json", errUsage, *logFormat)
+	}
 
 	if *pprofAddr != "" {
 		stopProfiler, err := serveProfiler(*pprofAddr, cfg.Logger)
