@@ -3,7 +3,6 @@ package upsales
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 	"github.com/switchyard/switchyard/api/web"
@@ -13,35 +12,6 @@ import (
 // What callbacks leave, in the native API. An app's credential sees the app's own log entries and
 // notifications (a credential an account granted, that account's only); the operator sees every
 // app's and may filter by app_id. Another app's entry is not found, as everywhere in the API.
-
-// list is the native API's list shape: a page of items and the cursor of the next page.
-type list[T any] struct {
-	Data []T    `json:"data"`
-	Next string `json:"next,omitempty"`
-}
-
-func newList[T any](items []T, limit int, id func(T) string) list[T] {
-	l := list[T]{Data: items}
-	if l.Data == nil {
-		l.Data = []T{}
-	}
-	if len(items) == limit && limit > 0 {
-		l.Next = id(items[len(items)-1])
-	}
-	return l
-}
-
-func limitOf(c echo.Context) (int, error) {
-	raw := c.QueryParam("limit")
-	if raw == "" {
-		return 50, nil
-	}
-	n, err := strconv.Atoi(raw)
-	if err != nil || n < 1 || n > 200 {
-		return 0, &engine.ValidationError{Field: "limit", Message: "must be a number from 1 to 200"}
-	}
-	return n, nil
-}
 
 // scope narrows a query to what the caller may see: an app its own, an account-bound credential
 // its account's.
@@ -70,7 +40,7 @@ func maySee(p *engine.Principal, appID, accountID string) bool {
 }
 
 func (s *Style) listLogs(c echo.Context) error {
-	limit, err := limitOf(c)
+	limit, err := web.Limit(c)
 	if err != nil {
 		return err
 	}
@@ -82,7 +52,7 @@ func (s *Style) listLogs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newList(items, limit, func(e *LogEntry) string { return e.ID }))
+	return c.JSON(http.StatusOK, web.NewList(items, limit, func(e *LogEntry) string { return e.ID }))
 }
 
 func (s *Style) getLog(c echo.Context) error {
@@ -97,7 +67,7 @@ func (s *Style) getLog(c echo.Context) error {
 }
 
 func (s *Style) listNotifications(c echo.Context) error {
-	limit, err := limitOf(c)
+	limit, err := web.Limit(c)
 	if err != nil {
 		return err
 	}
@@ -111,7 +81,7 @@ func (s *Style) listNotifications(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newList(items, limit, func(n *Notification) string { return n.ID }))
+	return c.JSON(http.StatusOK, web.NewList(items, limit, func(n *Notification) string { return n.ID }))
 }
 
 // openNotification is the notification modal: the widget the app answers for the notification's
