@@ -11,10 +11,10 @@ import (
 	ivvy "github.com/switchyard/switchyard/api/compat/ivvy"
 	quicklysign "github.com/switchyard/switchyard/api/compat/quicklysign"
 	salesking "github.com/switchyard/switchyard/api/compat/salesking"
-	upsales "github.com/switchyard/switchyard/api/compat/upsales"
 	altovizsqlite "github.com/switchyard/switchyard/plugins/altoviz/store/sqlite"
 	quicklysignsqlite "github.com/switchyard/switchyard/plugins/quicklysign/store/sqlite"
 	saleskingsqlite "github.com/switchyard/switchyard/plugins/salesking/store/sqlite"
+	upsales "github.com/switchyard/switchyard/plugins/upsales/host"
 	upsalessqlite "github.com/switchyard/switchyard/plugins/upsales/store/sqlite"
 )
 
@@ -25,7 +25,7 @@ var styles = []styleEntry{
 	stateless(ivvy.New),
 	stored(quicklysignsqlite.Migrations, func(db *sqlite.Store) quicklysign.Store { return db }, quicklysign.New),
 	stored(saleskingsqlite.Migrations, func(db *sqlite.Store) salesking.Store { return db }, salesking.New),
-	stored(upsalessqlite.Migrations, func(db *sqlite.Store) upsales.Store { return db }, upsales.New),
+	stored(upsalessqlite.Migrations, upsalessqlite.New, upsales.New),
 }
 
 // styleEntry is how the node builds one style: its tables, and the style over its store.

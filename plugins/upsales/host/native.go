@@ -1,4 +1,4 @@
-package upsales
+package host
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/plugins/upsales/store"
 )
 
 // What callbacks leave, in the native API. An app's credential sees the app's own log entries and
@@ -48,15 +49,15 @@ func (s *Style) listLogs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	items, err := s.store.ListLogEntries(c.Request().Context(), LogFilter{AppID: appID, AccountID: accountID, Before: c.QueryParam("before"), Limit: limit})
+	items, err := s.st.ListLogEntries(c.Request().Context(), store.LogFilter{AppID: appID, AccountID: accountID, Before: c.QueryParam("before"), Limit: limit})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, web.NewList(items, limit, func(e *LogEntry) string { return e.ID }))
+	return c.JSON(http.StatusOK, web.NewList(items, limit, func(e *store.LogEntry) string { return e.ID }))
 }
 
 func (s *Style) getLog(c echo.Context) error {
-	e, err := s.store.GetLogEntry(c.Request().Context(), c.Param("id"))
+	e, err := s.st.GetLogEntry(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -75,20 +76,20 @@ func (s *Style) listNotifications(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	items, err := s.store.ListNotifications(c.Request().Context(), NotificationFilter{
+	items, err := s.st.ListNotifications(c.Request().Context(), store.NotificationFilter{
 		AppID: appID, AccountID: accountID, UserID: c.QueryParam("user_id"), Before: c.QueryParam("before"), Limit: limit,
 	})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, web.NewList(items, limit, func(n *Notification) string { return n.ID }))
+	return c.JSON(http.StatusOK, web.NewList(items, limit, func(n *store.Notification) string { return n.ID }))
 }
 
 // openNotification is the notification modal: the widget the app answers for the notification's
 // log entry, within 90 days of its request; the placeholder otherwise.
 func (s *Style) openNotification(c echo.Context) error {
 	ctx := c.Request().Context()
-	n, err := s.store.GetNotification(ctx, c.Param("id"))
+	n, err := s.st.GetNotification(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func (s *Style) openNotification(c echo.Context) error {
 		return fmt.Errorf("notification %q: %w", n.ID, engine.ErrNotFound)
 	}
 	now := s.clock.Now()
-	if err := s.store.MarkNotificationOpened(ctx, n.ID, now); err != nil {
+	if err := s.st.MarkNotificationOpened(ctx, n.ID, now); err != nil {
 		return err
 	}
 	return c.JSONBlob(http.StatusOK, s.widget(ctx, n, now))
