@@ -48,8 +48,10 @@ type Store interface {
 	Ingest(ctx context.Context, p IngestParams) ([]IngestResult, error)
 	GetEvent(ctx context.Context, id string) (*Event, error)
 
-	// ClaimDue leases up to p.Limit pending deliveries due at p.Now (oldest due first): each
-	// becomes in_flight until p.LeaseUntil. It returns them with what shaping needs.
+	// ClaimDue leases up to p.Limit pending deliveries due at p.Now: each becomes in_flight until
+	// p.LeaseUntil. It returns them with what shaping needs. It takes turns: at most
+	// p.PerSubscription of one subscription (0: no limit), each subscription's oldest due first,
+	// and every account's n-th turn before any account's n+1-th, oldest due first within a turn.
 	ClaimDue(ctx context.Context, p ClaimParams) ([]*Work, error)
 	// Complete records finished attempts in one transaction. For each outcome it inserts the
 	// attempt, numbering it after the delivery's stored attempts (and setting Attempt.Number),
@@ -65,6 +67,10 @@ type Store interface {
 	// ReleaseLeases makes the given in_flight deliveries pending and due at at, without counting
 	// an attempt: for work a stopping dispatcher did not finish, or that must wait its turn.
 	ReleaseLeases(ctx context.Context, ids []string, at time.Time) error
+	// ExtendLeases moves the leases of the given in_flight deliveries on to until, where they end
+	// sooner: for attempts still running, so that no lease ends under them. Other deliveries are
+	// left alone.
+	ExtendLeases(ctx context.Context, ids []string, until time.Time) error
 
 	GetDelivery(ctx context.Context, id string) (*Delivery, error)
 	// ListDeliveries returns deliveries matching f, newest first (ID descending), before f.Before.
@@ -141,6 +147,8 @@ type ClaimParams struct {
 	Now        time.Time
 	LeaseUntil time.Time
 	Limit      int
+	// PerSubscription is the most deliveries of one subscription a claim takes; 0: no limit.
+	PerSubscription int
 }
 
 // Work is a claimed delivery with everything needed to shape and send it.
