@@ -278,7 +278,9 @@ func (d *dispatcher) claimLoop(ctx context.Context) {
 			}
 		}
 		now := d.clock.Now()
-		works, err := d.store.ClaimDue(ctx, ClaimParams{Now: now, LeaseUntil: now.Add(d.cfg.Lease), Limit: n, PerSubscription: d.cfg.MaxPerSubscription})
+		skip := d.gate.blocked(now)
+		works, err := d.store.ClaimDue(ctx, ClaimParams{Now: now, LeaseUntil: now.Add(d.cfg.Lease), Limit: n,
+			PerSubscription: d.cfg.MaxPerSubscription, Skip: skip})
 		for range n - len(works) {
 			<-d.slots
 		}
@@ -296,6 +298,12 @@ func (d *dispatcher) claimLoop(ctx context.Context) {
 		}
 		if len(works) == n {
 			continue // there may be more due right now
+		}
+		if len(works) == 0 && len(skip) > 0 {
+			// What is due may all be skipped work: wait for a pass to end (it wakes this loop)
+			// or for the poll, not for the next due time, which may be that skipped work's.
+			d.sleep(ctx, d.cfg.PollInterval)
+			continue
 		}
 		d.sleep(ctx, d.untilNextDue(ctx, len(works) == 0))
 	}
@@ -354,7 +362,11 @@ func (d *dispatcher) deliver(w *Work) {
 		return
 	}
 	var res result
-	defer func() { d.gate.done(p, d.clock.Now(), res.answered, res.timedOut) }()
+	defer func() {
+		if d.gate.done(p, d.clock.Now(), res.answered, res.timedOut) {
+			d.notify()
+		}
+	}()
 	func() {
 		defer func() {
 			if v := recover(); v != nil {

@@ -36,6 +36,8 @@ type gate struct {
 	perSub   map[string]int
 	perHost  map[string]int
 	circuits map[string]*circuit
+	// hostOf is the host of each subscription with deliveries in flight.
+	hostOf map[string]string
 }
 
 type circuit struct {
@@ -49,7 +51,7 @@ func newGate(cfg DispatcherConfig) *gate {
 	return &gate{
 		maxPerSub: cfg.MaxPerSubscription, maxPerHost: cfg.MaxPerHost,
 		threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, maxCooldown: cfg.BreakerMaxCooldown,
-		perSub: map[string]int{}, perHost: map[string]int{}, circuits: map[string]*circuit{},
+		perSub: map[string]int{}, perHost: map[string]int{}, circuits: map[string]*circuit{}, hostOf: map[string]string{},
 	}
 }
 
@@ -94,17 +96,53 @@ func (g *gate) enter(sub *Subscription, now time.Time, retry time.Duration) (*pa
 	g.perSub[sub.ID]++
 	if host != "" {
 		g.perHost[host]++
+		g.hostOf[sub.ID] = host
 	}
 	return p, 0
 }
 
-// done ends a pass. answered: the receiver sent a response; timedOut: it did not within the
-// timeout. Anything else (a plugin error, a refused connection) leaves the circuit as it is.
-func (g *gate) done(p *pass, now time.Time, answered, timedOut bool) {
+// blocked lists the subscriptions that enter would turn away now: at their cap, with an open
+// circuit or a probe out, or with a delivery in flight to a host at its cap. The claim skips them,
+// so their backlogs are not claimed only to be given back.
+func (g *gate) blocked(now time.Time) []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	var out []string
+	seen := map[string]bool{}
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	for id, n := range g.perSub {
+		if n >= g.maxPerSub {
+			add(id)
+		}
+	}
+	for id, c := range g.circuits {
+		if !c.openUntil.IsZero() && (now.Before(c.openUntil) || c.probing) {
+			add(id)
+		}
+	}
+	for id, host := range g.hostOf {
+		if g.perHost[host] >= g.maxPerHost {
+			add(id)
+		}
+	}
+	return out
+}
+
+// done ends a pass. answered: the receiver sent a response; timedOut: it did not within the
+// timeout. Anything else (a plugin error, a refused connection) leaves the circuit as it is. It
+// says whether a cap was full until now, so that work the claim skipped may be claimed again.
+func (g *gate) done(p *pass, now time.Time, answered, timedOut bool) (freed bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	freed = g.perSub[p.sub] >= g.maxPerSub || (p.host != "" && g.perHost[p.host] >= g.maxPerHost) || p.probe
 	if g.perSub[p.sub]--; g.perSub[p.sub] <= 0 {
 		delete(g.perSub, p.sub)
+		delete(g.hostOf, p.sub)
 	}
 	if p.host != "" {
 		if g.perHost[p.host]--; g.perHost[p.host] <= 0 {
@@ -134,6 +172,7 @@ func (g *gate) done(p *pass, now time.Time, answered, timedOut bool) {
 			c.openUntil = now.Add(c.cooldown)
 		}
 	}
+	return freed
 }
 
 // state is the circuit of subscription id at now.

@@ -149,6 +149,10 @@ type ClaimParams struct {
 	Limit      int
 	// PerSubscription is the most deliveries of one subscription a claim takes; 0: no limit.
 	PerSubscription int
+	// Skip are subscriptions whose deliveries are not claimed now, however old: the dispatcher
+	// cannot send them (a cap is full, the circuit is open). Without it, a hung receiver's backlog
+	// would be claimed, refused and given back batch after batch, ahead of everyone else's work.
+	Skip []string
 }
 
 // Work is a claimed delivery with everything needed to shape and send it.

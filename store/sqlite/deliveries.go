@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -24,11 +25,22 @@ import (
 // account, and the batch takes every account's first turn before any account's second. So one
 // subscription's backlog, or one account's many subscriptions, cannot fill a batch while another
 // account's deliveries wait behind them.
-var claimSelectSQL = `WITH due AS (
-		SELECT d.id, d.next_attempt_at, s.account_id,
-			ROW_NUMBER() OVER (PARTITION BY d.subscription_id ORDER BY d.next_attempt_at, d.id) AS sub_turn
-		FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
-		WHERE d.state = 'pending' AND d.next_attempt_at <= ?
+//
+// The turns are taken among the oldest due deliveries only (claimWindow times the batch), read in
+// the order of the deliveries_due index: numbering every due delivery made one claim cost as much
+// as the whole backlog (250 ms for 20,000 due, against 4 ms before turns). Subscriptions the
+// dispatcher cannot send to now (ClaimParams.Skip, a JSON array) are left out before the window,
+// so a hung receiver's backlog never fills it.
+var claimSelectSQL = `WITH candidates AS (
+		SELECT id, subscription_id, next_attempt_at FROM deliveries
+		WHERE state = 'pending' AND next_attempt_at <= ?
+			AND subscription_id NOT IN (SELECT value FROM json_each(?))
+		ORDER BY next_attempt_at, id
+		LIMIT ?
+	), due AS (
+		SELECT c.id, c.next_attempt_at, s.account_id,
+			ROW_NUMBER() OVER (PARTITION BY c.subscription_id ORDER BY c.next_attempt_at, c.id) AS sub_turn
+		FROM candidates c JOIN subscriptions s ON s.id = c.subscription_id
 	), turns AS (
 		SELECT id, next_attempt_at,
 			ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY sub_turn, next_attempt_at, id) AS turn
@@ -47,6 +59,10 @@ func qualify(alias, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
+// claimWindow is how many times the batch's size of the oldest due deliveries a claim takes turns
+// among.
+const claimWindow = 4
+
 const claimOneSQL = `UPDATE deliveries SET state = 'in_flight', lease_until = ?, updated_at = ? WHERE id = ?`
 
 // ClaimDue leases the due deliveries in one write transaction, then reads what shaping needs
@@ -63,7 +79,14 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 		if perSub <= 0 {
 			perSub = math.MaxInt32
 		}
-		if err := tx.SelectContext(ctx, &rows, claimSelectSQL, ToMS(p.Now), perSub, p.Limit); err != nil {
+		skip, err := json.Marshal(p.Skip)
+		if err != nil {
+			return err
+		}
+		if p.Skip == nil {
+			skip = []byte("[]")
+		}
+		if err := tx.SelectContext(ctx, &rows, claimSelectSQL, ToMS(p.Now), string(skip), claimWindow*p.Limit, perSub, p.Limit); err != nil {
 			return err
 		}
 		upd := stmt(tx, claimOneSQL)

@@ -776,6 +776,25 @@ func testClaimDueTakesTurns(t *testing.T, open func(t *testing.T) engine.Store) 
 	wantIDs(t, "no limit per subscription", workIDs(h.claimPer(base, 10, 0)), []string{backlog[3].ID, backlog[4].ID, backlog[5].ID})
 }
 
+// testClaimDueSkips: the deliveries of subscriptions the dispatcher cannot send to now are not
+// claimed, however old, and the others are; once they are no longer skipped they are claimed.
+func testClaimDueSkips(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app := h.app()
+	hung, other := h.sub(app, h.account()), h.sub(app, h.account())
+	var backlog []*engine.Delivery
+	for i := range 5 {
+		backlog = append(backlog, h.deliver(hung, at(time.Duration(-100+i)*time.Second)))
+	}
+	fresh := h.deliver(other, at(-time.Second))
+	ws, err := h.s.ClaimDue(h.ctx, engine.ClaimParams{Now: base, LeaseUntil: at(time.Minute), Limit: 3, Skip: []string{hung.ID}})
+	if err != nil {
+		t.Fatalf("ClaimDue: %v", err)
+	}
+	wantIDs(t, "a claim that skips the hung subscription", workIDs(ws), []string{fresh.ID})
+	wantIDs(t, "a claim that skips nothing", workIDs(h.claim(base, 2)), []string{backlog[0].ID, backlog[1].ID})
+}
+
 func testExtendLeases(t *testing.T, open func(t *testing.T) engine.Store) {
 	h := setup(t, open)
 	app, acc := h.app(), h.account()

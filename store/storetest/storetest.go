@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"ClaimDueWork", testClaimDueWork},
 		{"ClaimDueConcurrent", testClaimDueConcurrent},
 		{"ClaimDueTakesTurns", testClaimDueTakesTurns},
+		{"ClaimDueSkips", testClaimDueSkips},
 		{"CompleteTransitions", testCompleteTransitions},
 		{"CompleteAttempts", testCompleteAttempts},
 		{"CompleteAfterEnd", testCompleteAfterEnd},
