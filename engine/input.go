@@ -90,20 +90,74 @@ func FillSecrets(sub *Subscription, target string, req *sdk.Request, keys *signi
 	return keys.FillSecrets(req)
 }
 
-// withinURL reports whether target lies at or below base: the same scheme and host, and a path
-// that is base's path or continues it after a slash.
+// withinURL reports whether target lies at or below base as a receiver resolves it: the same
+// scheme, host and port, and a path that, percent-decoded and with its dot segments resolved, is
+// base's path or continues it. Below base, a segment that a second decoding or another server's
+// rules could still turn into a separator or a dot segment (an encoded slash or backslash, a '%'
+// left after decoding, "..;") is refused: servers disagree about those, and one that resolves it
+// differently from this check would take the request above base.
 func withinURL(target, base string) bool {
 	t, err1 := url.Parse(target)
 	b, err2 := url.Parse(base)
-	if err1 != nil || err2 != nil || t.User != nil || !strings.EqualFold(t.Scheme, b.Scheme) || !strings.EqualFold(t.Host, b.Host) {
+	if err1 != nil || err2 != nil || t.User != nil || t.Opaque != "" || !strings.EqualFold(t.Scheme, b.Scheme) || hostPort(t) != hostPort(b) {
 		return false
 	}
-	prefix := strings.TrimRight(b.EscapedPath(), "/")
-	path := t.EscapedPath()
-	if strings.Contains(path+"/", "/../") {
-		return false // a receiver would resolve it to somewhere above base
+	ts, ok1 := resolvedSegments(t)
+	bs, ok2 := resolvedSegments(b)
+	if !ok1 || !ok2 || len(ts) < len(bs) {
+		return false
 	}
-	return path == prefix || strings.HasPrefix(path, prefix+"/")
+	for i, seg := range bs {
+		if ts[i] != seg {
+			return false
+		}
+	}
+	for _, seg := range ts[len(bs):] {
+		if strings.ContainsAny(seg, "/\\%") {
+			return false
+		}
+		if name, _, _ := strings.Cut(seg, ";"); name == "." || name == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// resolvedSegments splits u's path at its slashes, decodes each segment, and resolves empty and
+// dot segments the way RFC 3986 does, after decoding: "%2e%2e" climbs like "..".
+func resolvedSegments(u *url.URL) ([]string, bool) {
+	var out []string
+	for _, raw := range strings.Split(u.EscapedPath(), "/") {
+		seg, err := url.PathUnescape(raw)
+		if err != nil {
+			return nil, false
+		}
+		switch seg {
+		case "", ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, seg)
+		}
+	}
+	return out, true
+}
+
+// hostPort is u's host and port, the scheme's default port written out, so https://h and
+// https://h:443 compare equal.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return strings.ToLower(u.Hostname()) + ":" + port
 }
 
 // originOf names a URL's scheme and host only: paths and queries often hold secrets.
