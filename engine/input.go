@@ -51,9 +51,11 @@ func PluginInput(ev *Event, sub *Subscription, app *App, account *Account, d *De
 }
 
 // Keys returns the keys a plugin may sign with for a delivery of sub at now: the subscription's
-// secret, its previous secret while the rotation overlap lasts, and the app's secret.
+// secret, its previous secret while the rotation overlap lasts, and the app's secret. (The server's
+// key is the runtime's to add, for plugins granted it.) The keyring records what was signed with,
+// for FillSecrets.
 func Keys(sub *Subscription, app *App, now time.Time) *signing.Keyring {
-	k := &signing.Keyring{Subscription: sub.Secret}
+	k := &signing.Keyring{Subscription: sub.Secret, Usage: &signing.Usage{}}
 	if sub.PreviousSecret != "" && sub.PreviousSecretExpiresAt != nil && now.Before(*sub.PreviousSecretExpiresAt) {
 		k.SubscriptionPrevious = sub.PreviousSecret
 	}
@@ -77,15 +79,33 @@ func RequestURL(sub *Subscription, req *sdk.Request) string {
 
 // FillSecrets writes the secrets a plugin's request asks for (sdk.Input.Secret) in place of their
 // placeholders, and returns the request to send and the one to record, which shows where each
-// secret went but not the secret. A secret goes only to the subscription's own URL or below it:
-// the subscriber is the one party that already holds it, and a plugin that sets its own URL could
-// otherwise send a key anywhere.
+// secret went but not the secret. A request that carries a secret, or a signature made with any of
+// keys (keys.Usage), goes only to the subscription's own URL or below it (withinURL): the
+// subscriber is the one party that already holds those keys or trusts that signature for this
+// subscription, and a plugin that sets its own URL could otherwise take a key, or a signature
+// another receiver trusts, anywhere.
 func FillSecrets(sub *Subscription, target string, req *sdk.Request, keys *signing.Keyring) (send, record *sdk.Request, err error) {
-	if len(req.Secrets) == 0 {
+	var used []string
+	for _, ref := range req.Secrets {
+		used = append(used, "the "+ref.Key+" secret")
+	}
+	if keys != nil {
+		for _, ref := range keys.Usage.Refs() {
+			used = append(used, "a signature made with the "+ref+" key")
+		}
+	}
+	if len(used) == 0 {
 		return req, req, nil
 	}
 	if !withinURL(target, sub.URL) {
-		return nil, nil, fmt.Errorf("the request asks for secrets but goes to %s, outside the subscription's URL", originOf(target))
+		where := originOf(target)
+		if where == originOf(sub.URL) {
+			where = "a path on " + where + " that lies"
+		}
+		return nil, nil, fmt.Errorf("the request carries %s but goes to %s outside the subscription's URL", strings.Join(used, " and "), where)
+	}
+	if len(req.Secrets) == 0 {
+		return req, req, nil
 	}
 	return keys.FillSecrets(req)
 }
