@@ -108,16 +108,16 @@ type Info struct {
 	// Module identifies the exact module, as attempts record it: name@version#hash prefix.
 	Module string `json:"module"`
 	// Hash is the hex SHA-256 of the module's bytes.
-	Hash     string          `json:"hash"`
-	Mode     string          `json:"mode"`
-	Source   Source          `json:"source"`
+	Hash   string `json:"hash"`
+	Mode   string `json:"mode"`
+	Source Source `json:"source"`
 	// KeyGrants are the keys beyond the default ones the plugin may sign with ("server").
 	KeyGrants []runtime.Grant `json:"key_grants"`
-	File     string          `json:"file,omitempty"`
-	Events   []sdk.EventType `json:"events"`
-	Hooks    []string        `json:"hooks"`
-	Options  []sdk.Option    `json:"options,omitempty"`
-	LoadedAt time.Time       `json:"loaded_at"`
+	File      string          `json:"file,omitempty"`
+	Events    []sdk.EventType `json:"events"`
+	Hooks     []string        `json:"hooks"`
+	Options   []sdk.Option    `json:"options,omitempty"`
+	LoadedAt  time.Time       `json:"loaded_at"`
 	// Stats count the calls into this version since it was loaded, the dry run that validated it
 	// included. Only the operator sees them.
 	Stats *Stats `json:"stats,omitempty"`
