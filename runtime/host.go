@@ -135,11 +135,14 @@ func (r *Runtime) hostSign(ctx context.Context, m api.Module, stack []uint64) {
 // signWithServerKey signs for a plugin granted the server's key, and records the refusal of one
 // that is not, so that its call fails whatever it does next.
 func (r *Runtime) signWithServerKey(ctx context.Context, state *callState, keys *signing.Keyring, alg string, msg []byte) ([]byte, error) {
-	if !state.plugin.granted(GrantServerKey) {
-		name := state.plugin.manifest.Name
+	if state.plugin == nil || !state.plugin.granted(GrantServerKey) {
+		name, label := "NAME", "(unknown)"
+		if state.plugin != nil {
+			name, label = state.plugin.manifest.Name, state.plugin.label()
+		}
 		state.refused = fmt.Errorf("%w: the plugin asked the host to sign with the server key, which receivers of every subscription trust; "+
 			"the operator has not granted it that key (to grant it, start switchyard with --plugin-key-grants %s=server)", ErrNotGranted, name)
-		r.cfg.Logger.WarnContext(ctx, "plugin refused the server key: not granted", "plugin", state.plugin.label())
+		r.cfg.Logger.WarnContext(ctx, "plugin refused the server key: not granted", "plugin", label)
 		return nil, state.refused
 	}
 	key := keys.Server
@@ -171,7 +174,7 @@ func (r *Runtime) hostLog(ctx context.Context, m api.Module, stack []uint64) {
 		return
 	}
 	plugin := ""
-	if s := callStateFrom(ctx); s != nil {
+	if s := callStateFrom(ctx); s != nil && s.plugin != nil {
 		plugin = s.plugin.label()
 	}
 	var lvl slog.Level

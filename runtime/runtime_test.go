@@ -617,7 +617,7 @@ func TestCloseLetsCallsInFlightFinish(t *testing.T) {
 		t.Fatal("Close returned while an instance was still lent out")
 	default:
 	}
-	out, err := p.call(withCallState(context.Background(), &callState{}), inst, sdk.ExportShape, sampleInput().AppendFrame(nil, []byte(`{}`)))
+	out, err := p.call(withCallState(context.Background(), &callState{plugin: p}), inst, sdk.ExportShape, sampleInput().AppendFrame(nil, []byte(`{}`)))
 	if err != nil || len(out) == 0 {
 		t.Fatalf("in-flight call on a closing plugin: %v", err)
 	}
