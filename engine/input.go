@@ -51,9 +51,11 @@ func PluginInput(ev *Event, sub *Subscription, app *App, account *Account, d *De
 }
 
 // Keys returns the keys a plugin may sign with for a delivery of sub at now: the subscription's
-// secret, its previous secret while the rotation overlap lasts, and the app's secret.
+// secret, its previous secret while the rotation overlap lasts, and the app's secret. (The server's
+// key is the runtime's to add, for plugins granted it.) The keyring records what was signed with,
+// for FillSecrets.
 func Keys(sub *Subscription, app *App, now time.Time) *signing.Keyring {
-	k := &signing.Keyring{Subscription: sub.Secret}
+	k := &signing.Keyring{Subscription: sub.Secret, Usage: &signing.Usage{}}
 	if sub.PreviousSecret != "" && sub.PreviousSecretExpiresAt != nil && now.Before(*sub.PreviousSecretExpiresAt) {
 		k.SubscriptionPrevious = sub.PreviousSecret
 	}
@@ -77,33 +79,105 @@ func RequestURL(sub *Subscription, req *sdk.Request) string {
 
 // FillSecrets writes the secrets a plugin's request asks for (sdk.Input.Secret) in place of their
 // placeholders, and returns the request to send and the one to record, which shows where each
-// secret went but not the secret. A secret goes only to the subscription's own URL or below it:
-// the subscriber is the one party that already holds it, and a plugin that sets its own URL could
-// otherwise send a key anywhere.
+// secret went but not the secret. A request that carries a secret, or a signature made with any of
+// keys (keys.Usage), goes only to the subscription's own URL or below it (withinURL): the
+// subscriber is the one party that already holds those keys or trusts that signature for this
+// subscription, and a plugin that sets its own URL could otherwise take a key, or a signature
+// another receiver trusts, anywhere.
 func FillSecrets(sub *Subscription, target string, req *sdk.Request, keys *signing.Keyring) (send, record *sdk.Request, err error) {
-	if len(req.Secrets) == 0 {
+	var used []string
+	for _, ref := range req.Secrets {
+		used = append(used, "the "+ref.Key+" secret")
+	}
+	if keys != nil {
+		for _, ref := range keys.Usage.Refs() {
+			used = append(used, "a signature made with the "+ref+" key")
+		}
+	}
+	if len(used) == 0 {
 		return req, req, nil
 	}
 	if !withinURL(target, sub.URL) {
-		return nil, nil, fmt.Errorf("the request asks for secrets but goes to %s, outside the subscription's URL", originOf(target))
+		where := originOf(target)
+		if where == originOf(sub.URL) {
+			where = "a path on " + where + " that lies"
+		}
+		return nil, nil, fmt.Errorf("the request carries %s but goes to %s outside the subscription's URL", strings.Join(used, " and "), where)
+	}
+	if len(req.Secrets) == 0 {
+		return req, req, nil
 	}
 	return keys.FillSecrets(req)
 }
 
-// withinURL reports whether target lies at or below base: the same scheme and host, and a path
-// that is base's path or continues it after a slash.
+// withinURL reports whether target lies at or below base as a receiver resolves it: the same
+// scheme, host and port, and a path that, percent-decoded and with its dot segments resolved, is
+// base's path or continues it. Below base, a segment that a second decoding or another server's
+// rules could still turn into a separator or a dot segment (an encoded slash or backslash, a '%'
+// left after decoding, "..;") is refused: servers disagree about those, and one that resolves it
+// differently from this check would take the request above base.
 func withinURL(target, base string) bool {
 	t, err1 := url.Parse(target)
 	b, err2 := url.Parse(base)
-	if err1 != nil || err2 != nil || t.User != nil || !strings.EqualFold(t.Scheme, b.Scheme) || !strings.EqualFold(t.Host, b.Host) {
+	if err1 != nil || err2 != nil || t.User != nil || t.Opaque != "" || !strings.EqualFold(t.Scheme, b.Scheme) || hostPort(t) != hostPort(b) {
 		return false
 	}
-	prefix := strings.TrimRight(b.EscapedPath(), "/")
-	path := t.EscapedPath()
-	if strings.Contains(path+"/", "/../") {
-		return false // a receiver would resolve it to somewhere above base
+	ts, ok1 := resolvedSegments(t)
+	bs, ok2 := resolvedSegments(b)
+	if !ok1 || !ok2 || len(ts) < len(bs) {
+		return false
 	}
-	return path == prefix || strings.HasPrefix(path, prefix+"/")
+	for i, seg := range bs {
+		if ts[i] != seg {
+			return false
+		}
+	}
+	for _, seg := range ts[len(bs):] {
+		if strings.ContainsAny(seg, "/\\%") {
+			return false
+		}
+		if name, _, _ := strings.Cut(seg, ";"); name == "." || name == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// resolvedSegments splits u's path at its slashes, decodes each segment, and resolves empty and
+// dot segments the way RFC 3986 does, after decoding: "%2e%2e" climbs like "..".
+func resolvedSegments(u *url.URL) ([]string, bool) {
+	var out []string
+	for _, raw := range strings.Split(u.EscapedPath(), "/") {
+		seg, err := url.PathUnescape(raw)
+		if err != nil {
+			return nil, false
+		}
+		switch seg {
+		case "", ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, seg)
+		}
+	}
+	return out, true
+}
+
+// hostPort is u's host and port, the scheme's default port written out, so https://h and
+// https://h:443 compare equal.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return strings.ToLower(u.Hostname()) + ":" + port
 }
 
 // originOf names a URL's scheme and host only: paths and queries often hold secrets.

@@ -23,7 +23,28 @@ func TestWithinURL(t *testing.T) {
 		"https://app.example.com:8443/hooks/x":          false,
 		"https://app.example.com.evil.com/hooks/x":      false,
 		"https://user@app.example.com/hooks/x":          false,
-		"://nonsense":                                   false,
+		// Receivers decode before they resolve dots (finding 5 of issue 15).
+		"https://app.example.com/hooks/%2e%2e/%2e%2e/stolen": false,
+		"https://app.example.com/hooks/%2E%2E/stolen":        false,
+		"https://app.example.com/hooks/.%2e/stolen":          false,
+		"https://app.example.com/hooks/%2e./stolen":          false,
+		"https://app.example.com/hooks/x/%2e%2e":             true,
+		"https://app.example.com/hooks/..;/stolen":           false,
+		"https://app.example.com/hooks/x/%2e%2e;/stolen":     false,
+		"https://app.example.com/hooks/x/%2e%2e/y":           true,
+		"https://app.example.com/hooks/./x":                  true,
+		"https://app.example.com/hooks/%2e/x":                true,
+		"https://app.example.com/hooks%2fx":                  false,
+		"https://app.example.com/hooks/a%2f..%2f..%2fstolen": false,
+		"https://app.example.com/hooks/a%2fb":                false,
+		"https://app.example.com/hooks/a%5c..%5c..%5cstolen": false,
+		"https://app.example.com/hooks/a%5cb":                false,
+		"https://app.example.com/hooks/%252e%252e/stolen":    false,
+		"https://app.example.com/hooks/a%zz":                 false,
+		"https://app.example.com/hooks//x":                   true,
+		"https://app.example.com:443/hooks/x":                true,
+		"https://app.example.com:444/hooks/x":                false,
+		"://nonsense":                                        false,
 	} {
 		if got := withinURL(target, base); got != want {
 			t.Errorf("withinURL(%q) = %v, want %v", target, got, want)
@@ -31,6 +52,19 @@ func TestWithinURL(t *testing.T) {
 	}
 	if !withinURL("https://app.example.com/anything", "https://app.example.com/") {
 		t.Error("everything on the host lies within a root URL")
+	}
+	// A subscription URL may carry an encoded slash inside one segment (a token, say): requests to
+	// it and below it stay within; one that splits the segment does not.
+	tokenBase := "https://app.example.com/in/AbC%2Fdef"
+	for target, want := range map[string]bool{
+		"https://app.example.com/in/AbC%2Fdef":     true,
+		"https://app.example.com/in/AbC%2fdef/x":   true,
+		"https://app.example.com/in/AbC/def/x":     false,
+		"https://app.example.com/in/AbC%2Fdef%2Fx": false,
+	} {
+		if got := withinURL(target, tokenBase); got != want {
+			t.Errorf("withinURL(%q, %q) = %v, want %v", target, tokenBase, got, want)
+		}
 	}
 }
 

@@ -13,6 +13,8 @@ var (
 	ErrClosed error = closedError{}
 	// ErrNoHook is returned when a plugin is asked for a hook its manifest does not list.
 	ErrNoHook = errors.New("plugin has no such hook")
+	// ErrNotGranted is wrapped by a call that asked to sign with a key the plugin was not granted.
+	ErrNotGranted = errors.New("key not granted")
 )
 
 // Reason says why a plugin instance died during a call.
@@ -58,7 +60,11 @@ type PluginError struct {
 	Message string
 	// Temporary is what the plugin said: the same input may succeed later.
 	Temporary bool
+	// Err is the host's reason, when the host failed the call (ErrNotGranted).
+	Err error
 }
+
+func (e *PluginError) Unwrap() error { return e.Err }
 
 // Retryable answers the engine (engine.Plugin): may the next attempt pass?
 func (e *PluginError) Retryable() bool { return e.Temporary }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/switchyard/switchyard/sdk"
@@ -26,8 +27,28 @@ type callStateKey struct{}
 
 // callState is what host functions need to know about the call in progress.
 type callState struct {
-	plugin string
+	plugin *Plugin
 	keys   *signing.Keyring
+	// refused is set when the plugin asked for a key it was not granted; the call then fails.
+	refused error
+}
+
+// Grant names a key a plugin may sign with only when it is given: the defaults (the subscription's
+// secrets and the app's) are made for the subscription the call serves, and the host keeps what is
+// signed with them to that subscription's URL, but the server's key is trusted by every receiver of
+// every subscription, so a plugin that could sign with it could speak for all of them.
+type Grant string
+
+// GrantServerKey lets a plugin sign with the server's private key (sdk.KeyServer). Built-in plugins
+// have it; others only when the operator grants it by name.
+const GrantServerKey Grant = sdk.KeyServer
+
+// ParseGrant reads a grant by the key's name, as the operator writes it.
+func ParseGrant(s string) (Grant, error) {
+	if g := Grant(s); g == GrantServerKey {
+		return g, nil
+	}
+	return "", fmt.Errorf("%q is not a key that can be granted; the only one is %q (the other keys are every plugin's, and bound to their subscription)", s, GrantServerKey)
 }
 
 func withCallState(ctx context.Context, s *callState) context.Context {
@@ -85,13 +106,17 @@ func (r *Runtime) hostSign(ctx context.Context, m api.Module, stack []uint64) {
 	if keys == nil {
 		keys = &signing.Keyring{}
 	}
-	if keys.Server == nil && r.cfg.ServerKey != nil {
-		withServer := *keys
-		withServer.Server = r.cfg.ServerKey
-		keys = &withServer
+	ref := string(keyRef)
+	var sig []byte
+	var err error
+	if ref == sdk.KeyServer {
+		sig, err = r.signWithServerKey(ctx, state, keys, string(alg), msg)
+	} else {
+		sig, err = keys.Sign(ref, string(alg), msg)
 	}
-	sig, err := keys.Sign(string(keyRef), string(alg), msg)
 	switch {
+	case errors.Is(err, ErrNotGranted):
+		ret(sdk.SignErrNotGranted)
 	case errors.Is(err, sdk.ErrNoKey):
 		ret(sdk.SignErrNoKey)
 	case errors.Is(err, sdk.ErrAlgorithm):
@@ -105,6 +130,33 @@ func (r *Runtime) hostSign(ctx context.Context, m api.Module, stack []uint64) {
 	default:
 		ret(int32(len(sig)))
 	}
+}
+
+// signWithServerKey signs for a plugin granted the server's key, and records the refusal of one
+// that is not, so that its call fails whatever it does next.
+func (r *Runtime) signWithServerKey(ctx context.Context, state *callState, keys *signing.Keyring, alg string, msg []byte) ([]byte, error) {
+	if state.plugin == nil || !state.plugin.granted(GrantServerKey) {
+		name, label := "NAME", "(unknown)"
+		if state.plugin != nil {
+			name, label = state.plugin.manifest.Name, state.plugin.label()
+		}
+		state.refused = fmt.Errorf("%w: the plugin asked the host to sign with the server key, which receivers of every subscription trust; "+
+			"the operator has not granted it that key (to grant it, start switchyard with --plugin-key-grants %s=server)", ErrNotGranted, name)
+		r.cfg.Logger.WarnContext(ctx, "plugin refused the server key: not granted", "plugin", label)
+		return nil, state.refused
+	}
+	key := keys.Server
+	if key == nil {
+		key = r.cfg.ServerKey
+	}
+	if key == nil {
+		return nil, sdk.ErrNoKey
+	}
+	sig, err := signing.SignRSA(key, alg, msg)
+	if err == nil && keys.Usage != nil {
+		keys.Usage.Add(sdk.KeyServer)
+	}
+	return sig, err
 }
 
 func hostRandom(_ context.Context, m api.Module, stack []uint64) {
@@ -122,8 +174,8 @@ func (r *Runtime) hostLog(ctx context.Context, m api.Module, stack []uint64) {
 		return
 	}
 	plugin := ""
-	if s := callStateFrom(ctx); s != nil {
-		plugin = s.plugin
+	if s := callStateFrom(ctx); s != nil && s.plugin != nil {
+		plugin = s.plugin.label()
 	}
 	var lvl slog.Level
 	switch level {

@@ -27,6 +27,7 @@ type Plugin struct {
 	Mode Mode
 	// CompileTime is how long compiling took, from the on-disk cache when it had the module.
 	CompileTime time.Duration
+	grants      []Grant
 
 	rt       *Runtime
 	engine   wazero.Runtime
@@ -72,6 +73,11 @@ func (p *Plugin) Manifest() sdk.Manifest { return p.manifest }
 // with the same declared version but different code get different Versions.
 func (p *Plugin) Version() string { return p.label() + "#" + p.Hash[:12] }
 
+// Grants returns the keys beyond the default ones the plugin may sign with.
+func (p *Plugin) Grants() []Grant { return slices.Clone(p.grants) }
+
+func (p *Plugin) granted(g Grant) bool { return slices.Contains(p.grants, g) }
+
 // Has reports whether the plugin implements a hook (sdk.HookOnSubscribe, sdk.HookOnResponse).
 func (p *Plugin) Has(hook string) bool { return slices.Contains(p.manifest.Hooks, hook) }
 
@@ -98,9 +104,10 @@ var (
 // Load compiles a plugin module and checks it before anything runs it for real: it must import
 // only what the host provides, export the ABI with the right signatures, report this host's ABI
 // version and return a valid manifest. Every refusal wraps ErrInvalidPlugin and names the problem.
-func (r *Runtime) Load(ctx context.Context, wasm []byte, mode Mode) (*Plugin, error) {
+// grants are the keys beyond the default ones this plugin may sign with (GrantServerKey).
+func (r *Runtime) Load(ctx context.Context, wasm []byte, mode Mode, grants ...Grant) (*Plugin, error) {
 	sum := sha256.Sum256(wasm)
-	p := &Plugin{Hash: hex.EncodeToString(sum[:]), Mode: mode, rt: r, engine: r.engine(mode)}
+	p := &Plugin{Hash: hex.EncodeToString(sum[:]), Mode: mode, rt: r, engine: r.engine(mode), grants: slices.Clone(grants)}
 
 	start := time.Now()
 	compiled, err := p.engine.CompileModule(ctx, wasm)
@@ -299,9 +306,15 @@ func (p *Plugin) invoke(ctx context.Context, export string, in *sdk.Input, paylo
 	}
 	p.calls.Add(1)
 	inst.frame = in.AppendFrame(inst.frame[:0], payload)
-	out, err := p.call(withCallState(ctx, &callState{plugin: p.label(), keys: keys}), inst, export, inst.frame)
+	state := &callState{plugin: p, keys: keys}
+	out, err := p.call(withCallState(ctx, state), inst, export, inst.frame)
 	var trap *TrapError
 	broken := errors.As(err, &trap)
+	if !broken && state.refused != nil {
+		// Whatever the plugin made of the refusal, the call fails with the host's own reason: a
+		// plugin that hid it would leave the operator guessing why it signs nothing.
+		out, err = nil, &PluginError{Plugin: p.label(), Export: export, Message: state.refused.Error(), Err: state.refused}
+	}
 	switch {
 	case broken:
 		p.traps.Add(1)

@@ -88,9 +88,9 @@ func setup(t testing.TB, cfg Config) *bundle {
 	return &bundle{rt: rt, logs: logs, key: cfg.ServerKey}
 }
 
-func (b *bundle) load(t testing.TB, wasm []byte, mode Mode) *Plugin {
+func (b *bundle) load(t testing.TB, wasm []byte, mode Mode, grants ...Grant) *Plugin {
 	t.Helper()
-	p, err := b.rt.Load(context.Background(), wasm, mode)
+	p, err := b.rt.Load(context.Background(), wasm, mode, grants...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestRandomIsRealOnEveryInstance(t *testing.T) {
 func TestSignWithKeysTheGuestOnlyNames(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
-	p := b.load(t, echoWasm(t), Sandboxed)
+	p := b.load(t, echoWasm(t), Sandboxed, GrantServerKey)
 	keys := &signing.Keyring{Subscription: "sub-secret", App: "app-secret", SubscriptionPrevious: "whsec_" + base64.StdEncoding.EncodeToString([]byte("old key"))}
 	data := sampleInput().Event.Data
 
@@ -203,9 +203,15 @@ func TestSignWithKeysTheGuestOnlyNames(t *testing.T) {
 		t.Run(tc.ref+"/"+tc.alg, func(t *testing.T) {
 			in := sampleInput()
 			in.Subscription.Options = map[string]string{"key": tc.ref, "alg": tc.alg}
-			req, err := p.Shape(context.Background(), in, keys)
+			keys := *keys
+			keys.Usage = &signing.Usage{}
+			req, err := p.Shape(context.Background(), in, &keys)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The host knows what the request carries, to keep it to the subscription's URL.
+			if used := keys.Usage.Refs(); len(used) != 1 || used[0] != tc.ref {
+				t.Errorf("usage %v, want [%s]", used, tc.ref)
 			}
 			sig, err := base64.StdEncoding.DecodeString(header(req, "x-signature"))
 			if err != nil {
@@ -230,6 +236,38 @@ func TestSignWithKeysTheGuestOnlyNames(t *testing.T) {
 		if !errors.As(err, &pe) || !strings.Contains(pe.Message, tc.want) {
 			t.Errorf("sign(%s, %s): err %v, want a plugin error containing %q", tc.ref, tc.alg, err, tc.want)
 		}
+	}
+}
+
+// TestServerKeyOnlyByGrant: a plugin not granted the server's key cannot sign with it, and its
+// call fails with the host's reason even when the plugin carries on without the signature (issue
+// 15, finding 4).
+func TestServerKeyOnlyByGrant(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	p := b.load(t, echoWasm(t), Sandboxed)
+	if len(p.Grants()) != 0 {
+		t.Fatalf("grants %v without any given", p.Grants())
+	}
+	in := sampleInput()
+	in.Subscription.Options = map[string]string{"key": sdk.KeyServer, "alg": sdk.RSASHA256}
+	keys := &signing.Keyring{Subscription: "s", Usage: &signing.Usage{}}
+	req, err := p.Shape(context.Background(), in, keys)
+	var pe *PluginError
+	if !errors.As(err, &pe) || !errors.Is(err, ErrNotGranted) || pe.Retryable() || req != nil ||
+		!strings.Contains(pe.Message, "--plugin-key-grants echo=server") {
+		t.Fatalf("ungranted server key: %v %+v", err, req)
+	}
+	if used := keys.Usage.Refs(); len(used) != 0 {
+		t.Errorf("usage %v after a refusal", used)
+	}
+	if !strings.Contains(b.logs.String(), "plugin refused the server key") {
+		t.Error("the refusal is not in the log")
+	}
+	// The same instance serves the next call.
+	in.Subscription.Options = map[string]string{"key": sdk.KeySubscription, "alg": sdk.HMACSHA256}
+	if _, err := p.Shape(context.Background(), in, keys); err != nil {
+		t.Fatalf("after a refusal: %v", err)
 	}
 }
 
@@ -579,7 +617,7 @@ func TestCloseLetsCallsInFlightFinish(t *testing.T) {
 		t.Fatal("Close returned while an instance was still lent out")
 	default:
 	}
-	out, err := p.call(withCallState(context.Background(), &callState{}), inst, sdk.ExportShape, sampleInput().AppendFrame(nil, []byte(`{}`)))
+	out, err := p.call(withCallState(context.Background(), &callState{plugin: p}), inst, sdk.ExportShape, sampleInput().AppendFrame(nil, []byte(`{}`)))
 	if err != nil || len(out) == 0 {
 		t.Fatalf("in-flight call on a closing plugin: %v", err)
 	}

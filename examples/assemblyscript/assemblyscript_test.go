@@ -88,7 +88,7 @@ func TestChatPluginPassesValidationAndShapes(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = rt.Close(context.Background()) })
 	// Everything an upload must pass: imports, exports, ABI version, manifest, the dry run.
-	p, err := custom.Validate(context.Background(), rt, chatWasm(t), "chat", runtime.Sandboxed)
+	p, err := custom.Validate(context.Background(), rt, chatWasm(t), "chat", runtime.Sandboxed, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

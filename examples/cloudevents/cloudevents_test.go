@@ -67,7 +67,7 @@ func load(t *testing.T) *runtime.Plugin {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rt.Close(context.Background()) })
-	p, err := custom.Validate(context.Background(), rt, runtimetest.Build(t, "wasm"), "cloudevents", runtime.Sandboxed)
+	p, err := custom.Validate(context.Background(), rt, runtimetest.Build(t, "wasm"), "cloudevents", runtime.Sandboxed, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func BenchmarkShape(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer rt.Close(context.Background())
-		p, err := rt.Load(context.Background(), runtimetest.Builtin(b, "ivvy"), runtime.Trusted)
+		p, err := rt.Load(context.Background(), runtimetest.Builtin(b, "ivvy"), runtime.Trusted, runtime.GrantServerKey)
 		if err != nil {
 			b.Fatal(err)
 		}

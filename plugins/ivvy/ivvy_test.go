@@ -65,7 +65,7 @@ func wasm(t *testing.T, in *sdk.Input) (*sdk.Request, error) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rt.Close(context.Background()) })
-	p, err := rt.Load(context.Background(), runtimetest.Builtin(t, "ivvy"), runtime.Trusted)
+	p, err := rt.Load(context.Background(), runtimetest.Builtin(t, "ivvy"), runtime.Trusted, runtime.GrantServerKey)
 	if err != nil {
 		t.Fatal(err)
 	}

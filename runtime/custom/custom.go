@@ -48,6 +48,9 @@ type Config struct {
 	PollInterval time.Duration
 	// Trusted names plugins from Dir that run trusted.
 	Trusted []string
+	// KeyGrants gives plugins, by name, keys beyond the default ones (runtime.GrantServerKey),
+	// whether they are uploaded or in Dir. Built-in plugins have them all already.
+	KeyGrants map[string][]runtime.Grant
 	// MaxModuleBytes caps an uploaded module. Default 32 MiB.
 	MaxModuleBytes int64
 	// SubscriptionsLimit is how many subscriptions a refusal to delete names. Default 20.
@@ -105,14 +108,16 @@ type Info struct {
 	// Module identifies the exact module, as attempts record it: name@version#hash prefix.
 	Module string `json:"module"`
 	// Hash is the hex SHA-256 of the module's bytes.
-	Hash     string          `json:"hash"`
-	Mode     string          `json:"mode"`
-	Source   Source          `json:"source"`
-	File     string          `json:"file,omitempty"`
-	Events   []sdk.EventType `json:"events"`
-	Hooks    []string        `json:"hooks"`
-	Options  []sdk.Option    `json:"options,omitempty"`
-	LoadedAt time.Time       `json:"loaded_at"`
+	Hash   string `json:"hash"`
+	Mode   string `json:"mode"`
+	Source Source `json:"source"`
+	// KeyGrants are the keys beyond the default ones the plugin may sign with ("server").
+	KeyGrants []runtime.Grant `json:"key_grants"`
+	File      string          `json:"file,omitempty"`
+	Events    []sdk.EventType `json:"events"`
+	Hooks     []string        `json:"hooks"`
+	Options   []sdk.Option    `json:"options,omitempty"`
+	LoadedAt  time.Time       `json:"loaded_at"`
 	// Stats count the calls into this version since it was loaded, the dry run that validated it
 	// included. Only the operator sees them.
 	Stats *Stats `json:"stats,omitempty"`
@@ -133,6 +138,9 @@ type Stats struct {
 func New(cfg Config, rt *runtime.Runtime, plugins *engine.Plugins, store engine.Store) *Manager {
 	return &Manager{cfg: cfg.WithDefaults(), rt: rt, plugins: plugins, store: store, entries: map[string]*entry{}}
 }
+
+// grants returns the keys the operator granted the plugin named name.
+func (m *Manager) grants(name string) []runtime.Grant { return m.cfg.KeyGrants[name] }
 
 // Config returns the manager's configuration, defaults filled in.
 func (m *Manager) Config() Config { return m.cfg }
@@ -205,7 +213,7 @@ func (e *entry) info() Info {
 	st := e.plugin.Stats()
 	info := Info{
 		Name: man.Name, Version: man.Version, Description: man.Description, Module: e.plugin.Version(),
-		Hash: e.plugin.Hash, Mode: e.plugin.Mode.String(), Source: e.source, File: e.file,
+		Hash: e.plugin.Hash, Mode: e.plugin.Mode.String(), Source: e.source, File: e.file, KeyGrants: e.plugin.Grants(),
 		Events: man.Events, Hooks: man.Hooks, Options: man.Options, LoadedAt: e.loadedAt,
 		Stats: &Stats{
 			Calls: st.Calls, Errors: st.PluginErrors + st.Traps, PluginErrors: st.PluginErrors,
@@ -217,6 +225,9 @@ func (e *entry) info() Info {
 	}
 	if info.Hooks == nil {
 		info.Hooks = []string{}
+	}
+	if info.KeyGrants == nil {
+		info.KeyGrants = []runtime.Grant{}
 	}
 	return info
 }
@@ -256,7 +267,7 @@ func (m *Manager) Upload(ctx context.Context, name string, wasm []byte, trusted 
 	if old != nil && old.plugin.Hash == hashOf(wasm) && old.plugin.Mode == mode {
 		return Uploaded{Info: old.info(), Unchanged: true}, nil
 	}
-	p, err := Validate(ctx, m.rt, wasm, name, mode)
+	p, err := Validate(ctx, m.rt, wasm, name, mode, m.grants)
 	if err != nil {
 		return Uploaded{}, err
 	}

@@ -149,7 +149,7 @@ func (w *dirWatcher) load(ctx context.Context, path string, wasm []byte) (string
 	m := w.m
 	// The name is only known once the module is loaded; trusted ones are loaded a second time,
 	// trusted, by Validate, after passing sandboxed.
-	probe, err := Validate(ctx, m.rt, wasm, "", runtime.Sandboxed)
+	probe, err := Validate(ctx, m.rt, wasm, "", runtime.Sandboxed, m.grants)
 	if err != nil {
 		return "", err
 	}
@@ -157,7 +157,7 @@ func (w *dirWatcher) load(ctx context.Context, path string, wasm []byte) (string
 	p := probe
 	if slices.Contains(m.cfg.Trusted, name) {
 		probe.Close(context.WithoutCancel(ctx))
-		if p, err = m.rt.Load(ctx, wasm, runtime.Trusted); err != nil {
+		if p, err = m.rt.Load(ctx, wasm, runtime.Trusted, m.grants(name)...); err != nil {
 			return "", fmt.Errorf("load plugin %s trusted: %w", name, err)
 		}
 	}

@@ -109,7 +109,7 @@ func (m *Manager) loadStoredOne(ctx context.Context, name string) error {
 	if err := changeable(name, m.entries[name]); err != nil {
 		return err
 	}
-	p, err := Validate(ctx, m.rt, wasm, name, mode)
+	p, err := Validate(ctx, m.rt, wasm, name, mode, m.grants)
 	if err != nil {
 		return err
 	}

@@ -111,11 +111,12 @@ func DryRun(ctx context.Context, p *runtime.Plugin, eventJSON []byte, ts TestSub
 	url := engine.RequestURL(s, req)
 	appSecret := ""
 	if len(req.Secrets) > 0 {
-		// Shown as the subscriber gets it: with the secrets the plugin asked for written in.
-		if req, _, err = engine.FillSecrets(s, url, req, keys); err != nil {
-			return nil, err
-		}
 		appSecret = TestAppSecret
+	}
+	// Shown as the subscriber gets it, with the secrets the plugin asked for written in; refused
+	// as the dispatcher would refuse it, when it takes a secret or a signature elsewhere.
+	if req, _, err = engine.FillSecrets(s, url, req, keys); err != nil {
+		return nil, err
 	}
 	out := &Shaped{Method: req.Method, URL: url, Headers: req.Headers, Body: string(req.Body), Secret: ts.Secret, AppSecret: appSecret}
 	if out.Method == "" {
@@ -183,9 +184,10 @@ func isToken(s string) bool {
 // valid manifest (named want, when want is set), has a sample_event, and shapes that sample event
 // into a request that can be sent. All of it runs sandboxed, whatever mode is asked for, so that
 // a module that loops in _initialize or in shape is cut off by the deadline; a module accepted for
-// Trusted mode is then loaded again, trusted. Every refusal is a *RefusedError that says what is
-// wrong.
-func Validate(ctx context.Context, rt *runtime.Runtime, wasm []byte, want string, mode runtime.Mode) (*runtime.Plugin, error) {
+// Trusted mode is then loaded again, trusted. grants names the keys the operator granted a
+// plugin, by its manifest's name; a plugin granted some is loaded again with them before the dry
+// run. Every refusal is a *RefusedError that says what is wrong.
+func Validate(ctx context.Context, rt *runtime.Runtime, wasm []byte, want string, mode runtime.Mode, grants func(name string) []runtime.Grant) (*runtime.Plugin, error) {
 	p, err := rt.Load(ctx, wasm, runtime.Sandboxed)
 	if err != nil {
 		if errors.Is(err, runtime.ErrInvalidPlugin) {
@@ -198,6 +200,16 @@ func Validate(ctx context.Context, rt *runtime.Runtime, wasm []byte, want string
 	if want != "" && m.Name != want {
 		closeP()
 		return nil, refused("invalid plugin: the manifest's name is %q, but it was uploaded as %q", m.Name, want)
+	}
+	var granted []runtime.Grant
+	if grants != nil {
+		granted = grants(m.Name)
+	}
+	if len(granted) > 0 {
+		closeP()
+		if p, err = rt.Load(ctx, wasm, runtime.Sandboxed, granted...); err != nil {
+			return nil, fmt.Errorf("load plugin %s with its grants: %w", m.Name, err)
+		}
 	}
 	if len(m.SampleEvent) == 0 {
 		closeP()
@@ -214,7 +226,7 @@ func Validate(ctx context.Context, rt *runtime.Runtime, wasm []byte, want string
 		return p, nil
 	}
 	closeP()
-	trusted, err := rt.Load(ctx, wasm, mode)
+	trusted, err := rt.Load(ctx, wasm, mode, granted...)
 	if err != nil {
 		return nil, fmt.Errorf("load plugin %s trusted: %w", m.Name, err)
 	}

@@ -12,7 +12,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/switchyard/switchyard/sdk"
 )
@@ -23,11 +25,47 @@ type Keyring struct {
 	SubscriptionPrevious string
 	App                  string
 	Server               *rsa.PrivateKey
+	// Usage, when set, records every key a signature was made with, so the host can keep the
+	// request that carries them to the subscription they were made for.
+	Usage *Usage
 }
 
-// Sign signs msg with the key ref names, using alg. It returns sdk.ErrNoKey when the reference
-// names no key, and sdk.ErrAlgorithm when alg does not suit that key.
+// Usage is the set of keys signatures were made with. It is safe for concurrent use.
+type Usage struct {
+	mu   sync.Mutex
+	refs []string
+}
+
+// Add records that a signature was made with the key ref names.
+func (u *Usage) Add(ref string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !slices.Contains(u.refs, ref) {
+		u.refs = append(u.refs, ref)
+	}
+}
+
+// Refs returns the keys signed with, in the order first used; none for a nil Usage.
+func (u *Usage) Refs() []string {
+	if u == nil {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Clone(u.refs)
+}
+
+// Sign signs msg with the key ref names, using alg, and records the key in k.Usage. It returns
+// sdk.ErrNoKey when the reference names no key, and sdk.ErrAlgorithm when alg does not suit that key.
 func (k *Keyring) Sign(ref, alg string, msg []byte) ([]byte, error) {
+	sig, err := k.sign(ref, alg, msg)
+	if err == nil && k.Usage != nil {
+		k.Usage.Add(ref)
+	}
+	return sig, err
+}
+
+func (k *Keyring) sign(ref, alg string, msg []byte) ([]byte, error) {
 	var secret string
 	switch ref {
 	case sdk.KeySubscription:

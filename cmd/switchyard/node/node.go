@@ -69,6 +69,10 @@ type Config struct {
 	PluginsPollInterval time.Duration
 	// TrustedPlugins names plugins from PluginsDir that run trusted instead of sandboxed.
 	TrustedPlugins []string
+	// PluginKeyGrants gives custom plugins, by name, keys they may not sign with by default: the
+	// only one is "server", the server's signing key, which receivers of every subscription trust
+	// (iVvy's SNS messages). Built-in plugins have it without a grant.
+	PluginKeyGrants map[string][]string
 	// MaxPluginBytes caps an uploaded module. Default DefaultMaxPluginBytes.
 	MaxPluginBytes int64
 	// AttemptRetention, DisableAfter and MaxIngestBatch: see engine.Config.
@@ -281,7 +285,8 @@ func (n *Node) loadPlugins(ctx context.Context) (*engine.Plugins, error) {
 	plugins := engine.NewPlugins()
 	var loaded []*runtime.Plugin
 	for _, m := range mods {
-		p, err := n.rt.Load(ctx, m.Wasm, runtime.Trusted)
+		// Built from this repository, and some styles (iVvy) sign with the server's key.
+		p, err := n.rt.Load(ctx, m.Wasm, runtime.Trusted, runtime.GrantServerKey)
 		if err != nil {
 			return nil, fmt.Errorf("built-in plugin %s: %w", m.Name, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/runtime"
@@ -18,9 +19,13 @@ const DefaultMaxPluginBytes = 32 << 20
 // DataDir/plugins, and the plugins folder when one is configured.
 func (n *Node) openCustomPlugins(ctx context.Context, plugins *engine.Plugins, builtins []*runtime.Plugin) error {
 	maxBytes := n.cfg.MaxPluginBytes
+	grants, err := parseKeyGrants(n.cfg.PluginKeyGrants)
+	if err != nil {
+		return err
+	}
 	n.custom = custom.New(custom.Config{
 		StoreDir: filepath.Join(n.cfg.DataDir, "plugins"), Dir: n.cfg.PluginsDir, PollInterval: n.cfg.PluginsPollInterval,
-		Trusted: n.cfg.TrustedPlugins, MaxModuleBytes: maxBytes, Logger: n.logger,
+		Trusted: n.cfg.TrustedPlugins, KeyGrants: grants, MaxModuleBytes: maxBytes, Logger: n.logger,
 	}, n.rt, plugins, n.store)
 	for _, p := range builtins {
 		n.custom.AddBuiltin(p)
@@ -29,6 +34,24 @@ func (n *Node) openCustomPlugins(ctx context.Context, plugins *engine.Plugins, b
 		return fmt.Errorf("custom plugins: %w", err)
 	}
 	return nil
+}
+
+// parseKeyGrants checks the operator's grants: a grant of a key that cannot be granted is a mistake
+// to say at start, not a plugin that fails at its first delivery.
+func parseKeyGrants(in map[string][]string) (map[string][]runtime.Grant, error) {
+	out := make(map[string][]runtime.Grant, len(in))
+	for name, keys := range in {
+		for _, k := range keys {
+			g, err := runtime.ParseGrant(k)
+			if err != nil {
+				return nil, fmt.Errorf("plugin key grants: %s: %w", name, err)
+			}
+			if !slices.Contains(out[name], g) {
+				out[name] = append(out[name], g)
+			}
+		}
+	}
+	return out, nil
 }
 
 // Plugins returns the node's plugin manager.
