@@ -27,7 +27,9 @@ type arError struct {
 	body  string
 }
 
-func (e *arError) Error() string { return fmt.Sprintf("ActiveResource::%s (%d): %s", e.class, e.code, e.body) }
+func (e *arError) Error() string {
+	return fmt.Sprintf("ActiveResource::%s (%d): %s", e.class, e.code, e.body)
+}
 
 // handleResponse is ActiveResource::Connection#handle_response: a 2xx or 3xx (bar redirects) is
 // the response; every other status raises, each class by its code.
@@ -59,7 +61,7 @@ func (s *arSub) save() (bool, error) {
 		return false, err
 	}
 	req.Header.Set("Content-Type", "application/json") // ActiveResource's JSON format's mime type
-	req.Header.Set("Authorization", "Bearer "+s.token)  // sk_sdk's set_connection with :token
+	req.Header.Set("Authorization", "Bearer "+s.token) // sk_sdk's set_connection with :token
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return false, err
