@@ -111,6 +111,10 @@ func (e *Engine) Plugins() *Plugins { return e.plugins }
 // Guard returns the SSRF guard, for styles that check URLs of their own.
 func (e *Engine) Guard() *outbound.Guard { return e.guard }
 
+// AttemptRetention is how long attempts are kept; styles that keep logs of their own keep them as
+// long.
+func (e *Engine) AttemptRetention() time.Duration { return e.cfg.AttemptRetention }
+
 // Clock returns the engine's clock.
 func (e *Engine) Clock() Clock { return e.clock }
 

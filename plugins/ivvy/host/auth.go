@@ -40,6 +40,8 @@ const (
 	// apiKeyFile names the style's secret; on a node with a data dir it is that file.
 	apiKeyFile    = "ivvy-api-key"
 	maxRequestAge = 5 * time.Minute
+	// apiVersion is the version of iVvy's API this one is, the 1.0 of /api/1.0.
+	apiVersion = "1.0"
 	// compatPrefix is where this API is mounted; iVvy's client libraries sign the path without it.
 	compatPrefix = "/compat/ivvy"
 )
@@ -114,16 +116,22 @@ func (s *Style) verifyIWS(c echo.Context, auth string) (*engine.Principal, error
 		return nil, err
 	}
 	if now := s.engine.Clock().Now(); at.Before(now.Add(-maxRequestAge)) || at.After(now.Add(maxRequestAge)) {
-		return nil, fmt.Errorf("the request's date is more than %v from the server's clock: %w", maxRequestAge, engine.ErrUnauthorized)
+		return nil, errStale
 	}
 
 	got, err := hex.DecodeString(strings.ToLower(sig))
+	// iVvy's .NET SDK signs the API version but sends no X-Api-Version header: without one, the
+	// version is the one in the path, the only one this API serves.
+	version := r.Header.Get("X-Api-Version")
+	if version == "" {
+		version = apiVersion
+	}
 	p, authErr := s.auth.Signed(r.Context(), key, func(cred *engine.Credential) bool {
 		secret := s.keys.secretFor(cred.ID)
 		match := false
 		for _, path := range requestStrings(r) {
 			mac := hmac.New(sha1.New, []byte(secret))
-			mac.Write([]byte(StringToSign(r.Method, contentMD5, r.Header.Get("Content-Type"), dateField, path, r.Header.Get("X-Api-Version"), r.Header)))
+			mac.Write([]byte(StringToSign(r.Method, contentMD5, r.Header.Get("Content-Type"), dateField, path, version, r.Header)))
 			if err == nil && subtle.ConstantTimeCompare(mac.Sum(nil), got) == 1 {
 				match = true
 			}
@@ -150,8 +158,15 @@ func requestTime(h http.Header) (at time.Time, dateField string, err error) {
 	if v == "" {
 		return time.Time{}, "", fmt.Errorf("a Date or IVVY-Date header is required: %w", engine.ErrUnauthorized)
 	}
-	for _, layout := range []string{time.RFC1123, time.RFC1123Z, "Mon, 02 Jan, 2006 15:04:05 MST", time.RFC850, time.ANSIC} {
-		if at, err := time.Parse(layout, v); err == nil {
+	// iVvy's own example is "Tue, 03 Apr, 2012 22:23:24 utc", and iVvy reads dates as PHP does,
+	// ignoring case. Go reads names of days and months in any case but a zone abbreviation only in
+	// capitals, so the last field is read in capitals; the string signed stays as sent.
+	norm := strings.TrimSpace(v)
+	if i := strings.LastIndexByte(norm, ' '); i >= 0 {
+		norm = norm[:i+1] + strings.ToUpper(norm[i+1:])
+	}
+	for _, layout := range []string{time.RFC1123, time.RFC1123Z, "Mon, 02 Jan, 2006 15:04:05 MST", "Mon, 02 Jan, 2006 15:04:05 -0700", time.RFC850, time.ANSIC} {
+		if at, err := time.Parse(layout, norm); err == nil {
 			return at, v, nil
 		}
 	}

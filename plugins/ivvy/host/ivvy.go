@@ -121,7 +121,7 @@ func (s *Style) Hooks() engine.StyleHooks { return engine.StyleHooks{Prepare: s.
 
 // Routes adds the style's routes to e.
 func (s *Style) Routes(e *echo.Echo) {
-	api := e.Group("/compat/ivvy/api/1.0", web.UseRenderer(renderError), s.authenticate)
+	api := e.Group("/compat/ivvy/api/1.0", web.UseRenderer(renderError), iVvyParameterErrors, s.authenticate)
 	api.POST("/account", s.account)
 	e.GET("/compat/ivvy/api-key", s.apiKey, web.UseRenderer(renderError), web.Authenticate(s.auth))
 

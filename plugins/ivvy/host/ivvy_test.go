@@ -458,12 +458,12 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		status      int
 		message     string
 	}{
-		{"unknown endpoint", "subscribeToNotifications", map[string]string{"companiesEndpoint": rc.URL, "widgetsEndpoint": rc.URL}, 422, "'widgetsEndpoint' does not validate"},
-		{"not a URL", "subscribeToNotifications", map[string]string{"companiesEndpoint": rc.URL, "contactsEndpoint": "ftp://x"}, 422, "'contactsEndpoint' does not validate"},
-		{"a private address", "subscribeToNotifications", map[string]string{"companiesEndpoint": rc.URL, "contactsEndpoint": "http://10.1.2.3/hook"}, 422, "'contactsEndpoint' does not validate"},
-		{"not a string", "subscribeToNotifications", map[string]any{"companiesEndpoint": 5}, 422, "'companiesEndpoint' does not validate"},
+		{"unknown endpoint", "subscribeToNotifications", map[string]string{"companiesEndpoint": rc.URL, "widgetsEndpoint": rc.URL}, 400, "'widgetsEndpoint' does not validate"},
+		{"not a URL", "subscribeToNotifications", map[string]string{"companiesEndpoint": rc.URL, "contactsEndpoint": "ftp://x"}, 400, "'contactsEndpoint' does not validate"},
+		{"a private address", "subscribeToNotifications", map[string]string{"companiesEndpoint": rc.URL, "contactsEndpoint": "http://10.1.2.3/hook"}, 400, "'contactsEndpoint' does not validate"},
+		{"not a string", "subscribeToNotifications", map[string]any{"companiesEndpoint": 5}, 400, "'companiesEndpoint' does not validate"},
 		{"malformed JSON", "subscribeToNotifications", `{"companiesEndpoint":`, 400, "malformed JSON"},
-		{"no action", "", map[string]string{}, 422, "'action' is required"},
+		{"no action", "", map[string]string{}, 400, "'action' is required"},
 		{"another action", "getCompanyList", map[string]string{}, 501, "is not part of"},
 	}
 	for _, c := range cases {

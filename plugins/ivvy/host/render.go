@@ -41,8 +41,9 @@ func (o *orderedJSON) MarshalJSON() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Specific codes iVvy gives validation errors.
+// Specific codes iVvy gives errors (developer.ivvy.com, "Interpreting the response: Exceptions").
 const (
+	specificStale    = 23005
 	specificInvalid  = 23016
 	specificRequired = 23017
 )
@@ -55,12 +56,67 @@ type ErrorBody struct {
 	AdditionalMessages []string `json:"additionalMessages,omitempty"`
 }
 
+// apiError is an exception iVvy's API documents: its message, specific code and additional
+// messages. cause is the engine's error it stands for, if any, so the status mapping still sees an
+// authentication failure as one.
+type apiError struct {
+	message    string
+	specific   int
+	additional []string
+	cause      error
+}
+
+func (e *apiError) Error() string {
+	if len(e.additional) == 0 {
+		return e.message
+	}
+	return e.message + ": " + strings.Join(e.additional, "; ")
+}
+
+func (e *apiError) Unwrap() error { return e.cause }
+
+// withStatus gives an apiError the HTTP status iVvy answers it with (web.Status reads it from the
+// echo.HTTPError); iVvy's errorCode is the same number.
+func withStatus(status int, e *apiError) error {
+	return &echo.HTTPError{Code: status, Message: e.message, Internal: e}
+}
+
+// errStale is iVvy's answer to a request signed more than maxRequestAge from the server's clock.
+var errStale = withStatus(http.StatusUnauthorized, &apiError{
+	message: "Request is stale", specific: specificStale, cause: engine.ErrUnauthorized,
+	additional: []string{"the Date or IVVY-Date header is more than " + maxRequestAge.String() + " from the server's clock (UTC)"},
+})
+
+// iVvyParameterErrors answers a parameter that does not validate, or is missing, as iVvy does:
+// 400 with specific code 23016 or 23017 and the validator's message as an additional message.
+// Elsewhere the engine's validation errors are 422, which iVvy never answers.
+func iVvyParameterErrors(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		var ve *engine.ValidationError
+		switch {
+		case err == nil || !errors.Is(err, engine.ErrInvalid):
+			return err
+		case errors.As(err, &ve) && ve.Field != "" && strings.HasPrefix(ve.Message, "is required"):
+			return withStatus(http.StatusBadRequest, &apiError{message: "'" + ve.Field + "' is required", specific: specificRequired, additional: []string{ve.Message}})
+		case errors.As(err, &ve) && ve.Field != "":
+			return withStatus(http.StatusBadRequest, &apiError{message: "'" + ve.Field + "' does not validate", specific: specificInvalid, additional: []string{ve.Message}})
+		}
+		return withStatus(http.StatusBadRequest, &apiError{message: err.Error(), specific: specificInvalid})
+	}
+}
+
 // renderError writes errors of the iVvy API as iVvy does: {"errorCode", "message",
 // "specificCode", "additionalMessages"}.
 func renderError(c echo.Context, err error, status int, code, message string) error {
 	body := ErrorBody{ErrorCode: status, Message: message}
+	var ae *apiError
 	var ve *engine.ValidationError
-	if errors.As(err, &ve) && ve.Field != "" {
+	switch {
+	case status == http.StatusInternalServerError:
+	case errors.As(err, &ae):
+		body.Message, body.SpecificCode, body.AdditionalMessages = ae.message, ae.specific, ae.additional
+	case errors.As(err, &ve) && ve.Field != "":
 		body.Message, body.SpecificCode = "'"+ve.Field+"' does not validate", specificInvalid
 		if strings.HasPrefix(ve.Message, "is required") {
 			body.Message, body.SpecificCode = "'"+ve.Field+"' is required", specificRequired

@@ -21,15 +21,26 @@
 // it may read and remove the app's QuicklySign subscriptions in every account, but may not create
 // one, because QuicklySign's API has no field to say which account a document belongs to, and
 // guessing could deliver one tenant's document events to another's integrator.
+//
+// v0 subscriptions and v1 webhooks are kept apart, as QuicklySign's two API versions are: each
+// subscription records the version it was made through (the plugin's "api" option, v0 when unset),
+// and each version's calls see, find and remove only its own.
+//
+// A subscription's callback log outlives it: QuicklySign keeps callback logs while the document
+// exists, so the store keeps a deleted subscription's log (store.DeletedSubscription) and
+// GET .../{key}/callbacks serves it until the attempts' retention ends; the style's purge job then
+// removes it.
 package host
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/switchyard/switchyard/api/web"
@@ -77,7 +88,19 @@ type Style struct {
 	store store.Store
 }
 
-var _ web.Routed = (*Style)(nil)
+var (
+	_ web.Routed            = (*Style)(nil)
+	_ engine.ScheduledStyle = (*Style)(nil)
+)
+
+// Jobs purge the kept callback logs of deleted subscriptions by the engine's attempt retention, as
+// the engine purges the attempts of live ones.
+func (s *Style) Jobs() []*engine.Job {
+	return []*engine.Job{{Name: "quicklysign-purge-deleted-logs", Spec: "@every 1h", Run: func(ctx context.Context, now time.Time) error {
+		_, err := s.store.PurgeDeleted(ctx, now.Add(-s.eng.AttemptRetention()))
+		return err
+	}}}
+}
 
 // New returns the style over its store.
 func New(d engine.StyleDeps, st store.Store) (*Style, error) {
@@ -138,6 +161,9 @@ type caller struct {
 func (cl caller) sees(s *engine.Subscription) bool {
 	return s.Format == plugin.Name && s.AppID == cl.p.App.ID && (cl.account == "" || s.AccountID == cl.account)
 }
+
+// own says whether a subscription the caller sees was made through this handler's API version.
+func (h *handler) own(cl caller, s *engine.Subscription) bool { return cl.sees(s) && apiOf(s) == h.api }
 
 // authenticate resolves client_id and client_secret: from the body when it has them (POST), else
 // from the query string.
@@ -269,10 +295,38 @@ func apiOf(s *engine.Subscription) string {
 func (h *handler) find(ctx context.Context, cl caller, key string) (*engine.Subscription, error) {
 	notFound := fmt.Errorf("no %s with key %q: %w", h.object, key, engine.ErrNotFound)
 	s, err := h.eng.GetSubscription(ctx, cl.p, key)
-	if errors.Is(err, engine.ErrNotFound) || (err == nil && !cl.sees(s)) {
+	if errors.Is(err, engine.ErrNotFound) || (err == nil && !h.own(cl, s)) {
 		return nil, notFound
 	}
 	return s, err
+}
+
+// listOwn returns up to limit of the caller's subscriptions of this API version after the ID
+// after, to the document entity when it is set. The engine does not filter by option, so pages
+// of the caller's subscriptions are read until limit of this version are found; a caller has a
+// bounded number of subscriptions (one per document and callback).
+func (h *handler) listOwn(ctx context.Context, cl caller, entity, after string, limit int) ([]*engine.Subscription, error) {
+	var out []*engine.Subscription
+	for {
+		page, err := h.eng.ListSubscriptions(ctx, cl.p, engine.SubscriptionQuery{
+			AccountID: cl.account, Format: plugin.Name, EntityKey: entity, Page: engine.Page{After: after, Limit: maxPage},
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range page {
+			if h.own(cl, s) {
+				out = append(out, s)
+				if len(out) == limit {
+					return out, nil
+				}
+			}
+		}
+		if len(page) < maxPage {
+			return out, nil
+		}
+		after = page[len(page)-1].ID
+	}
 }
 
 func (h *handler) get(c echo.Context) error {
@@ -296,10 +350,7 @@ func (h *handler) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	subs, err := h.eng.ListSubscriptions(c.Request().Context(), cl.p, engine.SubscriptionQuery{
-		AccountID: cl.account, Format: plugin.Name, EntityKey: c.QueryParam("entity_key"),
-		Page: engine.Page{After: c.QueryParam("cursor"), Limit: limit},
-	})
+	subs, err := h.listOwn(c.Request().Context(), cl, c.QueryParam("entity_key"), c.QueryParam("cursor"), limit)
 	if err != nil {
 		return err
 	}
@@ -341,19 +392,11 @@ func (h *handler) deleteByEntity(c echo.Context) error {
 		return &engine.ValidationError{Field: "entity_key", Message: fmt.Sprintf("is required: the document whose %s to remove (one %s is removed with DELETE %s/{key})", h.plural, h.object, h.path)}
 	}
 	ctx := c.Request().Context()
-	var found []*engine.Subscription
-	for after := ""; ; {
-		page, err := h.eng.ListSubscriptions(ctx, cl.p, engine.SubscriptionQuery{
-			AccountID: cl.account, Format: plugin.Name, EntityKey: entity, Page: engine.Page{After: after, Limit: maxPage},
-		})
-		if err != nil {
-			return err
-		}
-		found = append(found, page...)
-		if len(page) < maxPage {
-			break
-		}
-		after = page[len(page)-1].ID
+	// Only this API version's: DELETE /v0/subscriptions?entity_key= leaves the document's v1
+	// webhooks, and the other way round.
+	found, err := h.listOwn(ctx, cl, entity, "", math.MaxInt)
+	if err != nil {
+		return err
 	}
 	removed := make([]*engine.Subscription, 0, len(found))
 	for _, s := range found {
@@ -379,11 +422,26 @@ func (h *handler) callbacks(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	s, err := h.find(ctx, cl, c.Param("key"))
+	key := c.Param("key")
+	deleted := false
+	s, err := h.find(ctx, cl, key)
+	if errors.Is(err, engine.ErrNotFound) {
+		// A deleted subscription's log is kept: serve it to whoever could read it before.
+		gone, gerr := h.store.DeletedSubscription(ctx, key)
+		switch {
+		case errors.Is(gerr, engine.ErrNotFound):
+			return err
+		case gerr != nil:
+			return gerr
+		case gone.AppID != cl.p.App.ID || (cl.account != "" && gone.AccountID != cl.account) || gone.API != h.api:
+			return err
+		}
+		s, deleted, err = &engine.Subscription{ID: gone.ID}, true, nil
+	}
 	if err != nil {
 		return err
 	}
-	log, err := h.store.ListCallbacks(ctx, store.CallbackQuery{SubscriptionID: s.ID, Before: c.QueryParam("cursor"), Limit: limit, ExcerptChars: excerptChars})
+	log, err := h.store.ListCallbacks(ctx, store.CallbackQuery{SubscriptionID: s.ID, Deleted: deleted, Before: c.QueryParam("cursor"), Limit: limit, ExcerptChars: excerptChars})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/switchyard/switchyard/engine"
 )
@@ -16,11 +17,36 @@ type Store interface {
 	// ListCallbacks returns up to q.Limit deliveries of the subscription, newest first (ID
 	// descending), before the ID q.Before when it is set, each with its attempts, newest first.
 	ListCallbacks(ctx context.Context, q CallbackQuery) ([]*Callback, error)
+	// DeletedSubscription returns a deleted QuicklySign subscription whose callback log is kept,
+	// or engine.ErrNotFound. A subscription's log is kept as it is deleted, however it is deleted.
+	DeletedSubscription(ctx context.Context, id string) (*DeletedSubscription, error)
+	// PurgeDeleted removes from the kept logs the attempts started before before, then the
+	// deliveries created before it that have none left, then the subscriptions deleted before it
+	// that have no deliveries left. It returns how many rows it removed.
+	PurgeDeleted(ctx context.Context, before time.Time) (int64, error)
 }
+
+// DeletedSubscription is what is kept of a deleted subscription: enough to tell who may read its
+// log, and through which API version.
+type DeletedSubscription struct {
+	ID, AppID, AccountID string
+	// API is the QuicklySign API version it was made through: "v0" or "v1".
+	API       string
+	EntityKey string
+	URL       string
+	CreatedAt time.Time
+	DeletedAt time.Time
+}
+
+// CancelledState is the state a kept log gives a delivery that was pending or in flight when its
+// subscription was deleted: it will never be attempted.
+const CancelledState engine.DeliveryState = "cancelled"
 
 // CallbackQuery are the arguments of Store.ListCallbacks.
 type CallbackQuery struct {
 	SubscriptionID string
+	// Deleted reads the kept log of a deleted subscription rather than the engine's deliveries.
+	Deleted bool
 	// Before is the cursor: only deliveries with smaller IDs.
 	Before string
 	Limit  int

@@ -32,16 +32,25 @@ func (fe fieldErrors) Error() string {
 	return strings.Join(parts, "; ")
 }
 
-// badRequest makes input errors a 400, which the one error mapping (web.Status) reads from the
-// echo.HTTPError; the renderer finds the fields inside it.
+// badRequest answers a request that cannot be read (malformed JSON, a body type this API does not
+// take, a bad query) with 400, which the one error mapping (web.Status) reads from the
+// echo.HTTPError; the renderer finds the fields inside it. ActiveResource raises BadRequest on a
+// 400, as it should for a request its own client would never send.
 func badRequest(fe ...fieldError) error {
 	return &echo.HTTPError{Code: http.StatusBadRequest, Message: fieldErrors(fe).Error(), Internal: fieldErrors(fe)}
+}
+
+// invalid answers a readable sub whose fields are wrong with 422: ActiveResource's save rescues
+// ResourceInvalid, raised on a 422 only, loads the body's errors into the model and returns false;
+// on any other status save raises, and the app's `unless sub.save` never sees sub.errors.
+func invalid(fe ...fieldError) error {
+	return &echo.HTTPError{Code: http.StatusUnprocessableEntity, Message: fieldErrors(fe).Error(), Internal: fieldErrors(fe)}
 }
 
 // fieldNames maps the engine's field names to this API's.
 var fieldNames = map[string]string{"url": "callback_url", "events": "channel"}
 
-// inputError turns the engine's refusal of input into this API's 400; other errors pass as they are.
+// inputError turns the engine's refusal of input into this API's 422; other errors pass as they are.
 func inputError(err error) error {
 	var ve *engine.ValidationError
 	if !errors.As(err, &ve) {
@@ -54,7 +63,7 @@ func inputError(err error) error {
 	if field == "" {
 		field = "base"
 	}
-	return badRequest(fieldError{field, ve.Message})
+	return invalid(fieldError{field, ve.Message})
 }
 
 // errorBody is SalesKing's error shape here: {"errors": [["field", "message"], ...]}.

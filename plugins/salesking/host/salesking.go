@@ -22,8 +22,10 @@
 //
 // Errors are {"errors": [["field", "message"], ...]}, the [attribute, message] pairs SalesKing's
 // own SDK reads into ActiveResource errors; errors that concern no field name "base". SalesKing
-// does not document its error bodies, so this shape is chosen, not copied. Bad input is 400,
-// an unknown or bad token 401, a token that may not do what it asks 403, another token's
+// does not document its error bodies, so this shape is chosen, not copied. A sub whose fields are
+// wrong (blank, not a channel, a callback outside the app) is 422, the status ActiveResource's save
+// turns into `false` and sub.errors; a body that cannot be read (malformed JSON, another body type)
+// and a bad page query are 400, an unknown or bad token 401, a token that may not do what it asks 403, another token's
 // subscription 404.
 //
 // The operator records each account's SalesKing sub-domain, which notifications carry, with

@@ -191,11 +191,11 @@ func readJSONSub(r *http.Request) (subInput, error) {
 			if i := strings.LastIndexByte(field, '.'); i >= 0 {
 				field = field[i+1:]
 			}
-			want := "must be a string"
 			if field == "sub" {
-				want = `must be an object: {"sub": {"channel", "callback_url"}}`
+				return subInput{}, badRequest(fieldError{field, `must be an object: {"sub": {"channel", "callback_url"}}`})
 			}
-			return subInput{}, badRequest(fieldError{field, want})
+			// The sub is readable; one of its fields has the wrong type, as a model's field can.
+			return subInput{}, invalid(fieldError{field, "must be a string"})
 		}
 		return subInput{}, badRequest(fieldError{"base", "the body is not valid JSON: " + err.Error()})
 	}
@@ -206,7 +206,7 @@ func readJSONSub(r *http.Request) (subInput, error) {
 }
 
 // check validates what a create or update gives against the channels and the app's URL, and the
-// channel against the token's scope. It reports every input problem at once (400) before a refusal
+// channel against the token's scope. It reports every input problem at once (422) before a refusal
 // of the scope (403). On create both fields are required.
 func (s *Style) check(p *engine.Principal, in subInput, create bool) (channel, error) {
 	set, err := s.channelSet()
@@ -241,7 +241,7 @@ func (s *Style) check(p *engine.Principal, in subInput, create bool) (channel, e
 		problems = append(problems, fieldError{"sub", "give the channel or the callback_url to change"})
 	}
 	if len(problems) > 0 {
-		return channel{}, badRequest(problems...)
+		return channel{}, invalid(problems...)
 	}
 	if ch.Name != "" && !allows(p.Credential.Scopes, ch) {
 		return channel{}, scopeRefusal(p.Credential.Scopes, ch)

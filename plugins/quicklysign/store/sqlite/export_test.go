@@ -15,6 +15,8 @@ func QueryPlans(ctx context.Context, db *core.Store) (map[string]string, error) 
 	}{
 		"callback-log":      {callbackLogSQL, []any{"sub", "dlv", 50}},
 		"callback-attempts": {strings.Replace(callbackAttemptsSQL, "(?)", "(?, ?)", 1), []any{500, 500, "dlv_1", "dlv_2"}},
+		"kept-log":          {keptLogSQL, []any{"sub", "dlv", 50}},
+		"kept-attempts":     {strings.Replace(keptAttemptsSQL, "(?)", "(?, ?)", 1), []any{500, 500, "dlv_1", "dlv_2"}},
 		// The engine's ListSubscriptions, as the compatible API calls it; every column, as the
 		// engine reads, so that the plan is not a covering index's.
 		"subscriptions-by-entity": {`SELECT * FROM subscriptions WHERE app_id = ? AND account_id = ? AND format = ?

@@ -49,6 +49,8 @@ func TestQuicklySignQueriesUseTheirIndexes(t *testing.T) {
 	for name, want := range map[string]string{
 		"callback-log":            "deliveries_subscription",
 		"callback-attempts":       "sqlite_autoindex_attempts_1",
+		"kept-log":                "quicklysign_deleted_deliveries_subscription",
+		"kept-attempts":           "sqlite_autoindex_quicklysign_deleted_attempts_1",
 		"subscriptions-by-entity": "subscriptions_app_entity",
 	} {
 		if plan := plans[name]; !strings.Contains(plan, want) || strings.Contains(plan, "TEMP B-TREE") {
