@@ -26,6 +26,7 @@ import (
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"go.uber.org/goleak"
 )
 
 // Install is what to do when PostgreSQL's programs are missing.
@@ -183,15 +184,20 @@ var (
 )
 
 // Main runs a test binary's tests with one cluster for all of them, started on the first
-// NewDatabase and stopped when the tests end; it exits with the tests' status.
+// NewDatabase or NewSchema and stopped when the tests end; it exits with the tests' status, failed
+// too when a goroutine outlives the tests (every service a test starts, it must stop).
 func Main(m *testing.M) {
 	code := m.Run()
 	if started.Load() && shared != nil {
 		if err := shared.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "pgtest:", err)
-			if code == 0 {
-				code = 1
-			}
+			code = max(code, 1)
+		}
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
 		}
 	}
 	os.Exit(code)
