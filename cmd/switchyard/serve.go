@@ -27,6 +27,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := node.Config{RateLimit: node.DefaultRateLimit, RateBurst: node.DefaultRateBurst}.WithDefaults()
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder for the database, admin token, keys and caches")
+	fs.StringVar(&cfg.Database, "database", cfg.Database, databaseUsage)
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL receivers reach this server at (default http://ADDR, or https://ADDR with --tls-cert)")
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "serve HTTPS with this certificate chain (PEM file); needs --tls-key")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "the private key of --tls-cert (PEM file)")
@@ -153,14 +154,17 @@ func serveProfiler(addr string, logger *slog.Logger) (stop func(), err error) {
 	return func() { _ = srv.Close() }, nil
 }
 
+const databaseUsage = "where the data lives: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB (default: sqlite:// the data dir's switchyard.db)"
+
 // runMigrate brings the database schema up to date and exits.
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newEnvFlagSet("migrate", stdout, stderr)
 	dataDir := fs.String("data-dir", node.Config{}.WithDefaults().DataDir, "folder of the database")
+	database := fs.String("database", "", databaseUsage)
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
-	if err := node.Migrate(ctx, *dataDir); err != nil {
+	if err := node.Migrate(ctx, *dataDir, *database); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "database schema is up to date")

@@ -20,10 +20,10 @@ func AppliedMigrations(ctx context.Context, s *Store, component string) ([]int, 
 
 // KnownMigrations lists the versions of the core's embedded migrations, in order.
 func KnownMigrations() ([]int, error) {
-	ms, err := coreLine.migrations()
+	ms, err := coreLine.Migrations()
 	var v []int
 	for _, m := range ms {
-		v = append(v, m.version)
+		v = append(v, m.Version)
 	}
 	return v, err
 }

@@ -5,13 +5,11 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/switchyard/switchyard/store/migrate"
 )
 
 //go:embed migrations/core/*.sql
@@ -24,64 +22,16 @@ const CoreComponent = "core"
 // recorded in schema_migrations; Legacy maps each migration to the number it had there.
 var coreLine = EmbeddedLine(CoreComponent, coreFiles, "migrations/core", map[int]int{1: 1, 2: 3, 3: 7})
 
-// A MigrationLine is one component's numbered migrations: the core's, or a vendor style's. Each
-// line counts from 1 on its own, so a new style or a new migration of one never renumbers another.
-// Lines run in the order given, the core's first, each migration in its own transaction.
-type MigrationLine struct {
-	// Component names the line in schema_versions: "core", or a style's name.
-	Component string
-	// Files holds the line's migrations at its root, named NNNN_what.sql.
-	Files fs.FS
-	// Legacy maps the line's versions to the numbers they had in the single sequence of builds
-	// before migration lines, so that a database those builds wrote is not migrated twice.
-	Legacy map[int]int
-}
-
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func (l MigrationLine) migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(l.Files, ".")
-	if err != nil {
-		return nil, fmt.Errorf("%s migrations: %w", l.Component, err)
-	}
-	var out []migration
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || !strings.HasSuffix(name, ".sql") || err != nil || v <= 0 {
-			return nil, fmt.Errorf("%s migration %s: want a name such as 0001_init.sql", l.Component, name)
-		}
-		b, err := fs.ReadFile(l.Files, name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: name, sql: string(b)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	for i, m := range out {
-		// Numbered without gaps, so that a migration merged out of order shows up here.
-		if m.version != i+1 {
-			return nil, fmt.Errorf("%s migration %s: want version %d", l.Component, m.name, i+1)
-		}
-	}
-	return out, nil
-}
+// A MigrationLine is one component's numbered migrations (see migrate.Line); the name stays so
+// that the styles' SQLite stores keep compiling.
+type MigrationLine = migrate.Line
 
 // Migrate applies the migrations of the core and of lines the database lacks, and records them
 // in schema_versions. Running it again changes nothing.
 func (s *Store) Migrate(ctx context.Context, lines ...MigrationLine) error {
 	all := append([]MigrationLine{coreLine}, lines...)
-	seen := map[string]bool{}
-	for _, l := range all {
-		if seen[l.Component] || l.Component == "" {
-			return fmt.Errorf("migrate: migration line %q given twice or unnamed", l.Component)
-		}
-		seen[l.Component] = true
+	if err := migrate.CheckLines(all); err != nil {
+		return err
 	}
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_versions (
 		component  TEXT    NOT NULL,
@@ -126,7 +76,7 @@ func (s *Store) legacyVersions(ctx context.Context) (map[int]bool, error) {
 }
 
 func (s *Store) migrateLine(ctx context.Context, l MigrationLine, legacy map[int]bool) error {
-	ms, err := l.migrations()
+	ms, err := l.Migrations()
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -142,23 +92,23 @@ func (s *Store) migrateLine(ctx context.Context, l MigrationLine, legacy map[int
 			// Checked inside the transaction: another process may have applied it meanwhile.
 			var done bool
 			if err := tx.GetContext(ctx, &done, `SELECT EXISTS (SELECT 1 FROM schema_versions WHERE component = ? AND version = ?)`,
-				l.Component, m.version); err != nil {
+				l.Component, m.Version); err != nil {
 				return err
 			}
 			if done {
 				return nil
 			}
-			if g, ok := l.Legacy[m.version]; !ok || !legacy[g] {
-				if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if g, ok := l.Legacy[m.Version]; !ok || !legacy[g] {
+				if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 					return err
 				}
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_versions (component, version, applied_at) VALUES (?, ?, ?)`,
-				l.Component, m.version, time.Now().UnixMilli())
+				l.Component, m.Version, time.Now().UnixMilli())
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migrate: %s %s: %w", l.Component, m.name, err)
+			return fmt.Errorf("migrate: %s %s: %w", l.Component, m.Name, err)
 		}
 	}
 	return nil
@@ -166,14 +116,5 @@ func (s *Store) migrateLine(ctx context.Context, l MigrationLine, legacy map[int
 
 // EmbeddedLine is the migration line of a component whose migrations are embedded in dir of files.
 func EmbeddedLine(component string, files embed.FS, dir string, legacy map[int]int) MigrationLine {
-	return MigrationLine{Component: component, Files: mustSub(files, dir), Legacy: legacy}
-}
-
-// mustSub is fs.Sub for a folder embedded at build time, which cannot fail.
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return sub
+	return migrate.Embedded(component, files, dir, legacy)
 }

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"github.com/switchyard/switchyard/store/sqlite"
 )
 
 // The data dir holds what a node keeps on disk: the SQLite database (switchyard.db), the admin
@@ -131,9 +129,14 @@ func (s dataDirSecrets) Secret(name string) ([]byte, error) {
 	return key, nil
 }
 
-// Migrate brings the database in dataDir up to date, the styles' tables too, and closes it. It
-// takes the data dir's lock, so it never runs beside a serving node.
-func Migrate(ctx context.Context, dataDir string) error {
+// Migrate brings the database (database, as --database takes it; empty: the one in dataDir) up to
+// date, the styles' tables too, and closes it. It takes the data dir's lock, so it never runs
+// beside a node serving from that folder; nodes on PostgreSQL migrate one at a time by themselves.
+func Migrate(ctx context.Context, dataDir, database string) error {
+	db, err := ParseDatabase(database, dataDir)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -142,7 +145,7 @@ func Migrate(ctx context.Context, dataDir string) error {
 		return err
 	}
 	defer lock.release()
-	s, err := sqlite.Open(ctx, filepath.Join(dataDir, dbFile), sqlite.Options{Migrations: styleMigrations()})
+	s, err := openStore(ctx, db, "")
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,9 @@ type Config struct {
 	Addr string
 	// DataDir holds the database, the admin token, keys and the compilation cache. Default ./data.
 	DataDir string
+	// Database is where the data lives: sqlite://PATH or postgres://... (see ParseDatabase).
+	// Default: sqlite:// the file switchyard.db in DataDir.
+	Database string
 	// CacheDir keeps compiled plugins between starts. Default DataDir/cache/wazero.
 	CacheDir string
 	// PublicURL is where receivers reach this node, for the URLs it mints. Default http://Addr, or
@@ -51,7 +54,8 @@ type Config struct {
 	AdminToken string
 	// MaxBodyBytes caps request bodies. Default 1 MiB.
 	MaxBodyBytes int64
-	// Synchronous is SQLite's synchronous setting: FULL (default) or NORMAL.
+	// Synchronous is SQLite's synchronous setting: FULL (default) or NORMAL. PostgreSQL ignores it
+	// (its own synchronous_commit decides).
 	Synchronous string
 	// RateLimit and RateBurst limit requests per credential (see auth.Config); zero turns limiting
 	// off. `serve` starts with DefaultRateLimit and DefaultRateBurst.
@@ -142,7 +146,7 @@ func (c Config) WithDefaults() Config {
 type Node struct {
 	cfg     Config
 	ln      net.Listener
-	store   *sqlite.Store
+	store   coreStore
 	rt      *runtime.Runtime
 	custom  *custom.Manager
 	engine  *engine.Engine
@@ -177,6 +181,10 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 			opened.closeResources()
 		}
 	}()
+	db, err := ParseDatabase(cfg.Database, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -210,9 +218,8 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.cfg.PublicURL = strings.TrimRight(publicURL, "/")
 
-	dbPath := filepath.Join(cfg.DataDir, dbFile)
-	if n.store, err = sqlite.Open(ctx, dbPath, sqlite.Options{Synchronous: cfg.Synchronous, Migrations: styleMigrations()}); err != nil {
-		return nil, fmt.Errorf("open database %s: %w", dbPath, err)
+	if n.store, err = openStore(ctx, db, cfg.Synchronous); err != nil {
+		return nil, err
 	}
 	plugins, err := n.loadPlugins(ctx)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/migrate"
+	"github.com/switchyard/switchyard/store/postgres"
 	"github.com/switchyard/switchyard/store/sqlite"
 
 	altoviz "github.com/switchyard/switchyard/plugins/altoviz/host"
@@ -28,34 +30,99 @@ var styles = []styleEntry{
 	stored(upsalessqlite.Migrations, upsalessqlite.New, upsales.New),
 }
 
-// styleEntry is how the node builds one style: its tables, and the style over its store.
+// styleEntry is how the node builds one style, on either driver: its tables, and the style over
+// its store. A style with tables has a line and a build per driver; until it has its PostgreSQL
+// store (postgres nil), a node on PostgreSQL refuses to start and names it.
 type styleEntry struct {
-	migrations *sqlite.MigrationLine
+	name     string
+	sqlite   *sqliteStyle
+	postgres *postgresStyle
+	// stateless builds a style that keeps no tables, on any driver.
+	stateless func(d engine.StyleDeps) (engine.Style, error)
+}
+
+type sqliteStyle struct {
+	migrations sqlite.MigrationLine
 	build      func(d engine.StyleDeps, db *sqlite.Store) (engine.Style, error)
 }
 
+type postgresStyle struct {
+	migrations migrate.Line
+	build      func(d engine.StyleDeps, db *postgres.Store) (engine.Style, error)
+}
+
 // stored is the entry of a style with tables of its own: open makes its store on the node's
-// database, whose migrations the line holds, and build makes the style over that store.
+// SQLite database, whose migrations the line holds, and build makes the style over that store.
+// The line's component names the style.
 func stored[S any, T engine.Style](line sqlite.MigrationLine, open func(*sqlite.Store) S, build func(engine.StyleDeps, S) (T, error)) styleEntry {
-	return styleEntry{migrations: &line, build: func(d engine.StyleDeps, db *sqlite.Store) (engine.Style, error) {
+	return styleEntry{name: line.Component, sqlite: &sqliteStyle{migrations: line, build: func(d engine.StyleDeps, db *sqlite.Store) (engine.Style, error) {
+		return build(d, open(db))
+	}}}
+}
+
+// withPostgres gives a stored style its PostgreSQL store: line holds its PostgreSQL migrations,
+// open makes its store on the node's PostgreSQL database.
+func withPostgres[S any, T engine.Style](e styleEntry, line migrate.Line, open func(*postgres.Store) S, build func(engine.StyleDeps, S) (T, error)) styleEntry {
+	e.postgres = &postgresStyle{migrations: line, build: func(d engine.StyleDeps, db *postgres.Store) (engine.Style, error) {
 		return build(d, open(db))
 	}}
+	return e
 }
 
 // stateless is the entry of a style that keeps no tables.
 func stateless[T engine.Style](build func(engine.StyleDeps) (T, error)) styleEntry {
-	return styleEntry{build: func(d engine.StyleDeps, _ *sqlite.Store) (engine.Style, error) { return build(d) }}
+	return styleEntry{stateless: func(d engine.StyleDeps) (engine.Style, error) { return build(d) }}
 }
 
-// styleMigrations are the styles' lines, in the registry's order.
+// styleMigrations are the styles' SQLite lines, in the registry's order.
 func styleMigrations() []sqlite.MigrationLine {
 	var lines []sqlite.MigrationLine
 	for _, s := range styles {
-		if s.migrations != nil {
-			lines = append(lines, *s.migrations)
+		if s.sqlite != nil {
+			lines = append(lines, s.sqlite.migrations)
 		}
 	}
 	return lines
+}
+
+// stylePostgresMigrations are the styles' PostgreSQL lines, in the registry's order.
+func stylePostgresMigrations() []migrate.Line {
+	var lines []migrate.Line
+	for _, s := range styles {
+		if s.postgres != nil {
+			lines = append(lines, s.postgres.migrations)
+		}
+	}
+	return lines
+}
+
+// stylesWithoutPostgres names the styles with tables that have no PostgreSQL store.
+func stylesWithoutPostgres() []string {
+	var names []string
+	for _, s := range styles {
+		if s.sqlite != nil && s.postgres == nil {
+			names = append(names, s.name)
+		}
+	}
+	return names
+}
+
+// build makes the style over the node's store, whichever driver it is.
+func (e styleEntry) build(d engine.StyleDeps, db coreStore) (engine.Style, error) {
+	if e.stateless != nil {
+		return e.stateless(d)
+	}
+	switch db := db.(type) {
+	case *sqlite.Store:
+		if e.sqlite != nil {
+			return e.sqlite.build(d, db)
+		}
+	case *postgres.Store:
+		if e.postgres != nil {
+			return e.postgres.build(d, db)
+		}
+	}
+	return nil, fmt.Errorf("vendor style %s has no store on %T", e.name, db)
 }
 
 // StyleDeps are what the node builds its styles with (tests build one of their own beside them).

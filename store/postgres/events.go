@@ -1,0 +1,168 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/switchyard/switchyard/engine"
+)
+
+const (
+	// insertEventSQL stores an event unless its account already has one with its idempotency key;
+	// then it changes nothing, and findEventSQL finds that one. Both run in the ingest transaction,
+	// so they see the events stored earlier in the same call.
+	insertEventSQL = `INSERT INTO events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`
+	findEventSQL = `SELECT id FROM events WHERE account_id = ? AND idempotency_key = ?`
+	// Routing reads an account's active subscriptions in two parts: those for any entity, once
+	// per account and call, and those limited to the event's entity, once per entity and call.
+	// Reading every subscription of an account for each call cost 105 ms with 10,000
+	// per-document subscriptions, all of it while holding the writer; both reads use the index
+	// subscriptions_routing (account_id, entity_key, id) on active subscriptions.
+	wideSubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions
+		WHERE account_id = ? AND entity_key = '' AND state = 'active' ORDER BY id`
+	entitySubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions
+		WHERE account_id = ? AND entity_key = ? AND state = 'active' ORDER BY id`
+	// Most accounts have no subscription limited to one entity; asking once per account and call
+	// spares them a query per event (13% of the server's CPU when every event named a new entity).
+	hasEntitySubscriptionsSQL = `SELECT EXISTS (SELECT 1 FROM subscriptions
+		WHERE account_id = ? AND entity_key > '' AND state = 'active')`
+)
+
+// ingestStmts are the statements Ingest runs for each event.
+type ingestStmts struct {
+	insertEvent, findEvent, wideSubs, entitySubs, hasEntitySubs, insertDelivery cachedStmt
+}
+
+func newIngestStmts(tx *sqlx.Tx) *ingestStmts {
+	return &ingestStmts{
+		insertEvent: stmt(tx, insertEventSQL), findEvent: stmt(tx, findEventSQL),
+		wideSubs: stmt(tx, wideSubscriptionsSQL), entitySubs: stmt(tx, entitySubscriptionsSQL),
+		hasEntitySubs:  stmt(tx, hasEntitySubscriptionsSQL),
+		insertDelivery: stmt(tx, insertDeliverySQL),
+	}
+}
+
+// Ingest stores the events and the deliveries p.Route picks for them, in one transaction. Each
+// account's subscriptions for any entity are read once per call, and those for one entity once per
+// entity and call.
+func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.IngestResult, error) {
+	if len(p.Events) == 0 {
+		return nil, nil
+	}
+	results := make([]engine.IngestResult, len(p.Events))
+	err := s.write(ctx, func(tx *sqlx.Tx) error {
+		st := newIngestStmts(tx)
+		r := subscriptionReader{st: st, wide: map[string][]*engine.Subscription{}, keyed: map[entityRef][]*engine.Subscription{}, hasKeyed: map[string]bool{}}
+		for i, ev := range p.Events {
+			args, err := eventArgs(ev)
+			if err != nil {
+				return fmt.Errorf("event %q: %w", ev.ID, err)
+			}
+			res, err := st.insertEvent.ExecContext(ctx, args...)
+			if err != nil {
+				return fmt.Errorf("event %q: %w", ev.ID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("event %q: %w", ev.ID, err)
+			} else if n == 0 {
+				// Not stored: the idempotency key is taken.
+				var first string
+				if err := st.findEvent.QueryRowxContext(ctx, ev.AccountID, ev.IdempotencyKey).Scan(&first); err != nil {
+					return fmt.Errorf("event %q: find by idempotency key: %w", ev.ID, err)
+				}
+				results[i] = engine.IngestResult{EventID: first, Duplicate: true}
+				continue
+			}
+			subs, err := r.offered(ctx, ev)
+			if err != nil {
+				return err
+			}
+			var deliveries []*engine.Delivery
+			if p.Route != nil {
+				deliveries = p.Route(ev, subs)
+			}
+			for _, d := range deliveries {
+				if d.EventID == "" {
+					d.EventID = ev.ID
+				}
+				if _, err := st.insertDelivery.ExecContext(ctx, deliveryArgs(d)...); err != nil {
+					return fmt.Errorf("event %q: delivery %q: %w", ev.ID, d.ID, err)
+				}
+			}
+			results[i] = engine.IngestResult{EventID: ev.ID, Deliveries: len(deliveries)}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest %d events: %w", len(p.Events), MapError(err))
+	}
+	return results, nil
+}
+
+type entityRef struct{ account, entity string }
+
+// subscriptionReader reads, and remembers for the rest of one Ingest call, the subscriptions an
+// event could be routed to.
+type subscriptionReader struct {
+	st       *ingestStmts
+	wide     map[string][]*engine.Subscription
+	keyed    map[entityRef][]*engine.Subscription
+	hasKeyed map[string]bool
+}
+
+// offered returns the account's active subscriptions for any entity, then those for ev's entity.
+func (r *subscriptionReader) offered(ctx context.Context, ev *engine.Event) ([]*engine.Subscription, error) {
+	wide, ok := r.wide[ev.AccountID]
+	if !ok {
+		var err error
+		if wide, err = r.read(ctx, r.st.wideSubs, ev.AccountID); err != nil {
+			return nil, fmt.Errorf("active subscriptions of account %q: %w", ev.AccountID, err)
+		}
+		r.wide[ev.AccountID] = wide
+	}
+	if ev.Entity.ID == "" {
+		return wide, nil
+	}
+	has, ok := r.hasKeyed[ev.AccountID]
+	if !ok {
+		if err := r.st.hasEntitySubs.QueryRowxContext(ctx, ev.AccountID).Scan(&has); err != nil {
+			return nil, fmt.Errorf("entity subscriptions of account %q: %w", ev.AccountID, err)
+		}
+		r.hasKeyed[ev.AccountID] = has
+	}
+	if !has {
+		return wide, nil
+	}
+	ref := entityRef{ev.AccountID, ev.Entity.ID}
+	keyed, ok := r.keyed[ref]
+	if !ok {
+		var err error
+		if keyed, err = r.read(ctx, r.st.entitySubs, ev.AccountID, ev.Entity.ID); err != nil {
+			return nil, fmt.Errorf("active subscriptions of account %q for entity %q: %w", ev.AccountID, ev.Entity.ID, err)
+		}
+		r.keyed[ref] = keyed
+	}
+	if len(keyed) == 0 {
+		return wide, nil
+	}
+	return append(wide[:len(wide):len(wide)], keyed...), nil
+}
+
+func (r *subscriptionReader) read(ctx context.Context, stmt cachedStmt, args ...any) ([]*engine.Subscription, error) {
+	var rows []subscriptionRow
+	if err := stmt.SelectContext(ctx, &rows, args...); err != nil {
+		return nil, err
+	}
+	return subscriptions(rows)
+}
+
+func (s *Store) GetEvent(ctx context.Context, id string) (*engine.Event, error) {
+	var r eventRow
+	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+eventCols+` FROM events WHERE id = ?`), id); err != nil {
+		return nil, fmt.Errorf("get event %q: %w", id, MapError(err))
+	}
+	return r.event()
+}

@@ -1,0 +1,185 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/switchyard/switchyard/engine"
+)
+
+var insertSubscriptionSQL = `INSERT INTO subscriptions (` + subscriptionCols + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func (s *Store) CreateSubscription(ctx context.Context, p engine.CreateSubscriptionParams) error {
+	sub := p.Subscription
+	j, err := encodeSubscription(sub)
+	if err != nil {
+		return fmt.Errorf("create subscription %q: %w", sub.ID, err)
+	}
+	err = s.write(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, rebind(insertSubscriptionSQL),
+			sub.ID, sub.AppID, sub.AccountID, toNullString(sub.CredentialID), sub.Format, j.events, sub.EntityKey,
+			sub.URL, j.options, sub.Secret, sub.PreviousSecret, ToNullMS(sub.PreviousSecretExpiresAt),
+			string(sub.State), sub.DisabledReason, j.retryPolicy, ToNullMS(sub.FailingSince),
+			toNullString(sub.ConfirmToken), sub.Version, sub.MaxPerSecond, ToMS(sub.CreatedAt), ToMS(sub.UpdatedAt))
+		if err != nil {
+			return err
+		}
+		if p.Handshake != nil {
+			if _, err := tx.ExecContext(ctx, rebind(insertDeliverySQL), deliveryArgs(p.Handshake)...); err != nil {
+				return fmt.Errorf("handshake delivery %q: %w", p.Handshake.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create subscription %q: %w", sub.ID, MapError(err))
+	}
+	return nil
+}
+
+func (s *Store) GetSubscription(ctx context.Context, id string) (*engine.Subscription, error) {
+	var r subscriptionRow
+	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+subscriptionCols+` FROM subscriptions WHERE id = ?`), id); err != nil {
+		return nil, fmt.Errorf("get subscription %q: %w", id, MapError(err))
+	}
+	return r.subscription()
+}
+
+func (s *Store) GetSubscriptionByConfirmToken(ctx context.Context, token string) (*engine.Subscription, error) {
+	if token == "" {
+		return nil, fmt.Errorf("get subscription by confirmation token: %w", engine.ErrNotFound)
+	}
+	var r subscriptionRow
+	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+subscriptionCols+` FROM subscriptions WHERE confirm_token = ?`), token); err != nil {
+		// The token is a secret: it stays out of the message.
+		return nil, fmt.Errorf("get subscription by confirmation token: %w", MapError(err))
+	}
+	return r.subscription()
+}
+
+func (s *Store) ListSubscriptions(ctx context.Context, f engine.SubscriptionFilter) ([]*engine.Subscription, error) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		where = append(where, cond)
+		args = append(args, arg)
+	}
+	if f.AppID != "" {
+		add("app_id = ?", f.AppID)
+	}
+	if f.AccountID != "" {
+		add("account_id = ?", f.AccountID)
+	}
+	if f.Format != "" {
+		add("format = ?", f.Format)
+	}
+	if f.EntityKey != "" {
+		add("entity_key = ?", f.EntityKey)
+	}
+	if f.URL != "" {
+		add("url = ?", f.URL)
+	}
+	if f.CredentialID != "" {
+		add("credential_id = ?", f.CredentialID)
+	}
+	add("id > ?", f.After)
+	q := `SELECT ` + subscriptionCols + ` FROM subscriptions WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY id` + LimitClause(f.Limit)
+	var rows []subscriptionRow
+	if err := s.db.SelectContext(ctx, &rows, rebind(q), args...); err != nil {
+		return nil, fmt.Errorf("list subscriptions: %w", MapError(err))
+	}
+	return subscriptions(rows)
+}
+
+func subscriptions(rows []subscriptionRow) ([]*engine.Subscription, error) {
+	out := make([]*engine.Subscription, len(rows))
+	for i := range rows {
+		sub, err := rows[i].subscription()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = sub
+	}
+	return out, nil
+}
+
+// UpdateSubscription replaces every field but the subscription's identity and ownership: ID,
+// AppID, AccountID, CredentialID and CreatedAt stay as stored.
+func (s *Store) UpdateSubscription(ctx context.Context, sub *engine.Subscription) error {
+	j, err := encodeSubscription(sub)
+	if err != nil {
+		return fmt.Errorf("update subscription %q: %w", sub.ID, err)
+	}
+	err = s.write(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, rebind(`UPDATE subscriptions SET
+			format = ?, events = ?, entity_key = ?, url = ?, options = ?, secret = ?, previous_secret = ?,
+			previous_secret_expires_at = ?, state = ?, disabled_reason = ?, retry_policy = ?,
+			failing_since = ?, confirm_token = ?, max_per_second = ?, updated_at = ?, version = version + 1
+			WHERE id = ? AND version = ?`),
+			sub.Format, j.events, sub.EntityKey, sub.URL, j.options, sub.Secret, sub.PreviousSecret,
+			ToNullMS(sub.PreviousSecretExpiresAt), string(sub.State), sub.DisabledReason, j.retryPolicy,
+			ToNullMS(sub.FailingSince), toNullString(sub.ConfirmToken), sub.MaxPerSecond, ToMS(sub.UpdatedAt), sub.ID, sub.Version)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 1 {
+			return nil
+		}
+		var exists int
+		if err := tx.GetContext(ctx, &exists, rebind(`SELECT COUNT(*) FROM subscriptions WHERE id = ?`), sub.ID); err != nil {
+			return err
+		}
+		if exists == 0 {
+			return engine.ErrNotFound
+		}
+		return fmt.Errorf("it changed since it was read: %w", engine.ErrConflict)
+	})
+	if err != nil {
+		return fmt.Errorf("update subscription %q: %w", sub.ID, MapError(err))
+	}
+	sub.Version++
+	return nil
+}
+
+func (s *Store) DeleteSubscription(ctx context.Context, id string) error {
+	err := s.write(ctx, func(tx *sqlx.Tx) error {
+		// Deliveries and their attempts go with it (ON DELETE CASCADE).
+		res, err := tx.ExecContext(ctx, rebind(`DELETE FROM subscriptions WHERE id = ?`), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return engine.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete subscription %q: %w", id, MapError(err))
+	}
+	return nil
+}
+
+func (s *Store) DisableFailing(ctx context.Context, p engine.DisableFailingParams) ([]string, error) {
+	var ids []string
+	err := s.write(ctx, func(tx *sqlx.Tx) error {
+		return tx.SelectContext(ctx, &ids, rebind(`UPDATE subscriptions SET state = ?, disabled_reason = ?, updated_at = ?, version = version + 1
+			WHERE failing_since IS NOT NULL AND failing_since < ? AND state = ?
+			RETURNING id`),
+			string(engine.SubscriptionDisabled), p.Reason, ToMS(p.Now), ToMS(p.FailingSince), string(engine.SubscriptionActive))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("disable failing subscriptions: %w", MapError(err))
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
