@@ -34,7 +34,7 @@ type Plugin struct {
 	pool     *pool
 
 	calls, pluginErrors, traps, refused atomic.Int64
-	closeOnce                  sync.Once
+	closeOnce                           sync.Once
 
 	health health
 }
