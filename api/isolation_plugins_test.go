@@ -58,6 +58,7 @@ func TestLoopingPluginStallsNoOtherTenant(t *testing.T) {
 	for i := range looping {
 		publish(t, a, map[string]any{"type": loopy.LoopType, "data": map[string]any{"n": i}})
 	}
+	bStart := time.Now()
 	for i := range healthy {
 		publish(t, b, map[string]any{"data": map[string]any{"n": i}})
 	}
@@ -72,7 +73,9 @@ func TestLoopingPluginStallsNoOtherTenant(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	attempted := loopyCalls(t, n) - before
-	t.Logf("all %d of B's deliveries arrived after %d of A's %d looping deliveries were attempted", 2*healthy, attempted, looping)
+	got := bRC.Requests()
+	t.Logf("all %d of B's deliveries arrived after %d of A's %d looping deliveries were attempted; the last %v after B began publishing",
+		2*healthy, attempted, looping, got[len(got)-1].At.Sub(bStart).Round(time.Millisecond))
 	if attempted >= looping-concurrency {
 		t.Errorf("B's deliveries arrived only after %d of A's looping deliveries had been attempted (%d or more means B waited for A's backlog)", attempted, looping-concurrency)
 	}
