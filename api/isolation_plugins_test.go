@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +82,99 @@ func TestLoopingPluginStallsNoOtherTenant(t *testing.T) {
 	}
 	if got := len(aRC.Requests()); got != 0 {
 		t.Errorf("A's receiver got %d requests from a plugin that never returns", got)
+	}
+}
+
+// TestLoopingPluginQuarantined: an uploaded plugin whose calls keep timing out is quarantined, and
+// says so in GET /v1/plugins and GET /v1/plugins/{name}; its deliveries wait without being
+// attempted or dropped, and once a fixed version is uploaded, every one of them arrives.
+func TestLoopingPluginQuarantined(t *testing.T) {
+	t.Parallel()
+	const events = 12
+	loops, fixed := runtimetest.Build(t, "testdata/loopy/loops"), runtimetest.Build(t, "testdata/loopy/fixed")
+	n := nodetest.Start(t, nodetest.Options{Configure: func(c *node.Config) {
+		c.Runtime.PoolSize = 2
+		c.Runtime.QuarantineFor = 2 * time.Second
+	}})
+	n.Admin.MustDo("PUT", "/v1/plugins/loopy", loops, http.StatusCreated, nil)
+	a := n.NewTenant("looper", "")
+	rc := nodetest.NewReceiver(t)
+	schedule := make([]string, 40)
+	for i := range schedule {
+		schedule[i] = "1s"
+	}
+	sub := subscribe(t, a, rc.URL, map[string]any{"format": "loopy", "events": []string{"*"},
+		"retry_policy": map[string]any{"schedule": schedule}})
+	for i := range events {
+		publish(t, a, map[string]any{"type": loopy.LoopType, "data": map[string]any{"n": i}})
+	}
+
+	var info custom.Info
+	deadline := time.Now().Add(2 * time.Minute)
+	for info.Quarantine == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the plugin was not quarantined: %+v", info)
+		}
+		time.Sleep(20 * time.Millisecond)
+		info = custom.Info{}
+		n.Admin.MustDo("GET", "/v1/plugins/loopy", nil, http.StatusOK, &info)
+	}
+	q, st := info.Quarantine, info.Stats
+	t.Logf("quarantine %+v; stats %+v", *q, *st)
+	if q.ConsecutiveTraps < 5 || !strings.Contains(q.LastTrap, "timeout") || !q.Until.After(time.Now().Add(-time.Minute)) {
+		t.Errorf("quarantine %+v: want 5 or more traps in a row, the last a timeout", *q)
+	}
+	if st.Capacity != 2 || st.InUse > st.Capacity || st.Quarantines < 1 || st.ConsecutiveTraps < 5 {
+		t.Errorf("stats %+v: want capacity 2, a quarantine and its traps", *st)
+	}
+
+	var list pluginList
+	n.Admin.MustDo("GET", "/v1/plugins", nil, http.StatusOK, &list)
+	listed := false
+	for _, p := range list.Data {
+		if p.Name == "loopy" {
+			listed = p.Quarantine != nil && p.Stats != nil && p.Stats.Capacity == 2
+		} else if p.Quarantine != nil {
+			t.Errorf("plugin %s is quarantined too", p.Name)
+		}
+	}
+	if !listed {
+		t.Errorf("GET /v1/plugins does not show loopy's quarantine and concurrency: %+v", list.Data)
+	}
+	// Integrators see that the format is quarantined, not why: the trap may quote another
+	// tenant's event.
+	var seen custom.Info
+	a.App.MustDo("GET", "/v1/plugins/loopy", nil, http.StatusOK, &seen)
+	if seen.Quarantine == nil || seen.Quarantine.LastTrap != "" || seen.Stats != nil {
+		t.Errorf("an integrator sees %+v", seen)
+	}
+
+	// Nothing was dropped: deliveries are pending, retried, or put back unattempted.
+	var ds listOf[delivery]
+	a.App.MustDo("GET", "/v1/deliveries?limit=100&subscription_id="+sub.ID, nil, http.StatusOK, &ds)
+	if len(ds.Data) != events {
+		t.Fatalf("%d deliveries, want %d", len(ds.Data), events)
+	}
+	for _, d := range ds.Data {
+		if d.State == "failed" || d.State == "dead" {
+			t.Errorf("delivery %s is %s after %d attempts", d.ID, d.State, d.Attempts)
+		}
+	}
+	var refused custom.Info
+	n.Admin.MustDo("GET", "/v1/plugins/loopy", nil, http.StatusOK, &refused)
+	if refused.Stats.Refused == 0 {
+		t.Errorf("stats %+v: no delivery was put back without running", *refused.Stats)
+	}
+
+	// A fixed version serves at once, and every waiting delivery arrives.
+	n.Admin.MustDo("PUT", "/v1/plugins/loopy", fixed, http.StatusOK, nil)
+	var after custom.Info
+	n.Admin.MustDo("GET", "/v1/plugins/loopy", nil, http.StatusOK, &after)
+	if after.Quarantine != nil || after.Version != "2.0.0" {
+		t.Errorf("after the upload of the fixed version: %+v", after)
+	}
+	rc.WaitFor(t, events, 2*time.Minute)
+	for _, d := range ds.Data {
+		deliveryOf(t, a, d.EventID, "succeeded")
 	}
 }
