@@ -29,9 +29,30 @@ type DispatcherConfig struct {
 	DeliveryTimeout time.Duration
 	// FormatTimeouts override DeliveryTimeout, and a plugin's own delivery_timeout_ms, per format.
 	FormatTimeouts map[string]time.Duration
+	// MaxPluginTimeout caps the delivery_timeout_ms a sandboxed (uploaded) plugin's manifest may
+	// ask for; FormatTimeouts, set by the operator, are not capped. Default 60s.
+	MaxPluginTimeout time.Duration
 	// Lease is how long a claimed delivery stays claimed; an expired lease makes it due again.
-	// Default: twice the longest timeout, plus a minute.
+	// While an attempt runs, its lease is extended (by the recover-leases job), so no lease ends
+	// under an attempt however long it takes. Default: twice the longest timeout, plus a minute.
 	Lease time.Duration
+	// MaxPerSubscription is the most deliveries of one subscription in flight at once, and the
+	// most one claim takes of it, so a receiver that hangs holds no more slots than this. Default 32.
+	MaxPerSubscription int
+	// MaxPerHost is the most deliveries in flight at once to one destination host (by name,
+	// whatever the port), across subscriptions and accounts. Default 128.
+	MaxPerHost int
+	// CapDelay is how much later a delivery over a cap (or behind a circuit's probe) is due again;
+	// it goes back to the store meanwhile, holding no slot, and is not counted as an attempt.
+	// Default 1s.
+	CapDelay time.Duration
+	// BreakerThreshold is how many attempts in a row must time out to open a subscription's
+	// circuit. Default 5.
+	BreakerThreshold int
+	// BreakerCooldown is how long a circuit stays open the first time; each failed probe doubles
+	// it, up to BreakerMaxCooldown. Defaults 30s and 10m.
+	BreakerCooldown    time.Duration
+	BreakerMaxCooldown time.Duration
 	// MaxStoredBody is how much of each request and response body an attempt keeps. Default 16 KiB.
 	MaxStoredBody int
 	// ShutdownGrace is how long Stop lets deliveries in flight finish before cutting them off.
@@ -53,8 +74,29 @@ func (c DispatcherConfig) WithDefaults() DispatcherConfig {
 	if c.DeliveryTimeout <= 0 {
 		c.DeliveryTimeout = 15 * time.Second
 	}
+	if c.MaxPluginTimeout <= 0 {
+		c.MaxPluginTimeout = time.Minute
+	}
+	if c.MaxPerSubscription <= 0 {
+		c.MaxPerSubscription = 32
+	}
+	if c.MaxPerHost <= 0 {
+		c.MaxPerHost = 128
+	}
+	if c.CapDelay <= 0 {
+		c.CapDelay = time.Second
+	}
+	if c.BreakerThreshold <= 0 {
+		c.BreakerThreshold = 5
+	}
+	if c.BreakerCooldown <= 0 {
+		c.BreakerCooldown = 30 * time.Second
+	}
+	if c.BreakerMaxCooldown < c.BreakerCooldown {
+		c.BreakerMaxCooldown = max(10*time.Minute, c.BreakerCooldown)
+	}
 	if c.Lease <= 0 {
-		longest := c.DeliveryTimeout
+		longest := max(c.DeliveryTimeout, c.MaxPluginTimeout)
 		for _, t := range c.FormatTimeouts {
 			longest = max(longest, t)
 		}
@@ -81,6 +123,11 @@ type dispatcher struct {
 	logger  *slog.Logger
 	styles  *styleHooks
 	pacer   *pacer
+	gate    *gate
+
+	// running are the deliveries whose attempts are under way, whose leases must not end.
+	runningMu sync.Mutex
+	running   map[string]struct{}
 
 	lifecycle        sync.Mutex
 	started, stopped bool
@@ -99,17 +146,21 @@ type dispatcher struct {
 
 // result is one delivery's end: an outcome to record, or a lease to give back untouched (due at
 // releaseAt, or at once when zero) because the dispatcher stopped before the attempt finished or the
-// delivery must wait for its subscription's rate.
+// delivery must wait for its subscription's rate, a cap or its circuit.
 type result struct {
 	outcome   *Outcome
 	release   string
 	releaseAt time.Time
+	// answered: the receiver sent a response; timedOut: it did not in time. For the circuit.
+	answered, timedOut bool
 }
 
 func newDispatcher(cfg DispatcherConfig, store Store, plugins *Plugins, client *outbound.Client, clock Clock, logger *slog.Logger, styles *styleHooks) *dispatcher {
 	return &dispatcher{
 		cfg: cfg, store: store, plugins: plugins, client: client, clock: clock, logger: logger, styles: styles,
 		pacer:   newPacer(),
+		gate:    newGate(cfg),
+		running: map[string]struct{}{},
 		wake:    make(chan struct{}, 1),
 		slots:   make(chan struct{}, cfg.Concurrency),
 		results: make(chan result, cfg.Concurrency),
@@ -227,7 +278,7 @@ func (d *dispatcher) claimLoop(ctx context.Context) {
 			}
 		}
 		now := d.clock.Now()
-		works, err := d.store.ClaimDue(ctx, ClaimParams{Now: now, LeaseUntil: now.Add(d.cfg.Lease), Limit: n})
+		works, err := d.store.ClaimDue(ctx, ClaimParams{Now: now, LeaseUntil: now.Add(d.cfg.Lease), Limit: n, PerSubscription: d.cfg.MaxPerSubscription})
 		for range n - len(works) {
 			<-d.slots
 		}
@@ -281,11 +332,29 @@ func (d *dispatcher) sleep(ctx context.Context, wait time.Duration) {
 	}
 }
 
-// deliver runs one claimed delivery to its end and hands the result to the recorder.
+// deliver runs one claimed delivery to its end and hands the result to the recorder. A delivery
+// the gate holds back goes back to the store at once, due when the gate says, so that it holds no
+// slot while it waits.
 func (d *dispatcher) deliver(w *Work) {
 	defer d.inFlight.Done()
 	defer func() { <-d.slots }()
+	id := w.Delivery.ID
+	d.runningMu.Lock()
+	d.running[id] = struct{}{}
+	d.runningMu.Unlock()
+	defer func() {
+		d.runningMu.Lock()
+		delete(d.running, id)
+		d.runningMu.Unlock()
+	}()
+	now := d.clock.Now()
+	p, wait := d.gate.enter(w.Subscription, now, d.cfg.CapDelay)
+	if p == nil {
+		d.results <- result{release: id, releaseAt: now.Add(wait)}
+		return
+	}
 	var res result
+	defer func() { d.gate.done(p, d.clock.Now(), res.answered, res.timedOut) }()
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -384,7 +453,7 @@ func (d *dispatcher) attempt(ctx context.Context, w *Work) result {
 			return result{release: w.Delivery.ID}
 		}
 		a.Error = err.Error()
-		return result{outcome: d.retry(w, a, 0)}
+		return result{outcome: d.retry(w, a, 0), timedOut: errors.Is(err, context.DeadlineExceeded)}
 	}
 	a.ResponseStatus = resp.Status
 	a.ResponseHeaders = make([]HeaderLine, len(resp.Headers))
@@ -393,6 +462,14 @@ func (d *dispatcher) attempt(ctx context.Context, w *Work) result {
 	}
 	a.ResponseBody = truncateBody(resp.Body, d.cfg.MaxStoredBody)
 
+	res := d.judged(ctx, w, plugin, in, keys, resp, a)
+	res.answered = true
+	return res
+}
+
+// judged records the response on the attempt and decides what follows from it.
+func (d *dispatcher) judged(ctx context.Context, w *Work, plugin Plugin, in *sdk.Input, keys *signing.Keyring, resp *outbound.Response, a *Attempt) result {
+	sub := w.Subscription
 	verdict := d.judge(ctx, plugin, in, keys, resp, a)
 	a.Outcome = verdict.Outcome
 	if verdict.Message != "" && a.Error == "" {
@@ -476,16 +553,45 @@ func (d *dispatcher) retry(w *Work, a *Attempt, retryAfter time.Duration) *Outco
 	return out
 }
 
+// timeoutFor is how long a receiver has to answer a delivery p shaped: the operator's setting for
+// the format, else the plugin's own, capped for a sandboxed plugin (an upload must not hold a
+// slot, or ask for a lease, longer than the operator allows), else the default.
 func (d *dispatcher) timeoutFor(p Plugin) time.Duration {
 	name := p.Manifest().Name
 	if t, ok := d.cfg.FormatTimeouts[name]; ok {
 		return t
 	}
 	if ms := p.Manifest().DeliveryTimeoutMS; ms > 0 {
-		return time.Duration(ms) * time.Millisecond
+		t := time.Duration(ms) * time.Millisecond
+		if sandboxed(p) {
+			t = min(t, d.cfg.MaxPluginTimeout)
+		}
+		return t
 	}
 	return d.cfg.DeliveryTimeout
 }
+
+// sandboxed tells whether p runs sandboxed (an upload); a plugin that does not say is taken to.
+func sandboxed(p Plugin) bool {
+	if s, ok := p.(interface{ Sandboxed() bool }); ok {
+		return s.Sandboxed()
+	}
+	return true
+}
+
+// runningIDs returns the deliveries whose attempts are under way.
+func (d *dispatcher) runningIDs() []string {
+	d.runningMu.Lock()
+	defer d.runningMu.Unlock()
+	ids := make([]string, 0, len(d.running))
+	for id := range d.running {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// circuit is subscription id's circuit breaker now.
+func (d *dispatcher) circuit(id string) *Circuit { return d.gate.state(id, d.clock.Now()) }
 
 // recordLoop writes outcomes in batches: whatever has queued while the previous batch committed.
 func (d *dispatcher) recordLoop() {
@@ -509,6 +615,25 @@ func (d *dispatcher) recordLoop() {
 	}
 }
 
+// logAttempt logs a finished attempt at the level an operator needs: a success at debug, a failure
+// that will be retried at warn, a delivery that will never be sent again at error. Attempt errors
+// name the receiver's scheme and host only (outbound.Client.Do), never a path, query or secret.
+func (d *dispatcher) logAttempt(o *Outcome) {
+	a := o.Attempt
+	level, msg := slog.LevelDebug, "delivery attempt succeeded"
+	switch o.State {
+	case DeliveryPending:
+		level, msg = slog.LevelWarn, "delivery attempt failed; it will be retried"
+	case DeliveryDead:
+		level, msg = slog.LevelError, "delivery dead: no attempts left"
+	case DeliveryFailed:
+		level, msg = slog.LevelError, "delivery failed for good"
+	}
+	d.logger.Log(context.Background(), level, msg, "delivery", a.DeliveryID, "subscription", o.SubscriptionID,
+		"attempt", a.Number, "status", a.ResponseStatus, "outcome", a.Outcome, "next", o.State,
+		"next_attempt_at", o.NextAttemptAt, "took_ms", a.DurationMS, "error", a.Error, "disabled", o.Disable)
+}
+
 func (d *dispatcher) record(batch []result) {
 	var outcomes []*Outcome
 	released := map[time.Time][]string{}
@@ -517,9 +642,7 @@ func (d *dispatcher) record(batch []result) {
 	for _, r := range batch {
 		switch {
 		case r.outcome != nil:
-			a := r.outcome.Attempt
-			d.logger.Debug("delivery attempt", "delivery", a.DeliveryID, "status", a.ResponseStatus,
-				"outcome", a.Outcome, "next", r.outcome.State, "took_ms", a.DurationMS, "error", a.Error)
+			d.logAttempt(r.outcome)
 			outcomes = append(outcomes, r.outcome)
 			if r.outcome.State == DeliveryPending && !r.outcome.NextAttemptAt.After(now.Add(d.cfg.PollInterval)) {
 				dueSoon = true

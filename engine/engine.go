@@ -126,6 +126,11 @@ func (e *Engine) Notify() { e.dispatcher.notify() }
 func (e *Engine) maintenanceJobs() []*Job {
 	return []*Job{
 		{Name: "recover-leases", Spec: "@every 30s", Run: func(ctx context.Context, now time.Time) error {
+			// First the leases of attempts still running here: a receiver may take longer than a
+			// lease to answer, and a delivery recovered under its attempt is sent twice at once.
+			if err := e.store.ExtendLeases(ctx, e.dispatcher.runningIDs(), now.Add(e.cfg.Dispatcher.Lease)); err != nil {
+				return err
+			}
 			n, err := e.store.RecoverLeases(ctx, RecoverLeasesParams{ExpiredBefore: now, DueAt: now})
 			if n > 0 {
 				e.logger.Warn("recovered expired leases", "deliveries", n)

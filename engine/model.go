@@ -94,6 +94,9 @@ type Subscription struct {
 	MaxPerSecond float64 `json:"max_per_second,omitempty"`
 	// FailingSince is when deliveries began to fail without a success since; nil when healthy.
 	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// Circuit is the subscription's circuit breaker on this node; the engine fills it in when it
+	// reads a subscription for the API, the store never holds it.
+	Circuit *Circuit `json:"circuit,omitempty"`
 	// ConfirmToken is the unguessable part of the confirmation and unsubscribe URLs.
 	ConfirmToken string `json:"-"`
 	// Version counts writes, so that a read-modify-write cannot undo a write it did not see.

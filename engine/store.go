@@ -48,14 +48,16 @@ type Store interface {
 	Ingest(ctx context.Context, p IngestParams) ([]IngestResult, error)
 	GetEvent(ctx context.Context, id string) (*Event, error)
 
-	// ClaimDue leases up to p.Limit pending deliveries due at p.Now (oldest due first): each
-	// becomes in_flight until p.LeaseUntil. It returns them with what shaping needs.
+	// ClaimDue leases up to p.Limit pending deliveries due at p.Now: each becomes in_flight until
+	// p.LeaseUntil. It returns them with what shaping needs. It takes turns: at most
+	// p.PerSubscription of one subscription (0: no limit), each subscription's oldest due first,
+	// and every account's n-th turn before any account's n+1-th, oldest due first within a turn.
 	ClaimDue(ctx context.Context, p ClaimParams) ([]*Work, error)
 	// Complete records finished attempts in one transaction. For each outcome it inserts the
 	// attempt, numbering it after the delivery's stored attempts (and setting Attempt.Number),
-	// counts it on the delivery, and moves the delivery to its next state unless the delivery has
-	// meanwhile succeeded, failed or died; and it updates the subscription's health. An outcome for
-	// a delivery that no longer exists is skipped.
+	// counts it on the delivery, and moves the delivery to its next state and updates the
+	// subscription's health, unless the delivery has meanwhile succeeded, failed or died (a late
+	// outcome, which changes neither). An outcome for a delivery that no longer exists is skipped.
 	Complete(ctx context.Context, outcomes []*Outcome) error
 	// NextDue returns when the earliest pending delivery is due, and false when none is pending.
 	NextDue(ctx context.Context) (time.Time, bool, error)
@@ -65,6 +67,10 @@ type Store interface {
 	// ReleaseLeases makes the given in_flight deliveries pending and due at at, without counting
 	// an attempt: for work a stopping dispatcher did not finish, or that must wait its turn.
 	ReleaseLeases(ctx context.Context, ids []string, at time.Time) error
+	// ExtendLeases moves the leases of the given in_flight deliveries on to until, where they end
+	// sooner: for attempts still running, so that no lease ends under them. Other deliveries are
+	// left alone.
+	ExtendLeases(ctx context.Context, ids []string, until time.Time) error
 
 	GetDelivery(ctx context.Context, id string) (*Delivery, error)
 	// ListDeliveries returns deliveries matching f, newest first (ID descending), before f.Before.
@@ -141,6 +147,8 @@ type ClaimParams struct {
 	Now        time.Time
 	LeaseUntil time.Time
 	Limit      int
+	// PerSubscription is the most deliveries of one subscription a claim takes; 0: no limit.
+	PerSubscription int
 }
 
 // Work is a claimed delivery with everything needed to shape and send it.

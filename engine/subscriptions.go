@@ -275,7 +275,11 @@ func (e *Engine) ListSubscriptions(ctx context.Context, p *Principal, q Subscrip
 	} else {
 		f.AppID = p.App.ID
 	}
-	return e.store.ListSubscriptions(ctx, f)
+	subs, err := e.store.ListSubscriptions(ctx, f)
+	for _, s := range subs {
+		s.Circuit = e.dispatcher.circuit(s.ID)
+	}
+	return subs, err
 }
 
 // GetSubscription returns one of the caller's subscriptions. Another app's, or another account's
@@ -288,6 +292,7 @@ func (e *Engine) GetSubscription(ctx context.Context, p *Principal, id string) (
 	if !p.owns(s.AppID, s.AccountID) {
 		return nil, notFound("subscription", id)
 	}
+	s.Circuit = e.dispatcher.circuit(s.ID)
 	return s, nil
 }
 

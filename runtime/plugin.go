@@ -112,6 +112,9 @@ func (p *Plugin) Version() string { return p.label() + "#" + p.Hash[:12] }
 // Has reports whether the plugin implements a hook (sdk.HookOnSubscribe, sdk.HookOnResponse).
 func (p *Plugin) Has(hook string) bool { return slices.Contains(p.manifest.Hooks, hook) }
 
+// Sandboxed tells the engine to cap what the plugin's manifest may ask of it (its delivery timeout).
+func (p *Plugin) Sandboxed() bool { return p.Mode == Sandboxed }
+
 // signature of an export: parameter and result types.
 type signature struct {
 	params, results []api.ValueType

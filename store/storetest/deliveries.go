@@ -263,11 +263,19 @@ func testCompleteAfterEnd(t *testing.T, open func(t *testing.T) engine.Store) {
 			sub := h.sub(app, acc)
 			d := h.drive(h.deliver(sub, base), end)
 			before := h.delivery(d.ID)
+			subBefore := h.subscription(sub.ID)
 
 			// A late outcome (its lease had expired and another attempt finished first) is
-			// recorded, but moves the delivery nowhere.
+			// recorded, but moves the delivery nowhere, and leaves the subscription's health as
+			// the attempt that ended the delivery left it.
 			late := outcome(d, at(time.Minute), engine.DeliveryPending)
+			late.Disable = "the receiver answered 410 Gone"
 			h.complete(late)
+			s := h.subscription(sub.ID)
+			if s.State != subBefore.State {
+				t.Errorf("after a late outcome the subscription is %s; want %s", s.State, subBefore.State)
+			}
+			wantTimePtr(t, "FailingSince after a late outcome", s.FailingSince, subBefore.FailingSince)
 			got := h.delivery(d.ID)
 			if got.State != end || got.Attempts != 2 || got.LeaseUntil != nil {
 				t.Errorf("after a late retry: %s, %d attempts, lease %v; want %s, 2, none", got.State, got.Attempts, got.LeaseUntil, end)
@@ -324,7 +332,10 @@ func testCompleteHealth(t *testing.T, open func(t *testing.T) engine.Store) {
 	app, acc := h.app(), h.account()
 	sub := h.sub(app, acc)
 	other := h.sub(app, acc)
-	d := h.deliver(sub, base)
+	// Each outcome is for a delivery that has not ended: one for a delivery that has is late, and
+	// changes no health (testCompleteAfterEnd).
+	live := func() *engine.Delivery { return h.deliver(sub, base) }
+	d := live()
 	do := h.deliver(other, base)
 	failing := func(want *time.Time) {
 		t.Helper()
@@ -339,10 +350,10 @@ func testCompleteHealth(t *testing.T, open func(t *testing.T) engine.Store) {
 	h.complete(outcome(d, t3, engine.DeliverySucceeded))
 	failing(nil)
 	// Within one call the last word counts: a failure after a success marks it again.
-	h.complete(outcome(d, t3, engine.DeliveryPending), outcome(d, t3, engine.DeliverySucceeded), outcome(d, t4, engine.DeliveryPending))
+	h.complete(outcome(live(), t3, engine.DeliveryPending), outcome(live(), t3, engine.DeliverySucceeded), outcome(live(), t4, engine.DeliveryPending))
 	failing(&t4)
 	// ... and a success after a failure clears it.
-	h.complete(outcome(d, t4, engine.DeliveryPending), outcome(d, t4, engine.DeliverySucceeded))
+	h.complete(outcome(live(), t4, engine.DeliveryPending), outcome(live(), t4, engine.DeliverySucceeded))
 	failing(nil)
 
 	// Health is the subscription's own: the other one is untouched, then marked on its own.
@@ -352,10 +363,9 @@ func testCompleteHealth(t *testing.T, open func(t *testing.T) engine.Store) {
 	failing(nil)
 
 	// Disabling keeps the first reason given.
-	o1 := outcome(d, t4, engine.DeliveryFailed)
+	o1, o2 := outcome(live(), t4, engine.DeliveryFailed), outcome(live(), t4, engine.DeliveryFailed)
 	o1.Disable = "410 Gone"
 	h.complete(o1)
-	o2 := outcome(d, t4, engine.DeliveryFailed)
 	o2.Disable = "something else"
 	h.complete(o2)
 	if s := h.subscription(sub.ID); s.State != engine.SubscriptionDisabled || s.DisabledReason != "410 Gone" {
@@ -736,5 +746,67 @@ func testPurgeAttempts(t *testing.T, open func(t *testing.T) engine.Store) {
 	}
 	if n, err := h.s.PurgeAttempts(h.ctx, cut); err != nil || n != 0 {
 		t.Errorf("PurgeAttempts again = %d, %v; want 0", n, err)
+	}
+}
+
+func testClaimDueTakesTurns(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app := h.app()
+	accA, accB := h.account(), h.account()
+	// Account A has a backlog on one subscription and a little on another, all older than
+	// account B's.
+	a1, a2 := h.sub(app, accA), h.sub(app, accA)
+	b1 := h.sub(app, accB)
+	var backlog []*engine.Delivery
+	for i := range 6 {
+		backlog = append(backlog, h.deliver(a1, at(time.Duration(-100+i)*time.Second)))
+	}
+	other := h.deliver(a2, at(-50*time.Second))
+	b := []*engine.Delivery{h.deliver(b1, at(-2*time.Second)), h.deliver(b1, at(-time.Second))}
+
+	ws, err := h.s.ClaimDue(h.ctx, engine.ClaimParams{Now: base, LeaseUntil: at(time.Minute), Limit: 4, PerSubscription: 2})
+	if err != nil {
+		t.Fatalf("ClaimDue: %v", err)
+	}
+	// First turns: A's oldest (a1), B's oldest; second turns: A's a2 (its first, older than
+	// a1's second), B's second.
+	wantIDs(t, "a claim in turns", workIDs(ws), []string{backlog[0].ID, b[0].ID, other.ID, b[1].ID})
+	// What is left: only a1's backlog, two at a time.
+	wantIDs(t, "the backlog, two per claim", workIDs(h.claimPer(base, 10, 2)), []string{backlog[1].ID, backlog[2].ID})
+	wantIDs(t, "no limit per subscription", workIDs(h.claimPer(base, 10, 0)), []string{backlog[3].ID, backlog[4].ID, backlog[5].ID})
+}
+
+func testExtendLeases(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	sub := h.sub(app, acc)
+	short, long, done, pending := h.deliver(sub, at(-3*time.Second)), h.deliver(sub, at(-2*time.Second)), h.deliver(sub, at(-time.Second)), h.deliver(sub, at(time.Hour))
+	if _, err := h.s.ClaimDue(h.ctx, engine.ClaimParams{Now: base, LeaseUntil: at(time.Minute), Limit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.ClaimDue(h.ctx, engine.ClaimParams{Now: base, LeaseUntil: at(time.Hour), Limit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	h.claim(base, 1)
+	h.complete(outcome(done, base, engine.DeliverySucceeded))
+
+	until := at(10 * time.Minute)
+	if err := h.s.ExtendLeases(h.ctx, []string{short.ID, long.ID, done.ID, pending.ID, "dlv_missing"}, until); err != nil {
+		t.Fatalf("ExtendLeases: %v", err)
+	}
+	wantTimePtr(t, "the short lease", h.delivery(short.ID).LeaseUntil, &until)
+	wantTimePtr(t, "a longer lease is never shortened", h.delivery(long.ID).LeaseUntil, ptr(at(time.Hour)))
+	if got := h.delivery(done.ID); got.State != engine.DeliverySucceeded || got.LeaseUntil != nil {
+		t.Errorf("a finished delivery: %s, lease %v", got.State, got.LeaseUntil)
+	}
+	if got := h.delivery(pending.ID); got.State != engine.DeliveryPending || got.LeaseUntil != nil {
+		t.Errorf("a pending delivery: %s, lease %v", got.State, got.LeaseUntil)
+	}
+	// The extended lease is not recovered at its old end.
+	if n, err := h.s.RecoverLeases(h.ctx, engine.RecoverLeasesParams{ExpiredBefore: at(5 * time.Minute), DueAt: at(5 * time.Minute)}); err != nil || n != 0 {
+		t.Errorf("RecoverLeases past the old end = %d, %v; want 0", n, err)
+	}
+	if err := h.s.ExtendLeases(h.ctx, nil, until); err != nil {
+		t.Errorf("ExtendLeases(none): %v", err)
 	}
 }

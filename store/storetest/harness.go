@@ -172,6 +172,16 @@ func (h *harness) claim(now time.Time, limit int) []*engine.Work {
 	return ws
 }
 
+// claimPer claims with a limit per subscription.
+func (h *harness) claimPer(now time.Time, limit, perSubscription int) []*engine.Work {
+	h.t.Helper()
+	ws, err := h.s.ClaimDue(h.ctx, engine.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: limit, PerSubscription: perSubscription})
+	if err != nil {
+		h.t.Fatalf("ClaimDue: %v", err)
+	}
+	return ws
+}
+
 func (h *harness) complete(outs ...*engine.Outcome) {
 	h.t.Helper()
 	if err := h.s.Complete(h.ctx, outs); err != nil {

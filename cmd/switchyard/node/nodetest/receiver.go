@@ -2,6 +2,7 @@ package nodetest
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -32,6 +33,23 @@ type Receiver struct {
 func NewReceiver(t testing.TB) *Receiver {
 	rc := &Receiver{arrived: make(chan struct{}, 1)}
 	rc.Server = httptest.NewServer(http.HandlerFunc(rc.serve))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+// NewReceiverAt starts a receiver listening on addr, such as "127.0.0.2:0": another loopback
+// address is another destination host.
+func NewReceiverAt(t testing.TB, addr string) *Receiver {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &Receiver{arrived: make(chan struct{}, 1)}
+	rc.Server = httptest.NewUnstartedServer(http.HandlerFunc(rc.serve))
+	_ = rc.Server.Listener.Close()
+	rc.Server.Listener = ln
+	rc.Server.Start()
 	t.Cleanup(rc.Close)
 	return rc
 }
