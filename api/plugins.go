@@ -12,8 +12,9 @@ import (
 	"github.com/switchyard/switchyard/runtime/custom"
 )
 
-// PluginRoutes serves the plugins API. Anyone with a credential may see which formats exist; only
-// the operator sees their counters, and only the operator changes them.
+// PluginRoutes serves the plugins API. Anyone with a credential may see which formats exist and
+// whether one is quarantined; only the operator sees their counters, and only the operator changes
+// them.
 func PluginRoutes(s *Server, m *custom.Manager) {
 	g := s.echo.Group("/v1/plugins", web.Authenticate(s.auth))
 	h := &pluginHandlers{m: m}
@@ -35,6 +36,13 @@ func forCaller(c echo.Context, info custom.Info) custom.Info {
 	if p := web.Principal(c); p == nil || !p.Admin {
 		info.Stats = nil
 		info.File = ""
+		// That a format is quarantined explains why an integrator's deliveries wait; why it is
+		// may quote another tenant's event.
+		if info.Quarantine != nil {
+			q := *info.Quarantine
+			q.LastTrap = ""
+			info.Quarantine = &q
+		}
 	}
 	return info
 }

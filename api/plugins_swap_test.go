@@ -272,6 +272,8 @@ func startHostileNode(t *testing.T, slow bool) *hostileNode {
 	}
 	node := nodetest.Start(t, nodetest.Options{Configure: func(c *node.Config) {
 		c.Runtime.MemoryLimitMiB, c.Runtime.MaxOutputBytes, c.Runtime.CallTimeout = 48, 1<<20, deadline
+		// Each trap here must show as an attempt; TestLoopingPluginQuarantined tests quarantine.
+		c.Runtime.QuarantineAfter = -1
 	}})
 	h := &hostileNode{t: t, node: node, rc: nodetest.NewReceiver(t), tn: node.NewTenant("hostile", "")}
 	// An upload is compiled, started and dry-run under the deadline, each step of it.

@@ -411,13 +411,15 @@ func (d *dispatcher) attempt(ctx context.Context, w *Work) result {
 	in.State = state
 	keys := Keys(sub, w.App, start)
 
-	var req *sdk.Request
-	if w.Delivery.Kind == DeliveryHandshake {
-		req, err = plugin.OnSubscribe(ctx, in, keys)
-	} else {
-		req, err = plugin.Shape(ctx, in, keys)
-	}
+	req, err := d.shape(ctx, plugin, w, in, keys)
 	if err != nil {
+		if wait, busy := pluginBusy(err); busy {
+			// Nothing ran: the plugin had no instance free in time, or is quarantined. The delivery
+			// waits its turn in the store, not in a delivery slot, and no attempt is counted.
+			// Rounded up to a tenth of a second, so the releases of a burst share one write.
+			at := d.clock.Now().Add(wait + 100*time.Millisecond).Truncate(100 * time.Millisecond)
+			return result{release: w.Delivery.ID, releaseAt: at}
+		}
 		if pluginClosed(err) || ctx.Err() != nil {
 			// The plugin was replaced, or the dispatcher is stopping: nothing was sent.
 			return result{release: w.Delivery.ID}
@@ -504,6 +506,17 @@ func (d *dispatcher) judged(ctx context.Context, w *Work, plugin Plugin, in *sdk
 		return result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID, Disable: reason}}
 	}
 	return result{outcome: d.retry(w, a, verdict.RetryAfter)}
+}
+
+// shape runs the plugin's shape, or on_subscribe for a handshake, within the delivery's own
+// deadline: waiting for a free instance counts against it too.
+func (d *dispatcher) shape(ctx context.Context, plugin Plugin, w *Work, in *sdk.Input, keys *signing.Keyring) (*sdk.Request, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeoutFor(plugin))
+	defer cancel()
+	if w.Delivery.Kind == DeliveryHandshake {
+		return plugin.OnSubscribe(ctx, in, keys)
+	}
+	return plugin.Shape(ctx, in, keys)
 }
 
 // judge decides what a response means: the plugin's on_response if it has one, else the default
@@ -679,6 +692,16 @@ func isRetryable(err error) bool {
 		return refused.Retryable()
 	}
 	return true
+}
+
+// pluginBusy tells whether a call ran nothing because its plugin had no instance free in time or
+// is quarantined (see Plugin), and how much later to try again.
+func pluginBusy(err error) (time.Duration, bool) {
+	var busy interface{ PluginBusy() time.Duration }
+	if errors.As(err, &busy) {
+		return busy.PluginBusy(), true
+	}
+	return 0, false
 }
 
 // pluginClosed tells whether a call failed because its plugin had been closed (see Plugin).

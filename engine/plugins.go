@@ -13,8 +13,10 @@ import (
 //
 // The engine reads two things from a call's error through methods, so that it needs no plugin
 // runtime's types: PluginClosed() true means the plugin was replaced or removed and nothing ran;
-// Retryable() false means the plugin refused on purpose and would refuse again. Any other error (a
-// trap, a timeout) may pass on the next attempt.
+// Retryable() false means the plugin refused on purpose and would refuse again; PluginBusy()
+// (a time.Duration) means nothing ran because the plugin had no instance free in time or is
+// quarantined, and the call may be made again that much later, without counting an attempt. Any
+// other error (a trap, a timeout) may pass on the next attempt.
 type Plugin interface {
 	Manifest() sdk.Manifest
 	// Version identifies the exact module, and is recorded on every attempt it shapes.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 var (
@@ -72,6 +73,25 @@ func (e *PluginError) Retryable() bool { return e.Temporary }
 func (e *PluginError) Error() string {
 	return fmt.Sprintf("plugin %s: %s: %s", e.Plugin, e.Export, e.Message)
 }
+
+// BusyError is a call refused before it ran: no instance of the plugin came free in time, or the
+// plugin is quarantined for trapping call after call. Nothing ran, so nothing about the input is
+// known; the same call may run after RetryIn.
+type BusyError struct {
+	Plugin      string
+	Quarantined bool
+	RetryIn     time.Duration
+}
+
+func (e *BusyError) Error() string {
+	if e.Quarantined {
+		return fmt.Sprintf("plugin %s is quarantined after trapping call after call; retry in %s", e.Plugin, e.RetryIn.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("plugin %s: every instance is busy; retry in %s", e.Plugin, e.RetryIn.Round(time.Millisecond))
+}
+
+// PluginBusy tells the engine (engine.Plugin) that nothing ran, and when to try again.
+func (e *BusyError) PluginBusy() time.Duration { return e.RetryIn }
 
 type closedError struct{}
 

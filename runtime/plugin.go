@@ -34,9 +34,26 @@ type Plugin struct {
 	compiled wazero.CompiledModule
 	pool     *pool
 
-	calls, pluginErrors, traps atomic.Int64
-	closeOnce                  sync.Once
+	calls, pluginErrors, traps, refused atomic.Int64
+	closeOnce                           sync.Once
+
+	health health
 }
+
+// health is a sandboxed plugin's run of trapping calls, and its quarantine.
+type health struct {
+	mu          sync.Mutex
+	traps       int       // calls in a row that trapped
+	until       time.Time // quarantined until then
+	probing     bool      // the one call let through once a quarantine ended is running
+	lastTrap    string
+	quarantines int64
+}
+
+// busyRetry is how much later a call refused for want of an instance should come back: long
+// enough that an instance stuck until the call deadline has usually been cut off, short enough
+// that a mere burst costs little.
+const busyRetry = time.Second
 
 // Stats are a plugin's counters since it was loaded.
 type Stats struct {
@@ -45,18 +62,38 @@ type Stats struct {
 	Traps         int64
 	LiveInstances int
 	IdleInstances int
+	// InUse calls hold an instance, of at most Capacity (the pool size); Waiting wait for one.
+	InUse, Capacity, Waiting int
+	// Refused counts calls refused with a *BusyError: no instance in time, or quarantined.
+	Refused int64
+	// ConsecutiveTraps is how many calls in a row trapped; Quarantines how often the plugin was
+	// quarantined; QuarantinedUntil is in the future while it is; LastTrap says why the last
+	// trapping call failed.
+	ConsecutiveTraps int
+	Quarantines      int64
+	QuarantinedUntil time.Time
+	LastTrap         string
 }
 
 // Stats returns the plugin's counters.
 func (p *Plugin) Stats() Stats {
 	ps := p.pool.stats()
-	return Stats{
+	st := Stats{
 		Calls:         p.calls.Load(),
 		PluginErrors:  p.pluginErrors.Load(),
 		Traps:         p.traps.Load(),
 		LiveInstances: ps.Live,
 		IdleInstances: ps.Idle,
+		InUse:         ps.InUse,
+		Capacity:      ps.Capacity,
+		Waiting:       ps.Waiting,
+		Refused:       p.refused.Load(),
 	}
+	h := &p.health
+	h.mu.Lock()
+	st.ConsecutiveTraps, st.Quarantines, st.QuarantinedUntil, st.LastTrap = h.traps, h.quarantines, h.until, h.lastTrap
+	h.mu.Unlock()
+	return st
 }
 
 func (p *Plugin) label() string {
@@ -133,7 +170,7 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, mode Mode, grants ...Gr
 		return nil, err
 	}
 	p.manifest = manifest
-	p.pool = newPool(r.cfg.PoolSize, r.cfg.MaxCallsPerInstance, p.newInstance)
+	p.pool = newPool(r.cfg.PoolSize, r.cfg.MaxCallsPerInstance, r.cfg.AcquireWait, p.newInstance)
 	p.pool.put(inst)
 
 	r.mu.Lock()
@@ -250,11 +287,12 @@ func (p *Plugin) readManifest(ctx context.Context, inst *instance) (sdk.Manifest
 // Shape runs the plugin's shape on in; the event's data travels as the frame's payload. keys are
 // what the plugin may sign with during this call.
 func (p *Plugin) Shape(ctx context.Context, in *sdk.Input, keys *signing.Keyring) (*sdk.Request, error) {
-	out, err := p.invoke(ctx, sdk.ExportShape, in, in.Event.Data, keys)
-	if err != nil {
-		return nil, err
-	}
-	return p.decodeRequest(sdk.ExportShape, out)
+	var req *sdk.Request
+	err := p.invoke(ctx, sdk.ExportShape, in, in.Event.Data, keys, func(out []byte) (err error) {
+		req, err = p.decodeRequest(sdk.ExportShape, out)
+		return err
+	})
+	return req, err
 }
 
 // OnSubscribe runs the plugin's on_subscribe hook, which returns the handshake to send.
@@ -262,11 +300,12 @@ func (p *Plugin) OnSubscribe(ctx context.Context, in *sdk.Input, keys *signing.K
 	if !p.Has(sdk.HookOnSubscribe) {
 		return nil, fmt.Errorf("%w: %s", ErrNoHook, sdk.HookOnSubscribe)
 	}
-	out, err := p.invoke(ctx, sdk.ExportOnSubscribe, in, nil, keys)
-	if err != nil {
-		return nil, err
-	}
-	return p.decodeRequest(sdk.ExportOnSubscribe, out)
+	var req *sdk.Request
+	err := p.invoke(ctx, sdk.ExportOnSubscribe, in, nil, keys, func(out []byte) (err error) {
+		req, err = p.decodeRequest(sdk.ExportOnSubscribe, out)
+		return err
+	})
+	return req, err
 }
 
 // OnResponse runs the plugin's on_response hook on in.Response.
@@ -277,16 +316,15 @@ func (p *Plugin) OnResponse(ctx context.Context, in *sdk.Input, keys *signing.Ke
 	if in.Response == nil {
 		return nil, errors.New("on_response needs a response")
 	}
-	out, err := p.invoke(ctx, sdk.ExportOnResponse, in, in.Response.Body, keys)
-	if err != nil {
-		return nil, err
-	}
-	v, err := sdk.DecodeVerdict(out)
-	if err != nil {
-		p.traps.Add(1)
-		return nil, &TrapError{Plugin: p.label(), Export: sdk.ExportOnResponse, Reason: ReasonBadOutput, Err: err}
-	}
-	return v, nil
+	var v *sdk.Verdict
+	err := p.invoke(ctx, sdk.ExportOnResponse, in, in.Response.Body, keys, func(out []byte) (err error) {
+		if v, err = sdk.DecodeVerdict(out); err != nil {
+			p.traps.Add(1)
+			return &TrapError{Plugin: p.label(), Export: sdk.ExportOnResponse, Reason: ReasonBadOutput, Err: err}
+		}
+		return nil
+	})
+	return v, err
 }
 
 func (p *Plugin) decodeRequest(export string, out []byte) (*sdk.Request, error) {
@@ -298,11 +336,23 @@ func (p *Plugin) decodeRequest(export string, out []byte) (*sdk.Request, error) 
 	return req, nil
 }
 
-// invoke borrows an instance, runs one export and returns the instance, dropping it if it broke.
-func (p *Plugin) invoke(ctx context.Context, export string, in *sdk.Input, payload []byte, keys *signing.Keyring) ([]byte, error) {
+// invoke borrows an instance, runs one export, returns the instance (dropping it if it broke) and
+// decodes the result. A quarantined plugin, or one with no instance free in time, runs nothing and
+// gives a *BusyError.
+func (p *Plugin) invoke(ctx context.Context, export string, in *sdk.Input, payload []byte, keys *signing.Keyring, decode func([]byte) error) error {
+	probe, err := p.admit(time.Now())
+	if err != nil {
+		p.refused.Add(1)
+		return err
+	}
 	inst, err := p.pool.acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("plugin %s: %w", p.label(), err)
+		p.endProbe(probe)
+		if errors.Is(err, errNoInstance) {
+			p.refused.Add(1)
+			return &BusyError{Plugin: p.label(), RetryIn: busyRetry}
+		}
+		return fmt.Errorf("plugin %s: %w", p.label(), err)
 	}
 	p.calls.Add(1)
 	inst.frame = in.AppendFrame(inst.frame[:0], payload)
@@ -322,7 +372,83 @@ func (p *Plugin) invoke(ctx context.Context, export string, in *sdk.Input, paylo
 		p.pluginErrors.Add(1)
 	}
 	p.pool.release(inst, broken)
-	return out, err
+	if err == nil {
+		err = decode(out)
+	}
+	if !errors.As(err, &trap) {
+		trap = nil
+	}
+	p.settle(probe, trap, time.Now())
+	return err
+}
+
+// admit decides whether a call may run now: not while the plugin is quarantined, and, once the
+// quarantine has ended, only one call (the probe) until that call shows whether the plugin
+// recovered. Only sandboxed plugins are quarantined: a trusted one is built into this binary or
+// vouched for by the operator, and quarantining a built-in format would stop every tenant that
+// uses it.
+func (p *Plugin) admit(now time.Time) (probe bool, err error) {
+	limit := p.rt.cfg.QuarantineAfter
+	if p.Mode != Sandboxed || limit < 0 {
+		return false, nil
+	}
+	h := &p.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case now.Before(h.until):
+		return false, &BusyError{Plugin: p.label(), Quarantined: true, RetryIn: h.until.Sub(now)}
+	case h.traps < limit:
+		return false, nil
+	case h.probing:
+		return false, &BusyError{Plugin: p.label(), Quarantined: true, RetryIn: busyRetry}
+	}
+	h.probing = true
+	return true, nil
+}
+
+// endProbe lets another call probe, when the probe ran nothing.
+func (p *Plugin) endProbe(probe bool) {
+	if probe {
+		p.health.mu.Lock()
+		p.health.probing = false
+		p.health.mu.Unlock()
+	}
+}
+
+// settle records how a call that ran ended: a trap lengthens the run of traps, and quarantines the
+// plugin once the run is long enough; anything else (a result, a clean plugin error) ends the run.
+func (p *Plugin) settle(probe bool, trap *TrapError, now time.Time) {
+	limit := p.rt.cfg.QuarantineAfter
+	if p.Mode != Sandboxed || limit < 0 {
+		return
+	}
+	h := &p.health
+	h.mu.Lock()
+	if probe {
+		h.probing = false
+	}
+	if trap == nil {
+		h.traps = 0
+		h.mu.Unlock()
+		return
+	}
+	h.traps++
+	h.lastTrap = trap.Error()
+	began := false
+	if h.traps >= limit {
+		began = !now.Before(h.until)
+		if began {
+			h.quarantines++
+		}
+		h.until = now.Add(p.rt.cfg.QuarantineFor)
+	}
+	traps, until := h.traps, h.until
+	h.mu.Unlock()
+	if began {
+		p.rt.cfg.Logger.Warn("plugin quarantined", "plugin", p.Version(), "traps_in_a_row", traps,
+			"until", until.UTC().Format(time.RFC3339), "last_trap", trap.Error())
+	}
 }
 
 // Close stops new calls, lets calls in flight finish on their instances, and then releases the

@@ -2,9 +2,14 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// errNoInstance is acquire's refusal when no instance came free within the wait.
+var errNoInstance = errors.New("no instance came free in time")
 
 // pool bounds how many instances of one plugin exist and lends them out one call at a time. Idle
 // instances are reused last-in first-out, so a light load keeps touching the same warm few and the
@@ -12,6 +17,10 @@ import (
 type pool struct {
 	newInstance func(context.Context) (*instance, error)
 	maxCalls    int
+	maxWait     time.Duration
+
+	// waiting counts calls waiting for a slot, for Stats.
+	waiting atomic.Int64
 
 	// slots holds one token per instance that may exist; taking one is the right to a call.
 	slots chan struct{}
@@ -23,22 +32,22 @@ type pool struct {
 	drained chan struct{} // closed when the pool is closed and its last instance has gone
 }
 
-func newPool(size, maxCalls int, newInstance func(context.Context) (*instance, error)) *pool {
+func newPool(size, maxCalls int, maxWait time.Duration, newInstance func(context.Context) (*instance, error)) *pool {
 	return &pool{
 		newInstance: newInstance,
 		maxCalls:    maxCalls,
+		maxWait:     maxWait,
 		slots:       make(chan struct{}, size),
 		drained:     make(chan struct{}),
 	}
 }
 
 // acquire lends an instance, creating one when none is idle and the pool has room, and waits for
-// one otherwise.
+// one otherwise: at most maxWait, and not past ctx's deadline. Either bound gives errNoInstance; a
+// cancelled ctx gives its error.
 func (p *pool) acquire(ctx context.Context) (*instance, error) {
-	select {
-	case p.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := p.takeSlot(ctx); err != nil {
+		return nil, err
 	}
 	p.mu.Lock()
 	if p.closed {
@@ -66,6 +75,29 @@ func (p *pool) acquire(ctx context.Context) (*instance, error) {
 		return nil, err
 	}
 	return inst, nil
+}
+
+func (p *pool) takeSlot(ctx context.Context) error {
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	p.waiting.Add(1)
+	defer p.waiting.Add(-1)
+	t := time.NewTimer(p.maxWait)
+	defer t.Stop()
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return errNoInstance
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return errNoInstance
+		}
+		return ctx.Err()
+	}
 }
 
 // release returns an instance after a call. A broken instance, one that has served its quota of
@@ -145,10 +177,12 @@ func (p *pool) checkDrained() {
 
 type poolStats struct {
 	Live, Idle int
+	// InUse calls hold an instance (or are making one), of Capacity; Waiting wait for one.
+	InUse, Capacity, Waiting int
 }
 
 func (p *pool) stats() poolStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return poolStats{Live: p.live, Idle: len(p.idle)}
+	return poolStats{Live: p.live, Idle: len(p.idle), InUse: len(p.slots), Capacity: cap(p.slots), Waiting: int(p.waiting.Load())}
 }

@@ -56,6 +56,17 @@ type Config struct {
 	StartTimeout time.Duration
 	// PoolSize is the most instances of one plugin that run at once. Default 2 x GOMAXPROCS.
 	PoolSize int
+	// AcquireWait is the longest a call waits for a free instance (less if its context ends
+	// sooner). A call that gets none is refused with a *BusyError and nothing runs: a plugin whose
+	// instances are all stuck must not hold its callers, and through them the dispatcher. Default
+	// 250ms.
+	AcquireWait time.Duration
+	// QuarantineAfter is how many calls in a row into a sandboxed plugin must trap (time out, run
+	// out of memory, panic, return garbage) before the plugin is quarantined: its calls are refused
+	// with a *BusyError for QuarantineFor, then one call probes it. Default 5; negative, never.
+	QuarantineAfter int
+	// QuarantineFor is how long a quarantine lasts. Default 1 minute.
+	QuarantineFor time.Duration
 	// IdleTimeout is how long an unused instance is kept. Default 2 minutes.
 	IdleTimeout time.Duration
 	// MinIdle instances per plugin survive idle eviction, so a quiet plugin answers without a cold
@@ -88,6 +99,15 @@ func (c Config) WithDefaults() Config {
 	if c.PoolSize == 0 {
 		c.PoolSize = 2 * goruntime.GOMAXPROCS(0)
 	}
+	if c.AcquireWait == 0 {
+		c.AcquireWait = 250 * time.Millisecond
+	}
+	if c.QuarantineAfter == 0 {
+		c.QuarantineAfter = 5
+	}
+	if c.QuarantineFor == 0 {
+		c.QuarantineFor = time.Minute
+	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 2 * time.Minute
 	}
@@ -116,7 +136,7 @@ func (c Config) Validate() error {
 	if c.MemoryLimitMiB < 8 || c.MemoryLimitMiB > 4096 {
 		errs = append(errs, fmt.Errorf("memory limit %d MiB is outside 8..4096", c.MemoryLimitMiB))
 	}
-	if c.CallTimeout < 0 || c.StartTimeout < 0 || c.IdleTimeout < 0 {
+	if c.CallTimeout < 0 || c.StartTimeout < 0 || c.IdleTimeout < 0 || c.AcquireWait < 0 || c.QuarantineFor < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative"))
 	}
 	if c.PoolSize < 1 || c.MinIdle < 0 || c.MinIdle > c.PoolSize {

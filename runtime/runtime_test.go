@@ -509,7 +509,8 @@ func TestSecretsNeverEnterTheGuest(t *testing.T) {
 
 func TestPoolUnderConcurrency(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{PoolSize: 3})
+	// Every call must wait its turn here: this tests lending, not the refusal of a stuck pool.
+	b := setup(t, Config{PoolSize: 3, AcquireWait: 5 * time.Minute})
 	for _, mode := range []Mode{Trusted, Sandboxed} {
 		p := b.load(t, echoWasm(t), mode)
 		var wg sync.WaitGroup

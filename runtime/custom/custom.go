@@ -118,9 +118,23 @@ type Info struct {
 	Hooks     []string        `json:"hooks"`
 	Options   []sdk.Option    `json:"options,omitempty"`
 	LoadedAt  time.Time       `json:"loaded_at"`
+	// Quarantine is set while the plugin is quarantined (see Quarantine).
+	Quarantine *Quarantine `json:"quarantine,omitempty"`
 	// Stats count the calls into this version since it was loaded, the dry run that validated it
 	// included. Only the operator sees them.
 	Stats *Stats `json:"stats,omitempty"`
+}
+
+// Quarantine describes a sandboxed plugin whose calls trapped (timed out, ran out of memory,
+// panicked, returned garbage) too many times in a row. Until Until, its deliveries wait in the
+// store, none dropped and no attempt counted; then one delivery probes it, and a probe that traps
+// again quarantines it again. Uploading a new version ends it.
+type Quarantine struct {
+	Until            time.Time `json:"until"`
+	ConsecutiveTraps int       `json:"consecutive_traps"`
+	// LastTrap is why the last trapping call failed. Only the operator sees it: it may quote
+	// another tenant's event.
+	LastTrap string `json:"last_trap,omitempty"`
 }
 
 // Stats are a plugin version's counters.
@@ -131,6 +145,17 @@ type Stats struct {
 	PluginErrors int64 `json:"plugin_errors"`
 	Traps        int64 `json:"traps"`
 	Instances    int   `json:"instances"`
+	// InUse calls hold an instance, of at most Capacity at once; Waiting calls wait for one (at
+	// most the runtime's acquire wait, after which the delivery is put back for a little later).
+	InUse    int `json:"in_use"`
+	Capacity int `json:"capacity"`
+	Waiting  int `json:"waiting"`
+	// Refused counts calls that ran nothing: no instance came free in time, or quarantined.
+	Refused int64 `json:"refused"`
+	// ConsecutiveTraps counts the calls in a row that trapped; Quarantines how often the plugin
+	// was quarantined.
+	ConsecutiveTraps int   `json:"consecutive_traps"`
+	Quarantines      int64 `json:"quarantines"`
 }
 
 // New returns a manager over the runtime and the engine's plugin set; store tells it which
@@ -217,8 +242,12 @@ func (e *entry) info() Info {
 		Events: man.Events, Hooks: man.Hooks, Options: man.Options, LoadedAt: e.loadedAt,
 		Stats: &Stats{
 			Calls: st.Calls, Errors: st.PluginErrors + st.Traps, PluginErrors: st.PluginErrors,
-			Traps: st.Traps, Instances: st.LiveInstances,
+			Traps: st.Traps, Instances: st.LiveInstances, InUse: st.InUse, Capacity: st.Capacity,
+			Waiting: st.Waiting, Refused: st.Refused, ConsecutiveTraps: st.ConsecutiveTraps, Quarantines: st.Quarantines,
 		},
+	}
+	if st.QuarantinedUntil.After(time.Now()) {
+		info.Quarantine = &Quarantine{Until: st.QuarantinedUntil.UTC(), ConsecutiveTraps: st.ConsecutiveTraps, LastTrap: st.LastTrap}
 	}
 	if info.Events == nil {
 		info.Events = []sdk.EventType{}
