@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -31,6 +32,10 @@ func Status(err error) (status int, code string) {
 		return http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, ErrBadJSON):
 		return http.StatusBadRequest, "invalid_json"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// Reading the request passed the server's read deadline (--read-timeout): the client sent
+		// too slowly, which is no fault of the server's.
+		return http.StatusRequestTimeout, "request_timeout"
 	case errors.Is(err, engine.ErrInvalid):
 		return http.StatusUnprocessableEntity, "validation_failed"
 	case errors.Is(err, engine.ErrNotFound):
@@ -59,6 +64,8 @@ func Message(err error, status int) string {
 		return "internal error; the server log has the details"
 	case status == http.StatusRequestEntityTooLarge:
 		return "request body too large"
+	case status == http.StatusRequestTimeout:
+		return "the request was not received within the server's read timeout"
 	case errors.As(err, &he):
 		return fmt.Sprint(he.Message)
 	}
