@@ -2,6 +2,9 @@
 
 GO       ?= go
 BIN      := bin/switchyard
+# The version the binary reports: the nearest tag and the commits since, or the commit alone.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
 # A built-in plugin is any folder plugins/NAME/wasm.
 PLUGINS  := $(patsubst plugins/%/wasm/,%,$(dir $(wildcard plugins/*/wasm/main.go)))
 WASM     := $(PLUGINS:%=runtime/builtin/wasm/%.wasm)
@@ -24,7 +27,7 @@ plugins: $(WASM)
 # The binary embeds the plugins, so they are built first. It records where the SDK's source is, so
 # `switchyard plugin new` scaffolds plugins that build offline against it.
 $(BIN): $(WASM)
-	$(GO) build -trimpath -ldflags "-X main.sdkDir=$(CURDIR)/sdk" -o $@ ./cmd/switchyard
+	$(GO) build -trimpath -ldflags "-X main.sdkDir=$(CURDIR)/sdk -X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $@ ./cmd/switchyard
 
 run: build
 	./$(BIN) serve

@@ -172,21 +172,24 @@ func TestDefaultScheduleWithAMovingClock(t *testing.T) {
 	ev := publish(t, tn, nil)
 	rc.WaitFor(t, 1, 10*time.Second)
 	waitForState(t, tn, ev.ID, "pending", 1)
-	// Not yet: 4 s of the 5 s wait.
-	clock.Advance(4 * time.Second)
-	time.Sleep(300 * time.Millisecond)
-	if n := len(rc.Requests()); n != 1 {
-		t.Fatalf("%d requests before the retry was due", n)
-	}
-	clock.Advance(2 * time.Second) // past 5 s plus jitter
+	// Not yet: 4 s of the 5 s wait (4.5 s at the least, with jitter). The clock stands at each
+	// time it is moved to, so the start time an attempt records says when it was sent: a retry sent
+	// at 4 s would record 4 s, however late it reached the receiver.
+	start := clock.Now()
+	advance(t, clock, 4*time.Second)
+	advance(t, clock, 2*time.Second) // past 5 s plus jitter
 	rc.WaitFor(t, 2, 10*time.Second)
 	waitForState(t, tn, ev.ID, "pending", 2)
-	clock.Advance(6 * time.Minute) // past 5 min plus jitter
+	advance(t, clock, 6*time.Minute) // past 5 min plus jitter
 	rc.WaitFor(t, 3, 10*time.Second)
 	d := deliveryOf(t, tn, ev.ID, "succeeded")
-	gap := d.AttemptLog[2].StartedAt.Sub(d.AttemptLog[1].StartedAt)
-	if gap < 4*time.Minute || gap > 7*time.Minute {
-		t.Errorf("second retry came %v after the first, want about 5 minutes", gap)
+	for i, want := range []time.Duration{0, 6 * time.Second, 6*time.Second + 6*time.Minute} {
+		if got := d.AttemptLog[i].StartedAt.Sub(start); got != want {
+			t.Errorf("attempt %d started at %s of test time, want %s", i+1, got, want)
+		}
+	}
+	if n := len(rc.Requests()); n != 3 {
+		t.Errorf("%d requests, want 3", n)
 	}
 }
 
@@ -241,17 +244,22 @@ func TestDeliverAtHoldsADeliveryUntilItsTime(t *testing.T) {
 	// Its outcome must be recorded before time jumps, or its lease would look expired and it would
 	// (correctly, with the same delivery id) be sent again.
 	deliveryOf(t, tn, now.ID, "succeeded")
-	clock.Advance(59 * time.Minute)
-	time.Sleep(300 * time.Millisecond)
-	if reqs := rc.Requests(); len(reqs) != 1 {
-		t.Fatalf("%d requests before deliver_at; the first: %s %s the second: %s %s", len(reqs), reqs[0].Header.Get("webhook-id"), reqs[0].Body, reqs[1].Header.Get("webhook-id"), reqs[1].Body)
-	}
-	clock.Advance(time.Minute)
+	// The clock stands at each time it is moved to, so the start time the deferred delivery's
+	// attempt records says when it was sent: had it gone at 59 minutes, it would record that,
+	// however late it reached the receiver.
+	advance(t, clock, 59*time.Minute)
+	advance(t, clock, time.Minute)
 	reqs := rc.WaitFor(t, 2, 10*time.Second)
 	if !strings.Contains(string(reqs[1].Body), `"id":42`) {
 		t.Errorf("the deferred delivery carried %s", reqs[1].Body)
 	}
-	deliveryOf(t, tn, ev.ID, "succeeded")
+	d := deliveryOf(t, tn, ev.ID, "succeeded")
+	if got := d.AttemptLog[0].StartedAt.Sub(start); d.Attempts != 1 || got != time.Hour {
+		t.Errorf("the deferred delivery took %d attempts, the first at %s of test time; want 1, at 1h0m0s", d.Attempts, got)
+	}
+	if n := len(rc.Requests()); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
 }
 
 func TestIdempotencyKeyCreatesNothingTwice(t *testing.T) {

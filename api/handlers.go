@@ -24,7 +24,7 @@ func (s *Server) createAccount(c echo.Context) error {
 }
 
 func (s *Server) listAccounts(c echo.Context) error {
-	p, err := pageOf(c)
+	p, err := web.Page(c)
 	if err != nil {
 		return err
 	}
@@ -32,7 +32,7 @@ func (s *Server) listAccounts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newList(items, p.Limit, func(a *engine.Account) string { return a.ID }))
+	return c.JSON(http.StatusOK, web.NewList(items, p.Limit, func(a *engine.Account) string { return a.ID }))
 }
 
 func (s *Server) getAccount(c echo.Context) error {
@@ -62,7 +62,7 @@ func (s *Server) createApp(c echo.Context) error {
 }
 
 func (s *Server) listApps(c echo.Context) error {
-	p, err := pageOf(c)
+	p, err := web.Page(c)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (s *Server) listApps(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newList(items, p.Limit, func(a *engine.App) string { return a.ID }))
+	return c.JSON(http.StatusOK, web.NewList(items, p.Limit, func(a *engine.App) string { return a.ID }))
 }
 
 func (s *Server) getApp(c echo.Context) error {
@@ -126,7 +126,7 @@ func (s *Server) createSubscription(c echo.Context) error {
 }
 
 func (s *Server) listSubscriptions(c echo.Context) error {
-	p, err := pageOf(c)
+	p, err := web.Page(c)
 	if err != nil {
 		return err
 	}
@@ -138,7 +138,7 @@ func (s *Server) listSubscriptions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newList(items, p.Limit, func(s *engine.Subscription) string { return s.ID }))
+	return c.JSON(http.StatusOK, web.NewList(items, p.Limit, func(s *engine.Subscription) string { return s.ID }))
 }
 
 func (s *Server) getSubscription(c echo.Context) error {
@@ -239,7 +239,7 @@ func (s *Server) getEvent(c echo.Context) error {
 }
 
 func (s *Server) listDeliveries(c echo.Context) error {
-	limit, err := limitOf(c)
+	limit, err := web.Limit(c)
 	if err != nil {
 		return err
 	}
@@ -251,7 +251,7 @@ func (s *Server) listDeliveries(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newList(items, limit, func(d *engine.Delivery) string { return d.ID }))
+	return c.JSON(http.StatusOK, web.NewList(items, limit, func(d *engine.Delivery) string { return d.ID }))
 }
 
 // deliveryWithAttempts is a delivery and what each try sent and got back.

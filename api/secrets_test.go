@@ -94,8 +94,15 @@ func TestSecretsNeverLeak(t *testing.T) {
 			t.Errorf("the %s is not stored as its hash", name)
 		}
 	}
-	t.Logf("searched %d secrets and %d capability tokens in %d bytes of log, %d API answers (%d bytes) and %d bytes of database",
-		len(s.secrets), len(s.capabilities), len(logs), len(s.reads), s.readBytes(), len(db))
+	hashed := 0
+	for _, h := range s.credentials {
+		if h {
+			hashed++
+		}
+	}
+	t.Logf("searched the %d secrets and %d capability tokens in %d bytes of log; the %d secrets in %d API answers (%d bytes of body, and their headers); "+
+		"the %d credential secrets among them in %d bytes of database and WAL (%d to be found there as SHA-256)",
+		len(s.secrets), len(s.capabilities), len(logs), len(s.secrets), len(s.reads), s.readBytes(), len(s.credentials), len(db), hashed)
 }
 
 // leakSearch is what one run handed out, and what it read back afterwards.

@@ -7,7 +7,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -192,40 +191,4 @@ func (s *Server) readyz(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// list is the shape of every list response: a page of items and the cursor of the next page.
-type list[T any] struct {
-	Data []T `json:"data"`
-	// Next is the cursor for the following page (after= or before=), empty on the last page.
-	Next string `json:"next,omitempty"`
-}
-
-func newList[T any](items []T, limit int, id func(T) string) list[T] {
-	l := list[T]{Data: items}
-	if l.Data == nil {
-		l.Data = []T{}
-	}
-	if limit > 0 && len(items) == limit {
-		l.Next = id(items[len(items)-1])
-	}
-	return l
-}
-
-// pageOf reads ?after=&limit= for lists ordered by ID.
-func pageOf(c echo.Context) (engine.Page, error) {
-	limit, err := limitOf(c)
-	return engine.Page{After: c.QueryParam("after"), Limit: limit}, err
-}
-
-func limitOf(c echo.Context) (int, error) {
-	raw := c.QueryParam("limit")
-	if raw == "" {
-		return 50, nil
-	}
-	n, err := strconv.Atoi(raw)
-	if err != nil || n < 1 || n > 200 {
-		return 0, &engine.ValidationError{Field: "limit", Message: "must be a number from 1 to 200"}
-	}
-	return n, nil
 }

@@ -496,6 +496,25 @@ func (d *dispatcher) recordLoop() {
 	}
 }
 
+// logAttempt logs a finished attempt at the level an operator needs: a success at debug, a failure
+// that will be retried at warn, a delivery that will never be sent again at error. Attempt errors
+// name the receiver's scheme and host only (outbound.Client.Do), never a path, query or secret.
+func (d *dispatcher) logAttempt(o *Outcome) {
+	a := o.Attempt
+	level, msg := slog.LevelDebug, "delivery attempt succeeded"
+	switch o.State {
+	case DeliveryPending:
+		level, msg = slog.LevelWarn, "delivery attempt failed; it will be retried"
+	case DeliveryDead:
+		level, msg = slog.LevelError, "delivery dead: no attempts left"
+	case DeliveryFailed:
+		level, msg = slog.LevelError, "delivery failed for good"
+	}
+	d.logger.Log(context.Background(), level, msg, "delivery", a.DeliveryID, "subscription", o.SubscriptionID,
+		"attempt", a.Number, "status", a.ResponseStatus, "outcome", a.Outcome, "next", o.State,
+		"next_attempt_at", o.NextAttemptAt, "took_ms", a.DurationMS, "error", a.Error, "disabled", o.Disable)
+}
+
 func (d *dispatcher) record(batch []result) {
 	var outcomes []*Outcome
 	released := map[time.Time][]string{}
@@ -504,9 +523,7 @@ func (d *dispatcher) record(batch []result) {
 	for _, r := range batch {
 		switch {
 		case r.outcome != nil:
-			a := r.outcome.Attempt
-			d.logger.Debug("delivery attempt", "delivery", a.DeliveryID, "status", a.ResponseStatus,
-				"outcome", a.Outcome, "next", r.outcome.State, "took_ms", a.DurationMS, "error", a.Error)
+			d.logAttempt(r.outcome)
 			outcomes = append(outcomes, r.outcome)
 			if r.outcome.State == DeliveryPending && !r.outcome.NextAttemptAt.After(now.Add(d.cfg.PollInterval)) {
 				dueSoon = true

@@ -53,9 +53,9 @@ type Store interface {
 	ClaimDue(ctx context.Context, p ClaimParams) ([]*Work, error)
 	// Complete records finished attempts in one transaction. For each outcome it inserts the
 	// attempt, numbering it after the delivery's stored attempts (and setting Attempt.Number),
-	// counts it on the delivery, and moves the delivery to its next state unless the delivery has
-	// meanwhile succeeded, failed or died; and it updates the subscription's health. An outcome for
-	// a delivery that no longer exists is skipped.
+	// counts it on the delivery, and moves the delivery to its next state and updates the
+	// subscription's health, unless the delivery has meanwhile succeeded, failed or died (a late
+	// outcome, which changes neither). An outcome for a delivery that no longer exists is skipped.
 	Complete(ctx context.Context, outcomes []*Outcome) error
 	// NextDue returns when the earliest pending delivery is due, and false when none is pending.
 	NextDue(ctx context.Context) (time.Time, bool, error)

@@ -172,7 +172,15 @@ func TestCrashLosesNoAcceptedEvent(t *testing.T) {
 			}
 		})
 	}
+	// Until then, but not forever: a server that stops accepting or delivering fails the test.
+	deadline := time.Now().Add(2 * time.Minute)
 	for acceptedN.Load() < total/3 || rc.requests.Load() < 200 {
+		if time.Now().After(deadline) {
+			srv.kill(t)
+			wg.Wait()
+			t.Fatalf("within 2 minutes %d events were accepted and %d requests received; the kill waits for %d and 200\n%s",
+				acceptedN.Load(), rc.requests.Load(), total/3, srv.log)
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	srv.kill(t)

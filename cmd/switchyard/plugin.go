@@ -19,11 +19,24 @@ import (
 	"github.com/switchyard/switchyard/sdk"
 )
 
+const pluginUsage = `Usage:
+  switchyard plugin new NAME [--dir DIR]    scaffold a plugin folder (Go, against sdk/) that builds at once
+  switchyard plugin build DIR [-o FILE]     compile a Go plugin (DIR or DIR/wasm) to WebAssembly
+  switchyard plugin test --plugin FILE.wasm --event EVENT.json [--subscription SUB.json]
+                                            shape one event and print the request
+
+Run "switchyard plugin SUBCOMMAND -h" for its flags.
+`
+
 func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
+		fmt.Fprint(stderr, pluginUsage)
 		return fmt.Errorf("%w: plugin needs a subcommand: new, build or test", errUsage)
 	}
 	switch args[0] {
+	case "-h", "--help", "-help", "help":
+		fmt.Fprint(stdout, pluginUsage)
+		return nil
 	case "new":
 		return pluginNew(ctx, args[1:], stdout, stderr)
 	case "build":
@@ -31,13 +44,14 @@ func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "test":
 		return pluginTest(ctx, args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("%w: unknown plugin subcommand %q", errUsage, args[0])
+	fmt.Fprint(stderr, pluginUsage)
+	return fmt.Errorf("%w: unknown plugin subcommand %q; it has new, build and test", errUsage, args[0])
 }
 
 // pluginBuild compiles a plugin and then loads it the way the server would, so a module that the
 // server would refuse fails here, with the same message.
 func pluginBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("plugin build", stderr)
+	fs := newFlagSet("plugin build", stdout, stderr)
 	out := fs.String("o", "", "output file (default: DIR's name + .wasm, in the current folder)")
 	if err := parseInterspersed(fs, args); err != nil {
 		return err
@@ -105,7 +119,7 @@ func eventList(events []sdk.EventType) string {
 // dispatcher builds (custom.DryRun, which the server also runs on an upload's sample_event), and
 // prints the request a subscriber would receive.
 func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("plugin test", stderr)
+	fs := newFlagSet("plugin test", stdout, stderr)
 	pluginFile := fs.String("plugin", "", "the plugin's .wasm file")
 	eventFile := fs.String("event", "", "an event as POST /v1/events takes it (JSON)")
 	subFile := fs.String("subscription", "", "optional subscription JSON: url, secret, entity_key, options")

@@ -34,7 +34,7 @@ type scaffoldData struct {
 // pluginNew writes a plugin folder that builds at once with `switchyard plugin build` and whose
 // test passes with `go test`.
 func pluginNew(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("plugin new", stderr)
+	fs := newFlagSet("plugin new", stdout, stderr)
 	dir := fs.String("dir", "", "folder to create (default: ./NAME)")
 	sdk := fs.String("sdk", "", "the Switchyard source's sdk folder (default: the one this binary was built from)")
 	module := fs.String("module", "", "Go module path of the plugin (default: example.com/NAME)")

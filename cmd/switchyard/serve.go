@@ -16,15 +16,13 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/cmd/switchyard/node"
-
-	"github.com/switchyard/switchyard/store/sqlite"
 )
 
 // envPrefix names the environment variable of each flag: --data-dir is SWITCHYARD_DATA_DIR.
 const envPrefix = "SWITCHYARD_"
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", stderr)
+	fs := newEnvFlagSet("serve", stdout, stderr)
 	// Every flag's default is the configuration's own, so a default is written in one place.
 	cfg := node.Config{RateLimit: node.DefaultRateLimit, RateBurst: node.DefaultRateBurst}.WithDefaults()
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on")
@@ -57,6 +55,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	trustedPlugins := fs.String("trusted-plugins", "", "comma-separated names of plugins from --plugins-dir to run trusted (no per-call deadline)")
 	fs.Int64Var(&cfg.MaxPluginBytes, "max-plugin-bytes", cfg.MaxPluginBytes, "largest plugin module PUT /v1/plugins/NAME accepts, in bytes")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text (logfmt) or json (one object per line)")
 	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty. Never expose it: it has no authentication")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
@@ -85,7 +84,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	switch *logFormat {
+	case "text":
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, opts))
+	case "json":
+		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
+	default:
+		return fmt.Errorf("%w: --log-format %q: want text or json", errUsage, *logFormat)
+	}
 
 	if *pprofAddr != "" {
 		stopProfiler, err := serveProfiler(*pprofAddr, cfg.Logger)
@@ -142,19 +149,14 @@ func serveProfiler(addr string, logger *slog.Logger) (stop func(), err error) {
 
 // runMigrate brings the database schema up to date and exits.
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", stderr)
-	dataDir := fs.String("data-dir", "./data", "folder of the database")
+	fs := newEnvFlagSet("migrate", stdout, stderr)
+	dataDir := fs.String("data-dir", node.Config{}.WithDefaults().DataDir, "folder of the database")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+	if err := node.Migrate(ctx, *dataDir); err != nil {
 		return err
 	}
-	s, err := sqlite.Open(ctx, *dataDir+"/switchyard.db", sqlite.Options{})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
 	fmt.Fprintln(stdout, "database schema is up to date")
 	return nil
 }
@@ -172,7 +174,7 @@ func parseWithEnv(fs *flag.FlagSet, args []string) error {
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		env := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := envName(f.Name)
 		if v, ok := os.LookupEnv(env); ok && !given[f.Name] && err == nil {
 			if serr := fs.Set(f.Name, v); serr != nil {
 				err = fmt.Errorf("%w: %s: %v", errUsage, env, serr)

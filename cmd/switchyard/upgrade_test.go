@@ -615,6 +615,34 @@ func checkUpgradedDatabase(t *testing.T, path string, exp *upgradeExpected, subB
 		rows.Close()
 	}
 	t.Logf("schema_migrations: %v before the upgrade, %v after", exp.SchemaMigrations, versions)
+	// Every component's line of migrations is recorded from 1 without a gap: the old database's
+	// migrations were taken as applied (a CREATE run twice would have failed the start), and the
+	// core's later ones ran.
+	lines := map[string][]int64{}
+	if rows, err := db.Query(`SELECT component, version FROM schema_versions ORDER BY component, version`); err != nil {
+		t.Errorf("schema_versions: %v", err)
+	} else {
+		for rows.Next() {
+			var c string
+			var v int64
+			_ = rows.Scan(&c, &v)
+			lines[c] = append(lines[c], v)
+		}
+		rows.Close()
+	}
+	for _, c := range []string{"core", "altoviz", "quicklysign", "salesking", "upsales"} {
+		got := lines[c]
+		for i, v := range got {
+			if v != int64(i+1) {
+				t.Errorf("schema_versions of %s: %v, want 1..n", c, got)
+				break
+			}
+		}
+		if len(got) == 0 || (c == "core" && len(got) < 3) {
+			t.Errorf("schema_versions of %s: %v, want its whole line recorded", c, got)
+		}
+	}
+	t.Logf("schema_versions after the upgrade: %v", lines)
 	for table, want := range exp.Tables {
 		if table == "schema_migrations" {
 			continue

@@ -16,7 +16,7 @@ func TestEveryPluginFolderIsEmbedded(t *testing.T) {
 	for _, m := range mods {
 		embedded[m.Name] = len(m.Wasm) > 0
 	}
-	folders, err := filepath.Glob("../*/wasm/main.go")
+	folders, err := filepath.Glob("../../plugins/*/wasm/main.go")
 	if err != nil || len(folders) == 0 {
 		t.Fatalf("no plugin folders found: %v", err)
 	}

@@ -223,8 +223,10 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 			}
 			number++
 			finished := ToMS(a.StartedAt.Add(time.Duration(a.DurationMS) * time.Millisecond))
+			ended := false
 			switch engine.DeliveryState(state) {
 			case engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead:
+				ended = true
 				_, err = count.ExecContext(ctx, number, a.ResponseStatus, a.Error, finished, a.DeliveryID)
 			default:
 				// An outcome without a next attempt (an end) keeps next_attempt_at.
@@ -243,6 +245,12 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 			}
 			if _, err := ins.ExecContext(ctx, args...); err != nil {
 				return fmt.Errorf("delivery %q: attempt %d: %w", a.DeliveryID, number, err)
+			}
+			if ended {
+				// A late outcome: its lease expired and a later attempt ended the delivery. That
+				// attempt's result is the newer news of the receiver; this one must not mark the
+				// subscription failing since before it, nor clear or disable anything.
+				continue
 			}
 
 			// The delivery's own subscription, which Outcome.SubscriptionID names too.

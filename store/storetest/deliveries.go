@@ -263,11 +263,19 @@ func testCompleteAfterEnd(t *testing.T, open func(t *testing.T) engine.Store) {
 			sub := h.sub(app, acc)
 			d := h.drive(h.deliver(sub, base), end)
 			before := h.delivery(d.ID)
+			subBefore := h.subscription(sub.ID)
 
 			// A late outcome (its lease had expired and another attempt finished first) is
-			// recorded, but moves the delivery nowhere.
+			// recorded, but moves the delivery nowhere, and leaves the subscription's health as
+			// the attempt that ended the delivery left it.
 			late := outcome(d, at(time.Minute), engine.DeliveryPending)
+			late.Disable = "the receiver answered 410 Gone"
 			h.complete(late)
+			s := h.subscription(sub.ID)
+			if s.State != subBefore.State {
+				t.Errorf("after a late outcome the subscription is %s; want %s", s.State, subBefore.State)
+			}
+			wantTimePtr(t, "FailingSince after a late outcome", s.FailingSince, subBefore.FailingSince)
 			got := h.delivery(d.ID)
 			if got.State != end || got.Attempts != 2 || got.LeaseUntil != nil {
 				t.Errorf("after a late retry: %s, %d attempts, lease %v; want %s, 2, none", got.State, got.Attempts, got.LeaseUntil, end)
@@ -324,7 +332,10 @@ func testCompleteHealth(t *testing.T, open func(t *testing.T) engine.Store) {
 	app, acc := h.app(), h.account()
 	sub := h.sub(app, acc)
 	other := h.sub(app, acc)
-	d := h.deliver(sub, base)
+	// Each outcome is for a delivery that has not ended: one for a delivery that has is late, and
+	// changes no health (testCompleteAfterEnd).
+	live := func() *engine.Delivery { return h.deliver(sub, base) }
+	d := live()
 	do := h.deliver(other, base)
 	failing := func(want *time.Time) {
 		t.Helper()
@@ -339,10 +350,10 @@ func testCompleteHealth(t *testing.T, open func(t *testing.T) engine.Store) {
 	h.complete(outcome(d, t3, engine.DeliverySucceeded))
 	failing(nil)
 	// Within one call the last word counts: a failure after a success marks it again.
-	h.complete(outcome(d, t3, engine.DeliveryPending), outcome(d, t3, engine.DeliverySucceeded), outcome(d, t4, engine.DeliveryPending))
+	h.complete(outcome(live(), t3, engine.DeliveryPending), outcome(live(), t3, engine.DeliverySucceeded), outcome(live(), t4, engine.DeliveryPending))
 	failing(&t4)
 	// ... and a success after a failure clears it.
-	h.complete(outcome(d, t4, engine.DeliveryPending), outcome(d, t4, engine.DeliverySucceeded))
+	h.complete(outcome(live(), t4, engine.DeliveryPending), outcome(live(), t4, engine.DeliverySucceeded))
 	failing(nil)
 
 	// Health is the subscription's own: the other one is untouched, then marked on its own.
@@ -352,10 +363,9 @@ func testCompleteHealth(t *testing.T, open func(t *testing.T) engine.Store) {
 	failing(nil)
 
 	// Disabling keeps the first reason given.
-	o1 := outcome(d, t4, engine.DeliveryFailed)
+	o1, o2 := outcome(live(), t4, engine.DeliveryFailed), outcome(live(), t4, engine.DeliveryFailed)
 	o1.Disable = "410 Gone"
 	h.complete(o1)
-	o2 := outcome(d, t4, engine.DeliveryFailed)
 	o2.Disable = "something else"
 	h.complete(o2)
 	if s := h.subscription(sub.ID); s.State != engine.SubscriptionDisabled || s.DisabledReason != "410 Gone" {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/switchyard/switchyard/store/sqlite"
 )
 
 // The data dir holds what a node keeps on disk: the SQLite database (switchyard.db), the admin
@@ -21,7 +24,10 @@ import (
 // ErrDataDirInUse is returned by Open when another process serves from the same data dir.
 var ErrDataDirInUse = errors.New("data dir in use")
 
-const lockFile = "switchyard.lock"
+const (
+	lockFile = "switchyard.lock"
+	dbFile   = "switchyard.db"
+)
 
 // dataDirLock is an exclusive lock on a data dir, held for the life of the process that took it.
 // Two nodes on one SQLite file would each take the other's claimed deliveries for leftovers of a
@@ -123,4 +129,22 @@ func (s dataDirSecrets) Secret(name string) ([]byte, error) {
 		return nil, fmt.Errorf("write secret %s: %w", path, err)
 	}
 	return key, nil
+}
+
+// Migrate brings the database in dataDir up to date, the styles' tables too, and closes it. It
+// takes the data dir's lock, so it never runs beside a serving node.
+func Migrate(ctx context.Context, dataDir string) error {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	lock, err := lockDataDir(dataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+	s, err := sqlite.Open(ctx, filepath.Join(dataDir, dbFile), sqlite.Options{Migrations: styleMigrations()})
+	if err != nil {
+		return err
+	}
+	return s.Close()
 }

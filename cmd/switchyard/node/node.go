@@ -80,9 +80,10 @@ type Config struct {
 	TrustedPlugins []string
 	// MaxPluginBytes caps an uploaded module. Default DefaultMaxPluginBytes.
 	MaxPluginBytes int64
-	// AttemptRetention and DisableAfter: see engine.Config.
+	// AttemptRetention, DisableAfter and MaxIngestBatch: see engine.Config.
 	AttemptRetention time.Duration
 	DisableAfter     time.Duration
+	MaxIngestBatch   int
 	// StyleSettings tune vendor styles, by "<style>.<setting>" (upsales.callback_ttl=72h); each
 	// style documents its own and refuses values it cannot use.
 	StyleSettings map[string]string
@@ -227,7 +228,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.cfg.PublicURL = strings.TrimRight(publicURL, "/")
 
-	dbPath := filepath.Join(cfg.DataDir, "switchyard.db")
+	dbPath := filepath.Join(cfg.DataDir, dbFile)
 	if n.store, err = sqlite.Open(ctx, dbPath, sqlite.Options{Synchronous: cfg.Synchronous, Migrations: styleMigrations()}); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", dbPath, err)
 	}
@@ -241,7 +242,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.engine, err = engine.New(engine.Config{
 		PublicURL: n.cfg.PublicURL, CertificateURL: n.CertificateURL(), Dispatcher: cfg.Dispatcher,
 		Outbound:         outbound.Config{Guard: outbound.NewGuard(cfg.AllowPrivate, cfg.Resolver)},
-		AttemptRetention: cfg.AttemptRetention, DisableAfter: cfg.DisableAfter,
+		AttemptRetention: cfg.AttemptRetention, DisableAfter: cfg.DisableAfter, MaxIngestBatch: cfg.MaxIngestBatch,
 		CredentialRevoked: n.auth.Forget,
 		Clock:             cfg.Clock, Logger: cfg.Logger,
 	}, n.store, plugins)

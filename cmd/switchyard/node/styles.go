@@ -7,7 +7,6 @@ import (
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/store/sqlite"
 
-	upsales "github.com/switchyard/switchyard/api/compat/upsales"
 	altoviz "github.com/switchyard/switchyard/plugins/altoviz/host"
 	altovizsqlite "github.com/switchyard/switchyard/plugins/altoviz/store/sqlite"
 	ivvy "github.com/switchyard/switchyard/plugins/ivvy/host"
@@ -15,6 +14,7 @@ import (
 	quicklysignsqlite "github.com/switchyard/switchyard/plugins/quicklysign/store/sqlite"
 	salesking "github.com/switchyard/switchyard/plugins/salesking/host"
 	saleskingsqlite "github.com/switchyard/switchyard/plugins/salesking/store/sqlite"
+	upsales "github.com/switchyard/switchyard/plugins/upsales/host"
 	upsalessqlite "github.com/switchyard/switchyard/plugins/upsales/store/sqlite"
 )
 
@@ -25,7 +25,7 @@ var styles = []styleEntry{
 	stateless(ivvy.New),
 	stored(quicklysignsqlite.Migrations, quicklysignsqlite.New, quicklysign.New),
 	stored(saleskingsqlite.Migrations, saleskingsqlite.New, salesking.New),
-	stored(upsalessqlite.Migrations, func(db *sqlite.Store) upsales.Store { return db }, upsales.New),
+	stored(upsalessqlite.Migrations, upsalessqlite.New, upsales.New),
 }
 
 // styleEntry is how the node builds one style: its tables, and the style over its store.

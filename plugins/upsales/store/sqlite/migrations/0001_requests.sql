@@ -1,4 +1,4 @@
--- The Upsales style (api/compat/upsales): the log entry of every app request with its one-time
+-- The Upsales style (plugins/upsales): the log entry of every app request with its one-time
 -- callback URL, the app data callbacks save, the notifications they send, and the users seen per
 -- account. No foreign keys to the engine's tables: log entries outlive deliveries and their
 -- attempts (90 days against 30), and notifications outlive log entries.

@@ -1,4 +1,4 @@
-package upsales_test
+package host_test
 
 import (
 	"errors"
@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/compat/upsales"
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/plugins/upsales/host"
 )
 
 func TestParseCallback(t *testing.T) {
 	t.Parallel()
-	cb, err := upsales.ParseCallback([]byte(`{"appData": {"externalId": "abc123"}, "userAppData": {"externalId": "user1"},
+	cb, err := host.ParseCallback([]byte(`{"appData": {"externalId": "abc123"}, "userAppData": {"externalId": "user1"},
 		"status": 1.5, "message": "A message for the log", "notify": "Hello from my app", "notifyUserIds": [12, "u-9"],
 		"notifyAll": false, "somethingElse": [1, 2]}`))
 	if err != nil {
@@ -25,7 +25,7 @@ func TestParseCallback(t *testing.T) {
 		t.Errorf("parsed %+v", cb)
 	}
 	// Every property is optional; status defaults to 1; null is absent.
-	cb, err = upsales.ParseCallback([]byte(` {"notify": "Hello!", "message": null, "appData": null} `))
+	cb, err = host.ParseCallback([]byte(` {"notify": "Hello!", "message": null, "appData": null} `))
 	if err != nil || cb.Status != 1 || cb.Message != nil || cb.AppData != nil || cb.Notify != "Hello!" {
 		t.Errorf("minimal: %+v %v", cb, err)
 	}
@@ -49,7 +49,7 @@ func TestParseCallback(t *testing.T) {
 		{`{"notifyAll": "yes"}`, engine.ErrInvalid, "notifyAll"},
 		{`{"message": "` + strings.Repeat("x", 100<<10) + `"}`, engine.ErrTooLarge, ""},
 	} {
-		_, err := upsales.ParseCallback([]byte(c.body))
+		_, err := host.ParseCallback([]byte(c.body))
 		var ve *engine.ValidationError
 		if !errors.Is(err, c.want) || (c.field != "" && (!errors.As(err, &ve) || ve.Field != c.field)) {
 			body := c.body
@@ -61,28 +61,13 @@ func TestParseCallback(t *testing.T) {
 	}
 }
 
-func TestMergePatch(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct{ saved, patch, want string }{
-		{``, `{"externalId":"abc123"}`, `{"externalId":"abc123"}`},
-		{`{"a":1,"b":{"c":2,"d":3}}`, `{"b":{"c":null,"e":4},"f":12345678901234567890}`, `{"a":1,"b":{"d":3,"e":4},"f":12345678901234567890}`},
-		{`{"list":[1,2]}`, `{"list":[3]}`, `{"list":[3]}`},
-		{`{"a":1}`, `{}`, `{"a":1}`},
-	} {
-		got, err := upsales.MergePatch([]byte(c.saved), []byte(c.patch))
-		if err != nil || string(got) != c.want {
-			t.Errorf("MergePatch(%s, %s) = %s, %v; want %s", c.saved, c.patch, got, err, c.want)
-		}
-	}
-}
-
 func TestReadConfig(t *testing.T) {
 	t.Parallel()
-	cfg, err := upsales.ReadConfig(map[string]string{"other.thing": "x"})
+	cfg, err := host.ReadConfig(map[string]string{"other.thing": "x"})
 	if err != nil || cfg.CallbackTTL != 7*24*time.Hour || cfg.WidgetTimeout != 10*time.Second || cfg.NotificationRetention != 365*24*time.Hour {
 		t.Errorf("defaults %+v %v", cfg, err)
 	}
-	cfg, err = upsales.ReadConfig(map[string]string{"upsales.callback_ttl": "2h", "upsales.widget_timeout": "3s"})
+	cfg, err = host.ReadConfig(map[string]string{"upsales.callback_ttl": "2h", "upsales.widget_timeout": "3s"})
 	if err != nil || cfg.CallbackTTL != 2*time.Hour || cfg.WidgetTimeout != 3*time.Second {
 		t.Errorf("set %+v %v", cfg, err)
 	}
@@ -92,7 +77,7 @@ func TestReadConfig(t *testing.T) {
 		{"upsales.notification_retention": "24h"},
 		{"upsales.callback_tll": "1h"},
 	} {
-		if _, err := upsales.ReadConfig(bad); err == nil {
+		if _, err := host.ReadConfig(bad); err == nil {
 			t.Errorf("ReadConfig(%v) accepted it", bad)
 		}
 	}

@@ -10,13 +10,27 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/switchyard/switchyard/api/compat/upsales"
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/plugins/upsales/store"
+	core "github.com/switchyard/switchyard/store/sqlite"
 )
 
-// The Upsales style's tables (migration 0006).
+// purgeBatch is how many rows a purge deletes per transaction, as the core's purge of attempts
+// does, so that a large purge never holds the one writer for long.
+const purgeBatch = 5000
 
-var _ upsales.Store = (*Store)(nil)
+// db is the Upsales store on the node's database: its tables (Migrations) in the same file as the
+// engine's, written through the core store's one writer and read from its reader pool.
+type db struct {
+	node *core.Store
+	r    *sqlx.DB
+}
+
+var _ store.Store = (*db)(nil)
+
+// New returns the Upsales store on the node's database, which must have been opened with
+// Migrations among its lines.
+func New(c *core.Store) store.Store { return &db{node: c, r: c.Reader()} }
 
 const upsalesRequestCols = `id, delivery_id, app_id, account_id, subscription_id, event_id, event_type, trigger_name,
 	entity_id, user_id, base_url, user_configurable, token, callback_state, callback_expires_at, callback_at,
@@ -45,13 +59,13 @@ type upsalesRequestRow struct {
 	UpdatedAt         int64           `db:"updated_at"`
 }
 
-func (r *upsalesRequestRow) entry() *upsales.LogEntry {
-	e := &upsales.LogEntry{
+func (r *upsalesRequestRow) entry() *store.LogEntry {
+	e := &store.LogEntry{
 		ID: r.ID, DeliveryID: r.DeliveryID, AppID: r.AppID, AccountID: r.AccountID, SubscriptionID: r.SubscriptionID,
 		EventID: r.EventID, EventType: r.EventType, Trigger: r.Trigger, EntityID: r.EntityID, UserID: r.UserID,
 		BaseURL: r.BaseURL, UserConfigurable: r.UserConfigurable, Token: r.Token,
-		Callback: upsales.CallbackState(r.CallbackState), CallbackExpiresAt: FromMS(r.CallbackExpiresAt),
-		CallbackAt: FromNullMS(r.CallbackAt), Message: r.Message, CreatedAt: FromMS(r.CreatedAt), UpdatedAt: FromMS(r.UpdatedAt),
+		Callback: store.CallbackState(r.CallbackState), CallbackExpiresAt: core.FromMS(r.CallbackExpiresAt),
+		CallbackAt: core.FromNullMS(r.CallbackAt), Message: r.Message, CreatedAt: core.FromMS(r.CreatedAt), UpdatedAt: core.FromMS(r.UpdatedAt),
 	}
 	if r.Status.Valid {
 		v := r.Status.Float64
@@ -73,26 +87,26 @@ type upsalesNotificationRow struct {
 	OpenedAt  sql.NullInt64 `db:"opened_at"`
 }
 
-func (r *upsalesNotificationRow) notification() *upsales.Notification {
-	return &upsales.Notification{ID: r.ID, LogID: r.LogID, AppID: r.AppID, AccountID: r.AccountID, UserID: r.UserID,
-		Message: r.Message, CreatedAt: FromMS(r.CreatedAt), OpenedAt: FromNullMS(r.OpenedAt)}
+func (r *upsalesNotificationRow) notification() *store.Notification {
+	return &store.Notification{ID: r.ID, LogID: r.LogID, AppID: r.AppID, AccountID: r.AccountID, UserID: r.UserID,
+		Message: r.Message, CreatedAt: core.FromMS(r.CreatedAt), OpenedAt: core.FromNullMS(r.OpenedAt)}
 }
 
-func (s *Store) PrepareRequest(ctx context.Context, p upsales.PrepareParams) (*upsales.Prepared, error) {
+func (s *db) PrepareRequest(ctx context.Context, p store.PrepareParams) (*store.Prepared, error) {
 	e := p.Entry
-	out := &upsales.Prepared{}
-	err := s.write(ctx, func(tx *sqlx.Tx) error {
+	out := &store.Prepared{}
+	err := s.node.Write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO upsales_requests (`+upsalesRequestCols+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, NULL, NULL, '', ?, ?)
 			ON CONFLICT (delivery_id) DO NOTHING`,
 			e.ID, e.DeliveryID, e.AppID, e.AccountID, e.SubscriptionID, e.EventID, e.EventType, e.Trigger,
-			e.EntityID, e.UserID, e.BaseURL, e.UserConfigurable, e.Token, ToMS(p.ExpiresAt), ToMS(p.Now), ToMS(p.Now))
+			e.EntityID, e.UserID, e.BaseURL, e.UserConfigurable, e.Token, core.ToMS(p.ExpiresAt), core.ToMS(p.Now), core.ToMS(p.Now))
 		if err != nil {
 			return err
 		}
 		// A retry sends the callback URL again: it is open for another full term, unless used.
 		if _, err := tx.ExecContext(ctx, `UPDATE upsales_requests SET callback_state = 'open', callback_expires_at = ?
-			WHERE delivery_id = ? AND callback_state IN ('open', 'expired')`, ToMS(p.ExpiresAt), e.DeliveryID); err != nil {
+			WHERE delivery_id = ? AND callback_state IN ('open', 'expired')`, core.ToMS(p.ExpiresAt), e.DeliveryID); err != nil {
 			return err
 		}
 		var r upsalesRequestRow
@@ -105,7 +119,7 @@ func (s *Store) PrepareRequest(ctx context.Context, p upsales.PrepareParams) (*u
 				VALUES (?, ?, ?, ?, ?)
 				ON CONFLICT (account_id, user_id) DO UPDATE SET name = excluded.name, email = excluded.email,
 					last_seen_at = MAX(last_seen_at, excluded.last_seen_at)`,
-				out.Entry.AccountID, u.ID, u.Name, u.Email, ToMS(p.Now)); err != nil {
+				out.Entry.AccountID, u.ID, u.Name, u.Email, core.ToMS(p.Now)); err != nil {
 				return err
 			}
 		}
@@ -118,7 +132,7 @@ func (s *Store) PrepareRequest(ctx context.Context, p upsales.PrepareParams) (*u
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("prepare upsales request of delivery %q: %w", e.DeliveryID, MapError(err))
+		return nil, fmt.Errorf("prepare upsales request of delivery %q: %w", e.DeliveryID, core.MapError(err))
 	}
 	return out, nil
 }
@@ -136,23 +150,23 @@ func appData(ctx context.Context, q sqlx.QueryerContext, appID, accountID, userI
 	return json.RawMessage(data), nil
 }
 
-func (s *Store) GetAppData(ctx context.Context, appID, accountID, userID string) (json.RawMessage, error) {
+func (s *db) GetAppData(ctx context.Context, appID, accountID, userID string) (json.RawMessage, error) {
 	data, err := appData(ctx, s.r, appID, accountID, userID)
 	if err != nil {
-		return nil, fmt.Errorf("get upsales app data: %w", MapError(err))
+		return nil, fmt.Errorf("get upsales app data: %w", core.MapError(err))
 	}
 	return data, nil
 }
 
-func (s *Store) ApplyCallback(ctx context.Context, p upsales.ApplyParams) (*upsales.Applied, error) {
-	out := &upsales.Applied{}
-	via, where, key := upsales.CallbackDeferred, "token", p.Token
+func (s *db) ApplyCallback(ctx context.Context, p store.ApplyParams) (*store.Applied, error) {
+	out := &store.Applied{}
+	via, where, key := store.CallbackDeferred, "token", p.Token
 	if p.DeliveryID != "" {
-		via, where, key = upsales.CallbackSync, "delivery_id", p.DeliveryID
+		via, where, key = store.CallbackSync, "delivery_id", p.DeliveryID
 	}
 	cb := p.Callback
-	now := ToMS(p.Now)
-	err := s.write(ctx, func(tx *sqlx.Tx) error {
+	now := core.ToMS(p.Now)
+	err := s.node.Write(ctx, func(tx *sqlx.Tx) error {
 		var r upsalesRequestRow
 		if err := tx.GetContext(ctx, &r, `SELECT `+upsalesRequestCols+` FROM upsales_requests WHERE `+where+` = ?`, key); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -205,7 +219,7 @@ func (s *Store) ApplyCallback(ctx context.Context, p upsales.ApplyParams) (*upsa
 				return err
 			}
 			for _, user := range recipients {
-				n := &upsales.Notification{ID: p.NewID(), LogID: r.ID, AppID: r.AppID, AccountID: r.AccountID,
+				n := &store.Notification{ID: p.NewID(), LogID: r.ID, AppID: r.AppID, AccountID: r.AccountID,
 					UserID: user, Message: cb.Notify, CreatedAt: p.Now}
 				if _, err := tx.ExecContext(ctx, `INSERT INTO upsales_notifications (`+upsalesNotificationCols+`)
 					VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`, n.ID, n.LogID, n.AppID, n.AccountID, n.UserID, n.Message, now); err != nil {
@@ -217,41 +231,41 @@ func (s *Store) ApplyCallback(ctx context.Context, p upsales.ApplyParams) (*upsa
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("apply upsales callback: %w", MapError(err))
+		return nil, fmt.Errorf("apply upsales callback: %w", core.MapError(err))
 	}
 	return out, nil
 }
 
 // spentError says why a request's callback can no longer be applied.
 func spentError(r *upsalesRequestRow, now time.Time) error {
-	switch upsales.CallbackState(r.CallbackState) {
-	case upsales.CallbackSync:
-		return fmt.Errorf("the app already answered this request with a callback: %w", upsales.ErrCallbackUsed)
-	case upsales.CallbackDeferred:
-		return fmt.Errorf("a callback was already posted to it: %w", upsales.ErrCallbackUsed)
+	switch store.CallbackState(r.CallbackState) {
+	case store.CallbackSync:
+		return fmt.Errorf("the app already answered this request with a callback: %w", store.ErrCallbackUsed)
+	case store.CallbackDeferred:
+		return fmt.Errorf("a callback was already posted to it: %w", store.ErrCallbackUsed)
 	}
-	return fmt.Errorf("it was open until %s: %w", FromMS(r.CallbackExpiresAt).Format(time.RFC3339), upsales.ErrCallbackExpired)
+	return fmt.Errorf("it was open until %s: %w", core.FromMS(r.CallbackExpiresAt).Format(time.RFC3339), store.ErrCallbackExpired)
 }
 
-func saveAppData(ctx context.Context, tx *sqlx.Tx, p upsales.ApplyParams, appID, accountID, userID string, patch json.RawMessage) error {
+func saveAppData(ctx context.Context, tx *sqlx.Tx, p store.ApplyParams, appID, accountID, userID string, patch json.RawMessage) error {
 	saved, err := appData(ctx, tx, appID, accountID, userID)
 	if err != nil {
 		return err
 	}
-	merged, err := p.Merge(saved, patch)
+	merged, err := store.MergePatch(saved, patch)
 	if err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO upsales_app_data (app_id, account_id, user_id, data, updated_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (app_id, account_id, user_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
-		appID, accountID, userID, string(merged), ToMS(p.Now))
+		appID, accountID, userID, string(merged), core.ToMS(p.Now))
 	return err
 }
 
 // notificationRecipients are the users a callback's notification goes to: the user who started the
 // run, unless notifyUserIds or notifyAll name others; notifyAll means every user the account's
 // events have named, and the IDs notifyUserIds adds. Each gets one notification.
-func notificationRecipients(ctx context.Context, tx *sqlx.Tx, r *upsalesRequestRow, cb *upsales.Callback) ([]string, error) {
+func notificationRecipients(ctx context.Context, tx *sqlx.Tx, r *upsalesRequestRow, cb *store.Callback) ([]string, error) {
 	var users []string
 	if cb.NotifyAll {
 		if err := tx.SelectContext(ctx, &users, `SELECT user_id FROM upsales_users WHERE account_id = ? ORDER BY user_id`, r.AccountID); err != nil {
@@ -273,15 +287,15 @@ func notificationRecipients(ctx context.Context, tx *sqlx.Tx, r *upsalesRequestR
 	return out, nil
 }
 
-func (s *Store) GetLogEntry(ctx context.Context, id string) (*upsales.LogEntry, error) {
+func (s *db) GetLogEntry(ctx context.Context, id string) (*store.LogEntry, error) {
 	var r upsalesRequestRow
 	if err := s.r.GetContext(ctx, &r, `SELECT `+upsalesRequestCols+` FROM upsales_requests WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("get log entry %q: %w", id, MapError(err))
+		return nil, fmt.Errorf("get log entry %q: %w", id, core.MapError(err))
 	}
 	return r.entry(), nil
 }
 
-func (s *Store) ListLogEntries(ctx context.Context, f upsales.LogFilter) ([]*upsales.LogEntry, error) {
+func (s *db) ListLogEntries(ctx context.Context, f store.LogFilter) ([]*store.LogEntry, error) {
 	q := `SELECT ` + upsalesRequestCols + ` FROM upsales_requests WHERE 1 = 1`
 	var args []any
 	if f.AppID != "" {
@@ -297,25 +311,25 @@ func (s *Store) ListLogEntries(ctx context.Context, f upsales.LogFilter) ([]*ups
 		args = append(args, f.Before)
 	}
 	var rows []upsalesRequestRow
-	if err := s.r.SelectContext(ctx, &rows, q+` ORDER BY id DESC`+LimitClause(f.Limit), args...); err != nil {
-		return nil, fmt.Errorf("list log entries: %w", MapError(err))
+	if err := s.r.SelectContext(ctx, &rows, q+` ORDER BY id DESC`+core.LimitClause(f.Limit), args...); err != nil {
+		return nil, fmt.Errorf("list log entries: %w", core.MapError(err))
 	}
-	out := make([]*upsales.LogEntry, len(rows))
+	out := make([]*store.LogEntry, len(rows))
 	for i := range rows {
 		out[i] = rows[i].entry()
 	}
 	return out, nil
 }
 
-func (s *Store) GetNotification(ctx context.Context, id string) (*upsales.Notification, error) {
+func (s *db) GetNotification(ctx context.Context, id string) (*store.Notification, error) {
 	var r upsalesNotificationRow
 	if err := s.r.GetContext(ctx, &r, `SELECT `+upsalesNotificationCols+` FROM upsales_notifications WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("get notification %q: %w", id, MapError(err))
+		return nil, fmt.Errorf("get notification %q: %w", id, core.MapError(err))
 	}
 	return r.notification(), nil
 }
 
-func (s *Store) ListNotifications(ctx context.Context, f upsales.NotificationFilter) ([]*upsales.Notification, error) {
+func (s *db) ListNotifications(ctx context.Context, f store.NotificationFilter) ([]*store.Notification, error) {
 	q := `SELECT ` + upsalesNotificationCols + ` FROM upsales_notifications WHERE 1 = 1`
 	var args []any
 	for _, c := range []struct{ col, v string }{{"app_id", f.AppID}, {"account_id", f.AccountID}, {"user_id", f.UserID}} {
@@ -329,19 +343,19 @@ func (s *Store) ListNotifications(ctx context.Context, f upsales.NotificationFil
 		args = append(args, f.Before)
 	}
 	var rows []upsalesNotificationRow
-	if err := s.r.SelectContext(ctx, &rows, q+` ORDER BY id DESC`+LimitClause(f.Limit), args...); err != nil {
-		return nil, fmt.Errorf("list notifications: %w", MapError(err))
+	if err := s.r.SelectContext(ctx, &rows, q+` ORDER BY id DESC`+core.LimitClause(f.Limit), args...); err != nil {
+		return nil, fmt.Errorf("list notifications: %w", core.MapError(err))
 	}
-	out := make([]*upsales.Notification, len(rows))
+	out := make([]*store.Notification, len(rows))
 	for i := range rows {
 		out[i] = rows[i].notification()
 	}
 	return out, nil
 }
 
-func (s *Store) MarkNotificationOpened(ctx context.Context, id string, at time.Time) error {
-	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE upsales_notifications SET opened_at = COALESCE(opened_at, ?) WHERE id = ?`, ToMS(at), id)
+func (s *db) MarkNotificationOpened(ctx context.Context, id string, at time.Time) error {
+	err := s.node.Write(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE upsales_notifications SET opened_at = COALESCE(opened_at, ?) WHERE id = ?`, core.ToMS(at), id)
 		if err != nil {
 			return err
 		}
@@ -353,16 +367,16 @@ func (s *Store) MarkNotificationOpened(ctx context.Context, id string, at time.T
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("mark notification %q opened: %w", id, MapError(err))
+		return fmt.Errorf("mark notification %q opened: %w", id, core.MapError(err))
 	}
 	return nil
 }
 
-func (s *Store) ExpireCallbacks(ctx context.Context, now time.Time) (int64, error) {
+func (s *db) ExpireCallbacks(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
-	err := s.write(ctx, func(tx *sqlx.Tx) error {
+	err := s.node.Write(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE upsales_requests SET callback_state = 'expired', updated_at = ?
-			WHERE callback_state = 'open' AND callback_expires_at <= ?`, ToMS(now), ToMS(now))
+			WHERE callback_state = 'open' AND callback_expires_at <= ?`, core.ToMS(now), core.ToMS(now))
 		if err != nil {
 			return err
 		}
@@ -370,28 +384,27 @@ func (s *Store) ExpireCallbacks(ctx context.Context, now time.Time) (int64, erro
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("expire upsales callbacks: %w", MapError(err))
+		return 0, fmt.Errorf("expire upsales callbacks: %w", core.MapError(err))
 	}
 	return n, nil
 }
 
-func (s *Store) PurgeLogEntries(ctx context.Context, before time.Time) (int64, error) {
+func (s *db) PurgeLogEntries(ctx context.Context, before time.Time) (int64, error) {
 	return s.purgeBatches(ctx, "upsales_requests", before)
 }
 
-func (s *Store) PurgeNotifications(ctx context.Context, before time.Time) (int64, error) {
+func (s *db) PurgeNotifications(ctx context.Context, before time.Time) (int64, error) {
 	return s.purgeBatches(ctx, "upsales_notifications", before)
 }
 
-// purgeBatches deletes a table's rows created before a time, in batches like PurgeAttempts, so a
-// large purge never holds the writer for long.
-func (s *Store) purgeBatches(ctx context.Context, table string, before time.Time) (int64, error) {
+// purgeBatches deletes a table's rows created before a time, purgeBatch rows per transaction.
+func (s *db) purgeBatches(ctx context.Context, table string, before time.Time) (int64, error) {
 	var total int64
 	for {
 		var n int64
-		err := s.write(ctx, func(tx *sqlx.Tx) error {
+		err := s.node.Write(ctx, func(tx *sqlx.Tx) error {
 			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE id IN (SELECT id FROM `+table+` WHERE created_at < ? LIMIT ?)`,
-				ToMS(before), s.purgeBatch)
+				core.ToMS(before), purgeBatch)
 			if err != nil {
 				return err
 			}
@@ -399,10 +412,10 @@ func (s *Store) purgeBatches(ctx context.Context, table string, before time.Time
 			return err
 		})
 		if err != nil {
-			return total, fmt.Errorf("purge %s: %w", table, MapError(err))
+			return total, fmt.Errorf("purge %s: %w", table, core.MapError(err))
 		}
 		total += n
-		if n < int64(s.purgeBatch) {
+		if n < int64(purgeBatch) {
 			return total, nil
 		}
 	}

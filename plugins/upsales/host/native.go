@@ -1,47 +1,18 @@
-package upsales
+package host
 
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/plugins/upsales/store"
 )
 
 // What callbacks leave, in the native API. An app's credential sees the app's own log entries and
 // notifications (a credential an account granted, that account's only); the operator sees every
 // app's and may filter by app_id. Another app's entry is not found, as everywhere in the API.
-
-// list is the native API's list shape: a page of items and the cursor of the next page.
-type list[T any] struct {
-	Data []T    `json:"data"`
-	Next string `json:"next,omitempty"`
-}
-
-func newList[T any](items []T, limit int, id func(T) string) list[T] {
-	l := list[T]{Data: items}
-	if l.Data == nil {
-		l.Data = []T{}
-	}
-	if len(items) == limit && limit > 0 {
-		l.Next = id(items[len(items)-1])
-	}
-	return l
-}
-
-func limitOf(c echo.Context) (int, error) {
-	raw := c.QueryParam("limit")
-	if raw == "" {
-		return 50, nil
-	}
-	n, err := strconv.Atoi(raw)
-	if err != nil || n < 1 || n > 200 {
-		return 0, &engine.ValidationError{Field: "limit", Message: "must be a number from 1 to 200"}
-	}
-	return n, nil
-}
 
 // scope narrows a query to what the caller may see: an app its own, an account-bound credential
 // its account's.
@@ -70,7 +41,7 @@ func maySee(p *engine.Principal, appID, accountID string) bool {
 }
 
 func (s *Style) listLogs(c echo.Context) error {
-	limit, err := limitOf(c)
+	limit, err := web.Limit(c)
 	if err != nil {
 		return err
 	}
@@ -78,15 +49,15 @@ func (s *Style) listLogs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	items, err := s.store.ListLogEntries(c.Request().Context(), LogFilter{AppID: appID, AccountID: accountID, Before: c.QueryParam("before"), Limit: limit})
+	items, err := s.st.ListLogEntries(c.Request().Context(), store.LogFilter{AppID: appID, AccountID: accountID, Before: c.QueryParam("before"), Limit: limit})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newList(items, limit, func(e *LogEntry) string { return e.ID }))
+	return c.JSON(http.StatusOK, web.NewList(items, limit, func(e *store.LogEntry) string { return e.ID }))
 }
 
 func (s *Style) getLog(c echo.Context) error {
-	e, err := s.store.GetLogEntry(c.Request().Context(), c.Param("id"))
+	e, err := s.st.GetLogEntry(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -97,7 +68,7 @@ func (s *Style) getLog(c echo.Context) error {
 }
 
 func (s *Style) listNotifications(c echo.Context) error {
-	limit, err := limitOf(c)
+	limit, err := web.Limit(c)
 	if err != nil {
 		return err
 	}
@@ -105,20 +76,20 @@ func (s *Style) listNotifications(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	items, err := s.store.ListNotifications(c.Request().Context(), NotificationFilter{
+	items, err := s.st.ListNotifications(c.Request().Context(), store.NotificationFilter{
 		AppID: appID, AccountID: accountID, UserID: c.QueryParam("user_id"), Before: c.QueryParam("before"), Limit: limit,
 	})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newList(items, limit, func(n *Notification) string { return n.ID }))
+	return c.JSON(http.StatusOK, web.NewList(items, limit, func(n *store.Notification) string { return n.ID }))
 }
 
 // openNotification is the notification modal: the widget the app answers for the notification's
 // log entry, within 90 days of its request; the placeholder otherwise.
 func (s *Style) openNotification(c echo.Context) error {
 	ctx := c.Request().Context()
-	n, err := s.store.GetNotification(ctx, c.Param("id"))
+	n, err := s.st.GetNotification(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -126,7 +97,7 @@ func (s *Style) openNotification(c echo.Context) error {
 		return fmt.Errorf("notification %q: %w", n.ID, engine.ErrNotFound)
 	}
 	now := s.clock.Now()
-	if err := s.store.MarkNotificationOpened(ctx, n.ID, now); err != nil {
+	if err := s.st.MarkNotificationOpened(ctx, n.ID, now); err != nil {
 		return err
 	}
 	return c.JSONBlob(http.StatusOK, s.widget(ctx, n, now))

@@ -1,4 +1,4 @@
-package upsales_test
+package host_test
 
 import (
 	"encoding/json"
@@ -11,10 +11,10 @@ import (
 
 	"github.com/switchyard/switchyard/cmd/switchyard/node"
 
-	"github.com/switchyard/switchyard/api/compat/upsales"
 	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/enginetest"
+	"github.com/switchyard/switchyard/plugins/upsales/store"
 )
 
 // These tests run a real node on loopback (real SQLite file, the real compiled plugin) against a
@@ -147,16 +147,16 @@ func (f *fixture) delivered(t *testing.T, eventID, state string, attempts int) d
 	}
 }
 
-func (f *fixture) logs(t *testing.T) []upsales.LogEntry {
+func (f *fixture) logs(t *testing.T) []store.LogEntry {
 	t.Helper()
-	var l struct{ Data []upsales.LogEntry }
+	var l struct{ Data []store.LogEntry }
 	f.tn.App.MustDo("GET", "/v1/logs", nil, http.StatusOK, &l)
 	return l.Data
 }
 
-func (f *fixture) notifications(t *testing.T, query string) []upsales.Notification {
+func (f *fixture) notifications(t *testing.T, query string) []store.Notification {
 	t.Helper()
-	var l struct{ Data []upsales.Notification }
+	var l struct{ Data []store.Notification }
 	f.tn.App.MustDo("GET", "/v1/notifications"+query, nil, http.StatusOK, &l)
 	return l.Data
 }
@@ -215,7 +215,7 @@ func TestSynchronousCallback(t *testing.T) {
 
 	logs := f.logs(t)
 	if len(logs) != 1 || logs[0].Status == nil || *logs[0].Status != 2 || logs[0].Message != "A message for the log" ||
-		logs[0].Callback != upsales.CallbackSync || logs[0].DeliveryID != d.ID || logs[0].Trigger != "clientinsert" || logs[0].UserID != "7" {
+		logs[0].Callback != store.CallbackSync || logs[0].DeliveryID != d.ID || logs[0].Trigger != "clientinsert" || logs[0].UserID != "7" {
 		t.Fatalf("log %+v", logs)
 	}
 	notes := f.notifications(t, "?user_id=7")
@@ -254,7 +254,7 @@ func TestDeferredCallback(t *testing.T) {
 	if req.CallbackURL == nil || !strings.HasPrefix(*req.CallbackURL, f.node.URL()+"/hooks/upsales/callbacks/") {
 		t.Fatalf("callbackUrl %v", req.CallbackURL)
 	}
-	if l := f.logs(t); len(l) != 2 || l[0].Callback != upsales.CallbackOpen || l[0].Status != nil {
+	if l := f.logs(t); len(l) != 2 || l[0].Callback != store.CallbackOpen || l[0].Status != nil {
 		t.Fatalf("logs before the callback %+v", l)
 	}
 
@@ -263,7 +263,7 @@ func TestDeferredCallback(t *testing.T) {
 	var ok struct {
 		Error any
 		Data  struct {
-			Log           upsales.LogEntry
+			Log           store.LogEntry
 			Notifications int
 		}
 	}
@@ -271,7 +271,7 @@ func TestDeferredCallback(t *testing.T) {
 		t.Fatalf("callback: %d %s", r.Status, r.Body)
 	}
 	l := f.logs(t)[0]
-	if l.Status == nil || *l.Status != 1 || l.Message != "Crunched the numbers" || l.Callback != upsales.CallbackDeferred || l.CallbackAt == nil {
+	if l.Status == nil || *l.Status != 1 || l.Message != "Crunched the numbers" || l.Callback != store.CallbackDeferred || l.CallbackAt == nil {
 		t.Errorf("log after the callback %+v", l)
 	}
 	for _, user := range []string{"7", "8"} {
@@ -310,7 +310,7 @@ func TestBadCallbacksChangeNothing(t *testing.T) {
 	wantError(t, post(t, f.node, f.node.URL()+"/hooks/upsales/callbacks/not-a-token", map[string]any{"notify": "x"}), http.StatusNotFound, "not_found", "no request")
 
 	l := f.logs(t)
-	if len(l) != 1 || l[0].Status != nil || l[0].Message != "" || l[0].Callback != upsales.CallbackOpen {
+	if len(l) != 1 || l[0].Status != nil || l[0].Message != "" || l[0].Callback != store.CallbackOpen {
 		t.Fatalf("a refused callback changed the log: %+v", l)
 	}
 	if n := f.notifications(t, ""); len(n) != 0 {
@@ -376,7 +376,7 @@ func TestCallbackURLExpires(t *testing.T) {
 	}
 	clock.Advance(61 * time.Minute)
 	deadline := time.Now().Add(10 * time.Second)
-	for f.logs(t)[0].Callback != upsales.CallbackExpired {
+	for f.logs(t)[0].Callback != store.CallbackExpired {
 		if time.Now().After(deadline) {
 			t.Fatalf("the expiry job did not run: %+v", f.logs(t)[0])
 		}
@@ -434,13 +434,13 @@ func TestNotificationModal(t *testing.T) {
 	}
 	var sent struct {
 		AppID, AuthenticationKey string
-		Data                     upsales.LogEntry
+		Data                     store.LogEntry
 	}
 	if err := json.Unmarshal(wr[0].Body, &sent); err != nil || sent.AuthenticationKey != f.tn.AppSecret || sent.Data.ID != notes[0].LogID || sent.Data.Message != "Imported" || sent.AppID != f.tn.AppID {
 		t.Errorf("widget request %s", wr[0].Body)
 	}
-	var n upsales.Notification
-	f.tn.App.MustDo("GET", "/v1/notifications?user_id=7", nil, http.StatusOK, &struct{ Data []*upsales.Notification }{Data: []*upsales.Notification{&n}})
+	var n store.Notification
+	f.tn.App.MustDo("GET", "/v1/notifications?user_id=7", nil, http.StatusOK, &struct{ Data []*store.Notification }{Data: []*store.Notification{&n}})
 	if n.OpenedAt == nil || !n.OpenedAt.Equal(clock.Now()) {
 		t.Errorf("opened_at %v", n.OpenedAt)
 	}
@@ -511,12 +511,12 @@ func TestLogsAndNotificationsBelongToTheirApp(t *testing.T) {
 	if r := f.node.Client("").Do("GET", "/v1/logs", nil); r.Status != http.StatusUnauthorized {
 		t.Errorf("no credential: %d", r.Status)
 	}
-	var all struct{ Data []upsales.LogEntry }
+	var all struct{ Data []store.LogEntry }
 	f.node.Admin.MustDo("GET", "/v1/logs?app_id="+f.tn.AppID, nil, http.StatusOK, &all)
 	if len(all.Data) != 1 || all.Data[0].ID != entry.ID {
 		t.Errorf("the operator sees %+v", all.Data)
 	}
-	var got upsales.LogEntry
+	var got store.LogEntry
 	f.node.Admin.MustDo("GET", "/v1/logs/"+entry.ID, nil, http.StatusOK, &got)
 	if got.ID != entry.ID || fmt.Sprint(got.Status) == "<nil>" {
 		t.Errorf("the operator reads %+v", got)
@@ -535,7 +535,7 @@ func TestAMalformedSynchronousCallbackIsNotedAndLeavesTheURLOpen(t *testing.T) {
 	if at := d.AttemptLog[0]; !strings.Contains(at.Error, "callback not applied: status: must be a number") {
 		t.Errorf("attempt %+v", at)
 	}
-	if l := f.logs(t); l[0].Status != nil || l[0].Callback != upsales.CallbackOpen || len(f.notifications(t, "")) != 0 {
+	if l := f.logs(t); l[0].Status != nil || l[0].Callback != store.CallbackOpen || len(f.notifications(t, "")) != 0 {
 		t.Fatalf("log %+v", l[0])
 	}
 	cbURL := *decode(t, a.waitTriggers(t, 1)[0]).CallbackURL

@@ -1,4 +1,9 @@
-package upsales
+// Package store is what the Upsales style keeps beside the engine's data: the log entry of each app
+// request with its one-time callback, the app data callbacks save, the notifications they send and
+// the users each account's events named. It is the style's contract with a database, so it knows
+// no HTTP and no driver: plugins/upsales/store/sqlite implements it, and storetest is the suite
+// every implementation must pass.
+package store
 
 import (
 	"context"
@@ -9,8 +14,7 @@ import (
 	"github.com/switchyard/switchyard/engine"
 )
 
-// Store is the persistence the Upsales style needs beside the engine's. Package store/sqlite
-// implements it; the style finds it by asserting compat.Deps.Store to it. Implementations run each
+// Store is the persistence the Upsales style needs beside the engine's. Implementations run each
 // method as one transaction and return engine.ErrNotFound (wrapped) for missing rows.
 type Store interface {
 	// PrepareRequest records the log entry of a delivery's request the first time the delivery is
@@ -20,7 +24,8 @@ type Store interface {
 	PrepareRequest(ctx context.Context, p PrepareParams) (*Prepared, error)
 	// ApplyCallback spends a request's callback and applies the callback object, atomically: of a
 	// synchronous answer and a post to the callback URL for the same request, exactly one
-	// applies. A used callback gives ErrCallbackUsed, an expired one ErrCallbackExpired (a
+	// applies. App data is merged into what is saved by MergePatch, as Upsales does, whatever the
+	// driver. A used callback gives ErrCallbackUsed, an expired one ErrCallbackExpired (a
 	// synchronous answer ignores expiry: the app answered the request in time), an unknown token
 	// engine.ErrNotFound; then nothing changes.
 	ApplyCallback(ctx context.Context, p ApplyParams) (*Applied, error)
@@ -153,8 +158,6 @@ type ApplyParams struct {
 	DeliveryID string
 	Callback   *Callback
 	Now        time.Time
-	// Merge folds a saved object and a patch from a callback into what is saved next.
-	Merge func(saved, patch json.RawMessage) (json.RawMessage, error)
 	// NewID makes notification IDs.
 	NewID func() string
 }

@@ -1,4 +1,4 @@
-package upsales
+package host
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/outbound"
 	plugin "github.com/switchyard/switchyard/plugins/upsales"
+	"github.com/switchyard/switchyard/plugins/upsales/store"
 )
 
 // placeholderWidget is the modal without the app: Upsales' placeholder text, as a widget.
@@ -38,8 +39,8 @@ func mustJSON(v any) []byte {
 // to>/widget/notification whose data is the request's log entry, sent through the engine's
 // outbound client (the SSRF guard applies, as to deliveries). Past the entry's 90 days, or when the
 // app does not answer with a widget in time, the modal shows the placeholder.
-func (s *Style) widget(ctx context.Context, n *Notification, now time.Time) []byte {
-	entry, err := s.store.GetLogEntry(ctx, n.LogID)
+func (s *Style) widget(ctx context.Context, n *store.Notification, now time.Time) []byte {
+	entry, err := s.st.GetLogEntry(ctx, n.LogID)
 	if errors.Is(err, engine.ErrNotFound) || err == nil && now.Sub(entry.CreatedAt) >= LogRetention {
 		return placeholderWidget
 	}
@@ -70,7 +71,7 @@ func (s *Style) widget(ctx context.Context, n *Notification, now time.Time) []by
 
 // widgetRequest is the body of a widget request: what a trigger request carries about the app,
 // customer and user, with data = the log entry.
-func (s *Style) widgetRequest(ctx context.Context, entry *LogEntry, n *Notification, now time.Time) ([]byte, error) {
+func (s *Style) widgetRequest(ctx context.Context, entry *store.LogEntry, n *store.Notification, now time.Time) ([]byte, error) {
 	app, err := s.engine.GetApp(ctx, entry.AppID)
 	if err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func (s *Style) widgetRequest(ctx context.Context, entry *LogEntry, n *Notificat
 	if err != nil {
 		return nil, err
 	}
-	appData, err := s.store.GetAppData(ctx, entry.AppID, entry.AccountID, "")
+	appData, err := s.st.GetAppData(ctx, entry.AppID, entry.AccountID, "")
 	if err != nil {
 		return nil, err
 	}

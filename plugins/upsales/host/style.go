@@ -1,7 +1,7 @@
-// Package upsales is the Upsales vendor style: Switchyard calls an app the way Upsales does (the
-// request shape is the upsales plugin's, plugins/upsales), and the app calls back as it would call
-// Upsales, in its answer or later through a one-time callbackUrl. An app written for Upsales works
-// against Switchyard unchanged apart from the base URL.
+// Package host is the host side of the Upsales vendor style: Switchyard calls an app the way Upsales
+// does (the request shape is the upsales plugin's, plugins/upsales), and the app calls back as it
+// would call Upsales, in its answer or later through a one-time callbackUrl. An app written for
+// Upsales works against Switchyard unchanged apart from the base URL.
 //
 // What the style adds to the engine:
 //
@@ -23,7 +23,7 @@
 // Settings (serve --style-settings): upsales.callback_ttl (default 168h, at least 1m),
 // upsales.widget_timeout (default 10s), upsales.notification_retention (default 8760h, at least
 // 2160h, so notifications outlive the log entries they show).
-package upsales
+package host
 
 import (
 	"context"
@@ -42,6 +42,7 @@ import (
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
 	plugin "github.com/switchyard/switchyard/plugins/upsales"
+	"github.com/switchyard/switchyard/plugins/upsales/store"
 	"github.com/switchyard/switchyard/sdk/wire"
 )
 
@@ -107,7 +108,7 @@ func ReadConfig(all map[string]string) (Config, error) {
 // Style is the Upsales style of one node.
 type Style struct {
 	cfg       Config
-	store     Store
+	st        store.Store
 	engine    *engine.Engine
 	auth      engine.Authenticator
 	clock     engine.Clock
@@ -122,7 +123,7 @@ var (
 )
 
 // New returns the Upsales style over its store, with the operator's settings.
-func New(d engine.StyleDeps, store Store) (*Style, error) {
+func New(d engine.StyleDeps, st store.Store) (*Style, error) {
 	cfg, err := ReadConfig(d.Settings)
 	if err != nil {
 		return nil, err
@@ -131,7 +132,7 @@ func New(d engine.StyleDeps, store Store) (*Style, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Style{cfg: cfg, store: store, engine: d.Engine, auth: d.Auth, clock: d.Engine.Clock(), logger: logger.With("style", Format),
+	return &Style{cfg: cfg, st: st, engine: d.Engine, auth: d.Auth, clock: d.Engine.Clock(), logger: logger.With("style", Format),
 		publicURL: strings.TrimRight(d.PublicURL, "/")}, nil
 }
 
@@ -184,7 +185,7 @@ func (s *Style) prepare(ctx context.Context, w *engine.Work, urls *engine.Delive
 		m := p.Manifest()
 		trigger = m.EventName(ev.Type)
 	}
-	e := &LogEntry{
+	e := &store.LogEntry{
 		ID: engine.NewID("log"), DeliveryID: w.Delivery.ID, AppID: sub.AppID, AccountID: sub.AccountID, SubscriptionID: sub.ID,
 		EventID: ev.ID, EventType: ev.Type, Trigger: trigger, EntityID: ev.Entity.ID, BaseURL: sub.URL,
 		UserConfigurable: sub.Options[plugin.OptionUserConfigurable] == "true", Token: newToken(),
@@ -192,13 +193,13 @@ func (s *Style) prepare(ctx context.Context, w *engine.Work, urls *engine.Delive
 	if ev.User != nil {
 		e.UserID = ev.User.ID
 	}
-	prepared, err := s.store.PrepareRequest(ctx, PrepareParams{Entry: e, ExpiresAt: now.Add(s.cfg.CallbackTTL), User: ev.User, Now: now})
+	prepared, err := s.st.PrepareRequest(ctx, store.PrepareParams{Entry: e, ExpiresAt: now.Add(s.cfg.CallbackTTL), User: ev.User, Now: now})
 	if err != nil {
 		return nil, err
 	}
 	// "You'll know app callback is available if the request body has a callbackUrl property":
 	// a retry after the callback was used carries none.
-	if prepared.Entry.Callback == CallbackOpen {
+	if prepared.Entry.Callback == store.CallbackOpen {
 		urls.Callback = CallbackURL(s.publicURL, prepared.Entry.Token)
 	}
 	if prepared.AppData == nil && prepared.UserAppData == nil {
@@ -217,14 +218,14 @@ func (s *Style) prepare(ctx context.Context, w *engine.Work, urls *engine.Delive
 func (s *Style) kept(ctx context.Context, w *engine.Work, a *engine.Attempt) error {
 	cb, err := ParseCallback(a.Kept)
 	if err == nil {
-		_, err = s.apply(ctx, ApplyParams{DeliveryID: w.Delivery.ID, Callback: cb})
+		_, err = s.apply(ctx, store.ApplyParams{DeliveryID: w.Delivery.ID, Callback: cb})
 	}
 	if err != nil {
 		note := "callback not applied: " + err.Error()
 		if a.Error == "" {
 			a.Error = note
 		}
-		if errors.Is(err, ErrCallbackUsed) || errors.Is(err, engine.ErrInvalid) {
+		if errors.Is(err, store.ErrCallbackUsed) || errors.Is(err, engine.ErrInvalid) {
 			s.logger.Info(note, "delivery", w.Delivery.ID)
 			return nil
 		}
@@ -233,15 +234,14 @@ func (s *Style) kept(ctx context.Context, w *engine.Work, a *engine.Attempt) err
 	return nil
 }
 
-func (s *Style) apply(ctx context.Context, p ApplyParams) (*Applied, error) {
+func (s *Style) apply(ctx context.Context, p store.ApplyParams) (*store.Applied, error) {
 	p.Now = s.clock.Now()
-	p.Merge = MergePatch
 	p.NewID = func() string { return engine.NewID("ntf") }
-	return s.store.ApplyCallback(ctx, p)
+	return s.st.ApplyCallback(ctx, p)
 }
 
 func (s *Style) expireCallbacks(ctx context.Context, now time.Time) error {
-	n, err := s.store.ExpireCallbacks(ctx, now)
+	n, err := s.st.ExpireCallbacks(ctx, now)
 	if n > 0 {
 		s.logger.Info("expired unused callback URLs", "requests", n)
 	}
@@ -249,14 +249,14 @@ func (s *Style) expireCallbacks(ctx context.Context, now time.Time) error {
 }
 
 func (s *Style) retention(ctx context.Context, now time.Time) error {
-	logs, err := s.store.PurgeLogEntries(ctx, now.Add(-LogRetention))
+	logs, err := s.st.PurgeLogEntries(ctx, now.Add(-LogRetention))
 	if logs > 0 {
 		s.logger.Info("removed log entries past their 90 days", "entries", logs)
 	}
 	if err != nil {
 		return err
 	}
-	notes, err := s.store.PurgeNotifications(ctx, now.Add(-s.cfg.NotificationRetention))
+	notes, err := s.st.PurgeNotifications(ctx, now.Add(-s.cfg.NotificationRetention))
 	if notes > 0 {
 		s.logger.Info("removed old notifications", "notifications", notes)
 	}

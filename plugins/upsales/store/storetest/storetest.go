@@ -1,44 +1,58 @@
-package sqlite_test
+// Package storetest is the contract suite of the Upsales style's store: what any implementation of
+// store.Store must do, whatever the database. A driver runs it from its own tests with Run.
+package storetest
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/api/compat/upsales"
 	"github.com/switchyard/switchyard/engine"
-	"github.com/switchyard/switchyard/store/sqlite"
+	"github.com/switchyard/switchyard/plugins/upsales/store"
 )
 
-var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-
-func openUpsales(t *testing.T) *sqlite.Store {
-	t.Helper()
-	s := open(t, filepath.Join(t.TempDir(), "switchyard.db"), withStyles(sqlite.Options{Synchronous: "NORMAL"}))
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+// Run runs the suite. open returns an empty store of its own for each test, which the suite runs
+// in parallel; open closes it in t.Cleanup.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	for _, c := range []struct {
+		name string
+		test func(*testing.T, store.Store)
+	}{
+		{"PrepareRecordsOnce", testPrepareRecordsOnce},
+		{"ApplyCallback", testApplyCallback},
+		{"UserAppDataAndRecipients", testUserAppDataAndRecipients},
+		{"CallbackRace", testCallbackRace},
+		{"ListsAndRetention", testListsAndRetention},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.test(t, open(t))
+		})
+	}
 }
 
-func entry(delivery, user string, configurable bool) *upsales.LogEntry {
-	return &upsales.LogEntry{
+// t0 is the suite's clock: fixed, so that expiry and retention are exact.
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func entry(delivery, user string, configurable bool) *store.LogEntry {
+	return &store.LogEntry{
 		ID: engine.NewID("log"), DeliveryID: delivery, AppID: "app_1", AccountID: "acc_1", SubscriptionID: "sub_1",
 		EventID: "evt_" + delivery, EventType: "client.create", Trigger: "clientinsert", EntityID: "42", UserID: user,
 		BaseURL: "http://127.0.0.1:1/app", UserConfigurable: configurable, Token: "tok_" + delivery,
 	}
 }
 
-func prepare(t *testing.T, s *sqlite.Store, e *upsales.LogEntry, now time.Time) *upsales.Prepared {
+func prepare(t *testing.T, s store.Store, e *store.LogEntry, now time.Time) *store.Prepared {
 	t.Helper()
 	var user *engine.User
 	if e.UserID != "" {
 		user = &engine.User{ID: e.UserID, Name: "User " + e.UserID}
 	}
-	p, err := s.PrepareRequest(context.Background(), upsales.PrepareParams{Entry: e, ExpiresAt: now.Add(time.Hour), User: user, Now: now})
+	p, err := s.PrepareRequest(context.Background(), store.PrepareParams{Entry: e, ExpiresAt: now.Add(time.Hour), User: user, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,18 +71,16 @@ func newNotificationID() string {
 	return fmt.Sprintf("ntf_%06d", idSeq.n)
 }
 
-func apply(s *sqlite.Store, token, delivery string, cb *upsales.Callback, now time.Time) (*upsales.Applied, error) {
-	return s.ApplyCallback(context.Background(), upsales.ApplyParams{Token: token, DeliveryID: delivery, Callback: cb, Now: now,
-		Merge: upsales.MergePatch, NewID: newNotificationID})
+func apply(s store.Store, token, delivery string, cb *store.Callback, now time.Time) (*store.Applied, error) {
+	return s.ApplyCallback(context.Background(), store.ApplyParams{Token: token, DeliveryID: delivery, Callback: cb, Now: now,
+		NewID: newNotificationID})
 }
 
 func str(s string) *string { return &s }
 
-func TestUpsalesPrepareRecordsOnce(t *testing.T) {
-	t.Parallel()
-	s := openUpsales(t)
+func testPrepareRecordsOnce(t *testing.T, s store.Store) {
 	first := prepare(t, s, entry("dlv_1", "7", true), t0)
-	if first.Entry.Callback != upsales.CallbackOpen || first.Entry.Status != nil || first.AppData != nil || first.UserAppData != nil {
+	if first.Entry.Callback != store.CallbackOpen || first.Entry.Status != nil || first.AppData != nil || first.UserAppData != nil {
 		t.Fatalf("first prepare: %+v", first)
 	}
 	// A retry: another entry is offered, the stored one is returned, its callback open an hour
@@ -81,30 +93,28 @@ func TestUpsalesPrepareRecordsOnce(t *testing.T) {
 		t.Fatalf("ExpireCallbacks = %d, %v", n, err)
 	}
 	e, _ := s.GetLogEntry(context.Background(), first.Entry.ID)
-	if e.Callback != upsales.CallbackExpired {
+	if e.Callback != store.CallbackExpired {
 		t.Fatalf("after expiry: %s", e.Callback)
 	}
 	// Another retry reopens an expired, unused callback.
 	reopened := prepare(t, s, entry("dlv_1", "7", true), t0.Add(3*time.Hour))
-	if reopened.Entry.Callback != upsales.CallbackOpen {
+	if reopened.Entry.Callback != store.CallbackOpen {
 		t.Fatalf("retry after expiry: %s", reopened.Entry.Callback)
 	}
 }
 
-func TestUpsalesApplyCallback(t *testing.T) {
-	t.Parallel()
+func testApplyCallback(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	s := openUpsales(t)
 	prepare(t, s, entry("dlv_a", "7", true), t0)
 	prepare(t, s, entry("dlv_b", "8", false), t0) // user 8 becomes known to the account
 	e := prepare(t, s, entry("dlv_c", "9", true), t0).Entry
 
-	applied, err := apply(s, "tok_dlv_c", "", &upsales.Callback{Status: 2, Message: str("Synced"), AppData: json.RawMessage(`{"externalId":"abc","n":1}`),
+	applied, err := apply(s, "tok_dlv_c", "", &store.Callback{Status: 2, Message: str("Synced"), AppData: json.RawMessage(`{"externalId":"abc","n":1}`),
 		UserAppData: json.RawMessage(`{"mine":true}`), Notify: "Hello"}, t0.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := applied.Entry; got.ID != e.ID || got.Callback != upsales.CallbackDeferred || got.Status == nil || *got.Status != 2 || got.Message != "Synced" || got.CallbackAt == nil {
+	if got := applied.Entry; got.ID != e.ID || got.Callback != store.CallbackDeferred || got.Status == nil || *got.Status != 2 || got.Message != "Synced" || got.CallbackAt == nil {
 		t.Errorf("entry after callback: %+v", got)
 	}
 	if len(applied.Notifications) != 1 || applied.Notifications[0].UserID != "9" || applied.Notifications[0].LogID != e.ID || len(applied.Ignored) != 0 {
@@ -122,7 +132,7 @@ func TestUpsalesApplyCallback(t *testing.T) {
 	if string(p.AppData) != `{"externalId":"abc","n":1}` || string(p.UserAppData) != `{"mine":true}` {
 		t.Errorf("next request's data: %s %s", p.AppData, p.UserAppData)
 	}
-	if _, err := apply(s, "", "dlv_d", &upsales.Callback{Status: 1, AppData: json.RawMessage(`{"n":null,"more":[1]}`)}, t0.Add(3*time.Minute)); err != nil {
+	if _, err := apply(s, "", "dlv_d", &store.Callback{Status: 1, AppData: json.RawMessage(`{"n":null,"more":[1]}`)}, t0.Add(3*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if d, _ := s.GetAppData(ctx, "app_1", "acc_1", ""); string(d) != `{"externalId":"abc","more":[1]}` {
@@ -136,13 +146,13 @@ func TestUpsalesApplyCallback(t *testing.T) {
 		at              time.Time
 		want            error
 	}{
-		{"second post", "tok_dlv_c", "", t0.Add(4 * time.Minute), upsales.ErrCallbackUsed},
-		{"sync after post", "", "dlv_c", t0.Add(4 * time.Minute), upsales.ErrCallbackUsed},
-		{"post after sync", "tok_dlv_d", "", t0.Add(4 * time.Minute), upsales.ErrCallbackUsed},
+		{"second post", "tok_dlv_c", "", t0.Add(4 * time.Minute), store.ErrCallbackUsed},
+		{"sync after post", "", "dlv_c", t0.Add(4 * time.Minute), store.ErrCallbackUsed},
+		{"post after sync", "tok_dlv_d", "", t0.Add(4 * time.Minute), store.ErrCallbackUsed},
 		{"unknown token", "tok_nobody", "", t0.Add(4 * time.Minute), engine.ErrNotFound},
-		{"expired", "tok_dlv_a", "", t0.Add(2 * time.Hour), upsales.ErrCallbackExpired},
+		{"expired", "tok_dlv_a", "", t0.Add(2 * time.Hour), store.ErrCallbackExpired},
 	} {
-		_, err := apply(s, c.token, c.delivery, &upsales.Callback{Status: 5, Message: str("late"), Notify: "again"}, c.at)
+		_, err := apply(s, c.token, c.delivery, &store.Callback{Status: 5, Message: str("late"), Notify: "again"}, c.at)
 		if !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
@@ -151,26 +161,24 @@ func TestUpsalesApplyCallback(t *testing.T) {
 	if got, _ := s.GetLogEntry(ctx, e.ID); *got.Status != 2 || got.Message != "Synced" {
 		t.Errorf("a refused callback changed the entry: %+v", got)
 	}
-	if n, _ := s.ListNotifications(ctx, upsales.NotificationFilter{}); len(n) != 1 {
+	if n, _ := s.ListNotifications(ctx, store.NotificationFilter{}); len(n) != 1 {
 		t.Errorf("%d notifications, want 1", len(n))
 	}
 	// A synchronous answer is applied even when the URL's time has run out: the app answered in time.
-	if _, err := apply(s, "", "dlv_a", &upsales.Callback{Status: 1}, t0.Add(2*time.Hour)); err != nil {
+	if _, err := apply(s, "", "dlv_a", &store.Callback{Status: 1}, t0.Add(2*time.Hour)); err != nil {
 		t.Errorf("sync answer after expiry: %v", err)
 	}
 }
 
-func TestUpsalesUserAppDataAndRecipients(t *testing.T) {
-	t.Parallel()
+func testUserAppDataAndRecipients(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	s := openUpsales(t)
 	prepare(t, s, entry("dlv_1", "7", false), t0)
 	prepare(t, s, entry("dlv_2", "8", false), t0)
 	prepare(t, s, entry("dlv_3", "", false), t0)
 	prepare(t, s, entry("dlv_4", "7", false), t0)
 
 	// Not user-configurable: userAppData is ignored, the rest applies.
-	a, err := apply(s, "tok_dlv_1", "", &upsales.Callback{Status: 1, UserAppData: json.RawMessage(`{"x":1}`), Notify: "n", NotifyAll: true}, t0)
+	a, err := apply(s, "tok_dlv_1", "", &store.Callback{Status: 1, UserAppData: json.RawMessage(`{"x":1}`), Notify: "n", NotifyAll: true}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +188,7 @@ func TestUpsalesUserAppDataAndRecipients(t *testing.T) {
 	if d, _ := s.GetAppData(ctx, "app_1", "acc_1", "7"); d != nil {
 		t.Errorf("userAppData saved for an app that is not user-configurable: %s", d)
 	}
-	recipients := func(a *upsales.Applied) []string {
+	recipients := func(a *store.Applied) []string {
 		var out []string
 		for _, n := range a.Notifications {
 			out = append(out, n.UserID)
@@ -190,20 +198,20 @@ func TestUpsalesUserAppDataAndRecipients(t *testing.T) {
 	if got := fmt.Sprint(recipients(a)); got != "[7 8]" {
 		t.Errorf("notifyAll went to %s, want every user the account's events named", got)
 	}
-	a, _ = apply(s, "tok_dlv_2", "", &upsales.Callback{Status: 1, Notify: "n", NotifyUserIDs: []string{"12", "13", "12"}}, t0)
+	a, _ = apply(s, "tok_dlv_2", "", &store.Callback{Status: 1, Notify: "n", NotifyUserIDs: []string{"12", "13", "12"}}, t0)
 	if got := fmt.Sprint(recipients(a)); got != "[12 13]" {
 		t.Errorf("notifyUserIds went to %s", got)
 	}
-	a, _ = apply(s, "tok_dlv_3", "", &upsales.Callback{Status: 1, Notify: "n"}, t0)
+	a, _ = apply(s, "tok_dlv_3", "", &store.Callback{Status: 1, Notify: "n"}, t0)
 	if len(a.Notifications) != 0 {
 		t.Errorf("a request without a user notified %v", recipients(a))
 	}
-	a, _ = apply(s, "tok_dlv_4", "", &upsales.Callback{Status: 1, Notify: "n"}, t0)
+	a, _ = apply(s, "tok_dlv_4", "", &store.Callback{Status: 1, Notify: "n"}, t0)
 	if got := fmt.Sprint(recipients(a)); got != "[7]" {
 		t.Errorf("notify went to %s, want the user who started the run", got)
 	}
 
-	mine, _ := s.ListNotifications(ctx, upsales.NotificationFilter{UserID: "7"})
+	mine, _ := s.ListNotifications(ctx, store.NotificationFilter{UserID: "7"})
 	if len(mine) != 2 || mine[0].ID < mine[1].ID {
 		t.Errorf("user 7's notifications, newest first: %+v", mine)
 	}
@@ -219,11 +227,9 @@ func TestUpsalesUserAppDataAndRecipients(t *testing.T) {
 	}
 }
 
-// TestUpsalesCallbackRace: a synchronous answer and posts to the URL for the same request, all at
+// testCallbackRace: a synchronous answer and posts to the URL for the same request, all at
 // once: exactly one applies.
-func TestUpsalesCallbackRace(t *testing.T) {
-	t.Parallel()
-	s := openUpsales(t)
+func testCallbackRace(t *testing.T, s store.Store) {
 	for round := range 20 {
 		d := fmt.Sprintf("dlv_race%d", round)
 		prepare(t, s, entry(d, "7", false), t0)
@@ -238,13 +244,13 @@ func TestUpsalesCallbackRace(t *testing.T) {
 				if i%2 == 0 {
 					token, delivery = "", d
 				}
-				_, err := apply(s, token, delivery, &upsales.Callback{Status: float64(i), Notify: "hi"}, t0.Add(time.Second))
+				_, err := apply(s, token, delivery, &store.Callback{Status: float64(i), Notify: "hi"}, t0.Add(time.Second))
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
 				case err == nil:
 					won++
-				case errors.Is(err, upsales.ErrCallbackUsed):
+				case errors.Is(err, store.ErrCallbackUsed):
 					used++
 				default:
 					t.Errorf("unexpected %v", err)
@@ -256,29 +262,27 @@ func TestUpsalesCallbackRace(t *testing.T) {
 			t.Fatalf("round %d: %d applied, %d refused; want 1 and 5", round, won, used)
 		}
 	}
-	n, _ := s.ListNotifications(context.Background(), upsales.NotificationFilter{})
+	n, _ := s.ListNotifications(context.Background(), store.NotificationFilter{})
 	if len(n) != 20 {
 		t.Errorf("%d notifications, want one per request", len(n))
 	}
 }
 
-func TestUpsalesListsAndRetention(t *testing.T) {
-	t.Parallel()
+func testListsAndRetention(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	s := openUpsales(t)
 	old := entry("dlv_old", "7", false)
 	prepare(t, s, old, t0)
 	fresh := entry("dlv_new", "7", false)
 	fresh.AppID, fresh.AccountID = "app_2", "acc_2"
 	prepare(t, s, fresh, t0.Add(80*24*time.Hour))
-	if _, err := apply(s, "tok_dlv_old", "", &upsales.Callback{Status: 1, Notify: "n"}, t0); err != nil {
+	if _, err := apply(s, "tok_dlv_old", "", &store.Callback{Status: 1, Notify: "n"}, t0); err != nil {
 		t.Fatal(err)
 	}
 
-	all, _ := s.ListLogEntries(ctx, upsales.LogFilter{})
-	byApp, _ := s.ListLogEntries(ctx, upsales.LogFilter{AppID: "app_2"})
-	byAccount, _ := s.ListLogEntries(ctx, upsales.LogFilter{AccountID: "acc_1"})
-	page, _ := s.ListLogEntries(ctx, upsales.LogFilter{Before: fresh.ID, Limit: 1})
+	all, _ := s.ListLogEntries(ctx, store.LogFilter{})
+	byApp, _ := s.ListLogEntries(ctx, store.LogFilter{AppID: "app_2"})
+	byAccount, _ := s.ListLogEntries(ctx, store.LogFilter{AccountID: "acc_1"})
+	page, _ := s.ListLogEntries(ctx, store.LogFilter{Before: fresh.ID, Limit: 1})
 	if len(all) != 2 || all[0].ID != fresh.ID || len(byApp) != 1 || byApp[0].ID != fresh.ID || len(byAccount) != 1 || byAccount[0].ID != old.ID || len(page) != 1 || page[0].ID != old.ID {
 		t.Fatalf("lists: all %d, app %d, account %d, page %d", len(all), len(byApp), len(byAccount), len(page))
 	}
@@ -294,33 +298,10 @@ func TestUpsalesListsAndRetention(t *testing.T) {
 		t.Errorf("the newer entry went too: %v", err)
 	}
 	// The notification outlives its log entry, until its own retention.
-	if ns, _ := s.ListNotifications(ctx, upsales.NotificationFilter{}); len(ns) != 1 {
+	if ns, _ := s.ListNotifications(ctx, store.NotificationFilter{}); len(ns) != 1 {
 		t.Errorf("%d notifications after purging log entries", len(ns))
 	}
 	if n, err := s.PurgeNotifications(ctx, t0.Add(time.Second)); err != nil || n != 1 {
 		t.Errorf("PurgeNotifications = %d, %v", n, err)
-	}
-}
-
-// BenchmarkUpsalesPrepare is what the Upsales style adds to each delivery: one write transaction
-// recording the request (or reopening its callback) and reading the app data.
-func BenchmarkUpsalesPrepare(b *testing.B) {
-	for _, sync := range []string{"FULL", "NORMAL"} {
-		b.Run(sync, func(b *testing.B) {
-			s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "switchyard.db"), withStyles(sqlite.Options{Synchronous: sync}))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			ctx := context.Background()
-			user := &engine.User{ID: "7", Name: "Ann"}
-			b.ResetTimer()
-			for i := range b.N {
-				e := entry(fmt.Sprintf("dlv_%d", i), "7", true)
-				if _, err := s.PrepareRequest(ctx, upsales.PrepareParams{Entry: e, ExpiresAt: t0.Add(time.Hour), User: user, Now: t0}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }

@@ -1,4 +1,4 @@
-package upsales
+package store
 
 import (
 	"bytes"

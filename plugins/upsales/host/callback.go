@@ -1,4 +1,4 @@
-package upsales
+package host
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
 	plugin "github.com/switchyard/switchyard/plugins/upsales"
+	"github.com/switchyard/switchyard/plugins/upsales/store"
 )
 
 // Limits on a callback object's parts, beside its 100 kb: each notifyUserIds entry is one
@@ -25,7 +26,7 @@ const (
 // appData and userAppData (objects), notify (string), notifyUserIds (array of user IDs, numbers or
 // strings), notifyAll (boolean). null counts as absent; other properties are ignored, as an app
 // may send more than Upsales reads. A wrong type is a *engine.ValidationError naming the property.
-func ParseCallback(raw []byte) (*Callback, error) {
+func ParseCallback(raw []byte) (*store.Callback, error) {
 	if len(raw) > plugin.MaxCallbackBytes {
 		return nil, fmt.Errorf("the app callback object is %d bytes; it must be at most %d (100 kb): %w", len(raw), plugin.MaxCallbackBytes, engine.ErrTooLarge)
 	}
@@ -45,7 +46,7 @@ func ParseCallback(raw []byte) (*Callback, error) {
 	if err := json.Unmarshal(trimmed, &fields); err != nil {
 		return nil, fmt.Errorf("%w: %v", web.ErrBadJSON, err)
 	}
-	cb := &Callback{Status: 1}
+	cb := &store.Callback{Status: 1}
 	for name, v := range fields {
 		if string(v) == "null" {
 			continue
@@ -133,9 +134,9 @@ func (s *Style) postCallback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	applied, err := s.apply(req.Context(), ApplyParams{Token: c.Param("token"), Callback: cb})
+	applied, err := s.apply(req.Context(), store.ApplyParams{Token: c.Param("token"), Callback: cb})
 	switch {
-	case errors.Is(err, ErrCallbackUsed), errors.Is(err, ErrCallbackExpired):
+	case errors.Is(err, store.ErrCallbackUsed), errors.Is(err, store.ErrCallbackExpired):
 		return &echo.HTTPError{Code: http.StatusGone, Message: "this callbackUrl can no longer be used: " + err.Error(), Internal: err}
 	case errors.Is(err, engine.ErrNotFound):
 		return fmt.Errorf("no request has this callbackUrl: %w", engine.ErrNotFound)
