@@ -115,6 +115,9 @@ func (s *Server) createSubscription(c echo.Context) error {
 	if err := web.Bind(c, &in); err != nil {
 		return err
 	}
+	if err := engine.CheckChosenSecret(in.Secret); err != nil {
+		return err
+	}
 	sub, err := s.engine.CreateSubscription(c.Request().Context(), web.Principal(c), in)
 	if err != nil {
 		return err
@@ -190,6 +193,9 @@ func (s *Server) rotateSecret(c echo.Context) error {
 		if err := web.Decode(body, &in); err != nil {
 			return err
 		}
+	}
+	if err := engine.CheckChosenSecret(in.Secret); err != nil {
+		return err
 	}
 	sub, err := s.engine.RotateSecret(c.Request().Context(), web.Principal(c), c.Param("id"), in)
 	if err != nil {

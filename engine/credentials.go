@@ -47,6 +47,11 @@ func (e *Engine) CreateCredential(ctx context.Context, appID string, in NewCrede
 	if err != nil {
 		return nil, err
 	}
+	for _, scope := range scopes {
+		if !e.knownScope(scope) {
+			return nil, invalidf("scopes", "%q is not a scope this server reads: %s for the native API, or one of a vendor style's (README lists them)", scope, ScopePublish)
+		}
+	}
 	c := &Credential{
 		ID: NewID("crd"), AppID: appID, AccountID: in.AccountID, Kind: in.Kind, Scopes: scopes,
 		Primary: in.Primary, CreatedAt: e.now(),

@@ -77,6 +77,7 @@ type Engine struct {
 	ingester   *ingester
 	dispatcher *dispatcher
 	jobs       []*Job
+	scoped     []ScopedStyle
 	scheduler  *scheduler
 
 	mu       sync.Mutex

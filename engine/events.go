@@ -88,6 +88,9 @@ func (e *Engine) checkEvent(ctx context.Context, p *Principal, in *NewEvent, pre
 		}
 		known[in.AccountID] = true
 	}
+	if len(in.Type) > maxEventTypeLen {
+		return nil, invalidf(prefix+"type", "is at most %d characters", maxEventTypeLen)
+	}
 	if !eventTypePattern.MatchString(in.Type) {
 		return nil, invalidf(prefix+"type", "%q is not an event type: object.action in lowercase, such as client.create", in.Type)
 	}

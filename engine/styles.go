@@ -35,6 +35,14 @@ type ScheduledStyle interface {
 	Jobs() []*Job
 }
 
+// ScopedStyle is a style whose API reads scopes of its own on credentials (SalesKing's "clients",
+// "invoices:create"). A credential is issued only with scopes the native API or some style knows,
+// so that a misspelt scope is refused when it is given, not found out when it grants nothing.
+type ScopedStyle interface {
+	Style
+	KnowsScope(scope string) bool
+}
+
 // Authenticator finds out who is calling; package auth implements it. Every route, a style's
 // too, authenticates through it, so every caller meets the same checks and rate limits.
 type Authenticator interface {
@@ -86,7 +94,26 @@ func (e *Engine) AddStyle(s Style) error {
 	if j, ok := s.(ScheduledStyle); ok {
 		e.jobs = append(e.jobs, j.Jobs()...)
 	}
+	if sc, ok := s.(ScopedStyle); ok {
+		e.scoped = append(e.scoped, sc)
+	}
 	return nil
+}
+
+// knownScope reports whether the native API or an added style reads scope.
+func (e *Engine) knownScope(scope string) bool {
+	if scope == ScopePublish {
+		return true
+	}
+	e.mu.Lock()
+	scoped := e.scoped
+	e.mu.Unlock()
+	for _, s := range scoped {
+		if s.KnowsScope(scope) {
+			return true
+		}
+	}
+	return false
 }
 
 // StyleHooks are what a vendor style adds to the engine's handling of its format. Every field is

@@ -24,11 +24,18 @@ var (
 )
 
 const (
-	maxEventFilters = 100
-	maxOptions      = 50
-	maxSecretLen    = 512
-	maxEntityKeyLen = 512
-	maxPerSecond    = 100000
+	// maxEventTypeLen bounds an event type and a subscription's pattern: they are stored with every
+	// event and delivery, and echoed in errors.
+	maxEventTypeLen = 128
+	// MinChosenSecretBytes is the shortest signing secret a caller of the native API may choose: a
+	// shorter one can be guessed from the signatures it makes. Vendor styles keep their vendors'
+	// rules, which some leave to the integrator.
+	MinChosenSecretBytes = 16
+	maxEventFilters      = 100
+	maxOptions           = 50
+	maxSecretLen         = 512
+	maxEntityKeyLen      = 512
+	maxPerSecond         = 100000
 )
 
 // NewSubscription is the input of CreateSubscription.
@@ -175,6 +182,9 @@ func checkEventFilters(m *sdk.Manifest, filters []string) ([]string, error) {
 	}
 	out := make([]string, 0, len(filters))
 	for _, f := range filters {
+		if len(f) > maxEventTypeLen {
+			return nil, invalidf("events", "a pattern is at most %d characters", maxEventTypeLen)
+		}
 		if !eventFilterPattern.MatchString(f) {
 			return nil, invalidf("events", "%q is not an event type (object.action) or pattern (object.*, *.action, *)", f)
 		}
@@ -515,6 +525,18 @@ func (e *Engine) RotateSecret(ctx context.Context, p *Principal, id string, in S
 		return nil, err
 	}
 	return withShownSecret(sub, shown), nil
+}
+
+// CheckChosenSecret refuses a signing secret a native API caller chose that is shorter than
+// MinChosenSecretBytes; a whsec_ secret counts by the bytes it encodes. Empty means "generate one".
+func CheckChosenSecret(secret string) error {
+	if secret == "" {
+		return nil
+	}
+	if n := len(signing.HMACKey(secret)); n < MinChosenSecretBytes {
+		return invalidf("secret", "is %d bytes; a signing secret is at least %d (leave it out to have one generated)", n, MinChosenSecretBytes)
+	}
+	return nil
 }
 
 // storedSecret is the form in which a subscription of m's format keeps the secret its subscriber

@@ -11,8 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/switchyard/switchyard/engine"
@@ -31,6 +34,10 @@ func Status(err error) (status int, code string) {
 		return http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, ErrBadJSON):
 		return http.StatusBadRequest, "invalid_json"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// Reading the request passed the server's read deadline (--read-timeout): the client sent
+		// too slowly, which is no fault of the server's.
+		return http.StatusRequestTimeout, "request_timeout"
 	case errors.Is(err, engine.ErrInvalid):
 		return http.StatusUnprocessableEntity, "validation_failed"
 	case errors.Is(err, engine.ErrNotFound):
@@ -59,6 +66,8 @@ func Message(err error, status int) string {
 		return "internal error; the server log has the details"
 	case status == http.StatusRequestEntityTooLarge:
 		return "request body too large"
+	case status == http.StatusRequestTimeout:
+		return "the request was not received within the server's read timeout"
 	case errors.As(err, &he):
 		return fmt.Sprint(he.Message)
 	}
@@ -138,14 +147,17 @@ func Decode(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var syntax *json.SyntaxError
 		var typ *json.UnmarshalTypeError
+		var when *time.ParseError
 		switch {
 		case errors.As(err, &syntax):
 			return fmt.Errorf("%w at offset %d: %v", ErrBadJSON, syntax.Offset, syntax)
 		case errors.As(err, &typ):
-			return &engine.ValidationError{Field: typ.Field, Message: fmt.Sprintf("must be %s, not %s", typ.Type, typ.Value)}
+			return &engine.ValidationError{Field: typ.Field, Message: fmt.Sprintf("must be %s, not %s", jsonKind(typ.Type), jsonValueWord(typ.Value))}
 		case strings.HasPrefix(err.Error(), "json: unknown field"):
 			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return &engine.ValidationError{Field: field, Message: "is not a known field"}
+		case errors.As(err, &when):
+			return &engine.ValidationError{Message: "a time is not in RFC 3339: write it such as 2026-01-02T15:04:05Z"}
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return fmt.Errorf("%w: the body ends before the JSON does", ErrBadJSON)
 		}
@@ -155,6 +167,53 @@ func Decode(body []byte, v any) error {
 		return fmt.Errorf("%w: unexpected data after the JSON value", ErrBadJSON)
 	}
 	return nil
+}
+
+// jsonKind names what a Go type reads from JSON in JSON's own words: a client never sees the
+// server's type names (int64, engine.Duration, map[string]string).
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another kind of value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return "a whole number, not negative"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a base64 string"
+		}
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "another kind of value"
+}
+
+// jsonValueWord is encoding/json's description of the value it found ("string", "number 1.5",
+// "array"), already in JSON's words, with its article.
+func jsonValueWord(v string) string {
+	switch {
+	case v == "":
+		return "this value"
+	case v == "bool":
+		return "true or false"
+	case strings.HasPrefix(v, "number"):
+		return "a " + v
+	case v == "array", v == "object":
+		return "an " + v
+	}
+	return "a " + v
 }
 
 const principalKey = "switchyard.principal"

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -92,6 +93,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("open sqlite: synchronous %q: want FULL or NORMAL", opts.Synchronous)
 	}
+	if err := restrictFile(path); err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
 	// A file: URI, so that the path may hold any character; the driver reads the _ parameters
 	// and SQLite ignores them.
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
@@ -145,6 +149,33 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s.r = r
 	return s, nil
+}
+
+// restrictFile creates the database file readable by its owner only, before SQLite opens it:
+// SQLite gives the -wal and -shm files the database file's permissions, and they hold the same
+// data. A file from an older version, created with the umask's permissions, loses its group and
+// other bits, as do its -wal and -shm.
+func restrictFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	_ = f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+			if err := os.Chmod(p, mode&^0o077); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes the database, after letting SQLite refresh its query planner statistics.

@@ -377,3 +377,41 @@ func crashChild(path string) {
 		w.Flush()
 	}
 }
+
+// TestDatabaseFilesAreOwnerOnly checks the database and its -wal and -shm are readable by their
+// owner only: created so, and tightened when an older version left them open to the group.
+func TestDatabaseFilesAreOwnerOnly(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "switchyard.db")
+	check := func(when string) {
+		t.Helper()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			if mode := fi.Mode().Perm(); mode != 0o600 {
+				t.Errorf("%s: %s has mode %o, want 600", when, filepath.Base(p), mode)
+			}
+		}
+	}
+	s := open(t, path, sqlite.Options{})
+	if err := s.CreateAccount(context.Background(), &engine.Account{ID: engine.NewID("acc"), Name: "A", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	check("created")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	s = open(t, path, sqlite.Options{})
+	defer s.Close()
+	if err := s.CreateAccount(context.Background(), &engine.Account{ID: engine.NewID("acc"), Name: "B", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	check("reopened")
+}

@@ -54,6 +54,15 @@ type Config struct {
 	AdminToken string
 	// MaxBodyBytes caps request bodies. Default 1 MiB.
 	MaxBodyBytes int64
+	// MaxConns caps connections open at once, MaxConnsPerAddr those from one client address (an
+	// IPv6 client by its /64); connections beyond are closed as soon as they are accepted. Zero
+	// means DefaultMaxConns and DefaultMaxConnsPerAddr, negative no cap.
+	MaxConns        int
+	MaxConnsPerAddr int
+	// ReadHeaderTimeout bounds reading a request's headers, ReadTimeout reading the whole request,
+	// body included, so a client that sends slowly frees its connection. Defaults 10s and 30s.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
 	// Synchronous is SQLite's synchronous setting: FULL (default) or NORMAL. PostgreSQL ignores it
 	// (its own synchronous_commit decides).
 	Synchronous string
@@ -113,6 +122,18 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = api.DefaultMaxBodyBytes
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxConnsPerAddr == 0 {
+		c.MaxConnsPerAddr = DefaultMaxConnsPerAddr
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = DefaultReadTimeout
 	}
 	if c.Synchronous == "" {
 		c.Synchronous = sqlite.Options{}.WithDefaults().Synchronous
@@ -208,6 +229,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
+	n.ln = newLimitListener(n.ln, n.connCap(), cfg.MaxConnsPerAddr)
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		scheme := "http://"
@@ -248,8 +270,8 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.http = &http.Server{
 		Handler:           n.server,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),

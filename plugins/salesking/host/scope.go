@@ -82,3 +82,37 @@ func scopeRefusal(scopes []string, ch channel) error {
 	return fmt.Errorf("the access token's scope (%q) does not allow subscribing to %s: that needs the scope %s or %s:%s: %w",
 		strings.Join(scopes, " "), ch.Name, ch.Plural, ch.Plural, ch.Action, engine.ErrForbidden)
 }
+
+var _ engine.ScopedStyle = (*Style)(nil)
+
+// KnowsScope says whether scope is one SalesKing tokens carry: a notification scope naming an
+// object the plugin delivers, with only actions it has ("clients", "invoices:create,update"), or
+// an API scope ("api/clients"), which grants nothing here but is part of SalesKing's tokens.
+func (s *Style) KnowsScope(scope string) bool {
+	if rest, ok := strings.CutPrefix(scope, "api/"); ok {
+		return rest != ""
+	}
+	set, err := s.channelSet()
+	if err != nil {
+		return false
+	}
+	object, actions, limited := strings.Cut(scope, ":")
+	known := map[string]bool{}
+	for _, ch := range set.list {
+		if strings.EqualFold(ch.Plural, object) {
+			known[strings.ToLower(ch.Action)] = true
+		}
+	}
+	if len(known) == 0 {
+		return false
+	}
+	if !limited {
+		return true
+	}
+	for _, a := range strings.Split(actions, ",") {
+		if !known[strings.ToLower(strings.TrimSpace(a))] {
+			return false
+		}
+	}
+	return true
+}

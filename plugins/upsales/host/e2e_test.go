@@ -543,3 +543,45 @@ func TestAMalformedSynchronousCallbackIsNotedAndLeavesTheURLOpen(t *testing.T) {
 		t.Errorf("a good callback afterwards: %d %s", r.Status, r.Body)
 	}
 }
+
+// (issue 15, finding 8) Deferred callbacks, each under the 100 kb a callback may be, cannot grow
+// the saved appData past 100 kb: the one that would is refused with 422, its request's log entry
+// and callback unchanged, and the next request to the app carries only what was saved before.
+func TestAppDataCannotGrowWithoutEnd(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, func(int, *nodetest.Request) (int, string) { return 200, `OK` })
+	f := setup(t, nodetest.Options{}, a, nil)
+	for i, id := range []string{"1", "2"} {
+		f.delivered(t, f.publish(t, "client.create", id, "7"), "succeeded", 1)
+		a.waitTriggers(t, i+1)
+	}
+	reqs := a.waitTriggers(t, 2)
+	blob := strings.Repeat("x", 60<<10)
+	if r := post(t, f.node, *decode(t, reqs[0]).CallbackURL, map[string]any{"appData": map[string]any{"first": blob}}); r.Status != http.StatusOK {
+		t.Fatalf("first callback: %d %s", r.Status, r.Body)
+	}
+	wantError(t, post(t, f.node, *decode(t, reqs[1]).CallbackURL, map[string]any{"appData": map[string]any{"second": blob}, "message": "grown"}),
+		http.StatusUnprocessableEntity, "validation_failed", "over 102400 (100 kb)")
+	for _, l := range f.logs(t) {
+		if l.Message == "grown" {
+			t.Errorf("the refused callback changed its log entry: %+v", l)
+		}
+	}
+	f.delivered(t, f.publish(t, "client.update", "1", "7"), "succeeded", 1)
+	next := decode(t, a.waitTriggers(t, 3)[2])
+	if _, ok := next.AppData["second"]; ok || next.AppData["first"] != blob {
+		t.Errorf("the next request's appData has keys %v", keys(next.AppData))
+	}
+	// The refused request's URL is still open: a callback that makes room applies.
+	if r := post(t, f.node, *decode(t, reqs[1]).CallbackURL, map[string]any{"appData": map[string]any{"first": nil, "second": blob}}); r.Status != http.StatusOK {
+		t.Errorf("a callback that makes room: %d %s", r.Status, r.Body)
+	}
+}
+
+func keys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

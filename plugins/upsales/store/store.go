@@ -25,7 +25,7 @@ type Store interface {
 	// ApplyCallback spends a request's callback and applies the callback object, atomically: of a
 	// synchronous answer and a post to the callback URL for the same request, exactly one
 	// applies. App data is merged into what is saved by MergePatch, as Upsales does, whatever the
-	// driver. A used callback gives ErrCallbackUsed, an expired one ErrCallbackExpired (a
+	// driver, up to MaxAppDataBytes (ErrAppDataTooLarge). A used callback gives ErrCallbackUsed, an expired one ErrCallbackExpired (a
 	// synchronous answer ignores expiry: the app answered the request in time), an unknown token
 	// engine.ErrNotFound; then nothing changes.
 	ApplyCallback(ctx context.Context, p ApplyParams) (*Applied, error)
@@ -50,6 +50,16 @@ type Store interface {
 	// PurgeNotifications deletes notifications created before the given time.
 	PurgeNotifications(ctx context.Context, before time.Time) (int64, error)
 }
+
+// MaxAppDataBytes caps what is saved for an app and account, and for each of its users, after a
+// callback's patch is merged in: every later request to the app carries it, so without a cap each
+// callback under its own 100 kb could grow it, and every request after, without end. A callback
+// that would pass it is refused whole (ErrAppDataTooLarge) and changes nothing.
+const MaxAppDataBytes = 100 << 10
+
+// ErrAppDataTooLarge is the error, with an *engine.ValidationError (422) naming the property, of a
+// callback whose appData or userAppData would make the saved data larger than MaxAppDataBytes.
+var ErrAppDataTooLarge = errors.New("the saved app data would be over its limit")
 
 // Conditions the callback endpoint reports as 410 Gone.
 var (

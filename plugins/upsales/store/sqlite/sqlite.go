@@ -200,13 +200,13 @@ func (s *db) ApplyCallback(ctx context.Context, p store.ApplyParams) (*store.App
 		out.Entry = r.entry()
 
 		if cb.AppData != nil {
-			if err := saveAppData(ctx, tx, p, r.AppID, r.AccountID, "", cb.AppData); err != nil {
+			if err := saveAppData(ctx, tx, p, "appData", r.AppID, r.AccountID, "", cb.AppData); err != nil {
 				return err
 			}
 		}
 		if cb.UserAppData != nil {
 			if r.UserConfigurable && r.UserID != "" {
-				if err := saveAppData(ctx, tx, p, r.AppID, r.AccountID, r.UserID, cb.UserAppData); err != nil {
+				if err := saveAppData(ctx, tx, p, "userAppData", r.AppID, r.AccountID, r.UserID, cb.UserAppData); err != nil {
 					return err
 				}
 			} else {
@@ -247,7 +247,7 @@ func spentError(r *upsalesRequestRow, now time.Time) error {
 	return fmt.Errorf("it was open until %s: %w", core.FromMS(r.CallbackExpiresAt).Format(time.RFC3339), store.ErrCallbackExpired)
 }
 
-func saveAppData(ctx context.Context, tx *sqlx.Tx, p store.ApplyParams, appID, accountID, userID string, patch json.RawMessage) error {
+func saveAppData(ctx context.Context, tx *sqlx.Tx, p store.ApplyParams, field, appID, accountID, userID string, patch json.RawMessage) error {
 	saved, err := appData(ctx, tx, appID, accountID, userID)
 	if err != nil {
 		return err
@@ -255,6 +255,11 @@ func saveAppData(ctx context.Context, tx *sqlx.Tx, p store.ApplyParams, appID, a
 	merged, err := store.MergePatch(saved, patch)
 	if err != nil {
 		return err
+	}
+	if len(merged) > store.MaxAppDataBytes {
+		return fmt.Errorf("%w: %w", store.ErrAppDataTooLarge, &engine.ValidationError{Field: field, Message: fmt.Sprintf(
+			"merged into the %d bytes saved it would make %d, over %d (100 kb); nothing was applied: send keys as null to remove them",
+			len(saved), len(merged), store.MaxAppDataBytes)})
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO upsales_app_data (app_id, account_id, user_id, data, updated_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (app_id, account_id, user_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -163,6 +164,30 @@ func testApplyCallback(t *testing.T, s store.Store) {
 	}
 	if n, _ := s.ListNotifications(ctx, store.NotificationFilter{}); len(n) != 1 {
 		t.Errorf("%d notifications, want 1", len(n))
+	}
+	// Saved app data is capped after merging: callbacks each under the cap cannot add up past it.
+	// One that would is refused whole, its callback still open.
+	chunk := func(key string) json.RawMessage {
+		return json.RawMessage(`{"` + key + `":"` + strings.Repeat("x", store.MaxAppDataBytes*6/10) + `"}`)
+	}
+	prepare(t, s, entry("dlv_e", "9", true), t0.Add(5*time.Minute))
+	prepare(t, s, entry("dlv_f", "9", true), t0.Add(5*time.Minute))
+	if _, err := apply(s, "tok_dlv_e", "", &store.Callback{Status: 1, AppData: chunk("first")}, t0.Add(6*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := s.GetAppData(ctx, "app_1", "acc_1", "")
+	_, err = apply(s, "tok_dlv_f", "", &store.Callback{Status: 7, Notify: "grown", AppData: chunk("second")}, t0.Add(6*time.Minute))
+	if !errors.Is(err, store.ErrAppDataTooLarge) || !errors.Is(err, engine.ErrInvalid) {
+		t.Errorf("appData past the cap: %v, want ErrAppDataTooLarge and ErrInvalid", err)
+	}
+	if after, _ := s.GetAppData(ctx, "app_1", "acc_1", ""); string(after) != string(before) {
+		t.Errorf("a refused callback changed the app data: %d bytes, was %d", len(after), len(before))
+	}
+	if _, err := apply(s, "tok_dlv_f", "", &store.Callback{Status: 1, AppData: json.RawMessage(`{"first":null,"second":"small"}`)}, t0.Add(7*time.Minute)); err != nil {
+		t.Errorf("the callback after a refusal: %v", err)
+	}
+	if d, _ := s.GetAppData(ctx, "app_1", "acc_1", ""); string(d) != `{"externalId":"abc","more":[1],"second":"small"}` {
+		t.Errorf("appData after removing a key %s", d)
 	}
 	// A synchronous answer is applied even when the URL's time has run out: the app answered in time.
 	if _, err := apply(s, "", "dlv_a", &store.Callback{Status: 1}, t0.Add(2*time.Hour)); err != nil {
