@@ -81,6 +81,7 @@ type dispatcher struct {
 	logger  *slog.Logger
 	styles  *styleHooks
 	pacer   *pacer
+	metrics Metrics // nil counts nothing: see observe
 
 	lifecycle        sync.Mutex
 	started, stopped bool
@@ -286,6 +287,7 @@ func (d *dispatcher) deliver(w *Work) {
 	defer d.inFlight.Done()
 	defer func() { <-d.slots }()
 	var res result
+	started := time.Now()
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -296,6 +298,7 @@ func (d *dispatcher) deliver(w *Work) {
 		}()
 		res = d.attempt(d.workCtx, w)
 	}()
+	d.observe(w, res, started)
 	d.results <- res
 }
 
