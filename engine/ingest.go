@@ -58,8 +58,7 @@ type ingestReply struct {
 
 func newIngester(store Store, route func(*Event, []*Subscription) []*Delivery, maxBatch int, handoff handoff, clock Clock, logger *slog.Logger) *ingester {
 	g := &ingester{
-		store: store, route: route, maxBatch: maxBatch, handoff: handoff, clock: clock, logger: logger,
-		metrics: NopMetrics{},
+		store: store, route: route, maxBatch: maxBatch, handoff: handoff, clock: clock, logger: logger, metrics: NopMetrics{},
 		reqs: make(chan *ingestRequest, 1024),
 	}
 	g.Run = g.run
