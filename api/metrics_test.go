@@ -86,7 +86,9 @@ func TestMetricsAfterRealDeliveries(t *testing.T) {
 	t.Parallel()
 	n := nodetest.Start(t, nodetest.Options{})
 	ok, failing, gone := nodetest.NewReceiver(t), nodetest.NewReceiver(t), nodetest.NewReceiver(t)
-	failing.SetRespond(func(int, *nodetest.Request) (int, http.Header, string) { return http.StatusInternalServerError, nil, "" })
+	failing.SetRespond(func(int, *nodetest.Request) (int, http.Header, string) {
+		return http.StatusInternalServerError, nil, ""
+	})
 	gone.SetRespond(func(int, *nodetest.Request) (int, http.Header, string) { return http.StatusGone, nil, "" })
 
 	// Before anything happened, the counters that exist from the start read zero.
