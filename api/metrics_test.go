@@ -2,8 +2,12 @@ package api_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/switchyard/switchyard/cmd/switchyard/node"
 	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
+	"github.com/switchyard/switchyard/runtime/runtimetest"
 )
 
 // scrape is one parsed /metrics page.
@@ -198,6 +203,53 @@ func TestMetricsAfterRealDeliveries(t *testing.T) {
 	}
 	if s["go_goroutines"] == nil || s["process_resident_memory_bytes"] == nil {
 		t.Error("the Go runtime's and the process's metrics are missing")
+	}
+	documentedAndCharted(t, s)
+}
+
+// documentedAndCharted checks that the README's Metrics table and the served families agree, and
+// that every metric the example Grafana dashboard queries is one of them. Two families appear only
+// once their first event happens (their labels are not known before): nothing in this test paces a
+// delivery or fails a plugin call.
+func documentedAndCharted(t *testing.T, s scrape) {
+	t.Helper()
+	root := runtimetest.RepoRoot(t)
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(switchyard_[a-z_]+)` \\|").FindAllStringSubmatch(string(readme), -1) {
+		documented[m[1]] = true
+	}
+	for name := range s {
+		if strings.HasPrefix(name, "switchyard_") && !documented[name] {
+			t.Errorf("README's Metrics table does not list %s", name)
+		}
+	}
+	onFirstEvent := map[string]bool{"switchyard_deliveries_paced_total": true, "switchyard_plugin_call_failures_total": true}
+	for name := range documented {
+		if s[name] == nil && !onFirstEvent[name] {
+			t.Errorf("README lists %s, which is not served", name)
+		}
+	}
+	dashboard, err := os.ReadFile(filepath.Join(root, "examples", "grafana-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parsed map[string]any
+	if err := json.Unmarshal(dashboard, &parsed); err != nil {
+		t.Fatalf("the dashboard is not JSON: %v", err)
+	}
+	used := regexp.MustCompile(`\b(?:switchyard|go|process)_[a-z_]+`).FindAllString(string(dashboard), -1)
+	if len(used) == 0 {
+		t.Fatal("the dashboard queries no metric")
+	}
+	for _, name := range used {
+		family := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+		if s[family] == nil && !documented[family] {
+			t.Errorf("the dashboard queries %s, which is neither served nor documented", name)
+		}
 	}
 }
 
