@@ -580,6 +580,7 @@ func matrix(v *victim, attackerURL string) []row {
 		{methods: "GET", path: v.node.ServerKey.CertificatePath(), access: shared, why: "the server's signing certificate, which receivers fetch", calls: at(v.node.ServerKey.CertificatePath())},
 
 		// The operator's.
+		{methods: "GET", path: "/metrics", access: admin, why: "operator: per-format figures of the whole node", calls: at("/metrics")},
 		{methods: "POST", path: "/v1/accounts", access: admin, why: "operator", calls: []call{{target: "/v1/accounts", body: map[string]string{"name": "planted"}}}},
 		{methods: "GET", path: "/v1/accounts", access: admin, why: "operator", calls: at("/v1/accounts")},
 		{methods: "GET", path: "/v1/accounts/:id", access: admin, why: "operator", calls: at("/v1/accounts/" + acct)},

@@ -124,6 +124,7 @@ type dispatcher struct {
 	styles  *styleHooks
 	pacer   *pacer
 	gate    *gate
+	metrics Metrics // nil counts nothing: see observe
 
 	// running are the deliveries whose attempts are under way, whose leases must not end.
 	runningMu sync.Mutex
@@ -367,6 +368,7 @@ func (d *dispatcher) deliver(w *Work) {
 			d.notify()
 		}
 	}()
+	started := time.Now()
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -377,6 +379,7 @@ func (d *dispatcher) deliver(w *Work) {
 		}()
 		res = d.attempt(d.workCtx, w)
 	}()
+	d.observe(w, res, started)
 	d.results <- res
 }
 

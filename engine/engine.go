@@ -30,8 +30,10 @@ type Config struct {
 	// CredentialRevoked is told of every credential revocation, before it is committed and after,
 	// so that whoever caches credentials (package auth) never lets a revoked one through.
 	CredentialRevoked func(id string)
-	Clock             Clock
-	Logger            *slog.Logger
+	// Metrics is told of attempts, commits and refusals (see Metrics). Default NopMetrics.
+	Metrics Metrics
+	Clock   Clock
+	Logger  *slog.Logger
 }
 
 // WithDefaults returns c with unset fields at their defaults.
@@ -58,6 +60,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = NopMetrics{}
 	}
 	return c
 }
@@ -102,6 +107,7 @@ func New(cfg Config, store Store, plugins *Plugins) (*Engine, error) {
 	e.router = &router{plugins: plugins, now: e.clock.Now}
 	e.dispatcher = newDispatcher(cfg.Dispatcher, store, plugins, e.client, e.clock, e.logger, e.styles)
 	e.ingester = newIngester(store, e.router.route, cfg.MaxIngestBatch, e.dispatcher, e.clock, e.logger)
+	e.dispatcher.metrics, e.ingester.metrics = cfg.Metrics, cfg.Metrics
 	e.jobs = e.maintenanceJobs()
 	return e, nil
 }
@@ -157,6 +163,7 @@ func (e *Engine) maintenanceJobs() []*Job {
 			})
 			for _, id := range ids {
 				e.logger.Warn("disabled failing subscription", "subscription", id)
+				e.cfg.Metrics.SubscriptionDisabled(DisabledFailing)
 			}
 			return err
 		}},

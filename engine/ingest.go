@@ -24,6 +24,7 @@ type ingester struct {
 	handoff handoff
 	clock   Clock
 	logger  *slog.Logger
+	metrics Metrics
 
 	reqs chan *ingestRequest
 	Loop
@@ -57,7 +58,7 @@ type ingestReply struct {
 
 func newIngester(store Store, route func(*Event, []*Subscription) []*Delivery, maxBatch int, handoff handoff, clock Clock, logger *slog.Logger) *ingester {
 	g := &ingester{
-		store: store, route: route, maxBatch: maxBatch, handoff: handoff, clock: clock, logger: logger,
+		store: store, route: route, maxBatch: maxBatch, handoff: handoff, clock: clock, logger: logger, metrics: NopMetrics{},
 		reqs: make(chan *ingestRequest, 1024),
 	}
 	g.Run = g.run
@@ -144,7 +145,9 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 	}
 	// The commit must not be cut short by one caller's context, nor by shutdown: the callers are
 	// waiting for its outcome.
+	started := time.Now()
 	results, err := g.store.Ingest(context.Background(), IngestParams{Events: events, Route: route})
+	g.metrics.IngestCommitted(len(events), time.Since(started), err)
 	if err != nil {
 		g.logger.Error("ingest batch failed", "events", len(events), "requests", len(batch), "err", err)
 		if len(handed) > 0 {

@@ -61,6 +61,9 @@ type Store interface {
 	Complete(ctx context.Context, outcomes []*Outcome) error
 	// NextDue returns when the earliest pending delivery is due, and false when none is pending.
 	NextDue(ctx context.Context) (time.Time, bool, error)
+	// CountDeliveries counts the deliveries waiting or being sent at now, for metrics: it must be
+	// cheap, as it runs on every scrape.
+	CountDeliveries(ctx context.Context, now time.Time) (DeliveryCounts, error)
 	// RecoverLeases makes in_flight deliveries whose lease ended before p.ExpiredBefore pending and
 	// due at p.DueAt, and returns how many.
 	RecoverLeases(ctx context.Context, p RecoverLeasesParams) (int, error)
@@ -177,6 +180,17 @@ type Outcome struct {
 	Healthy bool
 	// Disable, when set, disables the subscription with this reason.
 	Disable string
+}
+
+// DeliveryCounts are what Store.CountDeliveries returns.
+type DeliveryCounts struct {
+	// Due are pending deliveries whose next attempt is due (at or before now): the backlog.
+	Due int64
+	// Scheduled are pending deliveries due later: retries waiting out their backoff, paced ones,
+	// events published with a later deliver_at.
+	Scheduled int64
+	// InFlight are deliveries claimed and being attempted.
+	InFlight int64
 }
 
 // RecoverLeasesParams are the arguments of Store.RecoverLeases.

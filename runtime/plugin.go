@@ -286,9 +286,9 @@ func (p *Plugin) readManifest(ctx context.Context, inst *instance) (sdk.Manifest
 
 // Shape runs the plugin's shape on in; the event's data travels as the frame's payload. keys are
 // what the plugin may sign with during this call.
-func (p *Plugin) Shape(ctx context.Context, in *sdk.Input, keys *signing.Keyring) (*sdk.Request, error) {
-	var req *sdk.Request
-	err := p.invoke(ctx, sdk.ExportShape, in, in.Event.Data, keys, func(out []byte) (err error) {
+func (p *Plugin) Shape(ctx context.Context, in *sdk.Input, keys *signing.Keyring) (req *sdk.Request, err error) {
+	defer p.observe(sdk.ExportShape, time.Now(), &err)
+	err = p.invoke(ctx, sdk.ExportShape, in, in.Event.Data, keys, func(out []byte) (err error) {
 		req, err = p.decodeRequest(sdk.ExportShape, out)
 		return err
 	})
@@ -296,12 +296,13 @@ func (p *Plugin) Shape(ctx context.Context, in *sdk.Input, keys *signing.Keyring
 }
 
 // OnSubscribe runs the plugin's on_subscribe hook, which returns the handshake to send.
-func (p *Plugin) OnSubscribe(ctx context.Context, in *sdk.Input, keys *signing.Keyring) (*sdk.Request, error) {
+func (p *Plugin) OnSubscribe(ctx context.Context, in *sdk.Input, keys *signing.Keyring) (_ *sdk.Request, err error) {
+	defer p.observe(sdk.ExportOnSubscribe, time.Now(), &err)
 	if !p.Has(sdk.HookOnSubscribe) {
 		return nil, fmt.Errorf("%w: %s", ErrNoHook, sdk.HookOnSubscribe)
 	}
 	var req *sdk.Request
-	err := p.invoke(ctx, sdk.ExportOnSubscribe, in, nil, keys, func(out []byte) (err error) {
+	err = p.invoke(ctx, sdk.ExportOnSubscribe, in, nil, keys, func(out []byte) (err error) {
 		req, err = p.decodeRequest(sdk.ExportOnSubscribe, out)
 		return err
 	})
@@ -309,7 +310,8 @@ func (p *Plugin) OnSubscribe(ctx context.Context, in *sdk.Input, keys *signing.K
 }
 
 // OnResponse runs the plugin's on_response hook on in.Response.
-func (p *Plugin) OnResponse(ctx context.Context, in *sdk.Input, keys *signing.Keyring) (*sdk.Verdict, error) {
+func (p *Plugin) OnResponse(ctx context.Context, in *sdk.Input, keys *signing.Keyring) (_ *sdk.Verdict, err error) {
+	defer p.observe(sdk.ExportOnResponse, time.Now(), &err)
 	if !p.Has(sdk.HookOnResponse) {
 		return nil, fmt.Errorf("%w: %s", ErrNoHook, sdk.HookOnResponse)
 	}
@@ -317,7 +319,7 @@ func (p *Plugin) OnResponse(ctx context.Context, in *sdk.Input, keys *signing.Ke
 		return nil, errors.New("on_response needs a response")
 	}
 	var v *sdk.Verdict
-	err := p.invoke(ctx, sdk.ExportOnResponse, in, in.Response.Body, keys, func(out []byte) (err error) {
+	err = p.invoke(ctx, sdk.ExportOnResponse, in, in.Response.Body, keys, func(out []byte) (err error) {
 		if v, err = sdk.DecodeVerdict(out); err != nil {
 			p.traps.Add(1)
 			return &TrapError{Plugin: p.label(), Export: sdk.ExportOnResponse, Reason: ReasonBadOutput, Err: err}
@@ -325,6 +327,14 @@ func (p *Plugin) OnResponse(ctx context.Context, in *sdk.Input, keys *signing.Ke
 		return nil
 	})
 	return v, err
+}
+
+// observe reports a finished call to Config.ObserveCall. Deferred, it sees the error the caller
+// gets, bad output included.
+func (p *Plugin) observe(export string, started time.Time, err *error) {
+	if f := p.rt.cfg.ObserveCall; f != nil {
+		f(p.manifest.Name, export, time.Since(started), *err)
+	}
 }
 
 func (p *Plugin) decodeRequest(export string, out []byte) (*sdk.Request, error) {

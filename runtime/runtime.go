@@ -83,6 +83,10 @@ type Config struct {
 	Clock func() time.Time
 	// Logger receives what plugins log. Default slog.Default().
 	Logger *slog.Logger
+	// ObserveCall, when set, is told of every shape, on_subscribe and on_response call when it
+	// ends: the plugin's name, the export, how long it took (waiting for an instance included)
+	// and its error. It must be quick: it runs on the delivery's path.
+	ObserveCall func(plugin, export string, took time.Duration, err error)
 }
 
 // WithDefaults returns c with every unset field at its default.

@@ -26,6 +26,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Every flag's default is the configuration's own, so a default is written in one place.
 	cfg := node.Config{RateLimit: node.DefaultRateLimit, RateBurst: node.DefaultRateBurst}.WithDefaults()
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address alone, without a token (bind it where only the scraper reaches); empty: at /metrics on --addr, to the admin token")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder for the database, admin token, keys and caches")
 	fs.StringVar(&cfg.Database, "database", cfg.Database, databaseUsage)
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL receivers reach this server at (default http://ADDR, or https://ADDR with --tls-cert)")

@@ -30,6 +30,8 @@ type Config struct {
 	RateLimit float64
 	RateBurst int
 	Clock     engine.Clock
+	// Metrics counts refusals by the rate limit. Default engine.NopMetrics.
+	Metrics engine.Metrics
 }
 
 // Authenticator resolves what callers present into an engine.Principal.
@@ -39,6 +41,7 @@ type Authenticator struct {
 	adminDigest [sha256.Size]byte
 	limiter     *credentialLimiter
 	principals  *principalCache
+	metrics     engine.Metrics
 }
 
 // New returns an Authenticator over store.
@@ -49,11 +52,15 @@ func New(cfg Config, store Store) (*Authenticator, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = engine.SystemClock{}
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = engine.NopMetrics{}
+	}
 	return &Authenticator{
 		store: store, clock: cfg.Clock,
 		adminDigest: sha256.Sum256([]byte(cfg.AdminToken)),
 		limiter:     newCredentialLimiter(cfg.RateLimit, cfg.RateBurst),
 		principals:  newPrincipalCache(),
+		metrics:     cfg.Metrics,
 	}, nil
 }
 
@@ -67,7 +74,7 @@ func (a *Authenticator) Token(ctx context.Context, token string) (*engine.Princi
 	}
 	digest := sha256.Sum256([]byte(token))
 	if subtle.ConstantTimeCompare(digest[:], a.adminDigest[:]) == 1 {
-		if err := a.limiter.allow("admin", a.clock.Now()); err != nil {
+		if err := a.allow("admin"); err != nil {
 			return nil, err
 		}
 		return &engine.Principal{Admin: true}, nil
@@ -136,10 +143,19 @@ func (a *Authenticator) admit(cred *engine.Credential, app *engine.App, proved b
 		return nil, errBadCredential
 	}
 	// Limited after the check, so a stranger cannot spend a real credential's budget.
-	if err := a.limiter.allow(cred.ID, a.clock.Now()); err != nil {
+	if err := a.allow(cred.ID); err != nil {
 		return nil, err
 	}
 	return &engine.Principal{Credential: cred, App: app}, nil
+}
+
+// allow spends one of key's requests, counting a refusal.
+func (a *Authenticator) allow(key string) error {
+	err := a.limiter.allow(key, a.clock.Now())
+	if err != nil {
+		a.metrics.RateLimited("credential")
+	}
+	return err
 }
 
 // secretMatches compares in constant time, even for a revoked credential, so that timing says

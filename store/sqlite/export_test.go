@@ -74,6 +74,7 @@ func HotQueryPlans(ctx context.Context, s *Store) (map[string]string, error) {
 		"routing-entity":     {entitySubscriptionsSQL, []any{"acc", "doc-1"}},
 		"routing-has-entity": {hasEntitySubscriptionsSQL, []any{"acc"}},
 		"purge":              {purgeSQL, []any{1, 10}},
+		"count":              {countDeliveriesSQL, []any{1, 1}},
 	}
 	out := map[string]string{}
 	for name, q := range queries {

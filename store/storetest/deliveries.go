@@ -403,6 +403,43 @@ func testNextDue(t *testing.T, open func(t *testing.T) engine.Store) {
 	}
 }
 
+func testCountDeliveries(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	count := func(now time.Time) engine.DeliveryCounts {
+		t.Helper()
+		c, err := h.s.CountDeliveries(h.ctx, now)
+		if err != nil {
+			t.Fatalf("CountDeliveries: %v", err)
+		}
+		return c
+	}
+	if c := count(base); c != (engine.DeliveryCounts{}) {
+		t.Errorf("an empty store counts %+v; want zeros", c)
+	}
+	app, acc := h.app(), h.account()
+	sub := h.sub(app, acc)
+	h.deliver(sub, at(-time.Minute))
+	edge := h.deliver(sub, base) // due exactly now: due, not scheduled
+	h.deliver(sub, at(time.Minute))
+	h.deliver(sub, at(time.Hour))
+	if c, want := count(base), (engine.DeliveryCounts{Due: 2, Scheduled: 2}); c != want {
+		t.Errorf("counts %+v; want %+v", c, want)
+	}
+	// Claim both due ones; one ends, the other stays in flight. Ended deliveries are not counted.
+	works := h.claim(base, 10)
+	if len(works) != 2 {
+		t.Fatalf("claimed %d; want 2", len(works))
+	}
+	h.complete(outcome(edge, base, engine.DeliverySucceeded))
+	if c, want := count(base), (engine.DeliveryCounts{Scheduled: 2, InFlight: 1}); c != want {
+		t.Errorf("after a claim and a success: %+v; want %+v", c, want)
+	}
+	// Time moving on makes the scheduled ones due without any write.
+	if c, want := count(at(time.Hour)), (engine.DeliveryCounts{Due: 2, InFlight: 1}); c != want {
+		t.Errorf("an hour later: %+v; want %+v", c, want)
+	}
+}
+
 func testRecoverLeases(t *testing.T, open func(t *testing.T) engine.Store) {
 	h := setup(t, open)
 	app, acc := h.app(), h.account()

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"CompleteSkipsMissing", testCompleteSkipsMissing},
 		{"CompleteHealth", testCompleteHealth},
 		{"NextDue", testNextDue},
+		{"CountDeliveries", testCountDeliveries},
 		{"RecoverLeases", testRecoverLeases},
 		{"ReleaseLeases", testReleaseLeases},
 		{"ExtendLeases", testExtendLeases},

@@ -22,6 +22,7 @@ import (
 	"github.com/switchyard/switchyard/api"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/auth"
+	"github.com/switchyard/switchyard/engine/metrics"
 	"github.com/switchyard/switchyard/engine/outbound"
 	"github.com/switchyard/switchyard/runtime"
 	"github.com/switchyard/switchyard/runtime/builtin"
@@ -33,6 +34,10 @@ import (
 type Config struct {
 	// Addr is where to listen. Default 127.0.0.1:8080.
 	Addr string
+	// MetricsAddr, when set, serves Prometheus metrics at /metrics on this address alone, without
+	// authentication (bind it where only the scraper reaches). Empty serves them at /metrics on
+	// Addr, to the admin token only.
+	MetricsAddr string
 	// DataDir holds the database, the admin token, keys and the compilation cache. Default ./data.
 	DataDir string
 	// Database is where the data lives: sqlite://PATH or postgres://... (see ParseDatabase).
@@ -174,10 +179,15 @@ type Node struct {
 	auth    *auth.Authenticator
 	server  *api.Server
 	http    *http.Server
+	metrics *metrics.Metrics
 	logger  *slog.Logger
 	served  chan error
 	stopped atomic.Bool
 	lock    *dataDirLock
+
+	// metricsLn and metricsHTTP serve the metrics apart, when Config.MetricsAddr is set.
+	metricsLn   net.Listener
+	metricsHTTP *http.Server
 
 	// AdminToken is the operator's token; AdminTokenGenerated says it was made on this start.
 	AdminToken          string
@@ -230,6 +240,11 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	n.ln = newLimitListener(n.ln, n.connCap(), cfg.MaxConnsPerAddr)
+	if cfg.MetricsAddr != "" {
+		if n.metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("listen for metrics: %w", err)
+		}
+	}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		scheme := "http://"
@@ -243,11 +258,12 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.store, err = openStore(ctx, db, cfg.Synchronous); err != nil {
 		return nil, err
 	}
+	n.metrics = metrics.New(n.store, cfg.Clock, cfg.Logger)
 	plugins, err := n.loadPlugins(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if n.auth, err = auth.New(auth.Config{AdminToken: n.AdminToken, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Clock: cfg.Clock}, n.store); err != nil {
+	if n.auth, err = auth.New(auth.Config{AdminToken: n.AdminToken, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Clock: cfg.Clock, Metrics: n.metrics}, n.store); err != nil {
 		return nil, err
 	}
 	n.engine, err = engine.New(engine.Config{
@@ -255,7 +271,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		Outbound:         outbound.Config{Guard: outbound.NewGuard(cfg.AllowPrivate, cfg.Resolver)},
 		AttemptRetention: cfg.AttemptRetention, DisableAfter: cfg.DisableAfter, MaxIngestBatch: cfg.MaxIngestBatch,
 		CredentialRevoked: n.auth.Forget,
-		Clock:             cfg.Clock, Logger: cfg.Logger,
+		Clock:             cfg.Clock, Logger: cfg.Logger, Metrics: n.metrics,
 	}, n.store, plugins)
 	if err != nil {
 		return nil, err
@@ -265,6 +281,14 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		CertificatePath: n.ServerKey.CertificatePath(), CertificatePEM: n.ServerKey.CertPEM,
 	}, n.engine, n.auth)
 	api.PluginRoutes(n.server, n.custom)
+	if n.metricsLn == nil {
+		api.MetricsRoute(n.server, n.metrics.Handler())
+	} else {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", n.metrics.Handler())
+		n.metricsHTTP = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute,
+			ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	}
 	if err := n.addStyles(); err != nil {
 		return nil, err
 	}
@@ -301,6 +325,7 @@ func (n *Node) loadPlugins(ctx context.Context) (*engine.Plugins, error) {
 	rcfg.CacheDir = n.cfg.CacheDir
 	rcfg.Logger = n.logger
 	rcfg.ServerKey = n.ServerKey.Key
+	rcfg.ObserveCall = n.metrics.PluginCall
 	var err error
 	if n.rt, err = runtime.New(ctx, rcfg); err != nil {
 		return nil, err
@@ -367,8 +392,25 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		n.served <- n.http.Serve(n.ln)
 	}()
+	if n.metricsHTTP != nil {
+		go func() {
+			if err := n.metricsHTTP.Serve(n.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.logger.Error("metrics server stopped", "err", err)
+			}
+		}()
+		n.logger.Info("metrics served apart", "addr", n.MetricsAddr())
+	}
 	n.logger.Info("switchyard serving", "addr", n.Addr(), "public_url", n.cfg.PublicURL, "data_dir", n.cfg.DataDir)
 	return nil
+}
+
+// MetricsAddr is the address metrics are served on apart from the API, or "" when they are served
+// at /metrics on Addr.
+func (n *Node) MetricsAddr() string {
+	if n.metricsLn == nil {
+		return ""
+	}
+	return n.metricsLn.Addr().String()
 }
 
 // Done is closed with the serving error if the HTTP server stops on its own.
@@ -394,6 +436,10 @@ func (n *Node) Stop(ctx context.Context) error {
 		if err := n.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop http: %w", err))
 		}
+		if n.metricsHTTP != nil {
+			// Scrapes keep no state worth finishing.
+			_ = n.metricsHTTP.Close()
+		}
 		errs = append(errs, engine.StopInReverse(ctx, n.services))
 		n.closeResources()
 		n.stopErr = errors.Join(errs...)
@@ -416,6 +462,9 @@ func (n *Node) closeResources() {
 	}
 	if n.ln != nil {
 		_ = n.ln.Close()
+	}
+	if n.metricsLn != nil {
+		_ = n.metricsLn.Close()
 	}
 	n.lock.release()
 }
