@@ -17,15 +17,13 @@ CREATE INDEX grants_account ON grants (account_id, id);
 
 ALTER TABLE credentials ADD COLUMN all_accounts INTEGER NOT NULL DEFAULT 0;
 
--- Nothing that worked before the upgrade stops. An app subscribed to an account with a credential
--- of its whole app (or by the operator) was reaching that account's events: it is granted all of
--- them. Subscriptions made by a credential bound to their account need no grant, so they make none.
+-- Nothing that worked before the upgrade stops: every app with a subscription in an account is
+-- granted all of that account's events, as any credential of its whole app reached them before.
 INSERT INTO grants (id, app_id, account_id, events, created_at)
-SELECT 'grt_' || lower(hex(randomblob(12))), s.app_id, s.account_id, '["*"]',
+SELECT 'grt_' || lower(hex(randomblob(12))), app_id, account_id, '["*"]',
        CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
-FROM subscriptions s
-WHERE NOT EXISTS (SELECT 1 FROM credentials c WHERE c.id = s.credential_id AND c.account_id = s.account_id)
-GROUP BY s.app_id, s.account_id;
+FROM subscriptions
+GROUP BY app_id, account_id;
 
 -- An unbound events:publish credential published into every account: it still does.
 UPDATE credentials SET all_accounts = 1
