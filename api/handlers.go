@@ -43,6 +43,41 @@ func (s *Server) getAccount(c echo.Context) error {
 	return c.JSON(http.StatusOK, a)
 }
 
+func (s *Server) createGrant(c echo.Context) error {
+	var in engine.NewGrant
+	if err := web.Bind(c, &in); err != nil {
+		return err
+	}
+	g, err := s.engine.CreateGrant(c.Request().Context(), c.Param("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, g)
+}
+
+func (s *Server) listGrants(c echo.Context) error {
+	p, err := web.Page(c)
+	if err != nil {
+		return err
+	}
+	items, err := s.engine.ListGrants(c.Request().Context(), c.Param("id"), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, web.NewList(items, p.Limit, func(g *engine.Grant) string { return g.ID }))
+}
+
+func (s *Server) revokeGrant(c echo.Context) error {
+	g, disabled, err := s.engine.RevokeGrant(c.Request().Context(), c.Param("id"), c.Param("grant_id"))
+	if err != nil {
+		return err
+	}
+	if disabled == nil {
+		disabled = []string{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"grant": g, "disabled_subscriptions": disabled})
+}
+
 // appWithSecret shows an app's signing secret, which only its creation does.
 type appWithSecret struct {
 	*engine.App

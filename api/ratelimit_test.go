@@ -12,14 +12,15 @@ import (
 )
 
 // TestRateLimitPerCredential runs the limiter on a test clock that stands still unless the test
-// moves it, so every figure is exact: a burst of 6 at 0.5 requests/s, then 429 with Retry-After: 2
+// moves it, so every figure is exact: a burst of 8 at 0.5 requests/s, then 429 with Retry-After: 2
 // (the 2 s the next token takes), and one more request once the clock has moved 2 s.
 func TestRateLimitPerCredential(t *testing.T) {
 	t.Parallel()
-	const burst = 6
+	const burst = 8
 	clock := enginetest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	node := nodetest.Start(t, nodetest.Options{Clock: clock, Configure: func(c *node.Config) { c.RateLimit, c.RateBurst = 0.5, burst }})
-	// NewTenant makes three admin calls each: the admin token's burst is spent here.
+	// NewTenant makes four admin calls each (account, app, grant, key): the admin token's burst is
+	// spent here.
 	limited, spared := node.NewTenant("limited", ""), node.NewTenant("spared", "")
 	for range burst {
 		limited.App.MustDo("GET", "/v1/subscriptions", nil, http.StatusOK, nil)

@@ -21,9 +21,12 @@ import (
 // other tenants and the victim's ids, reveals and changes nothing of the victim's. The victim is
 // one app in one account with data in every area (native subscriptions, one subscription through
 // each vendor-compatible API, events, deliveries with attempts, Upsales log entries and
-// notifications, credentials, the account's SalesKing sub-domain). The attackers are another app
-// granted the same account, an app of another account, and the victim's own app through
-// credentials another account granted it, each with every kind of credential.
+// notifications, credentials, the account's grant to its app, the account's SalesKing sub-domain).
+// The attackers are another app granted the same account, an app of another account, and the
+// victim's own app through credentials another account granted it, each with every kind of
+// credential; and keys bound to no account: another app's that the victim's account granted its
+// client events, one that may publish but was not issued for all accounts, and a platform's that
+// was.
 //
 // The route list comes from the node itself, so a route added later without a row here fails the
 // test until someone decides how tenants must see it.
@@ -78,6 +81,8 @@ type call struct {
 	// access and api, when set, override the row's for this call.
 	access *access
 	api    *family
+	// skip names credentials that may make this call by design, and why.
+	skip map[string]string
 }
 
 // row is one or more routes (methods on one registered path) and how other tenants must fare.
@@ -193,6 +198,7 @@ type victim struct {
 	altoviz  int64
 	events   []string
 	dead     string // a dead delivery, which its owner may retry
+	grant    string // the account's grant to the victim's app
 	delivery []string
 	logs     []string
 	notes    []string
@@ -304,8 +310,15 @@ func newVictim(t *testing.T, node *nodetest.Node) *victim {
 		v.events = append(v.events, p.ID)
 	}
 	v.settle(t)
+	var grants listOf[engine.Grant]
+	node.Admin.MustDo("GET", "/v1/accounts/"+tn.AccountID+"/grants", nil, http.StatusOK, &grants)
+	if len(grants.Data) != 1 {
+		t.Fatalf("the victim account's grants: %+v", grants.Data)
+	}
+	v.grant = grants.Data[0].ID
 
 	v.markers = map[string]string{
+		"grant":      v.grant,
 		"account id": tn.AccountID, "app id": tn.AppID, "app URL": base, "app secret": tn.AppSecret,
 		"payload": marker, "log message": "victim log " + n, "notification": "victim note " + n,
 		"SalesKing sub-domain": "company-" + n, "iVvy topic": v.topic, "SNS token": snsToken,
@@ -426,6 +439,7 @@ func (v *victim) reads() []read {
 		{"notifications", publisher, bearer, "GET", "/v1/notifications?limit=200&account_id=" + v.tn.AccountID, nil},
 		{"plugins", publisher, bearer, "GET", "/v1/plugins", nil},
 		{"account", admin, bearer, "GET", "/v1/accounts/" + v.tn.AccountID, nil},
+		{"grants", admin, bearer, "GET", "/v1/accounts/" + v.tn.AccountID + "/grants", nil},
 		{"app", admin, bearer, "GET", "/v1/apps/" + v.tn.AppID, nil},
 		{"SalesKing company", admin, bearer, "GET", "/compat/salesking/admin/companies/" + v.tn.AccountID, nil},
 		{"Altoviz webhooks", v.key, apiKeyHeader, "GET", "/compat/altoviz/v1/webhooks", nil},
@@ -514,20 +528,52 @@ func attackers(t *testing.T, node *nodetest.Node, v *victim, appURL string) []*c
 			out = append(out, &cred{name: who.name + ": " + string(in.Kind), issue: node.Credential(who.app, in), knows: knows})
 		}
 	}
+	// An app the victim's account granted its client events, through a key of the whole app: it
+	// may subscribe to the account, within the grant, and must see nothing else of it.
+	node.Grant(v.tn.AccountID, sameAccount.AppID, "client.*")
+	out = append(out, &cred{name: grantedApp, issue: node.Credential(sameAccount.AppID, engine.NewCredential{Kind: engine.CredentialAPIKey}),
+		knows: []string{sameAccount.AppID, v.tn.AccountID}})
+	// A key that may publish but that no account, and not the operator for all accounts, granted.
+	out = append(out, &cred{name: "another account's app: unbound publisher, not for all accounts",
+		issue: node.Credential(elsewhere.AppID, engine.NewCredential{Kind: engine.CredentialAPIKey, Scopes: []string{engine.ScopePublish}}),
+		knows: []string{elsewhere.AppID, elsewhere.AccountID, v.tn.AccountID}})
 	// The platform names every account, the victim's too.
 	out = append(out, tokenCred(platformPublisher, elsewhere.Token, elsewhere.AppID, elsewhere.AccountID, v.tn.AccountID))
 	return out
 }
 
-// platformPublisher is an app's API key that may publish and is bound to no account: the
-// publishing platform's credential, which publishes for every account.
-const platformPublisher = "another account's app: unbound publisher"
+// platformPublisher is an app's API key that may publish, bound to no account and issued for all
+// accounts: the publishing platform's credential, which publishes for every account.
+const platformPublisher = "another account's app: all_accounts publisher"
+
+// grantedApp is another app's key of its whole app, which the victim's account granted its client
+// events.
+const grantedApp = "another app, granted the account's client events: unbound api_key"
 
 var platformPublishes = map[string]string{
-	platformPublisher: "an unbound events:publish key publishes for every account, so it may publish and read back any account's events",
+	platformPublisher: "an all_accounts events:publish key publishes for every account, so it may publish and read back any account's events",
+}
+
+// subscribesToVictim are the credentials the victim's account granted: they may subscribe their
+// own app to it.
+var subscribesToVictim = map[string]string{
+	"another app, same account: api_key":      "bound to the victim's account, which granted it",
+	"another app, same account: access_token": "bound to the victim's account, which granted it",
+	grantedApp: "the victim's account granted its app client.*",
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// withoutKey is m without key.
+func withoutKey(m map[string]string, key string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		if k != key {
+			out[k] = v
+		}
+	}
+	return out
+}
 
 // matrix is every route the node serves, with calls that name the victim's data.
 func matrix(v *victim, attackerURL string) []row {
@@ -555,7 +601,6 @@ func matrix(v *victim, attackerURL string) []row {
 	event := map[string]any{"account_id": acct, "type": "client.create", "entity": map[string]string{"type": "client", "id": "43"}, "data": map[string]string{"planted": "yes"}}
 	qsKey, skID := v.subs["quicklysign"], v.subs["salesking"]
 	altovizID := strconv.FormatInt(v.altoviz, 10)
-	ownCall := ptr(own)
 	namesApp := map[int]string{http.StatusUnprocessableEntity: "the query or body names another app: refused as invalid before anything is looked up"}
 	skBody := map[string]any{"sub": map[string]string{"channel": "client.create", "callback_url": attackerURL}}
 	qsBody := func(object string) map[string]any {
@@ -584,6 +629,10 @@ func matrix(v *victim, attackerURL string) []row {
 		{methods: "POST", path: "/v1/accounts", access: admin, why: "operator", calls: []call{{target: "/v1/accounts", body: map[string]string{"name": "planted"}}}},
 		{methods: "GET", path: "/v1/accounts", access: admin, why: "operator", calls: at("/v1/accounts")},
 		{methods: "GET", path: "/v1/accounts/:id", access: admin, why: "operator", calls: at("/v1/accounts/" + acct)},
+		{methods: "POST", path: "/v1/accounts/:id/grants", access: admin, why: "operator: the platform speaks for its accounts", calls: []call{
+			{target: "/v1/accounts/" + acct + "/grants", body: map[string]any{"app_id": app, "events": []string{"*"}}}}},
+		{methods: "GET", path: "/v1/accounts/:id/grants", access: admin, why: "operator", calls: at("/v1/accounts/" + acct + "/grants")},
+		{methods: "DELETE", path: "/v1/accounts/:id/grants/:grant_id", access: admin, why: "operator", calls: at("/v1/accounts/" + acct + "/grants/" + v.grant)},
 		{methods: "POST", path: "/v1/apps", access: admin, why: "operator", calls: []call{{target: "/v1/apps", body: map[string]string{"name": "planted"}}}},
 		{methods: "GET", path: "/v1/apps", access: admin, why: "operator", calls: at("/v1/apps")},
 		{methods: "GET", path: "/v1/apps/:id", access: admin, why: "operator", calls: at("/v1/apps/" + app)},
@@ -597,7 +646,10 @@ func matrix(v *victim, attackerURL string) []row {
 		// The native API.
 		{methods: "POST", path: "/v1/subscriptions", also: namesApp, calls: []call{
 			{target: "/v1/subscriptions", body: map[string]any{"app_id": app, "account_id": acct, "format": "standard", "events": []string{"*"}, "url": attackerURL}},
-			{target: "/v1/subscriptions", body: map[string]any{"account_id": acct, "format": "standard", "events": []string{"*"}, "url": attackerURL}, access: ownCall},
+			// Subscribing the caller's own app to the victim's account needs the account's grant.
+			{target: "/v1/subscriptions", body: map[string]any{"account_id": acct, "format": "standard", "events": []string{"client.*"}, "url": attackerURL}, skip: subscribesToVictim},
+			// Even the app granted client.* may not ask for more.
+			{target: "/v1/subscriptions", body: map[string]any{"account_id": acct, "format": "standard", "events": []string{"*"}, "url": attackerURL}, skip: withoutKey(subscribesToVictim, grantedApp)},
 		}},
 		{methods: "GET", path: "/v1/subscriptions", access: own, why: "lists the caller's own", calls: at("/v1/subscriptions", "/v1/subscriptions?account_id="+acct, "/v1/subscriptions?app_id="+app,
 			"/v1/subscriptions?url="+url.QueryEscape(v.base+"/std"), "/v1/subscriptions?entity_key="+v.doc, "/v1/subscriptions?format=ivvy")},
@@ -757,6 +809,10 @@ func TestTenantMatrix(t *testing.T) {
 				for _, m := range methods {
 					for _, a := range creds {
 						if why, skipped := r.skip[a.name]; skipped {
+							t.Logf("%s %s: %s may by design: %s", m, c.target, a.name, why)
+							continue
+						}
+						if why, skipped := c.skip[a.name]; skipped {
 							t.Logf("%s %s: %s may by design: %s", m, c.target, a.name, why)
 							continue
 						}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // NewCredential is the input of CreateCredential.
@@ -12,6 +13,9 @@ type NewCredential struct {
 	AccountID string   `json:"account_id"`
 	Scopes    []string `json:"scopes"`
 	Primary   bool     `json:"primary"`
+	// AllAccounts lets a credential bound to no account, with the events:publish scope, publish
+	// into every account: a platform backend's. It must be asked for.
+	AllAccounts bool `json:"all_accounts"`
 }
 
 // IssuedCredential is a new credential with the secret the caller must keep: it is stored only as
@@ -52,9 +56,17 @@ func (e *Engine) CreateCredential(ctx context.Context, appID string, in NewCrede
 			return nil, invalidf("scopes", "%q is not a scope this server reads: %s for the native API, or one of a vendor style's (README lists them)", scope, ScopePublish)
 		}
 	}
+	if in.AllAccounts {
+		if in.AccountID != "" {
+			return nil, invalidf("all_accounts", "a credential bound to account_id publishes into that account only; leave one of them out")
+		}
+		if !slices.Contains(scopes, ScopePublish) {
+			return nil, invalidf("all_accounts", "is for publishing credentials: give the %s scope", ScopePublish)
+		}
+	}
 	c := &Credential{
 		ID: NewID("crd"), AppID: appID, AccountID: in.AccountID, Kind: in.Kind, Scopes: scopes,
-		Primary: in.Primary, CreatedAt: e.now(),
+		Primary: in.Primary, AllAccounts: in.AllAccounts, CreatedAt: e.now(),
 	}
 	secret := randomToken(32)
 	issued := &IssuedCredential{Credential: c}

@@ -31,6 +31,8 @@ func (e *Engine) ListDeliveries(ctx context.Context, p *Principal, q DeliveryQue
 		f.AppID = q.AppID
 	} else {
 		f.AppID = p.App.ID
+		// A credential of the whole app sees what the accounts that granted the app have sent it.
+		f.Granted = f.AccountID == ""
 	}
 	return e.store.ListDeliveries(ctx, f)
 }
@@ -44,14 +46,19 @@ func (e *Engine) GetDelivery(ctx context.Context, p *Principal, id string) (*Del
 	if !p.ownsApp(d.AppID) {
 		return nil, nil, notFound("delivery", id)
 	}
-	// A delivery's account is its subscription's; only a credential one account granted asks.
-	if p.boundAccount() != "" {
+	// A delivery's account is its subscription's, which must be one the credential reaches.
+	if !p.Admin {
 		s, err := e.store.GetSubscription(ctx, d.SubscriptionID)
 		if errors.Is(err, ErrNotFound) || (err == nil && !p.owns(s.AppID, s.AccountID)) {
 			return nil, nil, notFound("delivery", id)
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("delivery's subscription: %w", err)
+		}
+		if _, err := e.reach(ctx, p, s.AccountID); errors.Is(err, ErrForbidden) {
+			return nil, nil, notFound("delivery", id)
+		} else if err != nil {
+			return nil, nil, err
 		}
 	}
 	attempts, err := e.store.ListAttempts(ctx, id)

@@ -41,6 +41,9 @@ func (e *Engine) Publish(ctx context.Context, p *Principal, in []NewEvent) ([]Pu
 	if !p.HasScope(ScopePublish) {
 		return nil, fmt.Errorf("publishing needs the %s scope: %w", ScopePublish, ErrForbidden)
 	}
+	if !p.publishesAnywhere() {
+		return nil, fmt.Errorf("this credential publishes into no account: the operator issues publishing credentials with an account_id, or with all_accounts for a platform backend: %w", ErrForbidden)
+	}
 	switch {
 	case len(in) == 0:
 		return nil, invalidf("events", "no events given")
@@ -140,8 +143,15 @@ func (e *Engine) GetEvent(ctx context.Context, p *Principal, id string) (*Event,
 	if err != nil {
 		return nil, err
 	}
-	if p.Credential != nil && p.Credential.AccountID != "" && p.Credential.AccountID != ev.AccountID {
+	if !p.publishesAnywhere() || (p.boundAccount() != "" && p.boundAccount() != ev.AccountID) {
 		return nil, notFound("event", id)
 	}
 	return ev, nil
+}
+
+// publishesAnywhere reports whether the principal publishes into some account: the operator into
+// every one, a credential bound to an account into that one, and one of the whole app only when
+// the operator issued it for all accounts.
+func (p *Principal) publishesAnywhere() bool {
+	return p.Admin || p.boundAccount() != "" || (p.Credential != nil && p.Credential.AllAccounts)
 }

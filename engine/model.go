@@ -50,10 +50,27 @@ type Credential struct {
 	ClientID string   `json:"client_id,omitempty"`
 	Scopes   []string `json:"scopes"`
 	// Primary credentials may manage notification endpoints in styles that restrict it (iVvy).
-	Primary    bool       `json:"primary"`
-	SecretHash []byte     `json:"-"`
-	CreatedAt  time.Time  `json:"created_at"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	Primary bool `json:"primary"`
+	// AllAccounts lets an unbound events:publish credential publish into, and read back the events
+	// of, every account: a platform backend's. Only the operator issues it, and only by asking.
+	AllAccounts bool       `json:"all_accounts,omitempty"`
+	SecretHash  []byte     `json:"-"`
+	CreatedAt   time.Time  `json:"created_at"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+}
+
+// Grant is an account's permission for an app to receive some of its events: what lets a
+// credential of the whole app (bound to no account) subscribe to the account, and see the
+// deliveries of its subscriptions there. A credential bound to an account needs none: the account
+// granted it by issuing it.
+type Grant struct {
+	ID        string `json:"id"`
+	AppID     string `json:"app_id"`
+	AccountID string `json:"account_id"`
+	// Events are the types or patterns the app may subscribe to ("client.*", "*").
+	Events    []string   `json:"events"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
 // SubscriptionState is where a subscription is in its life.

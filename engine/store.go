@@ -26,8 +26,22 @@ type Store interface {
 	// the deleted subscriptions.
 	RevokeCredential(ctx context.Context, p RevokeCredentialParams) ([]string, error)
 
+	// CreateGrant stores a grant; an unrevoked grant of the same app in the same account gives
+	// ErrConflict.
+	CreateGrant(ctx context.Context, g *Grant) error
+	// GetGrant returns the unrevoked grant of appID in accountID, or ErrNotFound.
+	GetGrant(ctx context.Context, appID, accountID string) (*Grant, error)
+	// ListGrants returns an account's grants, revoked ones too, ordered by ID, after p.After.
+	ListGrants(ctx context.Context, accountID string, p Page) ([]*Grant, error)
+	// RevokeGrant marks the account's grant p.ID revoked and disables, with p.Reason, the app's
+	// subscriptions in that account that no credential bound to the account made, in one
+	// transaction. It returns the grant and the IDs of the subscriptions it disabled. A grant of
+	// another account is ErrNotFound; one revoked before, ErrConflict.
+	RevokeGrant(ctx context.Context, p RevokeGrantParams) (*Grant, []string, error)
+
 	// CreateSubscription stores a subscription and, when p.Handshake is set, its handshake
-	// delivery, in one transaction.
+	// delivery, in one transaction. When p.GrantID is set, that grant must still be unrevoked in
+	// the same transaction, or nothing is stored and the error is ErrForbidden.
 	CreateSubscription(ctx context.Context, p CreateSubscriptionParams) error
 	GetSubscription(ctx context.Context, id string) (*Subscription, error)
 	GetSubscriptionByConfirmToken(ctx context.Context, token string) (*Subscription, error)
@@ -114,6 +128,17 @@ type CreateSubscriptionParams struct {
 	Subscription *Subscription
 	// Handshake, when set, is a delivery of kind DeliveryHandshake for the new subscription.
 	Handshake *Delivery
+	// GrantID is the grant the subscription was allowed by, so that a revocation racing the
+	// creation cannot leave an active subscription without one.
+	GrantID string
+}
+
+// RevokeGrantParams are the arguments of Store.RevokeGrant.
+type RevokeGrantParams struct {
+	ID        string
+	AccountID string
+	At        time.Time
+	Reason    string
 }
 
 // SubscriptionFilter selects subscriptions; zero fields match everything.
@@ -203,7 +228,10 @@ type RecoverLeasesParams struct {
 type DeliveryFilter struct {
 	AppID string
 	// AccountID keeps the deliveries of subscriptions to this account.
-	AccountID      string
+	AccountID string
+	// Granted keeps the deliveries of subscriptions to accounts with an unrevoked grant to their
+	// app.
+	Granted        bool
 	SubscriptionID string
 	EventID        string
 	State          DeliveryState

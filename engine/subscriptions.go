@@ -89,6 +89,13 @@ func (e *Engine) CreateSubscription(ctx context.Context, p *Principal, in NewSub
 	if s.Events, err = checkEventFilters(&m, in.Events); err != nil {
 		return nil, err
 	}
+	grant, err := e.reach(ctx, p, accountID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkGranted(grant, s.Events); err != nil {
+		return nil, err
+	}
 	if err := e.checkSubscriptionFields(ctx, &m, s); err != nil {
 		return nil, err
 	}
@@ -104,6 +111,9 @@ func (e *Engine) CreateSubscription(ctx context.Context, p *Principal, in NewSub
 		return nil, err
 	}
 	params := CreateSubscriptionParams{Subscription: s}
+	if grant != nil {
+		params.GrantID = grant.ID
+	}
 	if plugin.Has(sdk.HookOnSubscribe) {
 		s.State = SubscriptionPending
 		s.ConfirmToken = randomToken(32)
@@ -367,6 +377,14 @@ func (e *Engine) UpdateSubscription(ctx context.Context, p *Principal, id string
 				return invalidf("state", "may be set to active or disabled")
 			}
 		}
+		// Asked on every try, so that a grant revoked between two tries is seen.
+		grant, err := e.reach(ctx, p, s.AccountID)
+		if err != nil {
+			return err
+		}
+		if err := checkGranted(grant, s.Events); err != nil {
+			return err
+		}
 		if err := e.checkSubscriptionFields(ctx, &m, s); err != nil {
 			return err
 		}
@@ -416,7 +434,11 @@ func (e *Engine) ReplaySubscription(ctx context.Context, p *Principal, id string
 	if since.IsZero() {
 		return 0, invalidf("since", "is required (RFC 3339)")
 	}
-	if _, err := e.GetSubscription(ctx, p, id); err != nil {
+	sub, err := e.GetSubscription(ctx, p, id)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := e.reach(ctx, p, sub.AccountID); err != nil {
 		return 0, err
 	}
 	n, err := e.store.ReplaySubscription(ctx, ReplayParams{SubscriptionID: id, Since: since, Now: e.now(), NewID: func() string { return NewID("dlv") }})

@@ -130,7 +130,7 @@ func TestCrashLosesNoAcceptedEvent(t *testing.T) {
 	}
 	must(apiCall(base, "crash-admin", "POST", "/v1/accounts", map[string]string{"name": "crash"}, &acct))
 	must(apiCall(base, "crash-admin", "POST", "/v1/apps", map[string]string{"name": "crash"}, &app))
-	must(apiCall(base, "crash-admin", "POST", "/v1/apps/"+app.ID+"/credentials", map[string]any{"kind": "api_key", "scopes": []string{"events:publish"}}, &cred))
+	must(apiCall(base, "crash-admin", "POST", "/v1/apps/"+app.ID+"/credentials", map[string]any{"kind": "api_key", "account_id": acct.ID, "scopes": []string{"events:publish"}}, &cred))
 	must(apiCall(base, cred.Token, "POST", "/v1/subscriptions", map[string]any{
 		"account_id": acct.ID, "format": "standard", "events": []string{"*"}, "url": rc.URL,
 		"retry_policy": map[string]any{"schedule": []string{"100ms", "200ms", "500ms", "1s", "1s", "1s", "1s", "1s"}},

@@ -37,7 +37,7 @@ func TestCrashSoak(t *testing.T) {
 			t.Fatal(step)
 		}
 	}
-	if _, err := apiCall(base, "crash-admin", "POST", "/v1/apps/"+app.ID+"/credentials", map[string]any{"kind": "api_key", "scopes": []string{"events:publish"}}, &cred); err != nil {
+	if _, err := apiCall(base, "crash-admin", "POST", "/v1/apps/"+app.ID+"/credentials", map[string]any{"kind": "api_key", "account_id": acct.ID, "scopes": []string{"events:publish"}}, &cred); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := apiCall(base, cred.Token, "POST", "/v1/subscriptions", map[string]any{

@@ -346,6 +346,46 @@ func TestUpgrade(t *testing.T) {
 		}
 	})
 
+	// Accounts grant apps (issue 15): what the fixture's unbound credentials did before the
+	// upgrade, they still may. Every app subscribed to an account is granted all its events, and
+	// the unbound publisher still publishes into every account.
+	t.Run("grants", func(t *testing.T) {
+		c := c.with(t)
+		granted := map[string]bool{}
+		for _, a := range exp.Accounts {
+			var grants struct {
+				Data []struct {
+					AppID     string   `json:"app_id"`
+					Events    []string `json:"events"`
+					RevokedAt *string  `json:"revoked_at"`
+				} `json:"data"`
+			}
+			c.must(c.do("GET", "/v1/accounts/"+a.ID+"/grants?limit=200", c.bearer(c.admin), nil, &grants))
+			for _, g := range grants.Data {
+				if g.RevokedAt == nil && slices.Equal(g.Events, []string{"*"}) {
+					granted[g.AppID+" "+a.ID] = true
+				}
+			}
+		}
+		for _, s := range exp.Subscriptions {
+			if !granted[s.AppID+" "+s.AccountID] {
+				t.Errorf("subscription %s: app %s has no grant of all events in account %s", s.ID, s.AppID, s.AccountID)
+			}
+		}
+		for _, cr := range exp.Credentials {
+			if cr.Role != "publisher" {
+				continue
+			}
+			for _, a := range exp.Accounts {
+				// Due in 2100, so that no receiver of the fixture is sent anything more.
+				var p struct{ ID string }
+				c.must(c.do("POST", "/v1/events", c.bearer(cr.Token), map[string]any{"account_id": a.ID, "type": "upgrade.check",
+					"entity": map[string]string{"type": "upgrade", "id": "1"}, "deliver_at": "2100-01-01T00:00:00Z"}, &p))
+				c.must(c.do("GET", "/v1/events/"+p.ID, c.bearer(cr.Token), nil, nil))
+			}
+		}
+	})
+
 	// The server key: the same certificate at the same URL.
 	var certPEM []byte
 	t.Run("server key", func(t *testing.T) {

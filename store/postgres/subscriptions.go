@@ -21,6 +21,11 @@ func (s *Store) CreateSubscription(ctx context.Context, p engine.CreateSubscript
 		return fmt.Errorf("create subscription %q: %w", sub.ID, err)
 	}
 	err = s.write(ctx, func(tx *sqlx.Tx) error {
+		if p.GrantID != "" {
+			if err := grantLive(ctx, tx, p.GrantID); err != nil {
+				return err
+			}
+		}
 		_, err := tx.ExecContext(ctx, rebind(insertSubscriptionSQL),
 			sub.ID, sub.AppID, sub.AccountID, toNullString(sub.CredentialID), sub.Format, j.events, sub.EntityKey,
 			sub.URL, j.options, sub.Secret, sub.PreviousSecret, ToNullMS(sub.PreviousSecretExpiresAt),

@@ -457,6 +457,10 @@ func (s *Store) ListDeliveries(ctx context.Context, f engine.DeliveryFilter) ([]
 	if f.AccountID != "" {
 		add("subscription_id IN (SELECT id FROM subscriptions WHERE account_id = ?)", f.AccountID)
 	}
+	if f.Granted {
+		where = append(where, `subscription_id IN (SELECT s.id FROM subscriptions s JOIN grants g
+			ON g.app_id = s.app_id AND g.account_id = s.account_id AND g.revoked_at IS NULL)`)
+	}
 	if f.SubscriptionID != "" {
 		add("subscription_id = ?", f.SubscriptionID)
 	}

@@ -37,26 +37,27 @@ func (r *appRow) app() *engine.App {
 	return &engine.App{ID: r.ID, Name: r.Name, URL: r.URL, Secret: r.Secret, CreatedAt: FromMS(r.CreatedAt)}
 }
 
-const credentialCols = `id, app_id, account_id, kind, client_id, scopes, is_primary, secret_hash, created_at, revoked_at`
+const credentialCols = `id, app_id, account_id, kind, client_id, scopes, is_primary, secret_hash, created_at, revoked_at, all_accounts`
 
 type credentialRow struct {
-	ID         string         `db:"id"`
-	AppID      string         `db:"app_id"`
-	AccountID  sql.NullString `db:"account_id"`
-	Kind       string         `db:"kind"`
-	ClientID   sql.NullString `db:"client_id"`
-	Scopes     string         `db:"scopes"`
-	Primary    bool           `db:"is_primary"`
-	SecretHash []byte         `db:"secret_hash"`
-	CreatedAt  int64          `db:"created_at"`
-	RevokedAt  sql.NullInt64  `db:"revoked_at"`
+	ID          string         `db:"id"`
+	AppID       string         `db:"app_id"`
+	AccountID   sql.NullString `db:"account_id"`
+	Kind        string         `db:"kind"`
+	ClientID    sql.NullString `db:"client_id"`
+	Scopes      string         `db:"scopes"`
+	Primary     bool           `db:"is_primary"`
+	SecretHash  []byte         `db:"secret_hash"`
+	CreatedAt   int64          `db:"created_at"`
+	RevokedAt   sql.NullInt64  `db:"revoked_at"`
+	AllAccounts bool           `db:"all_accounts"`
 }
 
 func (r *credentialRow) credential() (*engine.Credential, error) {
 	c := &engine.Credential{
 		ID: r.ID, AppID: r.AppID, AccountID: r.AccountID.String, Kind: engine.CredentialKind(r.Kind),
 		ClientID: r.ClientID.String, Primary: r.Primary, SecretHash: r.SecretHash,
-		CreatedAt: FromMS(r.CreatedAt), RevokedAt: FromNullMS(r.RevokedAt),
+		CreatedAt: FromMS(r.CreatedAt), RevokedAt: FromNullMS(r.RevokedAt), AllAccounts: r.AllAccounts,
 	}
 	if err := json.Unmarshal([]byte(r.Scopes), &c.Scopes); err != nil {
 		return nil, fmt.Errorf("credential %s: scopes: %w", r.ID, err)
@@ -323,4 +324,23 @@ func headersJSON(h []engine.HeaderLine) (sql.NullString, error) {
 		return sql.NullString{}, err
 	}
 	return sql.NullString{String: string(b), Valid: true}, nil
+}
+
+const grantCols = `id, app_id, account_id, events, created_at, revoked_at`
+
+type grantRow struct {
+	ID        string        `db:"id"`
+	AppID     string        `db:"app_id"`
+	AccountID string        `db:"account_id"`
+	Events    string        `db:"events"`
+	CreatedAt int64         `db:"created_at"`
+	RevokedAt sql.NullInt64 `db:"revoked_at"`
+}
+
+func (r *grantRow) grant() (*engine.Grant, error) {
+	g := &engine.Grant{ID: r.ID, AppID: r.AppID, AccountID: r.AccountID, CreatedAt: FromMS(r.CreatedAt), RevokedAt: FromNullMS(r.RevokedAt)}
+	if err := json.Unmarshal([]byte(r.Events), &g.Events); err != nil {
+		return nil, fmt.Errorf("grant %s: events: %w", r.ID, err)
+	}
+	return g, nil
 }

@@ -21,6 +21,9 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"Apps", testApps},
 		{"Credentials", testCredentials},
 		{"RevokeCredential", testRevokeCredential},
+		{"Grants", testGrants},
+		{"RevokeGrant", testRevokeGrant},
+		{"ListDeliveriesGranted", testListDeliveriesGranted},
 		{"SubscriptionRoundTrip", testSubscriptionRoundTrip},
 		{"SubscriptionConflicts", testSubscriptionConflicts},
 		{"SubscriptionHandshake", testSubscriptionHandshake},
@@ -554,4 +557,125 @@ func testSubscriptionVersion(t *testing.T, open func(t *testing.T) engine.Store)
 	if got := h.subscription(sub.ID); got.Version != fresh.Version || got.URL != stale.URL {
 		t.Errorf("stored version %d, caller's %d, url %s", got.Version, fresh.Version, got.URL)
 	}
+}
+
+func testGrants(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, other, acc, acc2 := h.app(), h.app(), h.account(), h.account()
+	g := &engine.Grant{ID: engine.NewID("grt"), AppID: app.ID, AccountID: acc.ID, Events: []string{"client.*", "invoice.create"}, CreatedAt: base}
+	if err := h.s.CreateGrant(h.ctx, g); err != nil {
+		t.Fatalf("CreateGrant: %v", err)
+	}
+	got, err := h.s.GetGrant(h.ctx, app.ID, acc.ID)
+	if err != nil {
+		t.Fatalf("GetGrant: %v", err)
+	}
+	wantSame(t, "GetGrant", got, g)
+	_, err = h.s.GetGrant(h.ctx, app.ID, acc2.ID)
+	wantErr(t, "GetGrant(another account)", err, engine.ErrNotFound)
+	_, err = h.s.GetGrant(h.ctx, other.ID, acc.ID)
+	wantErr(t, "GetGrant(another app)", err, engine.ErrNotFound)
+	err = h.s.CreateGrant(h.ctx, &engine.Grant{ID: engine.NewID("grt"), AppID: app.ID, AccountID: acc.ID, Events: []string{"*"}, CreatedAt: base})
+	wantErr(t, "CreateGrant(a second live one)", err, engine.ErrConflict)
+	g2 := &engine.Grant{ID: engine.NewID("grt"), AppID: other.ID, AccountID: acc.ID, Events: []string{"*"}, CreatedAt: base}
+	if err := h.s.CreateGrant(h.ctx, g2); err != nil {
+		t.Fatalf("CreateGrant(another app): %v", err)
+	}
+	list, err := h.s.ListGrants(h.ctx, acc.ID, engine.Page{Limit: 10})
+	if err != nil {
+		t.Fatalf("ListGrants: %v", err)
+	}
+	if len(list) != 2 || list[0].ID != g.ID || list[1].ID != g2.ID {
+		t.Errorf("ListGrants: %+v; want %s, %s", list, g.ID, g2.ID)
+	}
+	if list, _ := h.s.ListGrants(h.ctx, acc.ID, engine.Page{After: g.ID, Limit: 10}); len(list) != 1 || list[0].ID != g2.ID {
+		t.Errorf("ListGrants(after the first): %+v", list)
+	}
+	if list, _ := h.s.ListGrants(h.ctx, acc2.ID, engine.Page{Limit: 10}); len(list) != 0 {
+		t.Errorf("ListGrants(an account without grants): %+v", list)
+	}
+}
+
+func testRevokeGrant(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, other, acc, acc2 := h.app(), h.app(), h.account(), h.account()
+	g := &engine.Grant{ID: engine.NewID("grt"), AppID: app.ID, AccountID: acc.ID, Events: []string{"*"}, CreatedAt: base}
+	if err := h.s.CreateGrant(h.ctx, g); err != nil {
+		t.Fatalf("CreateGrant: %v", err)
+	}
+	unbound := h.credential(app)
+	bound := h.credential(app, func(c *engine.Credential) { c.AccountID = acc.ID })
+	byUnbound := h.sub(app, acc, func(s *engine.Subscription) { s.CredentialID = unbound.ID })
+	byOperator := h.sub(app, acc)
+	pending := h.sub(app, acc, func(s *engine.Subscription) {
+		s.State = engine.SubscriptionPending
+		s.ConfirmToken = engine.NewID("tok")
+	})
+	byBound := h.sub(app, acc, func(s *engine.Subscription) { s.CredentialID = bound.ID })
+	elsewhere := h.sub(app, acc2)
+	theirs := h.sub(other, acc)
+
+	_, _, err := h.s.RevokeGrant(h.ctx, engine.RevokeGrantParams{ID: g.ID, AccountID: acc2.ID, At: at(time.Hour), Reason: "r"})
+	wantErr(t, "RevokeGrant(through another account)", err, engine.ErrNotFound)
+	revoked, disabled, err := h.s.RevokeGrant(h.ctx, engine.RevokeGrantParams{ID: g.ID, AccountID: acc.ID, At: at(time.Hour), Reason: "grant revoked"})
+	if err != nil {
+		t.Fatalf("RevokeGrant: %v", err)
+	}
+	wantTimePtr(t, "RevokedAt", revoked.RevokedAt, ptr(at(time.Hour)))
+	wantIDs(t, "disabled", disabled, sorted([]string{byUnbound.ID, byOperator.ID, pending.ID}))
+	for _, s := range []*engine.Subscription{byUnbound, byOperator, pending} {
+		got := h.subscription(s.ID)
+		if got.State != engine.SubscriptionDisabled || got.DisabledReason != "grant revoked" || got.Version != s.Version+1 {
+			t.Errorf("subscription %s: %s %q version %d; want disabled, the reason, version %d", s.ID, got.State, got.DisabledReason, got.Version, s.Version+1)
+		}
+	}
+	for _, s := range []*engine.Subscription{byBound, elsewhere, theirs} {
+		if got := h.subscription(s.ID); got.State != s.State {
+			t.Errorf("subscription %s: %s; want it left %s", s.ID, got.State, s.State)
+		}
+	}
+	_, err = h.s.GetGrant(h.ctx, app.ID, acc.ID)
+	wantErr(t, "GetGrant(revoked)", err, engine.ErrNotFound)
+	_, _, err = h.s.RevokeGrant(h.ctx, engine.RevokeGrantParams{ID: g.ID, AccountID: acc.ID, At: at(2 * time.Hour), Reason: "again"})
+	wantErr(t, "RevokeGrant(twice)", err, engine.ErrConflict)
+
+	// A subscription allowed by the revoked grant is not stored; a new grant allows again.
+	late := newSubscription(app, acc)
+	err = h.s.CreateSubscription(h.ctx, engine.CreateSubscriptionParams{Subscription: late, GrantID: g.ID})
+	wantErr(t, "CreateSubscription(by a revoked grant)", err, engine.ErrForbidden)
+	_, err = h.s.GetSubscription(h.ctx, late.ID)
+	wantErr(t, "GetSubscription(refused)", err, engine.ErrNotFound)
+	g3 := &engine.Grant{ID: engine.NewID("grt"), AppID: app.ID, AccountID: acc.ID, Events: []string{"client.*"}, CreatedAt: at(3 * time.Hour)}
+	if err := h.s.CreateGrant(h.ctx, g3); err != nil {
+		t.Fatalf("CreateGrant(after revoking): %v", err)
+	}
+	if err := h.s.CreateSubscription(h.ctx, engine.CreateSubscriptionParams{Subscription: late, GrantID: g3.ID}); err != nil {
+		t.Fatalf("CreateSubscription(by a live grant): %v", err)
+	}
+	if list, _ := h.s.ListGrants(h.ctx, acc.ID, engine.Page{Limit: 10}); len(list) != 2 || list[0].RevokedAt == nil || list[1].RevokedAt != nil {
+		t.Errorf("ListGrants: %+v; want the revoked one and the new one", list)
+	}
+}
+
+func testListDeliveriesGranted(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc, acc2 := h.app(), h.account(), h.account()
+	g := &engine.Grant{ID: engine.NewID("grt"), AppID: app.ID, AccountID: acc.ID, Events: []string{"*"}, CreatedAt: base}
+	if err := h.s.CreateGrant(h.ctx, g); err != nil {
+		t.Fatalf("CreateGrant: %v", err)
+	}
+	in := h.deliver(h.sub(app, acc), base)
+	h.deliver(h.sub(app, acc2), base)
+	list := func() []string {
+		ds, err := h.s.ListDeliveries(h.ctx, engine.DeliveryFilter{AppID: app.ID, Granted: true, Limit: 10})
+		if err != nil {
+			t.Fatalf("ListDeliveries: %v", err)
+		}
+		return deliveryIDs(ds)
+	}
+	wantIDs(t, "granted deliveries", list(), []string{in.ID})
+	if _, _, err := h.s.RevokeGrant(h.ctx, engine.RevokeGrantParams{ID: g.ID, AccountID: acc.ID, At: base, Reason: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, "granted deliveries after the revocation", list(), nil)
 }

@@ -254,8 +254,8 @@ type Tenant struct {
 	App       *Client
 }
 
-// NewTenant creates an account, an app (with url, if given) and an API key for it that may also
-// publish.
+// NewTenant creates an account, an app (with url, if given) that the account granted all its
+// events, and an API key of the whole app that may also publish into every account.
 func (n *Node) NewTenant(name, appURL string) *Tenant {
 	n.t.Helper()
 	var acct engine.Account
@@ -264,8 +264,18 @@ func (n *Node) NewTenant(name, appURL string) *Tenant {
 		ID, Secret string
 	}
 	n.Admin.MustDo("POST", "/v1/apps", map[string]any{"name": name + " app", "url": appURL}, http.StatusCreated, &app)
-	cred := n.Credential(app.ID, engine.NewCredential{Kind: engine.CredentialAPIKey, Scopes: []string{engine.ScopePublish}})
+	n.Grant(acct.ID, app.ID, "*")
+	cred := n.Credential(app.ID, engine.NewCredential{Kind: engine.CredentialAPIKey, Scopes: []string{engine.ScopePublish}, AllAccounts: true})
 	return &Tenant{AccountID: acct.ID, AppID: app.ID, AppSecret: app.Secret, Token: cred.Token, App: n.Client(cred.Token)}
+}
+
+// Grant lets an app subscribe to an account's events matching patterns, as the operator,
+// failing the test if it cannot.
+func (n *Node) Grant(accountID, appID string, patterns ...string) *engine.Grant {
+	n.t.Helper()
+	var g engine.Grant
+	n.Admin.MustDo("POST", "/v1/accounts/"+accountID+"/grants", map[string]any{"app_id": appID, "events": patterns}, http.StatusCreated, &g)
+	return &g
 }
 
 // Credential issues a credential to an app as the operator, failing the test if it cannot.
