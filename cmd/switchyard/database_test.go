@@ -37,9 +37,16 @@ func TestPostgresRefusedWhileStylesLackIt(t *testing.T) {
 	if err == nil {
 		t.Fatal("migrate on PostgreSQL succeeded, with styles that have no PostgreSQL store")
 	}
-	for _, want := range []string{"altoviz", "quicklysign", "salesking", "upsales", "no PostgreSQL store"} {
+	for _, want := range []string{"quicklysign", "upsales", "no PostgreSQL store"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %q: %v", want, err)
+		}
+	}
+	// These have their PostgreSQL stores: naming them would send an operator looking for a gap
+	// that is not there.
+	for _, have := range []string{"altoviz", "salesking"} {
+		if strings.Contains(err.Error(), have) {
+			t.Errorf("error names %q, which has a PostgreSQL store: %v", have, err)
 		}
 	}
 	if strings.Contains(err.Error(), "hunter2") {
