@@ -13,10 +13,12 @@ import (
 	altovizsqlite "github.com/switchyard/switchyard/plugins/altoviz/store/sqlite"
 	ivvy "github.com/switchyard/switchyard/plugins/ivvy/host"
 	quicklysign "github.com/switchyard/switchyard/plugins/quicklysign/host"
+	quicklysignpostgres "github.com/switchyard/switchyard/plugins/quicklysign/store/postgres"
 	quicklysignsqlite "github.com/switchyard/switchyard/plugins/quicklysign/store/sqlite"
 	salesking "github.com/switchyard/switchyard/plugins/salesking/host"
 	saleskingsqlite "github.com/switchyard/switchyard/plugins/salesking/store/sqlite"
 	upsales "github.com/switchyard/switchyard/plugins/upsales/host"
+	upsalespostgres "github.com/switchyard/switchyard/plugins/upsales/store/postgres"
 	upsalessqlite "github.com/switchyard/switchyard/plugins/upsales/store/sqlite"
 )
 
@@ -25,9 +27,11 @@ import (
 var styles = []styleEntry{
 	stored(altovizsqlite.Migrations, altovizsqlite.New, altoviz.New),
 	stateless(ivvy.New),
-	stored(quicklysignsqlite.Migrations, quicklysignsqlite.New, quicklysign.New),
+	withPostgres(stored(quicklysignsqlite.Migrations, quicklysignsqlite.New, quicklysign.New),
+		quicklysignpostgres.Migrations, quicklysignpostgres.New, quicklysign.New),
 	stored(saleskingsqlite.Migrations, saleskingsqlite.New, salesking.New),
-	stored(upsalessqlite.Migrations, upsalessqlite.New, upsales.New),
+	withPostgres(stored(upsalessqlite.Migrations, upsalessqlite.New, upsales.New),
+		upsalespostgres.Migrations, upsalespostgres.New, upsales.New),
 }
 
 // styleEntry is how the node builds one style, on either driver: its tables, and the style over
