@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/switchyard/switchyard/engine"
@@ -31,4 +32,34 @@ func TestStore(t *testing.T) {
 		})
 		return postgres.New(db), db
 	})
+}
+
+// TestQuicklySignQueriesUseTheirIndexes: an index serves the callback log, its attempts, the kept
+// logs and the per-document listing; the pages come in index order, without a sort. The attempts of
+// a page are found by the primary key for all its deliveries at once (= ANY), which PostgreSQL 15
+// sorts afterwards: a sort of one page's attempts, not of the table.
+func TestQuicklySignQueriesUseTheirIndexes(t *testing.T) {
+	t.Parallel()
+	db, err := core.Open(context.Background(), pgtest.NewSchema(t), core.Options{Migrations: []migrate.Line{postgres.Migrations}})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer db.Close()
+	plans, err := postgres.QueryPlans(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"callback-log":            "deliveries_subscription",
+		"callback-attempts":       "attempts_pkey",
+		"kept-log":                "quicklysign_deleted_deliveries_subscription",
+		"kept-attempts":           "quicklysign_deleted_attempts_pkey",
+		"subscriptions-by-entity": "subscriptions_app_entity",
+	} {
+		plan := plans[name]
+		sorted := strings.Contains(plan, "Sort") && !strings.HasSuffix(name, "-attempts")
+		if !strings.Contains(plan, want) || sorted || strings.Contains(plan, "Seq Scan") {
+			t.Errorf("%s plan %q does not use %s alone", name, plan, want)
+		}
+	}
 }
