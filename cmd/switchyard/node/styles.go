@@ -14,11 +14,13 @@ import (
 	altovizsqlite "github.com/switchyard/switchyard/plugins/altoviz/store/sqlite"
 	ivvy "github.com/switchyard/switchyard/plugins/ivvy/host"
 	quicklysign "github.com/switchyard/switchyard/plugins/quicklysign/host"
+	quicklysignpostgres "github.com/switchyard/switchyard/plugins/quicklysign/store/postgres"
 	quicklysignsqlite "github.com/switchyard/switchyard/plugins/quicklysign/store/sqlite"
 	salesking "github.com/switchyard/switchyard/plugins/salesking/host"
 	saleskingpostgres "github.com/switchyard/switchyard/plugins/salesking/store/postgres"
 	saleskingsqlite "github.com/switchyard/switchyard/plugins/salesking/store/sqlite"
 	upsales "github.com/switchyard/switchyard/plugins/upsales/host"
+	upsalespostgres "github.com/switchyard/switchyard/plugins/upsales/store/postgres"
 	upsalessqlite "github.com/switchyard/switchyard/plugins/upsales/store/sqlite"
 )
 
@@ -27,9 +29,9 @@ import (
 var styles = []styleEntry{
 	withPostgres(stored(altovizsqlite.Migrations, altovizsqlite.New, altoviz.New), altovizpostgres.Migrations, altovizpostgres.New, altoviz.New),
 	stateless(ivvy.New),
-	stored(quicklysignsqlite.Migrations, quicklysignsqlite.New, quicklysign.New),
+	withPostgres(stored(quicklysignsqlite.Migrations, quicklysignsqlite.New, quicklysign.New), quicklysignpostgres.Migrations, quicklysignpostgres.New, quicklysign.New),
 	withPostgres(stored(saleskingsqlite.Migrations, saleskingsqlite.New, salesking.New), saleskingpostgres.Migrations, saleskingpostgres.New, salesking.New),
-	stored(upsalessqlite.Migrations, upsalessqlite.New, upsales.New),
+	withPostgres(stored(upsalessqlite.Migrations, upsalessqlite.New, upsales.New), upsalespostgres.Migrations, upsalespostgres.New, upsales.New),
 }
 
 // styleEntry is how the node builds one style, on either driver: its tables, and the style over
