@@ -122,7 +122,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if n.AdminTokenGenerated {
-		fmt.Fprintf(stdout, "Generated an admin token; it is saved in %s/admin-token and shown only this once:\n\n  %s\n\n", cfg.DataDir, n.AdminToken)
+		fmt.Fprintf(stdout, "Generated an admin token; it is saved in %s and shown only this once:\n\n  %s\n\n", n.AdminTokenSavedIn, n.AdminToken)
 	}
 	if err := n.Start(ctx); err != nil {
 		_ = n.Stop(context.Background())

@@ -427,3 +427,40 @@ func TestStartLeavesOtherNodesLeases(t *testing.T) {
 		t.Fatalf("after node_b stopped: %v; want its leases free, node_a's untouched", got)
 	}
 }
+
+// TestSharedSecretIsEveryNodes: nodes asking for a secret at once, each on its own pool, all get
+// the value the first of them stored, and only one of them stored one.
+func TestSharedSecretIsEveryNodes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	const n = 4
+	type answer struct {
+		value   string
+		created bool
+		err     error
+	}
+	answers := make(chan answer, n)
+	for i := range n {
+		s := open(t, url, postgres.Options{MaxConns: 2})
+		defer s.Close()
+		go func() {
+			v, created, err := s.SharedSecret(ctx, "server_key", func() ([]byte, error) { return []byte{byte('a' + i)}, nil })
+			answers <- answer{string(v), created, err}
+		}()
+	}
+	values, created := map[string]int{}, 0
+	for range n {
+		a := <-answers
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		values[a.value]++
+		if a.created {
+			created++
+		}
+	}
+	if len(values) != 1 || created != 1 {
+		t.Errorf("nodes got %v, %d of them stored theirs; want one value for all, stored once", values, created)
+	}
+}

@@ -202,9 +202,11 @@ type Node struct {
 	metricsLn   net.Listener
 	metricsHTTP *http.Server
 
-	// AdminToken is the operator's token; AdminTokenGenerated says it was made on this start.
+	// AdminToken is the operator's token; AdminTokenGenerated says it was made on this start, and
+	// AdminTokenSavedIn where it is kept.
 	AdminToken          string
 	AdminTokenGenerated bool
+	AdminTokenSavedIn   string
 	// ServerKey signs for plugins (sdk.KeyServer); its certificate is served at CertificateURL.
 	ServerKey *ServerKey
 
@@ -239,15 +241,11 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.lock, err = lockDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	if n.AdminToken, n.AdminTokenGenerated, err = adminToken(cfg.AdminToken, cfg.DataDir); err != nil {
+	if n.store, err = openStore(ctx, db, cfg.Synchronous); err != nil {
 		return nil, err
 	}
-	var keyGenerated bool
-	if n.ServerKey, keyGenerated, err = LoadOrCreateServerKey(cfg.DataDir, time.Now()); err != nil {
+	if err := n.loadSecrets(ctx); err != nil {
 		return nil, err
-	}
-	if keyGenerated {
-		n.logger.Info("generated the server signing key", "file", filepath.Join(cfg.DataDir, serverKeyFile))
 	}
 	tlsConfig, err := loadTLS(cfg.TLSCertFile, cfg.TLSKeyFile)
 	if err != nil {
@@ -272,9 +270,6 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.cfg.PublicURL = strings.TrimRight(publicURL, "/")
 
-	if n.store, err = openStore(ctx, db, cfg.Synchronous); err != nil {
-		return nil, err
-	}
 	n.metrics = metrics.New(n.store, cfg.Clock, cfg.Logger)
 	plugins, err := n.loadPlugins(ctx)
 	if err != nil {
@@ -330,6 +325,35 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		TLSConfig:         tlsConfig,
 	}
 	return n, nil
+}
+
+// loadSecrets reads, or makes on first start, the admin token and the server signing key: from
+// the data dir for a node alone on SQLite, from the database for nodes sharing PostgreSQL.
+func (n *Node) loadSecrets(ctx context.Context) (err error) {
+	var keyGenerated bool
+	where := "file " + filepath.Join(n.cfg.DataDir, serverKeyFile)
+	if pg, ok := n.store.(*postgres.Store); ok {
+		where = "the database"
+		n.AdminTokenSavedIn = "the database (shared_secrets)"
+		if n.AdminToken, n.AdminTokenGenerated, err = sharedAdminTokenOf(ctx, pg, n.cfg.AdminToken); err != nil {
+			return err
+		}
+		if n.ServerKey, keyGenerated, err = sharedServerKeyOf(ctx, pg, time.Now()); err != nil {
+			return err
+		}
+	} else {
+		n.AdminTokenSavedIn = filepath.Join(n.cfg.DataDir, "admin-token")
+		if n.AdminToken, n.AdminTokenGenerated, err = adminToken(n.cfg.AdminToken, n.cfg.DataDir); err != nil {
+			return err
+		}
+		if n.ServerKey, keyGenerated, err = LoadOrCreateServerKey(n.cfg.DataDir, time.Now()); err != nil {
+			return err
+		}
+	}
+	if keyGenerated {
+		n.logger.Info("generated the server signing key", "in", where)
+	}
+	return nil
 }
 
 // loadTLS reads the certificate chain and key to serve HTTPS with; both files or neither.
