@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Nodes sharing one database (a SharedStore) coordinate through two small parts a driver provides:
@@ -88,4 +89,31 @@ type Leader interface {
 	// that lost its connection to the database loses the lead, and another node takes it on its
 	// next try.
 	Leading(ctx context.Context) (bool, error)
+}
+
+// TopicPluginChanged carries the name of a plugin uploaded or deleted: every node loads what the
+// PluginStore now holds under that name.
+const TopicPluginChanged = "plugin_changed"
+
+// StoredPlugin is an uploaded plugin module as a PluginStore keeps it.
+type StoredPlugin struct {
+	Name string
+	// Hash is the hex SHA-256 of Wasm.
+	Hash       string
+	Trusted    bool
+	Wasm       []byte // empty in ListPlugins
+	UploadedAt time.Time
+}
+
+// PluginStore keeps uploaded plugin modules where every node on the database reads them, so that
+// a plugin uploaded through one node serves on all.
+type PluginStore interface {
+	// SavePlugin stores p under p.Name, replacing what was there.
+	SavePlugin(ctx context.Context, p *StoredPlugin) error
+	// DeletePlugin removes the plugin named name; a name with none is no error.
+	DeletePlugin(ctx context.Context, name string) error
+	// ListPlugins describes every stored plugin, without its module, ordered by name.
+	ListPlugins(ctx context.Context) ([]*StoredPlugin, error)
+	// GetPlugin returns a stored plugin with its module, or ErrNotFound.
+	GetPlugin(ctx context.Context, name string) (*StoredPlugin, error)
 }

@@ -271,10 +271,6 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.cfg.PublicURL = strings.TrimRight(publicURL, "/")
 
 	n.metrics = metrics.New(n.store, cfg.Clock, cfg.Logger)
-	plugins, err := n.loadPlugins(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var (
 		notifier engine.Notifier = engine.NewLocalNotifier()
 		leader   engine.Leader
@@ -283,6 +279,10 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if pg, ok := n.store.(*postgres.Store); ok {
 		n.notifier, n.leader = pg.NewNotifier(cfg.Logger), pg.NewLeader()
 		notifier, leader, cacheTTL = n.notifier, n.leader, SharedCacheTTL
+	}
+	plugins, err := n.loadPlugins(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if n.auth, err = auth.New(auth.Config{AdminToken: n.AdminToken, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Clock: cfg.Clock, Metrics: n.metrics,
 		CacheTTL: cacheTTL}, n.store); err != nil {
