@@ -114,6 +114,10 @@ func (s *scheduler) lead(ctx context.Context) bool {
 	if s.leader == nil {
 		return true
 	}
+	// Bounded, so that a database that does not answer holds back the jobs of every node alike,
+	// not this scheduler forever.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	leads, err := s.leader.Leading(ctx)
 	if err != nil && ctx.Err() == nil {
 		s.logger.Warn("cannot tell whether this node leads; maintenance jobs wait", "err", err)
