@@ -22,8 +22,9 @@ import (
 const notifyChannel = "switchyard_changes"
 
 // Notifier is the engine.Notifier of nodes on one PostgreSQL database: NOTIFY on the pool to
-// publish, LISTEN on a dedicated connection to receive. When that connection drops it connects
-// again, and tells every subscriber engine.Reset, as what was published meanwhile is lost.
+// publish, LISTEN on a dedicated connection to receive. Each time it starts listening (first, and
+// again after its connection dropped) it tells every subscriber engine.Reset, as what was published
+// while it did not listen is lost.
 type Notifier struct {
 	url    string
 	store  *Store
@@ -135,12 +136,12 @@ func (n *Notifier) listen(ctx context.Context, listened *bool) error {
 		n.pid = 0
 		n.mu.Unlock()
 	}()
+	// Whatever was published while no connection listened is lost: before a reconnection, and
+	// before the first LISTEN, after the node read what it keeps (its plugins, at Open).
+	n.local.DeliverAll(engine.Reset)
 	if !*listened {
 		*listened = true
 		n.started <- nil
-	} else {
-		// Whatever was published while no connection listened is lost: start over.
-		n.local.DeliverAll(engine.Reset)
 	}
 	for {
 		msg, err := conn.WaitForNotification(ctx)
