@@ -123,6 +123,10 @@ var allowed = map[string]string{
 		"of code, not a secret",
 	"dirWatcher.process: hash == st.hash": "the SHA-256 of a custom plugin's .wasm, a fingerprint of code, " +
 		"not a secret",
+	"Manager.syncOne: cur.plugin.Hash == sp.Hash": "the SHA-256 of a custom plugin's .wasm, a fingerprint " +
+		"of code, not a secret",
+	"Manager.syncOne: hashOf(sp.Wasm) != sp.Hash": "the SHA-256 of a custom plugin's .wasm, a fingerprint " +
+		"of code, not a secret",
 }
 
 // secretWords are the last words that make a name a secret's.

@@ -100,5 +100,14 @@ func (e *Engine) RevokeCredential(ctx context.Context, id string) (removed []str
 		forget(id)
 		defer forget(id)
 	}
-	return e.store.RevokeCredential(ctx, RevokeCredentialParams{ID: id, At: e.now(), DeleteSubscriptions: c.Kind == CredentialAccessToken})
+	removed, err = e.store.RevokeCredential(ctx, RevokeCredentialParams{ID: id, At: e.now(), DeleteSubscriptions: c.Kind == CredentialAccessToken})
+	if err != nil {
+		return nil, err
+	}
+	// Other nodes on the database drop it too. Should the publication fail, their caches still
+	// re-read every credential within the fallback interval (auth.Config.CacheTTL).
+	if perr := e.cfg.Notifier.Publish(context.WithoutCancel(ctx), TopicCredentialRevoked, id); perr != nil {
+		e.logger.Error("tell the other nodes of a revocation", "credential", id, "err", perr)
+	}
+	return removed, nil
 }

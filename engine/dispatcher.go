@@ -125,6 +125,8 @@ type dispatcher struct {
 	pacer   *pacer
 	gate    *gate
 	metrics Metrics // nil counts nothing: see observe
+	// owner is the node ID the leases it takes carry.
+	owner string
 
 	// running are the deliveries whose attempts are under way, whose leases must not end.
 	runningMu sync.Mutex
@@ -280,7 +282,7 @@ func (d *dispatcher) claimLoop(ctx context.Context) {
 		}
 		now := d.clock.Now()
 		skip := d.gate.blocked(now)
-		works, err := d.store.ClaimDue(ctx, ClaimParams{Now: now, LeaseUntil: now.Add(d.cfg.Lease), Limit: n,
+		works, err := d.store.ClaimDue(ctx, ClaimParams{Now: now, LeaseUntil: now.Add(d.cfg.Lease), Limit: n, Owner: d.owner,
 			PerSubscription: d.cfg.MaxPerSubscription, Skip: skip})
 		for range n - len(works) {
 			<-d.slots

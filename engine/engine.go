@@ -32,8 +32,19 @@ type Config struct {
 	CredentialRevoked func(id string)
 	// Metrics is told of attempts, commits and refusals (see Metrics). Default NopMetrics.
 	Metrics Metrics
-	Clock   Clock
-	Logger  *slog.Logger
+	// NodeID names this node in the leases it takes (Delivery.LeaseOwner). Default: a random ID,
+	// new for every process. On a SharedStore, Start recovers only this ID's leases, so a node
+	// given a stable ID hands its own leases back at once when it restarts after a crash; two live
+	// nodes must never share one.
+	NodeID string
+	// Notifier carries changes between the nodes of one database (CredentialRevoked is
+	// subscribed to TopicCredentialRevoked). Default: a LocalNotifier, this process only.
+	Notifier Notifier
+	// Leader decides whether this node runs the maintenance jobs. Nil: it always does, as a node
+	// alone on its database.
+	Leader Leader
+	Clock  Clock
+	Logger *slog.Logger
 }
 
 // WithDefaults returns c with unset fields at their defaults.
@@ -63,6 +74,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Metrics == nil {
 		c.Metrics = NopMetrics{}
+	}
+	if c.NodeID == "" {
+		c.NodeID = NewNodeID()
+	}
+	if c.Notifier == nil {
+		c.Notifier = NewLocalNotifier()
 	}
 	return c
 }
@@ -108,9 +125,19 @@ func New(cfg Config, store Store, plugins *Plugins) (*Engine, error) {
 	e.dispatcher = newDispatcher(cfg.Dispatcher, store, plugins, e.client, e.clock, e.logger, e.styles)
 	e.ingester = newIngester(store, e.router.route, cfg.MaxIngestBatch, e.dispatcher, e.clock, e.logger)
 	e.dispatcher.metrics, e.ingester.metrics = cfg.Metrics, cfg.Metrics
+	e.dispatcher.owner, e.ingester.owner = cfg.NodeID, cfg.NodeID
 	e.jobs = e.maintenanceJobs()
+	if cfg.CredentialRevoked != nil {
+		cfg.Notifier.Subscribe(TopicCredentialRevoked, cfg.CredentialRevoked)
+	}
 	return e, nil
 }
+
+// NewNodeID returns a random node ID, for a node not given one.
+func NewNodeID() string { return "node_" + randomToken(9) }
+
+// NodeID is the ID this node's leases carry.
+func (e *Engine) NodeID() string { return e.cfg.NodeID }
 
 // Plugins returns the loaded formats.
 func (e *Engine) Plugins() *Plugins { return e.plugins }
@@ -135,11 +162,16 @@ func (e *Engine) Client() *outbound.Client { return e.client }
 func (e *Engine) Notify() { e.dispatcher.notify() }
 
 func (e *Engine) maintenanceJobs() []*Job {
+	extend := func(ctx context.Context, now time.Time) error {
+		return e.store.ExtendLeases(ctx, e.dispatcher.runningIDs(), now.Add(e.cfg.Dispatcher.Lease))
+	}
 	return []*Job{
+		// Every node extends the leases of its own running attempts: a receiver may take longer
+		// than a lease to answer, and a delivery recovered under its attempt is sent twice at once.
+		{Name: "extend-leases", Spec: "@every 30s", EveryNode: true, Run: extend},
 		{Name: "recover-leases", Spec: "@every 30s", Run: func(ctx context.Context, now time.Time) error {
-			// First the leases of attempts still running here: a receiver may take longer than a
-			// lease to answer, and a delivery recovered under its attempt is sent twice at once.
-			if err := e.store.ExtendLeases(ctx, e.dispatcher.runningIDs(), now.Add(e.cfg.Dispatcher.Lease)); err != nil {
+			// The leader's own first, as extend-leases may not have run yet at this tick.
+			if err := extend(ctx, now); err != nil {
 				return err
 			}
 			n, err := e.store.RecoverLeases(ctx, RecoverLeasesParams{ExpiredBefore: now, DueAt: now})
@@ -172,8 +204,13 @@ func (e *Engine) maintenanceJobs() []*Job {
 
 var _ Service = (*Engine)(nil)
 
+// forever is a lease end later than any lease: RecoverLeases before it recovers every lease.
+const forever = 100 * 365 * 24 * time.Hour
+
 // Start begins delivering. A single node owns its database, so deliveries a previous run left in
-// flight (it crashed, or was killed) are due again at once, not when their leases end.
+// flight (it crashed, or was killed) are due again at once, not when their leases end. On a
+// SharedStore the other nodes' leases are theirs: only those this node ID holds are recovered at
+// once (a previous run under the same ID), and the rest when they expire, by the leader.
 func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -181,14 +218,18 @@ func (e *Engine) Start(ctx context.Context) error {
 		return nil
 	}
 	now := e.clock.Now()
-	n, err := e.store.RecoverLeases(ctx, RecoverLeasesParams{ExpiredBefore: now.Add(100 * 365 * 24 * time.Hour), DueAt: now})
+	p := RecoverLeasesParams{ExpiredBefore: now.Add(forever), DueAt: now}
+	if shared(e.store) {
+		p.Owner = e.cfg.NodeID
+	}
+	n, err := e.store.RecoverLeases(ctx, p)
 	if err != nil {
 		return fmt.Errorf("recover leases of the previous run: %w", err)
 	}
 	if n > 0 {
-		e.logger.Warn("deliveries left in flight by the previous run are due again", "deliveries", n)
+		e.logger.Warn("deliveries left in flight by the previous run are due again", "deliveries", n, "node", e.cfg.NodeID)
 	}
-	sched, err := newScheduler(e.clock, e.logger, e.jobs)
+	sched, err := newScheduler(e.clock, e.logger, e.jobs, e.cfg.Leader)
 	if err != nil {
 		return err
 	}
@@ -217,6 +258,17 @@ func (e *Engine) Stop(ctx context.Context) error {
 	e.stopped = true
 	err := StopInReverse(ctx, e.services)
 	e.client.Close()
+	// The dispatcher gave back what it cut off; a lease it could not give back or record (the
+	// database failed a write) would otherwise wait to expire while other nodes could send it.
+	// Nothing of this node runs any more, so every lease it holds is free.
+	now := e.clock.Now()
+	n, rerr := e.store.RecoverLeases(context.WithoutCancel(ctx), RecoverLeasesParams{ExpiredBefore: now.Add(forever), DueAt: now, Owner: e.cfg.NodeID})
+	if n > 0 {
+		e.logger.Warn("released leases left at stop", "deliveries", n, "node", e.cfg.NodeID)
+	}
+	if rerr != nil {
+		err = errors.Join(err, fmt.Errorf("release this node's leases: %w", rerr))
+	}
 	return err
 }
 

@@ -25,6 +25,8 @@ type ingester struct {
 	clock   Clock
 	logger  *slog.Logger
 	metrics Metrics
+	// owner is the node ID the leases of handed-over work carry.
+	owner string
 
 	reqs chan *ingestRequest
 	Loop
@@ -135,7 +137,7 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 				if d.NextAttemptAt.After(now) || !g.handoff.reserve() {
 					continue
 				}
-				d.State, d.LeaseUntil = DeliveryInFlight, &lease
+				d.State, d.LeaseUntil, d.LeaseOwner = DeliveryInFlight, &lease, g.owner
 				var sub *Subscription
 				sub, next = subscriptionByID(subs, next, d.SubscriptionID)
 				handed = append(handed, &Work{Delivery: d, Event: ev, Subscription: sub})

@@ -189,10 +189,12 @@ type Delivery struct {
 	Attempts       int           `json:"attempts"`
 	NextAttemptAt  time.Time     `json:"next_attempt_at"`
 	LeaseUntil     *time.Time    `json:"lease_until,omitempty"`
-	LastStatus     int           `json:"last_status,omitempty"`
-	LastError      string        `json:"last_error,omitempty"`
-	CreatedAt      time.Time     `json:"created_at"`
-	UpdatedAt      time.Time     `json:"updated_at"`
+	// LeaseOwner is the node holding the lease (engine.Config.NodeID), while in flight.
+	LeaseOwner string    `json:"lease_owner,omitempty"`
+	LastStatus int       `json:"last_status,omitempty"`
+	LastError  string    `json:"last_error,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // Attempt is one try at a delivery: what was sent, what came back.

@@ -16,6 +16,9 @@ type Job struct {
 	// Spec is a robfig/cron spec: "@every 30s", "@hourly", "*/5 * * * *".
 	Spec string
 	Run  func(ctx context.Context, now time.Time) error
+	// EveryNode runs the job on every node of a shared database; the others run on the leader
+	// alone (Config.Leader).
+	EveryNode bool
 
 	schedule cron.Schedule
 }
@@ -23,16 +26,23 @@ type Job struct {
 // scheduler runs jobs at the times their cron schedules give, reading time from the engine's
 // clock rather than robfig/cron's runner (which reads the wall clock), so tests move time instead
 // of sleeping. One job runs at a time; a job that panics is logged and runs again next time.
+//
+// With a leader, a job not meant for every node runs only when the leader says this node leads,
+// asked at each tick that has such a job due: a node that loses the lead stops at its next tick,
+// and the node that takes it starts at its own.
 type scheduler struct {
 	clock  Clock
 	logger *slog.Logger
 	jobs   []*Job
+	leader Leader
+	// leading is what the leader said last, to log changes.
+	leading bool
 	Loop
 }
 
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
-func newScheduler(clock Clock, logger *slog.Logger, jobs []*Job) (*scheduler, error) {
+func newScheduler(clock Clock, logger *slog.Logger, jobs []*Job, leader Leader) (*scheduler, error) {
 	for _, j := range jobs {
 		s, err := cronParser.Parse(j.Spec)
 		if err != nil {
@@ -40,7 +50,7 @@ func newScheduler(clock Clock, logger *slog.Logger, jobs []*Job) (*scheduler, er
 		}
 		j.schedule = s
 	}
-	s := &scheduler{clock: clock, logger: logger, jobs: jobs}
+	s := &scheduler{clock: clock, logger: logger, jobs: jobs, leader: leader}
 	s.Run = s.loop
 	return s, nil
 }
@@ -68,11 +78,17 @@ func (s *scheduler) loop(ctx context.Context) {
 			}
 		}
 		now := s.clock.Now()
+		asked, leads := false, false
 		for i, j := range s.jobs {
 			if next[i].After(now) {
 				continue
 			}
-			s.runJob(ctx, j, now)
+			if !j.EveryNode && !asked {
+				asked, leads = true, s.lead(ctx)
+			}
+			if j.EveryNode || leads {
+				s.runJob(ctx, j, now)
+			}
 			next[i] = j.schedule.Next(now)
 		}
 	}
@@ -90,4 +106,25 @@ func (s *scheduler) runJob(ctx context.Context, j *Job, now time.Time) {
 		return
 	}
 	s.logger.Debug("job ran", "job", j.Name, "took", time.Since(start))
+}
+
+// lead reports whether this node runs the leader's jobs now. A leader that cannot tell (the
+// database is down) means no: two nodes running maintenance at once is what it prevents.
+func (s *scheduler) lead(ctx context.Context) bool {
+	if s.leader == nil {
+		return true
+	}
+	// Bounded, so that a database that does not answer holds back the jobs of every node alike,
+	// not this scheduler forever.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	leads, err := s.leader.Leading(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.logger.Warn("cannot tell whether this node leads; maintenance jobs wait", "err", err)
+	}
+	if leads != s.leading {
+		s.logger.Info("maintenance jobs", "leading", leads)
+		s.leading = leads
+	}
+	return leads
 }

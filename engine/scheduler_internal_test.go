@@ -65,7 +65,7 @@ func TestSchedulerRunsJobsWhenTheClockSaysSo(t *testing.T) {
 		}},
 		{Name: "panics", Spec: "@every 1m", Run: func(context.Context, time.Time) error { panic("recovered") }},
 	}
-	s, err := newScheduler(clock, slog.New(slog.NewTextHandler(io.Discard, nil)), jobs)
+	s, err := newScheduler(clock, slog.New(slog.NewTextHandler(io.Discard, nil)), jobs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestSchedulerRunsJobsWhenTheClockSaysSo(t *testing.T) {
 
 func TestSchedulerRefusesABadSpec(t *testing.T) {
 	t.Parallel()
-	_, err := newScheduler(&fakeClock{}, slog.Default(), []*Job{{Name: "x", Spec: "whenever"}})
+	_, err := newScheduler(&fakeClock{}, slog.Default(), []*Job{{Name: "x", Spec: "whenever"}}, nil)
 	if err == nil {
 		t.Fatal("a bad spec was accepted")
 	}

@@ -78,8 +78,8 @@ type Store interface {
 	// CountDeliveries counts the deliveries waiting or being sent at now, for metrics: it must be
 	// cheap, as it runs on every scrape.
 	CountDeliveries(ctx context.Context, now time.Time) (DeliveryCounts, error)
-	// RecoverLeases makes in_flight deliveries whose lease ended before p.ExpiredBefore pending and
-	// due at p.DueAt, and returns how many.
+	// RecoverLeases makes in_flight deliveries whose lease ended before p.ExpiredBefore (and, when
+	// p.Owner is set, that p.Owner holds) pending and due at p.DueAt, and returns how many.
 	RecoverLeases(ctx context.Context, p RecoverLeasesParams) (int, error)
 	// ReleaseLeases makes the given in_flight deliveries pending and due at at, without counting
 	// an attempt: for work a stopping dispatcher did not finish, or that must wait its turn.
@@ -177,6 +177,8 @@ type ClaimParams struct {
 	Limit      int
 	// PerSubscription is the most deliveries of one subscription a claim takes; 0: no limit.
 	PerSubscription int
+	// Owner names the node taking the leases (Delivery.LeaseOwner).
+	Owner string
 	// Skip are subscriptions whose deliveries are not claimed now, however old: the dispatcher
 	// cannot send them (a cap is full, the circuit is open). Without it, a hung receiver's backlog
 	// would be claimed, refused and given back batch after batch, ahead of everyone else's work.
@@ -222,6 +224,21 @@ type DeliveryCounts struct {
 type RecoverLeasesParams struct {
 	ExpiredBefore time.Time
 	DueAt         time.Time
+	// Owner, when set, recovers only the leases this node holds: on a database other nodes share,
+	// theirs are their own until they expire.
+	Owner string
+}
+
+// SharedStore is a Store that other nodes may use at once (PostgreSQL): a node then owns only the
+// leases it took, and coordinates with the others (Config.Notifier, Config.Leader).
+type SharedStore interface {
+	Shared() bool
+}
+
+// shared reports whether other nodes may use s at once.
+func shared(s Store) bool {
+	ss, ok := s.(SharedStore)
+	return ok && ss.Shared()
 }
 
 // DeliveryFilter selects deliveries; zero fields match everything.

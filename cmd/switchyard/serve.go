@@ -29,6 +29,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address alone, without a token (bind it where only the scraper reaches); empty: at /metrics on --addr, to the admin token")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder for the database, admin token, keys and caches")
 	fs.StringVar(&cfg.Database, "database", cfg.Database, databaseUsage)
+	fs.StringVar(&cfg.NodeID, "node-id", "", "this node's name in the leases it takes (default: a random ID per process); on a shared database give each node a stable one of its own, so a node restarted after a crash takes its deliveries back at once")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL receivers reach this server at (default http://ADDR, or https://ADDR with --tls-cert)")
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "serve HTTPS with this certificate chain (PEM file); needs --tls-key")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "the private key of --tls-cert (PEM file)")
@@ -121,7 +122,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if n.AdminTokenGenerated {
-		fmt.Fprintf(stdout, "Generated an admin token; it is saved in %s/admin-token and shown only this once:\n\n  %s\n\n", cfg.DataDir, n.AdminToken)
+		fmt.Fprintf(stdout, "Generated an admin token; it is saved in %s and shown only this once:\n\n  %s\n\n", n.AdminTokenSavedIn, n.AdminToken)
 	}
 	if err := n.Start(ctx); err != nil {
 		_ = n.Stop(context.Background())

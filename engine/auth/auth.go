@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/switchyard/switchyard/engine"
 )
@@ -32,6 +33,11 @@ type Config struct {
 	Clock     engine.Clock
 	// Metrics counts refusals by the rate limit. Default engine.NopMetrics.
 	Metrics engine.Metrics
+	// CacheTTL bounds how long a cached credential is trusted without reading it again. Zero:
+	// until it is revoked through this node's engine, right for a node alone on its database. On
+	// a shared database revocations arrive through the engine's Notifier, and this is the fallback
+	// should one be lost.
+	CacheTTL time.Duration
 }
 
 // Authenticator resolves what callers present into an engine.Principal.
@@ -59,7 +65,7 @@ func New(cfg Config, store Store) (*Authenticator, error) {
 		store: store, clock: cfg.Clock,
 		adminDigest: sha256.Sum256([]byte(cfg.AdminToken)),
 		limiter:     newCredentialLimiter(cfg.RateLimit, cfg.RateBurst),
-		principals:  newPrincipalCache(),
+		principals:  newPrincipalCache(cfg.CacheTTL),
 		metrics:     cfg.Metrics,
 	}, nil
 }
@@ -134,8 +140,9 @@ func (a *Authenticator) Signed(ctx context.Context, credentialID string, verify 
 	return a.admit(cred, app, ok)
 }
 
-// Forget drops a credential from the cache, and makes lookups in progress not store theirs. The
-// engine calls it around every revocation.
+// Forget drops a credential from the cache, or every credential for engine.Reset, and makes
+// lookups in progress not store theirs. The engine calls it around every revocation, and on every
+// node of a shared database through its Notifier.
 func (a *Authenticator) Forget(credentialID string) { a.principals.forget(credentialID) }
 
 func (a *Authenticator) admit(cred *engine.Credential, app *engine.App, proved bool) (*engine.Principal, error) {
@@ -166,7 +173,7 @@ func secretMatches(cred *engine.Credential, secret string) bool {
 
 // credentialAndApp returns a credential and its app, from the cache or the store.
 func (a *Authenticator) credentialAndApp(ctx context.Context, id string) (*engine.Credential, *engine.App, error) {
-	if p, ok := a.principals.get(id); ok {
+	if p, ok := a.principals.get(id, a.clock.Now()); ok {
 		return p.cred, p.app, nil
 	}
 	gen := a.principals.generation()
@@ -179,7 +186,7 @@ func (a *Authenticator) credentialAndApp(ctx context.Context, id string) (*engin
 		return nil, nil, err
 	}
 	if cred.RevokedAt == nil {
-		a.principals.put(gen, cachedPrincipal{cred: cred, app: app})
+		a.principals.put(gen, cachedPrincipal{cred: cred, app: app, at: a.clock.Now()})
 	}
 	return cred, app, nil
 }

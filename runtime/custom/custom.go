@@ -40,8 +40,16 @@ var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
 // Config configures a Manager.
 type Config struct {
-	// StoreDir keeps uploaded modules. Required for uploads.
+	// StoreDir keeps uploaded modules, unless Uploads is set. One of them is required for uploads.
 	StoreDir string
+	// Uploads, when set, keeps uploaded modules in the database nodes share, instead of StoreDir:
+	// a plugin uploaded or deleted through one node is then loaded or removed on every node, as
+	// Notifier tells them, and at the latest after SyncInterval.
+	Uploads  engine.PluginStore
+	Notifier engine.Notifier
+	// SyncInterval is how often a node with Uploads compares what it runs with what is stored,
+	// should a notification be lost. Default 30s.
+	SyncInterval time.Duration
 	// Dir is the plugins folder to load .wasm files from and watch; empty for none.
 	Dir string
 	// PollInterval is how often Dir is scanned. Default 2s.
@@ -62,6 +70,9 @@ type Config struct {
 func (c Config) WithDefaults() Config {
 	if c.PollInterval <= 0 {
 		c.PollInterval = 2 * time.Second
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = 30 * time.Second
 	}
 	if c.MaxModuleBytes <= 0 {
 		c.MaxModuleBytes = 32 << 20
@@ -90,6 +101,12 @@ type Manager struct {
 
 	// watch scans the plugins folder for changes while the node serves.
 	watch engine.Loop
+	// sync loads what other nodes uploaded or deleted (Config.Uploads); changed holds the names
+	// notified since its last pass, engine.Reset for all.
+	sync      engine.Loop
+	changedMu sync.Mutex
+	changed   map[string]bool
+	wake      chan struct{}
 }
 
 // entry is one loaded plugin and where it came from.
@@ -161,7 +178,12 @@ type Stats struct {
 // New returns a manager over the runtime and the engine's plugin set; store tells it which
 // subscriptions use a plugin.
 func New(cfg Config, rt *runtime.Runtime, plugins *engine.Plugins, store engine.Store) *Manager {
-	return &Manager{cfg: cfg.WithDefaults(), rt: rt, plugins: plugins, store: store, entries: map[string]*entry{}}
+	m := &Manager{cfg: cfg.WithDefaults(), rt: rt, plugins: plugins, store: store, entries: map[string]*entry{},
+		changed: map[string]bool{}, wake: make(chan struct{}, 1)}
+	if m.cfg.Uploads != nil && m.cfg.Notifier != nil {
+		m.cfg.Notifier.Subscribe(engine.TopicPluginChanged, m.notified)
+	}
+	return m
 }
 
 // grants returns the keys the operator granted the plugin named name.
@@ -182,7 +204,11 @@ func (m *Manager) AddBuiltin(p *runtime.Plugin) {
 // passes validation is logged and skipped: the node still starts, and deliveries in its format
 // wait (and retry) until a good version is loaded.
 func (m *Manager) Load(ctx context.Context) error {
-	if m.cfg.StoreDir != "" {
+	if m.cfg.Uploads != nil {
+		if err := m.loadShared(ctx); err != nil {
+			return err
+		}
+	} else if m.cfg.StoreDir != "" {
 		if err := m.loadStored(ctx); err != nil {
 			return err
 		}
@@ -198,8 +224,14 @@ func (m *Manager) Load(ctx context.Context) error {
 
 var _ engine.Service = (*Manager)(nil)
 
-// Start watches the plugins folder, when there is one.
+// Start watches the plugins folder, when there is one, and the shared uploads, when they are.
 func (m *Manager) Start(ctx context.Context) error {
+	if m.cfg.Uploads != nil {
+		m.sync.Run = m.syncLoop
+		if err := m.sync.Start(ctx); err != nil {
+			return err
+		}
+	}
 	if m.dir == nil {
 		return nil
 	}
@@ -208,7 +240,9 @@ func (m *Manager) Start(ctx context.Context) error {
 }
 
 // Stop stops watching. Safe to call twice, and without Start.
-func (m *Manager) Stop(ctx context.Context) error { return m.watch.Stop(ctx) }
+func (m *Manager) Stop(ctx context.Context) error {
+	return errors.Join(m.watch.Stop(ctx), m.sync.Stop(ctx))
+}
 
 // List describes every loaded plugin, built-in ones included, sorted by name.
 func (m *Manager) List() []Info {
@@ -280,7 +314,7 @@ func (m *Manager) Upload(ctx context.Context, name string, wasm []byte, trusted 
 	if int64(len(wasm)) > m.cfg.MaxModuleBytes {
 		return Uploaded{}, fmt.Errorf("module of %d bytes exceeds the limit of %d: %w", len(wasm), m.cfg.MaxModuleBytes, engine.ErrTooLarge)
 	}
-	if m.cfg.StoreDir == "" {
+	if m.cfg.StoreDir == "" && m.cfg.Uploads == nil {
 		return Uploaded{}, fmt.Errorf("uploads are not enabled on this node: %w", engine.ErrConflict)
 	}
 	mode := runtime.Sandboxed
@@ -312,6 +346,7 @@ func (m *Manager) Upload(ctx context.Context, name string, wasm []byte, trusted 
 	m.swapIn(name, e)
 	res.Info = e.info()
 	m.cfg.Logger.Info("plugin uploaded", "plugin", p.Version(), "mode", p.Mode, "replaced", res.Replaced)
+	m.publish(ctx, name)
 	return res, nil
 }
 
@@ -384,6 +419,7 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 		m.cfg.Logger.Error("remove stored plugin", "plugin", name, "err", err)
 	}
 	m.cfg.Logger.Info("plugin deleted", "plugin", e.plugin.Version())
+	m.publish(ctx, name)
 	return nil
 }
 

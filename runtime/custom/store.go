@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/runtime"
 )
 
@@ -31,6 +32,11 @@ func hashOf(wasm []byte) string {
 }
 
 func (m *Manager) save(name string, wasm []byte, trusted bool) error {
+	if m.cfg.Uploads != nil {
+		return m.cfg.Uploads.SavePlugin(context.Background(), &engine.StoredPlugin{
+			Name: name, Hash: hashOf(wasm), Trusted: trusted, Wasm: wasm, UploadedAt: time.Now().UTC(),
+		})
+	}
 	if err := os.MkdirAll(m.cfg.StoreDir, 0o700); err != nil {
 		return fmt.Errorf("plugin store: %w", err)
 	}
@@ -48,6 +54,9 @@ func (m *Manager) save(name string, wasm []byte, trusted bool) error {
 }
 
 func (m *Manager) unsave(name string) error {
+	if m.cfg.Uploads != nil {
+		return m.cfg.Uploads.DeletePlugin(context.Background(), name)
+	}
 	var errs []error
 	for _, ext := range []string{".json", ".wasm"} {
 		if err := os.Remove(filepath.Join(m.cfg.StoreDir, name+ext)); err != nil && !errors.Is(err, os.ErrNotExist) {

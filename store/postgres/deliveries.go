@@ -42,7 +42,7 @@ var claimSQL = `WITH candidates AS (
 	), picked AS (
 		SELECT id, turn FROM turns ORDER BY turn, next_attempt_at, id LIMIT ?
 	)
-	UPDATE deliveries d SET state = 'in_flight', lease_until = ?, updated_at = ?
+	UPDATE deliveries d SET state = 'in_flight', lease_until = ?, lease_owner = ?, updated_at = ?
 	FROM picked WHERE d.id = picked.id
 	RETURNING ` + qualifiedDeliveryCols + `, picked.turn`
 
@@ -76,7 +76,7 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		claimed = claimed[:0]
 		return tx.SelectContext(ctx, &claimed, rebind(claimSQL), ToMS(p.Now), skip, claimWindow*p.Limit, perSub, p.Limit,
-			ToMS(p.LeaseUntil), ToMS(p.Now))
+			ToMS(p.LeaseUntil), p.Owner, ToMS(p.Now))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", MapError(err))
@@ -203,7 +203,7 @@ const (
 	// expired) count one after the other, never both from the same read.
 	completeReadSQL = `SELECT state, attempts, next_attempt_at, subscription_id FROM deliveries WHERE id = ? FOR UPDATE`
 	completeMoveSQL = `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, state = ?,
-		next_attempt_at = ?, lease_until = NULL, updated_at = ? WHERE id = ?`
+		next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ? WHERE id = ?`
 	completeCountSQL = `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, updated_at = ?
 		WHERE id = ?`
 	insertAttemptSQL = `INSERT INTO attempts (` + attemptCols + `)
@@ -216,8 +216,8 @@ const (
 		WHERE id = ? AND state <> 'disabled'`
 
 	nextDueSQL = `SELECT next_attempt_at FROM deliveries WHERE state = 'pending' ORDER BY next_attempt_at LIMIT 1`
-	recoverSQL = `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_until = NULL, updated_at = ?
-		WHERE state = 'in_flight' AND lease_until < ?`
+	recoverSQL = `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ?
+		WHERE state = 'in_flight' AND lease_until < ? AND (?::text = '' OR lease_owner = ?)`
 	purgeSQL = `DELETE FROM attempts WHERE (delivery_id, number) IN
 		(SELECT delivery_id, number FROM attempts WHERE started_at < ? LIMIT ?)`
 )
@@ -358,7 +358,7 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 func (s *Store) RecoverLeases(ctx context.Context, p engine.RecoverLeasesParams) (int, error) {
 	var n int64
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, rebind(recoverSQL), ToMS(p.DueAt), ToMS(p.DueAt), ToMS(p.ExpiredBefore))
+		res, err := tx.ExecContext(ctx, rebind(recoverSQL), ToMS(p.DueAt), ToMS(p.DueAt), ToMS(p.ExpiredBefore), p.Owner, p.Owner)
 		if err != nil {
 			return err
 		}
@@ -378,7 +378,7 @@ func (s *Store) ReleaseLeases(ctx context.Context, ids []string, now time.Time) 
 	ids = distinct(slices.Clone(ids))
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, rebind(`UPDATE deliveries
-			SET state = 'pending', next_attempt_at = ?, lease_until = NULL, updated_at = ?
+			SET state = 'pending', next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ?
 			WHERE state = 'in_flight' AND id = ANY (?)`), ToMS(now), ToMS(now), ids)
 		return err
 	})
@@ -493,7 +493,7 @@ func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) (*e
 	var r deliveryRow
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		err := tx.GetContext(ctx, &r, rebind(`UPDATE deliveries
-			SET state = 'pending', next_attempt_at = ?, lease_until = NULL, updated_at = ?
+			SET state = 'pending', next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ?
 			WHERE id = ? AND state IN ('failed', 'dead')
 			RETURNING `+deliveryCols),
 			ToMS(now), ToMS(now), id)
@@ -539,7 +539,7 @@ func (s *Store) ReplaySubscription(ctx context.Context, p engine.ReplayParams) (
 		for _, evID := range eventIDs {
 			id := p.NewID()
 			_, err := ins.ExecContext(ctx, id, evID, p.SubscriptionID, appID, string(engine.DeliveryEvent),
-				string(engine.DeliveryPending), 0, now, nil, 0, "", now, now)
+				string(engine.DeliveryPending), 0, now, nil, "", 0, "", now, now)
 			if err != nil {
 				return fmt.Errorf("delivery %q of event %q: %w", id, evID, err)
 			}

@@ -53,6 +53,8 @@ func (o Options) WithDefaults() Options {
 // Store is the engine.Store on one PostgreSQL database.
 type Store struct {
 	db *sqlx.DB
+	// url is the database's, for the connections of its own a Notifier or a Leader opens.
+	url string
 	// purgeBatch is how many attempts PurgeAttempts deletes per transaction.
 	purgeBatch int
 }
@@ -71,7 +73,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", Redact(url), err)
 	}
-	s := &Store{db: db, purgeBatch: 5000}
+	s := &Store{db: db, url: url, purgeBatch: 5000}
 	if err := s.Migrate(ctx, opts.Migrations...); err != nil {
 		db.Close()
 		return nil, err
@@ -258,3 +260,6 @@ func selectAny[T any](ctx context.Context, q sqlx.QueryerContext, dest *[]T, que
 	*dest = append(*dest, rows...)
 	return nil
 }
+
+// Shared reports that other nodes may use this database at once (engine.SharedStore).
+func (s *Store) Shared() bool { return true }

@@ -209,7 +209,7 @@ func eventArgs(ev *engine.Event) ([]any, error) {
 }
 
 const deliveryCols = `id, event_id, subscription_id, app_id, kind, state, attempts, next_attempt_at,
-	lease_until, last_status, last_error, created_at, updated_at`
+	lease_until, lease_owner, last_status, last_error, created_at, updated_at`
 
 type deliveryRow struct {
 	ID             string         `db:"id"`
@@ -221,6 +221,7 @@ type deliveryRow struct {
 	Attempts       int            `db:"attempts"`
 	NextAttemptAt  int64          `db:"next_attempt_at"`
 	LeaseUntil     sql.NullInt64  `db:"lease_until"`
+	LeaseOwner     string         `db:"lease_owner"`
 	LastStatus     int            `db:"last_status"`
 	LastError      string         `db:"last_error"`
 	CreatedAt      int64          `db:"created_at"`
@@ -232,7 +233,7 @@ func (r *deliveryRow) delivery() *engine.Delivery {
 		ID: r.ID, EventID: r.EventID.String, SubscriptionID: r.SubscriptionID, AppID: r.AppID,
 		Kind: engine.DeliveryKind(r.Kind), State: engine.DeliveryState(r.State), Attempts: r.Attempts,
 		NextAttemptAt: FromMS(r.NextAttemptAt), LeaseUntil: FromNullMS(r.LeaseUntil),
-		LastStatus: r.LastStatus, LastError: r.LastError,
+		LeaseOwner: r.LeaseOwner, LastStatus: r.LastStatus, LastError: r.LastError,
 		CreatedAt: FromMS(r.CreatedAt), UpdatedAt: FromMS(r.UpdatedAt),
 	}
 }
@@ -241,13 +242,13 @@ func (r *deliveryRow) delivery() *engine.Delivery {
 func deliveryArgs(d *engine.Delivery) []any {
 	return []any{
 		d.ID, toNullString(d.EventID), d.SubscriptionID, d.AppID, string(d.Kind), string(d.State),
-		d.Attempts, ToMS(d.NextAttemptAt), ToNullMS(d.LeaseUntil), d.LastStatus, cleanText(d.LastError),
+		d.Attempts, ToMS(d.NextAttemptAt), ToNullMS(d.LeaseUntil), d.LeaseOwner, d.LastStatus, cleanText(d.LastError),
 		ToMS(d.CreatedAt), ToMS(d.UpdatedAt),
 	}
 }
 
 var insertDeliverySQL = rebind(`INSERT INTO deliveries (` + deliveryCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 
 const attemptCols = `delivery_id, number, started_at, duration_ms, plugin_version, request_method,
 	request_url, request_headers, request_body, response_status, response_headers, response_body,

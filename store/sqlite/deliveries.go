@@ -63,7 +63,7 @@ func qualify(alias, cols string) string {
 // among.
 const claimWindow = 4
 
-const claimOneSQL = `UPDATE deliveries SET state = 'in_flight', lease_until = ?, updated_at = ? WHERE id = ?`
+const claimOneSQL = `UPDATE deliveries SET state = 'in_flight', lease_until = ?, lease_owner = ?, updated_at = ? WHERE id = ?`
 
 // ClaimDue leases the due deliveries in one write transaction, then reads what shaping needs
 // (events, subscriptions, apps, accounts: one IN query each) from the reader pool, so the writer is
@@ -92,10 +92,10 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 		upd := stmt(tx, claimOneSQL)
 		lease, now := ToMS(p.LeaseUntil), ToMS(p.Now)
 		for i := range rows {
-			if _, err := upd.ExecContext(ctx, lease, now, rows[i].ID); err != nil {
+			if _, err := upd.ExecContext(ctx, lease, p.Owner, now, rows[i].ID); err != nil {
 				return err
 			}
-			rows[i].State, rows[i].LeaseUntil, rows[i].UpdatedAt = "in_flight", sql.NullInt64{Int64: lease, Valid: true}, now
+			rows[i].State, rows[i].LeaseUntil, rows[i].LeaseOwner, rows[i].UpdatedAt = "in_flight", sql.NullInt64{Int64: lease, Valid: true}, p.Owner, now
 		}
 		return nil
 	})
@@ -209,7 +209,7 @@ const (
 	// on SQLite 3.54 than these three statements together.)
 	completeReadSQL = `SELECT state, attempts, next_attempt_at, subscription_id FROM deliveries WHERE id = ?`
 	completeMoveSQL = `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, state = ?,
-		next_attempt_at = ?, lease_until = NULL, updated_at = ? WHERE id = ?`
+		next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ? WHERE id = ?`
 	completeCountSQL = `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, updated_at = ?
 		WHERE id = ?`
 	insertAttemptSQL = `INSERT INTO attempts (` + attemptCols + `)
@@ -227,8 +227,8 @@ const (
 		(SELECT count(*) FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?),
 		(SELECT count(*) FROM deliveries WHERE state = 'pending' AND next_attempt_at > ?),
 		(SELECT count(*) FROM deliveries WHERE state = 'in_flight')`
-	recoverSQL = `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_until = NULL, updated_at = ?
-		WHERE state = 'in_flight' AND lease_until < ?`
+	recoverSQL = `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ?
+		WHERE state = 'in_flight' AND lease_until < ? AND (? = '' OR lease_owner = ?)`
 	purgeSQL = `DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE started_at < ? LIMIT ?)`
 )
 
@@ -377,7 +377,7 @@ func (s *Store) CountDeliveries(ctx context.Context, now time.Time) (engine.Deli
 func (s *Store) RecoverLeases(ctx context.Context, p engine.RecoverLeasesParams) (int, error) {
 	var n int64
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, recoverSQL, ToMS(p.DueAt), ToMS(p.DueAt), ToMS(p.ExpiredBefore))
+		res, err := tx.ExecContext(ctx, recoverSQL, ToMS(p.DueAt), ToMS(p.DueAt), ToMS(p.ExpiredBefore), p.Owner, p.Owner)
 		if err != nil {
 			return err
 		}
@@ -398,7 +398,7 @@ func (s *Store) ReleaseLeases(ctx context.Context, ids []string, now time.Time) 
 	err := s.writeRelaxed(ctx, func(tx *sqlx.Tx) error {
 		return InChunks(ids, func(chunk []string) error {
 			q, args, err := sqlx.In(`UPDATE deliveries
-				SET state = 'pending', next_attempt_at = ?, lease_until = NULL, updated_at = ?
+				SET state = 'pending', next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ?
 				WHERE state = 'in_flight' AND id IN (?)`, ToMS(now), ToMS(now), chunk)
 			if err != nil {
 				return err
@@ -510,7 +510,7 @@ func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) (*e
 	var r deliveryRow
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		err := tx.GetContext(ctx, &r, `UPDATE deliveries
-			SET state = 'pending', next_attempt_at = ?, lease_until = NULL, updated_at = ?
+			SET state = 'pending', next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ?
 			WHERE id = ? AND state IN ('failed', 'dead')
 			RETURNING `+deliveryCols,
 			ToMS(now), ToMS(now), id)
@@ -556,7 +556,7 @@ func (s *Store) ReplaySubscription(ctx context.Context, p engine.ReplayParams) (
 		for _, evID := range eventIDs {
 			id := p.NewID()
 			_, err := ins.ExecContext(ctx, id, evID, p.SubscriptionID, appID, string(engine.DeliveryEvent),
-				string(engine.DeliveryPending), 0, now, nil, 0, "", now, now)
+				string(engine.DeliveryPending), 0, now, nil, "", 0, "", now, now)
 			if err != nil {
 				return fmt.Errorf("delivery %q of event %q: %w", id, evID, err)
 			}

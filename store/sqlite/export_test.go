@@ -69,7 +69,7 @@ func HotQueryPlans(ctx context.Context, s *Store) (map[string]string, error) {
 	}{
 		"claim":              {claimSelectSQL, []any{1, "[]", 40, 32, 10}},
 		"nextdue":            {nextDueSQL, nil},
-		"recover":            {recoverSQL, []any{1, 1, 1}},
+		"recover":            {recoverSQL, []any{1, 1, 1, "", ""}},
 		"routing":            {wideSubscriptionsSQL, []any{"acc"}},
 		"routing-entity":     {entitySubscriptionsSQL, []any{"acc", "doc-1"}},
 		"routing-has-entity": {hasEntitySubscriptionsSQL, []any{"acc"}},

@@ -866,3 +866,77 @@ func testExtendLeases(t *testing.T, open func(t *testing.T) engine.Store) {
 		t.Errorf("ExtendLeases(none): %v", err)
 	}
 }
+
+// testLeaseOwners: a lease names the node that took it, by a claim or handed over at ingest; the
+// name goes when the lease ends, however it ends; and a node recovers its own leases only, so that
+// on a database other nodes share it never takes back their deliveries in flight.
+func testLeaseOwners(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	sub := h.sub(app, acc)
+	a1, a2, a3 := h.deliver(sub, base), h.deliver(sub, base), h.deliver(sub, base)
+	ws, err := h.s.ClaimDue(h.ctx, engine.ClaimParams{Now: base, LeaseUntil: at(time.Hour), Limit: 3, Owner: "node_a"})
+	if err != nil || len(ws) != 3 {
+		t.Fatalf("claim by node_a: %d, %v; want 3", len(ws), err)
+	}
+	for _, w := range ws {
+		if w.Delivery.LeaseOwner != "node_a" {
+			t.Errorf("claimed work's owner %q; want node_a", w.Delivery.LeaseOwner)
+		}
+	}
+	b := h.deliver(sub, base)
+	if ws, err := h.s.ClaimDue(h.ctx, engine.ClaimParams{Now: base, LeaseUntil: at(time.Hour), Limit: 3, Owner: "node_b"}); err != nil || len(ws) != 1 {
+		t.Fatalf("claim by node_b: %d, %v; want 1", len(ws), err)
+	}
+	// Handed over at ingest: stored leased, with its owner.
+	ev := newEvent(acc)
+	h.ingest(func(ev *engine.Event, subs []*engine.Subscription) []*engine.Delivery {
+		d := newDelivery(ev, subs[0], base)
+		lease := at(time.Hour)
+		d.State, d.LeaseUntil, d.LeaseOwner = engine.DeliveryInFlight, &lease, "node_b"
+		return []*engine.Delivery{d}
+	}, ev)
+	ds, err := h.s.ListDeliveries(h.ctx, engine.DeliveryFilter{EventID: ev.ID})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("handed-over delivery: %d, %v", len(ds), err)
+	}
+	handed := ds[0]
+	for _, d := range []*engine.Delivery{a1, a2, a3, b, handed} {
+		want := "node_a"
+		if d == b || d == handed {
+			want = "node_b"
+		}
+		if got := h.delivery(d.ID); got.State != engine.DeliveryInFlight || got.LeaseOwner != want {
+			t.Errorf("%s: %s owned by %q; want in flight, %q", d.ID, got.State, got.LeaseOwner, want)
+		}
+	}
+
+	// node_b starts again: its leases, not yet ended, come back at once; node_a's stay.
+	n, err := h.s.RecoverLeases(h.ctx, engine.RecoverLeasesParams{ExpiredBefore: at(100 * 24 * time.Hour), DueAt: base, Owner: "node_b"})
+	if err != nil || n != 2 {
+		t.Fatalf("RecoverLeases of node_b = %d, %v; want 2", n, err)
+	}
+	for _, d := range []*engine.Delivery{b, handed} {
+		if got := h.delivery(d.ID); got.State != engine.DeliveryPending || got.LeaseOwner != "" || got.LeaseUntil != nil {
+			t.Errorf("%s after node_b's recovery: %s, owner %q, lease %v; want pending, none", d.ID, got.State, got.LeaseOwner, got.LeaseUntil)
+		}
+	}
+	for _, d := range []*engine.Delivery{a1, a2, a3} {
+		if got := h.delivery(d.ID); got.State != engine.DeliveryInFlight || got.LeaseOwner != "node_a" {
+			t.Errorf("node_a's %s after node_b's recovery: %s, owner %q", d.ID, got.State, got.LeaseOwner)
+		}
+	}
+	// Every other end of a lease clears its owner: a release, an outcome, an expiry.
+	if err := h.s.ReleaseLeases(h.ctx, []string{a1.ID}, base); err != nil {
+		t.Fatal(err)
+	}
+	h.complete(outcome(a2, base, engine.DeliveryPending))
+	if n, err := h.s.RecoverLeases(h.ctx, engine.RecoverLeasesParams{ExpiredBefore: at(2 * time.Hour), DueAt: base}); err != nil || n != 1 {
+		t.Fatalf("RecoverLeases of expired leases = %d, %v; want 1 (a3)", n, err)
+	}
+	for _, d := range []*engine.Delivery{a1, a2, a3} {
+		if got := h.delivery(d.ID); got.State != engine.DeliveryPending || got.LeaseOwner != "" {
+			t.Errorf("%s after its lease ended: %s, owner %q; want pending, none", d.ID, got.State, got.LeaseOwner)
+		}
+	}
+}

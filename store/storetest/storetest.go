@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"NextDue", testNextDue},
 		{"CountDeliveries", testCountDeliveries},
 		{"RecoverLeases", testRecoverLeases},
+		{"LeaseOwners", testLeaseOwners},
 		{"ReleaseLeases", testReleaseLeases},
 		{"ExtendLeases", testExtendLeases},
 		{"ListDeliveries", testListDeliveries},

@@ -6,6 +6,7 @@ import (
 	"github.com/switchyard/switchyard/store/postgres/pgtest"
 )
 
-// TestMain fails the package's tests if any goroutine outlives them: every service started in a
-// test must be stopped by it. It stops the throwaway PostgreSQL the tests that need one start.
+// TestMain fails the package's tests if any goroutine outlives them (every service started in a
+// test must be stopped by it), and stops the throwaway PostgreSQL cluster the tests of shared
+// databases start on first use.
 func TestMain(m *testing.M) { pgtest.Main(m) }

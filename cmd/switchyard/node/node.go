@@ -28,6 +28,7 @@ import (
 	"github.com/switchyard/switchyard/runtime"
 	"github.com/switchyard/switchyard/runtime/builtin"
 	"github.com/switchyard/switchyard/runtime/custom"
+	"github.com/switchyard/switchyard/store/postgres"
 	"github.com/switchyard/switchyard/store/sqlite"
 )
 
@@ -44,6 +45,11 @@ type Config struct {
 	// Database is where the data lives: sqlite://PATH or postgres://... (see ParseDatabase).
 	// Default: sqlite:// the file switchyard.db in DataDir.
 	Database string
+	// NodeID names this node in the leases it takes (engine.Config.NodeID). Default: a random ID
+	// for each process, logged at start. Give each node of a shared database a stable ID of its own
+	// (its host name) so that, restarted after a crash, it takes its deliveries back at once
+	// rather than when their leases end; never give two live nodes the same.
+	NodeID string
 	// CacheDir keeps compiled plugins between starts. Default DataDir/cache/wazero.
 	CacheDir string
 	// PublicURL is where receivers reach this node, for the URLs it mints. Default http://Addr, or
@@ -166,8 +172,15 @@ func (c Config) WithDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = engine.SystemClock{}
 	}
+	if c.NodeID == "" {
+		c.NodeID = engine.NewNodeID()
+	}
 	return c
 }
+
+// SharedCacheTTL is how long a node on a shared database trusts a cached credential without
+// reading it again, should the notification of its revocation be lost.
+const SharedCacheTTL = 30 * time.Second
 
 // Node is one running Switchyard server.
 type Node struct {
@@ -190,11 +203,17 @@ type Node struct {
 	metricsLn   net.Listener
 	metricsHTTP *http.Server
 
-	// AdminToken is the operator's token; AdminTokenGenerated says it was made on this start.
+	// AdminToken is the operator's token; AdminTokenGenerated says it was made on this start, and
+	// AdminTokenSavedIn where it is kept.
 	AdminToken          string
 	AdminTokenGenerated bool
+	AdminTokenSavedIn   string
 	// ServerKey signs for plugins (sdk.KeyServer); its certificate is served at CertificateURL.
 	ServerKey *ServerKey
+
+	// notifier and leader coordinate the nodes of a shared database; nil on SQLite.
+	notifier *postgres.Notifier
+	leader   *postgres.Leader
 
 	services []engine.Service
 	stopOnce sync.Once
@@ -223,15 +242,11 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.lock, err = lockDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	if n.AdminToken, n.AdminTokenGenerated, err = adminToken(cfg.AdminToken, cfg.DataDir); err != nil {
+	if n.store, err = openStore(ctx, db, cfg.Synchronous); err != nil {
 		return nil, err
 	}
-	var keyGenerated bool
-	if n.ServerKey, keyGenerated, err = LoadOrCreateServerKey(cfg.DataDir, time.Now()); err != nil {
+	if err := n.loadSecrets(ctx); err != nil {
 		return nil, err
-	}
-	if keyGenerated {
-		n.logger.Info("generated the server signing key", "file", filepath.Join(cfg.DataDir, serverKeyFile))
 	}
 	tlsConfig, err := loadTLS(cfg.TLSCertFile, cfg.TLSKeyFile)
 	if err != nil {
@@ -256,15 +271,22 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.cfg.PublicURL = strings.TrimRight(publicURL, "/")
 
-	if n.store, err = openStore(ctx, db, cfg.Synchronous); err != nil {
-		return nil, err
-	}
 	n.metrics = metrics.New(n.store, cfg.Clock, cfg.Logger)
+	var (
+		notifier engine.Notifier = engine.NewLocalNotifier()
+		leader   engine.Leader
+		cacheTTL time.Duration
+	)
+	if pg, ok := n.store.(*postgres.Store); ok {
+		n.notifier, n.leader = pg.NewNotifier(cfg.Logger), pg.NewLeader()
+		notifier, leader, cacheTTL = n.notifier, n.leader, SharedCacheTTL
+	}
 	plugins, err := n.loadPlugins(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if n.auth, err = auth.New(auth.Config{AdminToken: n.AdminToken, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Clock: cfg.Clock, Metrics: n.metrics}, n.store); err != nil {
+	if n.auth, err = auth.New(auth.Config{AdminToken: n.AdminToken, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Clock: cfg.Clock, Metrics: n.metrics,
+		CacheTTL: cacheTTL}, n.store); err != nil {
 		return nil, err
 	}
 	n.engine, err = engine.New(engine.Config{
@@ -272,7 +294,8 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		Outbound:         outbound.Config{Guard: outbound.NewGuard(cfg.AllowPrivate, cfg.Resolver)},
 		AttemptRetention: cfg.AttemptRetention, DisableAfter: cfg.DisableAfter, MaxIngestBatch: cfg.MaxIngestBatch,
 		CredentialRevoked: n.auth.Forget,
-		Clock:             cfg.Clock, Logger: cfg.Logger, Metrics: n.metrics,
+		NodeID:            cfg.NodeID, Notifier: notifier, Leader: leader,
+		Clock: cfg.Clock, Logger: cfg.Logger, Metrics: n.metrics,
 	}, n.store, plugins)
 	if err != nil {
 		return nil, err
@@ -303,6 +326,35 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		TLSConfig:         tlsConfig,
 	}
 	return n, nil
+}
+
+// loadSecrets reads, or makes on first start, the admin token and the server signing key: from
+// the data dir for a node alone on SQLite, from the database for nodes sharing PostgreSQL.
+func (n *Node) loadSecrets(ctx context.Context) (err error) {
+	var keyGenerated bool
+	where := "file " + filepath.Join(n.cfg.DataDir, serverKeyFile)
+	if pg, ok := n.store.(*postgres.Store); ok {
+		where = "the database"
+		n.AdminTokenSavedIn = "the database (shared_secrets)"
+		if n.AdminToken, n.AdminTokenGenerated, err = sharedAdminTokenOf(ctx, pg, n.cfg.AdminToken); err != nil {
+			return err
+		}
+		if n.ServerKey, keyGenerated, err = sharedServerKeyOf(ctx, pg, time.Now()); err != nil {
+			return err
+		}
+	} else {
+		n.AdminTokenSavedIn = filepath.Join(n.cfg.DataDir, "admin-token")
+		if n.AdminToken, n.AdminTokenGenerated, err = adminToken(n.cfg.AdminToken, n.cfg.DataDir); err != nil {
+			return err
+		}
+		if n.ServerKey, keyGenerated, err = LoadOrCreateServerKey(n.cfg.DataDir, time.Now()); err != nil {
+			return err
+		}
+	}
+	if keyGenerated {
+		n.logger.Info("generated the server signing key", "in", where)
+	}
+	return nil
 }
 
 // loadTLS reads the certificate chain and key to serve HTTPS with; both files or neither.
@@ -397,6 +449,10 @@ var _ engine.Service = (*Node)(nil)
 // returns once the node is serving.
 func (n *Node) Start(ctx context.Context) error {
 	n.services = []engine.Service{n.engine, n.custom}
+	if n.notifier != nil {
+		// Listening before anything is cached, so that no change made meanwhile is missed.
+		n.services = append([]engine.Service{n.notifier}, n.services...)
+	}
 	for i, s := range n.services {
 		if err := s.Start(ctx); err != nil {
 			_ = engine.StopInReverse(ctx, n.services[:i])
@@ -419,7 +475,7 @@ func (n *Node) Start(ctx context.Context) error {
 		}()
 		n.logger.Info("metrics served apart", "addr", n.MetricsAddr())
 	}
-	n.logger.Info("switchyard serving", "addr", n.Addr(), "public_url", n.cfg.PublicURL, "data_dir", n.cfg.DataDir)
+	n.logger.Info("switchyard serving", "addr", n.Addr(), "public_url", n.cfg.PublicURL, "data_dir", n.cfg.DataDir, "node_id", n.cfg.NodeID)
 	return nil
 }
 
@@ -473,6 +529,13 @@ func (n *Node) closeResources() {
 	}
 	if n.rt != nil {
 		_ = n.rt.Close(context.Background())
+	}
+	if n.notifier != nil {
+		_ = n.notifier.Stop(context.Background())
+	}
+	if n.leader != nil {
+		// Closing the session frees the lead at once for another node.
+		_ = n.leader.Close()
 	}
 	if n.store != nil {
 		if err := n.store.Close(); err != nil {

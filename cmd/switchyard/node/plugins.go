@@ -9,6 +9,7 @@ import (
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/runtime"
 	"github.com/switchyard/switchyard/runtime/custom"
+	"github.com/switchyard/switchyard/store/postgres"
 )
 
 // DefaultMaxPluginBytes caps an uploaded module unless Config.MaxPluginBytes says otherwise. A Go
@@ -16,17 +17,22 @@ import (
 const DefaultMaxPluginBytes = 32 << 20
 
 // openCustomPlugins sets up the node's custom plugins beside the built-in ones: uploads kept in
-// DataDir/plugins, and the plugins folder when one is configured.
+// DataDir/plugins (in the database, on PostgreSQL), and the plugins folder when one is configured.
 func (n *Node) openCustomPlugins(ctx context.Context, plugins *engine.Plugins, builtins []*runtime.Plugin) error {
 	maxBytes := n.cfg.MaxPluginBytes
 	grants, err := parseKeyGrants(n.cfg.PluginKeyGrants)
 	if err != nil {
 		return err
 	}
-	n.custom = custom.New(custom.Config{
+	cfg := custom.Config{
 		StoreDir: filepath.Join(n.cfg.DataDir, "plugins"), Dir: n.cfg.PluginsDir, PollInterval: n.cfg.PluginsPollInterval,
 		Trusted: n.cfg.TrustedPlugins, KeyGrants: grants, MaxModuleBytes: maxBytes, Logger: n.logger,
-	}, n.rt, plugins, n.store)
+	}
+	if pg, ok := n.store.(*postgres.Store); ok {
+		// Every node of the database serves what any of them took.
+		cfg.Uploads, cfg.Notifier = pg, n.notifier
+	}
+	n.custom = custom.New(cfg, n.rt, plugins, n.store)
 	for _, p := range builtins {
 		n.custom.AddBuiltin(p)
 	}

@@ -88,19 +88,24 @@ func readServerKey(path string) (*rsa.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseServerKey(b, path)
+}
+
+// parseServerKey reads an RSA key in PEM (PKCS #8 or #1); where says where it came from.
+func parseServerKey(b []byte, where string) (*rsa.PrivateKey, error) {
 	block, _ := pem.Decode(b)
 	if block == nil {
-		return nil, fmt.Errorf("server key %s: no PEM block", path)
+		return nil, fmt.Errorf("server key %s: no PEM block", where)
 	}
 	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
 		if parsed, err = x509.ParsePKCS1PrivateKey(block.Bytes); err != nil {
-			return nil, fmt.Errorf("server key %s: %w", path, err)
+			return nil, fmt.Errorf("server key %s: %w", where, err)
 		}
 	}
 	key, ok := parsed.(*rsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("server key %s: an RSA key is needed, not %T", path, parsed)
+		return nil, fmt.Errorf("server key %s: an RSA key is needed, not %T", where, parsed)
 	}
 	return key, nil
 }

@@ -131,8 +131,13 @@ func (e styleEntry) build(d engine.StyleDeps, db coreStore) (engine.Style, error
 
 // StyleDeps are what the node builds its styles with (tests build one of their own beside them).
 func (n *Node) StyleDeps() engine.StyleDeps {
+	var secrets engine.Secrets = dataDirSecrets{dir: n.cfg.DataDir}
+	if pg, ok := n.store.(*postgres.Store); ok {
+		// Every node signs and checks a style's tokens with the same key.
+		secrets = dbSecrets{db: pg}
+	}
 	return engine.StyleDeps{
-		Engine: n.engine, Auth: n.auth, Secrets: dataDirSecrets{dir: n.cfg.DataDir}, Logger: n.logger,
+		Engine: n.engine, Auth: n.auth, Secrets: secrets, Logger: n.logger,
 		PublicURL: n.cfg.PublicURL, Settings: n.cfg.StyleSettings,
 	}
 }
