@@ -3,9 +3,10 @@ package main
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/switchyard/switchyard/store/postgres/pgtest"
 )
 
-// TestMain fails the package's tests if any goroutine outlives them: every service started in a
-// test must be stopped by it.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain fails the package's tests if any goroutine outlives them (every service started in a
+// test must be stopped by it), and stops the throwaway PostgreSQL cluster the tests of many nodes
+// start on first use.
+func TestMain(m *testing.M) { pgtest.Main(m) }
