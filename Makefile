@@ -11,7 +11,7 @@ WASM     := $(PLUGINS:%=runtime/builtin/wasm/%.wasm)
 RECEIVERS_DEPS := examples/receivers/node_modules/.package-lock.json
 AS_DEPS  := examples/assemblyscript/node_modules/.package-lock.json
 
-.PHONY: all build plugins run test lint fmt-check vet bench fuzz soak check clean $(WASM) $(BIN)
+.PHONY: all build deps plugins run test lint fmt-check vet bench fuzz soak check clean $(WASM) $(BIN)
 
 all: build
 
@@ -32,11 +32,11 @@ $(BIN): $(WASM)
 run: build
 	./$(BIN) serve
 
-$(RECEIVERS_DEPS): examples/receivers/package-lock.json
+$(RECEIVERS_DEPS): examples/receivers/package-lock.json | deps
 	cd examples/receivers && npm ci --no-audit --no-fund
 
 # The AssemblyScript example plugin's pinned compiler; its test builds the plugin with it.
-$(AS_DEPS): examples/assemblyscript/package-lock.json
+$(AS_DEPS): examples/assemblyscript/package-lock.json | deps
 	cd examples/assemblyscript && npm ci --no-audit --no-fund
 
 vet:
@@ -49,7 +49,11 @@ fmt-check:
 
 lint: vet fmt-check
 
-test: plugins $(RECEIVERS_DEPS) $(AS_DEPS) lint
+# The Debian packages the tests need (Node.js, openssl, python3, PostgreSQL), installed when missing.
+deps:
+	bash .ci/deps
+
+test: deps plugins $(RECEIVERS_DEPS) $(AS_DEPS) lint
 	cd sdk && $(GO) test -race ./...
 	# A fresh machine compiles every plugin under the race detector (about 12 s each) and builds the
 	# test plugins inside the tests, which outlasts go test's default ten minutes per package.

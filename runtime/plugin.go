@@ -147,7 +147,9 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, mode Mode, grants ...Gr
 	p := &Plugin{Hash: hex.EncodeToString(sum[:]), Mode: mode, rt: r, engine: r.engine(mode), grants: slices.Clone(grants)}
 
 	start := time.Now()
+	unlock := r.lockCompile(p.Hash, mode)
 	compiled, err := p.engine.CompileModule(ctx, wasm)
+	unlock()
 	if err != nil {
 		return nil, invalid("not a valid WebAssembly module: %v", err)
 	}

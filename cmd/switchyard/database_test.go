@@ -27,20 +27,14 @@ func TestMigrateDatabaseURL(t *testing.T) {
 	}
 }
 
-// TestPostgresRefusedWhileStylesLackIt: a node on PostgreSQL refuses to start, naming every
-// vendor style that has no PostgreSQL store yet, before connecting anywhere; a URL of neither
-// driver is refused with what to give.
-func TestPostgresRefusedWhileStylesLackIt(t *testing.T) {
+// TestDatabaseURLsRefusedClearly: a PostgreSQL database that cannot be reached fails migrate with
+// an error that names it but not its password; a URL of neither driver is refused with what to give.
+func TestDatabaseURLsRefusedClearly(t *testing.T) {
 	t.Parallel()
-	// Port 1 on loopback: nothing listens there, and the refusal comes before any connection.
-	_, _, err := runCLI(t, "migrate", "--data-dir", t.TempDir(), "--database", "postgres://u:hunter2@127.0.0.1:1/sw")
+	// Port 1 on loopback: nothing listens there.
+	_, _, err := runCLI(t, "migrate", "--data-dir", t.TempDir(), "--database", "postgres://u:hunter2@127.0.0.1:1/sw?connect_timeout=2")
 	if err == nil {
-		t.Fatal("migrate on PostgreSQL succeeded, with styles that have no PostgreSQL store")
-	}
-	for _, want := range []string{"altoviz", "quicklysign", "salesking", "upsales", "no PostgreSQL store"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error does not name %q: %v", want, err)
-		}
+		t.Fatal("migrate on an unreachable PostgreSQL succeeded")
 	}
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("error shows the password: %v", err)

@@ -48,6 +48,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/switchyard/switchyard/sdk"
 	"github.com/switchyard/switchyard/sdk/wire"
@@ -294,6 +295,9 @@ func ivvyMessage(in *sdk.Input, subject string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// The Body travels as a JSON string, whose encoder writes each byte that is not UTF-8 as
+	// U+FFFD; the signature must cover the text the receiver decodes, not the bytes before that.
+	body = validUTF8(body)
 	var sourceInfo []byte
 	if u := in.Event.User; u != nil {
 		w := wire.NewWriter(nil)
@@ -352,6 +356,25 @@ func ivvyMessage(in *sdk.Input, subject string) (string, error) {
 	w.StringField("SigningPublicKeyPath", urlPath(in.Delivery.CertificateURL))
 	w.EndObject()
 	return string(w.Buf), nil
+}
+
+// validUTF8 replaces each byte of b that is not part of valid UTF-8 with U+FFFD, as the wire
+// package's string encoder does (one replacement per byte, unlike bytes.ToValidUTF8).
+func validUTF8(b []byte) []byte {
+	if utf8.Valid(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			out = append(out, "\uFFFD"...)
+		} else {
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	return out
 }
 
 // messageBody is the Body iVvy documents for each kind of Subject: {"data"} when something was

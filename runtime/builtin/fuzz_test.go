@@ -1,14 +1,17 @@
 package builtin_test
 
 import (
+	"crypto"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -90,6 +93,8 @@ func FuzzShapeEveryPlugin(f *testing.F) {
 			if got, want := header(req, "X-SIGNATURE"), hex.EncodeToString(mac(subSecret, string(req.Body))); got != want {
 				t.Fatalf("altoviz: X-SIGNATURE %q, want %q", got, want)
 			}
+		case "ivvy":
+			checkSNSNotification(t, req.Body)
 		}
 		if !json.Valid(req.Body) {
 			t.Fatalf("%s: the body is not JSON: %q", m.Name, req.Body)
@@ -119,6 +124,60 @@ func checkSignedRequest(t *testing.T, req *sdk.Request) {
 	var obj map[string]any
 	if err := json.Unmarshal(doc, &obj); err != nil || obj["algorithm"] != "HMAC-SHA256" {
 		t.Fatalf("salesking: payload %s: %v", doc, err)
+	}
+}
+
+// checkSNSNotification verifies an iVvy delivery as an SNS subscriber does (AWS's "Verifying the
+// signatures of Amazon SNS messages"): the envelope's signature over "Key\nValue\n" of Message,
+// MessageId, Subject (when present), Timestamp, TopicArn and Type, with SHA-1 for
+// SignatureVersion 1 and SHA-256 for 2; then the inner iVvy message's own signature, over the keys
+// plugins/ivvy documents, in byte order. Both with the public key only.
+func checkSNSNotification(t *testing.T, body []byte) {
+	t.Helper()
+	var env map[string]string
+	if err := json.Unmarshal(body, &env); err != nil {
+		t.Fatalf("ivvy: the body is not an SNS message: %v\n%s", err, body)
+	}
+	var signed strings.Builder
+	for _, k := range []string{"Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"} {
+		if v, ok := env[k]; ok {
+			signed.WriteString(k + "\n" + v + "\n")
+		}
+	}
+	hash, sum := crypto.SHA256, sha256.Sum256([]byte(signed.String()))
+	digest := sum[:]
+	if env["SignatureVersion"] == "1" {
+		s1 := sha1.Sum([]byte(signed.String()))
+		hash, digest = crypto.SHA1, s1[:]
+	}
+	sig, err := base64.StdEncoding.DecodeString(env["Signature"])
+	if err != nil || rsa.VerifyPKCS1v15(&rsaKey.PublicKey, hash, digest, sig) != nil {
+		t.Fatalf("ivvy: the SNS signature does not verify (%v)", err)
+	}
+
+	var msg map[string]any
+	if err := json.Unmarshal([]byte(env["Message"]), &msg); err != nil {
+		t.Fatalf("ivvy: Message is not JSON: %v", err)
+	}
+	inner := map[string]string{}
+	for k, v := range msg {
+		switch v := v.(type) {
+		case string:
+			inner[k] = v
+		case float64:
+			inner[k] = strconv.FormatFloat(v, 'f', -1, 64)
+		}
+	}
+	var msgSigned strings.Builder
+	for _, k := range []string{"AccountId", "Body", "Region", "SourceInfo", "SourceType", "Subject", "Timestamp", "TxnId"} {
+		if v, ok := inner[k]; ok {
+			msgSigned.WriteString(k + "\n" + v + "\n")
+		}
+	}
+	innerSum := sha256.Sum256([]byte(msgSigned.String()))
+	innerSig, err := base64.StdEncoding.DecodeString(inner["Signature"])
+	if err != nil || rsa.VerifyPKCS1v15(&rsaKey.PublicKey, crypto.SHA256, innerSum[:], innerSig) != nil {
+		t.Fatalf("ivvy: the iVvy message's signature does not verify (%v)", err)
 	}
 }
 

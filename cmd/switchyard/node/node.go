@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -340,17 +341,35 @@ func (n *Node) loadPlugins(ctx context.Context) (*engine.Plugins, error) {
 			return nil, err
 		}
 	}
+	// Compiled at once, one per core: a first start compiles every plugin (a second each), and one
+	// after another the first start took as long as all of them together.
+	loaded := make([]*runtime.Plugin, len(mods))
+	errs := make([]error, len(mods))
+	sem := make(chan struct{}, max(1, goruntime.GOMAXPROCS(0)))
+	var wg sync.WaitGroup
+	for i, m := range mods {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			// Built from this repository, and some styles (iVvy) sign with the server's key.
+			p, err := n.rt.Load(ctx, m.Wasm, runtime.Trusted, runtime.GrantServerKey)
+			if err != nil {
+				errs[i] = fmt.Errorf("built-in plugin %s: %w", m.Name, err)
+				return
+			}
+			loaded[i] = p
+			n.logger.Info("plugin loaded", "plugin", p.Version(), "mode", p.Mode, "compile", p.CompileTime.Round(time.Millisecond),
+				"of", len(mods))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	plugins := engine.NewPlugins()
-	var loaded []*runtime.Plugin
-	for _, m := range mods {
-		// Built from this repository, and some styles (iVvy) sign with the server's key.
-		p, err := n.rt.Load(ctx, m.Wasm, runtime.Trusted, runtime.GrantServerKey)
-		if err != nil {
-			return nil, fmt.Errorf("built-in plugin %s: %w", m.Name, err)
-		}
+	for _, p := range loaded {
 		plugins.Put(p)
-		loaded = append(loaded, p)
-		n.logger.Info("plugin loaded", "plugin", p.Version(), "mode", p.Mode, "compile", p.CompileTime.Round(time.Millisecond))
 	}
 	return plugins, n.openCustomPlugins(ctx, plugins, loaded)
 }

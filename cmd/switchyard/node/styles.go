@@ -10,24 +10,28 @@ import (
 	"github.com/switchyard/switchyard/store/sqlite"
 
 	altoviz "github.com/switchyard/switchyard/plugins/altoviz/host"
+	altovizpostgres "github.com/switchyard/switchyard/plugins/altoviz/store/postgres"
 	altovizsqlite "github.com/switchyard/switchyard/plugins/altoviz/store/sqlite"
 	ivvy "github.com/switchyard/switchyard/plugins/ivvy/host"
 	quicklysign "github.com/switchyard/switchyard/plugins/quicklysign/host"
+	quicklysignpostgres "github.com/switchyard/switchyard/plugins/quicklysign/store/postgres"
 	quicklysignsqlite "github.com/switchyard/switchyard/plugins/quicklysign/store/sqlite"
 	salesking "github.com/switchyard/switchyard/plugins/salesking/host"
+	saleskingpostgres "github.com/switchyard/switchyard/plugins/salesking/store/postgres"
 	saleskingsqlite "github.com/switchyard/switchyard/plugins/salesking/store/sqlite"
 	upsales "github.com/switchyard/switchyard/plugins/upsales/host"
+	upsalespostgres "github.com/switchyard/switchyard/plugins/upsales/store/postgres"
 	upsalessqlite "github.com/switchyard/switchyard/plugins/upsales/store/sqlite"
 )
 
 // styles are the vendor styles a node installs, in this order: their migrations run in it, after
 // the core's. Adding a style is adding its folder under plugins/ and one line here.
 var styles = []styleEntry{
-	stored(altovizsqlite.Migrations, altovizsqlite.New, altoviz.New),
+	withPostgres(stored(altovizsqlite.Migrations, altovizsqlite.New, altoviz.New), altovizpostgres.Migrations, altovizpostgres.New, altoviz.New),
 	stateless(ivvy.New),
-	stored(quicklysignsqlite.Migrations, quicklysignsqlite.New, quicklysign.New),
-	stored(saleskingsqlite.Migrations, saleskingsqlite.New, salesking.New),
-	stored(upsalessqlite.Migrations, upsalessqlite.New, upsales.New),
+	withPostgres(stored(quicklysignsqlite.Migrations, quicklysignsqlite.New, quicklysign.New), quicklysignpostgres.Migrations, quicklysignpostgres.New, quicklysign.New),
+	withPostgres(stored(saleskingsqlite.Migrations, saleskingsqlite.New, salesking.New), saleskingpostgres.Migrations, saleskingpostgres.New, salesking.New),
+	withPostgres(stored(upsalessqlite.Migrations, upsalessqlite.New, upsales.New), upsalespostgres.Migrations, upsalespostgres.New, upsales.New),
 }
 
 // styleEntry is how the node builds one style, on either driver: its tables, and the style over

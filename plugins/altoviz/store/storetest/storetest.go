@@ -5,6 +5,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,6 +46,14 @@ func (h *harness) app() *engine.App {
 // error of CreateWebhook (the subscription is stored either way).
 func (h *harness) webhook(app *engine.App, acc *engine.Account, url, name string, max int) (*store.Webhook, error) {
 	h.t.Helper()
+	w := h.unstored(app, acc, url, name)
+	err := h.s.CreateWebhook(h.ctx, store.CreateWebhookParams{Webhook: w, URL: url, Max: max})
+	return w, err
+}
+
+// unstored stores a subscription to url and returns a webhook over it, not yet stored.
+func (h *harness) unstored(app *engine.App, acc *engine.Account, url, name string) *store.Webhook {
+	h.t.Helper()
 	sub := &engine.Subscription{
 		ID: engine.NewID("sub"), AppID: app.ID, AccountID: acc.ID, Format: "altoviz",
 		Events: []string{"client.create"}, URL: url, State: engine.SubscriptionActive, CreatedAt: base, UpdatedAt: base,
@@ -52,9 +61,25 @@ func (h *harness) webhook(app *engine.App, acc *engine.Account, url, name string
 	if err := h.e.CreateSubscription(h.ctx, engine.CreateSubscriptionParams{Subscription: sub}); err != nil {
 		h.t.Fatalf("CreateSubscription: %v", err)
 	}
-	w := &store.Webhook{SubscriptionID: sub.ID, AppID: app.ID, AccountID: acc.ID, Name: name, CreatedAt: base}
-	err := h.s.CreateWebhook(h.ctx, store.CreateWebhookParams{Webhook: w, URL: url, Max: max})
-	return w, err
+	return &store.Webhook{SubscriptionID: sub.ID, AppID: app.ID, AccountID: acc.ID, Name: name, CreatedAt: base}
+}
+
+// race runs CreateWebhook for every webhook at once and returns their errors, in order.
+func (h *harness) race(ws []*store.Webhook, urls []string, max int) []error {
+	errs := make([]error, len(ws))
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i := range ws {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			errs[i] = h.s.CreateWebhook(h.ctx, store.CreateWebhookParams{Webhook: ws[i], URL: urls[i], Max: max})
+		}()
+	}
+	start.Done()
+	done.Wait()
+	return errs
 }
 
 func (h *harness) mustWebhook(app *engine.App, acc *engine.Account, url, name string) *store.Webhook {
@@ -257,6 +282,60 @@ func Run(t *testing.T, open func(t *testing.T) (engine.Store, store.Store)) {
 		}
 		if n := len(h.list(app, acc)); n != 2 {
 			t.Errorf("%d webhooks, want 2", n)
+		}
+	})
+
+	// The checks hold when registrations race (as they do on a driver that writes on many
+	// connections at once): one webhook per URL, and no more than Max, whatever the interleaving.
+	// Several rounds, each with an owner of its own: the first may open the driver's connections
+	// one by one, and so run the racers one after the other; the later ones race on open ones.
+	const rounds, racers = 5, 8
+	t.Run("RacingRegistrationsForOneURL", func(t *testing.T) {
+		h := setup(t)
+		for round := range rounds {
+			app, acc := h.owner()
+			ws, urls := make([]*store.Webhook, racers), make([]string, racers)
+			for i := range ws {
+				urls[i] = "https://same.example/hook"
+				ws[i] = h.unstored(app, acc, urls[i], "racer")
+			}
+			ok := 0
+			for i, err := range h.race(ws, urls, 0) {
+				switch {
+				case err == nil:
+					ok++
+				case !errors.Is(err, store.ErrURLTaken):
+					t.Errorf("round %d, racer %d: %v, want nil or ErrURLTaken", round, i, err)
+				}
+			}
+			if ids := h.list(app, acc); ok != 1 || len(ids) != 1 {
+				t.Errorf("round %d: %d racers for one url succeeded, %d webhooks stored; want 1 and 1", round, ok, len(ids))
+			}
+		}
+	})
+
+	t.Run("RacingRegistrationsOverMax", func(t *testing.T) {
+		h := setup(t)
+		const max = 3
+		for round := range rounds {
+			app, acc := h.owner()
+			ws, urls := make([]*store.Webhook, racers), make([]string, racers)
+			for i := range ws {
+				urls[i] = "https://" + string(rune('a'+i)) + ".example/hook"
+				ws[i] = h.unstored(app, acc, urls[i], "racer")
+			}
+			ok := 0
+			for i, err := range h.race(ws, urls, max) {
+				switch {
+				case err == nil:
+					ok++
+				case !errors.Is(err, store.ErrTooMany):
+					t.Errorf("round %d, racer %d: %v, want nil or ErrTooMany", round, i, err)
+				}
+			}
+			if ids := h.list(app, acc); ok != max || len(ids) != max {
+				t.Errorf("round %d: %d racers succeeded, %d webhooks stored; want %d and %d", round, ok, len(ids), max, max)
+			}
 		}
 	})
 

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ApplyByLogID", testApplyByLogID},
 		{"UserAppDataAndRecipients", testUserAppDataAndRecipients},
 		{"CallbackRace", testCallbackRace},
+		{"ConcurrentMerges", testConcurrentMerges},
 		{"ListsAndRetention", testListsAndRetention},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -314,6 +315,41 @@ func testCallbackRace(t *testing.T, s store.Store) {
 	n, _ := s.ListNotifications(context.Background(), store.NotificationFilter{})
 	if len(n) != 20 {
 		t.Errorf("%d notifications, want one per request", len(n))
+	}
+}
+
+// testConcurrentMerges: callbacks of different requests, all at once, each merge a key of their
+// own into the same app data and user app data, none saved before: every key is kept.
+func testConcurrentMerges(t *testing.T, s store.Store) {
+	const n = 16
+	for i := range n {
+		prepare(t, s, entry(fmt.Sprintf("dlv_merge%d", i), "7", true), t0)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := fmt.Sprintf("dlv_merge%d", i)
+			patch := json.RawMessage(fmt.Sprintf(`{"k%d":%d}`, i, i))
+			if _, err := apply(s, "tok_"+d, "", &store.Callback{Status: 1, AppData: patch, UserAppData: patch}, t0.Add(time.Second)); err != nil {
+				t.Errorf("callback %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, user := range []string{"", "7"} {
+		data, err := s.GetAppData(context.Background(), "app_1", "acc_1", user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]int
+		if err := json.Unmarshal(data, &got); err != nil {
+			t.Fatalf("app data of user %q: %s: %v", user, data, err)
+		}
+		if len(got) != n {
+			t.Errorf("app data of user %q kept %d keys of %d: %s", user, len(got), n, data)
+		}
 	}
 }
 
