@@ -61,8 +61,10 @@ test: deps plugins $(RECEIVERS_DEPS) $(AS_DEPS) lint
 
 # Go benchmarks of the plugin runtime and the store, then the end-to-end load generator against the
 # real binary (loopback only), which prints one table with both; LOADGEN_FLAGS adds to its defaults.
+# The noisy-neighbour rows upload build/loopy.wasm, a plugin that loops on one event type.
 bench: build
 	@mkdir -p build
+	GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -o build/loopy.wasm ./api/testdata/loopy/loops
 	$(GO) test -run '^$$' -bench 'StandardShape|Pipeline|ABIOverhead' -benchmem -benchtime 2s ./runtime/ ./store/sqlite/ > build/gobench.txt || { cat build/gobench.txt; exit 1; }
 	@cat build/gobench.txt
 	$(GO) run ./cmd/loadgen --bin $(BIN) --go-bench build/gobench.txt $(LOADGEN_FLAGS)

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -176,5 +177,111 @@ func TestLoopingPluginQuarantined(t *testing.T) {
 	rc.WaitFor(t, events, 2*time.Minute)
 	for _, d := range ds.Data {
 		deliveryOf(t, a, d.EventID, "succeeded")
+	}
+}
+
+// TestHungReceiverAndLoopingPluginStallNoOtherTenant (issue 15, done-when 2): account A has a
+// receiver that accepts connections and never answers, with a backlog queued to it, and an
+// uploaded sandboxed plugin that loops on every event of A's other subscription, all its
+// instances busy; account B then publishes to subscriptions in built-in formats. Every one of B's
+// deliveries must arrive while every one of A's hung requests is still open and while the looping
+// plugin still has A's events left to run.
+//
+// The assertion is that order, not a time: the hung requests could only close by timing out (ten
+// minutes) or by the node giving up on them, and the plugin's backlog takes looping/poolSize call
+// deadlines to drain.
+func TestHungReceiverAndLoopingPluginStallNoOtherTenant(t *testing.T) {
+	t.Parallel()
+	const (
+		concurrency = 32
+		perSub      = 16
+		poolSize    = 4
+		hungEvents  = 200
+		looping     = 48 // each a call that loops until the sandbox's 1 s deadline cuts it off
+		healthy     = 8  // B's events, each delivered to two subscriptions
+	)
+	wasm := runtimetest.Build(t, "testdata/loopy/loops")
+	n := nodetest.Start(t, nodetest.Options{Configure: func(c *node.Config) {
+		c.Dispatcher.Concurrency = concurrency
+		c.Dispatcher.MaxPerSubscription = perSub
+		c.Dispatcher.DeliveryTimeout = 10 * time.Minute
+		c.Runtime.PoolSize = poolSize
+		// Never quarantined: the plugin stays busy for as long as A's backlog lasts.
+		c.Runtime.QuarantineAfter = -1
+	}})
+	n.Admin.MustDo("PUT", "/v1/plugins/loopy", wasm, http.StatusCreated, nil)
+
+	a := n.NewTenant("noisy", "")
+	hung := nodetest.NewHanging(t)
+	subscribe(t, a, hung.URL, map[string]any{"events": []string{"client.create"}})
+	aRC := nodetest.NewReceiver(t)
+	subscribe(t, a, aRC.URL, map[string]any{"format": "loopy", "events": []string{loopy.LoopType},
+		"retry_policy": map[string]any{"schedule": []string{"1h"}}})
+
+	b := n.NewTenant("bystander", "")
+	bRC := nodetest.NewReceiver(t)
+	subscribe(t, b, bRC.URL+"/standard", map[string]any{"format": "standard", "events": []string{"client.*"}})
+	subscribe(t, b, bRC.URL+"/upsales", map[string]any{"format": "upsales", "events": []string{"client.create"}})
+
+	before := loopyCalls(t, n)
+	var loops []map[string]any
+	for i := range looping {
+		loops = append(loops, map[string]any{"account_id": a.AccountID, "type": loopy.LoopType,
+			"entity": map[string]string{"type": "client", "id": fmt.Sprint(i)}, "data": map[string]any{"n": i}})
+	}
+	a.App.MustDo("POST", "/v1/events/batch", map[string]any{"events": loops}, http.StatusAccepted, nil)
+	publishMany(t, a, hungEvents)
+	// Both neighbours are at their worst before B publishes: the hung receiver holds as many
+	// requests as its subscription may have, and every instance of the plugin is looping.
+	hung.WaitFor(t, perSub, 30*time.Second)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var info custom.Info
+		n.Admin.MustDo("GET", "/v1/plugins/loopy", nil, http.StatusOK, &info)
+		if info.Stats.InUse == poolSize {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the looping plugin never had all its instances busy: %+v", *info.Stats)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	atStart := loopyCalls(t, n) - before
+	bStart := time.Now()
+	for i := range healthy {
+		publish(t, b, map[string]any{"data": map[string]any{"n": i}})
+	}
+	// A generous bound that only a stalled dispatcher reaches; the assertions are the order below.
+	got := bRC.WaitFor(t, 2*healthy, 2*time.Minute)
+
+	// Read after B's last arrival: both can only overstate what A's neighbours got done before it.
+	accepted, abandoned, peak := hung.Counts()
+	attempted := loopyCalls(t, n) - before
+	t.Logf("B: %d of %d arrived, the last %v after B began publishing; A's hung receiver: %d sent, %d at once, %d ended; A's looping plugin: %d of %d calls run when B began, %d when its last arrived",
+		len(got), 2*healthy, got[len(got)-1].At.Sub(bStart).Round(time.Millisecond), accepted, peak, abandoned, atStart, looping, attempted)
+	if abandoned != 0 {
+		t.Errorf("%d of A's hung requests ended before B's deliveries all arrived", abandoned)
+	}
+	if peak > perSub {
+		t.Errorf("A's hung receiver held %d requests at once, over the cap of %d", peak, perSub)
+	}
+	if attempted >= looping {
+		t.Errorf("B's deliveries arrived only after all %d of A's looping calls had run", looping)
+	}
+	standard, upsales := 0, 0
+	for _, r := range got {
+		switch {
+		case r.Path == "/standard":
+			standard++
+		case strings.HasPrefix(r.Path, "/upsales/"):
+			upsales++
+		}
+	}
+	if standard != healthy || upsales != healthy {
+		t.Errorf("B got %d standard and %d upsales requests; want %d of each", standard, upsales, healthy)
+	}
+	if got := len(aRC.Requests()); got != 0 {
+		t.Errorf("A's receiver got %d requests from a plugin that never returns", got)
 	}
 }

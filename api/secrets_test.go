@@ -34,8 +34,10 @@ import (
 // through its vendor-compatible API the way an integrator would, with an event delivered to a
 // receiver on loopback for each. Then it searches the node's log, every read of the native and
 // compatible APIs and a few error answers for each secret the run handed out: secrets are shown
-// once, at creation, and nowhere after. After shutdown it searches the database file: credential
-// secrets are kept only as hashes, while the secrets the node signs with are kept as they are.
+// once, at creation, and nowhere after; the capability tokens of the URLs the node hands receivers
+// go to the receiver and nowhere else either. After shutdown it searches the database file:
+// credential secrets and capability tokens are kept only as hashes, while the secrets the node
+// signs with are kept as they are.
 func TestSecretsNeverLeak(t *testing.T) {
 	t.Parallel()
 	node := nodetest.Start(t, nodetest.Options{})
@@ -66,7 +68,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			t.Errorf("the %s is in the log", name)
 		}
 	}
-	for name, v := range s.secrets {
+	for name, v := range s.all() {
 		for _, r := range s.reads {
 			if strings.Contains(string(r.Body), v) || strings.Contains(fmt.Sprint(r.Header), v) {
 				t.Errorf("the %s is in a response (%d): %s", name, r.Status, r.Body)
@@ -94,15 +96,25 @@ func TestSecretsNeverLeak(t *testing.T) {
 			t.Errorf("the %s is not stored as its hash", name)
 		}
 	}
+	// Capability tokens are stored as the hex of their SHA-256, and recorded attempts show
+	// engine.RedactedToken where the request carried one.
+	for name, v := range s.capabilities {
+		if bytes.Contains(db, []byte(v)) {
+			t.Errorf("the %s is stored in the database as it is", name)
+		}
+		if !bytes.Contains(db, []byte(engine.HashToken(v))) {
+			t.Errorf("the %s is not stored as its hash", name)
+		}
+	}
 	hashed := 0
 	for _, h := range s.credentials {
 		if h {
 			hashed++
 		}
 	}
-	t.Logf("searched the %d secrets and %d capability tokens in %d bytes of log; the %d secrets in %d API answers (%d bytes of body, and their headers); "+
-		"the %d credential secrets among them in %d bytes of database and WAL (%d to be found there as SHA-256)",
-		len(s.secrets), len(s.capabilities), len(logs), len(s.secrets), len(s.reads), s.readBytes(), len(s.credentials), len(db), hashed)
+	t.Logf("searched the %d secrets and %d capability tokens in %d bytes of log and in %d API answers (%d bytes of body, and their headers); "+
+		"the %d credential secrets among them and the %d tokens in %d bytes of database and WAL (%d and %d to be found there as SHA-256)",
+		len(s.secrets), len(s.capabilities), len(logs), len(s.reads), s.readBytes(), len(s.credentials), len(s.capabilities), len(db), hashed, len(s.capabilities))
 }
 
 // leakSearch is what one run handed out, and what it read back afterwards.
@@ -115,8 +127,9 @@ type leakSearch struct {
 	// must not keep them as they are; true when it keeps their SHA-256 instead.
 	credentials map[string]bool
 	// capabilities are the tokens of the one-time URLs the node hands receivers (Upsales'
-	// callbackUrl, iVvy's SubscribeURL). Attempts record them, as sent to the app's own receiver,
-	// but the log must not: whoever reads it could call back or confirm in the app's name.
+	// callbackUrl, iVvy's SubscribeURL): whoever reads one could call back or confirm in the app's
+	// name, so only the receiver gets it; the log, API answers (attempts included) and the
+	// database must not hold it.
 	capabilities map[string]string
 	reads        []*nodetest.Response
 }
@@ -203,7 +216,8 @@ func (s *leakSearch) nativeReads(t *testing.T, tn *nodetest.Tenant, eventID stri
 }
 
 // keyFiles records the key material the node keeps in its data dir: the server key, which signs
-// iVvy's SNS messages, and the key iVvy API secrets are derived with.
+// iVvy's SNS messages, the key iVvy API secrets are derived with, and the keys capability tokens
+// are derived with.
 func (s *leakSearch) keyFiles(t *testing.T) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(s.node.DataDir, "server-key.pem"))
@@ -224,6 +238,13 @@ func (s *leakSearch) keyFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.secret("iVvy key-derivation key", strings.TrimSpace(string(master)))
+	for _, name := range []string{"confirm-token-key", "upsales-callback-key"} {
+		key, err := os.ReadFile(filepath.Join(s.node.DataDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.secret(name+" (capability tokens)", strings.TrimSpace(string(key)))
+	}
 }
 
 // database returns the bytes of the node's SQLite files, its write-ahead log included.

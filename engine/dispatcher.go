@@ -453,7 +453,15 @@ func (d *dispatcher) attempt(ctx context.Context, w *Work) result {
 		return result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID}}
 	}
 	a.RequestHeaders = headerLines(record.Headers)
-	a.RequestBody = truncateBody(record.Body, d.cfg.MaxStoredBody)
+	recorded := record.Body
+	if len(urls.Tokens) > 0 {
+		for i := range a.RequestHeaders {
+			a.RequestHeaders[i].Value = redactTokens(a.RequestHeaders[i].Value, urls.Tokens)
+		}
+		// Replaced before the body is cut: a token cut in two would not be found.
+		recorded = []byte(redactTokens(string(record.Body), urls.Tokens))
+	}
+	a.RequestBody = truncateBody(recorded, d.cfg.MaxStoredBody)
 	headers := make([]outbound.Header, len(send.Headers))
 	for i, h := range send.Headers {
 		headers[i] = outbound.Header{Name: h.Name, Value: h.Value}

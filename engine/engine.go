@@ -30,6 +30,10 @@ type Config struct {
 	// CredentialRevoked is told of every credential revocation, before it is committed and after,
 	// so that whoever caches credentials (package auth) never lets a revoked one through.
 	CredentialRevoked func(id string)
+	// TokenSecret is the node secret the tokens of confirmation URLs are derived from (see
+	// CapabilityKey); it must stay the same across restarts, or the URLs already sent stop
+	// working. Empty: a random one for the life of the process.
+	TokenSecret []byte
 	// Metrics is told of attempts, commits and refusals (see Metrics). Default NopMetrics.
 	Metrics Metrics
 	// NodeID names this node in the leases it takes (Delivery.LeaseOwner). Default: a random ID,
@@ -94,7 +98,9 @@ type Engine struct {
 	clock   Clock
 	logger  *slog.Logger
 	styles  *styleHooks
-	router  *router
+	// confirmKey mints the tokens of confirmation URLs.
+	confirmKey CapabilityKey
+	router     *router
 
 	ingester   *ingester
 	dispatcher *dispatcher
@@ -118,8 +124,10 @@ func New(cfg Config, store Store, plugins *Plugins) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg: cfg, store: store, plugins: plugins, guard: cfg.Outbound.Guard, clock: cfg.Clock, logger: cfg.Logger,
-		styles: &styleHooks{publicURL: cfg.PublicURL, certificateURL: cfg.CertificateURL, names: map[string]bool{}, byFormat: map[string]StyleHooks{}},
+		confirmKey: NewCapabilityKey(cfg.TokenSecret, "subscription confirmation"),
 	}
+	e.styles = &styleHooks{publicURL: cfg.PublicURL, certificateURL: cfg.CertificateURL, confirmKey: e.confirmKey,
+		names: map[string]bool{}, byFormat: map[string]StyleHooks{}}
 	e.client = outbound.NewClient(cfg.Outbound)
 	e.router = &router{plugins: plugins, now: e.clock.Now}
 	e.dispatcher = newDispatcher(cfg.Dispatcher, store, plugins, e.client, e.clock, e.logger, e.styles)

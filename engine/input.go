@@ -16,6 +16,24 @@ type DeliveryURLs struct {
 	Confirm     string
 	Unsubscribe string
 	Certificate string
+	// Tokens are the capability tokens within these URLs: the attempt records the request with
+	// RedactedToken in their place, so that the database never holds them in clear.
+	Tokens []string
+}
+
+// RedactedToken stands in the recorded attempt for a capability token the request carried.
+const RedactedToken = "[token]"
+
+// redactTokens returns s with every token in it replaced by RedactedToken. Tokens are URL-safe
+// base64 and dots, which neither JSON nor URL escaping changes, so they appear in the request as
+// they are.
+func redactTokens(s string, tokens []string) string {
+	for _, t := range tokens {
+		if t != "" {
+			s = strings.ReplaceAll(s, t, RedactedToken)
+		}
+	}
+	return s
 }
 
 // PluginInput builds what a plugin sees for one delivery. It carries no secrets: those travel in

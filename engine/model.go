@@ -114,8 +114,10 @@ type Subscription struct {
 	// Circuit is the subscription's circuit breaker on this node; the engine fills it in when it
 	// reads a subscription for the API, the store never holds it.
 	Circuit *Circuit `json:"circuit,omitempty"`
-	// ConfirmToken is the unguessable part of the confirmation and unsubscribe URLs.
-	ConfirmToken string `json:"-"`
+	// ConfirmTokenHash is HashToken of the token in the confirmation and unsubscribe URLs of a
+	// subscription that has them, else empty. The token itself is never stored: the engine derives
+	// it from the subscription's ID whenever a delivery carries the URLs (Engine.ConfirmToken).
+	ConfirmTokenHash string `json:"-"`
 	// Version counts writes, so that a read-modify-write cannot undo a write it did not see.
 	Version   int       `json:"-"`
 	CreatedAt time.Time `json:"created_at"`

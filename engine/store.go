@@ -44,7 +44,8 @@ type Store interface {
 	// the same transaction, or nothing is stored and the error is ErrForbidden.
 	CreateSubscription(ctx context.Context, p CreateSubscriptionParams) error
 	GetSubscription(ctx context.Context, id string) (*Subscription, error)
-	GetSubscriptionByConfirmToken(ctx context.Context, token string) (*Subscription, error)
+	// GetSubscriptionByConfirmTokenHash finds a subscription by its ConfirmTokenHash; "" finds none.
+	GetSubscriptionByConfirmTokenHash(ctx context.Context, hash string) (*Subscription, error)
 	// ListSubscriptions returns subscriptions matching f, ordered by ID ascending, after f.After.
 	ListSubscriptions(ctx context.Context, f SubscriptionFilter) ([]*Subscription, error)
 	// UpdateSubscription replaces every mutable field of the stored subscription with s's, if the

@@ -136,6 +136,7 @@ type StyleHooks struct {
 type styleHooks struct {
 	publicURL      string
 	certificateURL string
+	confirmKey     CapabilityKey
 
 	mu       sync.RWMutex
 	names    map[string]bool
@@ -165,8 +166,16 @@ func (s *styleHooks) get(format string) StyleHooks {
 	return s.byFormat[format]
 }
 
+// confirmToken is the token of a subscription's confirmation URLs, or "" when it has none.
+func (s *styleHooks) confirmToken(sub *Subscription) string {
+	if sub.ConfirmTokenHash == "" {
+		return ""
+	}
+	return s.confirmKey.Token(sub.ID)
+}
+
 // ConfirmURL and UnsubscribeURL are the public URLs that activate or remove a subscription
-// awaiting confirmation; the token is the subscription's unguessable ConfirmToken.
+// awaiting confirmation; the token is the subscription's unguessable Engine.ConfirmToken.
 func ConfirmURL(publicURL, token string) string {
 	return strings.TrimRight(publicURL, "/") + "/hooks/subscriptions/" + url.PathEscape(token) + "/confirm"
 }
@@ -177,9 +186,10 @@ func UnsubscribeURL(publicURL, token string) string {
 
 func (s *styleHooks) prepare(ctx context.Context, w *Work) (DeliveryURLs, json.RawMessage, error) {
 	urls := DeliveryURLs{Certificate: s.certificateURL}
-	if tok := w.Subscription.ConfirmToken; tok != "" {
+	if tok := s.confirmToken(w.Subscription); tok != "" {
 		urls.Confirm = ConfirmURL(s.publicURL, tok)
 		urls.Unsubscribe = UnsubscribeURL(s.publicURL, tok)
+		urls.Tokens = append(urls.Tokens, tok)
 	}
 	h := s.get(w.Subscription.Format)
 	if h.Prepare == nil {

@@ -116,7 +116,7 @@ func (e *Engine) CreateSubscription(ctx context.Context, p *Principal, in NewSub
 	}
 	if plugin.Has(sdk.HookOnSubscribe) {
 		s.State = SubscriptionPending
-		s.ConfirmToken = randomToken(32)
+		s.ConfirmTokenHash = HashToken(e.confirmKey.Token(s.ID))
 		params.Handshake = &Delivery{
 			ID: NewID("dlv"), SubscriptionID: s.ID, AppID: s.AppID, Kind: DeliveryHandshake,
 			State: DeliveryPending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
@@ -451,16 +451,34 @@ func (e *Engine) ReplaySubscription(ctx context.Context, p *Principal, id string
 	return n, nil
 }
 
+// ConfirmToken is the token of a subscription's confirmation and unsubscribe URLs, or "" when it
+// has none.
+func (e *Engine) ConfirmToken(s *Subscription) string { return e.styles.confirmToken(s) }
+
 // SubscriptionByToken returns the subscription whose confirmation token this is. The token is the
 // credential: whoever holds it may confirm or remove that one subscription, nothing else.
 func (e *Engine) SubscriptionByToken(ctx context.Context, token string) (*Subscription, error) {
-	return e.store.GetSubscriptionByConfirmToken(ctx, token)
+	if id, ok := e.confirmKey.ID(token); ok {
+		// Minted by this node for that subscription; it counts while the subscription still has
+		// confirmation URLs. A subscription made before tokens were derived keeps its first
+		// token's hash, and the URLs its deliveries carry now hold the derived one.
+		s, err := e.store.GetSubscription(ctx, id)
+		if err == nil && s.ConfirmTokenHash == "" {
+			err = fmt.Errorf("subscription %s has no confirmation URL: %w", id, ErrNotFound)
+		}
+		return s, err
+	}
+	// A token an older version minted and sent, kept as its hash.
+	if token == "" {
+		return nil, fmt.Errorf("no subscription has this token: %w", ErrNotFound)
+	}
+	return e.store.GetSubscriptionByConfirmTokenHash(ctx, HashToken(token))
 }
 
 // ConfirmSubscription activates the subscription whose confirmation token this is. Confirming
 // twice is harmless.
 func (e *Engine) ConfirmSubscription(ctx context.Context, token string) (*Subscription, error) {
-	s, err := e.store.GetSubscriptionByConfirmToken(ctx, token)
+	s, err := e.SubscriptionByToken(ctx, token)
 	if err != nil {
 		return nil, err
 	}
@@ -477,7 +495,7 @@ func (e *Engine) ConfirmSubscription(ctx context.Context, token string) (*Subscr
 
 // UnsubscribeByToken removes the subscription whose confirmation token this is.
 func (e *Engine) UnsubscribeByToken(ctx context.Context, token string) (*Subscription, error) {
-	s, err := e.store.GetSubscriptionByConfirmToken(ctx, token)
+	s, err := e.SubscriptionByToken(ctx, token)
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,7 @@ type config struct {
 	cpuProfile  string
 	profileFor  time.Duration
 	goBench     string
+	noisy       noisyConfig
 }
 
 func main() {
@@ -72,6 +73,11 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the server during the unpaced run to this file")
 	fs.DurationVar(&cfg.profileFor, "profile-for", 5*time.Second, "length of the CPU profile")
 	fs.StringVar(&cfg.goBench, "go-bench", "", "output of go test -bench (runtime, store) to put in the table too")
+	fs.IntVar(&cfg.noisy.rate, "noisy-rate", 100, "events per second to the healthy subscription in the noisy-neighbour runs (0 skips them)")
+	fs.DurationVar(&cfg.noisy.d, "noisy-for", 10*time.Second, "length of each noisy-neighbour run (alone, then beside the neighbour)")
+	fs.StringVar(&cfg.noisy.plugin, "noisy-plugin", "build/loopy.wasm", "the looping plugin the noisy neighbour uploads (make bench builds it from api/testdata/loopy/loops)")
+	fs.IntVar(&cfg.noisy.hung, "noisy-hung", 2000, "events the noisy neighbour queues to its hung receiver")
+	fs.IntVar(&cfg.noisy.looping, "noisy-looping", 400, "events the noisy neighbour queues to its looping plugin")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -127,6 +133,12 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 	t.add("server peak RSS, whole run", fmt.Sprintf("%.0f MiB", srv.memMiB("VmHWM")), "")
+	if cfg.noisy.rate > 0 {
+		if err := noisy(ctx, cfg, cfg.noisy, t); err != nil {
+			t.print()
+			return fmt.Errorf("noisy neighbour: %w", err)
+		}
+	}
 	if cfg.goBench != "" {
 		if err := addGoBenchmarks(t, cfg.goBench); err != nil {
 			return err
@@ -563,7 +575,9 @@ func setup(base, receiverURL string, fanout int) (*tenant, error) {
 	if err := call(base, adminToken, "POST", "/v1/apps", map[string]string{"name": "loadgen"}, &app); err != nil {
 		return nil, err
 	}
-	if err := call(base, adminToken, "POST", "/v1/apps/"+app.ID+"/credentials", map[string]any{"kind": "api_key", "scopes": []string{"events:publish"}}, &cred); err != nil {
+	// Bound to the account: it publishes into it and subscribes to it without a grant.
+	if err := call(base, adminToken, "POST", "/v1/apps/"+app.ID+"/credentials",
+		map[string]any{"kind": "api_key", "account_id": acct.ID, "scopes": []string{"events:publish"}}, &cred); err != nil {
 		return nil, err
 	}
 	for i := range fanout {

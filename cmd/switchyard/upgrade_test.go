@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +31,7 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
+	"github.com/switchyard/switchyard/engine"
 )
 
 // upgradeFixture is a data dir written by the previous landed version, and expected.json, what
@@ -175,6 +177,8 @@ func TestUpgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+
+	legacy := readLegacyTokens(t, filepath.Join(dataDir, "switchyard.db"))
 
 	bin := buildBinary(t)
 	srv := startUpgradeServer(t, bin, dataDir)
@@ -474,6 +478,25 @@ func TestUpgrade(t *testing.T) {
 		if got.State != "active" {
 			t.Errorf("ivvy subscription %s after visiting its SubscribeURL: %s, want active", ivvy.ID, got.State)
 		}
+		// The capability URLs the last version sent hold tokens it stored in clear; this version
+		// keeps only their hashes, and the URLs still work: the confirmed iVvy subscription's
+		// SubscribeURL confirms it again (which changes nothing), and an Upsales callback URL takes
+		// its callback once.
+		confirmed := subByRole["ivvy-confirmed"]
+		if tok := legacy.confirm[confirmed.ID]; tok == "" {
+			t.Errorf("the fixture has no confirmation token for %s", confirmed.ID)
+		} else {
+			c.must(c.do("GET", "/compat/ivvy/sns?Action=ConfirmSubscription&TopicArn=x&Token="+url.QueryEscape(tok), nil, nil, nil))
+		}
+		if legacy.callback == "" {
+			t.Error("the fixture has no open Upsales callback")
+		} else {
+			path := "/hooks/upsales/callbacks/" + url.PathEscape(legacy.callback)
+			c.must(c.do("POST", path, nil, map[string]any{"status": 1, "message": "after the upgrade"}, nil))
+			if st := c.status("POST", path, nil, map[string]any{"status": 1}); st != http.StatusGone {
+				t.Errorf("the legacy Upsales callback URL taken twice: %d, want 410", st)
+			}
+		}
 	})
 
 	if err := srv.stop(); err != nil {
@@ -492,6 +515,85 @@ func TestUpgrade(t *testing.T) {
 		}
 	}
 	checkUpgradedDatabase(t, filepath.Join(dataDir, "switchyard.db"), &exp, subByRole)
+	checkTokensHashed(t, filepath.Join(dataDir, "switchyard.db"), legacy)
+}
+
+// legacyTokens are the capability tokens the last landed version stored in clear.
+type legacyTokens struct {
+	// confirm holds subscriptions' confirmation tokens by subscription ID.
+	confirm map[string]string
+	// callbacks are every Upsales callback token; callback is one whose callback is open.
+	callbacks []string
+	callback  string
+}
+
+func readLegacyTokens(t *testing.T, path string) legacyTokens {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	out := legacyTokens{confirm: map[string]string{}}
+	rows, err := db.Query(`SELECT id, confirm_token FROM subscriptions WHERE confirm_token IS NOT NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, tok string
+		if err := rows.Scan(&id, &tok); err != nil {
+			t.Fatal(err)
+		}
+		out.confirm[id] = tok
+	}
+	rows.Close()
+	rows, err = db.Query(`SELECT token, callback_state FROM upsales_requests ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var tok, state string
+		if err := rows.Scan(&tok, &state); err != nil {
+			t.Fatal(err)
+		}
+		out.callbacks = append(out.callbacks, tok)
+		if state == "open" && out.callback == "" {
+			out.callback = tok
+		}
+	}
+	rows.Close()
+	return out
+}
+
+// checkTokensHashed: after the upgrade, no capability token is left in clear in the database;
+// each is there as its SHA-256.
+func checkTokensHashed(t *testing.T, path string, legacy legacyTokens) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var clear int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM subscriptions WHERE confirm_token IS NOT NULL`).Scan(&clear); err != nil || clear != 0 {
+		t.Errorf("%d subscriptions keep a clear confirmation token (%v)", clear, err)
+	}
+	for id, tok := range legacy.confirm {
+		var hash string
+		if err := db.QueryRow(`SELECT confirm_token_hash FROM subscriptions WHERE id = ?`, id).Scan(&hash); err != nil || hash != engine.HashToken(tok) {
+			t.Errorf("subscription %s: confirm_token_hash %q (%v), want the SHA-256 of its old token", id, hash, err)
+		}
+	}
+	for _, tok := range legacy.callbacks {
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM upsales_requests WHERE token = ?`, tok).Scan(&n); err != nil || n != 0 {
+			t.Errorf("an Upsales callback token is still stored in clear (%v)", err)
+		}
+		if err := db.QueryRow(`SELECT COUNT(*) FROM upsales_requests WHERE token = ? AND token_hashed = 1`, engine.HashToken(tok)).Scan(&n); err != nil || n != 1 {
+			t.Errorf("an Upsales callback token is not stored as its SHA-256 (%d rows, %v)", n, err)
+		}
+	}
+	t.Logf("after the upgrade: %d confirmation and %d Upsales callback tokens stored as their SHA-256, none in clear", len(legacy.confirm), len(legacy.callbacks))
 }
 
 // checkDeliveryState compares a delivery after the upgrade with the fixture's: finished ones are

@@ -5,6 +5,8 @@
 package migrate
 
 import (
+	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -25,6 +27,10 @@ type Line struct {
 	// before migration lines, so that a database those builds wrote is not migrated twice. Only
 	// SQLite databases predate lines; a PostgreSQL line leaves it nil.
 	Legacy map[int]int
+	// After, when set, runs in a write transaction after the line's migrations, at every
+	// migration: work SQL alone cannot do in a driver's dialect (SQLite has no SHA-256). It must
+	// change nothing when there is nothing left to do.
+	After func(ctx context.Context, tx *sql.Tx) error
 }
 
 // A Migration is one file of a line.

@@ -99,5 +99,16 @@ func (s *Store) migrateLine(ctx context.Context, l migrate.Line) error {
 			return fmt.Errorf("migrate: %s %s: %w", l.Component, m.Name, err)
 		}
 	}
+	if l.After != nil {
+		err := s.writeOnce(ctx, func(tx *sqlx.Tx) error {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLock); err != nil {
+				return err
+			}
+			return l.After(ctx, tx.Tx)
+		})
+		if err != nil {
+			return fmt.Errorf("migrate: %s, after its migrations: %w", l.Component, err)
+		}
+	}
 	return nil
 }

@@ -30,7 +30,7 @@ func (s *Store) CreateSubscription(ctx context.Context, p engine.CreateSubscript
 			sub.ID, sub.AppID, sub.AccountID, toNullString(sub.CredentialID), sub.Format, j.events, sub.EntityKey,
 			sub.URL, j.options, sub.Secret, sub.PreviousSecret, ToNullMS(sub.PreviousSecretExpiresAt),
 			string(sub.State), sub.DisabledReason, j.retryPolicy, ToNullMS(sub.FailingSince),
-			toNullString(sub.ConfirmToken), sub.Version, sub.MaxPerSecond, ToMS(sub.CreatedAt), ToMS(sub.UpdatedAt))
+			toNullString(sub.ConfirmTokenHash), sub.Version, sub.MaxPerSecond, ToMS(sub.CreatedAt), ToMS(sub.UpdatedAt))
 		if err != nil {
 			return err
 		}
@@ -55,14 +55,13 @@ func (s *Store) GetSubscription(ctx context.Context, id string) (*engine.Subscri
 	return r.subscription()
 }
 
-func (s *Store) GetSubscriptionByConfirmToken(ctx context.Context, token string) (*engine.Subscription, error) {
-	if token == "" {
-		return nil, fmt.Errorf("get subscription by confirmation token: %w", engine.ErrNotFound)
+func (s *Store) GetSubscriptionByConfirmTokenHash(ctx context.Context, hash string) (*engine.Subscription, error) {
+	if hash == "" {
+		return nil, fmt.Errorf("get subscription by confirmation token hash: %w", engine.ErrNotFound)
 	}
 	var r subscriptionRow
-	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+subscriptionCols+` FROM subscriptions WHERE confirm_token = ?`), token); err != nil {
-		// The token is a secret: it stays out of the message.
-		return nil, fmt.Errorf("get subscription by confirmation token: %w", MapError(err))
+	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+subscriptionCols+` FROM subscriptions WHERE confirm_token_hash = ?`), hash); err != nil {
+		return nil, fmt.Errorf("get subscription by confirmation token hash: %w", MapError(err))
 	}
 	return r.subscription()
 }
@@ -125,11 +124,11 @@ func (s *Store) UpdateSubscription(ctx context.Context, sub *engine.Subscription
 		res, err := tx.ExecContext(ctx, rebind(`UPDATE subscriptions SET
 			format = ?, events = ?, entity_key = ?, url = ?, options = ?, secret = ?, previous_secret = ?,
 			previous_secret_expires_at = ?, state = ?, disabled_reason = ?, retry_policy = ?,
-			failing_since = ?, confirm_token = ?, max_per_second = ?, updated_at = ?, version = version + 1
+			failing_since = ?, confirm_token_hash = ?, max_per_second = ?, updated_at = ?, version = version + 1
 			WHERE id = ? AND version = ?`),
 			sub.Format, j.events, sub.EntityKey, sub.URL, j.options, sub.Secret, sub.PreviousSecret,
 			ToNullMS(sub.PreviousSecretExpiresAt), string(sub.State), sub.DisabledReason, j.retryPolicy,
-			ToNullMS(sub.FailingSince), toNullString(sub.ConfirmToken), sub.MaxPerSecond, ToMS(sub.UpdatedAt), sub.ID, sub.Version)
+			ToNullMS(sub.FailingSince), toNullString(sub.ConfirmTokenHash), sub.MaxPerSecond, ToMS(sub.UpdatedAt), sub.ID, sub.Version)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/store/migrate"
 )
 
@@ -20,7 +21,11 @@ const CoreComponent = "core"
 
 // coreLine is the engine's schema. Before migration lines, every component shared one sequence
 // recorded in schema_migrations; Legacy maps each migration to the number it had there.
-var coreLine = EmbeddedLine(CoreComponent, coreFiles, "migrations/core", map[int]int{1: 1, 2: 3, 3: 7})
+var coreLine = func() MigrationLine {
+	l := EmbeddedLine(CoreComponent, coreFiles, "migrations/core", map[int]int{1: 1, 2: 3, 3: 7})
+	l.After = hashLegacyConfirmTokens
+	return l
+}()
 
 // A MigrationLine is one component's numbered migrations (see migrate.Line); the name stays so
 // that the styles' SQLite stores keep compiling.
@@ -109,6 +114,40 @@ func (s *Store) migrateLine(ctx context.Context, l MigrationLine, legacy map[int
 		})
 		if err != nil {
 			return fmt.Errorf("migrate: %s %s: %w", l.Component, m.Name, err)
+		}
+	}
+	if l.After != nil {
+		if err := s.write(ctx, func(tx *sqlx.Tx) error { return l.After(ctx, tx.Tx) }); err != nil {
+			return fmt.Errorf("migrate: %s, after its migrations: %w", l.Component, err)
+		}
+	}
+	return nil
+}
+
+// hashLegacyConfirmTokens replaces the clear confirmation tokens older versions stored with their
+// hashes (see migration 0005).
+func hashLegacyConfirmTokens(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, confirm_token FROM subscriptions WHERE confirm_token IS NOT NULL`)
+	if err != nil {
+		return err
+	}
+	clear := map[string]string{}
+	for rows.Next() {
+		var id, token string
+		if err := rows.Scan(&id, &token); err != nil {
+			rows.Close()
+			return err
+		}
+		clear[id] = token
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for id, token := range clear {
+		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET confirm_token_hash = ?, confirm_token = NULL WHERE id = ?`,
+			engine.HashToken(token), id); err != nil {
+			return fmt.Errorf("hash the confirmation token of subscription %s: %w", id, err)
 		}
 	}
 	return nil

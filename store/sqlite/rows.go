@@ -67,7 +67,7 @@ func (r *credentialRow) credential() (*engine.Credential, error) {
 
 const subscriptionCols = `id, app_id, account_id, credential_id, format, events, entity_key, url, options,
 	secret, previous_secret, previous_secret_expires_at, state, disabled_reason, retry_policy,
-	failing_since, confirm_token, version, max_per_second, created_at, updated_at`
+	failing_since, confirm_token_hash, version, max_per_second, created_at, updated_at`
 
 type subscriptionRow struct {
 	ID                      string         `db:"id"`
@@ -86,7 +86,7 @@ type subscriptionRow struct {
 	DisabledReason          string         `db:"disabled_reason"`
 	RetryPolicy             sql.NullString `db:"retry_policy"`
 	FailingSince            sql.NullInt64  `db:"failing_since"`
-	ConfirmToken            sql.NullString `db:"confirm_token"`
+	ConfirmTokenHash        sql.NullString `db:"confirm_token_hash"`
 	Version                 int            `db:"version"`
 	MaxPerSecond            float64        `db:"max_per_second"`
 	CreatedAt               int64          `db:"created_at"`
@@ -99,7 +99,7 @@ func (r *subscriptionRow) subscription() (*engine.Subscription, error) {
 		Format: r.Format, EntityKey: r.EntityKey, URL: r.URL, Secret: r.Secret,
 		PreviousSecret: r.PreviousSecret, PreviousSecretExpiresAt: FromNullMS(r.PreviousSecretExpiresAt),
 		State: engine.SubscriptionState(r.State), DisabledReason: r.DisabledReason,
-		FailingSince: FromNullMS(r.FailingSince), ConfirmToken: r.ConfirmToken.String,
+		FailingSince: FromNullMS(r.FailingSince), ConfirmTokenHash: r.ConfirmTokenHash.String,
 		Version: r.Version, MaxPerSecond: r.MaxPerSecond, CreatedAt: FromMS(r.CreatedAt), UpdatedAt: FromMS(r.UpdatedAt),
 	}
 	if err := json.Unmarshal([]byte(r.Events), &s.Events); err != nil {

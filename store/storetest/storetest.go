@@ -277,7 +277,7 @@ func testSubscriptionRoundTrip(t *testing.T, open func(t *testing.T) engine.Stor
 		DisabledReason:          "",
 		RetryPolicy:             &engine.RetryPolicy{Schedule: []engine.Duration{engine.Duration(time.Second), engine.Duration(90 * time.Minute)}},
 		FailingSince:            ptr(at(-time.Hour)),
-		ConfirmToken:            "tok-" + engine.NewID("t"),
+		ConfirmTokenHash:        "tok-" + engine.NewID("t"),
 		CreatedAt:               at(-2 * time.Hour),
 		UpdatedAt:               at(-time.Minute),
 	}
@@ -286,11 +286,11 @@ func testSubscriptionRoundTrip(t *testing.T, open func(t *testing.T) engine.Stor
 	}
 	got := h.subscription(want.ID)
 	wantSame(t, "GetSubscription", got, want)
-	got, err := h.s.GetSubscriptionByConfirmToken(h.ctx, want.ConfirmToken)
+	got, err := h.s.GetSubscriptionByConfirmTokenHash(h.ctx, want.ConfirmTokenHash)
 	if err != nil {
-		t.Fatalf("GetSubscriptionByConfirmToken: %v", err)
+		t.Fatalf("GetSubscriptionByConfirmTokenHash: %v", err)
 	}
-	wantSame(t, "GetSubscriptionByConfirmToken", got, want)
+	wantSame(t, "GetSubscriptionByConfirmTokenHash", got, want)
 
 	// The optional fields left empty.
 	bare := newSubscription(app, acc)
@@ -301,16 +301,16 @@ func testSubscriptionRoundTrip(t *testing.T, open func(t *testing.T) engine.Stor
 
 	_, err = h.s.GetSubscription(h.ctx, "sub_missing")
 	wantErr(t, "GetSubscription(missing)", err, engine.ErrNotFound)
-	_, err = h.s.GetSubscriptionByConfirmToken(h.ctx, "no-such-token")
-	wantErr(t, "GetSubscriptionByConfirmToken(missing)", err, engine.ErrNotFound)
-	_, err = h.s.GetSubscriptionByConfirmToken(h.ctx, "")
-	wantErr(t, "GetSubscriptionByConfirmToken(\"\")", err, engine.ErrNotFound)
+	_, err = h.s.GetSubscriptionByConfirmTokenHash(h.ctx, "no-such-token")
+	wantErr(t, "GetSubscriptionByConfirmTokenHash(missing)", err, engine.ErrNotFound)
+	_, err = h.s.GetSubscriptionByConfirmTokenHash(h.ctx, "")
+	wantErr(t, "GetSubscriptionByConfirmTokenHash(\"\")", err, engine.ErrNotFound)
 }
 
 func testSubscriptionConflicts(t *testing.T, open func(t *testing.T) engine.Store) {
 	h := setup(t, open)
 	app, acc := h.app(), h.account()
-	first := h.sub(app, acc, func(s *engine.Subscription) { s.ConfirmToken = "token-1" })
+	first := h.sub(app, acc, func(s *engine.Subscription) { s.ConfirmTokenHash = "token-1" })
 	// Subscriptions without a confirmation token do not clash with each other.
 	h.sub(app, acc)
 	h.sub(app, acc)
@@ -321,7 +321,7 @@ func testSubscriptionConflicts(t *testing.T, open func(t *testing.T) engine.Stor
 	wantErr(t, "CreateSubscription(same ID)", err, engine.ErrConflict)
 
 	sameToken := newSubscription(app, acc)
-	sameToken.ConfirmToken = "token-1"
+	sameToken.ConfirmTokenHash = "token-1"
 	err = h.s.CreateSubscription(h.ctx, engine.CreateSubscriptionParams{Subscription: sameToken})
 	wantErr(t, "CreateSubscription(same confirmation token)", err, engine.ErrConflict)
 	_, err = h.s.GetSubscription(h.ctx, sameToken.ID)
@@ -332,7 +332,7 @@ func testSubscriptionHandshake(t *testing.T, open func(t *testing.T) engine.Stor
 	h := setup(t, open)
 	app, acc := h.app(), h.account()
 	s := newSubscription(app, acc)
-	s.State, s.ConfirmToken = engine.SubscriptionPending, "confirm-me"
+	s.State, s.ConfirmTokenHash = engine.SubscriptionPending, "confirm-me"
 	hs := &engine.Delivery{
 		ID: engine.NewID("dlv"), SubscriptionID: s.ID, AppID: app.ID, Kind: engine.DeliveryHandshake,
 		State: engine.DeliveryPending, NextAttemptAt: base, CreatedAt: base, UpdatedAt: base,
@@ -407,8 +407,8 @@ func testListSubscriptions(t *testing.T, open func(t *testing.T) engine.Store) {
 func testUpdateSubscription(t *testing.T, open func(t *testing.T) engine.Store) {
 	h := setup(t, open)
 	app, acc := h.app(), h.account()
-	orig := h.sub(app, acc, func(s *engine.Subscription) { s.ConfirmToken = "tok-a" })
-	h.sub(app, acc, func(s *engine.Subscription) { s.ConfirmToken = "tok-b" })
+	orig := h.sub(app, acc, func(s *engine.Subscription) { s.ConfirmTokenHash = "tok-a" })
+	h.sub(app, acc, func(s *engine.Subscription) { s.ConfirmTokenHash = "tok-b" })
 
 	upd := *orig
 	upd.Events = []string{"invoice.paid"}
@@ -440,10 +440,10 @@ func testUpdateSubscription(t *testing.T, open func(t *testing.T) engine.Store) 
 	wantErr(t, "UpdateSubscription(missing)", h.s.UpdateSubscription(h.ctx, missing), engine.ErrNotFound)
 
 	clash := back
-	clash.ConfirmToken = "tok-b"
+	clash.ConfirmTokenHash = "tok-b"
 	wantErr(t, "UpdateSubscription(a token in use)", h.s.UpdateSubscription(h.ctx, &clash), engine.ErrConflict)
-	if got := h.subscription(orig.ID); got.ConfirmToken != "tok-a" {
-		t.Errorf("token after a refused update = %q; want tok-a", got.ConfirmToken)
+	if got := h.subscription(orig.ID); got.ConfirmTokenHash != "tok-a" {
+		t.Errorf("token after a refused update = %q; want tok-a", got.ConfirmTokenHash)
 	}
 }
 
@@ -610,7 +610,7 @@ func testRevokeGrant(t *testing.T, open func(t *testing.T) engine.Store) {
 	byOperator := h.sub(app, acc)
 	pending := h.sub(app, acc, func(s *engine.Subscription) {
 		s.State = engine.SubscriptionPending
-		s.ConfirmToken = engine.NewID("tok")
+		s.ConfirmTokenHash = engine.NewID("tok")
 	})
 	byBound := h.sub(app, acc, func(s *engine.Subscription) { s.CredentialID = bound.ID })
 	elsewhere := h.sub(app, acc2)

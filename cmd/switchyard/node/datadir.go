@@ -16,7 +16,8 @@ import (
 
 // The data dir holds what a node keeps on disk: the SQLite database (switchyard.db), the admin
 // token (admin-token), the server signing key and certificate (server-key.pem, server-cert.pem),
-// the styles' secrets (one file each, such as ivvy-api-key), uploaded plugins (plugins/), the
+// the key confirmation URLs' tokens are derived from (confirm-token-key), the styles' secrets (one
+// file each, such as ivvy-api-key or upsales-callback-key), uploaded plugins (plugins/), the
 // compilation cache (cache/) and the lock (switchyard.lock). Secret files are mode 0600.
 
 // ErrDataDirInUse is returned by Open when another process serves from the same data dir.
@@ -98,6 +99,10 @@ func adminToken(configured, dataDir string) (token string, generated bool, err e
 
 // dataDirSecrets keeps the styles' secrets as files in the data dir, hex-encoded, mode 0600.
 type dataDirSecrets struct{ dir string }
+
+// tokenSecretFile is the secret the tokens of subscriptions' confirmation URLs are derived from:
+// with it, the database keeps only their hashes.
+const tokenSecretFile = "confirm-token-key"
 
 // secretBytes is the size of a style's secret.
 const secretBytes = 32

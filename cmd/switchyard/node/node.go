@@ -289,8 +289,12 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		CacheTTL: cacheTTL}, n.store); err != nil {
 		return nil, err
 	}
+	tokenSecret, err := dataDirSecrets{dir: cfg.DataDir}.Secret(tokenSecretFile)
+	if err != nil {
+		return nil, err
+	}
 	n.engine, err = engine.New(engine.Config{
-		PublicURL: n.cfg.PublicURL, CertificateURL: n.CertificateURL(), Dispatcher: cfg.Dispatcher,
+		PublicURL: n.cfg.PublicURL, CertificateURL: n.CertificateURL(), Dispatcher: cfg.Dispatcher, TokenSecret: tokenSecret,
 		Outbound:         outbound.Config{Guard: outbound.NewGuard(cfg.AllowPrivate, cfg.Resolver)},
 		AttemptRetention: cfg.AttemptRetention, DisableAfter: cfg.DisableAfter, MaxIngestBatch: cfg.MaxIngestBatch,
 		CredentialRevoked: n.auth.Forget,

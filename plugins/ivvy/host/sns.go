@@ -25,14 +25,15 @@ import (
 // is what keeps a stranger from unsubscribing a receiver.)
 func (s *Style) prepare(_ context.Context, w *engine.Work, urls *engine.DeliveryURLs) (json.RawMessage, error) {
 	sub := w.Subscription
-	if sub.ConfirmToken == "" {
+	token := s.engine.ConfirmToken(sub)
+	if token == "" {
 		return nil, nil
 	}
 	topic := topicOf(sub)
 	urls.Confirm = s.publicURL + "/compat/ivvy/sns?Action=ConfirmSubscription&TopicArn=" + url.QueryEscape(topic) +
-		"&Token=" + url.QueryEscape(sub.ConfirmToken)
+		"&Token=" + url.QueryEscape(token)
 	urls.Unsubscribe = s.publicURL + "/compat/ivvy/sns?Action=Unsubscribe&SubscriptionArn=" +
-		url.QueryEscape(ivvyplugin.SubscriptionArn(topic, sub.ID)) + "&Token=" + url.QueryEscape(sub.ConfirmToken)
+		url.QueryEscape(ivvyplugin.SubscriptionArn(topic, sub.ID)) + "&Token=" + url.QueryEscape(token)
 	return nil, nil
 }
 

@@ -134,7 +134,9 @@ func (s *Style) postCallback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	applied, err := s.apply(req.Context(), store.ApplyParams{Token: c.Param("token"), Callback: cb})
+	target := s.callbackTarget(c.Param("token"))
+	target.Callback = cb
+	applied, err := s.apply(req.Context(), target)
 	switch {
 	case errors.Is(err, store.ErrCallbackUsed), errors.Is(err, store.ErrCallbackExpired):
 		return &echo.HTTPError{Code: http.StatusGone, Message: "this callbackUrl can no longer be used: " + err.Error(), Internal: err}

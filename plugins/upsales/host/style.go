@@ -27,8 +27,6 @@ package host
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -114,6 +112,8 @@ type Style struct {
 	clock     engine.Clock
 	logger    *slog.Logger
 	publicURL string
+	// callbacks mints the tokens of callback URLs.
+	callbacks engine.CapabilityKey
 }
 
 var (
@@ -132,8 +132,14 @@ func New(d engine.StyleDeps, st store.Store) (*Style, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	var secret []byte
+	if d.Secrets != nil {
+		if secret, err = d.Secrets.Secret(callbackKeyFile); err != nil {
+			return nil, fmt.Errorf("upsales: %w", err)
+		}
+	}
 	return &Style{cfg: cfg, st: st, engine: d.Engine, auth: d.Auth, clock: d.Engine.Clock(), logger: logger.With("style", Format),
-		publicURL: strings.TrimRight(d.PublicURL, "/")}, nil
+		publicURL: strings.TrimRight(d.PublicURL, "/"), callbacks: engine.NewCapabilityKey(secret, "upsales callback")}, nil
 }
 
 // Name is the style's name, and its plugin's.
@@ -165,11 +171,16 @@ func CallbackURL(publicURL, token string) string {
 	return strings.TrimRight(publicURL, "/") + "/hooks/upsales/callbacks/" + url.PathEscape(token)
 }
 
-// newToken returns 256 random bits, URL-safe: the callback URL's only credential.
-func newToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+// callbackKeyFile names the style's secret callback tokens are derived from.
+const callbackKeyFile = "upsales-callback-key"
+
+// callbackTarget is the request a callback URL's token names: derived by this node from a log
+// entry's ID, or, made at random by an older version, found by its hash.
+func (s *Style) callbackTarget(token string) store.ApplyParams {
+	if id, ok := s.callbacks.ID(token); ok {
+		return store.ApplyParams{LogID: id}
+	}
+	return store.ApplyParams{TokenHash: engine.HashToken(token)}
 }
 
 // prepare records the request's log entry (once per delivery), offers the callback URL while the
@@ -188,8 +199,9 @@ func (s *Style) prepare(ctx context.Context, w *engine.Work, urls *engine.Delive
 	e := &store.LogEntry{
 		ID: engine.NewID("log"), DeliveryID: w.Delivery.ID, AppID: sub.AppID, AccountID: sub.AccountID, SubscriptionID: sub.ID,
 		EventID: ev.ID, EventType: ev.Type, Trigger: trigger, EntityID: ev.Entity.ID, BaseURL: sub.URL,
-		UserConfigurable: sub.Options[plugin.OptionUserConfigurable] == "true", Token: newToken(),
+		UserConfigurable: sub.Options[plugin.OptionUserConfigurable] == "true",
 	}
+	e.TokenHash = engine.HashToken(s.callbacks.Token(e.ID))
 	if ev.User != nil {
 		e.UserID = ev.User.ID
 	}
@@ -200,7 +212,10 @@ func (s *Style) prepare(ctx context.Context, w *engine.Work, urls *engine.Delive
 	// "You'll know app callback is available if the request body has a callbackUrl property":
 	// a retry after the callback was used carries none.
 	if prepared.Entry.Callback == store.CallbackOpen {
-		urls.Callback = CallbackURL(s.publicURL, prepared.Entry.Token)
+		// From the stored entry's ID: on a retry, the entry offered above was not kept.
+		token := s.callbacks.Token(prepared.Entry.ID)
+		urls.Callback = CallbackURL(s.publicURL, token)
+		urls.Tokens = append(urls.Tokens, token)
 	}
 	if prepared.AppData == nil && prepared.UserAppData == nil {
 		return nil, nil

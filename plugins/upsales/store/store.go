@@ -18,7 +18,7 @@ import (
 // method as one transaction and return engine.ErrNotFound (wrapped) for missing rows.
 type Store interface {
 	// PrepareRequest records the log entry of a delivery's request the first time the delivery is
-	// prepared (p.Entry, with its callback token), and on every later attempt reopens its callback
+	// prepared (p.Entry, with its callback token's hash), and on every later attempt reopens its callback
 	// until p.ExpiresAt unless it has been used. It remembers p.User as one of the account's
 	// users, and returns the stored entry with the app data to send.
 	PrepareRequest(ctx context.Context, p PrepareParams) (*Prepared, error)
@@ -26,7 +26,7 @@ type Store interface {
 	// synchronous answer and a post to the callback URL for the same request, exactly one
 	// applies. App data is merged into what is saved by MergePatch, as Upsales does, whatever the
 	// driver, up to MaxAppDataBytes (ErrAppDataTooLarge). A used callback gives ErrCallbackUsed, an expired one ErrCallbackExpired (a
-	// synchronous answer ignores expiry: the app answered the request in time), an unknown token
+	// synchronous answer ignores expiry: the app answered the request in time), an unknown request
 	// engine.ErrNotFound; then nothing changes.
 	ApplyCallback(ctx context.Context, p ApplyParams) (*Applied, error)
 
@@ -106,8 +106,9 @@ type LogEntry struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 
-	// Token is the unguessable part of the callback URL.
-	Token string `json:"-"`
+	// TokenHash is engine.HashToken of the token in the callback URL. The token itself is never
+	// stored: the style derives it from the entry's ID whenever a request carries the URL.
+	TokenHash string `json:"-"`
 	// BaseURL is the subscription URL the request went to; the app's widgets are below it.
 	BaseURL string `json:"-"`
 	// UserConfigurable says whether the app was user-configurable when the request was made.
@@ -160,10 +161,15 @@ type Callback struct {
 	NotifyAll     bool
 }
 
-// ApplyParams are the arguments of Store.ApplyCallback. Exactly one of Token and DeliveryID is set.
+// ApplyParams are the arguments of Store.ApplyCallback. Exactly one of TokenHash, LogID and
+// DeliveryID is set.
 type ApplyParams struct {
-	// Token identifies the request by its callback URL: a post to the URL.
-	Token string
+	// TokenHash identifies the request by the hash of its callback URL's token: a post to a URL
+	// whose token an older version made at random.
+	TokenHash string
+	// LogID identifies the request by its log entry: a post to a URL whose token the style
+	// derived from the entry's ID and has checked.
+	LogID string
 	// DeliveryID identifies the request by its delivery: the app's synchronous answer.
 	DeliveryID string
 	Callback   *Callback

@@ -56,7 +56,7 @@ type upsalesRequestRow struct {
 	UserID            string          `db:"user_id"`
 	BaseURL           string          `db:"base_url"`
 	UserConfigurable  bool            `db:"user_configurable"`
-	Token             string          `db:"token"`
+	TokenHash         string          `db:"token"`
 	CallbackState     string          `db:"callback_state"`
 	CallbackExpiresAt int64           `db:"callback_expires_at"`
 	CallbackAt        sql.NullInt64   `db:"callback_at"`
@@ -70,7 +70,7 @@ func (r *upsalesRequestRow) entry() *store.LogEntry {
 	e := &store.LogEntry{
 		ID: r.ID, DeliveryID: r.DeliveryID, AppID: r.AppID, AccountID: r.AccountID, SubscriptionID: r.SubscriptionID,
 		EventID: r.EventID, EventType: r.EventType, Trigger: r.Trigger, EntityID: r.EntityID, UserID: r.UserID,
-		BaseURL: r.BaseURL, UserConfigurable: r.UserConfigurable, Token: r.Token,
+		BaseURL: r.BaseURL, UserConfigurable: r.UserConfigurable, TokenHash: r.TokenHash,
 		Callback: store.CallbackState(r.CallbackState), CallbackExpiresAt: core.FromMS(r.CallbackExpiresAt),
 		CallbackAt: core.FromNullMS(r.CallbackAt), Message: r.Message, CreatedAt: core.FromMS(r.CreatedAt), UpdatedAt: core.FromMS(r.UpdatedAt),
 	}
@@ -107,7 +107,7 @@ func (s *db) PrepareRequest(ctx context.Context, p store.PrepareParams) (*store.
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', $14, NULL, NULL, '', $15, $16)
 			ON CONFLICT (delivery_id) DO NOTHING`,
 			e.ID, e.DeliveryID, e.AppID, e.AccountID, e.SubscriptionID, e.EventID, e.EventType, e.Trigger,
-			e.EntityID, e.UserID, e.BaseURL, e.UserConfigurable, e.Token, core.ToMS(p.ExpiresAt), core.ToMS(p.Now), core.ToMS(p.Now))
+			e.EntityID, e.UserID, e.BaseURL, e.UserConfigurable, e.TokenHash, core.ToMS(p.ExpiresAt), core.ToMS(p.Now), core.ToMS(p.Now))
 		if err != nil {
 			return err
 		}
@@ -167,9 +167,12 @@ func (s *db) GetAppData(ctx context.Context, appID, accountID, userID string) (j
 
 func (s *db) ApplyCallback(ctx context.Context, p store.ApplyParams) (*store.Applied, error) {
 	var out *store.Applied
-	via, where, key := store.CallbackDeferred, "token", p.Token
-	if p.DeliveryID != "" {
+	via, where, key := store.CallbackDeferred, "token", p.TokenHash
+	switch {
+	case p.DeliveryID != "":
 		via, where, key = store.CallbackSync, "delivery_id", p.DeliveryID
+	case p.LogID != "":
+		where, key = "id", p.LogID
 	}
 	cb := p.Callback
 	now := core.ToMS(p.Now)

@@ -13,4 +13,8 @@ var files embed.FS
 
 // Migrations is the style's line of migrations. The Upsales style's tables had number 6 in the single sequence of
 // builds before migration lines.
-var Migrations = core.EmbeddedLine("upsales", files, "migrations", map[int]int{1: 6})
+var Migrations = func() core.MigrationLine {
+	l := core.EmbeddedLine("upsales", files, "migrations", map[int]int{1: 6})
+	l.After = hashLegacyTokens
+	return l
+}()

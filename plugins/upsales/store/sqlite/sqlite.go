@@ -32,8 +32,37 @@ var _ store.Store = (*db)(nil)
 // Migrations among its lines.
 func New(c *core.Store) store.Store { return &db{node: c, r: c.Reader()} }
 
+// hashLegacyTokens replaces the clear callback tokens older versions stored with their hashes (see
+// migration 0002), so that the callback URLs already sent keep working.
+func hashLegacyTokens(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, token FROM upsales_requests WHERE token_hashed = 0`)
+	if err != nil {
+		return err
+	}
+	clear := map[string]string{}
+	for rows.Next() {
+		var id, token string
+		if err := rows.Scan(&id, &token); err != nil {
+			rows.Close()
+			return err
+		}
+		clear[id] = token
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for id, token := range clear {
+		if _, err := tx.ExecContext(ctx, `UPDATE upsales_requests SET token = ?, token_hashed = 1 WHERE id = ?`,
+			engine.HashToken(token), id); err != nil {
+			return fmt.Errorf("hash the callback token of log entry %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
 const upsalesRequestCols = `id, delivery_id, app_id, account_id, subscription_id, event_id, event_type, trigger_name,
-	entity_id, user_id, base_url, user_configurable, token, callback_state, callback_expires_at, callback_at,
+	entity_id, user_id, base_url, user_configurable, token, token_hashed, callback_state, callback_expires_at, callback_at,
 	status, message, created_at, updated_at`
 
 type upsalesRequestRow struct {
@@ -49,7 +78,8 @@ type upsalesRequestRow struct {
 	UserID            string          `db:"user_id"`
 	BaseURL           string          `db:"base_url"`
 	UserConfigurable  bool            `db:"user_configurable"`
-	Token             string          `db:"token"`
+	TokenHash         string          `db:"token"`
+	TokenHashed       bool            `db:"token_hashed"`
 	CallbackState     string          `db:"callback_state"`
 	CallbackExpiresAt int64           `db:"callback_expires_at"`
 	CallbackAt        sql.NullInt64   `db:"callback_at"`
@@ -63,7 +93,7 @@ func (r *upsalesRequestRow) entry() *store.LogEntry {
 	e := &store.LogEntry{
 		ID: r.ID, DeliveryID: r.DeliveryID, AppID: r.AppID, AccountID: r.AccountID, SubscriptionID: r.SubscriptionID,
 		EventID: r.EventID, EventType: r.EventType, Trigger: r.Trigger, EntityID: r.EntityID, UserID: r.UserID,
-		BaseURL: r.BaseURL, UserConfigurable: r.UserConfigurable, Token: r.Token,
+		BaseURL: r.BaseURL, UserConfigurable: r.UserConfigurable, TokenHash: r.TokenHash,
 		Callback: store.CallbackState(r.CallbackState), CallbackExpiresAt: core.FromMS(r.CallbackExpiresAt),
 		CallbackAt: core.FromNullMS(r.CallbackAt), Message: r.Message, CreatedAt: core.FromMS(r.CreatedAt), UpdatedAt: core.FromMS(r.UpdatedAt),
 	}
@@ -97,10 +127,10 @@ func (s *db) PrepareRequest(ctx context.Context, p store.PrepareParams) (*store.
 	out := &store.Prepared{}
 	err := s.node.Write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO upsales_requests (`+upsalesRequestCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, NULL, NULL, '', ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'open', ?, NULL, NULL, '', ?, ?)
 			ON CONFLICT (delivery_id) DO NOTHING`,
 			e.ID, e.DeliveryID, e.AppID, e.AccountID, e.SubscriptionID, e.EventID, e.EventType, e.Trigger,
-			e.EntityID, e.UserID, e.BaseURL, e.UserConfigurable, e.Token, core.ToMS(p.ExpiresAt), core.ToMS(p.Now), core.ToMS(p.Now))
+			e.EntityID, e.UserID, e.BaseURL, e.UserConfigurable, e.TokenHash, core.ToMS(p.ExpiresAt), core.ToMS(p.Now), core.ToMS(p.Now))
 		if err != nil {
 			return err
 		}
@@ -160,9 +190,12 @@ func (s *db) GetAppData(ctx context.Context, appID, accountID, userID string) (j
 
 func (s *db) ApplyCallback(ctx context.Context, p store.ApplyParams) (*store.Applied, error) {
 	out := &store.Applied{}
-	via, where, key := store.CallbackDeferred, "token", p.Token
-	if p.DeliveryID != "" {
+	via, where, key := store.CallbackDeferred, "token", p.TokenHash
+	switch {
+	case p.DeliveryID != "":
 		via, where, key = store.CallbackSync, "delivery_id", p.DeliveryID
+	case p.LogID != "":
+		where, key = "id", p.LogID
 	}
 	cb := p.Callback
 	now := core.ToMS(p.Now)

@@ -52,7 +52,7 @@ func BenchmarkPrepareRequest(b *testing.B) {
 				e := &store.LogEntry{
 					ID: engine.NewID("log"), DeliveryID: d, AppID: "app_1", AccountID: "acc_1", SubscriptionID: "sub_1",
 					EventID: "evt_" + d, EventType: "client.create", Trigger: "clientinsert", EntityID: "42", UserID: "7",
-					BaseURL: "http://127.0.0.1:1/app", UserConfigurable: true, Token: "tok_" + d,
+					BaseURL: "http://127.0.0.1:1/app", UserConfigurable: true, TokenHash: "tok_" + d,
 				}
 				if _, err := s.PrepareRequest(ctx, store.PrepareParams{Entry: e, ExpiresAt: t0.Add(time.Hour), User: user, Now: t0}); err != nil {
 					b.Fatal(err)

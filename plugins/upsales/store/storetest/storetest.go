@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"PrepareRecordsOnce", testPrepareRecordsOnce},
 		{"ApplyCallback", testApplyCallback},
+		{"ApplyByLogID", testApplyByLogID},
 		{"UserAppDataAndRecipients", testUserAppDataAndRecipients},
 		{"CallbackRace", testCallbackRace},
 		{"ConcurrentMerges", testConcurrentMerges},
@@ -44,7 +45,7 @@ func entry(delivery, user string, configurable bool) *store.LogEntry {
 	return &store.LogEntry{
 		ID: engine.NewID("log"), DeliveryID: delivery, AppID: "app_1", AccountID: "acc_1", SubscriptionID: "sub_1",
 		EventID: "evt_" + delivery, EventType: "client.create", Trigger: "clientinsert", EntityID: "42", UserID: user,
-		BaseURL: "http://127.0.0.1:1/app", UserConfigurable: configurable, Token: "tok_" + delivery,
+		BaseURL: "http://127.0.0.1:1/app", UserConfigurable: configurable, TokenHash: "tok_" + delivery,
 	}
 }
 
@@ -74,7 +75,7 @@ func newNotificationID() string {
 }
 
 func apply(s store.Store, token, delivery string, cb *store.Callback, now time.Time) (*store.Applied, error) {
-	return s.ApplyCallback(context.Background(), store.ApplyParams{Token: token, DeliveryID: delivery, Callback: cb, Now: now,
+	return s.ApplyCallback(context.Background(), store.ApplyParams{TokenHash: token, DeliveryID: delivery, Callback: cb, Now: now,
 		NewID: newNotificationID})
 }
 
@@ -88,7 +89,7 @@ func testPrepareRecordsOnce(t *testing.T, s store.Store) {
 	// A retry: another entry is offered, the stored one is returned, its callback open an hour
 	// from the retry.
 	again := prepare(t, s, entry("dlv_1", "7", true), t0.Add(30*time.Minute))
-	if again.Entry.ID != first.Entry.ID || again.Entry.Token != "tok_dlv_1" || !again.Entry.CallbackExpiresAt.Equal(t0.Add(90*time.Minute)) {
+	if again.Entry.ID != first.Entry.ID || again.Entry.TokenHash != "tok_dlv_1" || !again.Entry.CallbackExpiresAt.Equal(t0.Add(90*time.Minute)) {
 		t.Fatalf("retry: %+v", again.Entry)
 	}
 	if n, err := s.ExpireCallbacks(context.Background(), t0.Add(2*time.Hour)); err != nil || n != 1 {
@@ -102,6 +103,29 @@ func testPrepareRecordsOnce(t *testing.T, s store.Store) {
 	reopened := prepare(t, s, entry("dlv_1", "7", true), t0.Add(3*time.Hour))
 	if reopened.Entry.Callback != store.CallbackOpen {
 		t.Fatalf("retry after expiry: %s", reopened.Entry.Callback)
+	}
+}
+
+// testApplyByLogID: a callback URL whose token the style derived names its request by log entry;
+// it spends the callback like any other, once, and an unknown entry is not found.
+func testApplyByLogID(t *testing.T, s store.Store) {
+	e := prepare(t, s, entry("dlv_id", "7", true), t0).Entry
+	at := func(id string) error {
+		_, err := s.ApplyCallback(context.Background(), store.ApplyParams{LogID: id, Callback: &store.Callback{Status: 3}, Now: t0.Add(time.Minute),
+			NewID: newNotificationID})
+		return err
+	}
+	if err := at(e.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetLogEntry(context.Background(), e.ID); got.Callback != store.CallbackDeferred || got.Status == nil || *got.Status != 3 {
+		t.Errorf("after the callback by log ID: %+v", got)
+	}
+	if err := at(e.ID); !errors.Is(err, store.ErrCallbackUsed) {
+		t.Errorf("a second callback by log ID: %v, want ErrCallbackUsed", err)
+	}
+	if err := at("log_missing"); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("an unknown log ID: %v, want ErrNotFound", err)
 	}
 }
 
