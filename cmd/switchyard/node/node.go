@@ -289,7 +289,8 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		CacheTTL: cacheTTL}, n.store); err != nil {
 		return nil, err
 	}
-	tokenSecret, err := dataDirSecrets{dir: cfg.DataDir}.Secret(tokenSecretFile)
+	// Shared by every node on one database: a confirmation URL minted by one is checked by another.
+	tokenSecret, err := n.secrets().Secret(tokenSecretFile)
 	if err != nil {
 		return nil, err
 	}

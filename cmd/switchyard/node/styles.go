@@ -129,15 +129,19 @@ func (e styleEntry) build(d engine.StyleDeps, db coreStore) (engine.Style, error
 	return nil, fmt.Errorf("vendor style %s has no store on %T", e.name, db)
 }
 
+// secrets are the keys the node keeps for itself and its styles: files in the data dir, or, on
+// PostgreSQL, rows every node shares, so that every node signs and checks tokens with the same key.
+func (n *Node) secrets() engine.Secrets {
+	if pg, ok := n.store.(*postgres.Store); ok {
+		return dbSecrets{db: pg}
+	}
+	return dataDirSecrets{dir: n.cfg.DataDir}
+}
+
 // StyleDeps are what the node builds its styles with (tests build one of their own beside them).
 func (n *Node) StyleDeps() engine.StyleDeps {
-	var secrets engine.Secrets = dataDirSecrets{dir: n.cfg.DataDir}
-	if pg, ok := n.store.(*postgres.Store); ok {
-		// Every node signs and checks a style's tokens with the same key.
-		secrets = dbSecrets{db: pg}
-	}
 	return engine.StyleDeps{
-		Engine: n.engine, Auth: n.auth, Secrets: secrets, Logger: n.logger,
+		Engine: n.engine, Auth: n.auth, Secrets: n.secrets(), Logger: n.logger,
 		PublicURL: n.cfg.PublicURL, Settings: n.cfg.StyleSettings,
 	}
 }
