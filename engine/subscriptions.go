@@ -579,3 +579,50 @@ func withShownSecret(s *Subscription, shown string) *Subscription {
 	out.Secret = shown
 	return &out
 }
+
+// PauseSubscription pauses one of the caller's subscriptions: its events still make deliveries,
+// so nothing is lost, but none is claimed until it is resumed. Deliveries already being sent
+// finish. Pausing a paused subscription keeps its first PausedAt.
+func (e *Engine) PauseSubscription(ctx context.Context, p *Principal, id string) (*Subscription, error) {
+	return e.setPaused(ctx, p, id, true)
+}
+
+// ResumeSubscription resumes one of the caller's subscriptions: the deliveries that came due while
+// it was paused are sent, in their turn, at once; those scheduled later keep their time.
+func (e *Engine) ResumeSubscription(ctx context.Context, p *Principal, id string) (*Subscription, error) {
+	s, err := e.setPaused(ctx, p, id, false)
+	if err == nil {
+		e.dispatcher.notify()
+	}
+	return s, err
+}
+
+func (e *Engine) setPaused(ctx context.Context, p *Principal, id string, paused bool) (*Subscription, error) {
+	sub, err := e.GetSubscription(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	// As for every other change to a subscription: a credential whose grant was revoked changes
+	// nothing in that account.
+	if _, err := e.reach(ctx, p, sub.AccountID); err != nil {
+		return nil, err
+	}
+	if (sub.PausedAt != nil) == paused {
+		return sub, nil
+	}
+	s, err := e.modifySubscription(ctx, id, func(s *Subscription) error {
+		switch {
+		case !paused:
+			s.PausedAt = nil
+		case s.PausedAt == nil:
+			at := e.now()
+			s.PausedAt = &at
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Circuit = e.dispatcher.circuit(s.ID)
+	return s, nil
+}
