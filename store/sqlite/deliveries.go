@@ -518,7 +518,7 @@ func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) (*e
 		if err := tx.GetContext(ctx, &state, `SELECT state FROM deliveries WHERE id = ?`, id); err != nil {
 			return err // ErrNoRows: not found
 		}
-		return engine.Conflictf("delivery %s is %s; only a pending, failed or dead delivery can be retried", id, strings.ReplaceAll(state, "_", " "))
+		return engine.Conflictf("delivery %s is %s; only a pending, failed or dead delivery can be retried", id, state)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("retry delivery %q: %w", id, MapError(err))
