@@ -254,7 +254,12 @@ func (e *Engine) checkSubscriptionFields(ctx context.Context, m *sdk.Manifest, s
 
 // urlRefused turns the SSRF guard's refusal into a validation error naming the reason.
 func urlRefused(field string, err error) error {
-	if errors.Is(err, outbound.ErrBlocked) || errors.Is(err, outbound.ErrInvalidURL) {
+	if errors.Is(err, outbound.ErrBlocked) {
+		// Said for whoever runs a receiver on their own machine or network, as the quickstart does:
+		// the refusal is the server's setting, not a fault of the URL.
+		return invalidf(field, "%s; the server's operator can allow such addresses with --allow-private (SWITCHYARD_ALLOW_PRIVATE), e.g. 127.0.0.0/8 for a receiver on the same machine", err.Error())
+	}
+	if errors.Is(err, outbound.ErrInvalidURL) {
 		return invalidf(field, "%s", err.Error())
 	}
 	return err
