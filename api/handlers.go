@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -307,11 +308,84 @@ func (s *Server) getDelivery(c echo.Context) error {
 }
 
 func (s *Server) retryDelivery(c echo.Context) error {
-	d, err := s.engine.RetryDelivery(c.Request().Context(), web.Principal(c), c.Param("id"))
+	d, wasPending, err := s.engine.RetryDelivery(c.Request().Context(), web.Principal(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, d)
+	// 202 as before for a failed or dead delivery queued again; a pending one was queued already
+	// and is only made due now.
+	status := http.StatusAccepted
+	if wasPending {
+		status = http.StatusOK
+	}
+	return c.JSON(status, d)
+}
+
+func (s *Server) retryDeliveries(c echo.Context) error {
+	var in engine.BulkRetry
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	// An empty body retries every failed and dead delivery the caller may see.
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := web.Decode(body, &in); err != nil {
+			return err
+		}
+	}
+	n, err := s.engine.RetryDeliveries(c.Request().Context(), web.Principal(c), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]int{"retried": n, "limit": engine.MaxBulkRetry})
+}
+
+func (s *Server) pauseSubscription(c echo.Context) error {
+	sub, err := s.engine.PauseSubscription(c.Request().Context(), web.Principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sub)
+}
+
+func (s *Server) resumeSubscription(c echo.Context) error {
+	sub, err := s.engine.ResumeSubscription(c.Request().Context(), web.Principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sub)
+}
+
+func (s *Server) listEvents(c echo.Context) error {
+	limit, err := web.Limit(c)
+	if err != nil {
+		return err
+	}
+	q := engine.EventQuery{AccountID: c.QueryParam("account_id"), Type: c.QueryParam("type"), Before: c.QueryParam("before"), Limit: limit}
+	if q.Since, err = queryTime(c, "since"); err != nil {
+		return err
+	}
+	if q.Until, err = queryTime(c, "until"); err != nil {
+		return err
+	}
+	items, err := s.engine.ListEvents(c.Request().Context(), web.Principal(c), q)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, web.NewList(items, limit, func(e *engine.Event) string { return e.ID }))
+}
+
+// queryTime reads an optional RFC 3339 time from the query string.
+func queryTime(c echo.Context, name string) (*time.Time, error) {
+	raw := c.QueryParam(name)
+	if raw == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, raw)
+	if err != nil {
+		return nil, &engine.ValidationError{Field: name, Message: fmt.Sprintf("%q is not an RFC 3339 time, such as 2026-01-02T15:04:05Z", raw)}
+	}
+	return &t, nil
 }
 
 func (s *Server) confirmSubscription(c echo.Context) error {

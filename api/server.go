@@ -175,14 +175,18 @@ func (s *Server) routes() {
 	v1.DELETE("/subscriptions/:id", s.deleteSubscription, app)
 	v1.POST("/subscriptions/:id/replay", s.replaySubscription, app)
 	v1.POST("/subscriptions/:id/rotate-secret", s.rotateSecret, app)
+	v1.POST("/subscriptions/:id/pause", s.pauseSubscription, app)
+	v1.POST("/subscriptions/:id/resume", s.resumeSubscription, app)
 
 	v1.POST("/events", s.publish)
 	v1.POST("/events/batch", s.publishBatch)
+	v1.GET("/events", s.listEvents)
 	v1.GET("/events/:id", s.getEvent)
 
 	v1.GET("/deliveries", s.listDeliveries, app)
 	v1.GET("/deliveries/:id", s.getDelivery, app)
 	v1.POST("/deliveries/:id/retry", s.retryDelivery, app)
+	v1.POST("/deliveries/retry", s.retryDeliveries, app)
 
 	// The plugins API is in plugins.go.
 }

@@ -657,9 +657,13 @@ func matrix(v *victim, attackerURL string) []row {
 		{methods: "PATCH", path: "/v1/subscriptions/:id", calls: each("", "/v1/subscriptions/{}", subs, map[string]any{"state": "disabled", "url": attackerURL})},
 		{methods: "DELETE", path: "/v1/subscriptions/:id", calls: each("", "/v1/subscriptions/{}", subs, nil)},
 		{methods: "POST", path: "/v1/subscriptions/:id/replay", calls: each("", "/v1/subscriptions/{}/replay", subs, map[string]string{"since": "2000-01-01T00:00:00Z"})},
+		{methods: "POST", path: "/v1/subscriptions/:id/pause", calls: each("", "/v1/subscriptions/{}/pause", subs, nil)},
+		{methods: "POST", path: "/v1/subscriptions/:id/resume", calls: each("", "/v1/subscriptions/{}/resume", subs, nil)},
 		{methods: "POST", path: "/v1/subscriptions/:id/rotate-secret", calls: each("", "/v1/subscriptions/{}/rotate-secret", subs, map[string]string{"secret": "planted-secret-0123456789"})},
 		{methods: "POST", path: "/v1/events", skip: platformPublishes, calls: []call{{target: "/v1/events", body: event}}},
 		{methods: "POST", path: "/v1/events/batch", skip: platformPublishes, calls: []call{{target: "/v1/events/batch", body: map[string]any{"events": []any{event}}}}},
+		{methods: "GET", path: "/v1/events", access: own, why: "lists the events of the accounts the caller publishes into", skip: platformPublishes,
+			calls: at("/v1/events", "/v1/events?account_id="+acct, "/v1/events?type=client.create", "/v1/events?account_id="+acct+"&type=document.update&since=2000-01-01T00:00:00Z")},
 		{methods: "GET", path: "/v1/events/:id", skip: platformPublishes, calls: each("", "/v1/events/{}", v.events, nil)},
 		{methods: "GET", path: "/v1/deliveries", access: own, why: "lists the caller's own", also: namesApp, calls: append(append(
 			at("/v1/deliveries", "/v1/deliveries?status=dead", "/v1/deliveries?app_id="+app),
@@ -667,6 +671,11 @@ func matrix(v *victim, attackerURL string) []row {
 			each("GET", "/v1/deliveries?event_id={}", v.events, nil)...)},
 		{methods: "GET", path: "/v1/deliveries/:id", calls: each("", "/v1/deliveries/{}", v.delivery, nil)},
 		{methods: "POST", path: "/v1/deliveries/:id/retry", calls: each("", "/v1/deliveries/{}/retry", v.delivery, nil)},
+		// The victim's dead delivery is among its reads: retrying it would change them.
+		{methods: "POST", path: "/v1/deliveries/retry", access: own, why: "retries the caller's own deliveries", calls: append(
+			[]call{{target: "/v1/deliveries/retry"}, {target: "/v1/deliveries/retry", body: map[string]any{"status": "dead"}},
+				{target: "/v1/deliveries/retry", body: map[string]any{"status": "pending", "since": "2000-01-01T00:00:00Z"}}},
+			retryEach(subs)...)},
 		{methods: "GET", path: "/v1/plugins", access: shared, why: "the node's formats, the same for every caller; their counters are the operator's", calls: at("/v1/plugins")},
 		{methods: "GET", path: "/v1/plugins/:name", access: shared, why: "one of the node's formats", calls: at("/v1/plugins/standard", "/v1/plugins/upsales")},
 		{methods: "GET", path: "/hooks/subscriptions/:token/confirm", access: capability, why: "the confirmation token is the credential", calls: each("", "/hooks/subscriptions/{}/confirm", tokens, nil)},
@@ -729,6 +738,15 @@ func matrix(v *victim, attackerURL string) []row {
 		{methods: "GET POST", path: "/compat/ivvy/sns", access: capability, why: "the SNS token is the credential", calls: sns("/compat/ivvy/sns")},
 		{methods: "GET POST", path: "/compat/ivvy/sns/", access: capability, why: "the SNS token is the credential", calls: sns("/compat/ivvy/sns/")},
 	}
+}
+
+// retryEach is a bulk retry of each subscription's dead and failed deliveries.
+func retryEach(subs []string) []call {
+	var out []call
+	for _, id := range subs {
+		out = append(out, call{target: "/v1/deliveries/retry", body: map[string]any{"subscription_id": id}})
+	}
+	return out
 }
 
 // routeKey is how a row names one route: "METHOD path".

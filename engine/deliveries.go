@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // DeliveryQuery selects the caller's deliveries, newest first.
@@ -26,14 +27,9 @@ func (e *Engine) ListDeliveries(ctx context.Context, p *Principal, q DeliveryQue
 		return nil, invalidf("status", "%q is not one of pending, in_flight, succeeded, failed, dead", q.State)
 	}
 	page := normalizePage(Page{Limit: q.Limit})
-	f := DeliveryFilter{SubscriptionID: q.SubscriptionID, EventID: q.EventID, State: q.State, Before: q.Before, Limit: page.Limit, AccountID: p.boundAccount()}
-	if p.Admin {
-		f.AppID = q.AppID
-	} else {
-		f.AppID = p.App.ID
-		// A credential of the whole app sees what the accounts that granted the app have sent it.
-		f.Granted = f.AccountID == ""
-	}
+	// A credential of the whole app sees what the accounts that granted the app have sent it.
+	f := e.deliveryScope(p, q.AppID)
+	f.SubscriptionID, f.EventID, f.State, f.Before, f.Limit = q.SubscriptionID, q.EventID, q.State, q.Before, page.Limit
 	return e.store.ListDeliveries(ctx, f)
 }
 
@@ -68,15 +64,84 @@ func (e *Engine) GetDelivery(ctx context.Context, p *Principal, id string) (*Del
 	return d, attempts, nil
 }
 
-// RetryDelivery makes a failed or dead delivery due again now.
-func (e *Engine) RetryDelivery(ctx context.Context, p *Principal, id string) (*Delivery, error) {
-	if _, _, err := e.GetDelivery(ctx, p, id); err != nil {
-		return nil, err
+// RetryDelivery makes one of the caller's deliveries due now: a failed or dead one pending again
+// (keeping its attempts), a pending one due now rather than at its scheduled retry. It reports
+// whether the delivery was pending already. One being sent or sent is a conflict.
+func (e *Engine) RetryDelivery(ctx context.Context, p *Principal, id string) (*Delivery, bool, error) {
+	before, _, err := e.GetDelivery(ctx, p, id)
+	if err != nil {
+		return nil, false, err
 	}
+	// The store says what is wrong in one sentence (a ConflictError) and names the delivery.
 	d, err := e.store.RetryDelivery(ctx, id, e.now())
 	if err != nil {
-		return nil, fmt.Errorf("retry delivery %s: %w", id, err)
+		return nil, false, err
 	}
 	e.dispatcher.notify()
-	return d, nil
+	return d, before.State == DeliveryPending, nil
+}
+
+// MaxBulkRetry is the most deliveries one bulk retry makes due; a caller with more repeats the
+// call until it answers fewer. The bound keeps one call's write transaction short, so that it
+// holds up neither publishing nor dispatch.
+const MaxBulkRetry = 1000
+
+// BulkRetry is what RetryDeliveries retries: the caller's deliveries matching every given field.
+type BulkRetry struct {
+	SubscriptionID string `json:"subscription_id"`
+	// Status is failed, dead or pending; empty means failed and dead.
+	Status DeliveryState `json:"status"`
+	// Since and Until bound when the deliveries were created: Since inclusive, Until exclusive.
+	Since *time.Time `json:"since"`
+	Until *time.Time `json:"until"`
+}
+
+// RetryDeliveries makes up to MaxBulkRetry of the caller's deliveries matching q due now, oldest
+// first, and returns how many. Pending deliveries already due are not counted, so that repeating
+// the call until it answers fewer than MaxBulkRetry ends.
+func (e *Engine) RetryDeliveries(ctx context.Context, p *Principal, q BulkRetry) (int, error) {
+	var states []DeliveryState
+	switch q.Status {
+	case "":
+		states = []DeliveryState{DeliveryFailed, DeliveryDead}
+	case DeliveryFailed, DeliveryDead, DeliveryPending:
+		states = []DeliveryState{q.Status}
+	default:
+		return 0, invalidf("status", "%q is not one of failed, dead, pending (leave it out for failed and dead)", q.Status)
+	}
+	if q.Since != nil && q.Until != nil && !q.Until.After(*q.Since) {
+		return 0, invalidf("until", "must be after since")
+	}
+	f := e.deliveryScope(p, "")
+	params := RetryDeliveriesParams{
+		Scope: f, SubscriptionID: q.SubscriptionID, States: states, Now: e.now(), Limit: MaxBulkRetry,
+	}
+	if q.Since != nil {
+		params.Since = q.Since.UTC()
+	}
+	if q.Until != nil {
+		params.Until = q.Until.UTC()
+	}
+	n, err := e.store.RetryDeliveries(ctx, params)
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		e.dispatcher.notify()
+	}
+	return n, nil
+}
+
+// deliveryScope is the part of a DeliveryFilter that keeps a principal to its own deliveries: the
+// operator's, every app's (or the app asked for); an app's, its own, in the account its credential
+// is bound to or, for a credential of the whole app, in the accounts that granted it.
+func (e *Engine) deliveryScope(p *Principal, appID string) DeliveryFilter {
+	f := DeliveryFilter{AccountID: p.boundAccount()}
+	if p.Admin {
+		f.AppID = appID
+	} else {
+		f.AppID = p.App.ID
+		f.Granted = f.AccountID == ""
+	}
+	return f
 }

@@ -39,3 +39,17 @@ func invalidf(field, format string, args ...any) error {
 }
 
 func notFound(what, id string) error { return fmt.Errorf("%s %q: %w", what, id, ErrNotFound) }
+
+// ConflictError is a request the target's present state does not allow. Its message is the whole
+// sentence the client reads, so that wrapping it on its way up (store, engine) does not repeat
+// itself in the answer. It wraps ErrConflict.
+type ConflictError struct{ Message string }
+
+func (e *ConflictError) Error() string { return e.Message }
+
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// Conflictf makes a ConflictError.
+func Conflictf(format string, args ...any) error {
+	return &ConflictError{Message: fmt.Sprintf(format, args...)}
+}

@@ -155,3 +155,40 @@ func (e *Engine) GetEvent(ctx context.Context, p *Principal, id string) (*Event,
 func (p *Principal) publishesAnywhere() bool {
 	return p.Admin || p.boundAccount() != "" || (p.Credential != nil && p.Credential.AllAccounts)
 }
+
+// EventQuery selects the caller's events, newest first.
+type EventQuery struct {
+	AccountID string
+	Type      string
+	// Since (inclusive) and Until (exclusive) bound when the events were accepted.
+	Since, Until *time.Time
+	// Before is the cursor: the ID of the last event of the previous page.
+	Before string
+	Limit  int
+}
+
+// ListEvents lists the events the caller may read one by one (GetEvent): the operator's and an
+// all-accounts credential's, every account's; a credential bound to an account, that account's.
+func (e *Engine) ListEvents(ctx context.Context, p *Principal, q EventQuery) ([]*Event, error) {
+	if !p.HasScope(ScopePublish) {
+		return nil, fmt.Errorf("reading events needs the %s scope: %w", ScopePublish, ErrForbidden)
+	}
+	if !p.publishesAnywhere() {
+		return nil, fmt.Errorf("this credential publishes into no account, so it reads no events: %w", ErrForbidden)
+	}
+	account, err := p.accountScope(q.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	if q.Since != nil && q.Until != nil && !q.Until.After(*q.Since) {
+		return nil, invalidf("until", "must be after since")
+	}
+	f := EventFilter{AccountID: account, Type: q.Type, Before: q.Before, Limit: normalizePage(Page{Limit: q.Limit}).Limit}
+	if q.Since != nil {
+		f.Since = q.Since.UTC()
+	}
+	if q.Until != nil {
+		f.Until = q.Until.UTC()
+	}
+	return e.store.ListEvents(ctx, f)
+}

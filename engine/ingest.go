@@ -134,12 +134,16 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 			lease := now.Add(g.handoff.lease())
 			next := 0 // deliveries come in the order of subs, so one pass finds each one's
 			for _, d := range deliveries {
-				if d.NextAttemptAt.After(now) || !g.handoff.reserve() {
+				if d.NextAttemptAt.After(now) {
+					continue
+				}
+				var sub *Subscription
+				sub, next = subscriptionByID(subs, next, d.SubscriptionID)
+				// A paused subscription's deliveries are stored pending, for its resumption.
+				if sub == nil || sub.PausedAt != nil || !g.handoff.reserve() {
 					continue
 				}
 				d.State, d.LeaseUntil, d.LeaseOwner = DeliveryInFlight, &lease, g.owner
-				var sub *Subscription
-				sub, next = subscriptionByID(subs, next, d.SubscriptionID)
 				handed = append(handed, &Work{Delivery: d, Event: ev, Subscription: sub})
 			}
 			return deliveries

@@ -111,6 +111,9 @@ type Subscription struct {
 	MaxPerSecond float64 `json:"max_per_second,omitempty"`
 	// FailingSince is when deliveries began to fail without a success since; nil when healthy.
 	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// PausedAt is when an operator paused the subscription: its events still make deliveries,
+	// but none is sent until it is resumed. Nil when not paused.
+	PausedAt *time.Time `json:"paused_at,omitempty"`
 	// Circuit is the subscription's circuit breaker on this node; the engine fills it in when it
 	// reads a subscription for the API, the store never holds it.
 	Circuit *Circuit `json:"circuit,omitempty"`

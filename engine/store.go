@@ -62,8 +62,11 @@ type Store interface {
 	// its result carries the first event's ID and Duplicate.
 	Ingest(ctx context.Context, p IngestParams) ([]IngestResult, error)
 	GetEvent(ctx context.Context, id string) (*Event, error)
+	// ListEvents returns events matching f, newest first (ID descending), before f.Before.
+	ListEvents(ctx context.Context, f EventFilter) ([]*Event, error)
 
-	// ClaimDue leases up to p.Limit pending deliveries due at p.Now: each becomes in_flight until
+	// ClaimDue leases up to p.Limit pending deliveries due at p.Now, of subscriptions not paused
+	// (Subscription.PausedAt): each becomes in_flight until
 	// p.LeaseUntil. It returns them with what shaping needs. It takes turns: at most
 	// p.PerSubscription of one subscription (0: no limit), each subscription's oldest due first,
 	// and every account's n-th turn before any account's n+1-th, oldest due first within a turn.
@@ -74,7 +77,8 @@ type Store interface {
 	// subscription's health, unless the delivery has meanwhile succeeded, failed or died (a late
 	// outcome, which changes neither). An outcome for a delivery that no longer exists is skipped.
 	Complete(ctx context.Context, outcomes []*Outcome) error
-	// NextDue returns when the earliest pending delivery is due, and false when none is pending.
+	// NextDue returns when the earliest pending delivery of a subscription not paused is due, and
+	// false when none is pending.
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	// CountDeliveries counts the deliveries waiting or being sent at now, for metrics: it must be
 	// cheap, as it runs on every scrape.
@@ -95,9 +99,14 @@ type Store interface {
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)
 	// ListAttempts returns a delivery's attempts, first first.
 	ListAttempts(ctx context.Context, deliveryID string) ([]*Attempt, error)
-	// RetryDelivery makes a failed or dead delivery pending and due at now, keeping its attempts;
-	// other states give ErrConflict.
+	// RetryDelivery makes a failed or dead delivery pending and due at now, keeping its attempts,
+	// and a pending one due at now unless it is due sooner; in_flight and succeeded give a
+	// *ConflictError that names the delivery and its state.
 	RetryDelivery(ctx context.Context, id string, now time.Time) (*Delivery, error)
+	// RetryDeliveries does what RetryDelivery does to up to p.Limit deliveries matching p, oldest
+	// (smallest ID) first, in one transaction, and returns how many it changed. A pending delivery
+	// already due at p.Now is left alone and not counted.
+	RetryDeliveries(ctx context.Context, p RetryDeliveriesParams) (int, error)
 	// ReplaySubscription creates a new pending delivery, due at p.Now, for every event a delivery
 	// of the subscription carried whose event occurred at or after p.Since. It returns how many.
 	ReplaySubscription(ctx context.Context, p ReplayParams) (int, error)
@@ -272,4 +281,29 @@ type DisableFailingParams struct {
 	FailingSince time.Time
 	Now          time.Time
 	Reason       string
+}
+
+// RetryDeliveriesParams are the arguments of Store.RetryDeliveries.
+type RetryDeliveriesParams struct {
+	// Scope keeps the deliveries a caller may see: its AppID, AccountID and Granted fields count,
+	// the others are ignored.
+	Scope          DeliveryFilter
+	SubscriptionID string
+	// States are the states retried, of pending, failed and dead; at least one.
+	States []DeliveryState
+	// Since (inclusive) and Until (exclusive) bound the deliveries' CreatedAt; zero: no bound.
+	Since, Until time.Time
+	Now          time.Time
+	Limit        int
+}
+
+// EventFilter selects events; zero fields match everything.
+type EventFilter struct {
+	AccountID string
+	Type      string
+	// Since (inclusive) and Until (exclusive) bound the events' CreatedAt; zero: no bound.
+	Since, Until time.Time
+	// Before is a cursor: only events with smaller IDs.
+	Before string
+	Limit  int
 }

@@ -254,7 +254,12 @@ func (e *Engine) checkSubscriptionFields(ctx context.Context, m *sdk.Manifest, s
 
 // urlRefused turns the SSRF guard's refusal into a validation error naming the reason.
 func urlRefused(field string, err error) error {
-	if errors.Is(err, outbound.ErrBlocked) || errors.Is(err, outbound.ErrInvalidURL) {
+	if errors.Is(err, outbound.ErrBlocked) {
+		// Said for whoever runs a receiver on their own machine or network, as the quickstart does:
+		// the refusal is the server's setting, not a fault of the URL.
+		return invalidf(field, "%s; the server's operator can allow such addresses with --allow-private (SWITCHYARD_ALLOW_PRIVATE), e.g. 127.0.0.0/8 for a receiver on the same machine", err.Error())
+	}
+	if errors.Is(err, outbound.ErrInvalidURL) {
 		return invalidf(field, "%s", err.Error())
 	}
 	return err
@@ -596,4 +601,51 @@ func withShownSecret(s *Subscription, shown string) *Subscription {
 	out := *s
 	out.Secret = shown
 	return &out
+}
+
+// PauseSubscription pauses one of the caller's subscriptions: its events still make deliveries,
+// so nothing is lost, but none is claimed until it is resumed. Deliveries already being sent
+// finish. Pausing a paused subscription keeps its first PausedAt.
+func (e *Engine) PauseSubscription(ctx context.Context, p *Principal, id string) (*Subscription, error) {
+	return e.setPaused(ctx, p, id, true)
+}
+
+// ResumeSubscription resumes one of the caller's subscriptions: the deliveries that came due while
+// it was paused are sent, in their turn, at once; those scheduled later keep their time.
+func (e *Engine) ResumeSubscription(ctx context.Context, p *Principal, id string) (*Subscription, error) {
+	s, err := e.setPaused(ctx, p, id, false)
+	if err == nil {
+		e.dispatcher.notify()
+	}
+	return s, err
+}
+
+func (e *Engine) setPaused(ctx context.Context, p *Principal, id string, paused bool) (*Subscription, error) {
+	sub, err := e.GetSubscription(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	// As for every other change to a subscription: a credential whose grant was revoked changes
+	// nothing in that account.
+	if _, err := e.reach(ctx, p, sub.AccountID); err != nil {
+		return nil, err
+	}
+	if (sub.PausedAt != nil) == paused {
+		return sub, nil
+	}
+	s, err := e.modifySubscription(ctx, id, func(s *Subscription) error {
+		switch {
+		case !paused:
+			s.PausedAt = nil
+		case s.PausedAt == nil:
+			at := e.now()
+			s.PausedAt = &at
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Circuit = e.dispatcher.circuit(s.ID)
+	return s, nil
 }

@@ -61,6 +61,7 @@ func Status(err error) (status int, code string) {
 // Message is what an error tells the client. Internal errors say nothing of their cause.
 func Message(err error, status int) string {
 	var he *echo.HTTPError
+	var conflict *engine.ConflictError
 	switch {
 	case status == http.StatusInternalServerError:
 		return "internal error; the server log has the details"
@@ -70,6 +71,8 @@ func Message(err error, status int) string {
 		return "the request was not received within the server's read timeout"
 	case errors.As(err, &he):
 		return fmt.Sprint(he.Message)
+	case errors.As(err, &conflict):
+		return conflict.Message
 	}
 	return err.Error()
 }

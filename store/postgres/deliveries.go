@@ -28,6 +28,7 @@ import (
 var claimSQL = `WITH candidates AS (
 		SELECT id, subscription_id, next_attempt_at FROM deliveries
 		WHERE state = 'pending' AND next_attempt_at <= ? AND NOT (subscription_id = ANY (?))
+			AND subscription_id NOT IN (SELECT id FROM subscriptions WHERE paused_at IS NOT NULL)
 		ORDER BY next_attempt_at, id
 		LIMIT ?
 		FOR UPDATE SKIP LOCKED
@@ -215,7 +216,11 @@ const (
 	disableSQL      = `UPDATE subscriptions SET state = 'disabled', disabled_reason = ?, updated_at = ?, version = version + 1
 		WHERE id = ? AND state <> 'disabled'`
 
-	nextDueSQL = `SELECT next_attempt_at FROM deliveries WHERE state = 'pending' ORDER BY next_attempt_at LIMIT 1`
+	// A paused subscription's due deliveries are not due for the dispatcher: counting them would
+	// wake it again and again for work no claim returns.
+	nextDueSQL = `SELECT next_attempt_at FROM deliveries WHERE state = 'pending'
+		AND subscription_id NOT IN (SELECT id FROM subscriptions WHERE paused_at IS NOT NULL)
+		ORDER BY next_attempt_at LIMIT 1`
 	recoverSQL = `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ?
 		WHERE state = 'in_flight' AND lease_until < ? AND (?::text = '' OR lease_owner = ?)`
 	purgeSQL = `DELETE FROM attempts WHERE (delivery_id, number) IN
@@ -428,21 +433,10 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (*engine.Delivery, e
 }
 
 func (s *Store) ListDeliveries(ctx context.Context, f engine.DeliveryFilter) ([]*engine.Delivery, error) {
-	var where []string
-	var args []any
+	where, args := deliveryScope(f)
 	add := func(cond string, arg any) {
 		where = append(where, cond)
 		args = append(args, arg)
-	}
-	if f.AppID != "" {
-		add("app_id = ?", f.AppID)
-	}
-	if f.AccountID != "" {
-		add("subscription_id IN (SELECT id FROM subscriptions WHERE account_id = ?)", f.AccountID)
-	}
-	if f.Granted {
-		where = append(where, `subscription_id IN (SELECT s.id FROM subscriptions s JOIN grants g
-			ON g.app_id = s.app_id AND g.account_id = s.account_id AND g.revoked_at IS NULL)`)
 	}
 	if f.SubscriptionID != "" {
 		add("subscription_id = ?", f.SubscriptionID)
@@ -489,14 +483,17 @@ func (s *Store) ListAttempts(ctx context.Context, deliveryID string) ([]*engine.
 	return out, nil
 }
 
+// retryOneSQL makes a delivery due now; a pending one due sooner keeps its place in the queue.
+const retryOneSQL = `UPDATE deliveries
+	SET state = 'pending', lease_until = NULL, lease_owner = '', updated_at = ?,
+		next_attempt_at = CASE WHEN state = 'pending' AND next_attempt_at < ? THEN next_attempt_at ELSE ? END
+	WHERE id = ? AND state IN ('pending', 'failed', 'dead')
+	RETURNING ` + deliveryCols
+
 func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) (*engine.Delivery, error) {
 	var r deliveryRow
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		err := tx.GetContext(ctx, &r, rebind(`UPDATE deliveries
-			SET state = 'pending', next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ?
-			WHERE id = ? AND state IN ('failed', 'dead')
-			RETURNING `+deliveryCols),
-			ToMS(now), ToMS(now), id)
+		err := tx.GetContext(ctx, &r, rebind(retryOneSQL), ToMS(now), ToMS(now), ToMS(now), id)
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -504,12 +501,69 @@ func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) (*e
 		if err := tx.GetContext(ctx, &state, rebind(`SELECT state FROM deliveries WHERE id = ?`), id); err != nil {
 			return err // ErrNoRows: not found
 		}
-		return fmt.Errorf("the delivery is %s; only a failed or dead delivery can be retried: %w", state, engine.ErrConflict)
+		return engine.Conflictf("delivery %s is %s; only a pending, failed or dead delivery can be retried", id, state)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("retry delivery %q: %w", id, MapError(err))
 	}
 	return r.delivery(), nil
+}
+
+func (s *Store) RetryDeliveries(ctx context.Context, p engine.RetryDeliveriesParams) (int, error) {
+	if len(p.States) == 0 || p.Limit <= 0 {
+		return 0, nil
+	}
+	now := ToMS(p.Now)
+	where, args := deliveryScope(p.Scope)
+	add := func(cond string, arg any) {
+		where = append(where, cond)
+		args = append(args, arg)
+	}
+	if p.SubscriptionID != "" {
+		add("subscription_id = ?", p.SubscriptionID)
+	}
+	if !p.Since.IsZero() {
+		add("created_at >= ?", ToMS(p.Since))
+	}
+	if !p.Until.IsZero() {
+		add("created_at < ?", ToMS(p.Until))
+	}
+	var states []string
+	var stateArgs []any
+	for _, st := range p.States {
+		switch st {
+		case engine.DeliveryFailed, engine.DeliveryDead:
+			states = append(states, "state = '"+string(st)+"'")
+		case engine.DeliveryPending:
+			// One already due is not retried again, so that repeating the call comes to an end.
+			states = append(states, "(state = 'pending' AND next_attempt_at > ?)")
+			stateArgs = append(stateArgs, now)
+		default:
+			return 0, fmt.Errorf("retry deliveries: state %q cannot be retried: %w", st, engine.ErrInvalid)
+		}
+	}
+	stateCond := "(" + strings.Join(states, " OR ") + ")"
+	where, args = append(where, stateCond), append(args, stateArgs...)
+	// The state is asked again of each row picked, so that one claimed meanwhile is left alone.
+	q := `UPDATE deliveries
+		SET state = 'pending', lease_until = NULL, updated_at = ?,
+			next_attempt_at = CASE WHEN state = 'pending' AND next_attempt_at < ? THEN next_attempt_at ELSE ? END
+		WHERE id IN (SELECT id FROM deliveries WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id LIMIT ?)
+		AND ` + stateCond
+	args = append([]any{now, now, now}, append(append(args, p.Limit), stateArgs...)...)
+	var n int64
+	err := s.write(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, rebind(q), args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("retry deliveries: %w", MapError(err))
+	}
+	return int(n), nil
 }
 
 func (s *Store) ReplaySubscription(ctx context.Context, p engine.ReplayParams) (int, error) {
@@ -576,4 +630,21 @@ func (s *Store) PurgeAttempts(ctx context.Context, before time.Time) (int64, err
 			return total, nil
 		}
 	}
+}
+
+// deliveryScope is the condition that keeps f's app, account and grants, as ListDeliveries and
+// RetryDeliveries read them.
+func deliveryScope(f engine.DeliveryFilter) (where []string, args []any) {
+	if f.AppID != "" {
+		where, args = append(where, "app_id = ?"), append(args, f.AppID)
+	}
+	if f.AccountID != "" {
+		where = append(where, "subscription_id IN (SELECT id FROM subscriptions WHERE account_id = ?)")
+		args = append(args, f.AccountID)
+	}
+	if f.Granted {
+		where = append(where, `subscription_id IN (SELECT s.id FROM subscriptions s JOIN grants g
+			ON g.app_id = s.app_id AND g.account_id = s.account_id AND g.revoked_at IS NULL)`)
+	}
+	return where, args
 }

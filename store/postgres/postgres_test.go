@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,8 +130,17 @@ func TestMigrateAtOnce(t *testing.T) {
 	if err := s.DB().SelectContext(ctx, &rows, `SELECT component, version FROM schema_versions ORDER BY component, version`); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(rows) != "[{core 1} {core 2} {core 3} {core 4} {core 5} {core 6}]" {
-		t.Errorf("schema_versions %v, want each of the core's migrations once", rows)
+	// One row per migration file, so that adding a migration does not need this test changed.
+	files, err := filepath.Glob("migrations/core/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("the core's migrations: %v, %v", files, err)
+	}
+	want := make([]string, len(files))
+	for i := range files {
+		want[i] = fmt.Sprintf("{core %d}", i+1)
+	}
+	if got := fmt.Sprint(rows); got != "["+strings.Join(want, " ")+"]" {
+		t.Errorf("schema_versions %v, want each of the core's %d migrations once", rows, len(files))
 	}
 }
 

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 
@@ -165,4 +166,46 @@ func (s *Store) GetEvent(ctx context.Context, id string) (*engine.Event, error) 
 		return nil, fmt.Errorf("get event %q: %w", id, MapError(err))
 	}
 	return r.event()
+}
+
+func (s *Store) ListEvents(ctx context.Context, f engine.EventFilter) ([]*engine.Event, error) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		where = append(where, cond)
+		args = append(args, arg)
+	}
+	if f.AccountID != "" {
+		add("account_id = ?", f.AccountID)
+	}
+	if f.Type != "" {
+		add("type = ?", f.Type)
+	}
+	if !f.Since.IsZero() {
+		add("created_at >= ?", ToMS(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("created_at < ?", ToMS(f.Until))
+	}
+	if f.Before != "" {
+		add("id < ?", f.Before)
+	}
+	q := `SELECT ` + eventCols + ` FROM events`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY id DESC` + LimitClause(f.Limit)
+	var rows []eventRow
+	if err := s.r.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, fmt.Errorf("list events: %w", MapError(err))
+	}
+	out := make([]*engine.Event, len(rows))
+	for i := range rows {
+		ev, err := rows[i].event()
+		if err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		out[i] = ev
+	}
+	return out, nil
 }

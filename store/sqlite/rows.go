@@ -67,7 +67,7 @@ func (r *credentialRow) credential() (*engine.Credential, error) {
 
 const subscriptionCols = `id, app_id, account_id, credential_id, format, events, entity_key, url, options,
 	secret, previous_secret, previous_secret_expires_at, state, disabled_reason, retry_policy,
-	failing_since, confirm_token_hash, version, max_per_second, created_at, updated_at`
+	failing_since, confirm_token_hash, version, max_per_second, paused_at, created_at, updated_at`
 
 type subscriptionRow struct {
 	ID                      string         `db:"id"`
@@ -89,6 +89,7 @@ type subscriptionRow struct {
 	ConfirmTokenHash        sql.NullString `db:"confirm_token_hash"`
 	Version                 int            `db:"version"`
 	MaxPerSecond            float64        `db:"max_per_second"`
+	PausedAt                sql.NullInt64  `db:"paused_at"`
 	CreatedAt               int64          `db:"created_at"`
 	UpdatedAt               int64          `db:"updated_at"`
 }
@@ -100,7 +101,7 @@ func (r *subscriptionRow) subscription() (*engine.Subscription, error) {
 		PreviousSecret: r.PreviousSecret, PreviousSecretExpiresAt: FromNullMS(r.PreviousSecretExpiresAt),
 		State: engine.SubscriptionState(r.State), DisabledReason: r.DisabledReason,
 		FailingSince: FromNullMS(r.FailingSince), ConfirmTokenHash: r.ConfirmTokenHash.String,
-		Version: r.Version, MaxPerSecond: r.MaxPerSecond, CreatedAt: FromMS(r.CreatedAt), UpdatedAt: FromMS(r.UpdatedAt),
+		Version: r.Version, MaxPerSecond: r.MaxPerSecond, PausedAt: FromNullMS(r.PausedAt), CreatedAt: FromMS(r.CreatedAt), UpdatedAt: FromMS(r.UpdatedAt),
 	}
 	if err := json.Unmarshal([]byte(r.Events), &s.Events); err != nil {
 		return nil, fmt.Errorf("subscription %s: events: %w", r.ID, err)

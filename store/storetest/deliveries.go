@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -637,7 +638,6 @@ func testRetryDelivery(t *testing.T, open func(t *testing.T) engine.Store) {
 		state engine.DeliveryState
 		ok    bool
 	}{
-		{engine.DeliveryPending, false},
 		{engine.DeliveryInFlight, false},
 		{engine.DeliverySucceeded, false},
 		{engine.DeliveryFailed, true},
@@ -653,6 +653,12 @@ func testRetryDelivery(t *testing.T, open func(t *testing.T) engine.Store) {
 			got, err := h.s.RetryDelivery(h.ctx, before.ID, now)
 			if !tt.ok {
 				wantErr(t, "RetryDelivery", err, engine.ErrConflict)
+				// The refusal is one sentence for the client, naming the delivery and its state.
+				var conflict *engine.ConflictError
+				if !errors.As(err, &conflict) || !strings.Contains(conflict.Message, before.ID) ||
+					!strings.Contains(conflict.Message, string(tt.state)) {
+					t.Errorf("RetryDelivery refused with %v; want a *engine.ConflictError naming %s and its state", err, before.ID)
+				}
 				wantSame(t, "delivery after a refused retry", h.delivery(before.ID), before)
 				return
 			}

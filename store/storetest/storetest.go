@@ -60,6 +60,11 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"RetryDelivery", testRetryDelivery},
 		{"ReplaySubscription", testReplaySubscription},
 		{"PurgeAttempts", testPurgeAttempts},
+
+		{"PausedSubscription", testPausedSubscription},
+		{"RetryPendingDelivery", testRetryPendingDelivery},
+		{"RetryDeliveries", testRetryDeliveries},
+		{"ListEvents", testListEvents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
@@ -278,6 +283,7 @@ func testSubscriptionRoundTrip(t *testing.T, open func(t *testing.T) engine.Stor
 		RetryPolicy:             &engine.RetryPolicy{Schedule: []engine.Duration{engine.Duration(time.Second), engine.Duration(90 * time.Minute)}},
 		FailingSince:            ptr(at(-time.Hour)),
 		ConfirmTokenHash:        "tok-" + engine.NewID("t"),
+		PausedAt:                ptr(at(-30 * time.Minute)),
 		CreatedAt:               at(-2 * time.Hour),
 		UpdatedAt:               at(-time.Minute),
 	}
