@@ -26,6 +26,8 @@ const usage = `Switchyard: a self-hosted webhook engine.
 Usage:
   switchyard serve [flags]                  run the server (every flag also reads SWITCHYARD_<FLAG>)
   switchyard migrate [--data-dir DIR]       bring the database schema up to date
+  switchyard copy --to postgres://... [--data-dir DIR] [--from sqlite://PATH]
+                                            move a stopped node's database and data dir into PostgreSQL
   switchyard version                        print the version and the commit it was built from
   switchyard plugin new NAME [--dir DIR]    scaffold a plugin folder (Go, against sdk/) that builds at once
   switchyard plugin build DIR [-o FILE]     compile a Go plugin (DIR or DIR/wasm) to WebAssembly
@@ -58,6 +60,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], stdout, stderr)
+	case "copy":
+		return runCopy(ctx, args[1:], stdout, stderr)
 	case "plugin":
 		return runPlugin(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

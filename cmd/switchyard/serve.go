@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -277,4 +278,29 @@ func parseDurations(s string) (map[string]time.Duration, error) {
 		out[strings.TrimSpace(name)] = d
 	}
 	return out, nil
+}
+
+func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newEnvFlagSet("copy", stdout, stderr)
+	dataDir := fs.String("data-dir", node.Config{}.WithDefaults().DataDir, "the stopped node's data dir: its database, secrets and uploaded plugins")
+	from := fs.String("from", "", "the SQLite database (default: the data dir's switchyard.db)")
+	to := fs.String("to", "", "the empty PostgreSQL database, postgres://...")
+	if err := parseWithEnv(fs, args); err != nil {
+		return err
+	}
+	if *to == "" {
+		return fmt.Errorf("%w: copy needs --to postgres://...", errUsage)
+	}
+	r, err := node.Copy(ctx, *dataDir, *from, *to)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for t, n := range r.Rows {
+		tables = append(tables, fmt.Sprintf("%s %d", t, n))
+	}
+	sort.Strings(tables)
+	fmt.Fprintf(stdout, "copied: %s\nsecrets: %s\nplugins: %d; deliveries in flight made due again: %d\n",
+		strings.Join(tables, ", "), strings.Join(r.Secrets, ", "), len(r.Plugins), r.Released)
+	return nil
 }

@@ -30,8 +30,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/postgres/pgtest"
 )
 
 // upgradeFixture is a data dir written by the previous landed version, and expected.json, what
@@ -137,6 +139,23 @@ func TestUpgrade(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server binary")
 	}
+	testUpgrade(t, "")
+}
+
+// TestUpgradeThenCopyToPostgres moves the same old data dir into PostgreSQL with `switchyard copy`
+// and runs every check of TestUpgrade against a node on that database, started with an empty data
+// dir of its own: every event, delivery, credential and secret made the move, the server key and
+// admin token included.
+func TestUpgradeThenCopyToPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server binary")
+	}
+	testUpgrade(t, pgtest.NewDatabase(t))
+}
+
+// testUpgrade opens the fixture's data dir with this build: as it is, or, given a PostgreSQL
+// database, copied into it first.
+func testUpgrade(t *testing.T, pg string) {
 	raw, err := os.ReadFile(filepath.Join(upgradeFixture, "expected.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +200,16 @@ func TestUpgrade(t *testing.T) {
 	legacy := readLegacyTokens(t, filepath.Join(dataDir, "switchyard.db"))
 
 	bin := buildBinary(t)
-	srv := startUpgradeServer(t, bin, dataDir)
+	serveDir, extra := dataDir, []string(nil)
+	if pg != "" {
+		out, err := exec.Command(bin, "copy", "--data-dir", dataDir, "--to", pg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("switchyard copy: %v\n%s", err, out)
+		}
+		t.Logf("switchyard copy: %s", out)
+		serveDir, extra = t.TempDir(), []string{"--database", pg}
+	}
+	srv := startUpgradeServer(t, bin, serveDir, extra...)
 	defer srv.kill()
 	c := &upgradeClient{t: t, base: srv.base, admin: exp.AdminToken}
 
@@ -503,6 +531,10 @@ func TestUpgrade(t *testing.T) {
 		t.Fatalf("%v\n%s", err, srv.log.String())
 	}
 
+	if pg != "" {
+		checkCopiedDatabase(t, pg, &exp)
+		return
+	}
 	// The files and the database, read with SQL once the server has stopped.
 	for _, name := range []string{"admin-token", "server-key.pem", "server-cert.pem", "ivvy-api-key"} {
 		b, err := os.ReadFile(filepath.Join(dataDir, name))
@@ -935,7 +967,7 @@ func (l *lockedBuffer) String() string {
 
 // startUpgradeServer serves dataDir with the operator's defaults: the admin token and keys come
 // from the data dir, only loopback deliveries are allowed beyond them.
-func startUpgradeServer(t *testing.T, bin, dataDir string) *upgradeServer {
+func startUpgradeServer(t *testing.T, bin, dataDir string, extra ...string) *upgradeServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -944,7 +976,7 @@ func startUpgradeServer(t *testing.T, bin, dataDir string) *upgradeServer {
 	addr := ln.Addr().String()
 	ln.Close()
 	s := &upgradeServer{base: "http://" + addr, log: &lockedBuffer{}, done: make(chan error, 1)}
-	s.cmd = exec.Command(bin, "serve", "--addr", addr, "--data-dir", dataDir, "--allow-private", "127.0.0.0/8", "--grace", "5s")
+	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--data-dir", dataDir, "--allow-private", "127.0.0.0/8", "--grace", "5s"}, extra...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SWITCHYARD_") {
 			s.cmd.Env = append(s.cmd.Env, kv)
@@ -1167,4 +1199,26 @@ func (c *upgradeClient) ivvySigned(path, key, secret string, body, out any) erro
 		"Content-Type": contentType, "Content-MD5": contentMD5, "IVVY-Date": date, "X-Api-Version": "1.0",
 		"X-Api-Authorization": "IWS " + key + ":" + hex.EncodeToString(mac.Sum(nil)),
 	}, json.RawMessage(raw), out)
+}
+
+// checkCopiedDatabase counts the rows of every table of the fixture in the PostgreSQL database it
+// was copied into: none may be missing.
+func checkCopiedDatabase(t *testing.T, url string, exp *upgradeExpected) {
+	t.Helper()
+	db, err := sqlx.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for table, want := range exp.Tables {
+		if table == "schema_migrations" || strings.HasPrefix(table, "sqlite_") {
+			continue
+		}
+		var n int64
+		if err := db.Get(&n, `SELECT count(*) FROM "`+table+`"`); err != nil {
+			t.Errorf("table %s: %v", table, err)
+		} else if n < want {
+			t.Errorf("table %s: %d rows after the copy, the fixture had %d", table, n, want)
+		}
+	}
 }

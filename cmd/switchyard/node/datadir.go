@@ -24,8 +24,9 @@ import (
 var ErrDataDirInUse = errors.New("data dir in use")
 
 const (
-	lockFile = "switchyard.lock"
-	dbFile   = "switchyard.db"
+	lockFile       = "switchyard.lock"
+	dbFile         = "switchyard.db"
+	adminTokenFile = "admin-token"
 )
 
 // dataDirLock is an exclusive lock on a data dir, held for the life of the process that took it.
@@ -78,7 +79,7 @@ func adminToken(configured, dataDir string) (token string, generated bool, err e
 	if configured != "" {
 		return configured, false, nil
 	}
-	path := filepath.Join(dataDir, "admin-token")
+	path := filepath.Join(dataDir, adminTokenFile)
 	if b, err := os.ReadFile(path); err == nil {
 		if t := strings.TrimSpace(string(b)); t != "" {
 			return t, false, nil
