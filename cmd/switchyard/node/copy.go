@@ -321,4 +321,3 @@ func copyPlugins(ctx context.Context, tx *sqlx.Tx, dir string) ([]string, error)
 	}
 	return copied, nil
 }
-
