@@ -65,12 +65,12 @@ func Copy(ctx context.Context, dataDir, from, to string) (*CopyReport, error) {
 		return nil, err
 	}
 	defer p.Close()
-	from_, to_ := s.(*sqlite.Store).Reader(), p.(*postgres.Store).DB()
+	srcDB, dstDB := s.(*sqlite.Store).Reader(), p.(*postgres.Store).DB()
 	var n int64
-	if err := to_.GetContext(ctx, &n, `SELECT count(*) FROM accounts`); err != nil || n > 0 {
+	if err := dstDB.GetContext(ctx, &n, `SELECT count(*) FROM accounts`); err != nil || n > 0 {
 		return nil, fmt.Errorf("copy: the target database must be empty (it has %d accounts): %v", n, err)
 	}
-	tx, err := to_.BeginTxx(ctx, nil)
+	tx, err := dstDB.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func Copy(ctx context.Context, dataDir, from, to string) (*CopyReport, error) {
 		return nil, err
 	}
 	for _, t := range tables {
-		if report.Rows[t], err = copyTable(ctx, from_, tx, t); err != nil {
+		if report.Rows[t], err = copyTable(ctx, srcDB, tx, t); err != nil {
 			return nil, fmt.Errorf("copy %s: %w", t, err)
 		}
 	}
