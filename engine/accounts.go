@@ -34,6 +34,9 @@ func (e *Engine) CreateAccount(ctx context.Context, in NewAccount) (*Account, er
 	if in.ID != "" && !idPattern.MatchString(in.ID) {
 		return nil, invalidf("id", "must be 1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit")
 	}
+	if strings.HasPrefix(in.ID, reservedAccountPrefix) {
+		return nil, invalidf("id", "ids beginning with %q are Switchyard's own (%s holds its operational events)", reservedAccountPrefix, SystemAccount)
+	}
 	if err := checkName(in.Name); err != nil {
 		return nil, err
 	}

@@ -125,6 +125,8 @@ type dispatcher struct {
 	pacer   *pacer
 	gate    *gate
 	metrics Metrics // nil counts nothing: see observe
+	// report publishes an operational event (engine.operational); nil reports nothing.
+	report func(typ, entityType, entityID string, data map[string]any)
 	// owner is the node ID the leases it takes carry.
 	owner string
 
@@ -366,8 +368,13 @@ func (d *dispatcher) deliver(w *Work) {
 	}
 	var res result
 	defer func() {
-		if d.gate.done(p, d.clock.Now(), res.answered, res.timedOut) {
+		freed, opened := d.gate.done(p, d.clock.Now(), res.answered, res.timedOut)
+		if freed {
 			d.notify()
+		}
+		if opened != nil {
+			d.reportOperational(w, EventSubscriptionBackoff, map[string]any{"subscription_id": w.Subscription.ID,
+				"account_id": w.Subscription.AccountID, "until": opened.Until, "timeouts": opened.Timeouts})
 		}
 	}()
 	started := time.Now()
@@ -382,7 +389,32 @@ func (d *dispatcher) deliver(w *Work) {
 		res = d.attempt(d.workCtx, w)
 	}()
 	d.observe(w, res, started)
+	if o := res.outcome; o != nil {
+		if o.State == DeliveryDead {
+			d.reportOperational(w, EventDeliveryDead, map[string]any{"delivery_id": w.Delivery.ID, "subscription_id": w.Subscription.ID,
+				"account_id": w.Subscription.AccountID, "event_id": w.Delivery.EventID, "attempts": w.Delivery.Attempts + 1,
+				"last_status": o.Attempt.ResponseStatus, "last_error": o.Attempt.Error})
+		}
+		if o.Disable != "" {
+			d.reportOperational(w, EventSubscriptionDisabled, map[string]any{"subscription_id": w.Subscription.ID,
+				"account_id": w.Subscription.AccountID, "reason": o.Disable})
+		}
+	}
 	d.results <- res
+}
+
+// reportOperational publishes one of the engine's own events about a delivery's subscription. The
+// system account's own deliveries report nothing: a report about a report that died could go on
+// for ever.
+func (d *dispatcher) reportOperational(w *Work, typ string, data map[string]any) {
+	if d.report == nil || w.Subscription.AccountID == SystemAccount {
+		return
+	}
+	entity, id := "subscription", w.Subscription.ID
+	if typ == EventDeliveryDead {
+		entity, id = "delivery", w.Delivery.ID
+	}
+	d.report(typ, entity, id, data)
 }
 
 // attempt shapes, sends and judges one delivery.

@@ -108,6 +108,8 @@ type Engine struct {
 	scoped     []ScopedStyle
 	scheduler  *scheduler
 
+	operational *operational
+
 	mu       sync.Mutex
 	started  bool
 	stopped  bool
@@ -134,6 +136,8 @@ func New(cfg Config, store Store, plugins *Plugins) (*Engine, error) {
 	e.ingester = newIngester(store, e.router.route, cfg.MaxIngestBatch, e.dispatcher, e.clock, e.logger)
 	e.dispatcher.metrics, e.ingester.metrics = cfg.Metrics, cfg.Metrics
 	e.dispatcher.owner, e.ingester.owner = cfg.NodeID, cfg.NodeID
+	e.operational = newOperational(e)
+	e.dispatcher.report = e.operational.report
 	e.jobs = e.maintenanceJobs()
 	if cfg.CredentialRevoked != nil {
 		cfg.Notifier.Subscribe(TopicCredentialRevoked, cfg.CredentialRevoked)
@@ -204,6 +208,10 @@ func (e *Engine) maintenanceJobs() []*Job {
 			for _, id := range ids {
 				e.logger.Warn("disabled failing subscription", "subscription", id)
 				e.cfg.Metrics.SubscriptionDisabled(DisabledFailing)
+				if s, err := e.store.GetSubscription(ctx, id); err == nil && s.AccountID != SystemAccount {
+					e.operational.report(EventSubscriptionDisabled, "subscription", id, map[string]any{"subscription_id": id,
+						"account_id": s.AccountID, "reason": s.DisabledReason})
+				}
 			}
 			return err
 		}},
@@ -243,7 +251,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.scheduler = sched
 	// The dispatcher first: the ingester hands it fresh deliveries. Stop goes in reverse.
-	e.services = []Service{e.dispatcher, e.ingester, e.scheduler}
+	if err := e.ensureSystemAccount(ctx); err != nil {
+		return fmt.Errorf("the system account: %w", err)
+	}
+	e.services = []Service{e.dispatcher, e.ingester, e.operational, e.scheduler}
 	for i, s := range e.services {
 		if err := s.Start(ctx); err != nil {
 			_ = StopInReverse(ctx, e.services[:i])

@@ -136,7 +136,8 @@ func (g *gate) blocked(now time.Time) []string {
 // done ends a pass. answered: the receiver sent a response; timedOut: it did not within the
 // timeout. Anything else (a plugin error, a refused connection) leaves the circuit as it is. It
 // says whether a cap was full until now, so that work the claim skipped may be claimed again.
-func (g *gate) done(p *pass, now time.Time, answered, timedOut bool) (freed bool) {
+// opened is the circuit when this pass opened it (a run of timeouts, or a failed probe).
+func (g *gate) done(p *pass, now time.Time, answered, timedOut bool) (freed bool, opened *Circuit) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	freed = g.perSub[p.sub] >= g.maxPerSub || (p.host != "" && g.perHost[p.host] >= g.maxPerHost) || p.probe
@@ -167,12 +168,14 @@ func (g *gate) done(p *pass, now time.Time, answered, timedOut bool) (freed bool
 			// The probe timed out too: open again, for twice as long.
 			c.cooldown = min(2*c.cooldown, g.maxCooldown)
 			c.openUntil = now.Add(c.cooldown)
+			opened = &Circuit{State: CircuitOpen, Until: &c.openUntil, Timeouts: c.timeouts}
 		case c.openUntil.IsZero() && c.timeouts >= g.threshold:
 			c.cooldown = g.cooldown
 			c.openUntil = now.Add(c.cooldown)
+			opened = &Circuit{State: CircuitOpen, Until: &c.openUntil, Timeouts: c.timeouts}
 		}
 	}
-	return freed
+	return freed, opened
 }
 
 // state is the circuit of subscription id at now.

@@ -460,6 +460,9 @@ func (p *Plugin) settle(probe bool, trap *TrapError, now time.Time) {
 	if began {
 		p.rt.cfg.Logger.Warn("plugin quarantined", "plugin", p.Version(), "traps_in_a_row", traps,
 			"until", until.UTC().Format(time.RFC3339), "last_trap", trap.Error())
+		if f := p.rt.cfg.OnQuarantine; f != nil {
+			f(p.Manifest().Name, until, traps, trap.Error())
+		}
 	}
 }
 

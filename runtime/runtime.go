@@ -67,6 +67,9 @@ type Config struct {
 	QuarantineAfter int
 	// QuarantineFor is how long a quarantine lasts. Default 1 minute.
 	QuarantineFor time.Duration
+	// OnQuarantine, when set, is told when a plugin's quarantine begins (the engine publishes
+	// plugin.quarantined). It must not block.
+	OnQuarantine func(plugin string, until time.Time, trapsInARow int, lastTrap string)
 	// IdleTimeout is how long an unused instance is kept. Default 2 minutes.
 	IdleTimeout time.Duration
 	// MinIdle instances per plugin survive idle eviction, so a quiet plugin answers without a cold

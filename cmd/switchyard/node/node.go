@@ -384,6 +384,12 @@ func (n *Node) loadPlugins(ctx context.Context) (*engine.Plugins, error) {
 	rcfg.Logger = n.logger
 	rcfg.ServerKey = n.ServerKey.Key
 	rcfg.ObserveCall = n.metrics.PluginCall
+	// The engine is made after the plugins are loaded; a quarantine can only begin once it runs.
+	rcfg.OnQuarantine = func(plugin string, until time.Time, traps int, lastTrap string) {
+		if n.engine != nil {
+			n.engine.ReportPluginQuarantined(plugin, until, traps, lastTrap)
+		}
+	}
 	var err error
 	if n.rt, err = runtime.New(ctx, rcfg); err != nil {
 		return nil, err
