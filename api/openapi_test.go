@@ -1,0 +1,108 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/labstack/echo/v4"
+	"github.com/switchyard/switchyard/api"
+	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
+)
+
+func loadOpenAPI(t *testing.T) *openapi3.T {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPIDocument)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("api/openapi.json: %v", err)
+	}
+	if !doc.IsOpenAPI31OrLater() {
+		t.Fatalf("api/openapi.json is OpenAPI %s, want 3.1", doc.OpenAPI)
+	}
+	return doc
+}
+
+var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+
+// TestOpenAPICoverage keeps the document and the server in step: every route a real node registers
+// under /v1 (engine, plugins API and the native routes styles add) is in the document with its
+// method, and every operation in the document is served: not the router's 404 or 405.
+func TestOpenAPICoverage(t *testing.T) {
+	t.Parallel()
+	doc := loadOpenAPI(t)
+	n := nodetest.Start(t, nodetest.Options{})
+
+	registered := map[string]bool{}
+	for _, r := range n.Server().Echo().Routes() {
+		if r.Method == echo.RouteNotFound || !strings.HasPrefix(r.Path, "/v1/") {
+			continue
+		}
+		path := echoParam.ReplaceAllString(r.Path, "{$1}")
+		registered[r.Method+" "+path] = true
+		item := doc.Paths.Value(path)
+		if item == nil || item.GetOperation(r.Method) == nil {
+			t.Errorf("the server registers %s %s; api/openapi.json does not describe it", r.Method, path)
+		}
+	}
+	if len(registered) < 30 {
+		t.Fatalf("only %d routes under /v1: %v", len(registered), registered)
+	}
+
+	var ops []string
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			ops = append(ops, method+" "+path)
+		}
+	}
+	sort.Strings(ops)
+	// The probes name things that do not exist and send an empty object: whatever the handler
+	// answers (404 of the thing, 422), it is not the router's.
+	probe := n.Admin.WithT(t)
+	for _, op := range ops {
+		method, path, _ := strings.Cut(op, " ")
+		if strings.HasPrefix(path, "/v1/") && !registered[op] {
+			t.Errorf("api/openapi.json describes %s, which the server does not register", op)
+		}
+		url := regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(path, "openapi-probe")
+		var body any
+		if method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
+			body = map[string]any{}
+		}
+		resp := probe.Do(method, url, body)
+		if resp.Status == http.StatusMethodNotAllowed || resp.Status == http.StatusNotFound && routerNotFound(resp.Body) {
+			t.Errorf("%s is in api/openapi.json but not served: %d %s", op, resp.Status, resp.Body)
+		}
+	}
+}
+
+// routerNotFound tells the router's 404 (no route) from a handler's (no such thing).
+func routerNotFound(body []byte) bool {
+	var b struct {
+		Error struct{ Code, Message string }
+	}
+	_ = json.Unmarshal(body, &b)
+	return b.Error.Message == http.StatusText(http.StatusNotFound)
+}
+
+// TestOpenAPIServed serves the document without a credential.
+func TestOpenAPIServed(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t, nodetest.Options{})
+	resp := n.Client("").MustDo("GET", "/v1/openapi.json", nil, http.StatusOK, nil)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("content type %q", ct)
+	}
+	var got map[string]any
+	resp.JSON(t, &got)
+	if got["openapi"] != "3.1.0" {
+		t.Errorf("openapi = %v", got["openapi"])
+	}
+}
