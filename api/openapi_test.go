@@ -106,3 +106,41 @@ func TestOpenAPIServed(t *testing.T) {
 		t.Errorf("openapi = %v", got["openapi"])
 	}
 }
+
+// TestOpenAPISchemas checks that the validator the end-to-end tests use enforces what the document
+// means: unknown fields refused (a secret in a read of an app), required fields, enums, times,
+// null where Go sends it. kin-openapi validates 3.1 schemas with 2020-12-only keywords
+// (unevaluatedProperties) by JSON Schema 2020-12 and others by its 3.0 validator; both kinds are here.
+func TestOpenAPISchemas(t *testing.T) {
+	t.Parallel()
+	doc := loadOpenAPI(t)
+	for _, c := range []struct {
+		schema, value string
+		ok            bool
+	}{
+		{"NewCredential", `{"kind":"api_key","scopes":null}`, true},
+		{"NewCredential", `{"kind":"api_key","bogus":1}`, false},
+		{"NewCredential", `{"kind":"nope"}`, false},
+		{"AppWithSecret", `{"id":"a","name":"n","created_at":"2026-01-01T00:00:00Z","secret":"s"}`, true},
+		{"AppWithSecret", `{"id":"a","name":"n","created_at":"2026-01-01T00:00:00Z","secret":"s","bogus":1}`, false},
+		{"AppWithSecret", `{"id":"a","name":"n","created_at":"2026-01-01T00:00:00Z"}`, false},
+		{"App", `{"id":"a","name":"n","created_at":"2026-01-01T00:00:00Z","secret":"s"}`, false},
+		{"App", `{"id":"a","name":"n","created_at":"not a time"}`, false},
+		{"Subscription", `{"id":"a","app_id":"a","account_id":"a","format":"f","events":["x"],"url":"u","state":"active","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","retry_policy":{"schedule":["5s",3]}}`, true},
+		{"Subscription", `{"id":"a","app_id":"a","account_id":"a","format":"f","events":["x"],"url":"u","state":"weird","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}`, false},
+		{"NewEvent", `{"type":"a.b","entity":{"type":"t","id":"i"},"data":null,"user":null}`, true},
+		{"NewEvent", `{"type":"a.b","entity":{"type":"t"}}`, false},
+		{"Error", `{"error":{"code":"x","message":"y"}}`, true},
+		{"Error", `{"error":{"code":"x"}}`, false},
+		{"DeliveryWithAttempts", `{"id":"d","subscription_id":"s","app_id":"a","kind":"event","state":"dead","attempts":1,"next_attempt_at":"2026-01-01T00:00:00Z","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","attempt_log":[{"delivery_id":"d","number":1,"started_at":"2026-01-01T00:00:00Z","duration_ms":3,"outcome":"retry","extra":1}]}`, false},
+	} {
+		var v any
+		if err := json.Unmarshal([]byte(c.value), &v); err != nil {
+			t.Fatal(err)
+		}
+		err := doc.Components.Schemas[c.schema].Value.VisitJSON(v, openapi3.EnableJSONSchema2020())
+		if (err == nil) != c.ok {
+			t.Errorf("%s %s: %v, want ok=%v", c.schema, c.value, err, c.ok)
+		}
+	}
+}
