@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
@@ -142,5 +143,33 @@ func TestOpenAPISchemas(t *testing.T) {
 		if (err == nil) != c.ok {
 			t.Errorf("%s %s: %v, want ok=%v", c.schema, c.value, err, c.ok)
 		}
+	}
+}
+
+// TestRetryDeadDelivery: a delivery whose subscription allows no retries dies on its first 500;
+// retrying it by hand (202, pending again) sends it again under the same id, and it succeeds.
+func TestRetryDeadDelivery(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t, nodetest.Options{})
+	rc := nodetest.NewReceiver(t)
+	rc.SetRespond(func(i int, _ *nodetest.Request) (int, http.Header, string) {
+		if i == 0 {
+			return http.StatusInternalServerError, nil, "down"
+		}
+		return http.StatusNoContent, nil, ""
+	})
+	tn := n.NewTenant("retry", "")
+	subscribe(t, tn, rc.URL, map[string]any{"retry_policy": map[string]any{"schedule": []string{}}})
+	ev := publish(t, tn, nil)
+	d := deliveryOf(t, tn, ev.ID, "dead")
+	var retried delivery
+	tn.App.MustDo("POST", "/v1/deliveries/"+d.ID+"/retry", nil, http.StatusAccepted, &retried)
+	if retried.ID != d.ID || retried.State != "pending" {
+		t.Fatalf("retry answered %+v", retried)
+	}
+	d = deliveryOf(t, tn, ev.ID, "succeeded")
+	got := rc.WaitFor(t, 2, 10*time.Second)
+	if got[1].Header.Get("webhook-id") != d.ID || d.Attempts != 2 {
+		t.Errorf("sent again as %q; delivery %+v", got[1].Header.Get("webhook-id"), d)
 	}
 }
