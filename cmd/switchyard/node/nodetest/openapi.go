@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"sort"
 	"sync"
+	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -32,16 +36,44 @@ var (
 	answered sync.Map
 )
 
-// AnsweredOperations returns the operations of the document that calls in this test binary
-// exercised with success (2xx), request and response matching the document: the others' success
-// schemas are unchecked.
-func AnsweredOperations() map[string]bool {
-	ops := map[string]bool{}
-	answered.Range(func(k, _ any) bool {
-		ops[k.(string)] = true
-		return true
-	})
-	return ops
+// OpenAPIChecked wraps a package's tests (TestMain: goleak.VerifyTestMain(nodetest.OpenAPIChecked(m,
+// mine))): a whole run (no -run, not -short) that passes also fails if an operation of the document
+// that mine selects was never answered with success (2xx) in it, request and response matching the
+// document, as its success schema would then go unchecked.
+func OpenAPIChecked(m *testing.M, mine func(op string) bool) interface{ Run() int } {
+	return openAPIChecked{m, mine}
+}
+
+type openAPIChecked struct {
+	m    *testing.M
+	mine func(string) bool
+}
+
+func (c openAPIChecked) Run() int {
+	code := c.m.Run()
+	if code != 0 || flag.Lookup("test.run").Value.String() != "" || testing.Short() {
+		return code
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPIDocument)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var missing []string
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			op := method + " " + path
+			if _, ok := answered.Load(op); !ok && c.mine(op) {
+				missing = append(missing, op)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		fmt.Fprintf(os.Stderr, "FAIL: no test answered these operations of api/openapi.json with success, so their success schemas are unchecked: %v\n", missing)
+		return 1
+	}
+	return 0
 }
 
 func init() {
