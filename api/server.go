@@ -148,6 +148,7 @@ func (s *Server) routes() {
 	e := s.echo
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
+	e.GET("/v1/openapi.json", serveOpenAPI)
 
 	hooks := e.Group("/hooks")
 	hooks.GET("/subscriptions/:token/confirm", s.confirmSubscription)

@@ -622,6 +622,7 @@ func matrix(v *victim, attackerURL string) []row {
 		// Public.
 		{methods: "GET", path: "/healthz", access: shared, why: "liveness, the same for everyone", calls: at("/healthz")},
 		{methods: "GET", path: "/readyz", access: shared, why: "readiness, the same for everyone", calls: at("/readyz")},
+		{methods: "GET", path: "/v1/openapi.json", access: shared, why: "the API's description, the same for everyone", calls: at("/v1/openapi.json")},
 		{methods: "GET", path: v.node.ServerKey.CertificatePath(), access: shared, why: "the server's signing certificate, which receivers fetch", calls: at(v.node.ServerKey.CertificatePath())},
 
 		// The operator's.

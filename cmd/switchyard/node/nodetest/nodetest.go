@@ -150,6 +150,9 @@ type Client struct {
 	// ContentType of request bodies; default application/json.
 	ContentType string
 	HTTP        *http.Client
+	// Unchecked leaves the calls out of the OpenAPI check (see checkOpenAPI), for the calls that
+	// deliberately break the protocol in ways no document describes (a wrong content type).
+	Unchecked bool
 }
 
 // WithT returns a copy of c that reports to t: inside a fuzz function or a subtest, failures
@@ -187,30 +190,35 @@ func (r *Response) ErrorCode() string {
 // Do sends a request; body is marshalled unless it is []byte or string, which are sent as they are.
 func (c *Client) Do(method, path string, body any) *Response {
 	c.t.Helper()
-	var r io.Reader
+	var raw []byte
 	switch b := body.(type) {
 	case nil:
 	case []byte:
-		r = bytes.NewReader(b)
+		raw = b
 	case string:
-		r = strings.NewReader(b)
+		raw = []byte(b)
 	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
+		var err error
+		if raw, err = json.Marshal(b); err != nil {
 			c.t.Fatal(err)
 		}
-		r = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, c.Base+path, r)
+	req, err := http.NewRequest(method, c.Base+path, bytes.NewReader(raw))
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	if body != nil {
 		ct := c.ContentType
-		if ct == "" {
+		switch {
+		case ct != "":
+		case bytes.HasPrefix(raw, []byte("\x00asm")):
+			ct = "application/wasm" // a plugin upload
+		default:
 			ct = "application/json"
 		}
 		req.Header.Set("Content-Type", ct)
+	} else {
+		req.Body, req.ContentLength = nil, 0
 	}
 	if c.Token != "" {
 		if c.Header != "" {
@@ -228,7 +236,19 @@ func (c *Client) Do(method, path string, body any) *Response {
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	if !c.Unchecked && (strings.HasPrefix(path, "/v1/") || path == "/v1") {
+		if err := checkOpenAPI(req, raw, resp.StatusCode, resp.Header, b); err != nil {
+			c.t.Errorf("%s %s: %v\nresponse: %s", method, path, err, truncate(b, 2000))
+		}
+	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return append(b[:n:n], "..."...)
+	}
+	return b
 }
 
 // MustDo sends a request and fails the test unless the status is want; it decodes the body into
