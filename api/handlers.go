@@ -177,7 +177,7 @@ func (s *Server) listSubscriptions(c echo.Context) error {
 }
 
 func (s *Server) getSubscription(c echo.Context) error {
-	sub, err := s.engine.GetSubscription(c.Request().Context(), web.Principal(c), c.Param("id"))
+	sub, err := s.engine.ShowSubscription(c.Request().Context(), web.Principal(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -312,6 +312,14 @@ func (s *Server) retryDelivery(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, d)
+}
+
+func (s *Server) skipDelivery(c echo.Context) error {
+	d, err := s.engine.SkipDelivery(c.Request().Context(), web.Principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, d)
 }
 
 func (s *Server) confirmSubscription(c echo.Context) error {

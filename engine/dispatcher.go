@@ -450,10 +450,11 @@ func (d *dispatcher) attempt(ctx context.Context, w *Work) result {
 		a.DurationMS = d.clock.Now().Sub(start).Milliseconds()
 		return result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID}}
 	}
-	a.RequestHeaders = headerLines(record.Headers)
+	a.RequestHeaders = headerLines(withSequence(record.Headers, w.Delivery))
 	a.RequestBody = truncateBody(record.Body, d.cfg.MaxStoredBody)
-	headers := make([]outbound.Header, len(send.Headers))
-	for i, h := range send.Headers {
+	sendHeaders := withSequence(send.Headers, w.Delivery)
+	headers := make([]outbound.Header, len(sendHeaders))
+	for i, h := range sendHeaders {
 		headers[i] = outbound.Header{Name: h.Name, Value: h.Value}
 	}
 	resp, err := d.client.Do(ctx, &outbound.Request{

@@ -59,6 +59,14 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"RetryDelivery", testRetryDelivery},
 		{"ReplaySubscription", testReplaySubscription},
 		{"PurgeAttempts", testPurgeAttempts},
+
+		{"OrderingSequences", testOrderingSequences},
+		{"OrderingClaimsHeadsOnly", testOrderingClaimsHeadsOnly},
+		{"OrderingLeaseExpiry", testOrderingLeaseExpiry},
+		{"OrderingOnDeadContinue", testOrderingOnDeadContinue},
+		{"OrderingOnDeadBlock", testOrderingOnDeadBlock},
+		{"OrderingReplay", testOrderingReplay},
+		{"OrderingConcurrentClaims", testOrderingConcurrentClaims},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
@@ -277,6 +285,8 @@ func testSubscriptionRoundTrip(t *testing.T, open func(t *testing.T) engine.Stor
 		RetryPolicy:             &engine.RetryPolicy{Schedule: []engine.Duration{engine.Duration(time.Second), engine.Duration(90 * time.Minute)}},
 		FailingSince:            ptr(at(-time.Hour)),
 		ConfirmToken:            "tok-" + engine.NewID("t"),
+		Ordering:                engine.OrderingEntity,
+		OnDead:                  engine.OnDeadBlock,
 		CreatedAt:               at(-2 * time.Hour),
 		UpdatedAt:               at(-time.Minute),
 	}
@@ -419,6 +429,7 @@ func testUpdateSubscription(t *testing.T, open func(t *testing.T) engine.Store) 
 	upd.RetryPolicy = &engine.RetryPolicy{Schedule: []engine.Duration{engine.Duration(time.Minute)}}
 	upd.FailingSince = ptr(at(-time.Minute))
 	upd.MaxPerSecond = 2.5
+	upd.Ordering, upd.OnDead = engine.OrderingSubscription, engine.OnDeadBlock
 	upd.UpdatedAt = at(time.Minute)
 	if err := h.s.UpdateSubscription(h.ctx, &upd); err != nil {
 		t.Fatalf("UpdateSubscription: %v", err)
