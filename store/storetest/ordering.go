@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -328,12 +329,11 @@ func testOrderingConcurrentClaims(t *testing.T, open func(t *testing.T) engine.S
 
 	const workers = 8
 	var (
-		mu      sync.Mutex
-		out     = map[string]string{} // queue -> delivery out now
-		next    = map[string]int64{}  // queue -> the sequence it must hand out next
-		handed  int
-		wg      sync.WaitGroup
-		failure = make(chan string, workers*4)
+		mu     sync.Mutex
+		out    = map[string]string{} // queue -> delivery out now
+		next   = map[string]int64{}  // queue -> the sequence it must hand out next
+		handed int
+		wg     sync.WaitGroup
 	)
 	for range workers {
 		wg.Add(1)
@@ -343,7 +343,7 @@ func testOrderingConcurrentClaims(t *testing.T, open func(t *testing.T) engine.S
 			for idle := 0; idle < 20000; {
 				ws, err := h.s.ClaimDue(h.ctx, engine.ClaimParams{Now: base, LeaseUntil: at(time.Minute), Limit: 3})
 				if err != nil {
-					failure <- err.Error()
+					t.Error(err)
 					return
 				}
 				if len(ws) == 0 {
@@ -362,34 +362,34 @@ func testOrderingConcurrentClaims(t *testing.T, open func(t *testing.T) engine.S
 				for _, w := range ws {
 					d := w.Delivery
 					if other, busy := out[d.OrderingKey]; busy {
-						failure <- fmt.Sprintf("%s (sequence %d) handed out while %s of its queue was", d.ID, d.Sequence, other)
+						t.Errorf("%s (sequence %d) handed out while %s of its queue was", d.ID, d.Sequence, other)
 					}
 					if next[d.OrderingKey]+1 != d.Sequence {
-						failure <- fmt.Sprintf("queue %s: sequence %d handed out after %d", d.OrderingKey, d.Sequence, next[d.OrderingKey])
+						t.Errorf("queue %s: sequence %d handed out after %d", d.OrderingKey, d.Sequence, next[d.OrderingKey])
 					}
 					out[d.OrderingKey], next[d.OrderingKey] = d.ID, d.Sequence
 					handed++
 				}
-				// Out of the map before the commit: the next of its queue can be claimed only after.
+				mu.Unlock()
+				// Out of the map before the commit (the next of its queue can be claimed only
+				// after that), but not before another claim had its chance to take the next too soon.
+				runtime.Gosched()
 				outs := make([]*engine.Outcome, len(ws))
+				mu.Lock()
 				for i, w := range ws {
 					delete(out, w.Delivery.OrderingKey)
 					outs[i] = outcome(w.Delivery, base, engine.DeliverySucceeded)
 				}
 				mu.Unlock()
 				if err := h.s.Complete(h.ctx, outs); err != nil {
-					failure <- err.Error()
+					t.Error(err)
 					return
 				}
 			}
-			failure <- "gave up waiting for work"
+			t.Error("gave up waiting for work")
 		}()
 	}
 	wg.Wait()
-	close(failure)
-	for f := range failure {
-		t.Error(f)
-	}
 	if handed != entities*perEntity {
 		t.Errorf("handed out %d; want %d", handed, entities*perEntity)
 	}
