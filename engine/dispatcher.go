@@ -154,6 +154,8 @@ type result struct {
 	releaseAt time.Time
 	// answered: the receiver sent a response; timedOut: it did not in time. For the circuit.
 	answered, timedOut bool
+	// ordered: the delivery waits in an ordered queue, whose next one its end makes due.
+	ordered bool
 }
 
 func newDispatcher(cfg DispatcherConfig, store Store, plugins *Plugins, client *outbound.Client, clock Clock, logger *slog.Logger, styles *styleHooks) *dispatcher {
@@ -380,6 +382,7 @@ func (d *dispatcher) deliver(w *Work) {
 		res = d.attempt(d.workCtx, w)
 	}()
 	d.observe(w, res, started)
+	res.ordered = w.Delivery.OrderingKey != ""
 	d.results <- res
 }
 
@@ -661,6 +664,11 @@ func (d *dispatcher) record(batch []result) {
 			d.logAttempt(r.outcome)
 			outcomes = append(outcomes, r.outcome)
 			if r.outcome.State == DeliveryPending && !r.outcome.NextAttemptAt.After(now.Add(d.cfg.PollInterval)) {
+				dueSoon = true
+			}
+			// The next of its queue may be due already: claim it once this is recorded, not at
+			// the next poll (one hot entity went at 75 deliveries/s without this).
+			if r.ordered && r.outcome.State != DeliveryPending {
 				dueSoon = true
 			}
 		case r.releaseAt.IsZero():
