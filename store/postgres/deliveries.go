@@ -51,6 +51,13 @@ var claimSQL = `WITH candidates AS (
 	FROM picked WHERE d.id = picked.id
 	RETURNING ` + qualifiedDeliveryCols + `, picked.turn`
 
+// nextDueSQL finds when the earliest claimable delivery is due: a delivery held behind an earlier
+// one of its ordered queue is not, however long it has been due, or the claim loop, told that work
+// is due, would poll for it without pause while the queue is held.
+var nextDueSQL = `SELECT next_attempt_at FROM deliveries d
+	WHERE state = 'pending' AND (ordering_key IS NULL OR (` + headSQL + `))
+	ORDER BY next_attempt_at LIMIT 1`
+
 // claimWindow is how many times the batch's size of the oldest due deliveries a claim takes turns
 // among: bounded, so that a claim costs the same whatever the backlog.
 const claimWindow = 4
@@ -220,7 +227,6 @@ const (
 	disableSQL      = `UPDATE subscriptions SET state = 'disabled', disabled_reason = ?, updated_at = ?, version = version + 1
 		WHERE id = ? AND state <> 'disabled'`
 
-	nextDueSQL = `SELECT next_attempt_at FROM deliveries WHERE state = 'pending' ORDER BY next_attempt_at LIMIT 1`
 	recoverSQL = `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_until = NULL, updated_at = ?
 		WHERE state = 'in_flight' AND lease_until < ?`
 	purgeSQL = `DELETE FROM attempts WHERE (delivery_id, number) IN

@@ -64,6 +64,13 @@ func qualify(alias, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
+// nextDueSQL finds when the earliest claimable delivery is due: a delivery held behind an earlier
+// one of its ordered queue is not, however long it has been due, or the claim loop, told that work
+// is due, would poll for it without pause while the queue is held.
+var nextDueSQL = `SELECT next_attempt_at FROM deliveries d
+	WHERE state = 'pending' AND (ordering_key IS NULL OR (` + headSQL + `))
+	ORDER BY next_attempt_at LIMIT 1`
+
 // claimWindow is how many times the batch's size of the oldest due deliveries a claim takes turns
 // among.
 const claimWindow = 4
@@ -226,7 +233,6 @@ const (
 	disableSQL      = `UPDATE subscriptions SET state = 'disabled', disabled_reason = ?, updated_at = ?, version = version + 1
 		WHERE id = ? AND state <> 'disabled'`
 
-	nextDueSQL = `SELECT next_attempt_at FROM deliveries WHERE state = 'pending' ORDER BY next_attempt_at LIMIT 1`
 	// Each count reads only a partial index (deliveries_due, deliveries_lease), never the table.
 	countDeliveriesSQL = `SELECT
 		(SELECT count(*) FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?),

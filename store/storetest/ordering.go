@@ -218,6 +218,10 @@ func testOrderingOnDeadBlock(t *testing.T, open func(t *testing.T) engine.Store)
 	if ws := h.claim(base, 10); len(ws) != 0 {
 		t.Errorf("claimed %v behind a dead delivery under on_dead block", workIDs(ws))
 	}
+	// Held deliveries are not due work: the dispatcher must not poll for them.
+	if next, ok, err := h.s.NextDue(h.ctx); err != nil || ok {
+		t.Errorf("NextDue with only held deliveries pending: %v, %v, %v; want none", next, ok, err)
+	}
 	held := h.held(sub)
 	if held.Deliveries != 2 || len(held.Behind) != 1 || held.Behind[0].DeliveryID != q[0].ID ||
 		held.Behind[0].State != engine.DeliveryDead || held.Behind[0].NextAttemptAt != nil || held.Behind[0].LastError == "" {
