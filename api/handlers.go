@@ -178,7 +178,7 @@ func (s *Server) listSubscriptions(c echo.Context) error {
 }
 
 func (s *Server) getSubscription(c echo.Context) error {
-	sub, err := s.engine.GetSubscription(c.Request().Context(), web.Principal(c), c.Param("id"))
+	sub, err := s.engine.ShowSubscription(c.Request().Context(), web.Principal(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -386,6 +386,14 @@ func queryTime(c echo.Context, name string) (*time.Time, error) {
 		return nil, &engine.ValidationError{Field: name, Message: fmt.Sprintf("%q is not an RFC 3339 time, such as 2026-01-02T15:04:05Z", raw)}
 	}
 	return &t, nil
+}
+
+func (s *Server) skipDelivery(c echo.Context) error {
+	d, err := s.engine.SkipDelivery(c.Request().Context(), web.Principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, d)
 }
 
 func (s *Server) confirmSubscription(c echo.Context) error {

@@ -188,6 +188,7 @@ func (s *Server) routes() {
 	v1.GET("/deliveries/:id", s.getDelivery, app)
 	v1.POST("/deliveries/:id/retry", s.retryDelivery, app)
 	v1.POST("/deliveries/retry", s.retryDeliveries, app)
+	v1.POST("/deliveries/:id/skip", s.skipDelivery, app)
 
 	// The plugins API is in plugins.go.
 }

@@ -677,6 +677,7 @@ func matrix(v *victim, attackerURL string) []row {
 			[]call{{target: "/v1/deliveries/retry"}, {target: "/v1/deliveries/retry", body: map[string]any{"status": "dead"}},
 				{target: "/v1/deliveries/retry", body: map[string]any{"status": "pending", "since": "2000-01-01T00:00:00Z"}}},
 			retryEach(subs)...)},
+		{methods: "POST", path: "/v1/deliveries/:id/skip", calls: each("", "/v1/deliveries/{}/skip", v.delivery, nil)},
 		{methods: "GET", path: "/v1/plugins", access: shared, why: "the node's formats, the same for every caller; their counters are the operator's", calls: at("/v1/plugins")},
 		{methods: "GET", path: "/v1/plugins/:name", access: shared, why: "one of the node's formats", calls: at("/v1/plugins/standard", "/v1/plugins/upsales")},
 		{methods: "GET", path: "/hooks/subscriptions/:token/confirm", access: capability, why: "the confirmation token is the credential", calls: each("", "/hooks/subscriptions/{}/confirm", tokens, nil)},

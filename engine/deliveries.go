@@ -145,3 +145,18 @@ func (e *Engine) deliveryScope(p *Principal, appID string) DeliveryFilter {
 	}
 	return f
 }
+
+// SkipDelivery ends a pending or dead delivery without sending it (it becomes failed), so that
+// the deliveries behind it in its ordered queue go on: what an operator does when a receiver will
+// never take one update, and its subscription's on_dead is block.
+func (e *Engine) SkipDelivery(ctx context.Context, p *Principal, id string) (*Delivery, error) {
+	if _, _, err := e.GetDelivery(ctx, p, id); err != nil {
+		return nil, err
+	}
+	d, err := e.store.SkipDelivery(ctx, id, "skipped through the API", e.now())
+	if err != nil {
+		return nil, fmt.Errorf("skip delivery %s: %w", id, err)
+	}
+	e.dispatcher.notify()
+	return d, nil
+}

@@ -158,6 +158,8 @@ type result struct {
 	releaseAt time.Time
 	// answered: the receiver sent a response; timedOut: it did not in time. For the circuit.
 	answered, timedOut bool
+	// ordered: the delivery waits in an ordered queue, whose next one its end makes due.
+	ordered bool
 }
 
 func newDispatcher(cfg DispatcherConfig, store Store, plugins *Plugins, client *outbound.Client, clock Clock, logger *slog.Logger, styles *styleHooks) *dispatcher {
@@ -400,6 +402,7 @@ func (d *dispatcher) deliver(w *Work) {
 				"account_id": w.Subscription.AccountID, "reason": o.Disable})
 		}
 	}
+	res.ordered = w.Delivery.OrderingKey != ""
 	d.results <- res
 }
 
@@ -484,7 +487,7 @@ func (d *dispatcher) attempt(ctx context.Context, w *Work) result {
 		a.DurationMS = d.clock.Now().Sub(start).Milliseconds()
 		return result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID}}
 	}
-	a.RequestHeaders = headerLines(record.Headers)
+	a.RequestHeaders = headerLines(withSequence(record.Headers, w.Delivery))
 	recorded := record.Body
 	if len(urls.Tokens) > 0 {
 		for i := range a.RequestHeaders {
@@ -494,8 +497,9 @@ func (d *dispatcher) attempt(ctx context.Context, w *Work) result {
 		recorded = []byte(redactTokens(string(record.Body), urls.Tokens))
 	}
 	a.RequestBody = truncateBody(recorded, d.cfg.MaxStoredBody)
-	headers := make([]outbound.Header, len(send.Headers))
-	for i, h := range send.Headers {
+	sendHeaders := withSequence(send.Headers, w.Delivery)
+	headers := make([]outbound.Header, len(sendHeaders))
+	for i, h := range sendHeaders {
 		headers[i] = outbound.Header{Name: h.Name, Value: h.Value}
 	}
 	resp, err := d.client.Do(ctx, &outbound.Request{
@@ -702,6 +706,11 @@ func (d *dispatcher) record(batch []result) {
 			d.logAttempt(r.outcome)
 			outcomes = append(outcomes, r.outcome)
 			if r.outcome.State == DeliveryPending && !r.outcome.NextAttemptAt.After(now.Add(d.cfg.PollInterval)) {
+				dueSoon = true
+			}
+			// The next of its queue may be due already: claim it once this is recorded, not at
+			// the next poll (one hot entity went at 75 deliveries/s without this).
+			if r.ordered && r.outcome.State != DeliveryPending {
 				dueSoon = true
 			}
 		case r.releaseAt.IsZero():

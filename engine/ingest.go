@@ -134,7 +134,9 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 			lease := now.Add(g.handoff.lease())
 			next := 0 // deliveries come in the order of subs, so one pass finds each one's
 			for _, d := range deliveries {
-				if d.NextAttemptAt.After(now) {
+				// An ordered delivery waits for its turn in the claim, which alone sees whether an
+				// earlier one of its queue is still undone; handing it over would overtake that.
+				if d.OrderingKey != "" || d.NextAttemptAt.After(now) {
 					continue
 				}
 				var sub *Subscription

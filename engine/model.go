@@ -109,6 +109,14 @@ type Subscription struct {
 	// MaxPerSecond caps how fast deliveries go to this subscriber; deliveries over the cap wait,
 	// none is dropped. Zero means no cap.
 	MaxPerSecond float64 `json:"max_per_second,omitempty"`
+	// Ordering sends deliveries one at a time, in the order their events were accepted: per entity
+	// (OrderingEntity), all of them (OrderingSubscription), or not at all (OrderingNone, the default).
+	Ordering Ordering `json:"ordering"`
+	// OnDead says what a dead delivery of an ordered subscription does to those behind it.
+	OnDead OnDead `json:"on_dead"`
+	// Held is how many deliveries of an ordered subscription wait behind an earlier one, and behind
+	// which; the engine fills it in when it reads a subscription for the API.
+	Held *Held `json:"held,omitempty"`
 	// FailingSince is when deliveries began to fail without a success since; nil when healthy.
 	FailingSince *time.Time `json:"failing_since,omitempty"`
 	// PausedAt is when an operator paused the subscription: its events still make deliveries,
@@ -200,6 +208,12 @@ type Delivery struct {
 	LastError  string    `json:"last_error,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
+	// OrderingKey names the ordered queue the delivery waits in ("type:id" of its event's entity,
+	// or "*" for the whole subscription); empty when its subscription was not ordered.
+	OrderingKey string `json:"ordering_key,omitempty"`
+	// Sequence is the delivery's place in its queue, from 1, given at ingest in the order events
+	// were accepted; receivers see it in the Switchyard-Sequence header.
+	Sequence int64 `json:"sequence,omitempty"`
 }
 
 // Attempt is one try at a delivery: what was sent, what came back.

@@ -29,7 +29,7 @@ func (r *router) route(ev *Event, subs []*Subscription) []*Delivery {
 		out = append(out, &Delivery{
 			ID: NewID("dlv"), EventID: ev.ID, SubscriptionID: s.ID, AppID: s.AppID,
 			Kind: DeliveryEvent, State: DeliveryPending, NextAttemptAt: due,
-			CreatedAt: ev.CreatedAt, UpdatedAt: ev.CreatedAt,
+			CreatedAt: ev.CreatedAt, UpdatedAt: ev.CreatedAt, OrderingKey: orderingKey(s, ev),
 		})
 	}
 	return out

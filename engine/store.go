@@ -59,7 +59,9 @@ type Store interface {
 	// Ingest stores events, and for each one the deliveries p.Route picks from the active
 	// subscriptions of its account that could want it (see IngestParams.Route), in one transaction. An event whose (account, idempotency
 	// key) is already stored, by an earlier call or earlier in the same call, is not stored again:
-	// its result carries the first event's ID and Duplicate.
+	// its result carries the first event's ID and Duplicate. A delivery with an OrderingKey gets
+	// the next Sequence of its (subscription, key) queue, in the order of p.Events, above every
+	// number that queue gave before (by any call, on any node).
 	Ingest(ctx context.Context, p IngestParams) ([]IngestResult, error)
 	GetEvent(ctx context.Context, id string) (*Event, error)
 	// ListEvents returns events matching f, newest first (ID descending), before f.Before.
@@ -70,6 +72,10 @@ type Store interface {
 	// p.LeaseUntil. It returns them with what shaping needs. It takes turns: at most
 	// p.PerSubscription of one subscription (0: no limit), each subscription's oldest due first,
 	// and every account's n-th turn before any account's n+1-th, oldest due first within a turn.
+	// Of an ordered queue (deliveries with the same subscription and OrderingKey) it takes only
+	// the head: never a delivery while one with a smaller Sequence in its queue is pending or
+	// in flight, or dead when the subscription's OnDead is block. Claims running at once (on any
+	// node) keep that too.
 	ClaimDue(ctx context.Context, p ClaimParams) ([]*Work, error)
 	// Complete records finished attempts in one transaction. For each outcome it inserts the
 	// attempt, numbering it after the delivery's stored attempts (and setting Attempt.Number),
@@ -109,7 +115,18 @@ type Store interface {
 	RetryDeliveries(ctx context.Context, p RetryDeliveriesParams) (int, error)
 	// ReplaySubscription creates a new pending delivery, due at p.Now, for every event a delivery
 	// of the subscription carried whose event occurred at or after p.Since. It returns how many.
+	// The events go in the order they were first accepted for the subscription (their first
+	// delivery's Sequence, else when they were stored), and each new delivery whose p.OrderingKey
+	// is set takes the next Sequence of its queue, in that order.
 	ReplaySubscription(ctx context.Context, p ReplayParams) (int, error)
+	// SkipDelivery ends a pending or dead delivery without sending it: it becomes failed, with
+	// reason as its last error, which releases the deliveries of its ordered queue behind it.
+	// Other states give ErrConflict.
+	SkipDelivery(ctx context.Context, id, reason string, now time.Time) (*Delivery, error)
+	// HeldDeliveries counts a subscription's pending deliveries that wait behind an earlier one
+	// of their ordered queue, and returns up to limit of the heads they wait behind, those holding
+	// the most first.
+	HeldDeliveries(ctx context.Context, subscriptionID string, limit int) (*Held, error)
 
 	// PurgeAttempts deletes attempts that started before the given time, and returns how many.
 	PurgeAttempts(ctx context.Context, before time.Time) (int64, error)
@@ -274,6 +291,9 @@ type ReplayParams struct {
 	Now            time.Time
 	// NewID makes the ID of each new delivery.
 	NewID func() string
+	// OrderingKey is the ordered queue of a new delivery of an event about entity; "" or nil: not
+	// ordered.
+	OrderingKey func(entity Entity) string
 }
 
 // DisableFailingParams are the arguments of Store.DisableFailing.

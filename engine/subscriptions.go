@@ -54,6 +54,10 @@ type NewSubscription struct {
 	RetryPolicy *RetryPolicy `json:"retry_policy"`
 	// MaxPerSecond caps the delivery rate to this subscriber; 0 is no cap.
 	MaxPerSecond float64 `json:"max_per_second"`
+	// Ordering sends deliveries one at a time per entity, or per subscription; default none.
+	Ordering Ordering `json:"ordering"`
+	// OnDead says whether a dead ordered delivery releases those behind it; default continue.
+	OnDead OnDead `json:"on_dead"`
 	// NoSecret leaves the subscription unsigned when Secret is empty, for styles whose secret is
 	// optional; otherwise a secret is generated.
 	NoSecret bool `json:"-"`
@@ -81,7 +85,7 @@ func (e *Engine) CreateSubscription(ctx context.Context, p *Principal, in NewSub
 	s := &Subscription{
 		ID: NewID("sub"), AppID: appID, AccountID: accountID, Format: in.Format, EntityKey: in.EntityKey,
 		URL: in.URL, Options: in.Options, Secret: in.Secret, RetryPolicy: in.RetryPolicy, MaxPerSecond: in.MaxPerSecond,
-		State: SubscriptionActive, CreatedAt: now, UpdatedAt: now,
+		Ordering: in.Ordering, OnDead: in.OnDead, State: SubscriptionActive, CreatedAt: now, UpdatedAt: now,
 	}
 	if p.Credential != nil {
 		s.CredentialID = p.Credential.ID
@@ -249,7 +253,7 @@ func (e *Engine) checkSubscriptionFields(ctx context.Context, m *sdk.Manifest, s
 	if s.MaxPerSecond < 0 || s.MaxPerSecond > maxPerSecond {
 		return invalidf("max_per_second", "must be between 0 (no cap) and %d", maxPerSecond)
 	}
-	return nil
+	return validateOrdering(s)
 }
 
 // urlRefused turns the SSRF guard's refusal into a validation error naming the reason.
@@ -321,6 +325,18 @@ func (e *Engine) GetSubscription(ctx context.Context, p *Principal, id string) (
 	return s, nil
 }
 
+// ShowSubscription is GetSubscription with what waits in the subscription's ordered queues.
+func (e *Engine) ShowSubscription(ctx context.Context, p *Principal, id string) (*Subscription, error) {
+	s, err := e.GetSubscription(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.held(ctx, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // SubscriptionPatch changes a subscription; nil fields stay as they are.
 type SubscriptionPatch struct {
 	Events    *[]string          `json:"events"`
@@ -333,6 +349,10 @@ type SubscriptionPatch struct {
 	State *SubscriptionState `json:"state"`
 	// MaxPerSecond caps the delivery rate; 0 removes the cap.
 	MaxPerSecond *float64 `json:"max_per_second"`
+	// Ordering and OnDead change how deliveries made from now on are ordered; deliveries already
+	// queued keep the queue they were made in.
+	Ordering *Ordering `json:"ordering"`
+	OnDead   *OnDead   `json:"on_dead"`
 }
 
 // UpdateSubscription applies a patch to one of the caller's subscriptions.
@@ -359,6 +379,12 @@ func (e *Engine) UpdateSubscription(ctx context.Context, p *Principal, id string
 		}
 		if patch.MaxPerSecond != nil {
 			s.MaxPerSecond = *patch.MaxPerSecond
+		}
+		if patch.Ordering != nil {
+			s.Ordering = *patch.Ordering
+		}
+		if patch.OnDead != nil {
+			s.OnDead = *patch.OnDead
 		}
 		if patch.Options != nil {
 			s.Options = *patch.Options
@@ -446,7 +472,10 @@ func (e *Engine) ReplaySubscription(ctx context.Context, p *Principal, id string
 	if _, err := e.reach(ctx, p, sub.AccountID); err != nil {
 		return 0, err
 	}
-	n, err := e.store.ReplaySubscription(ctx, ReplayParams{SubscriptionID: id, Since: since, Now: e.now(), NewID: func() string { return NewID("dlv") }})
+	n, err := e.store.ReplaySubscription(ctx, ReplayParams{SubscriptionID: id, Since: since, Now: e.now(),
+		NewID: func() string { return NewID("dlv") },
+		// Replayed deliveries queue behind what is waiting, in the order of the original events.
+		OrderingKey: func(entity Entity) string { return orderingKey(sub, &Event{Entity: entity}) }})
 	if err != nil {
 		return 0, fmt.Errorf("replay subscription: %w", err)
 	}

@@ -33,6 +33,7 @@ type config struct {
 	concurrency int
 	unpaced     string
 	fanouts     string
+	ordered     string
 	pacedRate   int
 	pacedFor    time.Duration
 	ceilingFor  time.Duration
@@ -63,6 +64,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.concurrency, "concurrency", 16, "concurrent publishers, and connections in the ceiling measurement")
 	fs.StringVar(&cfg.unpaced, "unpaced", "16x1,64x1,16x20", "unpaced runs, as comma-separated PUBLISHERSxBATCH (a batch of 1 uses POST /v1/events, more /v1/events/batch)")
 	fs.StringVar(&cfg.fanouts, "fanout", "10:10000,100:1000", "further runs, as comma-separated SUBSCRIPTIONS:EVENTS pairs (empty skips them)")
+	fs.StringVar(&cfg.ordered, "ordered", "1000:20000,1:2000", `runs to a subscription with "ordering": "entity", as comma-separated ENTITIES:EVENTS pairs: many entities, and one hot entity (empty skips them)`)
 	fs.IntVar(&cfg.pacedRate, "paced-rate", 500, "events per second in the paced run (0 skips it)")
 	fs.DurationVar(&cfg.pacedFor, "paced-for", 10*time.Second, "length of the paced run")
 	fs.DurationVar(&cfg.ceilingFor, "ceiling-for", 3*time.Second, "length of the loopback ceiling measurement")
@@ -88,6 +90,10 @@ func run(ctx context.Context, args []string) error {
 	unpaced, err := parsePairs(cfg.unpaced, "x")
 	if err != nil {
 		return fmt.Errorf("--unpaced: %w", err)
+	}
+	ordered, err := parsePairs(cfg.ordered, ":")
+	if err != nil {
+		return fmt.Errorf("--ordered: %w", err)
 	}
 	backlogs, err := parseInts(cfg.backlogs)
 	if err != nil {
@@ -122,6 +128,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	for _, f := range fanouts {
 		steps = append(steps, func(ctx context.Context) error { return b.fanout(ctx, f[0], f[1]) })
+	}
+	for _, o := range ordered {
+		steps = append(steps, func(ctx context.Context) error { return b.orderedRun(ctx, o[0], o[1]) })
 	}
 	if len(backlogs) > 0 {
 		steps = append(steps, func(ctx context.Context) error { return b.backlogs(ctx, backlogs) })
@@ -195,12 +204,42 @@ type bench struct {
 }
 
 func (b *bench) publisher(fanout int) (*publisher, error) {
+	return b.publisherWith(fanout, nil)
+}
+
+// publisherWith sets up a tenant whose subscriptions have the extra fields too.
+func (b *bench) publisherWith(fanout int, extra map[string]any) (*publisher, error) {
 	b.tenants++
-	tn, err := setup(b.srv.base, fmt.Sprintf("%s/t%d", b.rc.url, b.tenants), fanout)
+	tn, err := setup(b.srv.base, fmt.Sprintf("%s/t%d", b.rc.url, b.tenants), fanout, extra)
 	if err != nil {
 		return nil, err
 	}
 	return &publisher{base: b.srv.base, token: tn.token, account: tn.account}, nil
+}
+
+// orderedRun publishes events about entities entities (in turn) to one subscription ordered by
+// entity, and reports the delivery rate: each entity's deliveries go one at a time, so one hot
+// entity is as fast as one delivery's round trip (claim, send, record) allows.
+func (b *bench) orderedRun(ctx context.Context, entities, events int) error {
+	pub, err := b.publisherWith(1, map[string]any{"ordering": "entity"})
+	if err != nil {
+		return err
+	}
+	pub.entities = entities
+	b.rc.reset()
+	cpu0 := b.srv.cpuSeconds()
+	res, err := pub.flood(ctx, b.rc, events, b.cfg.concurrency, 20, nil)
+	if err != nil {
+		return err
+	}
+	if err := b.rc.waitFor(ctx, events, 10*time.Minute); err != nil {
+		return err
+	}
+	cpu := b.srv.cpuSeconds() - cpu0
+	rate := float64(events) / b.rc.lastArrival().Sub(res.start).Seconds()
+	b.t.add(fmt.Sprintf("[ordered by entity, %d entities] delivered rate, %d events", entities, events), fmt.Sprintf("%.0f events/s", rate), b.t.ratio(rate))
+	b.t.add(fmt.Sprintf("[ordered by entity, %d entities] server CPU per delivered event", entities), fmt.Sprintf("%.3f ms", cpu/float64(events)*1000), "")
+	return nil
 }
 
 // unpaced publishes as fast as publishers go, batch events per request, to one subscription.
@@ -566,7 +605,7 @@ func (s *server) memMiB(field string) float64 {
 
 type tenant struct{ account, token string }
 
-func setup(base, receiverURL string, fanout int) (*tenant, error) {
+func setup(base, receiverURL string, fanout int, extra map[string]any) (*tenant, error) {
 	var acct, app struct{ ID string }
 	var cred struct{ Token string }
 	if err := call(base, adminToken, "POST", "/v1/accounts", map[string]string{"name": "loadgen"}, &acct); err != nil {
@@ -584,6 +623,9 @@ func setup(base, receiverURL string, fanout int) (*tenant, error) {
 		sub := map[string]any{"account_id": acct.ID, "format": "standard", "events": []string{"*"}, "url": fmt.Sprintf("%s/s%d", receiverURL, i),
 			// A short schedule keeps the backlog measurement about draining, not waiting.
 			"retry_policy": map[string]any{"schedule": []string{"1s", "1s", "1s", "1s", "1s"}}}
+		for k, v := range extra {
+			sub[k] = v
+		}
 		if err := call(base, cred.Token, "POST", "/v1/subscriptions", sub, nil); err != nil {
 			return nil, err
 		}
@@ -627,6 +669,8 @@ func callRaw(base, token, method, path string, raw []byte, out any) error {
 type publisher struct {
 	base, token, account string
 	seq                  atomic.Int64
+	// entities, when set, makes events about that many entities in turn; else each its own.
+	entities int
 
 	templateOnce sync.Once
 	linesJSON    []byte
@@ -655,7 +699,11 @@ func (p *publisher) event(seq int64, dueAt *time.Time) []byte {
 		b = append(b, `",`...)
 	}
 	b = append(b, `"entity":{"type":"invoice","id":"`...)
-	b = append(b, n...)
+	if p.entities > 0 {
+		b = strconv.AppendInt(b, seq%int64(p.entities), 10)
+	} else {
+		b = append(b, n...)
+	}
 	b = append(b, `"},"data":{"seq":`...)
 	b = append(b, n...)
 	b = append(b, `,"number":"INV-2026-`...)

@@ -50,7 +50,7 @@ func noisy(ctx context.Context, cfg config, nc noisyConfig, t *table) error {
 	rc := newReceiver()
 	defer rc.close()
 
-	tn, err := setup(srv.base, rc.url+"/healthy", 1)
+	tn, err := setup(srv.base, rc.url+"/healthy", 1, nil)
 	if err != nil {
 		return err
 	}

@@ -25,13 +25,18 @@ import (
 // deliveries (claimWindow times the batch), less the subscriptions the dispatcher cannot send to
 // now (ClaimParams.Skip), each subscription's first few count, and the batch takes every account's
 // first turn before any account's second.
+//
+// Of an ordered queue only the head is a candidate (headSQL, in ordering.go), checked before the
+// window. The head's row lock is what claims on many nodes meet at: one takes it, the others skip
+// it, and none takes the delivery behind it, which the head, pending or in flight, still holds.
 var claimSQL = `WITH candidates AS (
-		SELECT id, subscription_id, next_attempt_at FROM deliveries
+		SELECT id, subscription_id, next_attempt_at FROM deliveries d
 		WHERE state = 'pending' AND next_attempt_at <= ? AND NOT (subscription_id = ANY (?))
 			AND subscription_id NOT IN (SELECT id FROM subscriptions WHERE paused_at IS NOT NULL)
+			AND (ordering_key IS NULL OR (` + headSQL + `))
 		ORDER BY next_attempt_at, id
 		LIMIT ?
-		FOR UPDATE SKIP LOCKED
+		FOR UPDATE OF d SKIP LOCKED
 	), due AS (
 		SELECT c.id, c.next_attempt_at, s.account_id,
 			ROW_NUMBER() OVER (PARTITION BY c.subscription_id ORDER BY c.next_attempt_at, c.id) AS sub_turn
@@ -46,6 +51,17 @@ var claimSQL = `WITH candidates AS (
 	UPDATE deliveries d SET state = 'in_flight', lease_until = ?, lease_owner = ?, updated_at = ?
 	FROM picked WHERE d.id = picked.id
 	RETURNING ` + qualifiedDeliveryCols + `, picked.turn`
+
+// nextDueSQL finds when the earliest claimable delivery is due: a delivery held behind an earlier
+// one of its ordered queue is not, however long it has been due, or the claim loop, told that work
+// is due, would poll for it without pause while the queue is held.
+//
+// A paused subscription's due deliveries are not due for the dispatcher either: counting them would
+// wake it again and again for work no claim returns.
+var nextDueSQL = `SELECT next_attempt_at FROM deliveries d
+	WHERE state = 'pending' AND (ordering_key IS NULL OR (` + headSQL + `))
+		AND subscription_id NOT IN (SELECT id FROM subscriptions WHERE paused_at IS NOT NULL)
+	ORDER BY next_attempt_at LIMIT 1`
 
 // claimWindow is how many times the batch's size of the oldest due deliveries a claim takes turns
 // among: bounded, so that a claim costs the same whatever the backlog.
@@ -216,11 +232,6 @@ const (
 	disableSQL      = `UPDATE subscriptions SET state = 'disabled', disabled_reason = ?, updated_at = ?, version = version + 1
 		WHERE id = ? AND state <> 'disabled'`
 
-	// A paused subscription's due deliveries are not due for the dispatcher: counting them would
-	// wake it again and again for work no claim returns.
-	nextDueSQL = `SELECT next_attempt_at FROM deliveries WHERE state = 'pending'
-		AND subscription_id NOT IN (SELECT id FROM subscriptions WHERE paused_at IS NOT NULL)
-		ORDER BY next_attempt_at LIMIT 1`
 	recoverSQL = `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ?
 		WHERE state = 'in_flight' AND lease_until < ? AND (?::text = '' OR lease_owner = ?)`
 	purgeSQL = `DELETE FROM attempts WHERE (delivery_id, number) IN
@@ -576,29 +587,36 @@ func (s *Store) ReplaySubscription(ctx context.Context, p engine.ReplayParams) (
 		if err := tx.GetContext(ctx, &appID, rebind(`SELECT app_id FROM subscriptions WHERE id = ?`), p.SubscriptionID); err != nil {
 			return err // ErrNoRows: not found
 		}
-		var eventIDs []string
-		err := tx.SelectContext(ctx, &eventIDs, rebind(`SELECT e.id FROM events e
-			WHERE e.occurred_at >= ?
-			AND e.id IN (SELECT d.event_id FROM deliveries d WHERE d.subscription_id = ? AND d.kind = 'event')
-			ORDER BY e.occurred_at, e.id`),
-			ToMS(p.Since), p.SubscriptionID)
-		if err != nil {
+		var events []replayEvent
+		if err := tx.SelectContext(ctx, &events, rebind(replayEventsSQL), p.SubscriptionID, ToMS(p.Since)); err != nil {
 			return fmt.Errorf("find events: %w", err)
 		}
-		if len(eventIDs) == 0 {
+		if len(events) == 0 {
 			return nil
 		}
+		now := FromMS(ToMS(p.Now))
+		deliveries := make([]*engine.Delivery, len(events))
+		var ordered []*engine.Delivery
+		for i, ev := range events {
+			d := &engine.Delivery{ID: p.NewID(), EventID: ev.ID, SubscriptionID: p.SubscriptionID, AppID: appID,
+				Kind: engine.DeliveryEvent, State: engine.DeliveryPending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
+			if p.OrderingKey != nil {
+				if d.OrderingKey = p.OrderingKey(engine.Entity{Type: ev.EntityType, ID: ev.EntityID}); d.OrderingKey != "" {
+					ordered = append(ordered, d)
+				}
+			}
+			deliveries[i] = d
+		}
+		if err := assignSequences(ctx, tx, ordered); err != nil {
+			return err
+		}
 		ins := stmt(tx, insertDeliverySQL)
-		now := ToMS(p.Now)
-		for _, evID := range eventIDs {
-			id := p.NewID()
-			_, err := ins.ExecContext(ctx, id, evID, p.SubscriptionID, appID, string(engine.DeliveryEvent),
-				string(engine.DeliveryPending), 0, now, nil, "", 0, "", now, now)
-			if err != nil {
-				return fmt.Errorf("delivery %q of event %q: %w", id, evID, err)
+		for _, d := range deliveries {
+			if _, err := ins.ExecContext(ctx, deliveryArgs(d)...); err != nil {
+				return fmt.Errorf("delivery %q of event %q: %w", d.ID, d.EventID, err)
 			}
 		}
-		n = len(eventIDs)
+		n = len(events)
 		return nil
 	})
 	if err != nil {

@@ -207,6 +207,9 @@ func FromNullMS(v sql.NullInt64) *time.Time {
 // toNullString stores an empty string as NULL, for optional references and unique keys.
 func toNullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
+// toNullInt is NULL for 0: a delivery outside any ordered queue has no sequence.
+func toNullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
+
 // cleanText makes text from outside the engine (an error a receiver or a plugin caused) storable
 // in a TEXT column, which refuses NUL bytes and invalid UTF-8 where SQLite keeps any bytes: NUL
 // is dropped, invalid bytes become U+FFFD. Losing an attempt's record to its error message would

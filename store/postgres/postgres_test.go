@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,6 +206,131 @@ func TestClaimsAcrossStores(t *testing.T) {
 	for id, n := range seen {
 		if n > 1 {
 			t.Errorf("delivery %s claimed %d times", id, n)
+		}
+	}
+}
+
+// TestOrderedAcrossStores (issue 22): two stores on one database (two nodes) ingest ordered
+// deliveries at once, then claim and complete them at once. Each queue's numbers are given once
+// each, 1 to n, in the order of each call's events; no queue ever has two deliveries out at once,
+// and each goes out in number order.
+func TestOrderedAcrossStores(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewSchema(t)
+	a, b := open(t, url, postgres.Options{}), open(t, url, postgres.Options{})
+	defer a.Close()
+	defer b.Close()
+	now := time.UnixMilli(1_900_000_000_000).UTC()
+	acc := &engine.Account{ID: "acc_1", Name: "A", CreatedAt: now}
+	app := &engine.App{ID: "app_1", Name: "B", CreatedAt: now}
+	sub := &engine.Subscription{ID: "sub_1", AppID: app.ID, AccountID: acc.ID, Format: "standard", Events: []string{"*"},
+		URL: "https://r.example", State: engine.SubscriptionActive, CreatedAt: now, UpdatedAt: now, Ordering: engine.OrderingEntity}
+	if err := errors.Join(a.CreateAccount(ctx, acc), a.CreateApp(ctx, app), a.CreateSubscription(ctx, engine.CreateSubscriptionParams{Subscription: sub})); err != nil {
+		t.Fatal(err)
+	}
+	const entities, calls, perCall = 5, 10, 20
+	route := func(made chan<- *engine.Delivery) func(*engine.Event, []*engine.Subscription) []*engine.Delivery {
+		return func(ev *engine.Event, _ []*engine.Subscription) []*engine.Delivery {
+			d := &engine.Delivery{ID: "dlv_" + ev.ID, SubscriptionID: sub.ID, AppID: app.ID, Kind: engine.DeliveryEvent,
+				State: engine.DeliveryPending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now, OrderingKey: "client:" + ev.Entity.ID}
+			made <- d
+			return []*engine.Delivery{d}
+		}
+	}
+	var wg sync.WaitGroup
+	for n, s := range []*postgres.Store{a, b} {
+		wg.Go(func() {
+			for c := range calls {
+				made := make(chan *engine.Delivery, perCall)
+				var evs []*engine.Event
+				for i := range perCall {
+					evs = append(evs, &engine.Event{ID: fmt.Sprintf("evt_%d_%02d_%02d", n, c, i), AccountID: acc.ID, Type: "a.b",
+						Entity: engine.Entity{Type: "client", ID: fmt.Sprint(i % entities)}, Data: json.RawMessage(`{}`), OccurredAt: now, CreatedAt: now})
+				}
+				if _, err := s.Ingest(ctx, engine.IngestParams{Events: evs, Route: route(made)}); err != nil {
+					t.Error(err)
+					return
+				}
+				close(made)
+				last := map[string]int64{}
+				for d := range made {
+					if d.Sequence <= last[d.OrderingKey] {
+						t.Errorf("call %d/%d: %s numbered %d after %d in the same call", n, c, d.ID, d.Sequence, last[d.OrderingKey])
+					}
+					last[d.OrderingKey] = d.Sequence
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	var (
+		mu     sync.Mutex
+		out    = map[string]string{}
+		next   = map[string]int64{}
+		handed int
+	)
+	const total = 2 * calls * perCall
+	for _, s := range []*postgres.Store{a, b, a, b} {
+		wg.Go(func() {
+			// The bound only keeps a broken store from hanging the test.
+			for idle := 0; idle < 20000; {
+				ws, err := s.ClaimDue(ctx, engine.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 3})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if len(ws) == 0 {
+					finished := handed == total
+					mu.Unlock()
+					if finished {
+						return
+					}
+					idle++
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				idle = 0
+				outs := make([]*engine.Outcome, len(ws))
+				for i, w := range ws {
+					d := w.Delivery
+					if other, busy := out[d.OrderingKey]; busy {
+						t.Errorf("%s (number %d) handed out while %s of its queue was", d.ID, d.Sequence, other)
+					}
+					if next[d.OrderingKey]+1 != d.Sequence {
+						t.Errorf("queue %s: number %d handed out after %d", d.OrderingKey, d.Sequence, next[d.OrderingKey])
+					}
+					out[d.OrderingKey], next[d.OrderingKey] = d.ID, d.Sequence
+					handed++
+					outs[i] = &engine.Outcome{Attempt: &engine.Attempt{DeliveryID: d.ID, StartedAt: now, Outcome: "success"},
+						State: engine.DeliverySucceeded, SubscriptionID: sub.ID, Healthy: true}
+				}
+				mu.Unlock()
+				// Out before the commit (the next of its queue can be claimed only after that),
+				// but not before another claim had its chance to take the next too soon.
+				runtime.Gosched()
+				mu.Lock()
+				for _, w := range ws {
+					delete(out, w.Delivery.OrderingKey)
+				}
+				mu.Unlock()
+				if err := s.Complete(ctx, outs); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			t.Error("gave up waiting for work")
+		})
+	}
+	wg.Wait()
+	if handed != total {
+		t.Errorf("handed out %d; want %d", handed, total)
+	}
+	for key, n := range next {
+		if n != total/entities {
+			t.Errorf("queue %s ended at %d; want %d", key, n, total/entities)
 		}
 	}
 }

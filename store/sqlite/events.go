@@ -57,6 +57,7 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		st := newIngestStmts(tx)
 		r := subscriptionReader{st: st, wide: map[string][]*engine.Subscription{}, keyed: map[entityRef][]*engine.Subscription{}, hasKeyed: map[string]bool{}}
+		var ordered []*engine.Delivery
 		for i, ev := range p.Events {
 			args, err := eventArgs(ev)
 			if err != nil {
@@ -89,11 +90,27 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 				if d.EventID == "" {
 					d.EventID = ev.ID
 				}
+				if d.OrderingKey != "" {
+					// Numbered, then stored, once every event of the call is routed.
+					ordered = append(ordered, d)
+					continue
+				}
 				if _, err := st.insertDelivery.ExecContext(ctx, deliveryArgs(d)...); err != nil {
 					return fmt.Errorf("event %q: delivery %q: %w", ev.ID, d.ID, err)
 				}
 			}
 			results[i] = engine.IngestResult{EventID: ev.ID, Deliveries: len(deliveries)}
+		}
+		if len(ordered) == 0 {
+			return nil
+		}
+		if err := assignSequences(ctx, tx, ordered); err != nil {
+			return err
+		}
+		for _, d := range ordered {
+			if _, err := st.insertDelivery.ExecContext(ctx, deliveryArgs(d)...); err != nil {
+				return fmt.Errorf("event %q: delivery %q: %w", d.EventID, d.ID, err)
+			}
 		}
 		return nil
 	})

@@ -67,7 +67,7 @@ func (r *credentialRow) credential() (*engine.Credential, error) {
 
 const subscriptionCols = `id, app_id, account_id, credential_id, format, events, entity_key, url, options,
 	secret, previous_secret, previous_secret_expires_at, state, disabled_reason, retry_policy,
-	failing_since, confirm_token_hash, version, max_per_second, paused_at, created_at, updated_at`
+	failing_since, confirm_token_hash, version, max_per_second, paused_at, created_at, updated_at, ordering, on_dead`
 
 type subscriptionRow struct {
 	ID                      string         `db:"id"`
@@ -92,6 +92,8 @@ type subscriptionRow struct {
 	PausedAt                sql.NullInt64  `db:"paused_at"`
 	CreatedAt               int64          `db:"created_at"`
 	UpdatedAt               int64          `db:"updated_at"`
+	Ordering                string         `db:"ordering"`
+	OnDead                  string         `db:"on_dead"`
 }
 
 func (r *subscriptionRow) subscription() (*engine.Subscription, error) {
@@ -102,6 +104,7 @@ func (r *subscriptionRow) subscription() (*engine.Subscription, error) {
 		State: engine.SubscriptionState(r.State), DisabledReason: r.DisabledReason,
 		FailingSince: FromNullMS(r.FailingSince), ConfirmTokenHash: r.ConfirmTokenHash.String,
 		Version: r.Version, MaxPerSecond: r.MaxPerSecond, PausedAt: FromNullMS(r.PausedAt), CreatedAt: FromMS(r.CreatedAt), UpdatedAt: FromMS(r.UpdatedAt),
+		Ordering: engine.Ordering(r.Ordering), OnDead: engine.OnDead(r.OnDead),
 	}
 	if err := json.Unmarshal([]byte(r.Events), &s.Events); err != nil {
 		return nil, fmt.Errorf("subscription %s: events: %w", r.ID, err)
@@ -210,7 +213,7 @@ func eventArgs(ev *engine.Event) ([]any, error) {
 }
 
 const deliveryCols = `id, event_id, subscription_id, app_id, kind, state, attempts, next_attempt_at,
-	lease_until, lease_owner, last_status, last_error, created_at, updated_at`
+	lease_until, lease_owner, last_status, last_error, created_at, updated_at, ordering_key, sequence`
 
 type deliveryRow struct {
 	ID             string         `db:"id"`
@@ -227,6 +230,8 @@ type deliveryRow struct {
 	LastError      string         `db:"last_error"`
 	CreatedAt      int64          `db:"created_at"`
 	UpdatedAt      int64          `db:"updated_at"`
+	OrderingKey    sql.NullString `db:"ordering_key"`
+	Sequence       sql.NullInt64  `db:"sequence"`
 }
 
 func (r *deliveryRow) delivery() *engine.Delivery {
@@ -236,6 +241,7 @@ func (r *deliveryRow) delivery() *engine.Delivery {
 		NextAttemptAt: FromMS(r.NextAttemptAt), LeaseUntil: FromNullMS(r.LeaseUntil),
 		LeaseOwner: r.LeaseOwner, LastStatus: r.LastStatus, LastError: r.LastError,
 		CreatedAt: FromMS(r.CreatedAt), UpdatedAt: FromMS(r.UpdatedAt),
+		OrderingKey: r.OrderingKey.String, Sequence: r.Sequence.Int64,
 	}
 }
 
@@ -245,11 +251,12 @@ func deliveryArgs(d *engine.Delivery) []any {
 		d.ID, toNullString(d.EventID), d.SubscriptionID, d.AppID, string(d.Kind), string(d.State),
 		d.Attempts, ToMS(d.NextAttemptAt), ToNullMS(d.LeaseUntil), d.LeaseOwner, d.LastStatus, d.LastError,
 		ToMS(d.CreatedAt), ToMS(d.UpdatedAt),
+		toNullString(d.OrderingKey), toNullInt(d.Sequence),
 	}
 }
 
 const insertDeliverySQL = `INSERT INTO deliveries (` + deliveryCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 const attemptCols = `delivery_id, number, started_at, duration_ms, plugin_version, request_method,
 	request_url, request_headers, request_body, response_status, response_headers, response_body,

@@ -325,6 +325,9 @@ func FromNullMS(v sql.NullInt64) *time.Time {
 // toNullString stores an empty string as NULL, for optional references and unique keys.
 func toNullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
+// toNullInt is NULL for 0: a delivery outside any ordered queue has no sequence.
+func toNullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
+
 // padIDs returns ids padded to a power of two by repeating the last, so that IN lists of many
 // sizes share a few statement texts, and the prepared statements with them.
 func padIDs(ids []string) []string {

@@ -264,6 +264,11 @@ func TestClaimUsesTheDueIndex(t *testing.T) {
 	if strings.Count(count, "COVERING INDEX deliveries_due") != 2 || !strings.Contains(count, "COVERING INDEX deliveries_lease") {
 		t.Errorf("count plan %q does not read deliveries_due twice and deliveries_lease", count)
 	}
+	// Ordered delivery's head check is a seek per state in deliveries_ordering, never a walk over
+	// a queue's delivered past.
+	if claim := plans["claim"]; strings.Count(claim, "COVERING INDEX deliveries_ordering (subscription_id=? AND state=? AND ordering_key=? AND sequence<?)") != 2 {
+		t.Errorf("claim plan %q does not seek deliveries_ordering for both head checks", claim)
+	}
 }
 
 func TestPurgeInBatches(t *testing.T) {

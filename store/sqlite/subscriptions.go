@@ -12,7 +12,7 @@ import (
 )
 
 const insertSubscriptionSQL = `INSERT INTO subscriptions (` + subscriptionCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func (s *Store) CreateSubscription(ctx context.Context, p engine.CreateSubscriptionParams) error {
 	sub := p.Subscription
@@ -30,7 +30,8 @@ func (s *Store) CreateSubscription(ctx context.Context, p engine.CreateSubscript
 			sub.ID, sub.AppID, sub.AccountID, toNullString(sub.CredentialID), sub.Format, j.events, sub.EntityKey,
 			sub.URL, j.options, sub.Secret, sub.PreviousSecret, ToNullMS(sub.PreviousSecretExpiresAt),
 			string(sub.State), sub.DisabledReason, j.retryPolicy, ToNullMS(sub.FailingSince),
-			toNullString(sub.ConfirmTokenHash), sub.Version, sub.MaxPerSecond, ToNullMS(sub.PausedAt), ToMS(sub.CreatedAt), ToMS(sub.UpdatedAt))
+			toNullString(sub.ConfirmTokenHash), sub.Version, sub.MaxPerSecond, ToNullMS(sub.PausedAt), ToMS(sub.CreatedAt), ToMS(sub.UpdatedAt),
+			sub.Ordering.OrNone(), sub.OnDead.OrContinue())
 		if err != nil {
 			return err
 		}
@@ -124,11 +125,12 @@ func (s *Store) UpdateSubscription(ctx context.Context, sub *engine.Subscription
 		res, err := tx.ExecContext(ctx, `UPDATE subscriptions SET
 			format = ?, events = ?, entity_key = ?, url = ?, options = ?, secret = ?, previous_secret = ?,
 			previous_secret_expires_at = ?, state = ?, disabled_reason = ?, retry_policy = ?,
-			failing_since = ?, confirm_token_hash = ?, max_per_second = ?, paused_at = ?, updated_at = ?, version = version + 1
+			failing_since = ?, confirm_token_hash = ?, max_per_second = ?, paused_at = ?, ordering = ?, on_dead = ?, updated_at = ?, version = version + 1
 			WHERE id = ? AND version = ?`,
 			sub.Format, j.events, sub.EntityKey, sub.URL, j.options, sub.Secret, sub.PreviousSecret,
 			ToNullMS(sub.PreviousSecretExpiresAt), string(sub.State), sub.DisabledReason, j.retryPolicy,
 			ToNullMS(sub.FailingSince), toNullString(sub.ConfirmTokenHash), sub.MaxPerSecond, ToNullMS(sub.PausedAt),
+			sub.Ordering.OrNone(), sub.OnDead.OrContinue(),
 			ToMS(sub.UpdatedAt), sub.ID, sub.Version)
 		if err != nil {
 			return err

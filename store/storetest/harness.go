@@ -74,6 +74,8 @@ func newSubscription(app *engine.App, acc *engine.Account) *engine.Subscription 
 		ID: engine.NewID("sub"), AppID: app.ID, AccountID: acc.ID, Format: "standard",
 		Events: []string{"client.*"}, URL: "https://receiver.example/hook", Secret: "whsec_c2VjcmV0",
 		State: engine.SubscriptionActive, CreatedAt: base, UpdatedAt: base,
+		// What a store reads back for a subscription stored without them.
+		Ordering: engine.OrderingNone, OnDead: engine.OnDeadContinue,
 	}
 }
 

@@ -65,6 +65,13 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"RetryPendingDelivery", testRetryPendingDelivery},
 		{"RetryDeliveries", testRetryDeliveries},
 		{"ListEvents", testListEvents},
+		{"OrderingSequences", testOrderingSequences},
+		{"OrderingClaimsHeadsOnly", testOrderingClaimsHeadsOnly},
+		{"OrderingLeaseExpiry", testOrderingLeaseExpiry},
+		{"OrderingOnDeadContinue", testOrderingOnDeadContinue},
+		{"OrderingOnDeadBlock", testOrderingOnDeadBlock},
+		{"OrderingReplay", testOrderingReplay},
+		{"OrderingConcurrentClaims", testOrderingConcurrentClaims},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
@@ -284,6 +291,8 @@ func testSubscriptionRoundTrip(t *testing.T, open func(t *testing.T) engine.Stor
 		FailingSince:            ptr(at(-time.Hour)),
 		ConfirmTokenHash:        "tok-" + engine.NewID("t"),
 		PausedAt:                ptr(at(-30 * time.Minute)),
+		Ordering:                engine.OrderingEntity,
+		OnDead:                  engine.OnDeadBlock,
 		CreatedAt:               at(-2 * time.Hour),
 		UpdatedAt:               at(-time.Minute),
 	}
@@ -426,6 +435,7 @@ func testUpdateSubscription(t *testing.T, open func(t *testing.T) engine.Store) 
 	upd.RetryPolicy = &engine.RetryPolicy{Schedule: []engine.Duration{engine.Duration(time.Minute)}}
 	upd.FailingSince = ptr(at(-time.Minute))
 	upd.MaxPerSecond = 2.5
+	upd.Ordering, upd.OnDead = engine.OrderingSubscription, engine.OnDeadBlock
 	upd.UpdatedAt = at(time.Minute)
 	if err := h.s.UpdateSubscription(h.ctx, &upd); err != nil {
 		t.Fatalf("UpdateSubscription: %v", err)
