@@ -33,9 +33,15 @@ func PluginInput(ev *Event, sub *Subscription, app *App, account *Account, d *De
 	}
 	if app != nil {
 		in.App = sdk.App{ID: app.ID, Name: app.Name, URL: app.URL}
+		if app.ExternalID != nil {
+			in.App.ExternalID = *app.ExternalID
+		}
 	}
 	if account != nil {
 		in.Account = sdk.Account{ID: account.ID, Name: account.Name}
+		if account.ExternalID != nil {
+			in.Account.ExternalID = *account.ExternalID
+		}
 	}
 	if ev != nil {
 		in.Event = sdk.Event{

@@ -7,9 +7,12 @@ import (
 
 // Account is a tenant of the publishing platform. Every event belongs to one.
 type Account struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// ExternalID is the platform's numeric id for the tenant, for styles whose vendor numbers
+	// tenants (Upsales' customer.id); nil when the platform gave none.
+	ExternalID *int64    `json:"external_id,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // App is an integrator: it owns subscriptions and presents credentials.
@@ -18,6 +21,9 @@ type App struct {
 	Name string `json:"name"`
 	// URL is the app's base URL; styles that require it check callbacks lie within it.
 	URL string `json:"url,omitempty"`
+	// ExternalID is the platform's numeric id for the integrator, for styles whose vendor numbers
+	// apps (Upsales' appId); nil when the platform gave none.
+	ExternalID *int64 `json:"external_id,omitempty"`
 	// Secret is the app's signing secret (sdk.KeyApp). It is shown once, at creation.
 	Secret    string    `json:"-"`
 	CreatedAt time.Time `json:"created_at"`

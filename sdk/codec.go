@@ -93,6 +93,9 @@ func (in *Input) AppendFrame(dst []byte, payload []byte) []byte {
 	w.BeginObject()
 	w.StringFieldOmitEmpty("id", in.Account.ID)
 	w.StringFieldOmitEmpty("name", in.Account.Name)
+	if in.Account.ExternalID != 0 {
+		w.IntField("external_id", in.Account.ExternalID)
+	}
 	w.EndObject()
 
 	w.Key("app")
@@ -100,6 +103,9 @@ func (in *Input) AppendFrame(dst []byte, payload []byte) []byte {
 	w.StringFieldOmitEmpty("id", in.App.ID)
 	w.StringFieldOmitEmpty("name", in.App.Name)
 	w.StringFieldOmitEmpty("url", in.App.URL)
+	if in.App.ExternalID != 0 {
+		w.IntField("external_id", in.App.ExternalID)
+	}
 	w.EndObject()
 
 	d := &in.Delivery
@@ -165,6 +171,8 @@ func DecodeInput(frame []byte, in *Input) error {
 					in.Account.ID, err = r.String()
 				case "name":
 					in.Account.Name, err = r.String()
+				case "external_id":
+					in.Account.ExternalID, err = r.Int()
 				default:
 					err = r.Skip()
 				}
@@ -179,6 +187,8 @@ func DecodeInput(frame []byte, in *Input) error {
 					in.App.Name, err = r.String()
 				case "url":
 					in.App.URL, err = r.String()
+				case "external_id":
+					in.App.ExternalID, err = r.Int()
 				default:
 					err = r.Skip()
 				}

@@ -21,8 +21,8 @@ func fullInput() *Input {
 		},
 		Subscription: Subscription{ID: "sub_1", AccountID: "acc_1", AppID: "app_1", URL: "https://example.com/h?x=1&y=é",
 			Format: "standard", EntityKey: "doc_9", HasSecret: true, Options: map[string]string{"b": "2", "a": "1"}},
-		Account:  Account{ID: "acc_1", Name: "Acme\nGmbH"},
-		App:      App{ID: "app_1", Name: "Sync", URL: "https://app.example.com"},
+		Account:  Account{ID: "acc_1", Name: "Acme\nGmbH", ExternalID: 1042},
+		App:      App{ID: "app_1", Name: "Sync", URL: "https://app.example.com", ExternalID: 9007199254740991},
 		Delivery: Delivery{ID: "dlv_1", Attempt: 3, Kind: KindEvent, CallbackURL: "c", ConfirmURL: "f", UnsubscribeURL: "u", CertificateURL: "p"},
 		State:    json.RawMessage(`{"appData":{"k":1}}`),
 	}

@@ -234,6 +234,9 @@ type Subscription struct {
 type Account struct {
 	ID   string
 	Name string
+	// ExternalID is the platform's numeric id for the tenant, 0 when it gave none: for formats
+	// whose vendor numbers tenants.
+	ExternalID int64
 }
 
 // App is the integrator that owns the subscription.
@@ -241,6 +244,8 @@ type App struct {
 	ID   string
 	Name string
 	URL  string
+	// ExternalID is the platform's numeric id for the integrator, 0 when it gave none.
+	ExternalID int64
 }
 
 // Delivery is this attempt's context. URLs are minted by the host and are empty unless the plugin's

@@ -11,30 +11,47 @@ import (
 // Each table has a row type that sqlx scans into, a column list in the same order for SELECT and
 // RETURNING, and a conversion to the engine's type.
 
-const accountCols = `id, name, created_at`
+const accountCols = `id, name, created_at, external_id`
 
 type accountRow struct {
-	ID        string `db:"id"`
-	Name      string `db:"name"`
-	CreatedAt int64  `db:"created_at"`
+	ID         string        `db:"id"`
+	Name       string        `db:"name"`
+	CreatedAt  int64         `db:"created_at"`
+	ExternalID sql.NullInt64 `db:"external_id"`
 }
 
 func (r *accountRow) account() *engine.Account {
-	return &engine.Account{ID: r.ID, Name: r.Name, CreatedAt: FromMS(r.CreatedAt)}
+	return &engine.Account{ID: r.ID, Name: r.Name, ExternalID: externalID(r.ExternalID), CreatedAt: FromMS(r.CreatedAt)}
 }
 
-const appCols = `id, name, url, secret, created_at`
+const appCols = `id, name, url, secret, created_at, external_id`
 
 type appRow struct {
-	ID        string `db:"id"`
-	Name      string `db:"name"`
-	URL       string `db:"url"`
-	Secret    string `db:"secret"`
-	CreatedAt int64  `db:"created_at"`
+	ID         string        `db:"id"`
+	Name       string        `db:"name"`
+	URL        string        `db:"url"`
+	Secret     string        `db:"secret"`
+	CreatedAt  int64         `db:"created_at"`
+	ExternalID sql.NullInt64 `db:"external_id"`
 }
 
 func (r *appRow) app() *engine.App {
-	return &engine.App{ID: r.ID, Name: r.Name, URL: r.URL, Secret: r.Secret, CreatedAt: FromMS(r.CreatedAt)}
+	return &engine.App{ID: r.ID, Name: r.Name, URL: r.URL, ExternalID: externalID(r.ExternalID), Secret: r.Secret, CreatedAt: FromMS(r.CreatedAt)}
+}
+
+func externalID(v sql.NullInt64) *int64 {
+	if !v.Valid {
+		return nil
+	}
+	return &v.Int64
+}
+
+// nullInt is how an optional number is stored: NULL when absent.
+func nullInt(v *int64) sql.NullInt64 {
+	if v == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: *v, Valid: true}
 }
 
 const credentialCols = `id, app_id, account_id, kind, client_id, scopes, is_primary, secret_hash, created_at, revoked_at, all_accounts`

@@ -19,6 +19,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 	}{
 		{"Accounts", testAccounts},
 		{"Apps", testApps},
+		{"ExternalIDs", testExternalIDs},
 		{"Credentials", testCredentials},
 		{"RevokeCredential", testRevokeCredential},
 		{"Grants", testGrants},
@@ -139,6 +140,47 @@ func testApps(t *testing.T, open func(t *testing.T) engine.Store) {
 	wantIDs(t, "ListApps after the first", listed, ids[1:])
 	if apps[0].Secret == "" {
 		t.Error("ListApps dropped the secret")
+	}
+}
+
+// testExternalIDs: an account's and an app's optional numeric id is kept, read back by every read
+// (the claimed work too), unique where given, and absent (nil) where not.
+func testExternalIDs(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	big := int64(engine.MaxExternalID)
+	acc := &engine.Account{ID: engine.NewID("acc"), Name: "Numbered", ExternalID: &big, CreatedAt: base}
+	seven := int64(7)
+	app := &engine.App{ID: engine.NewID("app"), Name: "Numbered", Secret: "s", ExternalID: &seven, CreatedAt: base}
+	if err := h.s.CreateAccount(h.ctx, acc); err != nil {
+		t.Fatalf("CreateAccount: %v", err)
+	}
+	if err := h.s.CreateApp(h.ctx, app); err != nil {
+		t.Fatalf("CreateApp: %v", err)
+	}
+	gotAcc, err := h.s.GetAccount(h.ctx, acc.ID)
+	if err != nil || gotAcc.ExternalID == nil || *gotAcc.ExternalID != big {
+		t.Fatalf("GetAccount: %+v, %v; want external id %d", gotAcc, err, big)
+	}
+	gotApp, err := h.s.GetApp(h.ctx, app.ID)
+	if err != nil || gotApp.ExternalID == nil || *gotApp.ExternalID != 7 {
+		t.Fatalf("GetApp: %+v, %v; want external id 7", gotApp, err)
+	}
+	plain := h.account()
+	if got, _ := h.s.GetAccount(h.ctx, plain.ID); got.ExternalID != nil {
+		t.Errorf("an account created without an external id has %d", *got.ExternalID)
+	}
+	h.app() // a second app without one: NULLs do not collide
+	wantErr(t, "CreateAccount(same external id)", h.s.CreateAccount(h.ctx,
+		&engine.Account{ID: engine.NewID("acc"), Name: "Dup", ExternalID: &big, CreatedAt: base}), engine.ErrConflict)
+	wantErr(t, "CreateApp(same external id)", h.s.CreateApp(h.ctx,
+		&engine.App{ID: engine.NewID("app"), Name: "Dup", Secret: "s", ExternalID: &seven, CreatedAt: base}), engine.ErrConflict)
+
+	h.sub(app, acc)
+	h.ingest(routeAll(base), newEvent(acc))
+	ws := h.claim(base, 10)
+	if len(ws) != 1 || ws[0].App.ExternalID == nil || *ws[0].App.ExternalID != 7 ||
+		ws[0].Account.ExternalID == nil || *ws[0].Account.ExternalID != big {
+		t.Fatalf("claimed work does not carry the external ids: %+v", ws)
 	}
 }
 

@@ -34,7 +34,7 @@ func New(c *core.Store) store.Store { return &db{node: c, r: c.Reader()} }
 
 const upsalesRequestCols = `id, delivery_id, app_id, account_id, subscription_id, event_id, event_type, trigger_name,
 	entity_id, user_id, base_url, user_configurable, token, callback_state, callback_expires_at, callback_at,
-	status, message, created_at, updated_at`
+	status, message, created_at, updated_at, callback_error`
 
 type upsalesRequestRow struct {
 	ID                string          `db:"id"`
@@ -57,6 +57,7 @@ type upsalesRequestRow struct {
 	Message           string          `db:"message"`
 	CreatedAt         int64           `db:"created_at"`
 	UpdatedAt         int64           `db:"updated_at"`
+	CallbackError     string          `db:"callback_error"`
 }
 
 func (r *upsalesRequestRow) entry() *store.LogEntry {
@@ -65,7 +66,7 @@ func (r *upsalesRequestRow) entry() *store.LogEntry {
 		EventID: r.EventID, EventType: r.EventType, Trigger: r.Trigger, EntityID: r.EntityID, UserID: r.UserID,
 		BaseURL: r.BaseURL, UserConfigurable: r.UserConfigurable, Token: r.Token,
 		Callback: store.CallbackState(r.CallbackState), CallbackExpiresAt: core.FromMS(r.CallbackExpiresAt),
-		CallbackAt: core.FromNullMS(r.CallbackAt), Message: r.Message, CreatedAt: core.FromMS(r.CreatedAt), UpdatedAt: core.FromMS(r.UpdatedAt),
+		CallbackAt: core.FromNullMS(r.CallbackAt), Message: r.Message, CallbackError: r.CallbackError, CreatedAt: core.FromMS(r.CreatedAt), UpdatedAt: core.FromMS(r.UpdatedAt),
 	}
 	if r.Status.Valid {
 		v := r.Status.Float64
@@ -97,7 +98,7 @@ func (s *db) PrepareRequest(ctx context.Context, p store.PrepareParams) (*store.
 	out := &store.Prepared{}
 	err := s.node.Write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO upsales_requests (`+upsalesRequestCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, NULL, NULL, '', ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, NULL, NULL, '', ?, ?, '')
 			ON CONFLICT (delivery_id) DO NOTHING`,
 			e.ID, e.DeliveryID, e.AppID, e.AccountID, e.SubscriptionID, e.EventID, e.EventType, e.Trigger,
 			e.EntityID, e.UserID, e.BaseURL, e.UserConfigurable, e.Token, core.ToMS(p.ExpiresAt), core.ToMS(p.Now), core.ToMS(p.Now))
@@ -234,6 +235,21 @@ func (s *db) ApplyCallback(ctx context.Context, p store.ApplyParams) (*store.App
 		return nil, fmt.Errorf("apply upsales callback: %w", core.MapError(err))
 	}
 	return out, nil
+}
+
+func (s *db) RefuseCallback(ctx context.Context, deliveryID, reason string, now time.Time) (*store.LogEntry, error) {
+	var r upsalesRequestRow
+	err := s.node.Write(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE upsales_requests SET callback_error = ?, updated_at = ? WHERE delivery_id = ?`,
+			reason, core.ToMS(now), deliveryID); err != nil {
+			return err
+		}
+		return tx.GetContext(ctx, &r, `SELECT `+upsalesRequestCols+` FROM upsales_requests WHERE delivery_id = ?`, deliveryID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("note a refused upsales callback: %w", core.MapError(err))
+	}
+	return r.entry(), nil
 }
 
 // spentError says why a request's callback can no longer be applied.
