@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -770,5 +771,37 @@ func TestARetriedRequestKeepsTheFirstCallback(t *testing.T) {
 	}
 	if l := byEntity["2"]; l.Message != "first run" || l.Callback != store.CallbackDeferred || !strings.Contains(l.CallbackError, "already posted") {
 		t.Errorf("client 2's log: %+v", l)
+	}
+}
+
+// TestNotifyAllReachesEveryUserOfTheAccount: Upsales' notifyAll sends "the notification to every
+// user for this account". The platform tells Switchyard the account's users (PUT
+// /v1/accounts/{id}/users/{user_id}); users no event ever named get it too, and a user of another
+// account does not.
+func TestNotifyAllReachesEveryUserOfTheAccount(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, func(int, *nodetest.Request) (int, string) {
+		return 200, `{"callback": {"notify": "Sync done", "notifyAll": true}}`
+	})
+	f := setup(t, nodetest.Options{}, a, nil)
+	for _, id := range []string{"101", "102"} {
+		f.node.Admin.MustDo("PUT", "/v1/accounts/"+f.tn.AccountID+"/users/"+id, map[string]any{"permissions": []string{}}, http.StatusCreated, nil)
+	}
+	other := f.node.NewTenant("other", a.URL)
+	f.node.Admin.MustDo("PUT", "/v1/accounts/"+other.AccountID+"/users/999", map[string]any{"permissions": []string{}}, http.StatusCreated, nil)
+	var listed struct{ Data []engine.AccountUser }
+	f.node.Admin.MustDo("GET", "/v1/accounts/"+f.tn.AccountID+"/users", nil, http.StatusOK, &listed)
+	if len(listed.Data) != 2 {
+		t.Fatalf("the account's users: %+v", listed.Data)
+	}
+
+	f.delivered(t, f.publish(t, "client.create", "42", "7"), "succeeded", 1)
+	var got []string
+	for _, n := range f.notifications(t, "") {
+		got = append(got, n.UserID)
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != "101,102,7" {
+		t.Errorf("notifyAll reached %v, want every user of the account: 101, 102 (told by the platform) and 7 (named by the event)", got)
 	}
 }

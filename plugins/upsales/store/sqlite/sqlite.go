@@ -284,12 +284,16 @@ func saveAppData(ctx context.Context, tx *sqlx.Tx, p store.ApplyParams, field, a
 }
 
 // notificationRecipients are the users a callback's notification goes to: the user who started the
-// run, unless notifyUserIds or notifyAll name others; notifyAll means every user the account's
-// events have named, and the IDs notifyUserIds adds. Each gets one notification.
+// run, unless notifyUserIds or notifyAll name others; notifyAll means every user of the account (the
+// platform's list of its users, and every user the account's events have named), and the IDs
+// notifyUserIds adds. Each gets one notification.
 func notificationRecipients(ctx context.Context, tx *sqlx.Tx, r *upsalesRequestRow, cb *store.Callback) ([]string, error) {
 	var users []string
 	if cb.NotifyAll {
-		if err := tx.SelectContext(ctx, &users, `SELECT user_id FROM upsales_users WHERE account_id = ? ORDER BY user_id`, r.AccountID); err != nil {
+		// Every user of the account: those the platform told Switchyard of (the engine's
+		// account_users, PUT /v1/accounts/{id}/users/{user_id}), and those its events named.
+		if err := tx.SelectContext(ctx, &users, `SELECT user_id FROM account_users WHERE account_id = ?
+			UNION SELECT user_id FROM upsales_users WHERE account_id = ? ORDER BY user_id`, r.AccountID, r.AccountID); err != nil {
 			return nil, err
 		}
 	}
