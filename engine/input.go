@@ -49,6 +49,9 @@ func PluginInput(ev *Event, sub *Subscription, app *App, account *Account, d *De
 			Entity:     sdk.Entity{Type: ev.Entity.Type, ID: ev.Entity.ID},
 			OccurredAt: ev.OccurredAt, Data: ev.Data, Previous: ev.PreviousData,
 		}
+		if ev.Source != nil {
+			in.Event.Source = &sdk.Source{Type: ev.Source.Type, Info: ev.Source.Info}
+		}
 		if ev.User != nil {
 			in.Event.User = &sdk.User{ID: ev.User.ID, Name: ev.User.Name, Email: ev.User.Email}
 		}

@@ -149,14 +149,30 @@ type Event struct {
 	Entity    Entity          `json:"entity"`
 	Data      json.RawMessage `json:"data"`
 	// PreviousData is the entity before an update, when the publisher sends it.
-	PreviousData   json.RawMessage `json:"previous_data,omitempty"`
-	User           *User           `json:"user,omitempty"`
-	IdempotencyKey string          `json:"idempotency_key,omitempty"`
-	OccurredAt     time.Time       `json:"occurred_at"`
+	PreviousData json.RawMessage `json:"previous_data,omitempty"`
+	User         *User           `json:"user,omitempty"`
+	// Source says how the change came about, when the publisher said: {"type": "api", "info": {...}}
+	// for a change made through the platform's API (iVvy's SourceType 1 and SourceInfo).
+	Source         *EventSource `json:"source,omitempty"`
+	IdempotencyKey string       `json:"idempotency_key,omitempty"`
+	OccurredAt     time.Time    `json:"occurred_at"`
 	// DeliverAt holds deliveries back until then.
 	DeliverAt *time.Time `json:"deliver_at,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 }
+
+// EventSource is how an event's change came about.
+type EventSource struct {
+	// Type is "api" for a change made through the platform's API (with an API key), or another
+	// word the publisher chooses ("user", "import"); styles that know only API sources treat the
+	// others as unknown.
+	Type string `json:"type"`
+	// Info is an optional JSON object describing the source (the API key's name, say).
+	Info json.RawMessage `json:"info,omitempty"`
+}
+
+// SourceAPI is the source type of changes made through the platform's API.
+const SourceAPI = "api"
 
 // DeliveryState is where a delivery is in its life.
 type DeliveryState string

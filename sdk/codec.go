@@ -61,6 +61,13 @@ func (in *Input) AppendFrame(dst []byte, payload []byte) []byte {
 		w.StringFieldOmitEmpty("email", u.Email)
 		w.EndObject()
 	}
+	if src := in.Event.Source; src != nil {
+		w.Key("source")
+		w.BeginObject()
+		w.StringField("type", src.Type)
+		w.RawFieldOmitEmpty("info", src.Info)
+		w.EndObject()
+	}
 	w.RawFieldOmitEmpty("previous", in.Event.Previous)
 	w.EndObject()
 
@@ -271,6 +278,22 @@ func decodeEvent(r *wire.Reader, e *Event) error {
 					e.User.Name, err = r.String()
 				case "email":
 					e.User.Email, err = r.String()
+				default:
+					err = r.Skip()
+				}
+				return err
+			})
+		case "source":
+			if r.Null() {
+				return nil
+			}
+			e.Source = &Source{}
+			err = r.Object(func(key []byte) (err error) {
+				switch string(key) {
+				case "type":
+					e.Source.Type, err = r.String()
+				case "info":
+					e.Source.Info, err = rawOrNil(r)
 				default:
 					err = r.Skip()
 				}

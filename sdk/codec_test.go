@@ -16,6 +16,7 @@ func fullInput() *Input {
 			Entity:     Entity{Type: "client", ID: "42"},
 			OccurredAt: time.UnixMilli(1795000000123).UTC(),
 			User:       &User{ID: "u1", Name: "Ann \"The\" Admin", Email: "ann@example.com"},
+			Source:     &Source{Type: SourceAPI, Info: []byte(`{"apiKey":"crm"}`)},
 			Data:       []byte(`{"name":"new"}`),
 			Previous:   []byte(`{"name":"old"}`),
 		},

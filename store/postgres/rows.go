@@ -162,7 +162,7 @@ func encodeSubscription(s *engine.Subscription) (subscriptionJSON, error) {
 }
 
 const eventCols = `id, account_id, type, entity_type, entity_id, data, previous_data, actor,
-	idempotency_key, occurred_at, deliver_at, created_at`
+	idempotency_key, occurred_at, deliver_at, created_at, source`
 
 type eventRow struct {
 	ID             string         `db:"id"`
@@ -177,6 +177,7 @@ type eventRow struct {
 	OccurredAt     int64          `db:"occurred_at"`
 	DeliverAt      sql.NullInt64  `db:"deliver_at"`
 	CreatedAt      int64          `db:"created_at"`
+	Source         sql.NullString `db:"source"`
 }
 
 func (r *eventRow) event() (*engine.Event, error) {
@@ -196,6 +197,12 @@ func (r *eventRow) event() (*engine.Event, error) {
 		ev.User = new(engine.User)
 		if err := json.Unmarshal([]byte(r.Actor.String), ev.User); err != nil {
 			return nil, fmt.Errorf("event %s: user: %w", r.ID, err)
+		}
+	}
+	if r.Source.Valid {
+		ev.Source = new(engine.EventSource)
+		if err := json.Unmarshal([]byte(r.Source.String), ev.Source); err != nil {
+			return nil, fmt.Errorf("event %s: source: %w", r.ID, err)
 		}
 	}
 	return ev, nil
@@ -219,9 +226,17 @@ func eventArgs(ev *engine.Event) ([]any, error) {
 	if ev.PreviousData != nil {
 		prev = []byte(ev.PreviousData)
 	}
+	var source sql.NullString
+	if ev.Source != nil {
+		b, err := json.Marshal(ev.Source)
+		if err != nil {
+			return nil, fmt.Errorf("source: %w", err)
+		}
+		source = sql.NullString{String: string(b), Valid: true}
+	}
 	return []any{
 		ev.ID, ev.AccountID, ev.Type, ev.Entity.Type, ev.Entity.ID, data, prev, actor,
-		toNullString(ev.IdempotencyKey), ToMS(ev.OccurredAt), ToNullMS(ev.DeliverAt), ToMS(ev.CreatedAt),
+		toNullString(ev.IdempotencyKey), ToMS(ev.OccurredAt), ToNullMS(ev.DeliverAt), ToMS(ev.CreatedAt), source,
 	}, nil
 }
 
