@@ -1,5 +1,5 @@
 -- Accounts and apps may carry the publishing platform's numeric id (issue 19): styles whose vendor
--- numbers them (Upsales' customer.id and appId) send it as a JSON number. Optional, so existing
+-- numbers them send it as a JSON number. Optional, so existing
 -- rows keep NULL and are sent as before; unique where given, as an id is.
 ALTER TABLE accounts ADD COLUMN external_id BIGINT;
 ALTER TABLE apps ADD COLUMN external_id BIGINT;

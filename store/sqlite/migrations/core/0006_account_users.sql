@@ -1,5 +1,5 @@
 -- The users of each account, as the publishing platform tells Switchyard (issue 19): who is in an
--- account (Upsales' notifyAll) and what each may do (SalesKing's roles).
+-- account (to notify every one of them) and what each may do (permissions, for roles).
 CREATE TABLE account_users (
     account_id  TEXT    NOT NULL REFERENCES accounts (id),
     user_id     TEXT    NOT NULL,
