@@ -68,6 +68,48 @@ func (s *Server) listGrants(c echo.Context) error {
 	return c.JSON(http.StatusOK, web.NewList(items, p.Limit, func(g *engine.Grant) string { return g.ID }))
 }
 
+func (s *Server) putAccountUser(c echo.Context) error {
+	var in engine.AccountUserInput
+	if err := web.Bind(c, &in); err != nil {
+		return err
+	}
+	u, created, err := s.engine.PutAccountUser(c.Request().Context(), c.Param("id"), c.Param("user_id"), in)
+	if err != nil {
+		return err
+	}
+	if created {
+		return c.JSON(http.StatusCreated, u)
+	}
+	return c.JSON(http.StatusOK, u)
+}
+
+func (s *Server) getAccountUser(c echo.Context) error {
+	u, err := s.engine.GetAccountUser(c.Request().Context(), c.Param("id"), c.Param("user_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, u)
+}
+
+func (s *Server) listAccountUsers(c echo.Context) error {
+	p, err := web.Page(c)
+	if err != nil {
+		return err
+	}
+	items, err := s.engine.ListAccountUsers(c.Request().Context(), c.Param("id"), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, web.NewList(items, p.Limit, func(u *engine.AccountUser) string { return u.ID }))
+}
+
+func (s *Server) deleteAccountUser(c echo.Context) error {
+	if err := s.engine.DeleteAccountUser(c.Request().Context(), c.Param("id"), c.Param("user_id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
 func (s *Server) revokeGrant(c echo.Context) error {
 	g, disabled, err := s.engine.RevokeGrant(c.Request().Context(), c.Param("id"), c.Param("grant_id"))
 	if err != nil {

@@ -634,6 +634,10 @@ func matrix(v *victim, attackerURL string) []row {
 			{target: "/v1/accounts/" + acct + "/grants", body: map[string]any{"app_id": app, "events": []string{"*"}}}}},
 		{methods: "GET", path: "/v1/accounts/:id/grants", access: admin, why: "operator", calls: at("/v1/accounts/" + acct + "/grants")},
 		{methods: "DELETE", path: "/v1/accounts/:id/grants/:grant_id", access: admin, why: "operator", calls: at("/v1/accounts/" + acct + "/grants/" + v.grant)},
+		{methods: "GET", path: "/v1/accounts/:id/users", access: admin, why: "operator: the platform tells its accounts' users", calls: at("/v1/accounts/" + acct + "/users")},
+		{methods: "PUT", path: "/v1/accounts/:id/users/:user_id", access: admin, why: "operator", calls: []call{
+			{target: "/v1/accounts/" + acct + "/users/7", body: map[string]any{"permissions": []string{"*"}}}}},
+		{methods: "GET DELETE", path: "/v1/accounts/:id/users/:user_id", access: admin, why: "operator", calls: at("/v1/accounts/" + acct + "/users/7")},
 		{methods: "POST", path: "/v1/apps", access: admin, why: "operator", calls: []call{{target: "/v1/apps", body: map[string]string{"name": "planted"}}}},
 		{methods: "GET", path: "/v1/apps", access: admin, why: "operator", calls: at("/v1/apps")},
 		{methods: "GET", path: "/v1/apps/:id", access: admin, why: "operator", calls: at("/v1/apps/" + app)},

@@ -27,6 +27,8 @@ type NewAccount struct {
 	// ID is optional: the publishing platform's own ID for the tenant.
 	ID   string `json:"id"`
 	Name string `json:"name"`
+	// ExternalID is optional: the platform's numeric id for the tenant, unique among accounts.
+	ExternalID *int64 `json:"external_id"`
 }
 
 // CreateAccount adds a tenant of the publishing platform.
@@ -40,7 +42,10 @@ func (e *Engine) CreateAccount(ctx context.Context, in NewAccount) (*Account, er
 	if err := checkName(in.Name); err != nil {
 		return nil, err
 	}
-	a := &Account{ID: in.ID, Name: in.Name, CreatedAt: e.now()}
+	if err := checkExternalID(in.ExternalID); err != nil {
+		return nil, err
+	}
+	a := &Account{ID: in.ID, Name: in.Name, ExternalID: in.ExternalID, CreatedAt: e.now()}
 	if a.ID == "" {
 		a.ID = NewID("acc")
 	}
@@ -64,6 +69,19 @@ func (e *Engine) ListAccounts(ctx context.Context, p Page) ([]*Account, error) {
 type NewApp struct {
 	Name string `json:"name"`
 	URL  string `json:"url"`
+	// ExternalID is optional: the platform's numeric id for the integrator, unique among apps.
+	ExternalID *int64 `json:"external_id"`
+}
+
+// MaxExternalID is the largest external id: the largest integer every JSON parser, JavaScript's
+// included, reads back exactly, since styles send it as a JSON number.
+const MaxExternalID = 1<<53 - 1
+
+func checkExternalID(id *int64) error {
+	if id != nil && (*id < 1 || *id > MaxExternalID) {
+		return invalidf("external_id", "must be a whole number from 1 to %d", int64(MaxExternalID))
+	}
+	return nil
 }
 
 // CreateApp adds an integrator and returns it with its signing secret, which is shown only now.
@@ -76,7 +94,10 @@ func (e *Engine) CreateApp(ctx context.Context, in NewApp) (*App, error) {
 			return nil, err
 		}
 	}
-	a := &App{ID: NewID("app"), Name: in.Name, URL: in.URL, Secret: randomToken(32), CreatedAt: e.now()}
+	if err := checkExternalID(in.ExternalID); err != nil {
+		return nil, err
+	}
+	a := &App{ID: NewID("app"), Name: in.Name, URL: in.URL, ExternalID: in.ExternalID, Secret: randomToken(32), CreatedAt: e.now()}
 	if err := e.store.CreateApp(ctx, a); err != nil {
 		return nil, fmt.Errorf("create app: %w", err)
 	}

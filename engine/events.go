@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"time"
 )
 
@@ -20,6 +22,7 @@ type NewEvent struct {
 	Data           json.RawMessage `json:"data"`
 	PreviousData   json.RawMessage `json:"previous_data"`
 	User           *User           `json:"user"`
+	Source         *EventSource    `json:"source"`
 	IdempotencyKey string          `json:"idempotency_key"`
 	OccurredAt     *time.Time      `json:"occurred_at"`
 	DeliverAt      *time.Time      `json:"deliver_at"`
@@ -119,9 +122,12 @@ func (e *Engine) checkEvent(ctx context.Context, p *Principal, in *NewEvent, pre
 	if in.User != nil && in.User.ID == "" {
 		return nil, invalidf(prefix+"user.id", "is required when user is given")
 	}
+	if err := checkSource(prefix, in.Source); err != nil {
+		return nil, err
+	}
 	ev := &Event{
 		ID: NewID("evt"), AccountID: in.AccountID, Type: in.Type, Entity: in.Entity, Data: data,
-		PreviousData: in.PreviousData, User: in.User, IdempotencyKey: in.IdempotencyKey,
+		PreviousData: in.PreviousData, User: in.User, Source: in.Source, IdempotencyKey: in.IdempotencyKey,
 		OccurredAt: now, CreatedAt: now,
 	}
 	if in.OccurredAt != nil {
@@ -132,6 +138,33 @@ func (e *Engine) checkEvent(ctx context.Context, p *Principal, in *NewEvent, pre
 		ev.DeliverAt = &at
 	}
 	return ev, nil
+}
+
+var sourceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+
+// maxSourceInfoBytes bounds an event's source info: it rides along with every delivery.
+const maxSourceInfoBytes = 4096
+
+func checkSource(prefix string, src *EventSource) error {
+	if src == nil {
+		return nil
+	}
+	if !sourceTypePattern.MatchString(src.Type) {
+		return invalidf(prefix+"source.type", "%q is not a source type: 1-32 lowercase letters, digits or '_', such as api", src.Type)
+	}
+	info := bytes.TrimSpace(src.Info)
+	if len(info) == 0 || string(info) == "null" {
+		src.Info = nil
+		return nil
+	}
+	if info[0] != '{' || !json.Valid(info) {
+		return invalidf(prefix+"source.info", "must be a JSON object, such as {\"api_key\": \"crm-sync\"}")
+	}
+	if len(info) > maxSourceInfoBytes {
+		return invalidf(prefix+"source.info", "is at most %d bytes", maxSourceInfoBytes)
+	}
+	src.Info = info
+	return nil
 }
 
 // GetEvent returns an event to the operator or a publisher.

@@ -51,15 +51,24 @@ func PluginInput(ev *Event, sub *Subscription, app *App, account *Account, d *De
 	}
 	if app != nil {
 		in.App = sdk.App{ID: app.ID, Name: app.Name, URL: app.URL}
+		if app.ExternalID != nil {
+			in.App.ExternalID = *app.ExternalID
+		}
 	}
 	if account != nil {
 		in.Account = sdk.Account{ID: account.ID, Name: account.Name}
+		if account.ExternalID != nil {
+			in.Account.ExternalID = *account.ExternalID
+		}
 	}
 	if ev != nil {
 		in.Event = sdk.Event{
 			ID: ev.ID, Type: ev.Type, AccountID: ev.AccountID,
 			Entity:     sdk.Entity{Type: ev.Entity.Type, ID: ev.Entity.ID},
 			OccurredAt: ev.OccurredAt, Data: ev.Data, Previous: ev.PreviousData,
+		}
+		if ev.Source != nil {
+			in.Event.Source = &sdk.Source{Type: ev.Source.Type, Info: ev.Source.Info}
 		}
 		if ev.User != nil {
 			in.Event.User = &sdk.User{ID: ev.User.ID, Name: ev.User.Name, Email: ev.User.Email}

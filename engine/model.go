@@ -7,9 +7,12 @@ import (
 
 // Account is a tenant of the publishing platform. Every event belongs to one.
 type Account struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// ExternalID is the platform's numeric id for the tenant, for styles whose vendor numbers
+	// tenants (Upsales' customer.id); nil when the platform gave none.
+	ExternalID *int64    `json:"external_id,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // App is an integrator: it owns subscriptions and presents credentials.
@@ -18,6 +21,9 @@ type App struct {
 	Name string `json:"name"`
 	// URL is the app's base URL; styles that require it check callbacks lie within it.
 	URL string `json:"url,omitempty"`
+	// ExternalID is the platform's numeric id for the integrator, for styles whose vendor numbers
+	// apps (Upsales' appId); nil when the platform gave none.
+	ExternalID *int64 `json:"external_id,omitempty"`
 	// Secret is the app's signing secret (sdk.KeyApp). It is shown once, at creation.
 	Secret    string    `json:"-"`
 	CreatedAt time.Time `json:"created_at"`
@@ -156,14 +162,30 @@ type Event struct {
 	Entity    Entity          `json:"entity"`
 	Data      json.RawMessage `json:"data"`
 	// PreviousData is the entity before an update, when the publisher sends it.
-	PreviousData   json.RawMessage `json:"previous_data,omitempty"`
-	User           *User           `json:"user,omitempty"`
-	IdempotencyKey string          `json:"idempotency_key,omitempty"`
-	OccurredAt     time.Time       `json:"occurred_at"`
+	PreviousData json.RawMessage `json:"previous_data,omitempty"`
+	User         *User           `json:"user,omitempty"`
+	// Source says how the change came about, when the publisher said: {"type": "api", "info": {...}}
+	// for a change made through the platform's API (iVvy's SourceType 1 and SourceInfo).
+	Source         *EventSource `json:"source,omitempty"`
+	IdempotencyKey string       `json:"idempotency_key,omitempty"`
+	OccurredAt     time.Time    `json:"occurred_at"`
 	// DeliverAt holds deliveries back until then.
 	DeliverAt *time.Time `json:"deliver_at,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 }
+
+// EventSource is how an event's change came about.
+type EventSource struct {
+	// Type is "api" for a change made through the platform's API (with an API key), or another
+	// word the publisher chooses ("user", "import"); styles that know only API sources treat the
+	// others as unknown.
+	Type string `json:"type"`
+	// Info is an optional JSON object describing the source (the API key's name, say).
+	Info json.RawMessage `json:"info,omitempty"`
+}
+
+// SourceAPI is the source type of changes made through the platform's API.
+const SourceAPI = "api"
 
 // DeliveryState is where a delivery is in its life.
 type DeliveryState string

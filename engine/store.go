@@ -39,6 +39,17 @@ type Store interface {
 	// another account is ErrNotFound; one revoked before, ErrConflict.
 	RevokeGrant(ctx context.Context, p RevokeGrantParams) (*Grant, []string, error)
 
+	// PutAccountUser creates p.User, or replaces the permissions and UpdatedAt of the account's
+	// user with its ID (keeping its CreatedAt, which it sets on p.User), and reports whether it
+	// was created. A new user beyond p.Max users in the account is ErrConflict.
+	PutAccountUser(ctx context.Context, p PutAccountUserParams) (created bool, err error)
+	// GetAccountUser returns one user of an account, or ErrNotFound.
+	GetAccountUser(ctx context.Context, accountID, userID string) (*AccountUser, error)
+	// ListAccountUsers returns an account's users ordered by ID, after p.After.
+	ListAccountUsers(ctx context.Context, accountID string, p Page) ([]*AccountUser, error)
+	// DeleteAccountUser removes a user of an account, or says ErrNotFound.
+	DeleteAccountUser(ctx context.Context, accountID, userID string) error
+
 	// CreateSubscription stores a subscription and, when p.Handshake is set, its handshake
 	// delivery, in one transaction. When p.GrantID is set, that grant must still be unrevoked in
 	// the same transaction, or nothing is stored and the error is ErrForbidden.

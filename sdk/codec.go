@@ -61,6 +61,13 @@ func (in *Input) AppendFrame(dst []byte, payload []byte) []byte {
 		w.StringFieldOmitEmpty("email", u.Email)
 		w.EndObject()
 	}
+	if src := in.Event.Source; src != nil {
+		w.Key("source")
+		w.BeginObject()
+		w.StringField("type", src.Type)
+		w.RawFieldOmitEmpty("info", src.Info)
+		w.EndObject()
+	}
 	w.RawFieldOmitEmpty("previous", in.Event.Previous)
 	w.EndObject()
 
@@ -93,6 +100,9 @@ func (in *Input) AppendFrame(dst []byte, payload []byte) []byte {
 	w.BeginObject()
 	w.StringFieldOmitEmpty("id", in.Account.ID)
 	w.StringFieldOmitEmpty("name", in.Account.Name)
+	if in.Account.ExternalID != 0 {
+		w.IntField("external_id", in.Account.ExternalID)
+	}
 	w.EndObject()
 
 	w.Key("app")
@@ -100,6 +110,9 @@ func (in *Input) AppendFrame(dst []byte, payload []byte) []byte {
 	w.StringFieldOmitEmpty("id", in.App.ID)
 	w.StringFieldOmitEmpty("name", in.App.Name)
 	w.StringFieldOmitEmpty("url", in.App.URL)
+	if in.App.ExternalID != 0 {
+		w.IntField("external_id", in.App.ExternalID)
+	}
 	w.EndObject()
 
 	d := &in.Delivery
@@ -165,6 +178,8 @@ func DecodeInput(frame []byte, in *Input) error {
 					in.Account.ID, err = r.String()
 				case "name":
 					in.Account.Name, err = r.String()
+				case "external_id":
+					in.Account.ExternalID, err = r.Int()
 				default:
 					err = r.Skip()
 				}
@@ -179,6 +194,8 @@ func DecodeInput(frame []byte, in *Input) error {
 					in.App.Name, err = r.String()
 				case "url":
 					in.App.URL, err = r.String()
+				case "external_id":
+					in.App.ExternalID, err = r.Int()
 				default:
 					err = r.Skip()
 				}
@@ -261,6 +278,22 @@ func decodeEvent(r *wire.Reader, e *Event) error {
 					e.User.Name, err = r.String()
 				case "email":
 					e.User.Email, err = r.String()
+				default:
+					err = r.Skip()
+				}
+				return err
+			})
+		case "source":
+			if r.Null() {
+				return nil
+			}
+			e.Source = &Source{}
+			err = r.Object(func(key []byte) (err error) {
+				switch string(key) {
+				case "type":
+					e.Source.Type, err = r.String()
+				case "info":
+					e.Source.Info, err = rawOrNil(r)
 				default:
 					err = r.Skip()
 				}

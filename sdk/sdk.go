@@ -198,11 +198,23 @@ type Event struct {
 	OccurredAt time.Time
 	// User is who caused the event, when the publisher said.
 	User *User
+	// Source is how the change came about, when the publisher said.
+	Source *Source
 	// Data is the entity as raw JSON, exactly as published: embed it, there is no need to parse it.
 	Data json.RawMessage
 	// Previous is the entity before an update, as raw JSON, when the publisher sent it.
 	Previous json.RawMessage
 }
+
+// Source is how an event's change came about: Type "api" for a change made through the
+// platform's API; Info an optional JSON object describing it (raw, as published).
+type Source struct {
+	Type string
+	Info json.RawMessage
+}
+
+// SourceAPI is the Source.Type of changes made through the platform's API.
+const SourceAPI = "api"
 
 // Entity names what the event is about.
 type Entity struct {
@@ -234,6 +246,9 @@ type Subscription struct {
 type Account struct {
 	ID   string
 	Name string
+	// ExternalID is the platform's numeric id for the tenant, 0 when it gave none: for formats
+	// whose vendor numbers tenants.
+	ExternalID int64
 }
 
 // App is the integrator that owns the subscription.
@@ -241,6 +256,8 @@ type App struct {
 	ID   string
 	Name string
 	URL  string
+	// ExternalID is the platform's numeric id for the integrator, 0 when it gave none.
+	ExternalID int64
 }
 
 // Delivery is this attempt's context. URLs are minted by the host and are empty unless the plugin's

@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -459,7 +460,8 @@ func testUpgrade(t *testing.T, pg string) {
 			}
 		}
 		// Each request to a pending subscription's URL is checked against its secrets; a request
-		// that names its delivery (Standard Webhooks' webhook-id, Altoviz's id) is matched to it.
+		// that names its delivery (Standard Webhooks' webhook-id, Altoviz's X-DELIVERY-ID) is matched
+		// to it; an Altoviz call's body names its webhook, the id the old version gave it.
 		verified := map[string]int{}
 		named := map[string]bool{}
 		for _, sub := range exp.Subscriptions {
@@ -476,9 +478,13 @@ func testUpgrade(t *testing.T, pg string) {
 					continue
 				}
 				verified[sub.Format]++
-				var b struct{ ID string }
-				_ = json.Unmarshal(r.body, &b)
-				named[r.header.Get("webhook-id")], named[b.ID] = true, true
+				named[r.header.Get("webhook-id")], named[r.header.Get("X-DELIVERY-ID")] = true, true
+				if sub.Format == "altoviz" && sub.AltovizWebhookID != 0 {
+					var b struct{ ID string }
+					if err := json.Unmarshal(r.body, &b); err != nil || b.ID != strconv.FormatInt(sub.AltovizWebhookID, 10) {
+						t.Errorf("altoviz call to %s names webhook %q, want %d (%v)", sub.URL, b.ID, sub.AltovizWebhookID, err)
+					}
+				}
 			}
 		}
 		for _, d := range pending {

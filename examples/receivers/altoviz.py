@@ -9,7 +9,9 @@ Switchyard's code: what an integrator's receiver written from the vendor's docum
       call that carries no signature, and 401 to one that does. While the webhook's key is being
       rotated, a receiver still holding the old KEY finds its signature in X-SIGNATURE-PREVIOUS, and
       accepts the call by that header. Prints one JSON line per call: {"verified", "verified_by",
-      "signature", "previous_signature", "id", "type", "data", "body", "path", "content_type", "error"}.
+      "signature", "previous_signature", "id", "id_is_string", "delivery_id", "type", "data", "body", "path",
+      "content_type", "error"}: "id" is the webhook id the call names (the document shows "id": "1233", a
+      string), "delivery_id" the X-DELIVERY-ID header, the same on every retry, to drop duplicates by.
   python3 altoviz.py verify --secret KEY --signature HEX BODYFILE
       Prints the body's type and exits 0 when HEX signs the file's bytes under KEY; exits 1 if not.
 """
@@ -52,10 +54,12 @@ def serve(secret, port):
             verified_by, error = check(secret, signature, body, previous)
             line = {"verified": error is None, "verified_by": verified_by, "signature": signature,
                     "previous_signature": previous, "path": self.path,
+                    "delivery_id": self.headers.get("X-DELIVERY-ID"),
                     "content_type": self.headers.get("Content-Type"), "body": body.decode("utf-8")}
             try:
                 payload = json.loads(body)
-                line.update(id=payload.get("id"), type=payload.get("type"), data=payload.get("data"))
+                line.update(id=payload.get("id"), id_is_string=isinstance(payload.get("id"), str),
+                            type=payload.get("type"), data=payload.get("data"))
             except ValueError as exc:
                 error = error or "body is not JSON: %s" % exc
                 line["verified"] = False

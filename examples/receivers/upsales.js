@@ -6,7 +6,8 @@
 //   node upsales.js verify --key APP_KEY REQUEST.json
 //       REQUEST.json is {"method", "path", "headers": {...}, "body": "..."}. Prints what an app
 //       would take from the request as one JSON line; exits 1, saying why, when an app would
-//       refuse it.
+//       refuse it. With --numeric-ids yes, appId and customer.id must be numbers, as Upsales' are
+//       (an app that stores them in integer columns).
 "use strict";
 const fs = require("fs");
 const crypto = require("crypto");
@@ -55,6 +56,10 @@ const got = Buffer.from(String(body.authenticationKey));
 const want = Buffer.from(args.key);
 if (got.length !== want.length || !crypto.timingSafeEqual(got, want)) fail("authenticationKey does not match");
 if (typeof body.appId !== "string" && typeof body.appId !== "number") fail("appId");
+if (args["numeric-ids"] === "yes") {
+  if (!Number.isSafeInteger(body.appId)) fail("appId is not an integer: " + JSON.stringify(body.appId));
+  if (!isPlainObject(body.customer) || !Number.isSafeInteger(body.customer.id)) fail("customer.id is not an integer");
+}
 if (typeof body.date !== "string" || !/Z$/.test(body.date) || isNaN(Date.parse(body.date))) fail("date is not a UTC time: " + body.date);
 if (!isPlainObject(body.customer) || body.customer.id === undefined || typeof body.customer.name !== "string") fail("customer");
 if (body.user !== undefined && (!isPlainObject(body.user) || body.user.id === undefined)) fail("user");
@@ -64,7 +69,7 @@ if (!isPlainObject(body.data) || !("object" in body.data)) fail("data.object is 
 if (body.callbackUrl !== undefined && !/^https?:\/\//.test(new URL(body.callbackUrl).href)) fail("callbackUrl");
 
 console.log(JSON.stringify({
-  object: m[1], action: m[2], id: decodeURIComponent(m[3]),
+  object: m[1], action: m[2], id: decodeURIComponent(m[3]), appId: body.appId,
   customer: body.customer, user: body.user, appData: body.appData, userAppData: body.userAppData,
   entity: body.data.object, callbackUrl: body.callbackUrl, date: new Date(body.date).toISOString(),
 }));

@@ -5,12 +5,17 @@
 //	X-SIGNATURE: <lowercase hex HMAC-SHA256 of the exact body bytes>   (only with a secret key)
 //	X-SIGNATURE-PREVIOUS: <the same, keyed with the previous key>       (only while a rotation overlaps)
 //
-//	{"id": "<delivery id>", "type": "CustomerCreated", "data": {<the entity, as published>}}
+//	X-DELIVERY-ID: <delivery id>
 //
-// The id is the delivery's id: the same on every retry of one event to one webhook, and different
-// for every other, so a receiver can drop the duplicates that at-least-once delivery brings. (The
-// vendor's document calls it the "webhook id" and shows a string; it does not say whether it names
-// the call or the registration, and a registration id would let a receiver drop nothing.)
+//	{"id": "<webhook id>", "type": "CustomerCreated", "data": {<the entity, as published>}}
+//
+// The id is the webhook's id, the integer Altoviz's API gives the registration, as a string: the
+// vendor's document says a call posts the "webhook id" and shows "id": "1233", so a receiver matches
+// it to the webhook it registered. The host hands it to the plugin in Input.State
+// ({"webhook_id": 1233}); without it (a dry run outside a node) the subscription's id stands in.
+// At-least-once delivery still needs a key to drop duplicates by, which the body no longer has:
+// X-DELIVERY-ID carries the delivery's id, the same on every retry of one event to one webhook and
+// different for every other.
 //
 // X-SIGNATURE is present only when the webhook was registered with a secret key: the document makes
 // the key optional, and a receiver without one has nothing to check. The document says the
@@ -36,8 +41,10 @@ package altoviz
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/switchyard/switchyard/sdk"
 	"github.com/switchyard/switchyard/sdk/wire"
@@ -50,14 +57,38 @@ const (
 	// PreviousSignatureHeader carries the signature made with the previous key during a rotation's
 	// overlap; the vendor has no such header, so it is named after the one it shadows.
 	PreviousSignatureHeader = "X-SIGNATURE-PREVIOUS"
+	// DeliveryIDHeader carries the delivery's id, for receivers to drop duplicates by; Altoviz
+	// documents no such header, so it is named in the style of the one it has.
+	DeliveryIDHeader = "X-DELIVERY-ID"
 )
+
+// State is what the host hands the plugin for each delivery (Input.State).
+type State struct {
+	// WebhookID is the Altoviz webhook's integer id.
+	WebhookID int64 `json:"webhook_id"`
+}
+
+// webhookID is the id a call carries: the webhook's, or the subscription's when the host gave none.
+func webhookID(in *sdk.Input) (string, error) {
+	if len(in.State) == 0 || string(in.State) == "null" {
+		return in.Subscription.ID, nil
+	}
+	var st State
+	if err := json.Unmarshal(in.State, &st); err != nil {
+		return "", fmt.Errorf("read the host's state %s: %w", in.State, err)
+	}
+	if st.WebhookID <= 0 {
+		return in.Subscription.ID, nil
+	}
+	return strconv.FormatInt(st.WebhookID, 10), nil
+}
 
 // Plugin is the altoviz plugin, registered by the wasm entry point and used natively by tests.
 var Plugin = sdk.Plugin{Manifest: manifest, Shape: Shape}
 
 var manifest = sdk.Manifest{
 	Name:        "altoviz",
-	Version:     "1.1.0",
+	Version:     "1.2.0",
 	Description: `Altoviz webhooks: {"id","type","data"} with an optional X-SIGNATURE, the hex HMAC-SHA256 of the body, and X-SIGNATURE-PREVIOUS during a key rotation`,
 	Events:      events(),
 	// Receivers key their HMAC with the secret key as they typed it, whatever it looks like.
@@ -99,9 +130,13 @@ func Shape(in *sdk.Input) (*sdk.Request, error) {
 	if name == "" {
 		return nil, fmt.Errorf("altoviz has no webhook type for event type %q", in.Event.Type)
 	}
-	w := wire.NewWriter(make([]byte, 0, len(in.Event.Data)+len(in.Delivery.ID)+len(name)+40))
+	id, err := webhookID(in)
+	if err != nil {
+		return nil, err
+	}
+	w := wire.NewWriter(make([]byte, 0, len(in.Event.Data)+len(id)+len(name)+40))
 	w.BeginObject()
-	w.StringField("id", in.Delivery.ID)
+	w.StringField("id", id)
 	w.StringField("type", name)
 	w.RawField("data", in.Event.Data)
 	w.EndObject()
@@ -109,7 +144,7 @@ func Shape(in *sdk.Input) (*sdk.Request, error) {
 
 	req := &sdk.Request{
 		Method:  "POST",
-		Headers: []sdk.Header{{Name: "Content-Type", Value: "application/json"}},
+		Headers: []sdk.Header{{Name: "Content-Type", Value: "application/json"}, {Name: DeliveryIDHeader, Value: in.Delivery.ID}},
 		Body:    body,
 	}
 	if !in.Subscription.HasSecret {

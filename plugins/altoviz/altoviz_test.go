@@ -74,6 +74,8 @@ func input(eventType, deliveryID, data string, hasSecret bool) *sdk.Input {
 		},
 		Subscription: sdk.Subscription{ID: "sub_1", Format: "altoviz", HasSecret: hasSecret},
 		Delivery:     sdk.Delivery{ID: deliveryID, Attempt: 1, Kind: sdk.KindEvent},
+		// What the host hands over: the Altoviz webhook's integer id.
+		State: json.RawMessage(`{"webhook_id":1233}`),
 	}
 }
 
@@ -157,8 +159,12 @@ func TestShapesEveryTypeSigned(t *testing.T) {
 				if err := dec.Decode(&body); err != nil {
 					t.Fatalf("%s: body %s: %v", canonical, req.Body, err)
 				}
-				if body.ID != "dlv_"+vendor || body.Type != vendor || string(body.Data) != data {
+				// The document's example: "id": "1233", the webhook's id as a string.
+				if body.ID != "1233" || body.Type != vendor || string(body.Data) != data {
 					t.Errorf("%s: body %s", canonical, req.Body)
+				}
+				if id, n := header(req, "x-delivery-id"); n != 1 || id != "dlv_"+vendor {
+					t.Errorf("%s: X-DELIVERY-ID %q (%d headers), want the delivery's id", canonical, id, n)
 				}
 				sig, n := header(req, "x-signature")
 				if n != 1 || sig != opensslHMAC(t, secret, req.Body) {
@@ -183,7 +189,7 @@ func TestNoSecretKeyNoSignature(t *testing.T) {
 			if _, n := header(req, altoviz.SignatureHeader); n != 0 {
 				t.Errorf("unsigned webhook got a signature: %+v", req.Headers)
 			}
-			if string(req.Body) != `{"id":"dlv_1","type":"InvoiceDeleted","data":{"id":9}}` {
+			if string(req.Body) != `{"id":"1233","type":"InvoiceDeleted","data":{"id":9}}` {
 				t.Errorf("body %s", req.Body)
 			}
 		})
@@ -230,28 +236,50 @@ func TestRotationSignsWithBothKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(req.Headers) != 1 {
+			_, n = header(req, altoviz.SignatureHeader)
+			_, np := header(req, altoviz.PreviousSignatureHeader)
+			if n+np != 0 || len(req.Headers) != 2 {
 				t.Errorf("a webhook without a key got %+v", req.Headers)
 			}
 		})
 	}
 }
 
-// TestDeliveryIDIsTheCallID: a retry of a delivery carries the same id, another delivery of the
-// same event (to another webhook) a different one.
-func TestDeliveryIDIsTheCallID(t *testing.T) {
+// TestWebhookIDIsTheCallID: the body's id names the webhook, as the vendor's document says ("webhook
+// id", "id": "1233"): the same for every delivery to one webhook. The delivery's id travels in
+// X-DELIVERY-ID: the same on a retry, another for another delivery.
+func TestWebhookIDIsTheCallID(t *testing.T) {
 	t.Parallel()
-	in := input("quote.update", "dlv_a", `{}`, false)
-	first, err := native(t, in, signing.Keyring{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in.Delivery.Attempt = 4
-	retry, _ := native(t, in, signing.Keyring{})
-	in.Delivery.ID = "dlv_b"
-	other, _ := native(t, in, signing.Keyring{})
-	if !bytes.Equal(first.Body, retry.Body) || bytes.Equal(first.Body, other.Body) {
-		t.Errorf("first %s, retry %s, other %s", first.Body, retry.Body, other.Body)
+	for name, shape := range both {
+		t.Run(name, func(t *testing.T) {
+			in := input("quote.update", "dlv_a", `{}`, false)
+			first, err := shape(t, in, signing.Keyring{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in.Delivery.Attempt = 4
+			retry, _ := shape(t, in, signing.Keyring{})
+			in.Delivery.ID = "dlv_b"
+			other, _ := shape(t, in, signing.Keyring{})
+			want := `{"id":"1233","type":"QuoteUpdated","data":{}}`
+			for _, r := range []*sdk.Request{first, retry, other} {
+				if string(r.Body) != want {
+					t.Errorf("body %s, want %s", r.Body, want)
+				}
+			}
+			a, _ := header(first, "X-DELIVERY-ID")
+			b, _ := header(retry, "X-DELIVERY-ID")
+			c, _ := header(other, "X-DELIVERY-ID")
+			if a != "dlv_a" || b != "dlv_a" || c != "dlv_b" {
+				t.Errorf("X-DELIVERY-ID %q, retry %q, other delivery %q", a, b, c)
+			}
+			// Outside a node (a dry run) there is no webhook: the subscription's id stands in.
+			in.State = nil
+			dry, err := shape(t, in, signing.Keyring{})
+			if err != nil || !strings.HasPrefix(string(dry.Body), `{"id":"sub_1",`) {
+				t.Errorf("without state: %s, %v", dry.Body, err)
+			}
+		})
 	}
 }
 

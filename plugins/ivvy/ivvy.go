@@ -119,7 +119,7 @@ var events = []sdk.EventType{
 var Plugin = sdk.Plugin{
 	Manifest: sdk.Manifest{
 		Name:        "ivvy",
-		Version:     "1.0.0",
+		Version:     "1.1.0",
 		Description: "iVvy notifications: AWS SNS envelopes, RSA-signed, after a SubscriptionConfirmation",
 		Events:      events,
 		Options: []sdk.Option{
@@ -298,8 +298,18 @@ func ivvyMessage(in *sdk.Input, subject string) (string, error) {
 	// The Body travels as a JSON string, whose encoder writes each byte that is not UTF-8 as
 	// U+FFFD; the signature must cover the text the receiver decodes, not the bytes before that.
 	body = validUTF8(body)
+	// SourceType is 1 (API) for a change the publisher says came through its API, and its
+	// SourceInfo the source's info as published; otherwise 0 (Unknown), and SourceInfo the user
+	// the event names, if any.
+	sourceType := 0
 	var sourceInfo []byte
-	if u := in.Event.User; u != nil {
+	if src := in.Event.Source; src != nil && src.Type == sdk.SourceAPI {
+		sourceType = 1
+		if len(src.Info) > 0 {
+			sourceInfo = src.Info
+		}
+	}
+	if u := in.Event.User; u != nil && sourceInfo == nil {
 		w := wire.NewWriter(nil)
 		w.BeginObject()
 		w.StringFieldOmitEmpty("userId", u.ID)
@@ -312,7 +322,6 @@ func ivvyMessage(in *sdk.Input, subject string) (string, error) {
 	txnID := hex.EncodeToString(txn[:16])
 	ts := in.Event.OccurredAt.Unix()
 	reg := region(in)
-	const sourceType = 0 // the publishing API does not say whether a change came through an API
 
 	signed := make([]byte, 0, len(body)+512)
 	kv := func(k, v string) {
@@ -345,7 +354,7 @@ func ivvyMessage(in *sdk.Input, subject string) (string, error) {
 	w.StringField("Subject", subject)
 	w.Key("Body")
 	w.StringBytes(body)
-	w.IntField("SourceType", sourceType)
+	w.IntField("SourceType", int64(sourceType))
 	w.Key("SourceInfo")
 	if sourceInfo != nil {
 		w.StringBytes(sourceInfo)

@@ -106,6 +106,12 @@ func event(typ, data, previous string) *sdk.Input {
 	}
 }
 
+// apiEvent marks an event as published for a change made through the platform's API with a key.
+func apiEvent(in *sdk.Input) *sdk.Input {
+	in.Event.Source = &sdk.Source{Type: sdk.SourceAPI, Info: []byte(`{"apiKey":"crm-sync"}`)}
+	return in
+}
+
 func handshake(options map[string]string) *sdk.Input {
 	return &sdk.Input{
 		Subscription: subscription(options),
@@ -257,6 +263,48 @@ func TestTheIVvyMessage(t *testing.T) {
 	}
 }
 
+// TestSourceType: iVvy's Source Type is 1 (API) for an event whose source is the API, with its
+// info as SourceInfo; 0 (Unknown) for any other, or none, with the user as SourceInfo if named.
+func TestSourceType(t *testing.T) {
+	t.Parallel()
+	for name, run := range both {
+		t.Run(name, func(t *testing.T) {
+			for _, c := range []struct {
+				name     string
+				source   *sdk.Source
+				user     *sdk.User
+				wantType string
+				wantInfo *string
+			}{
+				{"api with info", &sdk.Source{Type: "api", Info: []byte(`{"apiKey":"crm-sync"}`)}, &sdk.User{ID: "u1"}, "1", ptr(`{"apiKey":"crm-sync"}`)},
+				{"api without info, a user", &sdk.Source{Type: "api"}, &sdk.User{ID: "u1"}, "1", ptr(`{"userId":"u1"}`)},
+				{"api without info", &sdk.Source{Type: "api"}, nil, "1", nil},
+				{"another source", &sdk.Source{Type: "import", Info: []byte(`{"file":"x"}`)}, nil, "0", nil},
+				{"none", nil, nil, "0", nil},
+			} {
+				in := event("client.update", `{"id":1}`, "")
+				in.Event.Source, in.Event.User = c.source, c.user
+				m := parse(t, do(t, run, in))
+				var msg struct {
+					SourceType json.Number
+					SourceInfo *string
+				}
+				dec := json.NewDecoder(strings.NewReader(m["Message"]))
+				dec.UseNumber()
+				if err := dec.Decode(&msg); err != nil {
+					t.Fatal(err)
+				}
+				if msg.SourceType.String() != c.wantType || (msg.SourceInfo == nil) != (c.wantInfo == nil) ||
+					(c.wantInfo != nil && *msg.SourceInfo != *c.wantInfo) {
+					t.Errorf("%s: SourceType %s, SourceInfo %v", c.name, msg.SourceType, msg.SourceInfo)
+				}
+			}
+		})
+	}
+}
+
+func ptr(s string) *string { return &s }
+
 func TestBodiesBySubject(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -381,7 +429,7 @@ func TestRefusals(t *testing.T) {
 func TestGoldenRequests(t *testing.T) {
 	t.Parallel()
 	for name, in := range map[string]*sdk.Input{
-		"notification": event("client.create", `{"id":60825,"businessName":"Test Company 123"}`, ""),
+		"notification": apiEvent(event("client.create", `{"id":60825,"businessName":"Test Company 123"}`, "")),
 		"confirmation": handshake(map[string]string{ivvy.OptionEndpoint: ivvy.EndpointCompanies}),
 	} {
 		req := do(t, wasm, in)
@@ -485,6 +533,15 @@ func verifyGolden(t *testing.T, golden string) {
 	}
 	if len(msg) != 10 {
 		t.Errorf("%s: Message has %d fields, iVvy's table 10", golden, len(msg))
+	}
+	// The golden notification is of a change made through the API: iVvy's Source Type table says 1
+	// (API), and SourceInfo is "optionally the source of the message in JSON. E.g. API key".
+	if st, _ := msg["SourceType"].(json.Number); st != "1" {
+		t.Errorf("%s: SourceType %v, want 1 (API)", golden, msg["SourceType"])
+	}
+	var info map[string]any
+	if si, _ := msg["SourceInfo"].(string); json.Unmarshal([]byte(si), &info) != nil || info["apiKey"] != "crm-sync" {
+		t.Errorf("%s: SourceInfo %#v is not the API source in JSON", golden, msg["SourceInfo"])
 	}
 	var keys []string
 	for k, v := range msg {

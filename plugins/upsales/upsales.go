@@ -4,7 +4,7 @@
 //	POST <subscription url>/<object><insert|update|delete>/<entity id>     (/clientinsert/42)
 //	content-type: application/json
 //
-//	{"appId": "app_...", "date": "<when the event occurred, UTC>", "authenticationKey": "<the app's key>",
+//	{"appId": 12, "date": "<when the request is sent, UTC>", "authenticationKey": "<the app's key>",
 //	 "customer": {"id", "name"}, "user": {"id", "name", "email"}, "appData": {...},
 //	 "userAppData": {...}, "data": {"object": <the entity>}, "callbackUrl": "https://.../callback"}
 //
@@ -13,20 +13,26 @@
 //
 // authenticationKey is the app's shared key, which the app compares to tell that a call is genuine.
 // The plugin never holds it: it writes a placeholder (sdk.Input.Secret) that the host replaces after
-// shaping. customer.id and user.id are numbers when the publisher's IDs are decimal numbers, as
-// Upsales' are, and strings otherwise. user is present when the event names one; userAppData only
+// shaping. appId and customer.id are numbers in Upsales: they are the app's and the account's
+// external_id (the platform's numeric ids) when the operator gave them one; otherwise customer.id
+// is the account's id, and user.id the user's, as a number when it is a decimal number and a string
+// otherwise, and appId is the app's id, a string. date is when this request is sent (the host's
+// clock), as Upsales dates a request when it runs the app, not when the object changed. user is present when the event names one; userAppData only
 // when the subscription option user_configurable is "true" and the event names a user. appData and
 // userAppData are what the host keeps for the app (Input.State: {"appData", "userAppData"}), {} when
 // nothing was saved. callbackUrl is present while the request's callback is still open.
 //
 // The app has 30 seconds to answer. A 2xx answer whose JSON body has a "callback" object is the
-// synchronous app callback: OnResponse hands it to the host to apply (Verdict.Keep). A callback
-// over MaxCallbackBytes, or one that is not an object, is ignored with a note on the attempt; the
-// delivery still succeeds, and the callback URL stays open. 410 disables the subscription; any other
-// answer is retried, no sooner than a Retry-After asks.
+// synchronous app callback: OnResponse hands it to the host to apply (Verdict.Keep, as a Kept
+// envelope). A callback of 100 kb or more ("less than 100kb", Upsales says), or one that is not an
+// object, is refused: the envelope says why, the host writes it on the request's log entry, and the
+// callback URL stays open. The delivery still succeeds: the app did answer. 410 disables the
+// subscription; any other answer is retried, no sooner than a Retry-After asks.
 package upsales
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -37,9 +43,16 @@ import (
 	"github.com/switchyard/switchyard/sdk/wire"
 )
 
-// MaxCallbackBytes is the largest app callback object accepted, in an answer or posted later:
-// Upsales' "less than 100kb".
+// MaxCallbackBytes is Upsales' 100 kb: an app callback object, in an answer or posted later, must
+// be less than it ("has to be less than 100kb"), so a callback of exactly this many bytes is refused.
 const MaxCallbackBytes = 100 << 10
+
+// Kept is what OnResponse hands the host (Verdict.Keep): the answer's callback object, or why it
+// was refused. Exactly one is set.
+type Kept struct {
+	Callback json.RawMessage `json:"callback,omitempty"`
+	Refused  string          `json:"refused,omitempty"`
+}
 
 // OptionUserConfigurable is the subscription option that makes an app user-configurable: it then
 // gets userAppData, and may save it.
@@ -50,7 +63,7 @@ var Plugin = sdk.Plugin{Manifest: manifest, Shape: Shape, OnResponse: OnResponse
 
 var manifest = sdk.Manifest{
 	Name:        "upsales",
-	Version:     "1.0.0",
+	Version:     "1.1.0",
 	Description: "Upsales app requests: POST {url}/{object}{insert|update|delete}/{id} with appData and a one-time callbackUrl for app callbacks",
 	Events: []sdk.EventType{
 		{Type: "client.create", Name: "clientinsert"},
@@ -109,13 +122,21 @@ func Shape(in *sdk.Input) (*sdk.Request, error) {
 
 	w := wire.NewWriter(make([]byte, 0, len(in.Event.Data)+len(appData)+len(userAppData)+512))
 	w.BeginObject()
-	w.StringField("appId", appID)
+	if in.App.ExternalID > 0 {
+		w.IntField("appId", in.App.ExternalID)
+	} else {
+		w.StringField("appId", appID)
+	}
 	w.Key("date")
-	w.Time(in.Event.OccurredAt)
+	w.Time(in.Now())
 	w.StringField("authenticationKey", in.Secret(sdk.KeyApp, sdk.SecretJSON))
 	w.Key("customer")
 	w.BeginObject()
-	idField(w, "id", in.Account.ID)
+	if in.Account.ExternalID > 0 {
+		w.IntField("id", in.Account.ExternalID)
+	} else {
+		idField(w, "id", in.Account.ID)
+	}
 	w.StringField("name", in.Account.Name)
 	w.EndObject()
 	if user != nil {
@@ -206,7 +227,19 @@ func OnResponse(in *sdk.Input) (*sdk.Verdict, error) {
 	switch {
 	case r.Status >= 200 && r.Status < 300:
 		callback, note := findCallback(r.Body)
-		return &sdk.Verdict{Outcome: sdk.OutcomeSuccess, Keep: callback, Message: note}, nil
+		v := &sdk.Verdict{Outcome: sdk.OutcomeSuccess, Message: note}
+		if callback != nil || note != "" {
+			w := wire.NewWriter(make([]byte, 0, len(callback)+len(note)+32))
+			w.BeginObject()
+			if callback != nil {
+				w.RawField("callback", callback)
+			} else {
+				w.StringField("refused", note)
+			}
+			w.EndObject()
+			v.Keep = w.Buf
+		}
+		return v, nil
 	case r.Status == 410:
 		return &sdk.Verdict{Outcome: sdk.OutcomeDisable, Message: "the app answered 410 Gone"}, nil
 	}
@@ -226,14 +259,19 @@ func findCallback(body []byte) (callback []byte, note string) {
 		}
 		return r.Skip()
 	})
+	if err != nil && len(body) >= manifest.MaxResponseBytes && bytes.Contains(body, []byte(`"callback"`)) {
+		// The host kept only the first MaxResponseBytes of the answer: a callback in it is far
+		// over 100 kb, and must not vanish without a word.
+		return nil, fmt.Sprintf("the answer is over %d bytes and cannot be read whole; an app callback object must be less than 100 kb (%d bytes); refused", manifest.MaxResponseBytes, MaxCallbackBytes)
+	}
 	if err != nil || raw == nil || string(raw) == "null" {
 		return nil, ""
 	}
 	if raw[0] != '{' {
-		return nil, "the answer's callback is not an object; ignored"
+		return nil, "the answer's callback is not an object; refused"
 	}
-	if len(raw) > MaxCallbackBytes {
-		return nil, fmt.Sprintf("the answer's callback is %d bytes, over the limit of %d; ignored", len(raw), MaxCallbackBytes)
+	if len(raw) >= MaxCallbackBytes {
+		return nil, fmt.Sprintf("the answer's callback is %d bytes; an app callback object must be less than 100 kb (%d bytes); refused", len(raw), MaxCallbackBytes)
 	}
 	return append([]byte(nil), raw...), ""
 }

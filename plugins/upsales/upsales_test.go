@@ -28,6 +28,15 @@ const appKey = `app-key-"quoted"-0123456789`
 
 var keys = signing.Keyring{App: appKey}
 
+// sentAt is the host's clock in these tests: when a request is sent, which is its date. Events
+// occurred earlier (occurredAt), so that a date taken from the event shows.
+var (
+	sentAt     = time.Date(2026, 11, 23, 10, 0, 30, 456e6, time.UTC)
+	occurredAt = time.Date(2020, 2, 3, 4, 5, 6, 123e6, time.UTC)
+)
+
+func clock() time.Time { return sentAt }
+
 // plugin runs the plugin one way: natively, or through the real compiled module.
 type plugin interface {
 	shape(t *testing.T, in *sdk.Input) *sdk.Request
@@ -38,7 +47,7 @@ type native struct{}
 
 func (native) shape(t *testing.T, in *sdk.Input) *sdk.Request {
 	t.Helper()
-	req, err := sdktest.Shape(&upsales.Plugin, &sdktest.Host{Keys: keys}, in)
+	req, err := sdktest.Shape(&upsales.Plugin, &sdktest.Host{Keys: keys, Clock: clock}, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +56,7 @@ func (native) shape(t *testing.T, in *sdk.Input) *sdk.Request {
 
 func (native) onResponse(t *testing.T, in *sdk.Input) *sdk.Verdict {
 	t.Helper()
-	v, err := sdktest.OnResponse(&upsales.Plugin, &sdktest.Host{Keys: keys}, in)
+	v, err := sdktest.OnResponse(&upsales.Plugin, &sdktest.Host{Keys: keys, Clock: clock}, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +76,7 @@ func wasm(t *testing.T) compiled {
 	module := runtimetest.Builtin(t, "upsales")
 	wasmOnce.Do(func() {
 		var rt *runtime.Runtime
-		rt, wasmErr = runtime.New(context.Background(), runtime.Config{CacheDir: runtimetest.CacheDir(t)})
+		rt, wasmErr = runtime.New(context.Background(), runtime.Config{CacheDir: runtimetest.CacheDir(t), Clock: clock})
 		if wasmErr == nil {
 			wasmP, wasmErr = rt.Load(context.Background(), module, runtime.Trusted)
 		}
@@ -113,17 +122,18 @@ func sent(t *testing.T, req *sdk.Request) *sdk.Request {
 func input(eventType, entityID, data string) *sdk.Input {
 	return &sdk.Input{
 		Event: sdk.Event{
-			ID: "evt_1", Type: eventType, AccountID: "1042",
+			ID: "evt_1", Type: eventType, AccountID: "acc_01golden",
 			Entity:     sdk.Entity{Type: strings.Split(eventType, ".")[0], ID: entityID},
-			OccurredAt: time.Date(2026, 11, 23, 10, 0, 0, 123e6, time.UTC),
+			OccurredAt: occurredAt,
 			User:       &sdk.User{ID: "7", Name: "Ann Admin", Email: "ann@acme.example"},
 			Data:       []byte(data),
 		},
-		Subscription: sdk.Subscription{ID: "sub_1", AccountID: "1042", AppID: "app_01golden", URL: "https://app.example.com/upsales", Format: "upsales"},
-		Account:      sdk.Account{ID: "1042", Name: "Acme AB"},
-		App:          sdk.App{ID: "app_01golden", Name: "Golden app"},
-		Delivery:     sdk.Delivery{ID: "dlv_golden", Attempt: 1, Kind: sdk.KindEvent, CallbackURL: "https://switchyard.example/hooks/upsales/callback/tok_golden"},
-		State:        json.RawMessage(`{"appData":{"externalId":"abc123","sync":true}}`),
+		Subscription: sdk.Subscription{ID: "sub_1", AccountID: "acc_01golden", AppID: "app_01golden", URL: "https://app.example.com/upsales", Format: "upsales"},
+		// The platform's numeric ids, as Upsales numbers its customers and apps.
+		Account:  sdk.Account{ID: "acc_01golden", Name: "Acme AB", ExternalID: 1042},
+		App:      sdk.App{ID: "app_01golden", Name: "Golden app", ExternalID: 12},
+		Delivery: sdk.Delivery{ID: "dlv_golden", Attempt: 1, Kind: sdk.KindEvent, CallbackURL: "https://switchyard.example/hooks/upsales/callback/tok_golden"},
+		State:    json.RawMessage(`{"appData":{"externalId":"abc123","sync":true}}`),
 	}
 }
 
@@ -213,7 +223,8 @@ func verifyGolden(t *testing.T, golden string, userConfigurable bool) {
 	if err := os.WriteFile(file, saved, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := receivers.Run(t, "upsales.js", "verify", "--key", appKey, file)
+	// Upsales' ids are numbers: the goldens' app and account carry numeric external ids.
+	out, err := receivers.Run(t, "upsales.js", "verify", "--key", appKey, "--numeric-ids", "yes", file)
 	if err != nil {
 		t.Fatalf("%s: the app refuses it: %v", golden, err)
 	}
@@ -221,12 +232,19 @@ func verifyGolden(t *testing.T, golden string, userConfigurable bool) {
 		CallbackURL string         `json:"callbackUrl"`
 		AppData     map[string]any `json:"appData"`
 		UserAppData map[string]any `json:"userAppData"`
+		Date        string         `json:"date"`
+		AppID       any            `json:"appId"`
+		Customer    struct{ ID any }
 	}
 	if err := json.Unmarshal([]byte(out), &read); err != nil {
 		t.Fatalf("%s: %s: %v", golden, out, err)
 	}
 	if !strings.HasPrefix(read.CallbackURL, "https://") || read.AppData == nil || (read.UserAppData != nil) != userConfigurable {
 		t.Errorf("%s: the app read %s", golden, out)
+	}
+	// date is when the request was sent, not when the object changed.
+	if read.Date != sentAt.Format("2006-01-02T15:04:05.000Z") || read.AppID != float64(12) || read.Customer.ID != float64(1042) {
+		t.Errorf("%s: the app read date %s (sent %s, occurred %s), appId %#v, customer.id %#v", golden, read.Date, sentAt, occurredAt, read.AppID, read.Customer.ID)
 	}
 	if _, err := receivers.Run(t, "upsales.js", "verify", "--key", "another key", file); err == nil {
 		t.Errorf("%s: the app accepts it under another key: the check proves nothing", golden)
@@ -255,7 +273,7 @@ func TestAnUpsalesAppAcceptsIt(t *testing.T) {
 		object, action, _ := strings.Cut(c.eventType, ".")
 		wantAction := map[string]string{"create": "insert", "update": "update", "delete": "delete"}[action]
 		if got.Object != object || got.Action != wantAction || got.ID != c.id || got.Customer.ID != float64(1042) ||
-			got.AppData["externalId"] != "abc123" || got.Date != "2026-11-23T10:00:00.123Z" || !strings.HasSuffix(got.CallbackURL, "tok_golden") {
+			got.AppData["externalId"] != "abc123" || got.Date != "2026-11-23T10:00:30.456Z" || !strings.HasSuffix(got.CallbackURL, "tok_golden") {
 			t.Errorf("%s: the app read %s", c.eventType, out)
 		}
 		var sentEntity, wantEntity any
@@ -316,7 +334,8 @@ func TestOptionalParts(t *testing.T) {
 			// Without a user, a saved state or a callback URL; with IDs that are not numbers.
 			in := input("order.create", "ord 1", `{"id":"ord 1"}`)
 			in.Event.User, in.State, in.Delivery.CallbackURL = nil, nil, ""
-			in.Account.ID = "acc_01abc"
+			// Without the platform's numeric ids: the account's id (a string here) and the app's.
+			in.Account.ID, in.Account.ExternalID, in.App.ExternalID = "acc_01abc", 0, 0
 			in.Subscription.Options = map[string]string{upsales.OptionUserConfigurable: "true"}
 			req := p.shape(t, in)
 			b := body(t, req)
@@ -328,8 +347,13 @@ func TestOptionalParts(t *testing.T) {
 					t.Errorf("%s is present: %s", absent, req.Body)
 				}
 			}
-			if fmt.Sprint(b["appData"]) != "map[]" || b["customer"].(map[string]any)["id"] != "acc_01abc" {
-				t.Errorf("appData %v, customer %v", b["appData"], b["customer"])
+			if fmt.Sprint(b["appData"]) != "map[]" || b["customer"].(map[string]any)["id"] != "acc_01abc" || b["appId"] != "app_01golden" {
+				t.Errorf("appData %v, customer %v, appId %#v", b["appData"], b["customer"], b["appId"])
+			}
+			// An account whose own id is a decimal number, without an external id: that number.
+			in.Account.ID = "2042"
+			if c := body(t, p.shape(t, in))["customer"].(map[string]any); c["id"] != float64(2042) {
+				t.Errorf("customer %v", c)
 			}
 
 			// A user-configurable app with a user gets userAppData, {} when nothing was saved.
@@ -354,7 +378,7 @@ func TestOptionalParts(t *testing.T) {
 
 func TestRefusesWhatUpsalesCannotSay(t *testing.T) {
 	t.Parallel()
-	h := &sdktest.Host{Keys: keys}
+	h := &sdktest.Host{Keys: keys, Clock: clock}
 	if _, err := sdktest.Shape(&upsales.Plugin, h, input("invoice.create", "1", `{}`)); err == nil || !strings.Contains(err.Error(), "no trigger") {
 		t.Errorf("invoice.create: %v", err)
 	}
@@ -384,6 +408,12 @@ func TestManifest(t *testing.T) {
 func TestOnResponse(t *testing.T) {
 	t.Parallel()
 	big := `{"callback":{"message":"` + strings.Repeat("x", 150<<10) + `"}}`
+	// Upsales: "your app callback object has to be less than 100kb": 102,400 bytes is refused,
+	// one byte less applies. {"message":""} is 14 bytes around the text.
+	sized := func(n int) string { return `{"message":"` + strings.Repeat("x", n-14) + `"}` }
+	justUnder, exactly := sized(100<<10-1), sized(100<<10)
+	// An answer cut off at the manifest's 256 kb limit, a callback in it.
+	cut := (`{"callback":{"message":"` + strings.Repeat("x", 300<<10))[:256<<10]
 	cases := []struct {
 		name    string
 		status  int
@@ -394,12 +424,15 @@ func TestOnResponse(t *testing.T) {
 		note    string
 		retry   time.Duration
 	}{
-		{"callback", 200, nil, `{"callback":{"notify":"Hello!","appData":{"k":1}},"maybeSomeOtherStuff":true}`, sdk.OutcomeSuccess, `{"notify":"Hello!","appData":{"k":1}}`, "", 0},
+		{"callback", 200, nil, `{"callback":{"notify":"Hello!","appData":{"k":1}},"maybeSomeOtherStuff":true}`, sdk.OutcomeSuccess, `{"callback":{"notify":"Hello!","appData":{"k":1}}}`, "", 0},
+		{"callback just under 100 kb", 200, nil, `{"callback":` + justUnder + `}`, sdk.OutcomeSuccess, `{"callback":` + justUnder + `}`, "", 0},
+		{"callback of exactly 100 kb", 200, nil, `{"callback":` + exactly + `}`, sdk.OutcomeSuccess, `{"refused":"the answer's callback is 102400 bytes; an app callback object must be less than 100 kb (102400 bytes); refused"}`, "102400 bytes", 0},
+		{"answer cut off", 200, nil, cut, sdk.OutcomeSuccess, `{"refused":"the answer is over 262144 bytes and cannot be read whole; an app callback object must be less than 100 kb (102400 bytes); refused"}`, "cannot be read whole", 0},
 		{"no callback", 200, nil, `{"maybeSomeOtherStuff":true}`, sdk.OutcomeSuccess, "", "", 0},
 		{"plain text", 200, nil, `OK`, sdk.OutcomeSuccess, "", "", 0},
 		{"null callback", 204, nil, `{"callback":null}`, sdk.OutcomeSuccess, "", "", 0},
-		{"callback not an object", 200, nil, `{"callback":"Hello"}`, sdk.OutcomeSuccess, "", "not an object", 0},
-		{"callback too large", 200, nil, big, sdk.OutcomeSuccess, "", "over the limit", 0},
+		{"callback not an object", 200, nil, `{"callback":"Hello"}`, sdk.OutcomeSuccess, `{"refused":"the answer's callback is not an object; refused"}`, "not an object", 0},
+		{"callback too large", 200, nil, big, sdk.OutcomeSuccess, `{"refused":"the answer's callback is 153614 bytes; an app callback object must be less than 100 kb (102400 bytes); refused"}`, "less than 100 kb", 0},
 		{"gone", 410, nil, ``, sdk.OutcomeDisable, "", "410", 0},
 		{"server error", 500, nil, `{"callback":{"message":"ignored"}}`, sdk.OutcomeRetry, "", "", 0},
 		{"busy, with retry-after", 503, []sdk.Header{{Name: "Retry-After", Value: "120"}}, ``, sdk.OutcomeRetry, "", "", 2 * time.Minute},
@@ -410,7 +443,7 @@ func TestOnResponse(t *testing.T) {
 			in.Response = &sdk.Response{Status: c.status, Headers: c.headers, Body: []byte(c.body)}
 			v := p.onResponse(t, in)
 			if v.Outcome != c.outcome || string(v.Keep) != c.keep || v.RetryAfter != c.retry || (c.note == "") != (v.Message == "") || !strings.Contains(v.Message, c.note) {
-				t.Errorf("%s: %s: %+v (keep %s)", name, c.name, v, v.Keep)
+				t.Errorf("%s: %s: outcome %s, message %q, retry %s, keep %.300s", name, c.name, v.Outcome, v.Message, v.RetryAfter, v.Keep)
 			}
 		}
 	}

@@ -13,8 +13,8 @@ import (
 
 func (s *Store) CreateAccount(ctx context.Context, a *engine.Account) error {
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?)`,
-			a.ID, a.Name, ToMS(a.CreatedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?)`,
+			a.ID, a.Name, ToMS(a.CreatedAt), nullInt(a.ExternalID))
 		return err
 	})
 	if err != nil {
@@ -47,8 +47,8 @@ func (s *Store) ListAccounts(ctx context.Context, p engine.Page) ([]*engine.Acco
 
 func (s *Store) CreateApp(ctx context.Context, a *engine.App) error {
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO apps (`+appCols+`) VALUES (?, ?, ?, ?, ?)`,
-			a.ID, a.Name, a.URL, a.Secret, ToMS(a.CreatedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO apps (`+appCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+			a.ID, a.Name, a.URL, a.Secret, ToMS(a.CreatedAt), nullInt(a.ExternalID))
 		return err
 	})
 	if err != nil {

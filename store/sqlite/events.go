@@ -14,7 +14,7 @@ const (
 	// insertEventSQL stores an event unless its account already has one with its idempotency key;
 	// then it changes nothing, and findEventSQL finds that one. Both run in the ingest transaction,
 	// so they see the events stored earlier in the same call.
-	insertEventSQL = `INSERT INTO events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	insertEventSQL = `INSERT INTO events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`
 	findEventSQL = `SELECT id FROM events WHERE account_id = ? AND idempotency_key = ?`
 	// Routing reads an account's active subscriptions in two parts: those for any entity, once

@@ -11,30 +11,47 @@ import (
 // Each table has a row type that sqlx scans into, a column list in the same order for SELECT and
 // RETURNING, and a conversion to the engine's type.
 
-const accountCols = `id, name, created_at`
+const accountCols = `id, name, created_at, external_id`
 
 type accountRow struct {
-	ID        string `db:"id"`
-	Name      string `db:"name"`
-	CreatedAt int64  `db:"created_at"`
+	ID         string        `db:"id"`
+	Name       string        `db:"name"`
+	CreatedAt  int64         `db:"created_at"`
+	ExternalID sql.NullInt64 `db:"external_id"`
 }
 
 func (r *accountRow) account() *engine.Account {
-	return &engine.Account{ID: r.ID, Name: r.Name, CreatedAt: FromMS(r.CreatedAt)}
+	return &engine.Account{ID: r.ID, Name: r.Name, ExternalID: externalID(r.ExternalID), CreatedAt: FromMS(r.CreatedAt)}
 }
 
-const appCols = `id, name, url, secret, created_at`
+const appCols = `id, name, url, secret, created_at, external_id`
 
 type appRow struct {
-	ID        string `db:"id"`
-	Name      string `db:"name"`
-	URL       string `db:"url"`
-	Secret    string `db:"secret"`
-	CreatedAt int64  `db:"created_at"`
+	ID         string        `db:"id"`
+	Name       string        `db:"name"`
+	URL        string        `db:"url"`
+	Secret     string        `db:"secret"`
+	CreatedAt  int64         `db:"created_at"`
+	ExternalID sql.NullInt64 `db:"external_id"`
 }
 
 func (r *appRow) app() *engine.App {
-	return &engine.App{ID: r.ID, Name: r.Name, URL: r.URL, Secret: r.Secret, CreatedAt: FromMS(r.CreatedAt)}
+	return &engine.App{ID: r.ID, Name: r.Name, URL: r.URL, ExternalID: externalID(r.ExternalID), Secret: r.Secret, CreatedAt: FromMS(r.CreatedAt)}
+}
+
+func externalID(v sql.NullInt64) *int64 {
+	if !v.Valid {
+		return nil
+	}
+	return &v.Int64
+}
+
+// nullInt is how an optional number is stored: NULL when absent.
+func nullInt(v *int64) sql.NullInt64 {
+	if v == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: *v, Valid: true}
 }
 
 const credentialCols = `id, app_id, account_id, kind, client_id, scopes, is_primary, secret_hash, created_at, revoked_at, all_accounts`
@@ -149,7 +166,7 @@ func encodeSubscription(s *engine.Subscription) (subscriptionJSON, error) {
 }
 
 const eventCols = `id, account_id, type, entity_type, entity_id, data, previous_data, actor,
-	idempotency_key, occurred_at, deliver_at, created_at`
+	idempotency_key, occurred_at, deliver_at, created_at, source`
 
 type eventRow struct {
 	ID             string         `db:"id"`
@@ -164,6 +181,7 @@ type eventRow struct {
 	OccurredAt     int64          `db:"occurred_at"`
 	DeliverAt      sql.NullInt64  `db:"deliver_at"`
 	CreatedAt      int64          `db:"created_at"`
+	Source         sql.NullString `db:"source"`
 }
 
 func (r *eventRow) event() (*engine.Event, error) {
@@ -183,6 +201,12 @@ func (r *eventRow) event() (*engine.Event, error) {
 		ev.User = new(engine.User)
 		if err := json.Unmarshal([]byte(r.Actor.String), ev.User); err != nil {
 			return nil, fmt.Errorf("event %s: user: %w", r.ID, err)
+		}
+	}
+	if r.Source.Valid {
+		ev.Source = new(engine.EventSource)
+		if err := json.Unmarshal([]byte(r.Source.String), ev.Source); err != nil {
+			return nil, fmt.Errorf("event %s: source: %w", r.ID, err)
 		}
 	}
 	return ev, nil
@@ -206,9 +230,17 @@ func eventArgs(ev *engine.Event) ([]any, error) {
 	if ev.PreviousData != nil {
 		prev = []byte(ev.PreviousData)
 	}
+	var source sql.NullString
+	if ev.Source != nil {
+		b, err := json.Marshal(ev.Source)
+		if err != nil {
+			return nil, fmt.Errorf("source: %w", err)
+		}
+		source = sql.NullString{String: string(b), Valid: true}
+	}
 	return []any{
 		ev.ID, ev.AccountID, ev.Type, ev.Entity.Type, ev.Entity.ID, data, prev, actor,
-		toNullString(ev.IdempotencyKey), ToMS(ev.OccurredAt), ToNullMS(ev.DeliverAt), ToMS(ev.CreatedAt),
+		toNullString(ev.IdempotencyKey), ToMS(ev.OccurredAt), ToNullMS(ev.DeliverAt), ToMS(ev.CreatedAt), source,
 	}, nil
 }
 

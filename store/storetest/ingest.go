@@ -112,10 +112,11 @@ func testIngestEventRoundTrip(t *testing.T, open func(t *testing.T) engine.Store
 		ev.Type, ev.Entity = "invoice.paid", engine.Entity{Type: "invoice", ID: "inv/7"}
 		ev.Data, ev.PreviousData = json.RawMessage(raw), json.RawMessage(prev)
 		ev.User = &engine.User{ID: "u1", Name: "Ada", Email: "ada@example.com"}
+		ev.Source = &engine.EventSource{Type: engine.SourceAPI, Info: json.RawMessage(`{"apiKey":"crm-sync","n":1}`)}
 		ev.IdempotencyKey = "key-1"
 		ev.OccurredAt, ev.DeliverAt, ev.CreatedAt = at(-time.Hour), ptr(at(time.Hour)), base
 	})
-	bare := newEvent(acc) // no previous data, user, key or deliver_at
+	bare := newEvent(acc) // no previous data, user, source, key or deliver_at
 	h.ingest(routeTo(sub, base), want, bare)
 
 	for _, ev := range []*engine.Event{want, bare} {

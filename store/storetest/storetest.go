@@ -19,6 +19,8 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 	}{
 		{"Accounts", testAccounts},
 		{"Apps", testApps},
+		{"ExternalIDs", testExternalIDs},
+		{"AccountUsers", testAccountUsers},
 		{"Credentials", testCredentials},
 		{"RevokeCredential", testRevokeCredential},
 		{"Grants", testGrants},
@@ -153,6 +155,97 @@ func testApps(t *testing.T, open func(t *testing.T) engine.Store) {
 	if apps[0].Secret == "" {
 		t.Error("ListApps dropped the secret")
 	}
+}
+
+// testExternalIDs: an account's and an app's optional numeric id is kept, read back by every read
+// (the claimed work too), unique where given, and absent (nil) where not.
+func testExternalIDs(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	big := int64(engine.MaxExternalID)
+	acc := &engine.Account{ID: engine.NewID("acc"), Name: "Numbered", ExternalID: &big, CreatedAt: base}
+	seven := int64(7)
+	app := &engine.App{ID: engine.NewID("app"), Name: "Numbered", Secret: "s", ExternalID: &seven, CreatedAt: base}
+	if err := h.s.CreateAccount(h.ctx, acc); err != nil {
+		t.Fatalf("CreateAccount: %v", err)
+	}
+	if err := h.s.CreateApp(h.ctx, app); err != nil {
+		t.Fatalf("CreateApp: %v", err)
+	}
+	gotAcc, err := h.s.GetAccount(h.ctx, acc.ID)
+	if err != nil || gotAcc.ExternalID == nil || *gotAcc.ExternalID != big {
+		t.Fatalf("GetAccount: %+v, %v; want external id %d", gotAcc, err, big)
+	}
+	gotApp, err := h.s.GetApp(h.ctx, app.ID)
+	if err != nil || gotApp.ExternalID == nil || *gotApp.ExternalID != 7 {
+		t.Fatalf("GetApp: %+v, %v; want external id 7", gotApp, err)
+	}
+	plain := h.account()
+	if got, _ := h.s.GetAccount(h.ctx, plain.ID); got.ExternalID != nil {
+		t.Errorf("an account created without an external id has %d", *got.ExternalID)
+	}
+	h.app() // a second app without one: NULLs do not collide
+	wantErr(t, "CreateAccount(same external id)", h.s.CreateAccount(h.ctx,
+		&engine.Account{ID: engine.NewID("acc"), Name: "Dup", ExternalID: &big, CreatedAt: base}), engine.ErrConflict)
+	wantErr(t, "CreateApp(same external id)", h.s.CreateApp(h.ctx,
+		&engine.App{ID: engine.NewID("app"), Name: "Dup", Secret: "s", ExternalID: &seven, CreatedAt: base}), engine.ErrConflict)
+
+	h.sub(app, acc)
+	h.ingest(routeAll(base), newEvent(acc))
+	ws := h.claim(base, 10)
+	if len(ws) != 1 || ws[0].App.ExternalID == nil || *ws[0].App.ExternalID != 7 ||
+		ws[0].Account.ExternalID == nil || *ws[0].Account.ExternalID != big {
+		t.Fatalf("claimed work does not carry the external ids: %+v", ws)
+	}
+}
+
+// testAccountUsers: users are put (created, then replaced keeping their creation time), read,
+// listed by ID per account, capped per account, and deleted.
+func testAccountUsers(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	acc, other := h.account(), h.account()
+	put := func(accountID, id string, perms []string, at time.Time, max int) (bool, error) {
+		return h.s.PutAccountUser(h.ctx, engine.PutAccountUserParams{
+			User: &engine.AccountUser{AccountID: accountID, ID: id, Permissions: perms, CreatedAt: at, UpdatedAt: at}, Max: max})
+	}
+	if created, err := put(acc.ID, "7", []string{"invoices:delete", "clients:read"}, base, 0); err != nil || !created {
+		t.Fatalf("put a new user: %v, %v", created, err)
+	}
+	if created, err := put(acc.ID, "7", []string{"clients:read"}, at(time.Hour), 0); err != nil || created {
+		t.Fatalf("put it again: %v, %v", created, err)
+	}
+	u, err := h.s.GetAccountUser(h.ctx, acc.ID, "7")
+	if err != nil || u.AccountID != acc.ID || u.ID != "7" || len(u.Permissions) != 1 || u.Permissions[0] != "clients:read" ||
+		!u.CreatedAt.Equal(base) || !u.UpdatedAt.Equal(at(time.Hour)) {
+		t.Fatalf("GetAccountUser: %+v, %v", u, err)
+	}
+	if _, err := put(acc.ID, "10", []string{}, base, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := put(other.ID, "8", nil, base, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.s.GetAccountUser(h.ctx, other.ID, "7")
+	wantErr(t, "another account's user", err, engine.ErrNotFound)
+	users, err := h.s.ListAccountUsers(h.ctx, acc.ID, engine.Page{Limit: 10})
+	if err != nil || len(users) != 2 || users[0].ID != "10" || users[1].ID != "7" || users[0].Permissions == nil {
+		t.Fatalf("ListAccountUsers: %+v, %v", users, err)
+	}
+	if page, err := h.s.ListAccountUsers(h.ctx, acc.ID, engine.Page{After: "10", Limit: 10}); err != nil || len(page) != 1 || page[0].ID != "7" {
+		t.Errorf("page after 10: %+v, %v", page, err)
+	}
+	_, err = put(acc.ID, "11", nil, base, 2)
+	wantErr(t, "a third user over a cap of 2", err, engine.ErrConflict)
+	if _, err := put(acc.ID, "7", []string{"x"}, base, 2); err != nil {
+		t.Errorf("replacing a user at the cap: %v", err)
+	}
+	_, err = put("acc_missing", "1", nil, base, 0)
+	wantErr(t, "a user of no account", err, engine.ErrInvalid)
+	if err := h.s.DeleteAccountUser(h.ctx, acc.ID, "7"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "delete again", h.s.DeleteAccountUser(h.ctx, acc.ID, "7"), engine.ErrNotFound)
+	_, err = h.s.GetAccountUser(h.ctx, acc.ID, "7")
+	wantErr(t, "a deleted user", err, engine.ErrNotFound)
 }
 
 func testCredentials(t *testing.T, open func(t *testing.T) engine.Store) {

@@ -9,6 +9,10 @@
 //	DELETE /compat/altoviz/v1/webhooks?url=...   (or ?id=...) -> 200 the removed webhook
 //
 // A webhook is {"id": <integer>, "name", "types": ["CustomerCreated", ...], "url", "secretKey"}.
+// Every subscription in the altoviz format is a webhook: one made through the native API gets its
+// integer id (and a place in the list, with an empty name) the first time the list, a registration,
+// a removal or a delivery looks at it, so its calls carry a webhook id like the others'. Each
+// call's "id" is that webhook id, as a string ("1233"); the delivery's id is in X-DELIVERY-ID.
 // An owner has one webhook per url. Registering a url again with the same name and types and a new
 // secretKey rotates that webhook's key (200, the same webhook): X-SIGNATURE is made with the new
 // key at once, and for a day X-SIGNATURE-PREVIOUS with the old one (see plugins/altoviz); a webhook
@@ -48,6 +52,7 @@ import (
 
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/plugins/altoviz"
 	"github.com/switchyard/switchyard/plugins/altoviz/store"
 	"github.com/switchyard/switchyard/sdk"
 )
@@ -74,7 +79,10 @@ const (
 // Style is the Altoviz style of one node: its compatible API over its webhooks' store.
 type Style struct{ h *handler }
 
-var _ web.Routed = (*Style)(nil)
+var (
+	_ web.Routed         = (*Style)(nil)
+	_ engine.HookedStyle = (*Style)(nil)
+)
 
 // New returns the style over its store.
 func New(d engine.StyleDeps, st store.Store) (*Style, error) {
@@ -87,6 +95,21 @@ func New(d engine.StyleDeps, st store.Store) (*Style, error) {
 
 // Name is the style's name, and its plugin's.
 func (s *Style) Name() string { return Format }
+
+// Hooks hands the plugin each delivery's webhook id, which its call carries as "id".
+func (s *Style) Hooks() engine.StyleHooks {
+	return engine.StyleHooks{Prepare: s.h.prepare}
+}
+
+// prepare finds (or, for a subscription made through the native API, gives) the webhook id of a
+// delivery's subscription.
+func (h *handler) prepare(ctx context.Context, w *engine.Work, _ *engine.DeliveryURLs) (json.RawMessage, error) {
+	hook, err := h.store.WebhookOf(ctx, w.Subscription)
+	if err != nil {
+		return nil, fmt.Errorf("the altoviz webhook id of subscription %s: %w", w.Subscription.ID, err)
+	}
+	return json.Marshal(altoviz.State{WebhookID: hook.ID})
+}
 
 // Routes installs the compatible API.
 func (s *Style) Routes(e *echo.Echo) {
@@ -204,6 +227,10 @@ func (h *handler) create(c echo.Context) error {
 		return err
 	}
 	owner := store.WebhookQuery{AppID: p.App.ID, AccountID: p.Credential.AccountID}
+	// A subscription the native API made to this url is a webhook too, and the url is taken.
+	if _, err := h.adopt(ctx, p); err != nil {
+		return err
+	}
 	byURL := owner
 	byURL.URL = in.URL
 	switch w, err := h.store.FindWebhook(ctx, byURL); {
@@ -353,24 +380,13 @@ func (h *handler) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	hooks, err := h.store.ListWebhooks(ctx, p.App.ID, p.Credential.AccountID)
+	subs, err := h.adopt(ctx, p)
 	if err != nil {
 		return err
 	}
-	subs := map[string]*engine.Subscription{}
-	q := engine.SubscriptionQuery{AccountID: p.Credential.AccountID, Format: Format, Page: engine.Page{Limit: 200}}
-	for {
-		page, err := h.engine.ListSubscriptions(ctx, p, q)
-		if err != nil {
-			return err
-		}
-		for _, s := range page {
-			subs[s.ID] = s
-		}
-		if len(page) < q.Limit {
-			break
-		}
-		q.After = page[len(page)-1].ID
+	hooks, err := h.store.ListWebhooks(ctx, p.App.ID, p.Credential.AccountID)
+	if err != nil {
+		return err
 	}
 	out := make([]webhookOut, 0, len(hooks))
 	for _, w := range hooks {
@@ -380,6 +396,55 @@ func (h *handler) list(c echo.Context) error {
 		}
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// adopt gives every subscription of the owner in this format a webhook, so that one made through
+// the native API has an id and is listed and removed as if registered here, and returns the
+// subscriptions by id.
+func (h *handler) adopt(ctx context.Context, p *engine.Principal) (map[string]*engine.Subscription, error) {
+	subs := map[string]*engine.Subscription{}
+	q := engine.SubscriptionQuery{AccountID: p.Credential.AccountID, Format: Format, Page: engine.Page{Limit: 200}}
+	for {
+		page, err := h.engine.ListSubscriptions(ctx, p, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range page {
+			subs[s.ID] = s
+		}
+		if len(page) < q.Limit {
+			break
+		}
+		q.After = page[len(page)-1].ID
+	}
+	hooks, err := h.store.ListWebhooks(ctx, p.App.ID, p.Credential.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	has := make(map[string]bool, len(hooks))
+	for _, w := range hooks {
+		has[w.SubscriptionID] = true
+	}
+	var missing []*engine.Subscription
+	for id, s := range subs {
+		if !has[id] {
+			missing = append(missing, s)
+		}
+	}
+	// Oldest first, so that ids follow the order the subscriptions were made in.
+	slices.SortFunc(missing, func(a, b *engine.Subscription) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	for _, s := range missing {
+		// One deleted since it was listed has nothing to adopt.
+		if _, err := h.store.WebhookOf(ctx, s); err != nil && !errors.Is(err, engine.ErrNotFound) {
+			return nil, fmt.Errorf("give subscription %s a webhook id: %w", s.ID, err)
+		}
+	}
+	return subs, nil
 }
 
 // remove unregisters the webhook named by ?url= or ?id= (both: it must match both).
@@ -403,6 +468,9 @@ func (h *handler) remove(c echo.Context) error {
 	}
 	if len(problems) > 0 {
 		return problems
+	}
+	if _, err := h.adopt(ctx, p); err != nil {
+		return err
 	}
 	w, err := h.store.FindWebhook(ctx, q)
 	if err != nil {

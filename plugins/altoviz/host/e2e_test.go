@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,22 +130,29 @@ func TestEndToEndEveryTypeVerifiedByPython(t *testing.T) {
 		}
 		seen[c.Type] = true
 		d := deliveryFor(t, acme, s.eventID, signedSub.ID)
-		wantBody := `{"id":"` + d.ID + `","type":"` + c.Type + `","data":` + s.data + `}`
+		// The document: a call posts the "webhook id", "id": "1233", a string; the delivery's id
+		// comes in X-DELIVERY-ID.
+		webhookID := strconv.FormatInt(everything.ID, 10)
+		wantBody := `{"id":"` + webhookID + `","type":"` + c.Type + `","data":` + s.data + `}`
 		if c.Body != wantBody {
 			t.Errorf("%s: body\n%s\nwant\n%s", c.Type, c.Body, wantBody)
 		}
-		if c.ID != d.ID || c.Path != "/altoviz/in" || c.ContentType != "application/json" {
-			t.Errorf("%s: id %q (delivery %s), path %q, content type %q", c.Type, c.ID, d.ID, c.Path, c.ContentType)
+		if !c.IDIsString || c.ID != webhookID || c.DeliveryID != d.ID || c.Path != "/altoviz/in" || c.ContentType != "application/json" {
+			t.Errorf("%s: id %#v (string %v, webhook %s), X-DELIVERY-ID %q (delivery %s), path %q, content type %q",
+				c.Type, c.ID, c.IDIsString, webhookID, c.DeliveryID, d.ID, c.Path, c.ContentType)
 		}
 	}
 	if len(seen) != 15 {
 		t.Errorf("%d of the 15 types arrived", len(seen))
 	}
 
-	// The webhook without a secret key gets its three customer calls, unsigned.
+	// The webhook without a secret key gets its three customer calls, unsigned, each naming it.
 	for _, c := range unsigned.waitFor(t, 3) {
 		if !c.Verified || c.Signature != nil || !slices.Contains([]string{"CustomerCreated", "CustomerUpdated", "CustomerDeleted"}, c.Type) {
 			t.Errorf("unsigned webhook got a %s call, verified %v, signature %v: %s", c.Type, c.Verified, c.Signature != nil, c.Body)
+		}
+		if c.ID != strconv.FormatInt(customers.ID, 10) || !strings.HasPrefix(c.DeliveryID, "dlv_") {
+			t.Errorf("unsigned webhook's call: id %#v (webhook %d), X-DELIVERY-ID %q", c.ID, customers.ID, c.DeliveryID)
 		}
 	}
 
@@ -225,4 +233,75 @@ func TestSecretKeyInTheStandardWebhooksForm(t *testing.T) {
 	publish(t, node, acme.AccountID, "quote.delete", map[string]any{"id": 3})
 	got := rc.WaitFor(t, 1, wait)[0]
 	verifyWithPython(t, secret, got.Header.Get("X-Signature"), got.Body)
+}
+
+// TestNativeSubscriptionIsAWebhookWithAnIntegerID: a subscription in the altoviz format made through
+// the native API gets an integer id after the registered ones, is in the Altoviz list, its calls carry
+// that id (a string, checked by Python), its url counts as registered, and DELETE ?id= removes it.
+func TestNativeSubscriptionIsAWebhookWithAnIntegerID(t *testing.T) {
+	t.Parallel()
+	node := start(t, nil)
+	acme := newCompany(t, node, "Acme")
+	const secret = "a native secret, 16 bytes or more"
+	py := startPython(t, secret)
+	registered := register(t, acme, map[string]any{"name": "Registered", "types": []string{"QuoteCreated"}, "url": py.URL + "/registered"})
+
+	var native engine.Subscription
+	acme.Native.MustDo("POST", "/v1/subscriptions", map[string]any{
+		"account_id": acme.AccountID, "format": "altoviz", "events": []string{"invoice.create"},
+		"url": py.URL + "/native", "secret": secret,
+	}, http.StatusCreated, &native)
+
+	ws := list(t, acme)
+	if len(ws) != 2 || ws[0].ID != registered.ID || ws[1].ID <= registered.ID || ws[1].URL != py.URL+"/native" ||
+		ws[1].Name != "" || !slices.Equal(ws[1].Types, []string{"InvoiceCreated"}) {
+		t.Fatalf("list %+v: want the registered webhook, then the native one with a later id", ws)
+	}
+	nativeID := ws[1].ID
+	if again := list(t, acme); !slices.Equal(ids(again), []int64{registered.ID, nativeID}) {
+		t.Errorf("ids changed between lists: %v", ids(again))
+	}
+
+	publish(t, node, acme.AccountID, "invoice.create", map[string]any{"id": 1})
+	c := py.waitFor(t, 1)[0]
+	if !c.Verified || !c.IDIsString || c.ID != strconv.FormatInt(nativeID, 10) || !strings.HasPrefix(c.DeliveryID, "dlv_") {
+		t.Errorf("the native webhook's call: verified %v (%s), id %#v (string %v), want %d; X-DELIVERY-ID %q",
+			c.Verified, c.Error, c.ID, c.IDIsString, nativeID, c.DeliveryID)
+	}
+
+	// Its url is taken, as a registered webhook's is.
+	acme.Altoviz.MustDo("POST", webhooks, map[string]any{"name": "Again", "types": []string{"InvoiceCreated"}, "url": py.URL + "/native"}, http.StatusBadRequest, nil)
+	acme.Altoviz.MustDo("DELETE", webhooks+"?id="+strconv.FormatInt(nativeID, 10), nil, http.StatusOK, nil)
+	if got := ids(list(t, acme)); !slices.Equal(got, []int64{registered.ID}) {
+		t.Errorf("after removing the native webhook: %v", got)
+	}
+	acme.Native.MustDo("GET", "/v1/subscriptions/"+native.ID, nil, http.StatusNotFound, nil)
+}
+
+// TestNativeSubscriptionDeliveredBeforeListingGetsItsIDThen: a delivery is the first to look at a
+// native subscription; the id it carries is the one the list shows afterwards.
+func TestNativeSubscriptionDeliveredBeforeListingGetsItsIDThen(t *testing.T) {
+	t.Parallel()
+	node := start(t, nil)
+	acme := newCompany(t, node, "Acme")
+	const secret = "another native secret, long enough"
+	py := startPython(t, secret)
+	acme.Native.MustDo("POST", "/v1/subscriptions", map[string]any{
+		"account_id": acme.AccountID, "format": "altoviz", "events": []string{"product.delete"}, "url": py.URL, "secret": secret,
+	}, http.StatusCreated, nil)
+	publish(t, node, acme.AccountID, "product.delete", map[string]any{"id": 2})
+	publish(t, node, acme.AccountID, "product.delete", map[string]any{"id": 3})
+	calls := py.waitFor(t, 2)
+	ws := list(t, acme)
+	if len(ws) != 1 {
+		t.Fatalf("list %+v", ws)
+	}
+	for _, c := range calls {
+		if !c.Verified || c.ID != strconv.FormatInt(ws[0].ID, 10) || !c.IDIsString {
+			t.Errorf("call id %#v, the list says %d", c.ID, ws[0].ID)
+		}
+	}
+	if calls[0].DeliveryID == calls[1].DeliveryID {
+		t.Errorf("two deliveries share X-DELIVERY-ID %q", calls[0].DeliveryID)
+	}
 }

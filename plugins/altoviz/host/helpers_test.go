@@ -217,16 +217,19 @@ func python(t *testing.T) string {
 type call struct {
 	Verified bool `json:"verified"`
 	// VerifiedBy names the header whose signature matched the receiver's key.
-	VerifiedBy        string          `json:"verified_by"`
-	Signature         *string         `json:"signature"`
-	PreviousSignature *string         `json:"previous_signature"`
-	ID                string          `json:"id"`
-	Type              string          `json:"type"`
-	Data              json.RawMessage `json:"data"`
-	Body              string          `json:"body"`
-	Path              string          `json:"path"`
-	ContentType       string          `json:"content_type"`
-	Error             string          `json:"error"`
+	VerifiedBy        string  `json:"verified_by"`
+	Signature         *string `json:"signature"`
+	PreviousSignature *string `json:"previous_signature"`
+	// ID is the body's id as Python read it, and IDIsString whether it was a JSON string.
+	ID          any             `json:"id"`
+	IDIsString  bool            `json:"id_is_string"`
+	DeliveryID  string          `json:"delivery_id"`
+	Type        string          `json:"type"`
+	Data        json.RawMessage `json:"data"`
+	Body        string          `json:"body"`
+	Path        string          `json:"path"`
+	ContentType string          `json:"content_type"`
+	Error       string          `json:"error"`
 }
 
 // pyReceiver is examples/receivers/altoviz.py serving on loopback: a receiver that checks

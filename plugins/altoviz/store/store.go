@@ -37,6 +37,12 @@ type Store interface {
 	// FindWebhook returns the owner's webhook with q.ID and/or whose subscription has q.URL
 	// (the zero value matches anything), or an error wrapping engine.ErrNotFound.
 	FindWebhook(ctx context.Context, q WebhookQuery) (*Webhook, error)
+	// WebhookOf returns the webhook over subscription s, creating it (with an empty name and s's
+	// owner and creation time) when s has none: a subscription in the altoviz format made through
+	// the native API, or before this style gave every one a webhook. It is the id a call carries,
+	// so it must be the same every time for one subscription. No limit applies: the subscription
+	// exists already. A subscription that no longer exists is an error wrapping engine.ErrNotFound.
+	WebhookOf(ctx context.Context, s *engine.Subscription) (*Webhook, error)
 }
 
 // CreateWebhookParams are the arguments of Store.CreateWebhook.

@@ -27,8 +27,8 @@ const (
 // strings), notifyAll (boolean). null counts as absent; other properties are ignored, as an app
 // may send more than Upsales reads. A wrong type is a *engine.ValidationError naming the property.
 func ParseCallback(raw []byte) (*store.Callback, error) {
-	if len(raw) > plugin.MaxCallbackBytes {
-		return nil, fmt.Errorf("the app callback object is %d bytes; it must be at most %d (100 kb): %w", len(raw), plugin.MaxCallbackBytes, engine.ErrTooLarge)
+	if len(raw) >= plugin.MaxCallbackBytes {
+		return nil, fmt.Errorf("the app callback object is %d bytes; it must be less than 100 kb (%d bytes): %w", len(raw), plugin.MaxCallbackBytes, engine.ErrTooLarge)
 	}
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 {
@@ -123,8 +123,8 @@ func userIDs(raw json.RawMessage) ([]string, error) {
 // it was given. The token in the URL is the whole credential.
 func (s *Style) postCallback(c echo.Context) error {
 	req := c.Request()
-	if req.ContentLength > plugin.MaxCallbackBytes {
-		return fmt.Errorf("the app callback object is %d bytes; it must be at most %d (100 kb): %w", req.ContentLength, plugin.MaxCallbackBytes, engine.ErrTooLarge)
+	if req.ContentLength >= plugin.MaxCallbackBytes {
+		return fmt.Errorf("the app callback object is %d bytes; it must be less than 100 kb (%d bytes): %w", req.ContentLength, plugin.MaxCallbackBytes, engine.ErrTooLarge)
 	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, plugin.MaxCallbackBytes+1))
 	if err != nil {

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/enginetest"
+	"github.com/switchyard/switchyard/examples/receivers"
 	"github.com/switchyard/switchyard/plugins/upsales/store"
 )
 
@@ -300,7 +304,9 @@ func TestBadCallbacksChangeNothing(t *testing.T) {
 	cbURL := *decode(t, a.waitTriggers(t, 1)[0]).CallbackURL
 
 	big := map[string]any{"appData": map[string]any{"blob": strings.Repeat("x", 150<<10)}, "notify": "big", "message": "big"}
-	wantError(t, post(t, f.node, cbURL, big), http.StatusRequestEntityTooLarge, "too_large", "at most 102400")
+	wantError(t, post(t, f.node, cbURL, big), http.StatusRequestEntityTooLarge, "too_large", "less than 100 kb (102400 bytes)")
+	// Upsales: "has to be less than 100kb". {"message":""} is 14 bytes around the text.
+	wantError(t, post(t, f.node, cbURL, `{"message":"`+strings.Repeat("x", 100<<10-14)+`"}`), http.StatusRequestEntityTooLarge, "too_large", "102400 bytes")
 	wantError(t, post(t, f.node, cbURL, `{"notify": `), http.StatusBadRequest, "invalid_json", "")
 	wantError(t, post(t, f.node, cbURL, ``), http.StatusBadRequest, "invalid_json", "empty")
 	wantError(t, post(t, f.node, cbURL, `["notify"]`), http.StatusUnprocessableEntity, "validation_failed", "JSON object")
@@ -584,4 +590,218 @@ func keys(m map[string]any) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// callbackOf returns a callback object of exactly n bytes: {"message":"xx..."}.
+func callbackOf(n int) string { return `{"message":"` + strings.Repeat("x", n-14) + `"}` }
+
+// TestSynchronousCallbackOf100kbIsRefusedOnTheLog: Upsales wants an app callback object "less than
+// 100kb". One of exactly 102,400 bytes in the app's answer is refused, and the request's log entry
+// says so; the delivery succeeds (the app answered) and the callback URL stays open for a smaller
+// one. One byte less applies.
+func TestSynchronousCallbackOf100kbIsRefusedOnTheLog(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, func(n int, r *nodetest.Request) (int, string) {
+		if n == 0 {
+			return 200, `{"callback":` + callbackOf(100<<10) + `}`
+		}
+		return 200, `{"callback":` + callbackOf(100<<10-1) + `}`
+	})
+	f := setup(t, nodetest.Options{}, a, nil)
+	d := f.delivered(t, f.publish(t, "client.create", "42", "7"), "succeeded", 1)
+	if !strings.Contains(d.AttemptLog[0].Error, "102400 bytes") {
+		t.Errorf("the attempt does not say why the callback was refused: %q", d.AttemptLog[0].Error)
+	}
+	l := f.logs(t)
+	if len(l) != 1 || l[0].Status != nil || l[0].Message != "" || l[0].Callback != store.CallbackOpen ||
+		!strings.Contains(l[0].CallbackError, "102400 bytes") || !strings.Contains(l[0].CallbackError, "less than 100 kb") {
+		t.Fatalf("log after a 102,400-byte callback: %+v", l)
+	}
+	cbURL := *decode(t, a.waitTriggers(t, 1)[0]).CallbackURL
+	if r := post(t, f.node, cbURL, map[string]any{"status": 2}); r.Status != http.StatusOK {
+		t.Errorf("a callback posted after the refused one: %d %s", r.Status, r.Body)
+	}
+
+	// 102,399 bytes is less than 100 kb: it applies.
+	f.delivered(t, f.publish(t, "client.update", "43", "7"), "succeeded", 1)
+	l = f.logs(t)
+	if len(l) != 2 || l[0].Status == nil || *l[0].Status != 1 || len(l[0].Message) != 100<<10-1-14 || l[0].CallbackError != "" {
+		t.Errorf("log after a 102,399-byte callback: status %v, message of %d bytes, error %q", l[0].Status, len(l[0].Message), l[0].CallbackError)
+	}
+}
+
+// TestDateIsWhenSentAndIDsAreNumbers: an event that occurred in 2020 is sent dated now, and an app
+// and account with numeric external ids are appId and customer.id as numbers, as Upsales numbers
+// them; examples/receivers/upsales.js, which reads the request as an app written for Upsales does,
+// checks both.
+func TestDateIsWhenSentAndIDsAreNumbers(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, func(int, *nodetest.Request) (int, string) { return 200, `OK` })
+	node := nodetest.Start(t, nodetest.Options{})
+	var acct engine.Account
+	node.Admin.MustDo("POST", "/v1/accounts", map[string]any{"name": "Acme AB", "external_id": 1042}, http.StatusCreated, &acct)
+	var app struct {
+		ID, Secret string
+		ExternalID *int64 `json:"external_id"`
+	}
+	node.Admin.MustDo("POST", "/v1/apps", map[string]any{"name": "Numbered app", "url": a.URL, "external_id": 12}, http.StatusCreated, &app)
+	if acct.ExternalID == nil || *acct.ExternalID != 1042 || app.ExternalID == nil || *app.ExternalID != 12 {
+		t.Fatalf("created %+v and %+v", acct, app)
+	}
+	node.Grant(acct.ID, app.ID, "*")
+	cred := node.Credential(app.ID, engine.NewCredential{Kind: engine.CredentialAPIKey, Scopes: []string{engine.ScopePublish}, AllAccounts: true})
+	api := node.Client(cred.Token)
+	api.MustDo("POST", "/v1/subscriptions", map[string]any{"account_id": acct.ID, "format": "upsales", "events": []string{"client.create"}, "url": a.URL + "/upsales"}, http.StatusCreated, nil)
+
+	before := time.Now().UTC().Truncate(time.Millisecond)
+	api.MustDo("POST", "/v1/events", map[string]any{"account_id": acct.ID, "type": "client.create", "entity": map[string]string{"type": "client", "id": "42"},
+		"data": map[string]any{"id": 42}, "occurred_at": "2020-02-03T04:05:06Z"}, http.StatusAccepted, nil)
+	r := a.waitTriggers(t, 1)[0]
+	after := time.Now().UTC()
+
+	out, err := receivers.Run(t, "upsales.js", "verify", "--key", app.Secret, "--numeric-ids", "yes", saveRequest(t, r))
+	if err != nil {
+		t.Fatalf("the app refuses the request: %v\n%s", err, r.Body)
+	}
+	var read struct {
+		Date     string
+		AppID    any `json:"appId"`
+		Customer struct{ ID any }
+	}
+	if err := json.Unmarshal([]byte(out), &read); err != nil {
+		t.Fatal(err)
+	}
+	date, err := time.Parse(time.RFC3339Nano, read.Date)
+	if err != nil || date.Before(before) || date.After(after) {
+		t.Errorf("date %s, want when it was sent (between %s and %s), not the event's 2020", read.Date, before, after)
+	}
+	if read.AppID != float64(12) || read.Customer.ID != float64(1042) {
+		t.Errorf("appId %#v, customer.id %#v; want 12 and 1042", read.AppID, read.Customer.ID)
+	}
+
+	// Bad external ids are refused, naming the field, and store nothing.
+	for _, bad := range []any{0, -1, int64(1) << 53, "12", 1.5} {
+		node.Admin.MustDo("POST", "/v1/apps", map[string]any{"name": "Bad", "external_id": bad}, http.StatusUnprocessableEntity, nil)
+	}
+	node.Admin.MustDo("POST", "/v1/apps", map[string]any{"name": "Same", "external_id": 12}, http.StatusConflict, nil)
+	node.Admin.MustDo("POST", "/v1/accounts", map[string]any{"name": "Same", "external_id": 1042}, http.StatusConflict, nil)
+}
+
+// saveRequest writes a request as examples/receivers/upsales.js reads one.
+func saveRequest(t *testing.T, r *nodetest.Request) string {
+	t.Helper()
+	headers := map[string]string{}
+	for k := range r.Header {
+		headers[strings.ToLower(k)] = r.Header.Get(k)
+	}
+	b, _ := json.Marshal(map[string]any{"method": r.Method, "path": strings.TrimPrefix(r.Path, "/upsales"), "headers": headers, "body": string(r.Body)})
+	file := filepath.Join(t.TempDir(), "request.json")
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// TestARetriedRequestKeepsTheFirstCallback: an app that answers after the 30 s limit (shortened
+// here) is sent the request again, and so runs twice. Switchyard keeps the first callback that
+// arrives, through either path, and refuses the other, saying so on the log entry:
+//   - client 1: the retry carries the same callbackUrl (the callback is still open) and its answer's
+//     callback applies; the first run, finishing later, posts to that URL and gets 410;
+//   - client 2: the first run posts its callback before the retry; the retry carries no callbackUrl,
+//     and the callback in its answer is refused on the log.
+func TestARetriedRequestKeepsTheFirstCallback(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	seen := map[string]int{}
+	a := newApp(t, func(_ int, r *nodetest.Request) (int, string) {
+		mu.Lock()
+		n := seen[r.Path]
+		seen[r.Path]++
+		mu.Unlock()
+		if n == 0 {
+			<-release // the first run takes longer than the limit
+			return 200, `{"callback": {"message": "first run, answered too late"}}`
+		}
+		return 200, `{"callback": {"message": "second run"}}`
+	})
+	// After newApp's: cleanups run last first, and the receiver's Close waits for the blocked run.
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	clock := enginetest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+	f := setup(t, nodetest.Options{Clock: clock, Configure: func(c *node.Config) {
+		c.Dispatcher.FormatTimeouts = map[string]time.Duration{"upsales": 500 * time.Millisecond}
+	}}, a, nil)
+	one := f.publish(t, "client.create", "1", "7")
+	two := f.publish(t, "client.create", "2", "7")
+	f.delivered(t, one, "pending", 1)
+	f.delivered(t, two, "pending", 1)
+	first := map[string]string{}
+	for _, r := range a.waitTriggers(t, 2) {
+		first[r.Path] = *decode(t, r).CallbackURL
+	}
+	// Client 2's first run finishes and posts its callback before the retry.
+	if r := post(t, f.node, first["/upsales/clientinsert/2"], map[string]any{"message": "first run"}); r.Status != http.StatusOK {
+		t.Fatalf("the first run's callback: %d %s", r.Status, r.Body)
+	}
+
+	clock.Advance(2 * time.Hour) // the subscription's retry schedule is 1h, give or take 10%
+	f.delivered(t, one, "succeeded", 2)
+	f.delivered(t, two, "succeeded", 2)
+	retries := map[string]triggerBody{}
+	for _, r := range a.waitTriggers(t, 4)[2:] {
+		retries[r.Path] = decode(t, r)
+	}
+	if got := retries["/upsales/clientinsert/1"].CallbackURL; got == nil || *got != first["/upsales/clientinsert/1"] {
+		t.Errorf("client 1's retry carries callbackUrl %v, want the first request's %s", got, first["/upsales/clientinsert/1"])
+	}
+	if got := retries["/upsales/clientinsert/2"].CallbackURL; got != nil {
+		t.Errorf("client 2's retry carries callbackUrl %s after its callback was used", *got)
+	}
+	// Client 1's first run finishes now and posts to the URL its retry answered for.
+	wantError(t, post(t, f.node, first["/upsales/clientinsert/1"], map[string]any{"message": "first run"}), http.StatusGone, "gone", "already answered")
+	once.Do(func() { close(release) })
+
+	byEntity := map[string]store.LogEntry{}
+	for _, l := range f.logs(t) {
+		byEntity[l.EntityID] = l
+	}
+	if l := byEntity["1"]; l.Message != "second run" || l.Callback != store.CallbackSync || l.CallbackError != "" {
+		t.Errorf("client 1's log: %+v", l)
+	}
+	if l := byEntity["2"]; l.Message != "first run" || l.Callback != store.CallbackDeferred || !strings.Contains(l.CallbackError, "already posted") {
+		t.Errorf("client 2's log: %+v", l)
+	}
+}
+
+// TestNotifyAllReachesEveryUserOfTheAccount: Upsales' notifyAll sends "the notification to every
+// user for this account". The platform tells Switchyard the account's users (PUT
+// /v1/accounts/{id}/users/{user_id}); users no event ever named get it too, and a user of another
+// account does not.
+func TestNotifyAllReachesEveryUserOfTheAccount(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, func(int, *nodetest.Request) (int, string) {
+		return 200, `{"callback": {"notify": "Sync done", "notifyAll": true}}`
+	})
+	f := setup(t, nodetest.Options{}, a, nil)
+	for _, id := range []string{"101", "102"} {
+		f.node.Admin.MustDo("PUT", "/v1/accounts/"+f.tn.AccountID+"/users/"+id, map[string]any{"permissions": []string{}}, http.StatusCreated, nil)
+	}
+	other := f.node.NewTenant("other", a.URL)
+	f.node.Admin.MustDo("PUT", "/v1/accounts/"+other.AccountID+"/users/999", map[string]any{"permissions": []string{}}, http.StatusCreated, nil)
+	var listed struct{ Data []engine.AccountUser }
+	f.node.Admin.MustDo("GET", "/v1/accounts/"+f.tn.AccountID+"/users", nil, http.StatusOK, &listed)
+	if len(listed.Data) != 2 {
+		t.Fatalf("the account's users: %+v", listed.Data)
+	}
+
+	f.delivered(t, f.publish(t, "client.create", "42", "7"), "succeeded", 1)
+	var got []string
+	for _, n := range f.notifications(t, "") {
+		got = append(got, n.UserID)
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != "101,102,7" {
+		t.Errorf("notifyAll reached %v, want every user of the account: 101, 102 (told by the platform) and 7 (named by the event)", got)
+	}
 }

@@ -228,25 +228,43 @@ func (s *Style) prepare(ctx context.Context, w *engine.Work, urls *engine.Delive
 	return w2.Buf, nil
 }
 
-// kept applies the callback object the app's synchronous answer carried. What keeps it from
-// applying is noted on the attempt, which is recorded after this returns.
+// kept applies the callback object the app's synchronous answer carried, or records why the plugin
+// refused it. Whatever keeps a callback from applying is written on the request's log entry
+// (callback_error), where the app's operator looks, and noted on the attempt, which is recorded
+// after this returns.
 func (s *Style) kept(ctx context.Context, w *engine.Work, a *engine.Attempt) error {
-	cb, err := ParseCallback(a.Kept)
+	var k plugin.Kept
+	if err := json.Unmarshal(a.Kept, &k); err != nil {
+		return fmt.Errorf("read what the upsales plugin kept: %w", err)
+	}
+	var err error
+	switch {
+	case k.Refused != "":
+		err = errors.New(k.Refused)
+	case k.Callback == nil:
+		return nil
+	default:
+		var cb *store.Callback
+		if cb, err = ParseCallback(k.Callback); err == nil {
+			_, err = s.apply(ctx, store.ApplyParams{DeliveryID: w.Delivery.ID, Callback: cb})
+		}
+	}
 	if err == nil {
-		_, err = s.apply(ctx, store.ApplyParams{DeliveryID: w.Delivery.ID, Callback: cb})
+		return nil
 	}
-	if err != nil {
-		note := "callback not applied: " + err.Error()
-		if a.Error == "" {
-			a.Error = note
-		}
-		if errors.Is(err, store.ErrCallbackUsed) || errors.Is(err, engine.ErrInvalid) {
-			s.logger.Info(note, "delivery", w.Delivery.ID)
-			return nil
-		}
-		return err
+	note := "callback not applied: " + err.Error()
+	if a.Error == "" {
+		a.Error = note
 	}
-	return nil
+	if _, rerr := s.st.RefuseCallback(ctx, w.Delivery.ID, note, s.clock.Now()); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	if k.Refused != "" || errors.Is(err, store.ErrCallbackUsed) || errors.Is(err, engine.ErrInvalid) ||
+		errors.Is(err, engine.ErrTooLarge) || errors.Is(err, store.ErrAppDataTooLarge) {
+		s.logger.Info(note, "delivery", w.Delivery.ID)
+		return nil
+	}
+	return err
 }
 
 func (s *Style) apply(ctx context.Context, p store.ApplyParams) (*store.Applied, error) {

@@ -29,6 +29,9 @@ type Store interface {
 	// synchronous answer ignores expiry: the app answered the request in time), an unknown request
 	// engine.ErrNotFound; then nothing changes.
 	ApplyCallback(ctx context.Context, p ApplyParams) (*Applied, error)
+	// RefuseCallback records on the log entry of a delivery's request why a callback did not apply
+	// (LogEntry.CallbackError), leaving its callback as it was, and returns the entry.
+	RefuseCallback(ctx context.Context, deliveryID, reason string, now time.Time) (*LogEntry, error)
 
 	GetLogEntry(ctx context.Context, id string) (*LogEntry, error)
 	// ListLogEntries returns entries matching f, newest first (ID descending), before f.Before.
@@ -97,8 +100,11 @@ type LogEntry struct {
 	// UserID is the user who started the run: the user the event names.
 	UserID string `json:"user_id,omitempty"`
 	// Status and Message are set by the app's callback; Status is null until one arrives.
-	Status            *float64      `json:"status"`
-	Message           string        `json:"message,omitempty"`
+	Status  *float64 `json:"status"`
+	Message string   `json:"message,omitempty"`
+	// CallbackError says why the last callback that did not apply was refused: 100 kb or more, not
+	// an object, or the callback already spent.
+	CallbackError     string        `json:"callback_error,omitempty"`
 	Callback          CallbackState `json:"callback"`
 	CallbackExpiresAt time.Time     `json:"callback_expires_at"`
 	CallbackAt        *time.Time    `json:"callback_at,omitempty"`

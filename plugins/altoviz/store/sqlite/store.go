@@ -2,11 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/plugins/altoviz/store"
 	core "github.com/switchyard/switchyard/store/sqlite"
 )
@@ -101,6 +104,38 @@ func (s *webhooks) FindWebhook(ctx context.Context, q store.WebhookQuery) (*stor
 		` ORDER BY w.id LIMIT 1`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find altoviz webhook: %w", core.MapError(err))
+	}
+	return r.webhook(), nil
+}
+
+func (s *webhooks) WebhookOf(ctx context.Context, sub *engine.Subscription) (*store.Webhook, error) {
+	var r webhookRow
+	err := s.db.Reader().GetContext(ctx, &r, `SELECT `+webhookCols+` FROM altoviz_webhooks w WHERE w.subscription_id = ?`, sub.ID)
+	if err == nil {
+		return r.webhook(), nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("find the altoviz webhook of subscription %q: %w", sub.ID, core.MapError(err))
+	}
+	err = s.db.Write(ctx, func(tx *sqlx.Tx) error {
+		// Another caller may have made it since the read: the unique subscription_id keeps one, and
+		// both read it back.
+		var exists bool
+		if err := tx.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM subscriptions WHERE id = ?)`, sub.ID); err != nil {
+			return err
+		}
+		if !exists {
+			return engine.ErrNotFound
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO altoviz_webhooks (subscription_id, app_id, account_id, name, created_at)
+			VALUES (?, ?, ?, '', ?) ON CONFLICT (subscription_id) DO NOTHING`,
+			sub.ID, sub.AppID, sub.AccountID, core.ToMS(sub.CreatedAt)); err != nil {
+			return err
+		}
+		return tx.GetContext(ctx, &r, `SELECT `+webhookCols+` FROM altoviz_webhooks w WHERE w.subscription_id = ?`, sub.ID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("give subscription %q an altoviz webhook: %w", sub.ID, core.MapError(err))
 	}
 	return r.webhook(), nil
 }

@@ -339,6 +339,51 @@ func Run(t *testing.T, open func(t *testing.T) (engine.Store, store.Store)) {
 		}
 	})
 
+	t.Run("WebhookOfGivesASubscriptionWithoutOneAnIDOnce", func(t *testing.T) {
+		h := setup(t)
+		app, acc := h.owner()
+		a := h.mustWebhook(app, acc, "https://a.example/hook", "A")
+		// A subscription made through the native API: no webhook yet.
+		sub := &engine.Subscription{
+			ID: engine.NewID("sub"), AppID: app.ID, AccountID: acc.ID, Format: "altoviz",
+			Events: []string{"client.create"}, URL: "https://native.example", State: engine.SubscriptionActive,
+			CreatedAt: base.Add(time.Hour), UpdatedAt: base,
+		}
+		if err := h.e.CreateSubscription(h.ctx, engine.CreateSubscriptionParams{Subscription: sub}); err != nil {
+			t.Fatal(err)
+		}
+		first, err := h.s.WebhookOf(h.ctx, sub)
+		if err != nil || first.ID <= a.ID || first.SubscriptionID != sub.ID || first.AppID != app.ID ||
+			first.AccountID != acc.ID || first.Name != "" || !first.CreatedAt.Equal(sub.CreatedAt) {
+			t.Fatalf("WebhookOf a native subscription: %+v, %v (the registered one is %d)", first, err, a.ID)
+		}
+		again, err := h.s.WebhookOf(h.ctx, sub)
+		if err != nil || again.ID != first.ID {
+			t.Errorf("WebhookOf again: %+v, %v; want id %d", again, err, first.ID)
+		}
+		if ids := h.list(app, acc); !equal(ids, []int64{a.ID, first.ID}) {
+			t.Errorf("list %v, want [%d %d]", ids, a.ID, first.ID)
+		}
+		found, err := h.s.FindWebhook(h.ctx, store.WebhookQuery{AppID: app.ID, AccountID: acc.ID, URL: "https://native.example"})
+		if err != nil || found.ID != first.ID {
+			t.Errorf("find by url: %+v, %v", found, err)
+		}
+		// A registered webhook's is the one registered.
+		aSub, err := h.e.GetSubscription(h.ctx, a.SubscriptionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := h.s.WebhookOf(h.ctx, aSub); err != nil || got.ID != a.ID || got.Name != "A" {
+			t.Errorf("WebhookOf a registered one: %+v, %v; want %d", got, err, a.ID)
+		}
+		if err := h.e.DeleteSubscription(h.ctx, sub.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.s.WebhookOf(h.ctx, sub); !errors.Is(err, engine.ErrNotFound) {
+			t.Errorf("WebhookOf a deleted subscription: %v, want ErrNotFound", err)
+		}
+	})
+
 	t.Run("ListIsEmptyNotNil", func(t *testing.T) {
 		h := setup(t)
 		app, acc := h.owner()

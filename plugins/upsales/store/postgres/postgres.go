@@ -41,7 +41,7 @@ func New(c *core.Store) store.Store { return &db{node: c, r: c.DB()} }
 
 const upsalesRequestCols = `id, delivery_id, app_id, account_id, subscription_id, event_id, event_type, trigger_name,
 	entity_id, user_id, base_url, user_configurable, token, callback_state, callback_expires_at, callback_at,
-	status, message, created_at, updated_at`
+	status, message, created_at, updated_at, callback_error`
 
 type upsalesRequestRow struct {
 	ID                string          `db:"id"`
@@ -64,6 +64,7 @@ type upsalesRequestRow struct {
 	Message           string          `db:"message"`
 	CreatedAt         int64           `db:"created_at"`
 	UpdatedAt         int64           `db:"updated_at"`
+	CallbackError     string          `db:"callback_error"`
 }
 
 func (r *upsalesRequestRow) entry() *store.LogEntry {
@@ -72,7 +73,7 @@ func (r *upsalesRequestRow) entry() *store.LogEntry {
 		EventID: r.EventID, EventType: r.EventType, Trigger: r.Trigger, EntityID: r.EntityID, UserID: r.UserID,
 		BaseURL: r.BaseURL, UserConfigurable: r.UserConfigurable, TokenHash: r.TokenHash,
 		Callback: store.CallbackState(r.CallbackState), CallbackExpiresAt: core.FromMS(r.CallbackExpiresAt),
-		CallbackAt: core.FromNullMS(r.CallbackAt), Message: r.Message, CreatedAt: core.FromMS(r.CreatedAt), UpdatedAt: core.FromMS(r.UpdatedAt),
+		CallbackAt: core.FromNullMS(r.CallbackAt), Message: r.Message, CallbackError: r.CallbackError, CreatedAt: core.FromMS(r.CreatedAt), UpdatedAt: core.FromMS(r.UpdatedAt),
 	}
 	if r.Status.Valid {
 		v := r.Status.Float64
@@ -104,7 +105,7 @@ func (s *db) PrepareRequest(ctx context.Context, p store.PrepareParams) (*store.
 	out := &store.Prepared{}
 	err := s.node.Write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO upsales_requests (`+upsalesRequestCols+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', $14, NULL, NULL, '', $15, $16)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', $14, NULL, NULL, '', $15, $16, '')
 			ON CONFLICT (delivery_id) DO NOTHING`,
 			e.ID, e.DeliveryID, e.AppID, e.AccountID, e.SubscriptionID, e.EventID, e.EventType, e.Trigger,
 			e.EntityID, e.UserID, e.BaseURL, e.UserConfigurable, e.TokenHash, core.ToMS(p.ExpiresAt), core.ToMS(p.Now), core.ToMS(p.Now))
@@ -163,6 +164,21 @@ func (s *db) GetAppData(ctx context.Context, appID, accountID, userID string) (j
 		return nil, fmt.Errorf("get upsales app data: %w", core.MapError(err))
 	}
 	return data, nil
+}
+
+func (s *db) RefuseCallback(ctx context.Context, deliveryID, reason string, now time.Time) (*store.LogEntry, error) {
+	var r upsalesRequestRow
+	err := s.node.Write(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE upsales_requests SET callback_error = $1, updated_at = $2 WHERE delivery_id = $3`,
+			reason, core.ToMS(now), deliveryID); err != nil {
+			return err
+		}
+		return tx.GetContext(ctx, &r, `SELECT `+upsalesRequestCols+` FROM upsales_requests WHERE delivery_id = $1`, deliveryID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("note a refused upsales callback: %w", core.MapError(err))
+	}
+	return r.entry(), nil
 }
 
 func (s *db) ApplyCallback(ctx context.Context, p store.ApplyParams) (*store.Applied, error) {
@@ -311,7 +327,10 @@ func saveAppData(ctx context.Context, tx *sqlx.Tx, p store.ApplyParams, field, a
 func notificationRecipients(ctx context.Context, tx *sqlx.Tx, r *upsalesRequestRow, cb *store.Callback) ([]string, error) {
 	var users []string
 	if cb.NotifyAll {
-		if err := tx.SelectContext(ctx, &users, `SELECT user_id FROM upsales_users WHERE account_id = $1 ORDER BY user_id`, r.AccountID); err != nil {
+		// Every user of the account: those the platform told Switchyard of (the engine's
+		// account_users, PUT /v1/accounts/{id}/users/{user_id}), and those its events named.
+		if err := tx.SelectContext(ctx, &users, `SELECT user_id FROM account_users WHERE account_id = $1
+			UNION SELECT user_id FROM upsales_users WHERE account_id = $1 ORDER BY user_id`, r.AccountID); err != nil {
 			return nil, err
 		}
 	}

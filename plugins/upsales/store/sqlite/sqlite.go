@@ -63,7 +63,7 @@ func hashLegacyTokens(ctx context.Context, tx *sql.Tx) error {
 
 const upsalesRequestCols = `id, delivery_id, app_id, account_id, subscription_id, event_id, event_type, trigger_name,
 	entity_id, user_id, base_url, user_configurable, token, token_hashed, callback_state, callback_expires_at, callback_at,
-	status, message, created_at, updated_at`
+	status, message, created_at, updated_at, callback_error`
 
 type upsalesRequestRow struct {
 	ID                string          `db:"id"`
@@ -87,6 +87,7 @@ type upsalesRequestRow struct {
 	Message           string          `db:"message"`
 	CreatedAt         int64           `db:"created_at"`
 	UpdatedAt         int64           `db:"updated_at"`
+	CallbackError     string          `db:"callback_error"`
 }
 
 func (r *upsalesRequestRow) entry() *store.LogEntry {
@@ -95,7 +96,7 @@ func (r *upsalesRequestRow) entry() *store.LogEntry {
 		EventID: r.EventID, EventType: r.EventType, Trigger: r.Trigger, EntityID: r.EntityID, UserID: r.UserID,
 		BaseURL: r.BaseURL, UserConfigurable: r.UserConfigurable, TokenHash: r.TokenHash,
 		Callback: store.CallbackState(r.CallbackState), CallbackExpiresAt: core.FromMS(r.CallbackExpiresAt),
-		CallbackAt: core.FromNullMS(r.CallbackAt), Message: r.Message, CreatedAt: core.FromMS(r.CreatedAt), UpdatedAt: core.FromMS(r.UpdatedAt),
+		CallbackAt: core.FromNullMS(r.CallbackAt), Message: r.Message, CallbackError: r.CallbackError, CreatedAt: core.FromMS(r.CreatedAt), UpdatedAt: core.FromMS(r.UpdatedAt),
 	}
 	if r.Status.Valid {
 		v := r.Status.Float64
@@ -127,7 +128,7 @@ func (s *db) PrepareRequest(ctx context.Context, p store.PrepareParams) (*store.
 	out := &store.Prepared{}
 	err := s.node.Write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO upsales_requests (`+upsalesRequestCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'open', ?, NULL, NULL, '', ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'open', ?, NULL, NULL, '', ?, ?, '')
 			ON CONFLICT (delivery_id) DO NOTHING`,
 			e.ID, e.DeliveryID, e.AppID, e.AccountID, e.SubscriptionID, e.EventID, e.EventType, e.Trigger,
 			e.EntityID, e.UserID, e.BaseURL, e.UserConfigurable, e.TokenHash, core.ToMS(p.ExpiresAt), core.ToMS(p.Now), core.ToMS(p.Now))
@@ -269,6 +270,21 @@ func (s *db) ApplyCallback(ctx context.Context, p store.ApplyParams) (*store.App
 	return out, nil
 }
 
+func (s *db) RefuseCallback(ctx context.Context, deliveryID, reason string, now time.Time) (*store.LogEntry, error) {
+	var r upsalesRequestRow
+	err := s.node.Write(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE upsales_requests SET callback_error = ?, updated_at = ? WHERE delivery_id = ?`,
+			reason, core.ToMS(now), deliveryID); err != nil {
+			return err
+		}
+		return tx.GetContext(ctx, &r, `SELECT `+upsalesRequestCols+` FROM upsales_requests WHERE delivery_id = ?`, deliveryID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("note a refused upsales callback: %w", core.MapError(err))
+	}
+	return r.entry(), nil
+}
+
 // spentError says why a request's callback can no longer be applied.
 func spentError(r *upsalesRequestRow, now time.Time) error {
 	switch store.CallbackState(r.CallbackState) {
@@ -301,12 +317,16 @@ func saveAppData(ctx context.Context, tx *sqlx.Tx, p store.ApplyParams, field, a
 }
 
 // notificationRecipients are the users a callback's notification goes to: the user who started the
-// run, unless notifyUserIds or notifyAll name others; notifyAll means every user the account's
-// events have named, and the IDs notifyUserIds adds. Each gets one notification.
+// run, unless notifyUserIds or notifyAll name others; notifyAll means every user of the account (the
+// platform's list of its users, and every user the account's events have named), and the IDs
+// notifyUserIds adds. Each gets one notification.
 func notificationRecipients(ctx context.Context, tx *sqlx.Tx, r *upsalesRequestRow, cb *store.Callback) ([]string, error) {
 	var users []string
 	if cb.NotifyAll {
-		if err := tx.SelectContext(ctx, &users, `SELECT user_id FROM upsales_users WHERE account_id = ? ORDER BY user_id`, r.AccountID); err != nil {
+		// Every user of the account: those the platform told Switchyard of (the engine's
+		// account_users, PUT /v1/accounts/{id}/users/{user_id}), and those its events named.
+		if err := tx.SelectContext(ctx, &users, `SELECT user_id FROM account_users WHERE account_id = ?
+			UNION SELECT user_id FROM upsales_users WHERE account_id = ? ORDER BY user_id`, r.AccountID, r.AccountID); err != nil {
 			return nil, err
 		}
 	}

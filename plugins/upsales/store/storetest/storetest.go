@@ -29,12 +29,34 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UserAppDataAndRecipients", testUserAppDataAndRecipients},
 		{"CallbackRace", testCallbackRace},
 		{"ConcurrentMerges", testConcurrentMerges},
+		{"RefuseCallback", testRefuseCallback},
 		{"ListsAndRetention", testListsAndRetention},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			c.test(t, open(t))
 		})
+	}
+}
+
+// testRefuseCallback: a refusal is written on the entry and survives reads, and leaves the callback
+// open for one that applies.
+func testRefuseCallback(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	e := prepare(t, s, entry("dlv_r", "7", false), t0).Entry
+	got, err := s.RefuseCallback(ctx, "dlv_r", "callback not applied: 102400 bytes", t0.Add(time.Second))
+	if err != nil || got.ID != e.ID || got.CallbackError != "callback not applied: 102400 bytes" || got.Callback != store.CallbackOpen ||
+		got.Status != nil || !got.UpdatedAt.Equal(t0.Add(time.Second)) {
+		t.Fatalf("RefuseCallback: %+v, %v", got, err)
+	}
+	if read, err := s.GetLogEntry(ctx, e.ID); err != nil || read.CallbackError != got.CallbackError {
+		t.Errorf("GetLogEntry after a refusal: %+v, %v", read, err)
+	}
+	if _, err := apply(s, "tok_dlv_r", "", &store.Callback{Status: 1}, t0.Add(time.Minute)); err != nil {
+		t.Errorf("a callback after a refusal: %v", err)
+	}
+	if _, err := s.RefuseCallback(ctx, "dlv_missing", "x", t0); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("RefuseCallback of an unknown delivery: %v, want ErrNotFound", err)
 	}
 }
 
