@@ -79,6 +79,27 @@ func (p *serverProcess) kill(t *testing.T) {
 	_ = p.cmd.Wait()
 }
 
+// newPublisher makes, through the admin token, an account, an app and a publishing key bound to the
+// account, which also subscribes there; bases name the node each call goes to, in turn (one node,
+// or several on one database).
+func newPublisher(t *testing.T, name string, bases ...string) (accountID, token string) {
+	t.Helper()
+	var acct, app struct{ ID string }
+	var cred struct{ Token string }
+	base := func(i int) string { return bases[i%len(bases)] }
+	if _, err := apiCall(base(0), "crash-admin", "POST", "/v1/accounts", map[string]string{"name": name}, &acct); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apiCall(base(1), "crash-admin", "POST", "/v1/apps", map[string]string{"name": name}, &app); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apiCall(base(2), "crash-admin", "POST", "/v1/apps/"+app.ID+"/credentials",
+		map[string]any{"kind": "api_key", "account_id": acct.ID, "scopes": []string{"events:publish"}}, &cred); err != nil {
+		t.Fatal(err)
+	}
+	return acct.ID, cred.Token
+}
+
 func apiCall(base, token, method, path string, body any, out any) (int, error) {
 	raw, _ := json.Marshal(body)
 	req, err := http.NewRequest(method, base+path, bytes.NewReader(raw))
@@ -120,19 +141,15 @@ func TestCrashLosesNoAcceptedEvent(t *testing.T) {
 	rc := newEventRecorder(t, func() time.Duration { return 20 * time.Millisecond })
 
 	srv := startServer(t, bin, addr, dataDir)
-	var acct, app struct{ ID string }
-	var cred struct{ Token string }
 	must := func(_ int, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	must(apiCall(base, "crash-admin", "POST", "/v1/accounts", map[string]string{"name": "crash"}, &acct))
-	must(apiCall(base, "crash-admin", "POST", "/v1/apps", map[string]string{"name": "crash"}, &app))
-	must(apiCall(base, "crash-admin", "POST", "/v1/apps/"+app.ID+"/credentials", map[string]any{"kind": "api_key", "account_id": acct.ID, "scopes": []string{"events:publish"}}, &cred))
-	must(apiCall(base, cred.Token, "POST", "/v1/subscriptions", map[string]any{
-		"account_id": acct.ID, "format": "standard", "events": []string{"*"}, "url": rc.URL,
+	accountID, token := newPublisher(t, "crash", base)
+	must(apiCall(base, token, "POST", "/v1/subscriptions", map[string]any{
+		"account_id": accountID, "format": "standard", "events": []string{"*"}, "url": rc.URL,
 		"retry_policy": map[string]any{"schedule": []string{"100ms", "200ms", "500ms", "1s", "1s", "1s", "1s", "1s"}},
 	}, nil))
 
@@ -141,8 +158,8 @@ func TestCrashLosesNoAcceptedEvent(t *testing.T) {
 	var acceptedN atomic.Int64
 	publish := func(i int) error {
 		key := fmt.Sprintf("e%05d", i)
-		_, err := apiCall(base, cred.Token, "POST", "/v1/events", map[string]any{
-			"account_id": acct.ID, "type": "client.create", "idempotency_key": key,
+		_, err := apiCall(base, token, "POST", "/v1/events", map[string]any{
+			"account_id": accountID, "type": "client.create", "idempotency_key": key,
 			"entity": map[string]string{"type": "client", "id": key}, "data": map[string]string{"event": key},
 		}, nil)
 		if err == nil {

@@ -39,8 +39,6 @@ func TestJSONLogs(t *testing.T) {
 	defer stop()
 	base := "http://" + addr
 
-	var acct, app struct{ ID string }
-	var cred struct{ Token string }
 	var sub struct{ ID, Secret string }
 	must := func(_ int, err error) {
 		t.Helper()
@@ -48,15 +46,13 @@ func TestJSONLogs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(apiCall(base, "crash-admin", "POST", "/v1/accounts", map[string]string{"name": "logs"}, &acct))
-	must(apiCall(base, "crash-admin", "POST", "/v1/apps", map[string]string{"name": "logs"}, &app))
-	must(apiCall(base, "crash-admin", "POST", "/v1/apps/"+app.ID+"/credentials", map[string]any{"kind": "api_key", "account_id": acct.ID, "scopes": []string{"events:publish"}}, &cred))
-	must(apiCall(base, cred.Token, "POST", "/v1/subscriptions", map[string]any{
-		"account_id": acct.ID, "format": "standard", "events": []string{"*"}, "url": rc.URL,
+	accountID, token := newPublisher(t, "logs", base)
+	must(apiCall(base, token, "POST", "/v1/subscriptions", map[string]any{
+		"account_id": accountID, "format": "standard", "events": []string{"*"}, "url": rc.URL,
 		"retry_policy": map[string]any{"schedule": []string{"100ms"}},
 	}, &sub))
 	var ev struct{ ID string }
-	must(apiCall(base, cred.Token, "POST", "/v1/events", map[string]any{"account_id": acct.ID, "type": "client.create",
+	must(apiCall(base, token, "POST", "/v1/events", map[string]any{"account_id": accountID, "type": "client.create",
 		"entity": map[string]string{"type": "client", "id": "1"}, "data": map[string]int{"id": 1}}, &ev))
 
 	// Until the delivery is dead: one failed attempt, one more, no attempts left. The log is read
@@ -64,7 +60,7 @@ func TestJSONLogs(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var list struct{ Data []struct{ State string } }
-		must(apiCall(base, cred.Token, "GET", "/v1/deliveries?event_id="+ev.ID, nil, &list))
+		must(apiCall(base, token, "GET", "/v1/deliveries?event_id="+ev.ID, nil, &list))
 		if len(list.Data) == 1 && list.Data[0].State == "dead" {
 			break
 		}
@@ -89,7 +85,7 @@ func TestJSONLogs(t *testing.T) {
 				t.Errorf("a line without %q: %s", k, line)
 			}
 		}
-		for _, secret := range []string{sub.Secret, cred.Token, strings.TrimPrefix(sub.Secret, "whsec_")} {
+		for _, secret := range []string{sub.Secret, token, strings.TrimPrefix(sub.Secret, "whsec_")} {
 			if secret != "" && bytes.Contains(line, []byte(secret)) {
 				t.Errorf("a line holds a secret: %s", line)
 			}

@@ -48,19 +48,15 @@ func TestThreeNodesOnOnePostgres(t *testing.T) {
 	}
 
 	rc := newEventRecorder(t, func() time.Duration { return 10 * time.Millisecond })
-	var acct, app struct{ ID string }
-	var cred struct{ Token string }
 	must := func(_ int, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	must(apiCall(base(0), "crash-admin", "POST", "/v1/accounts", map[string]string{"name": "nodes"}, &acct))
-	must(apiCall(base(1), "crash-admin", "POST", "/v1/apps", map[string]string{"name": "nodes"}, &app))
-	must(apiCall(base(2), "crash-admin", "POST", "/v1/apps/"+app.ID+"/credentials", map[string]any{"kind": "api_key", "account_id": acct.ID, "scopes": []string{"events:publish"}}, &cred))
-	must(apiCall(base(0), cred.Token, "POST", "/v1/subscriptions", map[string]any{
-		"account_id": acct.ID, "format": "standard", "events": []string{"*"}, "url": rc.URL,
+	accountID, token := newPublisher(t, "nodes", base(0), base(1), base(2))
+	must(apiCall(base(0), token, "POST", "/v1/subscriptions", map[string]any{
+		"account_id": accountID, "format": "standard", "events": []string{"*"}, "url": rc.URL,
 		"retry_policy": map[string]any{"schedule": []string{"100ms", "200ms", "500ms", "1s", "1s", "1s", "1s", "1s", "1s", "1s"}},
 	}, nil))
 
@@ -68,8 +64,8 @@ func TestThreeNodesOnOnePostgres(t *testing.T) {
 	var acceptedN atomic.Int64
 	publish := func(node, i int) error {
 		key := fmt.Sprintf("e%05d", i)
-		_, err := apiCall(base(node), cred.Token, "POST", "/v1/events", map[string]any{
-			"account_id": acct.ID, "type": "client.create", "idempotency_key": key,
+		_, err := apiCall(base(node), token, "POST", "/v1/events", map[string]any{
+			"account_id": accountID, "type": "client.create", "idempotency_key": key,
 			"entity": map[string]string{"type": "client", "id": key}, "data": map[string]string{"event": key},
 		}, nil)
 		if err == nil {

@@ -93,23 +93,19 @@ func TestOrderedSurvivesSIGKILL(t *testing.T) {
 	rc := newOrderedRecorder(t)
 
 	srv := startServer(t, bin, addr, dataDir)
-	var acct, app struct{ ID string }
-	var cred struct{ Token string }
 	must := func(_ int, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	must(apiCall(base, "crash-admin", "POST", "/v1/accounts", map[string]string{"name": "ordered"}, &acct))
-	must(apiCall(base, "crash-admin", "POST", "/v1/apps", map[string]string{"name": "ordered"}, &app))
-	must(apiCall(base, "crash-admin", "POST", "/v1/apps/"+app.ID+"/credentials", map[string]any{"kind": "api_key", "account_id": acct.ID, "scopes": []string{"events:publish"}}, &cred))
+	accountID, token := newPublisher(t, "ordered", base)
 	schedule := make([]string, 12)
 	for i := range schedule {
 		schedule[i] = "20ms"
 	}
-	must(apiCall(base, cred.Token, "POST", "/v1/subscriptions", map[string]any{
-		"account_id": acct.ID, "format": "standard", "events": []string{"*"}, "url": rc.URL, "ordering": "entity",
+	must(apiCall(base, token, "POST", "/v1/subscriptions", map[string]any{
+		"account_id": accountID, "format": "standard", "events": []string{"*"}, "url": rc.URL, "ordering": "entity",
 		"retry_policy": map[string]any{"schedule": schedule},
 	}, nil))
 
@@ -122,7 +118,7 @@ func TestOrderedSurvivesSIGKILL(t *testing.T) {
 			if len(events) == 0 {
 				return
 			}
-			if _, err := apiCall(base, cred.Token, "POST", "/v1/events/batch", map[string]any{"events": events}, nil); err != nil {
+			if _, err := apiCall(base, token, "POST", "/v1/events/batch", map[string]any{"events": events}, nil); err != nil {
 				t.Fatalf("publish: %v", err)
 			}
 			events = nil
@@ -130,7 +126,7 @@ func TestOrderedSurvivesSIGKILL(t *testing.T) {
 		for n := from; n < to; n++ {
 			for e := range entities {
 				u := orderedUpdate{E: fmt.Sprintf("c%d", e), N: n}
-				events = append(events, map[string]any{"account_id": acct.ID, "type": "client.update",
+				events = append(events, map[string]any{"account_id": accountID, "type": "client.update",
 					"idempotency_key": fmt.Sprintf("%s-%d", u.E, u.N),
 					"entity":          map[string]string{"type": "client", "id": u.E}, "data": u})
 				if len(events) == 50 {

@@ -35,23 +35,19 @@ func TestOrderedAcrossTwoNodesOnPostgres(t *testing.T) {
 		}
 	}()
 	base := func(i int) string { return "http://" + nodes[i%2].addr }
-	var acct, app struct{ ID string }
-	var cred struct{ Token string }
 	must := func(_ int, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	must(apiCall(base(0), "crash-admin", "POST", "/v1/accounts", map[string]string{"name": "ordered"}, &acct))
-	must(apiCall(base(1), "crash-admin", "POST", "/v1/apps", map[string]string{"name": "ordered"}, &app))
-	must(apiCall(base(0), "crash-admin", "POST", "/v1/apps/"+app.ID+"/credentials", map[string]any{"kind": "api_key", "account_id": acct.ID, "scopes": []string{"events:publish"}}, &cred))
+	accountID, token := newPublisher(t, "ordered", base(0), base(1), base(0))
 	schedule := make([]string, 12)
 	for i := range schedule {
 		schedule[i] = "20ms"
 	}
-	must(apiCall(base(1), cred.Token, "POST", "/v1/subscriptions", map[string]any{
-		"account_id": acct.ID, "format": "standard", "events": []string{"*"}, "url": rc.URL, "ordering": "entity",
+	must(apiCall(base(1), token, "POST", "/v1/subscriptions", map[string]any{
+		"account_id": accountID, "format": "standard", "events": []string{"*"}, "url": rc.URL, "ordering": "entity",
 		"retry_policy": map[string]any{"schedule": schedule},
 	}, nil))
 
@@ -61,12 +57,12 @@ func TestOrderedAcrossTwoNodesOnPostgres(t *testing.T) {
 	for n := range perEntity {
 		for e := range entities {
 			u := orderedUpdate{E: fmt.Sprintf("c%d", e), N: n}
-			batch = append(batch, map[string]any{"account_id": acct.ID, "type": "client.update",
+			batch = append(batch, map[string]any{"account_id": accountID, "type": "client.update",
 				"entity": map[string]string{"type": "client", "id": u.E}, "data": u})
 			if len(batch) == 50 {
 				// Through each node in turn, one batch after the other: the order they are
 				// accepted in is the order they were published in.
-				must(apiCall(base(sent), cred.Token, "POST", "/v1/events/batch", map[string]any{"events": batch}, nil))
+				must(apiCall(base(sent), token, "POST", "/v1/events/batch", map[string]any{"events": batch}, nil))
 				sent++
 				batch = nil
 			}
