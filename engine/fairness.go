@@ -38,6 +38,11 @@ type gate struct {
 	circuits map[string]*circuit
 	// hostOf is the host of each subscription with deliveries in flight.
 	hostOf map[string]string
+	// saturated are the subscriptions and hosts that reached their cap and have not yet drained to
+	// half of it. The claim skips them until then, so that it takes half a cap's worth at once
+	// rather than one delivery for each that ends: a claim costs milliseconds whatever it takes,
+	// and one claim per delivery kept a single busy subscription's backlog at a fifth of its pace.
+	saturatedSub, saturatedHost map[string]bool
 }
 
 type circuit struct {
@@ -52,6 +57,7 @@ func newGate(cfg DispatcherConfig) *gate {
 		maxPerSub: cfg.MaxPerSubscription, maxPerHost: cfg.MaxPerHost,
 		threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, maxCooldown: cfg.BreakerMaxCooldown,
 		perSub: map[string]int{}, perHost: map[string]int{}, circuits: map[string]*circuit{}, hostOf: map[string]string{},
+		saturatedSub: map[string]bool{}, saturatedHost: map[string]bool{},
 	}
 }
 
@@ -93,17 +99,22 @@ func (g *gate) enter(sub *Subscription, now time.Time, retry time.Duration) (*pa
 	if p.probe {
 		g.circuits[sub.ID].probing = true
 	}
-	g.perSub[sub.ID]++
+	if g.perSub[sub.ID]++; g.perSub[sub.ID] >= g.maxPerSub {
+		g.saturatedSub[sub.ID] = true
+	}
 	if host != "" {
-		g.perHost[host]++
+		if g.perHost[host]++; g.perHost[host] >= g.maxPerHost {
+			g.saturatedHost[host] = true
+		}
 		g.hostOf[sub.ID] = host
 	}
 	return p, 0
 }
 
-// blocked lists the subscriptions that enter would turn away now: at their cap, with an open
-// circuit or a probe out, or with a delivery in flight to a host at its cap. The claim skips them,
-// so their backlogs are not claimed only to be given back.
+// blocked lists the subscriptions that enter would turn away now, or soon: at their cap (until
+// they drain to half of it), with an open circuit or a probe out, or with a delivery in flight to a
+// host at its cap (likewise). The claim skips them, so their backlogs are not claimed only to be
+// given back.
 func (g *gate) blocked(now time.Time) []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -115,10 +126,8 @@ func (g *gate) blocked(now time.Time) []string {
 			out = append(out, id)
 		}
 	}
-	for id, n := range g.perSub {
-		if n >= g.maxPerSub {
-			add(id)
-		}
+	for id := range g.saturatedSub {
+		add(id)
 	}
 	for id, c := range g.circuits {
 		if !c.openUntil.IsZero() && (now.Before(c.openUntil) || c.probing) {
@@ -126,7 +135,7 @@ func (g *gate) blocked(now time.Time) []string {
 		}
 	}
 	for id, host := range g.hostOf {
-		if g.perHost[host] >= g.maxPerHost {
+		if g.saturatedHost[host] {
 			add(id)
 		}
 	}
@@ -140,13 +149,21 @@ func (g *gate) blocked(now time.Time) []string {
 func (g *gate) done(p *pass, now time.Time, answered, timedOut bool) (freed bool, opened *Circuit) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	freed = g.perSub[p.sub] >= g.maxPerSub || (p.host != "" && g.perHost[p.host] >= g.maxPerHost) || p.probe
-	if g.perSub[p.sub]--; g.perSub[p.sub] <= 0 {
+	freed = p.probe
+	if g.perSub[p.sub]--; g.saturatedSub[p.sub] && g.perSub[p.sub] <= g.maxPerSub/2 {
+		delete(g.saturatedSub, p.sub)
+		freed = true
+	}
+	if g.perSub[p.sub] <= 0 {
 		delete(g.perSub, p.sub)
 		delete(g.hostOf, p.sub)
 	}
 	if p.host != "" {
-		if g.perHost[p.host]--; g.perHost[p.host] <= 0 {
+		if g.perHost[p.host]--; g.saturatedHost[p.host] && g.perHost[p.host] <= g.maxPerHost/2 {
+			delete(g.saturatedHost, p.host)
+			freed = true
+		}
+		if g.perHost[p.host] <= 0 {
 			delete(g.perHost, p.host)
 		}
 	}
