@@ -45,6 +45,7 @@ type config struct {
 	profileFor  time.Duration
 	goBench     string
 	noisy       noisyConfig
+	pg          pgConfig
 }
 
 func main() {
@@ -80,6 +81,9 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.noisy.plugin, "noisy-plugin", "build/loopy.wasm", "the looping plugin the noisy neighbour uploads (make bench builds it from api/testdata/loopy/loops)")
 	fs.IntVar(&cfg.noisy.hung, "noisy-hung", 2000, "events the noisy neighbour queues to its hung receiver")
 	fs.IntVar(&cfg.noisy.looping, "noisy-looping", 400, "events the noisy neighbour queues to its looping plugin")
+	fs.BoolVar(&cfg.pg.on, "postgres", true, "measure one SQLite node, one PostgreSQL node and two PostgreSQL nodes on one database with the same timed flood, on a throwaway PostgreSQL cluster with fsync on (needs Debian's postgresql package)")
+	fs.DurationVar(&cfg.pg.d, "postgres-for", 12*time.Second, "how long each run of the PostgreSQL scenario publishes")
+	fs.IntVar(&cfg.pg.publishers, "postgres-publishers", 16, "concurrent publishers in the PostgreSQL scenario, spread over the nodes")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -146,6 +150,12 @@ func run(ctx context.Context, args []string) error {
 		if err := noisy(ctx, cfg, cfg.noisy, t); err != nil {
 			t.print()
 			return fmt.Errorf("noisy neighbour: %w", err)
+		}
+	}
+	if cfg.pg.on {
+		if err := postgresScenario(ctx, cfg, cfg.pg, t); err != nil {
+			t.print()
+			return fmt.Errorf("postgresql: %w", err)
 		}
 	}
 	if cfg.goBench != "" {
@@ -487,7 +497,7 @@ type server struct {
 
 const adminToken = "loadgen-admin"
 
-func startServer(ctx context.Context, cfg config) (*server, error) {
+func startServer(ctx context.Context, cfg config, extra ...string) (*server, error) {
 	dataDir, err := os.MkdirTemp("", "switchyard-loadgen-")
 	if err != nil {
 		return nil, err
@@ -507,6 +517,7 @@ func startServer(ctx context.Context, cfg config) (*server, error) {
 		}
 		args = append(args, "--pprof-addr", pprofAddr)
 	}
+	args = append(args, extra...)
 	args = append(args, strings.Fields(cfg.serverFlags)...)
 	bin, err := filepath.Abs(cfg.bin)
 	if err != nil {

@@ -68,8 +68,17 @@ func version(binDir string) int {
 	return v
 }
 
-// Start runs initdb in a new temporary folder and starts the server on a unix socket there.
-func Start() (*Cluster, error) {
+// Start runs initdb in a new temporary folder and starts the server on a unix socket there, tuned
+// for tests: no fsync, nothing durable.
+func Start() (*Cluster, error) { return StartWith() }
+
+// Durable are the settings that make a cluster keep what it acknowledged, as a production one does:
+// a benchmark on a cluster without them measures a database nobody runs.
+var Durable = []string{"fsync=on", "synchronous_commit=on", "full_page_writes=on", "shared_buffers=128MB"}
+
+// StartWith is Start with further server settings (NAME=VALUE, as postgres -c takes them), given
+// after the tests' own so that they win: StartWith(Durable...) for a benchmark.
+func StartWith(settings ...string) (*Cluster, error) {
 	bin, err := FindBin()
 	if err != nil {
 		return nil, err
@@ -107,6 +116,9 @@ func Start() (*Cluster, error) {
 		"-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=300",
 		"-c shared_buffers=32MB",
 	}, " ")
+	for _, kv := range settings {
+		opts += " -c " + kv
+	}
 	if out, err := c.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
 		os.RemoveAll(dir)
@@ -133,6 +145,17 @@ func (c *Cluster) run(name string, args ...string) ([]byte, error) {
 		cmd.Env = append(cmd.Env, "HOME="+c.dir, "USER=postgres", "LOGNAME=postgres")
 	}
 	return cmd.CombinedOutput()
+}
+
+// PID is the server's process id (the postmaster, parent of every other process of the cluster),
+// from the first line of its postmaster.pid.
+func (c *Cluster) PID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	return strconv.Atoi(strings.TrimSpace(first))
 }
 
 // URL is the connection URL of database name on the cluster.
