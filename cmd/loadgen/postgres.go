@@ -100,7 +100,7 @@ func pgMeasure(ctx context.Context, cfg config, pc pgConfig, rc *receiver, dbCPU
 		}
 		nodes = append(nodes, n)
 	}
-	tn, err := setup(nodes[0].base, rc.url+"/pg", 1)
+	tn, err := setup(nodes[0].base, rc.url+"/pg", 1, nil)
 	if err != nil {
 		return pgRun{}, err
 	}
