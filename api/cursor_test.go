@@ -15,7 +15,7 @@ import (
 // subscriptions with after= (oldest first), deliveries with before= (newest first). Each is read
 // two at a time and five at a time, following next, and must give every item once, in the list's
 // order, with next on every full page and on no other; a cursor in the middle starts right after
-// it. (The Upsales style's lists are paged in api/compat/upsales, QuicklySign's in its tests.)
+// it. (The Upsales style's lists are paged in plugins/upsales/host, QuicklySign's in its tests.)
 func TestListCursors(t *testing.T) {
 	t.Parallel()
 	node := nodetest.Start(t, nodetest.Options{})
