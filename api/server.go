@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -36,6 +37,10 @@ type ServerConfig struct {
 	Logger       *slog.Logger
 	// Ready reports whether the node can serve; /readyz answers 503 while it errs.
 	Ready func(context.Context) error
+	// Accepting reports whether the API takes requests yet (nil: always). While it errs, every
+	// request but the probes, the metrics, the OpenAPI document and the certificate is answered
+	// with its error (503) and Retry-After, so that a client sent here early knows to come back.
+	Accepting func() error
 	// CertificatePath, when set, serves CertificatePEM: the certificate of the server signing key.
 	CertificatePath string
 	CertificatePEM  []byte
@@ -62,6 +67,9 @@ func NewServer(cfg ServerConfig, eng *engine.Engine, authn engine.Authenticator)
 	s := &Server{echo: e, engine: eng, auth: authn, logger: cfg.Logger, ready: cfg.Ready, bodyLimits: map[string]int64{}}
 	e.Use(bodyLimit(cfg.MaxBodyBytes, s.bodyLimits))
 	e.Use(accessLog(cfg.Logger))
+	if cfg.Accepting != nil {
+		e.Use(untilAccepting(cfg.Accepting, "/healthz", "/readyz", "/metrics", "/v1/openapi.json", cfg.CertificatePath))
+	}
 	s.routes()
 	if cfg.CertificatePath != "" {
 		certificate := cfg.CertificatePEM
@@ -122,6 +130,23 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 			}
 			logger.Debug("request", "method", c.Request().Method, "path", logPath(c), "status", status, "took", time.Since(start))
 			return err
+		}
+	}
+}
+
+// untilAccepting answers every request but those to the open paths with accepting's error while it
+// errs.
+func untilAccepting(accepting func() error, open ...string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if slices.Contains(open, c.Request().URL.Path) {
+				return next(c)
+			}
+			if err := accepting(); err != nil {
+				c.Response().Header().Set("Retry-After", "1")
+				return err
+			}
+			return next(c)
 		}
 	}
 }

@@ -107,7 +107,11 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		status, code := Status(err)
-		if status >= 500 {
+		switch {
+		case status == http.StatusServiceUnavailable:
+			// Starting or stopping: the client is told to come back, nothing is broken.
+			logger.Warn("request refused", "method", c.Request().Method, "path", c.Path(), "err", err)
+		case status >= 500:
 			logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
 		}
 		msg := Message(err, status)

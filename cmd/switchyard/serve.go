@@ -129,16 +129,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		_ = n.Stop(context.Background())
 		return err
 	}
+	var served error
 	select {
 	case <-ctx.Done():
 		cfg.Logger.Info("stopping: no new work is claimed; deliveries in flight get the grace period", "grace", cfg.Dispatcher.ShutdownGrace)
-	case err := <-n.Done():
-		cfg.Logger.Error("server stopped", "err", err)
+	case served = <-n.Done():
+		// A plugin that does not load, or a port that stops serving: the exit status says so.
+		cfg.Logger.Error("server stopped", "err", served)
 	}
 	// A second signal during shutdown is not awaited: the grace period bounds the wait.
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Dispatcher.ShutdownGrace+30*time.Second)
 	defer cancel()
-	return n.Stop(stopCtx)
+	return errors.Join(served, n.Stop(stopCtx))
 }
 
 // serveProfiler serves net/http/pprof on its own listener, apart from the API, so that profiling

@@ -197,7 +197,19 @@ type Node struct {
 	logger  *slog.Logger
 	served  chan error
 	stopped atomic.Bool
-	lock    *dataDirLock
+
+	// plugins is the engine's registry, empty until boot fills it; builtins are the modules boot
+	// loads into it, pluginsLoaded how many it has so far.
+	plugins       *engine.Plugins
+	builtins      []builtin.Module
+	pluginsLoaded atomic.Int32
+	// booted is closed when boot ends (bootErr says how); serving is set once it ended well.
+	// cancelBoot ends a boot that a Stop overtakes.
+	booted     chan struct{}
+	bootErr    error
+	cancelBoot context.CancelFunc
+	serving    atomic.Bool
+	lock       *dataDirLock
 
 	// metricsLn and metricsHTTP serve the metrics apart, when Config.MetricsAddr is set.
 	metricsLn   net.Listener
@@ -221,7 +233,7 @@ type Node struct {
 }
 
 // Open prepares a node: it binds the listening address (so a port in use fails here), opens the
-// database, loads the built-in plugins and assembles the engine and the API. Start serves.
+// database and assembles the engine and the API. Start serves, and loads the plugins meanwhile.
 func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	cfg = cfg.WithDefaults()
 	n = &Node{cfg: cfg, logger: cfg.Logger}
@@ -237,7 +249,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
 	if n.lock, err = lockDataDir(cfg.DataDir); err != nil {
 		return nil, err
@@ -253,12 +265,12 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	if n.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
+		return nil, fmt.Errorf("--addr: %w", err)
 	}
 	n.ln = newLimitListener(n.ln, n.connCap(), cfg.MaxConnsPerAddr)
 	if cfg.MetricsAddr != "" {
 		if n.metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
-			return nil, fmt.Errorf("listen for metrics: %w", err)
+			return nil, fmt.Errorf("--metrics-addr: %w", err)
 		}
 	}
 	publicURL := cfg.PublicURL
@@ -281,8 +293,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		n.notifier, n.leader = pg.NewNotifier(cfg.Logger), pg.NewLeader()
 		notifier, leader, cacheTTL = n.notifier, n.leader, SharedCacheTTL
 	}
-	plugins, err := n.loadPlugins(ctx)
-	if err != nil {
+	if err := n.preparePlugins(ctx); err != nil {
 		return nil, err
 	}
 	if n.auth, err = auth.New(auth.Config{AdminToken: n.AdminToken, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Clock: cfg.Clock, Metrics: n.metrics,
@@ -301,12 +312,12 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		CredentialRevoked: n.auth.Forget,
 		NodeID:            cfg.NodeID, Notifier: notifier, Leader: leader,
 		Clock: cfg.Clock, Logger: cfg.Logger, Metrics: n.metrics,
-	}, n.store, plugins)
+	}, n.store, n.plugins)
 	if err != nil {
 		return nil, err
 	}
 	n.server = api.NewServer(api.ServerConfig{
-		MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger, Ready: n.ready,
+		MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger, Ready: n.ready, Accepting: n.accepting,
 		CertificatePath: n.ServerKey.CertificatePath(), CertificatePEM: n.ServerKey.CertPEM,
 	}, n.engine, n.auth)
 	api.PluginRoutes(n.server, n.custom)
@@ -368,23 +379,24 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 		return nil, nil
 	}
 	if certFile == "" || keyFile == "" {
-		return nil, errors.New("tls: give both a certificate file and a key file, or neither")
+		return nil, errors.New("--tls-cert and --tls-key: give both a certificate file and a key file, or neither")
 	}
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
+		return nil, fmt.Errorf("--tls-cert and --tls-key: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// loadPlugins loads the built-in plugins, trusted, with the compilation cache in the data dir.
-func (n *Node) loadPlugins(ctx context.Context) (*engine.Plugins, error) {
+// preparePlugins makes the plugin runtime, with the compilation cache in the data dir, and the
+// managers that boot fills: nothing is compiled yet.
+func (n *Node) preparePlugins(ctx context.Context) error {
 	rcfg := n.cfg.Runtime
 	rcfg.CacheDir = n.cfg.CacheDir
 	rcfg.Logger = n.logger
 	rcfg.ServerKey = n.ServerKey.Key
 	rcfg.ObserveCall = n.metrics.PluginCall
-	// The engine is made after the plugins are loaded; a quarantine can only begin once it runs.
+	// The engine is made after the runtime; a quarantine can only begin once it runs.
 	rcfg.OnQuarantine = func(plugin string, until time.Time, traps int, lastTrap string) {
 		if n.engine != nil {
 			n.engine.ReportPluginQuarantined(plugin, until, traps, lastTrap)
@@ -392,14 +404,21 @@ func (n *Node) loadPlugins(ctx context.Context) (*engine.Plugins, error) {
 	}
 	var err error
 	if n.rt, err = runtime.New(ctx, rcfg); err != nil {
-		return nil, err
+		return err
 	}
-	mods := n.cfg.Builtins
-	if mods == nil {
-		if mods, err = builtin.Modules(); err != nil {
-			return nil, err
+	if n.builtins = n.cfg.Builtins; n.builtins == nil {
+		if n.builtins, err = builtin.Modules(); err != nil {
+			return err
 		}
 	}
+	n.plugins = engine.NewPlugins()
+	return n.prepareCustomPlugins()
+}
+
+// loadPlugins compiles and loads the built-in plugins, trusted, then the custom ones.
+func (n *Node) loadPlugins(ctx context.Context) error {
+	mods := n.builtins
+	n.logger.Info("loading plugins", "builtin", len(mods))
 	// Compiled at once, one per core: a first start compiles every plugin (a second each), and one
 	// after another the first start took as long as all of them together.
 	loaded := make([]*runtime.Plugin, len(mods))
@@ -419,18 +438,21 @@ func (n *Node) loadPlugins(ctx context.Context) (*engine.Plugins, error) {
 			}
 			loaded[i] = p
 			n.logger.Info("plugin loaded", "plugin", p.Version(), "mode", p.Mode, "compile", p.CompileTime.Round(time.Millisecond),
-				"of", len(mods))
+				"loaded", n.pluginsLoaded.Add(1), "of", len(mods))
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return err
 	}
-	plugins := engine.NewPlugins()
 	for _, p := range loaded {
-		plugins.Put(p)
+		n.plugins.Put(p)
+		n.custom.AddBuiltin(p)
 	}
-	return plugins, n.openCustomPlugins(ctx, plugins, loaded)
+	if err := n.custom.Load(ctx); err != nil {
+		return fmt.Errorf("custom plugins: %w", err)
+	}
+	return nil
 }
 
 // Addr is the address the node listens on.
@@ -456,21 +478,13 @@ func (n *Node) Runtime() *runtime.Runtime { return n.rt }
 
 var _ engine.Service = (*Node)(nil)
 
-// Start starts the node's services (delivery, the plugins folder's watcher) and serving. It
-// returns once the node is serving.
+// Start opens the port at once and returns; meanwhile boot loads the plugins and starts the
+// services (delivery, the plugins folder's watcher). Until boot ends, /readyz answers 503 and the
+// API answers every request 503, so that an orchestrator sees a live process that is not ready
+// yet, rather than no process for the seconds a first start compiles. WaitReady waits for boot;
+// a boot that fails is also sent to Done.
 func (n *Node) Start(ctx context.Context) error {
-	n.services = []engine.Service{n.engine, n.custom}
-	if n.notifier != nil {
-		// Listening before anything is cached, so that no change made meanwhile is missed.
-		n.services = append([]engine.Service{n.notifier}, n.services...)
-	}
-	for i, s := range n.services {
-		if err := s.Start(ctx); err != nil {
-			_ = engine.StopInReverse(ctx, n.services[:i])
-			return err
-		}
-	}
-	n.served = make(chan error, 1)
+	n.served = make(chan error, 2)
 	go func() {
 		if n.http.TLSConfig != nil {
 			n.served <- n.http.ServeTLS(n.ln, "", "")
@@ -487,8 +501,84 @@ func (n *Node) Start(ctx context.Context) error {
 		n.logger.Info("metrics served apart", "addr", n.MetricsAddr())
 	}
 	n.logger.Info("switchyard serving", "addr", n.Addr(), "public_url", n.cfg.PublicURL, "data_dir", n.cfg.DataDir, "node_id", n.cfg.NodeID)
+
+	loadCtx, cancel := context.WithCancel(ctx)
+	n.cancelBoot, n.booted = cancel, make(chan struct{})
+	go func() {
+		defer close(n.booted)
+		if n.bootErr = n.boot(ctx, loadCtx); n.bootErr != nil {
+			n.served <- n.bootErr
+		}
+	}()
 	return nil
 }
+
+// boot loads the plugins and starts the services, then lets the API take requests. Stop cancels
+// loadCtx, which ends the loading only: the services get ctx, as Start's caller gave it.
+func (n *Node) boot(ctx, loadCtx context.Context) error {
+	began := time.Now()
+	if err := n.loadPlugins(loadCtx); err != nil {
+		return err
+	}
+	if loadCtx.Err() != nil {
+		return fmt.Errorf("stopped while loading plugins: %w", loadCtx.Err())
+	}
+	services := []engine.Service{n.engine, n.custom}
+	if n.notifier != nil {
+		// Listening before anything is cached, so that no change made meanwhile is missed.
+		services = append([]engine.Service{n.notifier}, services...)
+	}
+	for i, s := range services {
+		if err := s.Start(ctx); err != nil {
+			_ = engine.StopInReverse(context.WithoutCancel(ctx), services[:i])
+			return err
+		}
+	}
+	n.services = services
+	n.serving.Store(true)
+	n.logger.Info("switchyard ready", "took", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// WaitReady waits until the node takes requests, and says why it never will if its start failed.
+func (n *Node) WaitReady(ctx context.Context) error {
+	select {
+	case <-n.booted:
+		return n.bootErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// accepting says whether the API takes requests yet: not while boot is loading the plugins.
+func (n *Node) accepting() error {
+	if n.serving.Load() {
+		return nil
+	}
+	e := startingError{loaded: int(n.pluginsLoaded.Load()), of: len(n.builtins)}
+	select {
+	case <-n.booted:
+		e.failed = n.bootErr
+	default:
+	}
+	return e
+}
+
+// startingError answers requests that come while the node loads its plugins, or after it failed
+// to (until the process exits).
+type startingError struct {
+	loaded, of int
+	failed     error
+}
+
+func (e startingError) Error() string {
+	if e.failed != nil {
+		return "the node failed to start: " + e.failed.Error()
+	}
+	return fmt.Sprintf("the node is starting: %d of %d built-in plugins loaded; retry in a moment", e.loaded, e.of)
+}
+
+func (startingError) Unwrap() error { return engine.ErrUnavailable }
 
 // MetricsAddr is the address metrics are served on apart from the API, or "" when they are served
 // at /metrics on Addr.
@@ -506,6 +596,9 @@ func (n *Node) ready(ctx context.Context) error {
 	if n.stopped.Load() {
 		return errors.New("shutting down")
 	}
+	if err := n.accepting(); err != nil {
+		return err
+	}
 	if _, err := n.store.GetAccount(ctx, "readyz-probe"); err != nil && !errors.Is(err, engine.ErrNotFound) {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -518,6 +611,11 @@ func (n *Node) ready(ctx context.Context) error {
 func (n *Node) Stop(ctx context.Context) error {
 	n.stopOnce.Do(func() {
 		n.stopped.Store(true)
+		if n.booted != nil {
+			// A boot still loading ends here: its services, once started, are n.services.
+			n.cancelBoot()
+			<-n.booted
+		}
 		var errs []error
 		if err := n.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop http: %w", err))

@@ -1,12 +1,10 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
 
-	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/runtime"
 	"github.com/switchyard/switchyard/runtime/custom"
 	"github.com/switchyard/switchyard/store/postgres"
@@ -16,9 +14,10 @@ import (
 // plugin built with the standard toolchain is 3-4 MiB.
 const DefaultMaxPluginBytes = 32 << 20
 
-// openCustomPlugins sets up the node's custom plugins beside the built-in ones: uploads kept in
-// DataDir/plugins (in the database, on PostgreSQL), and the plugins folder when one is configured.
-func (n *Node) openCustomPlugins(ctx context.Context, plugins *engine.Plugins, builtins []*runtime.Plugin) error {
+// prepareCustomPlugins sets up the manager of the node's custom plugins, beside the built-in ones:
+// uploads kept in DataDir/plugins (in the database, on PostgreSQL), and the plugins folder when
+// one is configured. loadPlugins loads them.
+func (n *Node) prepareCustomPlugins() error {
 	maxBytes := n.cfg.MaxPluginBytes
 	grants, err := parseKeyGrants(n.cfg.PluginKeyGrants)
 	if err != nil {
@@ -32,13 +31,7 @@ func (n *Node) openCustomPlugins(ctx context.Context, plugins *engine.Plugins, b
 		// Every node of the database serves what any of them took.
 		cfg.Uploads, cfg.Notifier = pg, n.notifier
 	}
-	n.custom = custom.New(cfg, n.rt, plugins, n.store)
-	for _, p := range builtins {
-		n.custom.AddBuiltin(p)
-	}
-	if err := n.custom.Load(ctx); err != nil {
-		return fmt.Errorf("custom plugins: %w", err)
-	}
+	n.custom = custom.New(cfg, n.rt, n.plugins, n.store)
 	return nil
 }
 

@@ -88,6 +88,7 @@ func Start(t testing.TB, opts Options) *Node {
 	if err := n.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// Stopped by the cleanup below even when it never gets ready.
 	node := &Node{Node: n, t: t, DataDir: cfg.DataDir, Logs: logs, TLSCertFile: cfg.TLSCertFile, httpClient: httpClient(roots)}
 	node.Admin = node.Client(AdminToken)
 	t.Cleanup(func() {
@@ -97,6 +98,11 @@ func Start(t testing.TB, opts Options) *Node {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
+	ready, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := n.WaitReady(ready); err != nil {
+		t.Fatalf("node never got ready: %v", err)
+	}
 	return node
 }
 
