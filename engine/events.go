@@ -94,36 +94,12 @@ func (e *Engine) checkEvent(ctx context.Context, p *Principal, in *NewEvent, pre
 		}
 		known[in.AccountID] = true
 	}
-	if len(in.Type) > maxEventTypeLen {
-		return nil, invalidf(prefix+"type", "is at most %d characters", maxEventTypeLen)
-	}
-	if !eventTypePattern.MatchString(in.Type) {
-		return nil, invalidf(prefix+"type", "%q is not an event type: object.action in lowercase, such as client.create", in.Type)
-	}
-	if in.Entity.Type == "" || in.Entity.ID == "" {
-		return nil, invalidf(prefix+"entity", "type and id are required")
-	}
-	if len(in.Entity.Type) > 128 || len(in.Entity.ID) > maxEntityKeyLen {
-		return nil, invalidf(prefix+"entity", "type is at most 128 characters and id at most %d", maxEntityKeyLen)
-	}
-	if len(in.IdempotencyKey) > maxIdempotencyKeyLen {
-		return nil, invalidf(prefix+"idempotency_key", "is at most %d characters", maxIdempotencyKeyLen)
+	if err := in.check(prefix); err != nil {
+		return nil, err
 	}
 	data := in.Data
 	if len(data) == 0 || string(data) == "null" {
 		data = json.RawMessage("{}")
-	}
-	if !json.Valid(data) {
-		return nil, invalidf(prefix+"data", "is not valid JSON")
-	}
-	if len(in.PreviousData) > 0 && !json.Valid(in.PreviousData) {
-		return nil, invalidf(prefix+"previous_data", "is not valid JSON")
-	}
-	if in.User != nil && in.User.ID == "" {
-		return nil, invalidf(prefix+"user.id", "is required when user is given")
-	}
-	if err := checkSource(prefix, in.Source); err != nil {
-		return nil, err
 	}
 	ev := &Event{
 		ID: NewID("evt"), AccountID: in.AccountID, Type: in.Type, Entity: in.Entity, Data: data,
@@ -138,6 +114,47 @@ func (e *Engine) checkEvent(ctx context.Context, p *Principal, in *NewEvent, pre
 		ev.DeliverAt = &at
 	}
 	return ev, nil
+}
+
+// Validate checks an event as POST /v1/events does, all but whether its account exists and the
+// caller may publish to it; prefix names it within a batch ("events[3].").
+func (in *NewEvent) Validate(prefix string) error {
+	if in.AccountID == "" {
+		return invalidf(prefix+"account_id", "is required")
+	}
+	return in.check(prefix)
+}
+
+// check is Validate past the account.
+func (in *NewEvent) check(prefix string) error {
+	if len(in.Type) > maxEventTypeLen {
+		return invalidf(prefix+"type", "is at most %d characters", maxEventTypeLen)
+	}
+	if !eventTypePattern.MatchString(in.Type) {
+		return invalidf(prefix+"type", "%q is not an event type: object.action in lowercase, such as client.create", in.Type)
+	}
+	if in.Entity.Type == "" || in.Entity.ID == "" {
+		return invalidf(prefix+"entity", "type and id are required")
+	}
+	if len(in.Entity.Type) > 128 || len(in.Entity.ID) > maxEntityKeyLen {
+		return invalidf(prefix+"entity", "type is at most 128 characters and id at most %d", maxEntityKeyLen)
+	}
+	if len(in.IdempotencyKey) > maxIdempotencyKeyLen {
+		return invalidf(prefix+"idempotency_key", "is at most %d characters", maxIdempotencyKeyLen)
+	}
+	if len(in.Data) > 0 && string(in.Data) != "null" && !json.Valid(in.Data) {
+		return invalidf(prefix+"data", "is not valid JSON")
+	}
+	if len(in.PreviousData) > 0 && !json.Valid(in.PreviousData) {
+		return invalidf(prefix+"previous_data", "is not valid JSON")
+	}
+	if in.User != nil && in.User.ID == "" {
+		return invalidf(prefix+"user.id", "is required when user is given")
+	}
+	if err := checkSource(prefix, in.Source); err != nil {
+		return err
+	}
+	return nil
 }
 
 var sourceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)

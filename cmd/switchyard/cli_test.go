@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,14 +48,18 @@ func TestPluginBuildThenTest(t *testing.T) {
 	}
 	var req struct {
 		Method, URL, Body string
-		Headers           []struct{ Name, Value string }
+		// Keyed as the API's attempts key them: Go's decoder would take "Name" for "name".
+		Headers []map[string]string
 	}
 	if err := json.Unmarshal([]byte(out), &req); err != nil {
 		t.Fatalf("%s: %v", out, err)
 	}
 	h := map[string]string{}
 	for _, kv := range req.Headers {
-		h[kv.Name] = kv.Value
+		if len(kv) != 2 || kv["name"] == "" {
+			t.Fatalf("header %v, want {\"name\", \"value\"} as the API's request_headers", kv)
+		}
+		h[kv["name"]] = kv["value"]
 	}
 	mac := hmac.New(sha256.New, rawKey)
 	mac.Write([]byte(h["webhook-id"] + "." + h["webhook-timestamp"] + "." + req.Body))
@@ -63,6 +68,33 @@ func TestPluginBuildThenTest(t *testing.T) {
 	}
 	if req.Method != "POST" || req.URL != "https://hooks.example/in" || !strings.Contains(req.Body, `"type":"client.create"`) {
 		t.Errorf("request %+v", req)
+	}
+}
+
+// TestPluginTestRefusesWhatTheAPIRefuses tries events that POST /v1/events refuses: plugin test
+// refuses them too, naming the field to change.
+func TestPluginTestRefusesWhatTheAPIRefuses(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "standard.wasm")
+	if _, _, err := runCLI(t, "plugin", "build", "../../plugins/standard/wasm", "-o", wasm); err != nil {
+		t.Fatal(err)
+	}
+	for event, want := range map[string]string{
+		`{"type": "client.create", "entity": {"type": "client", "id": "1"}, "data": {}}`:                                       "account_id: is required",
+		`{"account_id": "acc_1", "type": "client.create", "data": {}}`:                                                         "entity: type and id are required",
+		`{"account_id": "acc_1", "type": "Client", "entity": {"type": "client", "id": "1"}}`:                                   "type: \"Client\" is not an event type",
+		`{"acount_id": "acc_1", "type": "client.create", "entity": {"type": "client", "id": "1"}, "data": {}}`:                 `unknown field "acount_id"`,
+		`{"account_id": "acc_1", "type": "client.create", "entity": {"type": "client", "id": "1"}, "user": {}}`:                "user.id: is required",
+		`{"account_id": "acc_1", "type": "client.create", "entity": {"type": "client", "id": "1"}, "source": {"type": "API"}}`: "source.type",
+	} {
+		file := filepath.Join(dir, "event.json")
+		if err := os.WriteFile(file, []byte(event), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := runCLI(t, "plugin", "test", "--plugin", wasm, "--event", file); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err %v, want one saying %q", event, err, want)
+		}
 	}
 }
 
@@ -154,5 +186,33 @@ func TestPluginTestOffersTheServerKeyAndURLs(t *testing.T) {
 	}
 	if sns["Type"] != "Notification" || sns["Signature"] == "" || sns["SigningCertURL"] != "https://switchyard.example/hooks/certificates/test.pem" {
 		t.Errorf("shaped %v", sns)
+	}
+}
+
+// TestServeErrorsNameTheFlag starts serve with one setting wrong at a time: each error names the
+// flag to change.
+func TestServeErrorsNameTheFlag(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	aFile := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(aFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for flag, args := range map[string][]string{
+		"--addr":         {"--addr", taken.Addr().String()},
+		"--metrics-addr": {"--metrics-addr", taken.Addr().String()},
+		"--database":     {"--database", "mysql://db/switchyard"},
+		"--data-dir":     {"--data-dir", filepath.Join(aFile, "data")},
+		"--tls-cert":     {"--tls-cert", "missing-cert.pem", "--tls-key", "missing-key.pem"},
+	} {
+		base := []string{"serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--admin-token", "flags-admin"}
+		_, _, err := runCLI(t, append(base, args...)...)
+		if err == nil || !strings.Contains(err.Error(), flag) {
+			t.Errorf("serve %v: err %v, want one naming %s", args, err, flag)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -139,6 +140,9 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	if err := checkEventFile(*eventFile, event); err != nil {
+		return err
+	}
 	var sub custom.TestSubscription
 	if *subFile != "" {
 		if err := readJSONFile(*subFile, &sub); err != nil {
@@ -177,6 +181,21 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "%s: %s\n", h.Name, h.Value)
 	}
 	fmt.Fprintf(stdout, "\n%s\n", req.Body)
+	return nil
+}
+
+// checkEventFile refuses an event that POST /v1/events would refuse, with the same message, so that
+// an event tried here can be published as it is. (Only the account's existence is not checked.)
+func checkEventFile(name string, event []byte) error {
+	var in engine.NewEvent
+	dec := json.NewDecoder(bytes.NewReader(event))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return fmt.Errorf("%s is not an event as POST /v1/events takes it: %w", name, err)
+	}
+	if err := in.Validate(""); err != nil {
+		return fmt.Errorf("%s: POST /v1/events would refuse this event: %w", name, err)
+	}
 	return nil
 }
 

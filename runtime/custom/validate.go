@@ -39,10 +39,10 @@ type TestSubscription struct {
 
 // Shaped is the request a dry run produced, as a receiver would get it.
 type Shaped struct {
-	Method  string       `json:"method"`
-	URL     string       `json:"url"`
-	Headers []sdk.Header `json:"headers"`
-	Body    string       `json:"body"`
+	Method  string              `json:"method"`
+	URL     string              `json:"url"`
+	Headers []engine.HeaderLine `json:"headers"`
+	Body    string              `json:"body"`
 	// Secret is the subscription secret it was signed with.
 	Secret string `json:"secret"`
 	// AppSecret is the test app's key, when the plugin asked the host to write it into the request.
@@ -118,12 +118,14 @@ func DryRun(ctx context.Context, p *runtime.Plugin, eventJSON []byte, ts TestSub
 	if req, _, err = engine.FillSecrets(s, url, req, keys); err != nil {
 		return nil, err
 	}
-	out := &Shaped{Method: req.Method, URL: url, Headers: req.Headers, Body: string(req.Body), Secret: ts.Secret, AppSecret: appSecret}
+	// Headers named as the API's attempts name them, so that one reader takes both.
+	headers := make([]engine.HeaderLine, len(req.Headers))
+	for i, h := range req.Headers {
+		headers[i] = engine.HeaderLine{Name: h.Name, Value: h.Value}
+	}
+	out := &Shaped{Method: req.Method, URL: url, Headers: headers, Body: string(req.Body), Secret: ts.Secret, AppSecret: appSecret}
 	if out.Method == "" {
 		out.Method = "POST"
-	}
-	if out.Headers == nil {
-		out.Headers = []sdk.Header{}
 	}
 	if err := checkSendable(out); err != nil {
 		return nil, err
