@@ -29,13 +29,13 @@ func ParseDatabase(url, dataDir string) (Database, error) {
 	case strings.HasPrefix(url, "sqlite://"):
 		path := strings.TrimPrefix(url, "sqlite://")
 		if path == "" {
-			return Database{}, fmt.Errorf("database %q: give the file's path, as sqlite:///var/lib/switchyard/switchyard.db", url)
+			return Database{}, fmt.Errorf("--database %q: give the file's path, as sqlite:///var/lib/switchyard/switchyard.db", url)
 		}
 		return Database{Driver: "sqlite", Path: path}, nil
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		return Database{Driver: "postgres", URL: url}, nil
 	}
-	return Database{}, fmt.Errorf("database %q: want sqlite://PATH or postgres://...", postgres.Redact(url))
+	return Database{}, fmt.Errorf("--database %q: want sqlite://PATH or postgres://...", postgres.Redact(url))
 }
 
 // String names the database for messages, without a password.

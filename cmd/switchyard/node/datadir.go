@@ -41,7 +41,7 @@ func lockDataDir(dir string) (*dataDirLock, error) {
 	path := filepath.Join(dir, lockFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("lock data dir: %w", err)
+		return nil, fmt.Errorf("--data-dir %s: %w", dir, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		holder, _ := os.ReadFile(path)
@@ -54,7 +54,7 @@ func lockDataDir(dir string) (*dataDirLock, error) {
 			return nil, fmt.Errorf("%w: %s serves from %s (it holds %s); stop it, or give this one another --data-dir",
 				ErrDataDirInUse, who, dir, path)
 		}
-		return nil, fmt.Errorf("lock data dir: %w", err)
+		return nil, fmt.Errorf("--data-dir %s: lock: %w", dir, err)
 	}
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
@@ -144,7 +144,7 @@ func Migrate(ctx context.Context, dataDir, database string) error {
 		return err
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+		return fmt.Errorf("--data-dir: %w", err)
 	}
 	lock, err := lockDataDir(dataDir)
 	if err != nil {
