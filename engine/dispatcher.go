@@ -196,9 +196,17 @@ func (d *dispatcher) unreserve(n int) {
 // dispatch delivers work that is already leased, in the slots reserved for it.
 func (d *dispatcher) dispatch(works []*Work) {
 	for _, w := range works {
-		d.inFlight.Add(1)
-		go d.deliver(w)
+		d.start(w)
 	}
+}
+
+// start lets w through the gate, or not, before the next claim: the claim takes no more of a
+// subscription than its cap less what the gate counts, and a delivery claimed but not yet counted
+// would be taken twice over.
+func (d *dispatcher) start(w *Work) {
+	p, wait := d.gate.enter(w.Subscription, d.clock.Now(), d.cfg.CapDelay)
+	d.inFlight.Add(1)
+	go d.deliver(w, p, wait)
 }
 
 // giveBack ends the leases of reserved work that will not be delivered now, and frees its slots.
@@ -287,7 +295,7 @@ func (d *dispatcher) claimLoop(ctx context.Context) {
 		now := d.clock.Now()
 		skip := d.gate.blocked(now)
 		works, err := d.store.ClaimDue(ctx, ClaimParams{Now: now, LeaseUntil: now.Add(d.cfg.Lease), Limit: n, Owner: d.owner,
-			PerSubscription: d.cfg.MaxPerSubscription, Skip: skip})
+			PerSubscription: d.cfg.MaxPerSubscription, Skip: skip, InFlight: d.gate.inFlight()})
 		for range n - len(works) {
 			<-d.slots
 		}
@@ -300,8 +308,7 @@ func (d *dispatcher) claimLoop(ctx context.Context) {
 			continue
 		}
 		for _, w := range works {
-			d.inFlight.Add(1)
-			go d.deliver(w)
+			d.start(w)
 		}
 		if len(works) == n {
 			continue // there may be more due right now
@@ -347,10 +354,10 @@ func (d *dispatcher) sleep(ctx context.Context, wait time.Duration) {
 	}
 }
 
-// deliver runs one claimed delivery to its end and hands the result to the recorder. A delivery
-// the gate holds back goes back to the store at once, due when the gate says, so that it holds no
-// slot while it waits.
-func (d *dispatcher) deliver(w *Work) {
+// deliver runs one claimed delivery, let through the gate as p, to its end and hands the result to
+// the recorder. A delivery the gate held back (p nil) goes back to the store at once, due after
+// wait, so that it holds no slot while it waits.
+func (d *dispatcher) deliver(w *Work, p *pass, wait time.Duration) {
 	defer d.inFlight.Done()
 	defer func() { <-d.slots }()
 	id := w.Delivery.ID
@@ -362,10 +369,8 @@ func (d *dispatcher) deliver(w *Work) {
 		delete(d.running, id)
 		d.runningMu.Unlock()
 	}()
-	now := d.clock.Now()
-	p, wait := d.gate.enter(w.Subscription, now, d.cfg.CapDelay)
 	if p == nil {
-		d.results <- result{release: id, releaseAt: now.Add(wait)}
+		d.results <- result{release: id, releaseAt: d.clock.Now().Add(wait)}
 		return
 	}
 	var res result

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"maps"
 	"net/url"
 	"strings"
 	"sync"
@@ -140,6 +141,13 @@ func (g *gate) blocked(now time.Time) []string {
 		}
 	}
 	return out
+}
+
+// inFlight counts the deliveries of each subscription let through and not yet done.
+func (g *gate) inFlight() map[string]int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return maps.Clone(g.perSub)
 }
 
 // done ends a pass. answered: the receiver sent a response; timedOut: it did not within the

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -38,13 +39,14 @@ var claimSQL = `WITH candidates AS (
 		LIMIT ?
 		FOR UPDATE OF d SKIP LOCKED
 	), due AS (
-		SELECT c.id, c.next_attempt_at, s.account_id,
+		SELECT c.id, c.next_attempt_at, s.account_id, COALESCE(f.n, 0) AS in_flight,
 			ROW_NUMBER() OVER (PARTITION BY c.subscription_id ORDER BY c.next_attempt_at, c.id) AS sub_turn
 		FROM candidates c JOIN subscriptions s ON s.id = c.subscription_id
+			LEFT JOIN (SELECT key AS sub, value::int AS n FROM json_each_text(?::json)) f ON f.sub = c.subscription_id
 	), turns AS (
 		SELECT id, next_attempt_at,
 			ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY sub_turn, next_attempt_at, id) AS turn
-		FROM due WHERE sub_turn <= ?
+		FROM due WHERE sub_turn + in_flight <= ?
 	), picked AS (
 		SELECT id, turn FROM turns ORDER BY turn, next_attempt_at, id LIMIT ?
 	)
@@ -89,10 +91,17 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 	}
 	// Not nil: NULL would compare unknown and leave every row out.
 	skip := append([]string{}, p.Skip...)
+	inFlight, err := json.Marshal(p.InFlight)
+	if err != nil {
+		return nil, err
+	}
+	if p.InFlight == nil {
+		inFlight = []byte("{}")
+	}
 	var claimed []claimedRow
-	err := s.write(ctx, func(tx *sqlx.Tx) error {
+	err = s.write(ctx, func(tx *sqlx.Tx) error {
 		claimed = claimed[:0]
-		return tx.SelectContext(ctx, &claimed, rebind(claimSQL), ToMS(p.Now), skip, claimWindow*p.Limit, perSub, p.Limit,
+		return tx.SelectContext(ctx, &claimed, rebind(claimSQL), ToMS(p.Now), skip, claimWindow*p.Limit, string(inFlight), perSub, p.Limit,
 			ToMS(p.LeaseUntil), p.Owner, ToMS(p.Now))
 	})
 	if err != nil {

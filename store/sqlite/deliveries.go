@@ -44,13 +44,14 @@ var claimSelectSQL = `WITH candidates AS (
 		ORDER BY next_attempt_at, id
 		LIMIT ?
 	), due AS (
-		SELECT c.id, c.next_attempt_at, s.account_id,
+		SELECT c.id, c.next_attempt_at, s.account_id, COALESCE(f.n, 0) AS in_flight,
 			ROW_NUMBER() OVER (PARTITION BY c.subscription_id ORDER BY c.next_attempt_at, c.id) AS sub_turn
 		FROM candidates c JOIN subscriptions s ON s.id = c.subscription_id
+			LEFT JOIN (SELECT key AS sub, value AS n FROM json_each(?)) f ON f.sub = c.subscription_id
 	), turns AS (
 		SELECT id, next_attempt_at,
 			ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY sub_turn, next_attempt_at, id) AS turn
-		FROM due WHERE sub_turn <= ?
+		FROM due WHERE sub_turn + in_flight <= ?
 	)
 	SELECT ` + qualify("d", deliveryCols) + ` FROM turns t JOIN deliveries d ON d.id = t.id
 	ORDER BY t.turn, t.next_attempt_at, t.id
@@ -103,7 +104,14 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 		if p.Skip == nil {
 			skip = []byte("[]")
 		}
-		if err := tx.SelectContext(ctx, &rows, claimSelectSQL, ToMS(p.Now), string(skip), claimWindow*p.Limit, perSub, p.Limit); err != nil {
+		inFlight, err := json.Marshal(p.InFlight)
+		if err != nil {
+			return err
+		}
+		if p.InFlight == nil {
+			inFlight = []byte("{}")
+		}
+		if err := tx.SelectContext(ctx, &rows, claimSelectSQL, ToMS(p.Now), string(skip), claimWindow*p.Limit, string(inFlight), perSub, p.Limit); err != nil {
 			return err
 		}
 		upd := stmt(tx, claimOneSQL)

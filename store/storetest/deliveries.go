@@ -819,6 +819,30 @@ func testClaimDueTakesTurns(t *testing.T, open func(t *testing.T) engine.Store) 
 	wantIDs(t, "no limit per subscription", workIDs(h.claimPer(base, 10, 0)), []string{backlog[3].ID, backlog[4].ID, backlog[5].ID})
 }
 
+// testClaimDueCountsInFlight: of a subscription with deliveries in flight, a claim takes no more
+// than the limit per subscription less those; other subscriptions are not held back.
+func testClaimDueCountsInFlight(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app := h.app()
+	busy, quiet := h.sub(app, h.account()), h.sub(app, h.account())
+	var backlog []*engine.Delivery
+	for i := range 5 {
+		backlog = append(backlog, h.deliver(busy, at(time.Duration(-100+i)*time.Second)))
+	}
+	q := h.deliver(quiet, at(-time.Second))
+	claim := func(inFlight map[string]int) []*engine.Work {
+		t.Helper()
+		ws, err := h.s.ClaimDue(h.ctx, engine.ClaimParams{Now: base, LeaseUntil: at(time.Minute), Limit: 10, PerSubscription: 3, InFlight: inFlight})
+		if err != nil {
+			t.Fatalf("ClaimDue: %v", err)
+		}
+		return ws
+	}
+	wantIDs(t, "a claim beside 2 in flight of 3", workIDs(claim(map[string]int{busy.ID: 2, "sub_gone": 7})), []string{backlog[0].ID, q.ID})
+	wantIDs(t, "a claim with the cap full", workIDs(claim(map[string]int{busy.ID: 3})), nil)
+	wantIDs(t, "a claim with nothing in flight", workIDs(claim(nil)), []string{backlog[1].ID, backlog[2].ID, backlog[3].ID})
+}
+
 // testClaimDueSkips: the deliveries of subscriptions the dispatcher cannot send to now are not
 // claimed, however old, and the others are; once they are no longer skipped they are claimed.
 func testClaimDueSkips(t *testing.T, open func(t *testing.T) engine.Store) {

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"ClaimDueConcurrent", testClaimDueConcurrent},
 		{"ClaimDueTakesTurns", testClaimDueTakesTurns},
 		{"ClaimDueSkips", testClaimDueSkips},
+		{"ClaimDueCountsInFlight", testClaimDueCountsInFlight},
 		{"CompleteTransitions", testCompleteTransitions},
 		{"CompleteAttempts", testCompleteAttempts},
 		{"CompleteAfterEnd", testCompleteAfterEnd},
