@@ -205,7 +205,16 @@ const (
 	DeliveryFailed DeliveryState = "failed"
 	// DeliveryDead used up its attempts. It can be retried by hand.
 	DeliveryDead DeliveryState = "dead"
+	// DeliverySkipped ended unsent, on purpose rather than by failure: a style's rule said its
+	// receiver must not have it (StyleHooks.Skip: a SalesKing user without the permission), or
+	// the operator skipped it. Nothing reached the receiver; it can be retried by hand, which asks
+	// the rule again.
+	DeliverySkipped DeliveryState = "skipped"
 )
+
+// OutcomeSkip is the outcome of the attempt that records a delivery skipped by a style's rule:
+// no request was made. It is the host's, not a plugin's (sdk.OutcomeSuccess and the others).
+const OutcomeSkip = "skip"
 
 // DeliveryKind says what a delivery carries.
 type DeliveryKind string

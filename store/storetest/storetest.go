@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"CompleteAfterEnd", testCompleteAfterEnd},
 		{"CompleteSkipsMissing", testCompleteSkipsMissing},
 		{"CompleteHealth", testCompleteHealth},
+		{"CompleteSkipped", testCompleteSkipped},
 		{"NextDue", testNextDue},
 		{"CountDeliveries", testCountDeliveries},
 		{"RecoverLeases", testRecoverLeases},
