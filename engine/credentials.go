@@ -127,3 +127,9 @@ func (e *Engine) RevokeCredential(ctx context.Context, id string) (removed []str
 	}
 	return removed, nil
 }
+
+// GetCredential returns one credential, revoked or not: for a style that decides a delivery by
+// the credential its subscription was made with (SalesKing's roles read the granting user).
+func (e *Engine) GetCredential(ctx context.Context, id string) (*Credential, error) {
+	return e.store.GetCredential(ctx, id)
+}
