@@ -186,8 +186,10 @@ func TestRolesEndToEnd(t *testing.T) {
 	fourth := deleteInvoiceAt("i4", time.Now().Add(3*time.Second))
 	setPermissions("manager", "clients:create")
 	ended(fourth, "/nobody", engine.DeliverySucceeded)
-	ended(fourth, "/clerk", engine.DeliverySkipped)
-	ended(fourth, "/manager", engine.DeliverySkipped)
+	if clerk4 := ended(fourth, "/clerk", engine.DeliverySkipped); !strings.Contains(clerk4.LastError, `"clerk" is no longer a user`) {
+		t.Errorf("the removed user's delivery: last_error %q; want it to say the user is gone", clerk4.LastError)
+	}
+	wantSkipped(ended(fourth, "/manager", engine.DeliverySkipped), "manager")
 
 	// What reached the receiver, each checked there by SalesKing's SDK rules: the deliveries that
 	// succeeded, and nothing for the skipped ones. A skipped delivery has ended without a request,
