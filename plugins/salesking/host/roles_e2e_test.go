@@ -25,7 +25,8 @@ const canDeleteInvoices = "invoices:delete"
 // the independent receiver (examples/receivers/salesking.js) on loopback. Three tokens of one app
 // subscribe to invoice.delete: one granted by a clerk who may not delete invoices, one by a
 // manager who may, one that names no user. The clerk's app gets no callback and its delivery is
-// skipped, visible as such through the API; then the platform swaps the two users' permissions,
+// skipped, visible as such through the API, and skipped again when retried by hand; then the
+// platform swaps the two users' permissions,
 // and the next event reaches the clerk's app and not the manager's; then the manager is given the
 // whole object and the clerk is removed from the company; last, an event held back by deliver_at
 // meets the permissions changed while it waited. The token without a user receives every event.
@@ -156,6 +157,12 @@ func TestRolesEndToEnd(t *testing.T) {
 		t.Errorf("GET /v1/deliveries?status=skipped: %v; want the clerk's %s", got, clerk1.ID)
 	}
 
+	// Retried by hand while the clerk still may not delete invoices, it is skipped again.
+	tn.App.MustDo("POST", "/v1/deliveries/"+clerk1.ID+"/retry", nil, http.StatusAccepted, nil)
+	if again := ended(first, "/clerk", engine.DeliverySkipped); len(again.AttemptLog) != 2 || again.AttemptLog[1].Outcome != engine.OutcomeSkip || again.AttemptLog[1].RequestURL != "" {
+		t.Errorf("the retried skipped delivery: attempts %+v; want a second skip, with no request", again.AttemptLog)
+	}
+
 	// The platform changes the users' rights: they apply to the next event.
 	setPermissions("clerk", "clients:create", "invoices:create", canDeleteInvoices)
 	setPermissions("manager", "invoices:create")
@@ -218,8 +225,8 @@ func TestRolesEndToEnd(t *testing.T) {
 	// Skips are counted apart from failures.
 	s := node.Admin.MustDo("GET", "/metrics", nil, http.StatusOK, nil)
 	for _, want := range []string{
-		`switchyard_deliveries_total{format="salesking",outcome="skipped"} 5`,
-		`switchyard_attempts_total{format="salesking",outcome="skip"} 5`,
+		`switchyard_deliveries_total{format="salesking",outcome="skipped"} 6`,
+		`switchyard_attempts_total{format="salesking",outcome="skip"} 6`,
 		`switchyard_deliveries_total{format="salesking",outcome="succeeded"} 7`,
 	} {
 		if !strings.Contains(string(s.Body), want+"\n") {
