@@ -74,7 +74,7 @@ func TestRetryPendingDeliveryNow(t *testing.T) {
 
 	r := tn.App.Do("POST", "/v1/deliveries/"+d.ID+"/retry", nil)
 	msg := errorMessage(t, r)
-	want := fmt.Sprintf("delivery %s is succeeded; only a pending, failed or dead delivery can be retried", d.ID)
+	want := fmt.Sprintf("delivery %s is succeeded; only a pending, failed, dead or skipped delivery can be retried", d.ID)
 	if r.Status != http.StatusConflict || msg != want {
 		t.Errorf("retry of a delivery that succeeded: %d %q; want 409 %q", r.Status, msg, want)
 	}

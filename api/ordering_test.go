@@ -236,8 +236,13 @@ func TestOrderedEntityHeldAlone(t *testing.T) {
 	// Skipped, it releases the next, which fails and dies in its turn.
 	var skipped delivery
 	tn.App.MustDo("POST", "/v1/deliveries/"+dead.Data[0].ID+"/skip", nil, http.StatusOK, &skipped)
-	if skipped.State != "failed" {
-		t.Errorf("skipped delivery is %s; want failed", skipped.State)
+	if skipped.State != "skipped" {
+		t.Errorf("skipped delivery is %s; want skipped", skipped.State)
+	}
+	var listed listOf[delivery]
+	tn.App.MustDo("GET", "/v1/deliveries?status=skipped", nil, http.StatusOK, &listed)
+	if len(listed.Data) != 1 || listed.Data[0].ID != dead.Data[0].ID {
+		t.Errorf("GET /v1/deliveries?status=skipped: %+v; want the skipped one alone", listed.Data)
 	}
 	if r := tn.App.Do("POST", "/v1/deliveries/"+dead.Data[0].ID+"/skip", nil); r.Status != http.StatusConflict {
 		t.Errorf("skipping it again: %d %s; want 409", r.Status, r.Body)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -16,6 +17,11 @@ type NewCredential struct {
 	// AllAccounts lets a credential bound to no account, with the events:publish scope, publish
 	// into every account: a platform backend's. It must be asked for.
 	AllAccounts bool `json:"all_accounts"`
+	// UserID names the user of the account who granted an access token, as OAuth records whose
+	// consent a token carries. The user must be recorded first (PUT
+	// /v1/accounts/{id}/users/{user_id}): a name that matches no one would make the token's
+	// deliveries depend on a user the platform never described.
+	UserID string `json:"user_id"`
 }
 
 // IssuedCredential is a new credential with the secret the caller must keep: it is stored only as
@@ -47,6 +53,16 @@ func (e *Engine) CreateCredential(ctx context.Context, appID string, in NewCrede
 	} else if in.Kind == CredentialAccessToken {
 		return nil, invalidf("account_id", "an access token is granted by an account; name it")
 	}
+	if in.UserID != "" {
+		if in.Kind != CredentialAccessToken {
+			return nil, invalidf("user_id", "only an access token is granted by a user; an %s credential names none", in.Kind)
+		}
+		if _, err := e.store.GetAccountUser(ctx, in.AccountID, in.UserID); errors.Is(err, ErrNotFound) {
+			return nil, invalidf("user_id", "%q is not a user of account %s: record it first with PUT /v1/accounts/%s/users/%s", in.UserID, in.AccountID, in.AccountID, in.UserID)
+		} else if err != nil {
+			return nil, fmt.Errorf("user %s of account %s: %w", in.UserID, in.AccountID, err)
+		}
+	}
 	scopes, err := normalizeScopes(in.Scopes)
 	if err != nil {
 		return nil, err
@@ -66,7 +82,7 @@ func (e *Engine) CreateCredential(ctx context.Context, appID string, in NewCrede
 	}
 	c := &Credential{
 		ID: NewID("crd"), AppID: appID, AccountID: in.AccountID, Kind: in.Kind, Scopes: scopes,
-		Primary: in.Primary, AllAccounts: in.AllAccounts, CreatedAt: e.now(),
+		Primary: in.Primary, AllAccounts: in.AllAccounts, UserID: in.UserID, CreatedAt: e.now(),
 	}
 	secret := randomToken(32)
 	issued := &IssuedCredential{Credential: c}
@@ -110,4 +126,10 @@ func (e *Engine) RevokeCredential(ctx context.Context, id string) (removed []str
 		e.logger.Error("tell the other nodes of a revocation", "credential", id, "err", perr)
 	}
 	return removed, nil
+}
+
+// GetCredential returns one credential, revoked or not: for a style that decides a delivery by
+// the credential its subscription was made with (SalesKing's roles read the granting user).
+func (e *Engine) GetCredential(ctx context.Context, id string) (*Credential, error) {
+	return e.store.GetCredential(ctx, id)
 }

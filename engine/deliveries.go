@@ -22,9 +22,9 @@ type DeliveryQuery struct {
 // ListDeliveries lists the caller's deliveries; the operator's, every app's.
 func (e *Engine) ListDeliveries(ctx context.Context, p *Principal, q DeliveryQuery) ([]*Delivery, error) {
 	switch q.State {
-	case "", DeliveryPending, DeliveryInFlight, DeliverySucceeded, DeliveryFailed, DeliveryDead:
+	case "", DeliveryPending, DeliveryInFlight, DeliverySucceeded, DeliveryFailed, DeliveryDead, DeliverySkipped:
 	default:
-		return nil, invalidf("status", "%q is not one of pending, in_flight, succeeded, failed, dead", q.State)
+		return nil, invalidf("status", "%q is not one of pending, in_flight, succeeded, failed, dead, skipped", q.State)
 	}
 	page := normalizePage(Page{Limit: q.Limit})
 	// A credential of the whole app sees what the accounts that granted the app have sent it.
@@ -64,7 +64,7 @@ func (e *Engine) GetDelivery(ctx context.Context, p *Principal, id string) (*Del
 	return d, attempts, nil
 }
 
-// RetryDelivery makes one of the caller's deliveries due now: a failed or dead one pending again
+// RetryDelivery makes one of the caller's deliveries due now: a failed, dead or skipped one pending again
 // (keeping its attempts), a pending one due now rather than at its scheduled retry. It reports
 // whether the delivery was pending already. One being sent or sent is a conflict.
 func (e *Engine) RetryDelivery(ctx context.Context, p *Principal, id string) (*Delivery, bool, error) {
@@ -89,7 +89,8 @@ const MaxBulkRetry = 1000
 // BulkRetry is what RetryDeliveries retries: the caller's deliveries matching every given field.
 type BulkRetry struct {
 	SubscriptionID string `json:"subscription_id"`
-	// Status is failed, dead or pending; empty means failed and dead.
+	// Status is failed, dead, pending or skipped; empty means failed and dead: a skipped delivery
+	// was held back on purpose, so only a caller who names it sends it again.
 	Status DeliveryState `json:"status"`
 	// Since and Until bound when the deliveries were created: Since inclusive, Until exclusive.
 	Since *time.Time `json:"since"`
@@ -104,10 +105,10 @@ func (e *Engine) RetryDeliveries(ctx context.Context, p *Principal, q BulkRetry)
 	switch q.Status {
 	case "":
 		states = []DeliveryState{DeliveryFailed, DeliveryDead}
-	case DeliveryFailed, DeliveryDead, DeliveryPending:
+	case DeliveryFailed, DeliveryDead, DeliveryPending, DeliverySkipped:
 		states = []DeliveryState{q.Status}
 	default:
-		return 0, invalidf("status", "%q is not one of failed, dead, pending (leave it out for failed and dead)", q.Status)
+		return 0, invalidf("status", "%q is not one of failed, dead, pending, skipped (leave it out for failed and dead)", q.Status)
 	}
 	if q.Since != nil && q.Until != nil && !q.Until.After(*q.Since) {
 		return 0, invalidf("until", "must be after since")
@@ -146,9 +147,10 @@ func (e *Engine) deliveryScope(p *Principal, appID string) DeliveryFilter {
 	return f
 }
 
-// SkipDelivery ends a pending or dead delivery without sending it (it becomes failed), so that
-// the deliveries behind it in its ordered queue go on: what an operator does when a receiver will
-// never take one update, and its subscription's on_dead is block.
+// SkipDelivery ends a pending or dead delivery without sending it (it becomes skipped, as one a
+// style's rule holds back does), so that the deliveries behind it in its ordered queue go on: what
+// an operator does when a receiver will never take one update, and its subscription's on_dead is
+// block.
 func (e *Engine) SkipDelivery(ctx context.Context, p *Principal, id string) (*Delivery, error) {
 	if _, _, err := e.GetDelivery(ctx, p, id); err != nil {
 		return nil, err

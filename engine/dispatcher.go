@@ -436,6 +436,15 @@ func (d *dispatcher) attempt(ctx context.Context, w *Work) result {
 		a.Outcome, a.Error = sdk.OutcomeGiveUp, "the subscription is disabled: "+sub.DisabledReason
 		return result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID}}
 	}
+	// Before the pacer, so that a delivery no one may receive spends none of the receiver's rate.
+	switch reason, err := d.styles.skip(ctx, w); {
+	case err != nil:
+		a.Error = "decide whether to skip the delivery: " + err.Error()
+		return result{outcome: d.retry(w, a, 0)}
+	case reason != "":
+		a.Outcome, a.Error = OutcomeSkip, reason
+		return result{outcome: &Outcome{Attempt: a, State: DeliverySkipped, SubscriptionID: sub.ID}}
+	}
 	if wait := d.pacer.wait(sub, w.Delivery.ID, start); wait > 0 {
 		return result{release: w.Delivery.ID, releaseAt: start.Add(wait)}
 	}
@@ -694,6 +703,9 @@ func (d *dispatcher) logAttempt(o *Outcome) {
 		level, msg = slog.LevelError, "delivery dead: no attempts left"
 	case DeliveryFailed:
 		level, msg = slog.LevelError, "delivery failed for good"
+	case DeliverySkipped:
+		// A rule the operator's platform set (a user's permissions) did its work: nothing failed.
+		level, msg = slog.LevelInfo, "delivery skipped: not sent"
 	}
 	d.logger.Log(context.Background(), level, msg, "delivery", a.DeliveryID, "subscription", o.SubscriptionID,
 		"attempt", a.Number, "status", a.ResponseStatus, "outcome", a.Outcome, "next", o.State,

@@ -59,10 +59,14 @@ type Credential struct {
 	Primary bool `json:"primary"`
 	// AllAccounts lets an unbound events:publish credential publish into, and read back the events
 	// of, every account: a platform backend's. Only the operator issues it, and only by asking.
-	AllAccounts bool       `json:"all_accounts,omitempty"`
-	SecretHash  []byte     `json:"-"`
-	CreatedAt   time.Time  `json:"created_at"`
-	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	AllAccounts bool `json:"all_accounts,omitempty"`
+	// UserID is the account's user who granted an access token (a user recorded with
+	// PutAccountUser), when the platform said: styles with roles (SalesKing) deliver to the
+	// token's subscriptions only what that user may see.
+	UserID     string     `json:"user_id,omitempty"`
+	SecretHash []byte     `json:"-"`
+	CreatedAt  time.Time  `json:"created_at"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 }
 
 // Grant is an account's permission for an app to receive some of its events: what lets a
@@ -201,7 +205,16 @@ const (
 	DeliveryFailed DeliveryState = "failed"
 	// DeliveryDead used up its attempts. It can be retried by hand.
 	DeliveryDead DeliveryState = "dead"
+	// DeliverySkipped ended unsent, on purpose rather than by failure: a style's rule said its
+	// receiver must not have it (StyleHooks.Skip: a SalesKing user without the permission), or
+	// the operator skipped it. Nothing reached the receiver; it can be retried by hand, which asks
+	// the rule again.
+	DeliverySkipped DeliveryState = "skipped"
 )
+
+// OutcomeSkip is the outcome of the attempt that records a delivery skipped by a style's rule:
+// no request was made. It is the host's, not a plugin's (sdk.OutcomeSuccess and the others).
+const OutcomeSkip = "skip"
 
 // DeliveryKind says what a delivery carries.
 type DeliveryKind string

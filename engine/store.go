@@ -91,8 +91,8 @@ type Store interface {
 	// Complete records finished attempts in one transaction. For each outcome it inserts the
 	// attempt, numbering it after the delivery's stored attempts (and setting Attempt.Number),
 	// counts it on the delivery, and moves the delivery to its next state and updates the
-	// subscription's health, unless the delivery has meanwhile succeeded, failed or died (a late
-	// outcome, which changes neither). An outcome for a delivery that no longer exists is skipped.
+	// subscription's health (not for a skipped outcome), unless the delivery has meanwhile
+	// succeeded, failed, died or been skipped (a late outcome, which changes neither). An outcome for a delivery that no longer exists is skipped.
 	Complete(ctx context.Context, outcomes []*Outcome) error
 	// NextDue returns when the earliest pending delivery of a subscription not paused is due, and
 	// false when none is pending.
@@ -116,7 +116,7 @@ type Store interface {
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)
 	// ListAttempts returns a delivery's attempts, first first.
 	ListAttempts(ctx context.Context, deliveryID string) ([]*Attempt, error)
-	// RetryDelivery makes a failed or dead delivery pending and due at now, keeping its attempts,
+	// RetryDelivery makes a failed, dead or skipped delivery pending and due at now, keeping its attempts,
 	// and a pending one due at now unless it is due sooner; in_flight and succeeded give a
 	// *ConflictError that names the delivery and its state.
 	RetryDelivery(ctx context.Context, id string, now time.Time) (*Delivery, error)
@@ -130,7 +130,7 @@ type Store interface {
 	// delivery's Sequence, else when they were stored), and each new delivery whose p.OrderingKey
 	// is set takes the next Sequence of its queue, in that order.
 	ReplaySubscription(ctx context.Context, p ReplayParams) (int, error)
-	// SkipDelivery ends a pending or dead delivery without sending it: it becomes failed, with
+	// SkipDelivery ends a pending or dead delivery without sending it: it becomes skipped, with
 	// reason as its last error, which releases the deliveries of its ordered queue behind it.
 	// Other states give ErrConflict.
 	SkipDelivery(ctx context.Context, id, reason string, now time.Time) (*Delivery, error)
@@ -240,7 +240,8 @@ type Work struct {
 type Outcome struct {
 	Attempt *Attempt
 	// State is the delivery's next state: pending (a retry, due at NextAttemptAt), succeeded,
-	// failed or dead.
+	// failed, dead or skipped. A skipped outcome leaves the subscription's health alone: the
+	// receiver was not asked.
 	State         DeliveryState
 	NextAttemptAt time.Time
 	// SubscriptionID is the delivery's subscription, whose health the outcome updates.
@@ -324,7 +325,7 @@ type RetryDeliveriesParams struct {
 	// the others are ignored.
 	Scope          DeliveryFilter
 	SubscriptionID string
-	// States are the states retried, of pending, failed and dead; at least one.
+	// States are the states retried, of pending, failed, dead and skipped; at least one.
 	States []DeliveryState
 	// Since (inclusive) and Until (exclusive) bound the deliveries' CreatedAt; zero: no bound.
 	Since, Until time.Time

@@ -126,6 +126,11 @@ type StyleHooks struct {
 	// Kept applies what a plugin's on_response asked to keep, after a successful attempt. The
 	// attempt is recorded after it returns, so it may note on a.Error why nothing was applied.
 	Kept func(ctx context.Context, w *Work, a *Attempt) error
+	// Skip runs first on the delivery path, before Prepare and the plugin: a non-empty reason ends
+	// the delivery unsent, as skipped (DeliverySkipped), with the reason as its error. It is for a
+	// vendor's rule that a receiver must not have something at all (SalesKing's roles: a user who
+	// may not see an object gets no callback about it), not for a failure: an error is retried.
+	Skip func(ctx context.Context, w *Work) (reason string, err error)
 	// Admit vets a subscription in the format before it is stored, when it is created and when it
 	// changes, whichever API the call came through: a style's rules (SalesKing's scopes and app
 	// URL) must not be stepped around through the native API. The operator is not asked.
@@ -197,6 +202,13 @@ func (s *styleHooks) prepare(ctx context.Context, w *Work) (DeliveryURLs, json.R
 	}
 	state, err := h.Prepare(ctx, w, &urls)
 	return urls, state, err
+}
+
+func (s *styleHooks) skip(ctx context.Context, w *Work) (string, error) {
+	if h := s.get(w.Subscription.Format); h.Skip != nil {
+		return h.Skip(ctx, w)
+	}
+	return "", nil
 }
 
 func (s *styleHooks) admit(ctx context.Context, p *Principal, sub *Subscription) error {

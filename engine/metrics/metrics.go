@@ -70,7 +70,7 @@ func New(queue Counter, clock engine.Clock, logger *slog.Logger) *Metrics {
 	m := &Metrics{registry: prometheus.NewRegistry(), logger: logger}
 	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchyard_attempts_total",
-		Help: "Delivery attempts recorded, by the subscription's format and the attempt's outcome (success, retry, give_up, disable).",
+		Help: "Delivery attempts recorded, by the subscription's format and the attempt's outcome (success, retry, give_up, disable, or skip: a style's rule kept the delivery from its receiver, and nothing was sent).",
 	}, []string{"format", "outcome"})
 	m.attemptDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "switchyard_attempt_duration_seconds",
@@ -79,7 +79,7 @@ func New(queue Counter, clock engine.Clock, logger *slog.Logger) *Metrics {
 	}, []string{"format", "outcome"})
 	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchyard_deliveries_total",
-		Help: "Deliveries that reached an end, by format and end state (succeeded, failed, dead).",
+		Help: "Deliveries that reached an end, by format and end state (succeeded, failed, dead, skipped).",
 	}, []string{"format", "outcome"})
 	m.paced = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchyard_deliveries_paced_total",
@@ -150,11 +150,11 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 
 func (m *Metrics) AttemptFinished(format, outcome string, next engine.DeliveryState, took time.Duration) {
-	outcome = bounded(outcome, sdk.OutcomeSuccess, sdk.OutcomeRetry, sdk.OutcomeGiveUp, sdk.OutcomeDisable)
+	outcome = bounded(outcome, sdk.OutcomeSuccess, sdk.OutcomeRetry, sdk.OutcomeGiveUp, sdk.OutcomeDisable, engine.OutcomeSkip)
 	m.attempts.WithLabelValues(format, outcome).Inc()
 	m.attemptDuration.WithLabelValues(format, outcome).Observe(took.Seconds())
 	switch next {
-	case engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead:
+	case engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead, engine.DeliverySkipped:
 		m.deliveries.WithLabelValues(format, string(next)).Inc()
 	}
 }

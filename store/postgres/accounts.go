@@ -89,9 +89,9 @@ func (s *Store) CreateCredential(ctx context.Context, c *engine.Credential) erro
 		hash = []byte{}
 	}
 	err = s.write(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, rebind(`INSERT INTO credentials (`+credentialCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		_, err := tx.ExecContext(ctx, rebind(`INSERT INTO credentials (`+credentialCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			c.ID, c.AppID, toNullString(c.AccountID), string(c.Kind), toNullString(c.ClientID), string(scopes),
-			c.Primary, hash, ToMS(c.CreatedAt), ToNullMS(c.RevokedAt), c.AllAccounts)
+			c.Primary, hash, ToMS(c.CreatedAt), ToNullMS(c.RevokedAt), c.AllAccounts, toNullString(c.UserID))
 		return err
 	})
 	if err != nil {

@@ -265,7 +265,7 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 			return fmt.Errorf("complete: outcome %d has no attempt: %w", i, engine.ErrInvalid)
 		}
 		switch o.State {
-		case engine.DeliveryPending, engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead:
+		case engine.DeliveryPending, engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead, engine.DeliverySkipped:
 		default:
 			return fmt.Errorf("complete: outcome %d: a delivery cannot move to %q: %w", i, o.State, engine.ErrInvalid)
 		}
@@ -297,7 +297,7 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 			finished := ToMS(a.StartedAt.Add(time.Duration(a.DurationMS) * time.Millisecond))
 			ended := false
 			switch engine.DeliveryState(state) {
-			case engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead:
+			case engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead, engine.DeliverySkipped:
 				ended = true
 				_, err = count.ExecContext(ctx, number, a.ResponseStatus, cleanText(a.Error), finished, a.DeliveryID)
 			default:
@@ -322,6 +322,10 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 				// A late outcome: its lease expired and a later attempt ended the delivery. That
 				// attempt's result is the newer news of the receiver; this one must not mark the
 				// subscription failing since before it, nor clear or disable anything.
+				continue
+			}
+			if o.State == engine.DeliverySkipped {
+				// Nothing was sent: the receiver is neither healthier nor failing for it.
 				continue
 			}
 
@@ -507,7 +511,7 @@ func (s *Store) ListAttempts(ctx context.Context, deliveryID string) ([]*engine.
 const retryOneSQL = `UPDATE deliveries
 	SET state = 'pending', lease_until = NULL, lease_owner = '', updated_at = ?,
 		next_attempt_at = CASE WHEN state = 'pending' AND next_attempt_at < ? THEN next_attempt_at ELSE ? END
-	WHERE id = ? AND state IN ('pending', 'failed', 'dead')
+	WHERE id = ? AND state IN ('pending', 'failed', 'dead', 'skipped')
 	RETURNING ` + deliveryCols
 
 func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) (*engine.Delivery, error) {
@@ -521,7 +525,7 @@ func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) (*e
 		if err := tx.GetContext(ctx, &state, rebind(`SELECT state FROM deliveries WHERE id = ?`), id); err != nil {
 			return err // ErrNoRows: not found
 		}
-		return engine.Conflictf("delivery %s is %s; only a pending, failed or dead delivery can be retried", id, state)
+		return engine.Conflictf("delivery %s is %s; only a pending, failed, dead or skipped delivery can be retried", id, state)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("retry delivery %q: %w", id, MapError(err))
@@ -552,7 +556,7 @@ func (s *Store) RetryDeliveries(ctx context.Context, p engine.RetryDeliveriesPar
 	var stateArgs []any
 	for _, st := range p.States {
 		switch st {
-		case engine.DeliveryFailed, engine.DeliveryDead:
+		case engine.DeliveryFailed, engine.DeliveryDead, engine.DeliverySkipped:
 			states = append(states, "state = '"+string(st)+"'")
 		case engine.DeliveryPending:
 			// One already due is not retried again, so that repeating the call comes to an end.

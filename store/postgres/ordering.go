@@ -76,7 +76,7 @@ func (s *Store) SkipDelivery(ctx context.Context, id, reason string, now time.Ti
 	var r deliveryRow
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		err := tx.GetContext(ctx, &r, rebind(`UPDATE deliveries
-			SET state = 'failed', last_error = ?, lease_until = NULL, updated_at = ?
+			SET state = 'skipped', last_error = ?, lease_until = NULL, updated_at = ?
 			WHERE id = ? AND state IN ('pending', 'dead')
 			RETURNING `+deliveryCols),
 			cleanText(reason), ToMS(now), id)

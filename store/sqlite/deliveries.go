@@ -274,7 +274,7 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 			return fmt.Errorf("complete: outcome %d has no attempt: %w", i, engine.ErrInvalid)
 		}
 		switch o.State {
-		case engine.DeliveryPending, engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead:
+		case engine.DeliveryPending, engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead, engine.DeliverySkipped:
 		default:
 			return fmt.Errorf("complete: outcome %d: a delivery cannot move to %q: %w", i, o.State, engine.ErrInvalid)
 		}
@@ -306,7 +306,7 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 			finished := ToMS(a.StartedAt.Add(time.Duration(a.DurationMS) * time.Millisecond))
 			ended := false
 			switch engine.DeliveryState(state) {
-			case engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead:
+			case engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead, engine.DeliverySkipped:
 				ended = true
 				_, err = count.ExecContext(ctx, number, a.ResponseStatus, a.Error, finished, a.DeliveryID)
 			default:
@@ -331,6 +331,10 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 				// A late outcome: its lease expired and a later attempt ended the delivery. That
 				// attempt's result is the newer news of the receiver; this one must not mark the
 				// subscription failing since before it, nor clear or disable anything.
+				continue
+			}
+			if o.State == engine.DeliverySkipped {
+				// Nothing was sent: the receiver is neither healthier nor failing for it.
 				continue
 			}
 
@@ -523,7 +527,7 @@ func (s *Store) ListAttempts(ctx context.Context, deliveryID string) ([]*engine.
 const retryOneSQL = `UPDATE deliveries
 	SET state = 'pending', lease_until = NULL, lease_owner = '', updated_at = ?,
 		next_attempt_at = CASE WHEN state = 'pending' AND next_attempt_at < ? THEN next_attempt_at ELSE ? END
-	WHERE id = ? AND state IN ('pending', 'failed', 'dead')
+	WHERE id = ? AND state IN ('pending', 'failed', 'dead', 'skipped')
 	RETURNING ` + deliveryCols
 
 func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) (*engine.Delivery, error) {
@@ -537,7 +541,7 @@ func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) (*e
 		if err := tx.GetContext(ctx, &state, `SELECT state FROM deliveries WHERE id = ?`, id); err != nil {
 			return err // ErrNoRows: not found
 		}
-		return engine.Conflictf("delivery %s is %s; only a pending, failed or dead delivery can be retried", id, state)
+		return engine.Conflictf("delivery %s is %s; only a pending, failed, dead or skipped delivery can be retried", id, state)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("retry delivery %q: %w", id, MapError(err))
@@ -568,7 +572,7 @@ func (s *Store) RetryDeliveries(ctx context.Context, p engine.RetryDeliveriesPar
 	var stateArgs []any
 	for _, st := range p.States {
 		switch st {
-		case engine.DeliveryFailed, engine.DeliveryDead:
+		case engine.DeliveryFailed, engine.DeliveryDead, engine.DeliverySkipped:
 			states = append(states, "state = '"+string(st)+"'")
 		case engine.DeliveryPending:
 			// One already due is not retried again, so that repeating the call comes to an end.

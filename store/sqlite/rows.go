@@ -54,7 +54,7 @@ func nullInt(v *int64) sql.NullInt64 {
 	return sql.NullInt64{Int64: *v, Valid: true}
 }
 
-const credentialCols = `id, app_id, account_id, kind, client_id, scopes, is_primary, secret_hash, created_at, revoked_at, all_accounts`
+const credentialCols = `id, app_id, account_id, kind, client_id, scopes, is_primary, secret_hash, created_at, revoked_at, all_accounts, user_id`
 
 type credentialRow struct {
 	ID          string         `db:"id"`
@@ -68,6 +68,7 @@ type credentialRow struct {
 	CreatedAt   int64          `db:"created_at"`
 	RevokedAt   sql.NullInt64  `db:"revoked_at"`
 	AllAccounts bool           `db:"all_accounts"`
+	UserID      sql.NullString `db:"user_id"`
 }
 
 func (r *credentialRow) credential() (*engine.Credential, error) {
@@ -75,6 +76,7 @@ func (r *credentialRow) credential() (*engine.Credential, error) {
 		ID: r.ID, AppID: r.AppID, AccountID: r.AccountID.String, Kind: engine.CredentialKind(r.Kind),
 		ClientID: r.ClientID.String, Primary: r.Primary, SecretHash: r.SecretHash,
 		CreatedAt: FromMS(r.CreatedAt), RevokedAt: FromNullMS(r.RevokedAt), AllAccounts: r.AllAccounts,
+		UserID: r.UserID.String,
 	}
 	if err := json.Unmarshal([]byte(r.Scopes), &c.Scopes); err != nil {
 		return nil, fmt.Errorf("credential %s: scopes: %w", r.ID, err)

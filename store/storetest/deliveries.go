@@ -257,7 +257,7 @@ func testCompleteAttempts(t *testing.T, open func(t *testing.T) engine.Store) {
 }
 
 func testCompleteAfterEnd(t *testing.T, open func(t *testing.T) engine.Store) {
-	for _, end := range []engine.DeliveryState{engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead} {
+	for _, end := range []engine.DeliveryState{engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead, engine.DeliverySkipped} {
 		t.Run(string(end), func(t *testing.T) {
 			h := setup(t, open)
 			app, acc := h.app(), h.account()
@@ -969,4 +969,48 @@ func testLeaseOwners(t *testing.T, open func(t *testing.T) engine.Store) {
 			t.Errorf("%s after its lease ended: %s, owner %q; want pending, none", d.ID, got.State, got.LeaseOwner)
 		}
 	}
+}
+
+// testCompleteSkipped: a delivery a style's rule kept from its receiver ends skipped, with its
+// reason and the attempt that records it; it leaves the subscription's health as it was (the
+// receiver was not asked), is listed by its state, is never claimed again, and can be retried by
+// hand, alone or in bulk.
+func testCompleteSkipped(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	sub, healthy := h.sub(app, acc), h.sub(app, acc)
+	failed, skipped, other := h.deliver(sub, base), h.deliver(sub, base), h.deliver(healthy, base)
+	h.complete(outcome(failed, at(time.Second), engine.DeliveryPending))
+	h.complete(outcome(skipped, at(2*time.Second), engine.DeliverySkipped), outcome(other, at(2*time.Second), engine.DeliverySkipped))
+
+	t1 := at(time.Second)
+	wantTimePtr(t, "FailingSince of the failing subscription after a skip", h.subscription(sub.ID).FailingSince, &t1)
+	wantTimePtr(t, "FailingSince of the healthy subscription after a skip", h.subscription(healthy.ID).FailingSince, nil)
+	got := h.delivery(skipped.ID)
+	if got.State != engine.DeliverySkipped || got.Attempts != 1 || got.LastError != "user u-1 may not invoices:delete" || got.LastStatus != 0 || got.LeaseUntil != nil {
+		t.Errorf("skipped delivery: %+v; want skipped, 1 attempt, the reason, no status, no lease", got)
+	}
+	if as := h.attempts(skipped.ID); len(as) != 1 || as[0].Outcome != engine.OutcomeSkip || as[0].RequestURL != "" {
+		t.Errorf("attempts of the skipped delivery: %+v; want one, outcome skip, no request", as)
+	}
+	list, err := h.s.ListDeliveries(h.ctx, engine.DeliveryFilter{State: engine.DeliverySkipped})
+	if err != nil {
+		t.Fatalf("ListDeliveries(skipped): %v", err)
+	}
+	wantIDs(t, "ListDeliveries(skipped)", deliveryIDs(list), []string{other.ID, skipped.ID})
+	// failed is pending, due after its retry delay: nothing skipped is claimed.
+	wantIDs(t, "claimed", workIDs(h.claim(at(time.Hour), 10)), []string{failed.ID})
+
+	d, err := h.s.RetryDelivery(h.ctx, skipped.ID, at(2*time.Hour))
+	if err != nil {
+		t.Fatalf("RetryDelivery(skipped): %v", err)
+	}
+	if d.State != engine.DeliveryPending || d.Attempts != 1 {
+		t.Errorf("retried skipped delivery: %s, %d attempts; want pending, 1", d.State, d.Attempts)
+	}
+	n, err := h.s.RetryDeliveries(h.ctx, engine.RetryDeliveriesParams{States: []engine.DeliveryState{engine.DeliverySkipped}, Now: at(2 * time.Hour), Limit: 10})
+	if err != nil || n != 1 {
+		t.Errorf("RetryDeliveries(skipped) = %d, %v; want 1 (the other skipped one)", n, err)
+	}
+	wantIDs(t, "claimed after the retries", workIDs(h.claim(at(2*time.Hour), 10)), []string{skipped.ID, other.ID})
 }

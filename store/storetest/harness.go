@@ -235,6 +235,10 @@ func outcome(d *engine.Delivery, start time.Time, state engine.DeliveryState) *e
 		o.Attempt.ResponseStatus, o.Attempt.Error, o.Attempt.Outcome, o.Healthy = 200, "", "success", true
 	case engine.DeliveryFailed:
 		o.Attempt.Outcome = "give_up"
+	case engine.DeliverySkipped:
+		// A style's rule kept it from the receiver: no request, no answer.
+		o.Attempt.RequestMethod, o.Attempt.RequestURL, o.Attempt.ResponseStatus = "", "", 0
+		o.Attempt.Outcome, o.Attempt.Error = engine.OutcomeSkip, "user u-1 may not invoices:delete"
 	}
 	return o
 }

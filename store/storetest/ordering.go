@@ -245,12 +245,12 @@ func testOrderingOnDeadBlock(t *testing.T, open func(t *testing.T) engine.Store)
 	if err != nil {
 		t.Fatalf("SkipDelivery: %v", err)
 	}
-	if d.State != engine.DeliveryFailed || d.LastError != "skipped by the operator" || d.Attempts != 2 {
-		t.Errorf("skipped delivery: %s, %q, %d attempts; want failed, the reason, 2", d.State, d.LastError, d.Attempts)
+	if d.State != engine.DeliverySkipped || d.LastError != "skipped by the operator" || d.Attempts != 2 {
+		t.Errorf("skipped delivery: %s, %q, %d attempts; want skipped, the reason, 2", d.State, d.LastError, d.Attempts)
 	}
 	wantSame(t, "skipped delivery as stored", h.delivery(q[0].ID), d)
 	_, err = h.s.SkipDelivery(h.ctx, q[0].ID, "again", at(2*time.Minute))
-	wantErr(t, "SkipDelivery of a failed delivery", err, engine.ErrConflict)
+	wantErr(t, "SkipDelivery of a skipped delivery", err, engine.ErrConflict)
 	_, err = h.s.SkipDelivery(h.ctx, "dlv_missing", "x", at(2*time.Minute))
 	wantErr(t, "SkipDelivery of a missing delivery", err, engine.ErrNotFound)
 	wantIDs(t, "after the skip", workIDs(h.claim(at(2*time.Minute), 10)), []string{q[1].ID})

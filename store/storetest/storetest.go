@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"CompleteAfterEnd", testCompleteAfterEnd},
 		{"CompleteSkipsMissing", testCompleteSkipsMissing},
 		{"CompleteHealth", testCompleteHealth},
+		{"CompleteSkipped", testCompleteSkipped},
 		{"NextDue", testNextDue},
 		{"CountDeliveries", testCountDeliveries},
 		{"RecoverLeases", testRecoverLeases},
@@ -257,7 +258,7 @@ func testCredentials(t *testing.T, open func(t *testing.T) engine.Store) {
 		want := &engine.Credential{
 			ID: engine.NewID("crd"), AppID: app.ID, AccountID: acc.ID, Kind: engine.CredentialAccessToken,
 			Scopes: []string{"events:publish", "clients:read"}, Primary: true,
-			SecretHash: []byte{0, 1, 2, 0xff, 0}, CreatedAt: base,
+			SecretHash: []byte{0, 1, 2, 0xff, 0}, CreatedAt: base, UserID: "user-7",
 		}
 		if err := h.s.CreateCredential(h.ctx, want); err != nil {
 			t.Fatalf("CreateCredential: %v", err)

@@ -102,3 +102,27 @@ func TestCallbackWithinTheAppURL(t *testing.T) {
 		}
 	}
 }
+
+// TestPermissionsAllowChannels: a user's permissions read as notification scopes do, with the
+// document's own example first: a user who cannot delete invoices.
+func TestPermissionsAllowChannels(t *testing.T) {
+	t.Parallel()
+	set := channelsOf(salesking.Plugin.CompleteManifest())
+	for _, tc := range []struct {
+		permissions []string
+		channel     string
+		want        bool
+	}{
+		{[]string{"invoices:delete"}, "invoice.delete", true},
+		{[]string{"invoices:create", "invoices:update"}, "invoice.delete", false},
+		{[]string{"invoices"}, "invoice.delete", true},
+		{[]string{"invoices:create,delete"}, "invoice.delete", true},
+		{[]string{"clients:delete"}, "invoice.delete", false},
+		{[]string{"invoice:delete"}, "invoice.delete", false},
+		{nil, "invoice.delete", false},
+	} {
+		if got := permits(tc.permissions, set.byName[tc.channel]); got != tc.want {
+			t.Errorf("permissions %q, channel %s: %v, want %v", tc.permissions, tc.channel, got, tc.want)
+		}
+	}
+}

@@ -28,6 +28,10 @@
 // and a bad page query are 400, an unknown or bad token 401, a token that may not do what it asks 403, another token's
 // subscription 404.
 //
+// Roles: a token issued with the user who granted it (user_id) gets only the notifications that
+// user's permissions, as the platform records them, allow; the others are skipped, never sent
+// (roles.go).
+//
 // The operator records each account's SalesKing sub-domain, which notifications carry, with
 // PUT /compat/salesking/admin/companies/{account_id} {"sub_domain": "acme"} (admin token, native
 // errors); GET reads it back.
@@ -72,9 +76,10 @@ func New(d engine.StyleDeps, companies store.Store) (*Style, error) {
 // Name is the style's name, and its plugin's.
 func (s *Style) Name() string { return salesking.Name }
 
-// Hooks give each delivery the account's sub-domain and vet subscriptions by SalesKing's rules.
+// Hooks keep from an app what its token's user may not see (roles.go), give each delivery the
+// account's sub-domain, and vet subscriptions by SalesKing's rules.
 func (s *Style) Hooks() engine.StyleHooks {
-	return engine.StyleHooks{Prepare: s.prepare, Admit: s.admit}
+	return engine.StyleHooks{Skip: s.skip, Prepare: s.prepare, Admit: s.admit}
 }
 
 // Routes installs the compatible API and the operator's companies API.
