@@ -152,3 +152,61 @@ func benchClaimPastHeld(b *testing.B, held int) {
 		}
 	}
 }
+
+// BenchmarkClaimPastSkipped measures a claim of 128 while one subscription the dispatcher skips
+// (its cap is full) has a backlog due before the one other delivery that is due: the claim loop
+// asks this whenever a single busy subscription fills its cap.
+func BenchmarkClaimPastSkipped(b *testing.B) {
+	for _, skipped := range []int{0, 1_000, 20_000} {
+		b.Run(fmt.Sprint(skipped), func(b *testing.B) { benchClaimPastSkipped(b, skipped) })
+	}
+}
+
+func benchClaimPastSkipped(b *testing.B, skipped int) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{Synchronous: "NORMAL"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	app := &engine.App{ID: engine.NewID("app"), Name: "B", Secret: "secret", CreatedAt: now}
+	acc := &engine.Account{ID: engine.NewID("acc"), Name: "A", CreatedAt: now}
+	busy := &engine.Subscription{ID: engine.NewID("sub"), AppID: app.ID, AccountID: acc.ID, Format: "standard",
+		Events: []string{"*"}, URL: "https://r.example/hook", State: engine.SubscriptionActive, CreatedAt: now, UpdatedAt: now}
+	other := *busy
+	other.ID = engine.NewID("sub")
+	if err := errors.Join(s.CreateApp(ctx, app), s.CreateAccount(ctx, acc),
+		s.CreateSubscription(ctx, engine.CreateSubscriptionParams{Subscription: busy}),
+		s.CreateSubscription(ctx, engine.CreateSubscriptionParams{Subscription: &other})); err != nil {
+		b.Fatal(err)
+	}
+	ingest := func(n int, sub *engine.Subscription, due time.Time) {
+		for done := 0; done < n; done += 500 {
+			events := make([]*engine.Event, min(500, n-done))
+			for i := range events {
+				events[i] = &engine.Event{ID: engine.NewID("evt"), AccountID: acc.ID, Type: "client.update",
+					Data: json.RawMessage(`{"id":1}`), OccurredAt: now, CreatedAt: now}
+			}
+			_, err := s.Ingest(ctx, engine.IngestParams{Events: events, Route: func(ev *engine.Event, _ []*engine.Subscription) []*engine.Delivery {
+				return []*engine.Delivery{{ID: engine.NewID("dlv"), EventID: ev.ID, SubscriptionID: sub.ID, AppID: app.ID,
+					Kind: engine.DeliveryEvent, State: engine.DeliveryPending, NextAttemptAt: due, CreatedAt: now, UpdatedAt: now}}
+			}})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	ingest(skipped, busy, now.Add(-time.Second))
+	ingest(1, &other, now)
+	b.ResetTimer()
+	for range b.N {
+		works, err := s.ClaimDue(ctx, engine.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 128, Skip: []string{busy.ID}})
+		if err != nil || len(works) != 1 {
+			b.Fatalf("claimed %d: %v", len(works), err)
+		}
+		if err := s.ReleaseLeases(ctx, []string{works[0].Delivery.ID}, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

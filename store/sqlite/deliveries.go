@@ -35,6 +35,15 @@ import (
 // Of an ordered queue only the head is a candidate (headSQL, in ordering.go), checked before the
 // window too, so that a long queue's waiting deliveries never fill it. A delivery without an
 // ordering key skips the check.
+//
+// Left out how, though, matters: walking the deliveries_due index oldest first, a claim passes
+// over every due delivery of a skipped subscription older than the work it can take, and one
+// subscription at its cap with a backlog of 20,000 made each claim cost 9 ms (450 ms at a million).
+// So a claim that skips subscriptions walks subscriptions instead (claimSkippingSQL): it lists
+// those with pending deliveries, one seek each in deliveries_pending (a loose index scan), and
+// takes from each of the others its oldest due ones, at most PerSubscription; it costs what the
+// number of subscriptions with work costs, not what the skipped backlogs hold. A claim that skips
+// nothing keeps the window, which costs what the batch costs.
 var claimSelectSQL = `WITH candidates AS (
 		SELECT id, subscription_id, next_attempt_at FROM deliveries d
 		WHERE state = 'pending' AND next_attempt_at <= ?
@@ -43,7 +52,30 @@ var claimSelectSQL = `WITH candidates AS (
 			AND (ordering_key IS NULL OR (` + headSQL + `))
 		ORDER BY next_attempt_at, id
 		LIMIT ?
-	), due AS (
+	)` + claimTurnsSQL
+
+var claimSkippingSQL = `WITH RECURSIVE pending(id) AS (
+		SELECT (SELECT min(subscription_id) FROM deliveries WHERE state = 'pending')
+		UNION ALL
+		SELECT (SELECT min(subscription_id) FROM deliveries WHERE state = 'pending' AND subscription_id > p.id)
+		FROM pending p WHERE p.id IS NOT NULL
+	), subs AS (
+		SELECT id FROM pending WHERE id IS NOT NULL
+			AND id NOT IN (SELECT value FROM json_each(?))
+			AND id NOT IN (SELECT id FROM subscriptions WHERE paused_at IS NOT NULL)
+	), candidates AS (
+		SELECT o.id, o.subscription_id, o.next_attempt_at FROM subs JOIN deliveries o ON o.id IN (
+			SELECT d.id FROM deliveries d
+			WHERE d.subscription_id = subs.id AND d.state = 'pending' AND d.next_attempt_at <= ?
+				AND (d.ordering_key IS NULL OR (` + headSQL + `))
+			ORDER BY d.next_attempt_at, d.id
+			LIMIT ?)
+		ORDER BY o.next_attempt_at, o.id
+		LIMIT ?
+	)` + claimTurnsSQL
+
+// claimTurnsSQL numbers the candidates' turns and takes the batch.
+var claimTurnsSQL = `, due AS (
 		SELECT c.id, c.next_attempt_at, s.account_id, COALESCE(f.n, 0) AS in_flight,
 			ROW_NUMBER() OVER (PARTITION BY c.subscription_id ORDER BY c.next_attempt_at, c.id) AS sub_turn
 		FROM candidates c JOIN subscriptions s ON s.id = c.subscription_id
@@ -111,7 +143,12 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 		if p.InFlight == nil {
 			inFlight = []byte("{}")
 		}
-		if err := tx.SelectContext(ctx, &rows, claimSelectSQL, ToMS(p.Now), string(skip), claimWindow*p.Limit, string(inFlight), perSub, p.Limit); err != nil {
+		if len(p.Skip) == 0 {
+			err = tx.SelectContext(ctx, &rows, claimSelectSQL, ToMS(p.Now), string(skip), claimWindow*p.Limit, string(inFlight), perSub, p.Limit)
+		} else {
+			err = tx.SelectContext(ctx, &rows, claimSkippingSQL, string(skip), ToMS(p.Now), perSub, claimWindow*p.Limit, string(inFlight), perSub, p.Limit)
+		}
+		if err != nil {
 			return err
 		}
 		upd := stmt(tx, claimOneSQL)

@@ -67,7 +67,8 @@ func HotQueryPlans(ctx context.Context, s *Store) (map[string]string, error) {
 		sql  string
 		args []any
 	}{
-		"claim":              {claimSelectSQL, []any{1, "[]", 40, 32, 10}},
+		"claim":              {claimSelectSQL, []any{1, "[]", 40, "{}", 32, 10}},
+		"claim-skipping":     {claimSkippingSQL, []any{`["s"]`, 1, 32, 40, "{}", 32, 10}},
 		"nextdue":            {nextDueSQL, nil},
 		"recover":            {recoverSQL, []any{1, 1, 1, "", ""}},
 		"routing":            {wideSubscriptionsSQL, []any{"acc"}},

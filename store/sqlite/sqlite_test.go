@@ -248,6 +248,7 @@ func TestClaimUsesTheDueIndex(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"claim":              "deliveries_due",
+		"claim-skipping":     "deliveries_pending (subscription_id=? AND next_attempt_at<?)",
 		"nextdue":            "deliveries_due",
 		"recover":            "deliveries_lease",
 		"routing":            "subscriptions_routing",
