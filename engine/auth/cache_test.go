@@ -83,3 +83,32 @@ func TestCacheFallbackOnASharedDatabase(t *testing.T) {
 		t.Fatalf("after a reset: %v, %d reads; want the credential read again", err, st.reads-reads)
 	}
 }
+
+// TestRecheckRevocation: with RecheckRevocation, a credential revoked in the store by another node
+// is refused on the very next request, no notification needed, and each use reads the
+// credential once and its app never again.
+func TestRecheckRevocation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := &countingStore{
+		cred: &engine.Credential{ID: "crd_1", AppID: "app_1", Kind: engine.CredentialAPIKey, SecretHash: engine.HashSecret("s3cret")},
+		app:  &engine.App{ID: "app_1"},
+	}
+	a, err := auth.New(auth.Config{AdminToken: "admin", CacheTTL: 30 * time.Second, RecheckRevocation: true}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := a.Token(ctx, "crd_1.s3cret"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.reads != 3 {
+		t.Errorf("3 requests read the credential %d times; want 3 (once each)", st.reads)
+	}
+	revokedAt := time.Now()
+	st.cred.RevokedAt = &revokedAt
+	if _, err := a.Token(ctx, "crd_1.s3cret"); !errors.Is(err, engine.ErrUnauthorized) {
+		t.Fatalf("the next request after the revocation: %v; want it refused", err)
+	}
+}

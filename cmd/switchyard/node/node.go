@@ -297,7 +297,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	if n.auth, err = auth.New(auth.Config{AdminToken: n.AdminToken, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Clock: cfg.Clock, Metrics: n.metrics,
-		CacheTTL: cacheTTL}, n.store); err != nil {
+		CacheTTL: cacheTTL, RecheckRevocation: cacheTTL > 0}, n.store); err != nil {
 		return nil, err
 	}
 	// Shared by every node on one database: a confirmation URL minted by one is checked by another.
