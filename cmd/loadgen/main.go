@@ -38,6 +38,7 @@ type config struct {
 	pacedFor    time.Duration
 	ceilingFor  time.Duration
 	backlogs    string
+	backlogSubs string
 	sync        string
 	serverFlags string
 	keepDataDir bool
@@ -70,6 +71,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.pacedFor, "paced-for", 10*time.Second, "length of the paced run")
 	fs.DurationVar(&cfg.ceilingFor, "ceiling-for", 3*time.Second, "length of the loopback ceiling measurement")
 	fs.StringVar(&cfg.backlogs, "backlog", "10000,1000000", "backlog sizes whose drain is measured, comma-separated (empty skips them)")
+	fs.StringVar(&cfg.backlogSubs, "backlog-subs", "1,8", "over how many subscriptions each backlog is spread (each event goes to all), comma-separated")
 	fs.StringVar(&cfg.sync, "sqlite-synchronous", "FULL", "the server's SQLite synchronous mode")
 	fs.StringVar(&cfg.serverFlags, "server-flags", "", "extra flags for switchyard serve, space-separated")
 	fs.BoolVar(&cfg.keepDataDir, "keep", false, "keep the server's data dir")
@@ -98,6 +100,10 @@ func run(ctx context.Context, args []string) error {
 	ordered, err := parsePairs(cfg.ordered, ":")
 	if err != nil {
 		return fmt.Errorf("--ordered: %w", err)
+	}
+	backlogSubs, err := parseInts(cfg.backlogSubs)
+	if err != nil {
+		return fmt.Errorf("--backlog-subs: %w", err)
 	}
 	backlogs, err := parseInts(cfg.backlogs)
 	if err != nil {
@@ -137,7 +143,7 @@ func run(ctx context.Context, args []string) error {
 		steps = append(steps, func(ctx context.Context) error { return b.orderedRun(ctx, o[0], o[1]) })
 	}
 	if len(backlogs) > 0 {
-		steps = append(steps, func(ctx context.Context) error { return b.backlogs(ctx, backlogs) })
+		steps = append(steps, func(ctx context.Context) error { return b.backlogs(ctx, backlogs, backlogSubs) })
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -334,55 +340,71 @@ func (b *bench) fanout(ctx context.Context, subs, events int) error {
 // backlogs measures how fast backlogs of each size drain, and the server's memory meanwhile. A
 // backlog is made of events published with one deliver_at: every delivery is due at that moment,
 // as after a receiver outage, without the million failed attempts an outage would take to build.
-func (b *bench) backlogs(ctx context.Context, sizes []int) error {
+func (b *bench) backlogs(ctx context.Context, sizes, subs []int) error {
 	publishRate := 0.0
 	for _, n := range sizes {
-		pub, err := b.publisher(1)
-		if err != nil {
-			return err
-		}
-		// The deliveries must not fall due before the last is published: the time allowed is the
-		// previous backlog's publishing rate (or a guess), with room to spare.
-		rate := publishRate
-		if rate == 0 {
-			rate = 2000
-		}
-		dueAt := time.Now().Add(time.Duration(float64(n)/rate*1.5*float64(time.Second)) + 5*time.Second)
-		b.rc.reset()
-		res, err := pub.flood(ctx, nil, n, b.cfg.concurrency, 500, &dueAt)
-		if err != nil {
-			return err
-		}
-		publishRate = res.rate()
-		if early := b.rc.count(); early > 0 || time.Now().After(dueAt) {
-			return fmt.Errorf("backlog of %d: publishing it (at %.0f events/s) outlasted its due time", n, publishRate)
-		}
-		time.Sleep(time.Until(dueAt))
-		rssStart := b.srv.memMiB("VmRSS")
-		rssMax := rssStart
-		stopSampling := make(chan struct{})
-		sampled := make(chan struct{})
-		go func() {
-			defer close(sampled)
-			for {
-				select {
-				case <-stopSampling:
-					return
-				case <-time.After(250 * time.Millisecond):
-					rssMax = max(rssMax, b.srv.memMiB("VmRSS"))
-				}
+		for _, fanout := range subs {
+			if err := b.backlog(ctx, n, fanout, &publishRate); err != nil {
+				return err
 			}
-		}()
-		err = b.rc.waitFor(ctx, n, 30*time.Minute)
-		close(stopSampling)
-		<-sampled
-		if err != nil {
-			return err
 		}
-		drain := float64(n) / b.rc.lastArrival().Sub(dueAt).Seconds()
-		b.t.add(fmt.Sprintf("backlog of %d due deliveries: drain rate", n), fmt.Sprintf("%.0f deliveries/s", drain), b.t.ratio(drain))
-		b.t.add(fmt.Sprintf("backlog of %d: server RSS when due / highest while draining", n), fmt.Sprintf("%.0f / %.0f MiB", rssStart, rssMax), "")
 	}
+	return nil
+}
+
+// backlog measures one backlog of n deliveries, made of n/fanout events each going to fanout
+// subscriptions of one tenant. With one subscription the drain is bounded by the per-subscription
+// cap (--max-per-subscription) as much as by the engine; with several, by the engine.
+func (b *bench) backlog(ctx context.Context, n, fanout int, publishRate *float64) error {
+	pub, err := b.publisher(fanout)
+	if err != nil {
+		return err
+	}
+	// The deliveries must not fall due before the last is published: the time allowed is the
+	// previous backlog's publishing rate (or a guess), with room to spare.
+	rate := *publishRate
+	if rate == 0 {
+		rate = 2000
+	}
+	dueAt := time.Now().Add(time.Duration(float64(n)/rate*1.5*float64(time.Second)) + 5*time.Second)
+	b.rc.reset()
+	res, err := pub.flood(ctx, nil, n/fanout, b.cfg.concurrency, 500, &dueAt)
+	if err != nil {
+		return err
+	}
+	*publishRate = res.rate() * float64(fanout)
+	if early := b.rc.count(); early > 0 || time.Now().After(dueAt) {
+		return fmt.Errorf("backlog of %d: publishing it (at %.0f deliveries/s) outlasted its due time", n, *publishRate)
+	}
+	time.Sleep(time.Until(dueAt))
+	rssStart := b.srv.memMiB("VmRSS")
+	rssMax := rssStart
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(250 * time.Millisecond):
+				rssMax = max(rssMax, b.srv.memMiB("VmRSS"))
+			}
+		}
+	}()
+	err = b.rc.waitFor(ctx, n/fanout*fanout, 30*time.Minute)
+	close(stopSampling)
+	<-sampled
+	if err != nil {
+		return err
+	}
+	drain := float64(n/fanout*fanout) / b.rc.lastArrival().Sub(dueAt).Seconds()
+	name := fmt.Sprintf("backlog of %d", n)
+	if fanout > 1 {
+		name += fmt.Sprintf(" on %d subscriptions", fanout)
+	}
+	b.t.add(name+" due deliveries: drain rate", fmt.Sprintf("%.0f deliveries/s", drain), b.t.ratio(drain))
+	b.t.add(name+": server RSS when due / highest while draining", fmt.Sprintf("%.0f / %.0f MiB", rssStart, rssMax), "")
 	return nil
 }
 
