@@ -173,7 +173,13 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, mode Mode, grants ...Gr
 	}
 	p.manifest = manifest
 	p.pool = newPool(r.cfg.PoolSize, r.cfg.MaxCallsPerInstance, r.cfg.AcquireWait, p.newInstance)
-	p.pool.put(inst)
+	if r.cfg.MinIdle > 0 {
+		p.pool.put(inst)
+	} else {
+		// Made to read the manifest; the first call makes its own, so a plugin never called costs
+		// its compiled code only.
+		inst.close()
+	}
 
 	r.mu.Lock()
 	r.plugins[p] = struct{}{}

@@ -548,6 +548,27 @@ func TestPoolUnderConcurrency(t *testing.T) {
 	}
 }
 
+// TestInstancesOnFirstUseOnly: by default a loaded plugin holds no instance until it is called,
+// and an idle one is evicted down to none.
+func TestInstancesOnFirstUseOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{PoolSize: 4})
+	p := b.load(t, echoWasm(t), Trusted)
+	if st := p.Stats(); st.LiveInstances != 0 {
+		t.Fatalf("after loading: %d instances, want 0", st.LiveInstances)
+	}
+	if _, err := p.Shape(context.Background(), sampleInput(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.LiveInstances != 1 || st.IdleInstances != 1 {
+		t.Fatalf("after one call: %+v, want one idle instance", st)
+	}
+	p.pool.evictIdle(time.Now().Add(time.Hour), b.rt.cfg.MinIdle)
+	if st := p.Stats(); st.LiveInstances != 0 {
+		t.Fatalf("after eviction: %d instances, want 0", st.LiveInstances)
+	}
+}
+
 func TestPoolEvictsIdleAndRecyclesOldInstances(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{PoolSize: 4, MaxCallsPerInstance: 3, MinIdle: 1})

