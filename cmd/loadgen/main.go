@@ -39,6 +39,7 @@ type config struct {
 	ceilingFor  time.Duration
 	backlogs    string
 	backlogSubs string
+	startup     bool
 	sync        string
 	serverFlags string
 	keepDataDir bool
@@ -71,6 +72,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.pacedFor, "paced-for", 10*time.Second, "length of the paced run")
 	fs.DurationVar(&cfg.ceilingFor, "ceiling-for", 3*time.Second, "length of the loopback ceiling measurement")
 	fs.StringVar(&cfg.backlogs, "backlog", "10000,1000000", "backlog sizes whose drain is measured, comma-separated (empty skips them)")
+	fs.BoolVar(&cfg.startup, "startup", true, "measure a first start, a restart and the idle memory")
 	fs.StringVar(&cfg.backlogSubs, "backlog-subs", "1,8", "over how many subscriptions each backlog is spread (each event goes to all), comma-separated")
 	fs.StringVar(&cfg.sync, "sqlite-synchronous", "FULL", "the server's SQLite synchronous mode")
 	fs.StringVar(&cfg.serverFlags, "server-flags", "", "extra flags for switchyard serve, space-separated")
@@ -119,6 +121,11 @@ func run(ctx context.Context, args []string) error {
 	t.add("loopback POST ceiling (Go client -> Go server, 16 connections)", fmt.Sprintf("%.0f req/s", ceiling.rate), "1.00")
 	t.add("CPU per loopback POST, client and server together", fmt.Sprintf("%.3f ms", ceiling.cpuPerRequest*1000), "")
 
+	if cfg.startup {
+		if err := startup(ctx, cfg, t); err != nil {
+			return fmt.Errorf("startup: %w", err)
+		}
+	}
 	rc := newReceiver()
 	defer rc.close()
 	srv, err := startServer(ctx, cfg)
@@ -524,9 +531,15 @@ func startServer(ctx context.Context, cfg config, extra ...string) (*server, err
 	if err != nil {
 		return nil, err
 	}
+	s, _, err := startServerIn(ctx, cfg, dataDir, extra...)
+	return s, err
+}
+
+// startServerIn starts the server on dataDir and says how long it took to answer /readyz 200.
+func startServerIn(ctx context.Context, cfg config, dataDir string, extra ...string) (*server, time.Duration, error) {
 	addr, err := freeAddr()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// The per-credential rate limit is an operator's policy, not the engine's capacity: one
 	// credential publishes everything here, so it is lifted.
@@ -535,7 +548,7 @@ func startServer(ctx context.Context, cfg config, extra ...string) (*server, err
 	pprofAddr := ""
 	if cfg.cpuProfile != "" {
 		if pprofAddr, err = freeAddr(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		args = append(args, "--pprof-addr", pprofAddr)
 	}
@@ -543,29 +556,58 @@ func startServer(ctx context.Context, cfg config, extra ...string) (*server, err
 	args = append(args, strings.Fields(cfg.serverFlags)...)
 	bin, err := filepath.Abs(cfg.bin)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	s := &server{base: "http://" + addr, pprofAddr: pprofAddr, dataDir: dataDir, keep: cfg.keepDataDir, log: &bytes.Buffer{}}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w (build it with make build)", bin, err)
+		return nil, 0, fmt.Errorf("start %s: %w (build it with make build)", bin, err)
 	}
-	deadline := time.Now().Add(time.Minute)
+	started := time.Now()
+	deadline := started.Add(time.Minute)
 	for {
 		resp, err := http.Get(s.base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return s, nil
+				return s, time.Since(started), nil
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			s.stop()
-			return nil, fmt.Errorf("server not ready: %v\n%s", err, s.log)
+			return nil, 0, fmt.Errorf("server not ready: %v\n%s", err, s.log)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// startup measures a first start on an empty data dir and a restart on the same dir (with its
+// compilation cache), each to /readyz 200, and the idle server's memory 3 s after the first start
+// was ready.
+func startup(ctx context.Context, cfg config, t *table) error {
+	dataDir, err := os.MkdirTemp("", "switchyard-loadgen-startup-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dataDir)
+	cfg.keepDataDir = true
+	first, firstTook, err := startServerIn(ctx, cfg, dataDir)
+	if err != nil {
+		return err
+	}
+	time.Sleep(3 * time.Second)
+	idle := first.memMiB("VmRSS")
+	first.stop()
+	again, againTook, err := startServerIn(ctx, cfg, dataDir)
+	if err != nil {
+		return err
+	}
+	again.stop()
+	t.add("first start on an empty data dir, to /readyz 200", fmt.Sprintf("%.2f s", firstTook.Seconds()), "")
+	t.add("restart with the compilation cache, to /readyz 200", fmt.Sprintf("%.2f s", againTook.Seconds()), "")
+	t.add("server RSS idle, 3 s after /readyz 200 on an empty data dir", fmt.Sprintf("%.0f MiB", idle), "")
+	return nil
 }
 
 func freeAddr() (string, error) {
