@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -407,7 +408,8 @@ func (n *Node) preparePlugins(ctx context.Context) error {
 	if n.rt, err = runtime.New(ctx, rcfg); err != nil {
 		return err
 	}
-	if n.builtins = n.cfg.Builtins; n.builtins == nil {
+	// A copy: loadPlugins lets go of each module's bytes, and tests give every node one list.
+	if n.builtins = slices.Clone(n.cfg.Builtins); n.builtins == nil {
 		if n.builtins, err = builtin.Modules(); err != nil {
 			return err
 		}
@@ -446,9 +448,12 @@ func (n *Node) loadPlugins(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	for _, p := range loaded {
+	for i, p := range loaded {
 		n.plugins.Put(p)
 		n.custom.AddBuiltin(p)
+		// The module's bytes are a copy of what the binary embeds, 3-4 MiB each, needed no more
+		// once compiled.
+		n.builtins[i].Wasm = nil
 	}
 	if err := n.custom.Load(ctx); err != nil {
 		return fmt.Errorf("custom plugins: %w", err)
