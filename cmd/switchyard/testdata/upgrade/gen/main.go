@@ -42,6 +42,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -60,8 +61,12 @@ const AdminToken = "sya_upgrade-fixture-admin-token-0000000000000000000"
 // FarFuture is the deliver_at of the event whose deliveries stay scheduled.
 const FarFuture = "2099-01-01T00:00:00Z"
 
-// dataFiles are the data dir's files the fixture keeps: everything but caches.
+// dataFiles are the data dir's files the fixture keeps: everything but caches and the lock. Later
+// versions keep more keys there; the fixture keeps whichever files the landed version wrote.
 var dataFiles = []string{"switchyard.db", "admin-token", "server-key.pem", "server-cert.pem", "ivvy-api-key"}
+
+// laterDataFiles are kept when the landed version wrote them.
+var laterDataFiles = []string{"confirm-token-key", "upsales-callback-key"}
 
 func main() {
 	bin := flag.String("bin", "bin/switchyard", "the switchyard binary of the landed version")
@@ -272,8 +277,11 @@ func run(bin, out string, keep bool) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	for _, name := range dataFiles {
+	for _, name := range append(dataFiles, laterDataFiles...) {
 		b, err := os.ReadFile(filepath.Join(dataDir, name))
+		if errors.Is(err, os.ErrNotExist) && slices.Contains(laterDataFiles, name) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -601,13 +609,27 @@ func (g *gen) populate() error {
 		g.exp.Apps = append(g.exp.Apps, a)
 	}
 	crm, ledger, ups := g.exp.Apps[0].ID, g.exp.Apps[1].ID, g.exp.Apps[2].ID
+	// Since issue 15 an app subscribes only to what an account granted it; a version from before
+	// grants answers 404, and every app reaches every account there anyway.
+	for _, acc := range []string{acme, globex} {
+		for _, app := range []string{crm, ledger, ups} {
+			err := g.admin("POST", "/v1/accounts/"+acc+"/grants", map[string]any{"app_id": app, "events": []string{"*"}}, nil)
+			var apiErr *apiError
+			if errors.As(err, &apiErr) && apiErr.status == http.StatusNotFound {
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
 
 	// Credentials of every kind.
 	for _, c := range []struct {
 		role, app string
 		in        map[string]any
 	}{
-		{"publisher", crm, map[string]any{"kind": "api_key", "scopes": []string{"events:publish"}}},
+		{"publisher", crm, map[string]any{"kind": "api_key", "scopes": []string{"events:publish"}, "all_accounts": true}},
 		{"altoviz-key", crm, map[string]any{"kind": "api_key", "account_id": acme}},
 		{"ivvy-primary", crm, map[string]any{"kind": "api_key", "account_id": acme, "primary": true}},
 		{"quicklysign-client", ledger, map[string]any{"kind": "client", "account_id": acme}},
@@ -1161,7 +1183,17 @@ func (g *gen) readDatabase(path string) error {
 	defer db.Close()
 	x := g.exp
 
-	rows, err := db.Query(`SELECT version FROM schema_migrations ORDER BY version`)
+	// One global line of migrations until per-component lines replaced it (schema_versions); a
+	// database made since has no schema_migrations, and expected.json then lists none.
+	query := `SELECT version FROM schema_migrations ORDER BY version`
+	var hasGlobalLine int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&hasGlobalLine); err != nil {
+		return err
+	}
+	if hasGlobalLine == 0 {
+		query = `SELECT 0 WHERE 0`
+	}
+	rows, err := db.Query(query)
 	if err != nil {
 		return err
 	}
@@ -1249,7 +1281,10 @@ func (g *gen) readDatabase(path string) error {
 	}
 	sort.Slice(x.Subscriptions, func(i, j int) bool { return x.Subscriptions[i].Role < x.Subscriptions[j].Role })
 
-	rows, err = db.Query(`SELECT id, account_id, type, entity_type, entity_id, COALESCE(idempotency_key, ''), deliver_at, data FROM events ORDER BY id`)
+	// The engine's own operational events (issue 17) go to its system account; only published ones
+	// are the fixture's.
+	rows, err = db.Query(`SELECT id, account_id, type, entity_type, entity_id, COALESCE(idempotency_key, ''), deliver_at, data FROM events
+		WHERE account_id <> 'switchyard.system' ORDER BY id`)
 	if err != nil {
 		return err
 	}
