@@ -9,12 +9,13 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
 )
 
 func (s *Store) CreateAccount(ctx context.Context, a *engine.Account) error {
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, rebind(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?)`),
-			a.ID, a.Name, ToMS(a.CreatedAt), nullInt(a.ExternalID))
+		_, err := tx.ExecContext(ctx, rebind(`INSERT INTO accounts (`+sqlrow.AccountCols+`) VALUES (?, ?, ?, ?)`),
+			a.ID, a.Name, ToMS(a.CreatedAt), sqlrow.NullInt(a.ExternalID))
 		return err
 	})
 	if err != nil {
@@ -24,31 +25,31 @@ func (s *Store) CreateAccount(ctx context.Context, a *engine.Account) error {
 }
 
 func (s *Store) GetAccount(ctx context.Context, id string) (*engine.Account, error) {
-	var r accountRow
-	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+accountCols+` FROM accounts WHERE id = ?`), id); err != nil {
+	var r sqlrow.Account
+	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+sqlrow.AccountCols+` FROM accounts WHERE id = ?`), id); err != nil {
 		return nil, fmt.Errorf("get account %q: %w", id, MapError(err))
 	}
-	return r.account(), nil
+	return r.Engine(), nil
 }
 
 func (s *Store) ListAccounts(ctx context.Context, p engine.Page) ([]*engine.Account, error) {
-	var rows []accountRow
+	var rows []sqlrow.Account
 	err := s.db.SelectContext(ctx, &rows,
-		rebind(`SELECT `+accountCols+` FROM accounts WHERE id > ? ORDER BY id`+LimitClause(p.Limit)), p.After)
+		rebind(`SELECT `+sqlrow.AccountCols+` FROM accounts WHERE id > ? ORDER BY id`+LimitClause(p.Limit)), p.After)
 	if err != nil {
 		return nil, fmt.Errorf("list accounts: %w", MapError(err))
 	}
 	out := make([]*engine.Account, len(rows))
 	for i := range rows {
-		out[i] = rows[i].account()
+		out[i] = rows[i].Engine()
 	}
 	return out, nil
 }
 
 func (s *Store) CreateApp(ctx context.Context, a *engine.App) error {
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, rebind(`INSERT INTO apps (`+appCols+`) VALUES (?, ?, ?, ?, ?, ?)`),
-			a.ID, a.Name, a.URL, a.Secret, ToMS(a.CreatedAt), nullInt(a.ExternalID))
+		_, err := tx.ExecContext(ctx, rebind(`INSERT INTO apps (`+sqlrow.AppCols+`) VALUES (?, ?, ?, ?, ?, ?)`),
+			a.ID, a.Name, a.URL, a.Secret, ToMS(a.CreatedAt), sqlrow.NullInt(a.ExternalID))
 		return err
 	})
 	if err != nil {
@@ -58,23 +59,23 @@ func (s *Store) CreateApp(ctx context.Context, a *engine.App) error {
 }
 
 func (s *Store) GetApp(ctx context.Context, id string) (*engine.App, error) {
-	var r appRow
-	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+appCols+` FROM apps WHERE id = ?`), id); err != nil {
+	var r sqlrow.App
+	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+sqlrow.AppCols+` FROM apps WHERE id = ?`), id); err != nil {
 		return nil, fmt.Errorf("get app %q: %w", id, MapError(err))
 	}
-	return r.app(), nil
+	return r.Engine(), nil
 }
 
 func (s *Store) ListApps(ctx context.Context, p engine.Page) ([]*engine.App, error) {
-	var rows []appRow
+	var rows []sqlrow.App
 	err := s.db.SelectContext(ctx, &rows,
-		rebind(`SELECT `+appCols+` FROM apps WHERE id > ? ORDER BY id`+LimitClause(p.Limit)), p.After)
+		rebind(`SELECT `+sqlrow.AppCols+` FROM apps WHERE id > ? ORDER BY id`+LimitClause(p.Limit)), p.After)
 	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", MapError(err))
 	}
 	out := make([]*engine.App, len(rows))
 	for i := range rows {
-		out[i] = rows[i].app()
+		out[i] = rows[i].Engine()
 	}
 	return out, nil
 }
@@ -89,9 +90,9 @@ func (s *Store) CreateCredential(ctx context.Context, c *engine.Credential) erro
 		hash = []byte{}
 	}
 	err = s.write(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, rebind(`INSERT INTO credentials (`+credentialCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			c.ID, c.AppID, toNullString(c.AccountID), string(c.Kind), toNullString(c.ClientID), string(scopes),
-			c.Primary, hash, ToMS(c.CreatedAt), ToNullMS(c.RevokedAt), c.AllAccounts, toNullString(c.UserID))
+		_, err := tx.ExecContext(ctx, rebind(`INSERT INTO credentials (`+sqlrow.CredentialCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			c.ID, c.AppID, sqlrow.NullIfEmpty(c.AccountID), string(c.Kind), sqlrow.NullIfEmpty(c.ClientID), string(scopes),
+			c.Primary, hash, ToMS(c.CreatedAt), ToNullMS(c.RevokedAt), c.AllAccounts, sqlrow.NullIfEmpty(c.UserID))
 		return err
 	})
 	if err != nil {
@@ -101,22 +102,22 @@ func (s *Store) CreateCredential(ctx context.Context, c *engine.Credential) erro
 }
 
 func (s *Store) GetCredential(ctx context.Context, id string) (*engine.Credential, error) {
-	var r credentialRow
-	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+credentialCols+` FROM credentials WHERE id = ?`), id); err != nil {
+	var r sqlrow.Credential
+	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+sqlrow.CredentialCols+` FROM credentials WHERE id = ?`), id); err != nil {
 		return nil, fmt.Errorf("get credential %q: %w", id, MapError(err))
 	}
-	return r.credential()
+	return r.Engine()
 }
 
 func (s *Store) GetCredentialByClientID(ctx context.Context, clientID string) (*engine.Credential, error) {
 	if clientID == "" {
-		return nil, notFound("credential with client id", clientID)
+		return nil, sqlrow.NotFound("credential with client id", clientID)
 	}
-	var r credentialRow
-	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+credentialCols+` FROM credentials WHERE client_id = ?`), clientID); err != nil {
+	var r sqlrow.Credential
+	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+sqlrow.CredentialCols+` FROM credentials WHERE client_id = ?`), clientID); err != nil {
 		return nil, fmt.Errorf("get credential with client id %q: %w", clientID, MapError(err))
 	}
-	return r.credential()
+	return r.Engine()
 }
 
 func (s *Store) RevokeCredential(ctx context.Context, p engine.RevokeCredentialParams) ([]string, error) {

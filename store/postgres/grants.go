@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
 )
 
 func (s *Store) CreateGrant(ctx context.Context, g *engine.Grant) error {
@@ -18,7 +19,7 @@ func (s *Store) CreateGrant(ctx context.Context, g *engine.Grant) error {
 		return fmt.Errorf("create grant %q: events: %w", g.ID, err)
 	}
 	err = s.write(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, rebind(`INSERT INTO grants (`+grantCols+`) VALUES (?, ?, ?, ?, ?, ?)`),
+		_, err := tx.ExecContext(ctx, rebind(`INSERT INTO grants (`+sqlrow.GrantCols+`) VALUES (?, ?, ?, ?, ?, ?)`),
 			g.ID, g.AppID, g.AccountID, string(events), ToMS(g.CreatedAt), ToNullMS(g.RevokedAt))
 		return err
 	})
@@ -29,24 +30,24 @@ func (s *Store) CreateGrant(ctx context.Context, g *engine.Grant) error {
 }
 
 func (s *Store) GetGrant(ctx context.Context, appID, accountID string) (*engine.Grant, error) {
-	var r grantRow
-	err := s.db.GetContext(ctx, &r, rebind(`SELECT `+grantCols+` FROM grants WHERE app_id = ? AND account_id = ? AND revoked_at IS NULL`), appID, accountID)
+	var r sqlrow.Grant
+	err := s.db.GetContext(ctx, &r, rebind(`SELECT `+sqlrow.GrantCols+` FROM grants WHERE app_id = ? AND account_id = ? AND revoked_at IS NULL`), appID, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("grant of app %q in account %q: %w", appID, accountID, MapError(err))
 	}
-	return r.grant()
+	return r.Engine()
 }
 
 func (s *Store) ListGrants(ctx context.Context, accountID string, p engine.Page) ([]*engine.Grant, error) {
-	var rows []grantRow
+	var rows []sqlrow.Grant
 	err := s.db.SelectContext(ctx, &rows,
-		rebind(`SELECT `+grantCols+` FROM grants WHERE account_id = ? AND id > ? ORDER BY id`+LimitClause(p.Limit)), accountID, p.After)
+		rebind(`SELECT `+sqlrow.GrantCols+` FROM grants WHERE account_id = ? AND id > ? ORDER BY id`+LimitClause(p.Limit)), accountID, p.After)
 	if err != nil {
 		return nil, fmt.Errorf("list grants of account %q: %w", accountID, MapError(err))
 	}
 	out := make([]*engine.Grant, len(rows))
 	for i := range rows {
-		g, err := rows[i].grant()
+		g, err := rows[i].Engine()
 		if err != nil {
 			return nil, err
 		}
@@ -56,10 +57,10 @@ func (s *Store) ListGrants(ctx context.Context, accountID string, p engine.Page)
 }
 
 func (s *Store) RevokeGrant(ctx context.Context, p engine.RevokeGrantParams) (*engine.Grant, []string, error) {
-	var r grantRow
+	var r sqlrow.Grant
 	var disabled []string
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		if err := tx.GetContext(ctx, &r, rebind(`SELECT `+grantCols+` FROM grants WHERE id = ? AND account_id = ? FOR UPDATE`), p.ID, p.AccountID); err != nil {
+		if err := tx.GetContext(ctx, &r, rebind(`SELECT `+sqlrow.GrantCols+` FROM grants WHERE id = ? AND account_id = ? FOR UPDATE`), p.ID, p.AccountID); err != nil {
 			return err
 		}
 		if r.RevokedAt.Valid {
@@ -83,7 +84,7 @@ func (s *Store) RevokeGrant(ctx context.Context, p engine.RevokeGrantParams) (*e
 		}
 		return nil, nil, fmt.Errorf("revoke grant %q: %w", p.ID, MapError(err))
 	}
-	g, err := r.grant()
+	g, err := r.Engine()
 	if err != nil {
 		return nil, nil, err
 	}

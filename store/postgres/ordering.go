@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
 )
 
 // Ordered delivery (issue 22), as in store/sqlite/ordering.go. Claims on many nodes keep the order
@@ -73,12 +74,12 @@ func assignSequences(ctx context.Context, tx *sqlx.Tx, ds []*engine.Delivery) er
 }
 
 func (s *Store) SkipDelivery(ctx context.Context, id, reason string, now time.Time) (*engine.Delivery, error) {
-	var r deliveryRow
+	var r sqlrow.Delivery
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		err := tx.GetContext(ctx, &r, rebind(`UPDATE deliveries
 			SET state = 'skipped', last_error = ?, lease_until = NULL, updated_at = ?
 			WHERE id = ? AND state IN ('pending', 'dead')
-			RETURNING `+deliveryCols),
+			RETURNING `+sqlrow.DeliveryCols),
 			cleanText(reason), ToMS(now), id)
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -92,7 +93,7 @@ func (s *Store) SkipDelivery(ctx context.Context, id, reason string, now time.Ti
 	if err != nil {
 		return nil, fmt.Errorf("skip delivery %q: %w", id, MapError(err))
 	}
-	return r.delivery(), nil
+	return r.Engine(), nil
 }
 
 // heldQueuesSQL lists a subscription's queues with deliveries waiting: the head (the first
@@ -127,8 +128,8 @@ func (s *Store) HeldDeliveries(ctx context.Context, subscriptionID string, limit
 		if i >= limit {
 			continue
 		}
-		var r deliveryRow
-		err := s.db.GetContext(ctx, &r, rebind(`SELECT `+deliveryCols+` FROM deliveries
+		var r sqlrow.Delivery
+		err := s.db.GetContext(ctx, &r, rebind(`SELECT `+sqlrow.DeliveryCols+` FROM deliveries
 			WHERE subscription_id = ? AND ordering_key = ? AND sequence = ?`), subscriptionID, q.Key, q.Seq)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // ended between the two reads
@@ -136,7 +137,7 @@ func (s *Store) HeldDeliveries(ctx context.Context, subscriptionID string, limit
 		if err != nil {
 			return nil, fmt.Errorf("held deliveries of subscription %q: %w", subscriptionID, MapError(err))
 		}
-		h.Behind = append(h.Behind, heldQueue(r.delivery(), q.N))
+		h.Behind = append(h.Behind, heldQueue(r.Engine(), q.N))
 	}
 	return h, nil
 }

@@ -19,7 +19,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
 	"github.com/switchyard/switchyard/store/migrate"
 )
 
@@ -173,42 +173,27 @@ func MapError(err error) error {
 	return err
 }
 
-// notFound is the error for a missing row.
-func notFound(what, id string) error { return fmt.Errorf("%s %q: %w", what, id, engine.ErrNotFound) }
-
 // rebind turns the ? placeholders the queries are written with (as for SQLite) into $1, $2, ...
 func rebind(q string) string { return sqlx.Rebind(sqlx.DOLLAR, q) }
 
-// Times are unix milliseconds in the database, in every table, a style's too.
+// dialect binds rows as PostgreSQL's types take them: text from outside cleaned, attempts' bodies
+// as BYTEA.
+var dialect = sqlrow.Dialect{CleanText: cleanText, BinaryBodies: true}
+
+// Times are unix milliseconds in the database, in every table, a style's too. A style's store
+// reads and writes them with these; they are store/internal/sqlrow's, which both drivers share.
 
 // ToMS is how a time is stored.
-func ToMS(t time.Time) int64 { return t.UnixMilli() }
+func ToMS(t time.Time) int64 { return sqlrow.ToMS(t) }
 
 // FromMS reads a stored time, in UTC.
-func FromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+func FromMS(v int64) time.Time { return sqlrow.FromMS(v) }
 
 // ToNullMS stores an optional time; nil is NULL.
-func ToNullMS(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
-}
+func ToNullMS(t *time.Time) sql.NullInt64 { return sqlrow.ToNullMS(t) }
 
 // FromNullMS reads an optional time.
-func FromNullMS(v sql.NullInt64) *time.Time {
-	if !v.Valid {
-		return nil
-	}
-	t := FromMS(v.Int64)
-	return &t
-}
-
-// toNullString stores an empty string as NULL, for optional references and unique keys.
-func toNullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-
-// toNullInt is NULL for 0: a delivery outside any ordered queue has no sequence.
-func toNullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
+func FromNullMS(v sql.NullInt64) *time.Time { return sqlrow.FromNullMS(v) }
 
 // cleanText makes text from outside the engine (an error a receiver or a plugin caused) storable
 // in a TEXT column, which refuses NUL bytes and invalid UTF-8 where SQLite keeps any bytes: NUL
@@ -222,12 +207,7 @@ func cleanText(s string) string {
 }
 
 // LimitClause is " LIMIT n", or nothing for a limit of zero or less, which means no limit.
-func LimitClause(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return " LIMIT " + strconv.Itoa(n)
-}
+func LimitClause(n int) string { return sqlrow.LimitClause(n) }
 
 // cachedStmt runs one statement in a transaction, as store/sqlite's does. pgx prepares and caches
 // each distinct statement text per connection by itself, so this only rebinds the placeholders.

@@ -9,14 +9,15 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
 )
 
-var insertSubscriptionSQL = `INSERT INTO subscriptions (` + subscriptionCols + `)
+var insertSubscriptionSQL = `INSERT INTO subscriptions (` + sqlrow.SubscriptionCols + `)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func (s *Store) CreateSubscription(ctx context.Context, p engine.CreateSubscriptionParams) error {
 	sub := p.Subscription
-	j, err := encodeSubscription(sub)
+	j, err := sqlrow.EncodeSubscription(sub)
 	if err != nil {
 		return fmt.Errorf("create subscription %q: %w", sub.ID, err)
 	}
@@ -27,16 +28,16 @@ func (s *Store) CreateSubscription(ctx context.Context, p engine.CreateSubscript
 			}
 		}
 		_, err := tx.ExecContext(ctx, rebind(insertSubscriptionSQL),
-			sub.ID, sub.AppID, sub.AccountID, toNullString(sub.CredentialID), sub.Format, j.events, sub.EntityKey,
-			sub.URL, j.options, sub.Secret, sub.PreviousSecret, ToNullMS(sub.PreviousSecretExpiresAt),
-			string(sub.State), sub.DisabledReason, j.retryPolicy, ToNullMS(sub.FailingSince),
-			toNullString(sub.ConfirmTokenHash), sub.Version, sub.MaxPerSecond, ToNullMS(sub.PausedAt), ToMS(sub.CreatedAt), ToMS(sub.UpdatedAt),
+			sub.ID, sub.AppID, sub.AccountID, sqlrow.NullIfEmpty(sub.CredentialID), sub.Format, j.Events, sub.EntityKey,
+			sub.URL, j.Options, sub.Secret, sub.PreviousSecret, ToNullMS(sub.PreviousSecretExpiresAt),
+			string(sub.State), sub.DisabledReason, j.RetryPolicy, ToNullMS(sub.FailingSince),
+			sqlrow.NullIfEmpty(sub.ConfirmTokenHash), sub.Version, sub.MaxPerSecond, ToNullMS(sub.PausedAt), ToMS(sub.CreatedAt), ToMS(sub.UpdatedAt),
 			sub.Ordering.OrNone(), sub.OnDead.OrContinue())
 		if err != nil {
 			return err
 		}
 		if p.Handshake != nil {
-			if _, err := tx.ExecContext(ctx, rebind(insertDeliverySQL), deliveryArgs(p.Handshake)...); err != nil {
+			if _, err := tx.ExecContext(ctx, rebind(sqlrow.InsertDeliverySQL), dialect.DeliveryArgs(p.Handshake)...); err != nil {
 				return fmt.Errorf("handshake delivery %q: %w", p.Handshake.ID, err)
 			}
 		}
@@ -49,22 +50,22 @@ func (s *Store) CreateSubscription(ctx context.Context, p engine.CreateSubscript
 }
 
 func (s *Store) GetSubscription(ctx context.Context, id string) (*engine.Subscription, error) {
-	var r subscriptionRow
-	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+subscriptionCols+` FROM subscriptions WHERE id = ?`), id); err != nil {
+	var r sqlrow.Subscription
+	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+sqlrow.SubscriptionCols+` FROM subscriptions WHERE id = ?`), id); err != nil {
 		return nil, fmt.Errorf("get subscription %q: %w", id, MapError(err))
 	}
-	return r.subscription()
+	return r.Engine()
 }
 
 func (s *Store) GetSubscriptionByConfirmTokenHash(ctx context.Context, hash string) (*engine.Subscription, error) {
 	if hash == "" {
 		return nil, fmt.Errorf("get subscription by confirmation token hash: %w", engine.ErrNotFound)
 	}
-	var r subscriptionRow
-	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+subscriptionCols+` FROM subscriptions WHERE confirm_token_hash = ?`), hash); err != nil {
+	var r sqlrow.Subscription
+	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+sqlrow.SubscriptionCols+` FROM subscriptions WHERE confirm_token_hash = ?`), hash); err != nil {
 		return nil, fmt.Errorf("get subscription by confirmation token hash: %w", MapError(err))
 	}
-	return r.subscription()
+	return r.Engine()
 }
 
 func (s *Store) ListSubscriptions(ctx context.Context, f engine.SubscriptionFilter) ([]*engine.Subscription, error) {
@@ -93,19 +94,19 @@ func (s *Store) ListSubscriptions(ctx context.Context, f engine.SubscriptionFilt
 		add("credential_id = ?", f.CredentialID)
 	}
 	add("id > ?", f.After)
-	q := `SELECT ` + subscriptionCols + ` FROM subscriptions WHERE ` + strings.Join(where, " AND ") +
+	q := `SELECT ` + sqlrow.SubscriptionCols + ` FROM subscriptions WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY id` + LimitClause(f.Limit)
-	var rows []subscriptionRow
+	var rows []sqlrow.Subscription
 	if err := s.db.SelectContext(ctx, &rows, rebind(q), args...); err != nil {
 		return nil, fmt.Errorf("list subscriptions: %w", MapError(err))
 	}
 	return subscriptions(rows)
 }
 
-func subscriptions(rows []subscriptionRow) ([]*engine.Subscription, error) {
+func subscriptions(rows []sqlrow.Subscription) ([]*engine.Subscription, error) {
 	out := make([]*engine.Subscription, len(rows))
 	for i := range rows {
-		sub, err := rows[i].subscription()
+		sub, err := rows[i].Engine()
 		if err != nil {
 			return nil, err
 		}
@@ -117,7 +118,7 @@ func subscriptions(rows []subscriptionRow) ([]*engine.Subscription, error) {
 // UpdateSubscription replaces every field but the subscription's identity and ownership: ID,
 // AppID, AccountID, CredentialID and CreatedAt stay as stored.
 func (s *Store) UpdateSubscription(ctx context.Context, sub *engine.Subscription) error {
-	j, err := encodeSubscription(sub)
+	j, err := sqlrow.EncodeSubscription(sub)
 	if err != nil {
 		return fmt.Errorf("update subscription %q: %w", sub.ID, err)
 	}
@@ -127,9 +128,9 @@ func (s *Store) UpdateSubscription(ctx context.Context, sub *engine.Subscription
 			previous_secret_expires_at = ?, state = ?, disabled_reason = ?, retry_policy = ?,
 			failing_since = ?, confirm_token_hash = ?, max_per_second = ?, paused_at = ?, ordering = ?, on_dead = ?, updated_at = ?, version = version + 1
 			WHERE id = ? AND version = ?`),
-			sub.Format, j.events, sub.EntityKey, sub.URL, j.options, sub.Secret, sub.PreviousSecret,
-			ToNullMS(sub.PreviousSecretExpiresAt), string(sub.State), sub.DisabledReason, j.retryPolicy,
-			ToNullMS(sub.FailingSince), toNullString(sub.ConfirmTokenHash), sub.MaxPerSecond, ToNullMS(sub.PausedAt),
+			sub.Format, j.Events, sub.EntityKey, sub.URL, j.Options, sub.Secret, sub.PreviousSecret,
+			ToNullMS(sub.PreviousSecretExpiresAt), string(sub.State), sub.DisabledReason, j.RetryPolicy,
+			ToNullMS(sub.FailingSince), sqlrow.NullIfEmpty(sub.ConfirmTokenHash), sub.MaxPerSecond, ToNullMS(sub.PausedAt),
 			sub.Ordering.OrNone(), sub.OnDead.OrContinue(),
 			ToMS(sub.UpdatedAt), sub.ID, sub.Version)
 		if err != nil {

@@ -9,28 +9,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
 )
-
-const accountUserCols = `account_id, user_id, permissions, created_at, updated_at`
-
-type accountUserRow struct {
-	AccountID   string `db:"account_id"`
-	UserID      string `db:"user_id"`
-	Permissions string `db:"permissions"`
-	CreatedAt   int64  `db:"created_at"`
-	UpdatedAt   int64  `db:"updated_at"`
-}
-
-func (r *accountUserRow) user() (*engine.AccountUser, error) {
-	u := &engine.AccountUser{AccountID: r.AccountID, ID: r.UserID, CreatedAt: FromMS(r.CreatedAt), UpdatedAt: FromMS(r.UpdatedAt)}
-	if err := json.Unmarshal([]byte(r.Permissions), &u.Permissions); err != nil {
-		return nil, fmt.Errorf("user %q of account %q: permissions: %w", r.UserID, r.AccountID, err)
-	}
-	if u.Permissions == nil {
-		u.Permissions = []string{}
-	}
-	return u, nil
-}
 
 func (s *Store) PutAccountUser(ctx context.Context, p engine.PutAccountUserParams) (bool, error) {
 	u := p.User
@@ -40,8 +20,8 @@ func (s *Store) PutAccountUser(ctx context.Context, p engine.PutAccountUserParam
 	}
 	created := false
 	err = s.write(ctx, func(tx *sqlx.Tx) error {
-		var r accountUserRow
-		err := tx.GetContext(ctx, &r, rebind(`SELECT `+accountUserCols+` FROM account_users WHERE account_id = ? AND user_id = ?`), u.AccountID, u.ID)
+		var r sqlrow.AccountUser
+		err := tx.GetContext(ctx, &r, rebind(`SELECT `+sqlrow.AccountUserCols+` FROM account_users WHERE account_id = ? AND user_id = ?`), u.AccountID, u.ID)
 		switch {
 		case err == nil:
 			u.CreatedAt = FromMS(r.CreatedAt)
@@ -61,7 +41,7 @@ func (s *Store) PutAccountUser(ctx context.Context, p engine.PutAccountUserParam
 			}
 		}
 		created = true
-		_, err = tx.ExecContext(ctx, rebind(`INSERT INTO account_users (`+accountUserCols+`) VALUES (?, ?, ?, ?, ?)`),
+		_, err = tx.ExecContext(ctx, rebind(`INSERT INTO account_users (`+sqlrow.AccountUserCols+`) VALUES (?, ?, ?, ?, ?)`),
 			u.AccountID, u.ID, string(perms), ToMS(u.CreatedAt), ToMS(u.UpdatedAt))
 		return err
 	})
@@ -72,22 +52,22 @@ func (s *Store) PutAccountUser(ctx context.Context, p engine.PutAccountUserParam
 }
 
 func (s *Store) GetAccountUser(ctx context.Context, accountID, userID string) (*engine.AccountUser, error) {
-	var r accountUserRow
-	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+accountUserCols+` FROM account_users WHERE account_id = ? AND user_id = ?`), accountID, userID); err != nil {
+	var r sqlrow.AccountUser
+	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+sqlrow.AccountUserCols+` FROM account_users WHERE account_id = ? AND user_id = ?`), accountID, userID); err != nil {
 		return nil, fmt.Errorf("user %q of account %q: %w", userID, accountID, MapError(err))
 	}
-	return r.user()
+	return r.Engine()
 }
 
 func (s *Store) ListAccountUsers(ctx context.Context, accountID string, p engine.Page) ([]*engine.AccountUser, error) {
-	var rows []accountUserRow
-	if err := s.db.SelectContext(ctx, &rows, rebind(`SELECT `+accountUserCols+` FROM account_users WHERE account_id = ? AND user_id > ? ORDER BY user_id`+LimitClause(p.Limit)),
+	var rows []sqlrow.AccountUser
+	if err := s.db.SelectContext(ctx, &rows, rebind(`SELECT `+sqlrow.AccountUserCols+` FROM account_users WHERE account_id = ? AND user_id > ? ORDER BY user_id`+LimitClause(p.Limit)),
 		accountID, p.After); err != nil {
 		return nil, fmt.Errorf("list users of account %q: %w", accountID, MapError(err))
 	}
 	out := make([]*engine.AccountUser, len(rows))
 	for i := range rows {
-		u, err := rows[i].user()
+		u, err := rows[i].Engine()
 		if err != nil {
 			return nil, err
 		}

@@ -14,7 +14,11 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
 )
+
+// deliveryCols names the shared column list in the claim's SQL, which is left as it was written.
+const deliveryCols = sqlrow.DeliveryCols
 
 // Claiming selects the due deliveries and leases each with an UPDATE by key, in one IMMEDIATE
 // transaction, so no other claim can interleave. (One UPDATE ... WHERE id IN (SELECT ...)
@@ -123,7 +127,7 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 	if p.Limit <= 0 {
 		return nil, nil
 	}
-	var rows []deliveryRow
+	var rows []sqlrow.Delivery
 	err := s.writeRelaxed(ctx, func(tx *sqlx.Tx) error {
 		perSub := p.PerSubscription
 		if perSub <= 0 {
@@ -181,7 +185,7 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 }
 
 // loadWork reads what shaping needs for claimed deliveries, in their order.
-func (s *Store) loadWork(ctx context.Context, rows []deliveryRow) ([]*engine.Work, error) {
+func (s *Store) loadWork(ctx context.Context, rows []sqlrow.Delivery) ([]*engine.Work, error) {
 	var eventIDs, subIDs, appIDs []string
 	for i := range rows {
 		if rows[i].EventID.Valid {
@@ -193,18 +197,18 @@ func (s *Store) loadWork(ctx context.Context, rows []deliveryRow) ([]*engine.Wor
 	eventIDs, subIDs, appIDs = distinct(eventIDs), distinct(subIDs), distinct(appIDs)
 
 	var (
-		eventRows   []eventRow
-		subRows     []subscriptionRow
-		appRows     []appRow
-		accountRows []accountRow
+		eventRows   []sqlrow.Event
+		subRows     []sqlrow.Subscription
+		appRows     []sqlrow.App
+		accountRows []sqlrow.Account
 	)
-	if err := selectIn(ctx, s.r, &eventRows, `SELECT `+eventCols+` FROM events WHERE id IN (?)`, eventIDs); err != nil {
+	if err := selectIn(ctx, s.r, &eventRows, `SELECT `+sqlrow.EventCols+` FROM events WHERE id IN (?)`, eventIDs); err != nil {
 		return nil, fmt.Errorf("load events: %w", err)
 	}
-	if err := selectIn(ctx, s.r, &subRows, `SELECT `+subscriptionCols+` FROM subscriptions WHERE id IN (?)`, subIDs); err != nil {
+	if err := selectIn(ctx, s.r, &subRows, `SELECT `+sqlrow.SubscriptionCols+` FROM subscriptions WHERE id IN (?)`, subIDs); err != nil {
 		return nil, fmt.Errorf("load subscriptions: %w", err)
 	}
-	if err := selectIn(ctx, s.r, &appRows, `SELECT `+appCols+` FROM apps WHERE id IN (?)`, appIDs); err != nil {
+	if err := selectIn(ctx, s.r, &appRows, `SELECT `+sqlrow.AppCols+` FROM apps WHERE id IN (?)`, appIDs); err != nil {
 		return nil, fmt.Errorf("load apps: %w", err)
 	}
 	accountIDs := make([]string, 0, len(subRows))
@@ -212,14 +216,14 @@ func (s *Store) loadWork(ctx context.Context, rows []deliveryRow) ([]*engine.Wor
 		accountIDs = append(accountIDs, subRows[i].AccountID)
 	}
 	if accountIDs = distinct(accountIDs); len(accountIDs) > 0 {
-		if err := selectIn(ctx, s.r, &accountRows, `SELECT `+accountCols+` FROM accounts WHERE id IN (?)`, accountIDs); err != nil {
+		if err := selectIn(ctx, s.r, &accountRows, `SELECT `+sqlrow.AccountCols+` FROM accounts WHERE id IN (?)`, accountIDs); err != nil {
 			return nil, fmt.Errorf("load accounts: %w", err)
 		}
 	}
 
 	events := make(map[string]*engine.Event, len(eventRows))
 	for i := range eventRows {
-		ev, err := eventRows[i].event()
+		ev, err := eventRows[i].Engine()
 		if err != nil {
 			return nil, fmt.Errorf("%w", err)
 		}
@@ -227,7 +231,7 @@ func (s *Store) loadWork(ctx context.Context, rows []deliveryRow) ([]*engine.Wor
 	}
 	subs := make(map[string]*engine.Subscription, len(subRows))
 	for i := range subRows {
-		sub, err := subRows[i].subscription()
+		sub, err := subRows[i].Engine()
 		if err != nil {
 			return nil, fmt.Errorf("%w", err)
 		}
@@ -235,16 +239,16 @@ func (s *Store) loadWork(ctx context.Context, rows []deliveryRow) ([]*engine.Wor
 	}
 	apps := make(map[string]*engine.App, len(appRows))
 	for i := range appRows {
-		apps[appRows[i].ID] = appRows[i].app()
+		apps[appRows[i].ID] = appRows[i].Engine()
 	}
 	accounts := make(map[string]*engine.Account, len(accountRows))
 	for i := range accountRows {
-		accounts[accountRows[i].ID] = accountRows[i].account()
+		accounts[accountRows[i].ID] = accountRows[i].Engine()
 	}
 
 	works := make([]*engine.Work, 0, len(rows))
 	for i := range rows {
-		d := rows[i].delivery()
+		d := rows[i].Engine()
 		sub := subs[d.SubscriptionID]
 		if sub == nil {
 			continue // deleted since the claim, with the delivery
@@ -274,7 +278,7 @@ const (
 		next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ? WHERE id = ?`
 	completeCountSQL = `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, updated_at = ?
 		WHERE id = ?`
-	insertAttemptSQL = `INSERT INTO attempts (` + attemptCols + `)
+	insertAttemptSQL = `INSERT INTO attempts (` + sqlrow.AttemptCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// A failure marks the subscription failing unless it already is; a success clears the mark.
 	markFailingSQL  = `UPDATE subscriptions SET failing_since = ?, version = version + 1 WHERE id = ? AND failing_since IS NULL`
@@ -357,7 +361,7 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 				return fmt.Errorf("delivery %q: %w", a.DeliveryID, err)
 			}
 			a.Number = number
-			args, err := attemptArgs(a)
+			args, err := dialect.AttemptArgs(a)
 			if err != nil {
 				return fmt.Errorf("delivery %q: attempt %d: %w", a.DeliveryID, number, err)
 			}
@@ -502,11 +506,11 @@ func (s *Store) ExtendLeases(ctx context.Context, ids []string, until time.Time)
 }
 
 func (s *Store) GetDelivery(ctx context.Context, id string) (*engine.Delivery, error) {
-	var r deliveryRow
-	if err := s.r.GetContext(ctx, &r, `SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`, id); err != nil {
+	var r sqlrow.Delivery
+	if err := s.r.GetContext(ctx, &r, `SELECT `+sqlrow.DeliveryCols+` FROM deliveries WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("get delivery %q: %w", id, MapError(err))
 	}
-	return r.delivery(), nil
+	return r.Engine(), nil
 }
 
 func (s *Store) ListDeliveries(ctx context.Context, f engine.DeliveryFilter) ([]*engine.Delivery, error) {
@@ -527,31 +531,31 @@ func (s *Store) ListDeliveries(ctx context.Context, f engine.DeliveryFilter) ([]
 	if f.Before != "" {
 		add("id < ?", f.Before)
 	}
-	q := `SELECT ` + deliveryCols + ` FROM deliveries`
+	q := `SELECT ` + sqlrow.DeliveryCols + ` FROM deliveries`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += ` ORDER BY id DESC` + LimitClause(f.Limit)
-	var rows []deliveryRow
+	var rows []sqlrow.Delivery
 	if err := s.r.SelectContext(ctx, &rows, q, args...); err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", MapError(err))
 	}
 	out := make([]*engine.Delivery, len(rows))
 	for i := range rows {
-		out[i] = rows[i].delivery()
+		out[i] = rows[i].Engine()
 	}
 	return out, nil
 }
 
 func (s *Store) ListAttempts(ctx context.Context, deliveryID string) ([]*engine.Attempt, error) {
-	var rows []attemptRow
+	var rows []sqlrow.Attempt
 	if err := s.r.SelectContext(ctx, &rows,
-		`SELECT `+attemptCols+` FROM attempts WHERE delivery_id = ? ORDER BY number`, deliveryID); err != nil {
+		`SELECT `+sqlrow.AttemptCols+` FROM attempts WHERE delivery_id = ? ORDER BY number`, deliveryID); err != nil {
 		return nil, fmt.Errorf("list attempts of delivery %q: %w", deliveryID, MapError(err))
 	}
 	out := make([]*engine.Attempt, len(rows))
 	for i := range rows {
-		a, err := rows[i].attempt()
+		a, err := rows[i].Engine()
 		if err != nil {
 			return nil, fmt.Errorf("list attempts: %w", err)
 		}
@@ -565,10 +569,10 @@ const retryOneSQL = `UPDATE deliveries
 	SET state = 'pending', lease_until = NULL, lease_owner = '', updated_at = ?,
 		next_attempt_at = CASE WHEN state = 'pending' AND next_attempt_at < ? THEN next_attempt_at ELSE ? END
 	WHERE id = ? AND state IN ('pending', 'failed', 'dead', 'skipped')
-	RETURNING ` + deliveryCols
+	RETURNING ` + sqlrow.DeliveryCols
 
 func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) (*engine.Delivery, error) {
-	var r deliveryRow
+	var r sqlrow.Delivery
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		err := tx.GetContext(ctx, &r, retryOneSQL, ToMS(now), ToMS(now), ToMS(now), id)
 		if !errors.Is(err, sql.ErrNoRows) {
@@ -583,7 +587,7 @@ func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) (*e
 	if err != nil {
 		return nil, fmt.Errorf("retry delivery %q: %w", id, MapError(err))
 	}
-	return r.delivery(), nil
+	return r.Engine(), nil
 }
 
 func (s *Store) RetryDeliveries(ctx context.Context, p engine.RetryDeliveriesParams) (int, error) {
@@ -676,9 +680,9 @@ func (s *Store) ReplaySubscription(ctx context.Context, p engine.ReplayParams) (
 		if err := assignSequences(ctx, tx, ordered); err != nil {
 			return err
 		}
-		ins := stmt(tx, insertDeliverySQL)
+		ins := stmt(tx, sqlrow.InsertDeliverySQL)
 		for _, d := range deliveries {
-			if _, err := ins.ExecContext(ctx, deliveryArgs(d)...); err != nil {
+			if _, err := ins.ExecContext(ctx, dialect.DeliveryArgs(d)...); err != nil {
 				return fmt.Errorf("delivery %q of event %q: %w", d.ID, d.EventID, err)
 			}
 		}

@@ -8,13 +8,14 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
 )
 
 const (
 	// insertEventSQL stores an event unless its account already has one with its idempotency key;
 	// then it changes nothing, and findEventSQL finds that one. Both run in the ingest transaction,
 	// so they see the events stored earlier in the same call.
-	insertEventSQL = `INSERT INTO events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	insertEventSQL = `INSERT INTO events (` + sqlrow.EventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`
 	findEventSQL = `SELECT id FROM events WHERE account_id = ? AND idempotency_key = ?`
 	// Routing reads an account's active subscriptions in two parts: those for any entity, once
@@ -22,9 +23,9 @@ const (
 	// Reading every subscription of an account for each call cost 105 ms with 10,000
 	// per-document subscriptions, all of it while holding the writer; both reads use the index
 	// subscriptions_routing (account_id, entity_key, id) on active subscriptions.
-	wideSubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions
+	wideSubscriptionsSQL = `SELECT ` + sqlrow.SubscriptionCols + ` FROM subscriptions
 		WHERE account_id = ? AND entity_key = '' AND state = 'active' ORDER BY id`
-	entitySubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions
+	entitySubscriptionsSQL = `SELECT ` + sqlrow.SubscriptionCols + ` FROM subscriptions
 		WHERE account_id = ? AND entity_key = ? AND state = 'active' ORDER BY id`
 	// Most accounts have no subscription limited to one entity; asking once per account and call
 	// spares them a query per event (13% of the server's CPU when every event named a new entity).
@@ -42,7 +43,7 @@ func newIngestStmts(tx *sqlx.Tx) *ingestStmts {
 		insertEvent: stmt(tx, insertEventSQL), findEvent: stmt(tx, findEventSQL),
 		wideSubs: stmt(tx, wideSubscriptionsSQL), entitySubs: stmt(tx, entitySubscriptionsSQL),
 		hasEntitySubs:  stmt(tx, hasEntitySubscriptionsSQL),
-		insertDelivery: stmt(tx, insertDeliverySQL),
+		insertDelivery: stmt(tx, sqlrow.InsertDeliverySQL),
 	}
 }
 
@@ -59,7 +60,7 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 		r := subscriptionReader{st: st, wide: map[string][]*engine.Subscription{}, keyed: map[entityRef][]*engine.Subscription{}, hasKeyed: map[string]bool{}}
 		var ordered []*engine.Delivery
 		for i, ev := range p.Events {
-			args, err := eventArgs(ev)
+			args, err := sqlrow.EventArgs(ev)
 			if err != nil {
 				return fmt.Errorf("event %q: %w", ev.ID, err)
 			}
@@ -95,7 +96,7 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 					ordered = append(ordered, d)
 					continue
 				}
-				if _, err := st.insertDelivery.ExecContext(ctx, deliveryArgs(d)...); err != nil {
+				if _, err := st.insertDelivery.ExecContext(ctx, dialect.DeliveryArgs(d)...); err != nil {
 					return fmt.Errorf("event %q: delivery %q: %w", ev.ID, d.ID, err)
 				}
 			}
@@ -108,7 +109,7 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 			return err
 		}
 		for _, d := range ordered {
-			if _, err := st.insertDelivery.ExecContext(ctx, deliveryArgs(d)...); err != nil {
+			if _, err := st.insertDelivery.ExecContext(ctx, dialect.DeliveryArgs(d)...); err != nil {
 				return fmt.Errorf("event %q: delivery %q: %w", d.EventID, d.ID, err)
 			}
 		}
@@ -170,7 +171,7 @@ func (r *subscriptionReader) offered(ctx context.Context, ev *engine.Event) ([]*
 }
 
 func (r *subscriptionReader) read(ctx context.Context, stmt cachedStmt, args ...any) ([]*engine.Subscription, error) {
-	var rows []subscriptionRow
+	var rows []sqlrow.Subscription
 	if err := stmt.SelectContext(ctx, &rows, args...); err != nil {
 		return nil, err
 	}
@@ -178,11 +179,11 @@ func (r *subscriptionReader) read(ctx context.Context, stmt cachedStmt, args ...
 }
 
 func (s *Store) GetEvent(ctx context.Context, id string) (*engine.Event, error) {
-	var r eventRow
-	if err := s.r.GetContext(ctx, &r, `SELECT `+eventCols+` FROM events WHERE id = ?`, id); err != nil {
+	var r sqlrow.Event
+	if err := s.r.GetContext(ctx, &r, `SELECT `+sqlrow.EventCols+` FROM events WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("get event %q: %w", id, MapError(err))
 	}
-	return r.event()
+	return r.Engine()
 }
 
 func (s *Store) ListEvents(ctx context.Context, f engine.EventFilter) ([]*engine.Event, error) {
@@ -207,18 +208,18 @@ func (s *Store) ListEvents(ctx context.Context, f engine.EventFilter) ([]*engine
 	if f.Before != "" {
 		add("id < ?", f.Before)
 	}
-	q := `SELECT ` + eventCols + ` FROM events`
+	q := `SELECT ` + sqlrow.EventCols + ` FROM events`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += ` ORDER BY id DESC` + LimitClause(f.Limit)
-	var rows []eventRow
+	var rows []sqlrow.Event
 	if err := s.r.SelectContext(ctx, &rows, q, args...); err != nil {
 		return nil, fmt.Errorf("list events: %w", MapError(err))
 	}
 	out := make([]*engine.Event, len(rows))
 	for i := range rows {
-		ev, err := rows[i].event()
+		ev, err := rows[i].Engine()
 		if err != nil {
 			return nil, fmt.Errorf("list events: %w", err)
 		}

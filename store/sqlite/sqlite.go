@@ -29,6 +29,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
 )
 
 var _ engine.Store = (*Store)(nil)
@@ -294,39 +295,23 @@ func MapError(err error) error {
 	return err
 }
 
-// notFound is the error for a missing row.
-func notFound(what, id string) error { return fmt.Errorf("%s %q: %w", what, id, engine.ErrNotFound) }
+// dialect binds rows as SQLite keeps them: any text as it is, attempts' bodies as TEXT.
+var dialect = sqlrow.Dialect{}
 
-// Times are unix milliseconds in the database, in every table, a style's too.
+// Times are unix milliseconds in the database, in every table, a style's too. A style's store
+// reads and writes them with these; they are store/internal/sqlrow's, which both drivers share.
 
 // ToMS is how a time is stored.
-func ToMS(t time.Time) int64 { return t.UnixMilli() }
+func ToMS(t time.Time) int64 { return sqlrow.ToMS(t) }
 
 // FromMS reads a stored time, in UTC.
-func FromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+func FromMS(v int64) time.Time { return sqlrow.FromMS(v) }
 
 // ToNullMS stores an optional time; nil is NULL.
-func ToNullMS(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
-}
+func ToNullMS(t *time.Time) sql.NullInt64 { return sqlrow.ToNullMS(t) }
 
 // FromNullMS reads an optional time.
-func FromNullMS(v sql.NullInt64) *time.Time {
-	if !v.Valid {
-		return nil
-	}
-	t := FromMS(v.Int64)
-	return &t
-}
-
-// toNullString stores an empty string as NULL, for optional references and unique keys.
-func toNullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-
-// toNullInt is NULL for 0: a delivery outside any ordered queue has no sequence.
-func toNullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
+func FromNullMS(v sql.NullInt64) *time.Time { return sqlrow.FromNullMS(v) }
 
 // padIDs returns ids padded to a power of two by repeating the last, so that IN lists of many
 // sizes share a few statement texts, and the prepared statements with them.
@@ -375,9 +360,4 @@ func selectIn[T any](ctx context.Context, q sqlx.QueryerContext, dest *[]T, quer
 }
 
 // LimitClause is " LIMIT n", or nothing for a limit of zero or less, which means no limit.
-func LimitClause(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return " LIMIT " + strconv.Itoa(n)
-}
+func LimitClause(n int) string { return sqlrow.LimitClause(n) }
