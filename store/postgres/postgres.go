@@ -28,6 +28,7 @@ import (
 
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/store/internal/sqlrow"
+	"github.com/switchyard/switchyard/store/internal/sqlstore"
 	"github.com/switchyard/switchyard/store/migrate"
 )
 
@@ -52,6 +53,9 @@ func (o Options) WithDefaults() Options {
 
 // Store is the engine.Store on one PostgreSQL database.
 type Store struct {
+	// shared runs the statements this driver runs as store/sqlite does, rebound to $n.
+	*shared
+
 	db *sqlx.DB
 	// url is the database's, for the connections of its own a Notifier or a Leader opens.
 	url string
@@ -74,6 +78,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open postgres %s: %w", Redact(url), err)
 	}
 	s := &Store{db: db, url: url, purgeBatch: 5000}
+	s.shared = sqlstore.New(sqlstore.Config{Rebind: rebind, Read: db, Write: s.write, MapError: MapError})
 	if err := s.Migrate(ctx, opts.Migrations...); err != nil {
 		db.Close()
 		return nil, err
@@ -175,6 +180,10 @@ func MapError(err error) error {
 
 // rebind turns the ? placeholders the queries are written with (as for SQLite) into $1, $2, ...
 func rebind(q string) string { return sqlx.Rebind(sqlx.DOLLAR, q) }
+
+// shared is the part of the engine.Store both drivers run alike. An alias, so that the embedded
+// field is not exported.
+type shared = sqlstore.Store
 
 // dialect binds rows as PostgreSQL's types take them: text from outside cleaned, attempts' bodies
 // as BYTEA.

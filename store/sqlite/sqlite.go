@@ -30,6 +30,7 @@ import (
 
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/store/internal/sqlrow"
+	"github.com/switchyard/switchyard/store/internal/sqlstore"
 )
 
 var _ engine.Store = (*Store)(nil)
@@ -65,6 +66,9 @@ func (o Options) WithDefaults() Options {
 
 // Store is the engine.Store on one SQLite database file.
 type Store struct {
+	// shared runs the statements this driver runs as store/postgres does, on r and through write.
+	*shared
+
 	w *sqlx.DB // one connection: every write
 	r *sqlx.DB // several connections: plain reads
 
@@ -149,6 +153,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
 	}
 	s.r = r
+	s.shared = sqlstore.New(sqlstore.Config{Read: r, Write: s.write, MapError: MapError})
 	return s, nil
 }
 
@@ -294,6 +299,10 @@ func MapError(err error) error {
 	}
 	return err
 }
+
+// shared is the part of the engine.Store both drivers run alike. An alias, so that the embedded
+// field is not exported.
+type shared = sqlstore.Store
 
 // dialect binds rows as SQLite keeps them: any text as it is, attempts' bodies as TEXT.
 var dialect = sqlrow.Dialect{}

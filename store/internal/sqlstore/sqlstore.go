@@ -1,0 +1,37 @@
+// Package sqlstore is the part of engine.Store that store/sqlite and store/postgres run alike: the
+// same statements, written with ? placeholders, on the rows of store/internal/sqlrow. Each driver
+// embeds a Store and keeps what it does its own way: claims, SQLite's writer transactions and
+// statement chunks, PostgreSQL's row locks.
+package sqlstore
+
+import (
+	"context"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Config is what a driver lends the shared statements.
+type Config struct {
+	// Rebind turns the ? placeholders the statements are written with into the driver's own; nil
+	// leaves them.
+	Rebind func(query string) string
+	// Read runs the reads that need no transaction (SQLite's reader pool beside its one writer).
+	Read sqlx.QueryerContext
+	// Write runs fn in a write transaction and commits it, as the driver's other writes are.
+	Write func(ctx context.Context, fn func(tx *sqlx.Tx) error) error
+	// MapError maps a driver error to the engine's conditions (engine.ErrNotFound, ErrConflict, ...).
+	MapError func(error) error
+}
+
+// Store runs the statements both drivers share.
+type Store struct{ c Config }
+
+// New returns a Store on c.
+func New(c Config) *Store { return &Store{c: c} }
+
+func (s *Store) q(query string) string {
+	if s.c.Rebind == nil {
+		return query
+	}
+	return s.c.Rebind(query)
+}
