@@ -78,7 +78,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open postgres %s: %w", Redact(url), err)
 	}
 	s := &Store{db: db, url: url, purgeBatch: 5000}
-	s.shared = sqlstore.New(sqlstore.Config{Rebind: rebind, Read: db, Write: s.write, MapError: MapError})
+	s.shared = sqlstore.New(sqlstore.Config{Rebind: rebind, Rows: dialect, Read: db, Write: s.write, MapError: MapError})
 	if err := s.Migrate(ctx, opts.Migrations...); err != nil {
 		db.Close()
 		return nil, err
@@ -218,26 +218,10 @@ func cleanText(s string) string {
 // LimitClause is " LIMIT n", or nothing for a limit of zero or less, which means no limit.
 func LimitClause(n int) string { return sqlrow.LimitClause(n) }
 
-// cachedStmt runs one statement in a transaction, as store/sqlite's does. pgx prepares and caches
-// each distinct statement text per connection by itself, so this only rebinds the placeholders.
-type cachedStmt struct {
-	tx    *sqlx.Tx
-	query string
-}
+// cachedStmt runs one statement in a transaction without an explicit Prepare (sqlstore.Stmt).
+type cachedStmt = sqlstore.Stmt
 
-func stmt(tx *sqlx.Tx, query string) cachedStmt { return cachedStmt{tx: tx, query: rebind(query)} }
-
-func (s cachedStmt) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
-	return s.tx.ExecContext(ctx, s.query, args...)
-}
-
-func (s cachedStmt) QueryRowxContext(ctx context.Context, args ...any) *sqlx.Row {
-	return s.tx.QueryRowxContext(ctx, s.query, args...)
-}
-
-func (s cachedStmt) SelectContext(ctx context.Context, dest any, args ...any) error {
-	return s.tx.SelectContext(ctx, dest, s.query, args...)
-}
+func stmt(tx *sqlx.Tx, query string) cachedStmt { return sqlstore.NewStmt(tx, rebind(query)) }
 
 // selectAny runs query, whose one ? takes ids as a text[] (= ANY (?)), on q and appends the rows
 // to dest: one statement for any number of IDs, where SQLite needs IN lists in chunks.

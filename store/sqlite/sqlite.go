@@ -153,7 +153,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
 	}
 	s.r = r
-	s.shared = sqlstore.New(sqlstore.Config{Read: r, Write: s.write, MapError: MapError})
+	s.shared = sqlstore.New(sqlstore.Config{Rows: dialect, Read: r, Write: s.write, MapError: MapError})
 	return s, nil
 }
 
@@ -256,27 +256,10 @@ func (s *Store) writeSynced(ctx context.Context, level string, fn func(tx *sqlx.
 	return nil
 }
 
-// cachedStmt runs one statement in a transaction through the connection's statement cache. The
-// driver caches what it prepares for a plain Exec or Query, but not what an explicit Prepare makes,
-// which SQLite compiled anew in every transaction: 8% of the server's CPU under load.
-type cachedStmt struct {
-	tx    *sqlx.Tx
-	query string
-}
+// cachedStmt runs one statement in a transaction without an explicit Prepare (sqlstore.Stmt).
+type cachedStmt = sqlstore.Stmt
 
-func stmt(tx *sqlx.Tx, query string) cachedStmt { return cachedStmt{tx: tx, query: query} }
-
-func (s cachedStmt) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
-	return s.tx.ExecContext(ctx, s.query, args...)
-}
-
-func (s cachedStmt) QueryRowxContext(ctx context.Context, args ...any) *sqlx.Row {
-	return s.tx.QueryRowxContext(ctx, s.query, args...)
-}
-
-func (s cachedStmt) SelectContext(ctx context.Context, dest any, args ...any) error {
-	return s.tx.SelectContext(ctx, dest, s.query, args...)
-}
+func stmt(tx *sqlx.Tx, query string) cachedStmt { return sqlstore.NewStmt(tx, query) }
 
 // MapError maps a driver error to the engine's conditions, keeping the driver's error in the chain:
 // a unique or primary key clash is engine.ErrConflict, a reference to a missing row

@@ -30,7 +30,8 @@ type Dialect struct {
 	BinaryBodies bool
 }
 
-func (d Dialect) text(s string) string {
+// Text is s as the driver can store it.
+func (d Dialect) Text(s string) string {
 	if d.CleanText == nil {
 		return s
 	}
@@ -363,7 +364,7 @@ func (r *Delivery) Engine() *engine.Delivery {
 func (d Dialect) DeliveryArgs(del *engine.Delivery) []any {
 	return []any{
 		del.ID, NullIfEmpty(del.EventID), del.SubscriptionID, del.AppID, string(del.Kind), string(del.State),
-		del.Attempts, ToMS(del.NextAttemptAt), ToNullMS(del.LeaseUntil), del.LeaseOwner, del.LastStatus, d.text(del.LastError),
+		del.Attempts, ToMS(del.NextAttemptAt), ToNullMS(del.LeaseUntil), del.LeaseOwner, del.LastStatus, d.Text(del.LastError),
 		ToMS(del.CreatedAt), ToMS(del.UpdatedAt),
 		NullIfEmpty(del.OrderingKey), NullIfZero(del.Sequence),
 	}
@@ -432,7 +433,7 @@ func (d Dialect) AttemptArgs(a *engine.Attempt) ([]any, error) {
 	}
 	return []any{
 		a.DeliveryID, a.Number, ToMS(a.StartedAt), a.DurationMS, a.PluginVersion, a.RequestMethod,
-		a.RequestURL, reqH, d.body(a.RequestBody), a.ResponseStatus, respH, d.body(a.ResponseBody), a.Outcome, d.text(a.Error), kept,
+		a.RequestURL, reqH, d.body(a.RequestBody), a.ResponseStatus, respH, d.body(a.ResponseBody), a.Outcome, d.Text(a.Error), kept,
 	}, nil
 }
 

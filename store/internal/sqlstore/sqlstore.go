@@ -8,6 +8,7 @@ import (
 	"context"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
 )
 
 // Config is what a driver lends the shared statements.
@@ -15,6 +16,8 @@ type Config struct {
 	// Rebind turns the ? placeholders the statements are written with into the driver's own; nil
 	// leaves them.
 	Rebind func(query string) string
+	// Rows binds rows' values as the driver's column types take them.
+	Rows sqlrow.Dialect
 	// Read runs the reads that need no transaction (SQLite's reader pool beside its one writer).
 	Read sqlx.QueryerContext
 	// Write runs fn in a write transaction and commits it, as the driver's other writes are.
@@ -29,9 +32,11 @@ type Store struct{ c Config }
 // New returns a Store on c.
 func New(c Config) *Store { return &Store{c: c} }
 
-func (s *Store) q(query string) string {
-	if s.c.Rebind == nil {
+func (s *Store) q(query string) string { return rebound(s.c.Rebind, query) }
+
+func rebound(rebind func(string) string, query string) string {
+	if rebind == nil {
 		return query
 	}
-	return s.c.Rebind(query)
+	return rebind(query)
 }
