@@ -78,7 +78,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open postgres %s: %w", Redact(url), err)
 	}
 	s := &Store{db: db, url: url, purgeBatch: 5000}
-	s.shared = sqlstore.New(sqlstore.Config{Rebind: rebind, Rows: dialect, Read: db, Write: s.write, MapError: MapError})
+	s.shared = sqlstore.New(sqlstore.Config{Rebind: rebind, Rows: dialect, Read: db, Write: s.write, GrantLive: grantLive, MapError: MapError})
 	if err := s.Migrate(ctx, opts.Migrations...); err != nil {
 		db.Close()
 		return nil, err

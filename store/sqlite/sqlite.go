@@ -153,7 +153,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
 	}
 	s.r = r
-	s.shared = sqlstore.New(sqlstore.Config{Rows: dialect, Read: r, Write: s.write, MapError: MapError})
+	s.shared = sqlstore.New(sqlstore.Config{Rows: dialect, Read: r, Write: s.write, GrantLive: grantLive, MapError: MapError})
 	return s, nil
 }
 

@@ -22,6 +22,9 @@ type Config struct {
 	Read sqlx.QueryerContext
 	// Write runs fn in a write transaction and commits it, as the driver's other writes are.
 	Write func(ctx context.Context, fn func(tx *sqlx.Tx) error) error
+	// GrantLive fails with engine.ErrForbidden unless the grant is unrevoked, inside tx, and keeps
+	// it so until tx ends (PostgreSQL locks it; SQLite's one writer lets nothing revoke it meanwhile).
+	GrantLive func(ctx context.Context, tx *sqlx.Tx, id string) error
 	// MapError maps a driver error to the engine's conditions (engine.ErrNotFound, ErrConflict, ...).
 	MapError func(error) error
 }
