@@ -30,19 +30,3 @@ const headSQL = `NOT EXISTS (SELECT 1 FROM deliveries e
 func assignSequences(ctx context.Context, tx *sqlx.Tx, ds []*engine.Delivery) error {
 	return sqlstore.AssignSequences(ctx, tx, nil, ds)
 }
-
-// replayEventsSQL lists the events a subscription received since a time, in the order they were
-// first accepted for it: by the sequence of their first ordered delivery (numbers of one queue
-// only ever meet numbers of the same queue, which is all the order asks), then by when they
-// occurred.
-const replayEventsSQL = `SELECT e.id, e.entity_type, e.entity_id FROM events e
-	JOIN (SELECT event_id, MIN(sequence) AS seq FROM deliveries
-		WHERE subscription_id = ? AND kind = 'event' GROUP BY event_id) o ON o.event_id = e.id
-	WHERE e.occurred_at >= ?
-	ORDER BY COALESCE(o.seq, 0), e.occurred_at, e.id`
-
-type replayEvent struct {
-	ID         string `db:"id"`
-	EntityType string `db:"entity_type"`
-	EntityID   string `db:"entity_id"`
-}
