@@ -78,7 +78,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open postgres %s: %w", Redact(url), err)
 	}
 	s := &Store{db: db, url: url, purgeBatch: 5000}
-	s.shared = sqlstore.New(sqlstore.Config{Rebind: rebind, Rows: dialect, Read: db, Write: s.write, GrantLive: grantLive, MapError: MapError})
+	s.shared = sqlstore.New(sqlstore.Config{Rebind: rebind, Rows: dialect, Read: db, Write: s.write, ForUpdate: " FOR UPDATE", GrantLive: grantLive, MapError: MapError})
 	if err := s.Migrate(ctx, opts.Migrations...); err != nil {
 		db.Close()
 		return nil, err
@@ -217,11 +217,6 @@ func cleanText(s string) string {
 
 // LimitClause is " LIMIT n", or nothing for a limit of zero or less, which means no limit.
 func LimitClause(n int) string { return sqlrow.LimitClause(n) }
-
-// cachedStmt runs one statement in a transaction without an explicit Prepare (sqlstore.Stmt).
-type cachedStmt = sqlstore.Stmt
-
-func stmt(tx *sqlx.Tx, query string) cachedStmt { return sqlstore.NewStmt(tx, rebind(query)) }
 
 // selectAny runs query, whose one ? takes ids as a text[] (= ANY (?)), on q and appends the rows
 // to dest: one statement for any number of IDs, where SQLite needs IN lists in chunks.

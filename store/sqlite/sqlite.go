@@ -153,7 +153,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
 	}
 	s.r = r
-	s.shared = sqlstore.New(sqlstore.Config{Rows: dialect, Read: r, Write: s.write, GrantLive: grantLive, MapError: MapError})
+	s.shared = sqlstore.New(sqlstore.Config{Rows: dialect, Read: r, Write: s.write, WriteRelaxed: s.writeRelaxed, GrantLive: grantLive, MapError: MapError})
 	return s, nil
 }
 
@@ -256,10 +256,8 @@ func (s *Store) writeSynced(ctx context.Context, level string, fn func(tx *sqlx.
 	return nil
 }
 
-// cachedStmt runs one statement in a transaction without an explicit Prepare (sqlstore.Stmt).
-type cachedStmt = sqlstore.Stmt
-
-func stmt(tx *sqlx.Tx, query string) cachedStmt { return sqlstore.NewStmt(tx, query) }
+// stmt runs query in tx without an explicit Prepare (sqlstore.Stmt says why).
+func stmt(tx *sqlx.Tx, query string) sqlstore.Stmt { return sqlstore.NewStmt(tx, query) }
 
 // MapError maps a driver error to the engine's conditions, keeping the driver's error in the chain:
 // a unique or primary key clash is engine.ErrConflict, a reference to a missing row

@@ -22,6 +22,14 @@ type Config struct {
 	Read sqlx.QueryerContext
 	// Write runs fn in a write transaction and commits it, as the driver's other writes are.
 	Write func(ctx context.Context, fn func(tx *sqlx.Tx) error) error
+	// WriteRelaxed is Write for what the engine may lose to a power cut without losing an event:
+	// attempts' bookkeeping (SQLite's commits that do not wait for the disk). nil: Write.
+	WriteRelaxed func(ctx context.Context, fn func(tx *sqlx.Tx) error) error
+	// ForUpdate ends a read whose row the same transaction then updates from what it read:
+	// " FOR UPDATE" where transactions run at once (PostgreSQL), so that two outcomes of one
+	// delivery count one after the other, never both from the same read; empty where one writer
+	// already serialises them (SQLite).
+	ForUpdate string
 	// GrantLive fails with engine.ErrForbidden unless the grant is unrevoked, inside tx, and keeps
 	// it so until tx ends (PostgreSQL locks it; SQLite's one writer lets nothing revoke it meanwhile).
 	GrantLive func(ctx context.Context, tx *sqlx.Tx, id string) error
@@ -30,10 +38,21 @@ type Config struct {
 }
 
 // Store runs the statements both drivers share.
-type Store struct{ c Config }
+type Store struct {
+	c Config
+	// completeReadSQL is Complete's read, locking and rebound once, not on every call.
+	completeReadSQL string
+}
 
 // New returns a Store on c.
-func New(c Config) *Store { return &Store{c: c} }
+func New(c Config) *Store {
+	if c.WriteRelaxed == nil {
+		c.WriteRelaxed = c.Write
+	}
+	s := &Store{c: c}
+	s.completeReadSQL = s.q(completeReadSQL + c.ForUpdate)
+	return s
+}
 
 func (s *Store) q(query string) string { return rebound(s.c.Rebind, query) }
 
