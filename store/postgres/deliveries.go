@@ -277,21 +277,6 @@ func (s *Store) ReleaseLeases(ctx context.Context, ids []string, now time.Time) 
 	return nil
 }
 
-// countDeliveriesSQL reads the partial indexes of pending and in-flight deliveries only.
-const countDeliveriesSQL = `SELECT
-		(SELECT count(*) FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?),
-		(SELECT count(*) FROM deliveries WHERE state = 'pending' AND next_attempt_at > ?),
-		(SELECT count(*) FROM deliveries WHERE state = 'in_flight')`
-
-func (s *Store) CountDeliveries(ctx context.Context, now time.Time) (engine.DeliveryCounts, error) {
-	var c engine.DeliveryCounts
-	err := s.db.QueryRowContext(ctx, rebind(countDeliveriesSQL), ToMS(now), ToMS(now)).Scan(&c.Due, &c.Scheduled, &c.InFlight)
-	if err != nil {
-		return engine.DeliveryCounts{}, fmt.Errorf("count deliveries: %w", err)
-	}
-	return c, nil
-}
-
 func (s *Store) ExtendLeases(ctx context.Context, ids []string, until time.Time) error {
 	if len(ids) == 0 {
 		return nil

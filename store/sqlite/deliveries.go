@@ -269,11 +269,6 @@ func distinct(ids []string) []string {
 }
 
 const (
-	// Each count reads only a partial index (deliveries_due, deliveries_lease), never the table.
-	countDeliveriesSQL = `SELECT
-		(SELECT count(*) FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?),
-		(SELECT count(*) FROM deliveries WHERE state = 'pending' AND next_attempt_at > ?),
-		(SELECT count(*) FROM deliveries WHERE state = 'in_flight')`
 	recoverSQL = `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ?
 		WHERE state = 'in_flight' AND lease_until < ? AND (? = '' OR lease_owner = ?)`
 	purgeSQL = `DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE started_at < ? LIMIT ?)`
@@ -289,15 +284,6 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 		return time.Time{}, false, fmt.Errorf("next due delivery: %w", err)
 	}
 	return FromMS(next), true, nil
-}
-
-func (s *Store) CountDeliveries(ctx context.Context, now time.Time) (engine.DeliveryCounts, error) {
-	var c engine.DeliveryCounts
-	err := s.r.QueryRowContext(ctx, countDeliveriesSQL, ToMS(now), ToMS(now)).Scan(&c.Due, &c.Scheduled, &c.InFlight)
-	if err != nil {
-		return engine.DeliveryCounts{}, fmt.Errorf("count deliveries: %w", err)
-	}
-	return c, nil
 }
 
 func (s *Store) RecoverLeases(ctx context.Context, p engine.RecoverLeasesParams) (int, error) {

@@ -76,7 +76,7 @@ func HotQueryPlans(ctx context.Context, s *Store) (map[string]string, error) {
 		"routing-entity":     {sqlstore.EntitySubscriptionsSQL, []any{"acc", "doc-1"}},
 		"routing-has-entity": {sqlstore.HasEntitySubscriptionsSQL, []any{"acc"}},
 		"purge":              {purgeSQL, []any{1, 10}},
-		"count":              {countDeliveriesSQL, []any{1, 1}},
+		"count":              {sqlstore.CountDeliveriesSQL, []any{1, 1}},
 	}
 	out := map[string]string{}
 	for name, q := range queries {

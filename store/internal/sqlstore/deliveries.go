@@ -235,3 +235,19 @@ type replayEvent struct {
 	EntityType string `db:"entity_type"`
 	EntityID   string `db:"entity_id"`
 }
+
+// CountDeliveriesSQL counts due, scheduled and in-flight deliveries. Each count reads only a
+// partial index (deliveries_due, deliveries_lease), never the table.
+const CountDeliveriesSQL = `SELECT
+		(SELECT count(*) FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?),
+		(SELECT count(*) FROM deliveries WHERE state = 'pending' AND next_attempt_at > ?),
+		(SELECT count(*) FROM deliveries WHERE state = 'in_flight')`
+
+func (s *Store) CountDeliveries(ctx context.Context, now time.Time) (engine.DeliveryCounts, error) {
+	var c engine.DeliveryCounts
+	err := s.c.Read.QueryRowxContext(ctx, s.q(CountDeliveriesSQL), sqlrow.ToMS(now), sqlrow.ToMS(now)).Scan(&c.Due, &c.Scheduled, &c.InFlight)
+	if err != nil {
+		return engine.DeliveryCounts{}, fmt.Errorf("count deliveries: %w", err)
+	}
+	return c, nil
+}

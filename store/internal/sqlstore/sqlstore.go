@@ -27,8 +27,8 @@ type Config struct {
 	WriteRelaxed func(ctx context.Context, fn func(tx *sqlx.Tx) error) error
 	// ForUpdate ends a read whose row the same transaction then updates from what it read:
 	// " FOR UPDATE" where transactions run at once (PostgreSQL), so that two outcomes of one
-	// delivery count one after the other, never both from the same read; empty where one writer
-	// already serialises them (SQLite).
+	// delivery count one after the other, never both from the same read, and a grant is revoked
+	// once; empty where one writer already serialises them (SQLite).
 	ForUpdate string
 	// GrantLive fails with engine.ErrForbidden unless the grant is unrevoked, inside tx, and keeps
 	// it so until tx ends (PostgreSQL locks it; SQLite's one writer lets nothing revoke it meanwhile).
