@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/store/internal/sqlrow"
+	"github.com/switchyard/switchyard/store/internal/sqlstore"
 )
 
 // deliveryCols names the shared column list in the claim's SQL, which is left as it was written.
@@ -177,46 +178,7 @@ func (s *Store) loadWork(ctx context.Context, rows []sqlrow.Delivery) ([]*engine
 			return nil, fmt.Errorf("load accounts: %w", err)
 		}
 	}
-
-	events := make(map[string]*engine.Event, len(eventRows))
-	for i := range eventRows {
-		ev, err := eventRows[i].Engine()
-		if err != nil {
-			return nil, fmt.Errorf("%w", err)
-		}
-		events[ev.ID] = ev
-	}
-	subs := make(map[string]*engine.Subscription, len(subRows))
-	for i := range subRows {
-		sub, err := subRows[i].Engine()
-		if err != nil {
-			return nil, fmt.Errorf("%w", err)
-		}
-		subs[sub.ID] = sub
-	}
-	apps := make(map[string]*engine.App, len(appRows))
-	for i := range appRows {
-		apps[appRows[i].ID] = appRows[i].Engine()
-	}
-	accounts := make(map[string]*engine.Account, len(accountRows))
-	for i := range accountRows {
-		accounts[accountRows[i].ID] = accountRows[i].Engine()
-	}
-
-	works := make([]*engine.Work, 0, len(rows))
-	for i := range rows {
-		d := rows[i].Engine()
-		sub := subs[d.SubscriptionID]
-		if sub == nil {
-			continue // deleted since the claim, with the delivery
-		}
-		w := &engine.Work{Delivery: d, Subscription: sub, App: apps[d.AppID], Account: accounts[sub.AccountID]}
-		if d.EventID != "" {
-			w.Event = events[d.EventID]
-		}
-		works = append(works, w)
-	}
-	return works, nil
+	return sqlstore.Works(rows, eventRows, subRows, appRows, accountRows)
 }
 
 // distinct sorts ids and removes repeats, in place.
