@@ -7,6 +7,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/mattn/go-sqlite3"
+
 	"github.com/switchyard/switchyard/store/internal/sqlstore"
 )
 

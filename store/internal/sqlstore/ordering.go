@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/store/internal/sqlrow"
 )

@@ -8,6 +8,7 @@ import (
 	"context"
 
 	"github.com/jmoiron/sqlx"
+
 	"github.com/switchyard/switchyard/store/internal/sqlrow"
 )
 
