@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
 )
 
 var _ engine.PluginStore = (*Store)(nil)
@@ -56,7 +57,7 @@ func (s *Store) GetPlugin(ctx context.Context, name string) (*engine.StoredPlugi
 	var r pluginRow
 	if err := s.db.GetContext(ctx, &r, `SELECT name, hash, trusted, wasm, uploaded_at FROM plugins WHERE name = $1`, name); err != nil {
 		if err = MapError(err); errors.Is(err, engine.ErrNotFound) {
-			return nil, notFound("plugin", name)
+			return nil, sqlrow.NotFound("plugin", name)
 		}
 		return nil, fmt.Errorf("get plugin %s: %w", name, err)
 	}

@@ -19,7 +19,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +27,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
+	"github.com/switchyard/switchyard/store/internal/sqlstore"
 	"github.com/switchyard/switchyard/store/migrate"
 )
 
@@ -52,6 +53,9 @@ func (o Options) WithDefaults() Options {
 
 // Store is the engine.Store on one PostgreSQL database.
 type Store struct {
+	// shared runs the statements this driver runs as store/sqlite does, rebound to $n.
+	*shared
+
 	db *sqlx.DB
 	// url is the database's, for the connections of its own a Notifier or a Leader opens.
 	url string
@@ -74,6 +78,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open postgres %s: %w", Redact(url), err)
 	}
 	s := &Store{db: db, url: url, purgeBatch: 5000}
+	s.shared = sqlstore.New(sqlstore.Config{Rebind: rebind, Rows: dialect, Read: db, Write: s.write, ForUpdate: " FOR UPDATE", GrantLive: grantLive, MapError: MapError})
 	if err := s.Migrate(ctx, opts.Migrations...); err != nil {
 		db.Close()
 		return nil, err
@@ -173,42 +178,31 @@ func MapError(err error) error {
 	return err
 }
 
-// notFound is the error for a missing row.
-func notFound(what, id string) error { return fmt.Errorf("%s %q: %w", what, id, engine.ErrNotFound) }
-
 // rebind turns the ? placeholders the queries are written with (as for SQLite) into $1, $2, ...
 func rebind(q string) string { return sqlx.Rebind(sqlx.DOLLAR, q) }
 
-// Times are unix milliseconds in the database, in every table, a style's too.
+// shared is the part of the engine.Store both drivers run alike. An alias, so that the embedded
+// field is not exported.
+type shared = sqlstore.Store
+
+// dialect binds rows as PostgreSQL's types take them: text from outside cleaned, attempts' bodies
+// as BYTEA.
+var dialect = sqlrow.Dialect{CleanText: cleanText, BinaryBodies: true}
+
+// Times are unix milliseconds in the database, in every table, a style's too. A style's store
+// reads and writes them with these; they are store/internal/sqlrow's, which both drivers share.
 
 // ToMS is how a time is stored.
-func ToMS(t time.Time) int64 { return t.UnixMilli() }
+func ToMS(t time.Time) int64 { return sqlrow.ToMS(t) }
 
 // FromMS reads a stored time, in UTC.
-func FromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+func FromMS(v int64) time.Time { return sqlrow.FromMS(v) }
 
 // ToNullMS stores an optional time; nil is NULL.
-func ToNullMS(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
-}
+func ToNullMS(t *time.Time) sql.NullInt64 { return sqlrow.ToNullMS(t) }
 
 // FromNullMS reads an optional time.
-func FromNullMS(v sql.NullInt64) *time.Time {
-	if !v.Valid {
-		return nil
-	}
-	t := FromMS(v.Int64)
-	return &t
-}
-
-// toNullString stores an empty string as NULL, for optional references and unique keys.
-func toNullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-
-// toNullInt is NULL for 0: a delivery outside any ordered queue has no sequence.
-func toNullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
+func FromNullMS(v sql.NullInt64) *time.Time { return sqlrow.FromNullMS(v) }
 
 // cleanText makes text from outside the engine (an error a receiver or a plugin caused) storable
 // in a TEXT column, which refuses NUL bytes and invalid UTF-8 where SQLite keeps any bytes: NUL
@@ -222,33 +216,7 @@ func cleanText(s string) string {
 }
 
 // LimitClause is " LIMIT n", or nothing for a limit of zero or less, which means no limit.
-func LimitClause(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return " LIMIT " + strconv.Itoa(n)
-}
-
-// cachedStmt runs one statement in a transaction, as store/sqlite's does. pgx prepares and caches
-// each distinct statement text per connection by itself, so this only rebinds the placeholders.
-type cachedStmt struct {
-	tx    *sqlx.Tx
-	query string
-}
-
-func stmt(tx *sqlx.Tx, query string) cachedStmt { return cachedStmt{tx: tx, query: rebind(query)} }
-
-func (s cachedStmt) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
-	return s.tx.ExecContext(ctx, s.query, args...)
-}
-
-func (s cachedStmt) QueryRowxContext(ctx context.Context, args ...any) *sqlx.Row {
-	return s.tx.QueryRowxContext(ctx, s.query, args...)
-}
-
-func (s cachedStmt) SelectContext(ctx context.Context, dest any, args ...any) error {
-	return s.tx.SelectContext(ctx, dest, s.query, args...)
-}
+func LimitClause(n int) string { return sqlrow.LimitClause(n) }
 
 // selectAny runs query, whose one ? takes ids as a text[] (= ANY (?)), on q and appends the rows
 // to dest: one statement for any number of IDs, where SQLite needs IN lists in chunks.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/mattn/go-sqlite3"
+
+	"github.com/switchyard/switchyard/store/internal/sqlstore"
 )
 
 // Test-only views of the store's insides.
@@ -71,11 +73,11 @@ func HotQueryPlans(ctx context.Context, s *Store) (map[string]string, error) {
 		"claim-skipping":     {claimSkippingSQL, []any{`["s"]`, 1, 32, 40, "{}", 32, 10}},
 		"nextdue":            {nextDueSQL, nil},
 		"recover":            {recoverSQL, []any{1, 1, 1, "", ""}},
-		"routing":            {wideSubscriptionsSQL, []any{"acc"}},
-		"routing-entity":     {entitySubscriptionsSQL, []any{"acc", "doc-1"}},
-		"routing-has-entity": {hasEntitySubscriptionsSQL, []any{"acc"}},
+		"routing":            {sqlstore.WideSubscriptionsSQL, []any{"acc"}},
+		"routing-entity":     {sqlstore.EntitySubscriptionsSQL, []any{"acc", "doc-1"}},
+		"routing-has-entity": {sqlstore.HasEntitySubscriptionsSQL, []any{"acc"}},
 		"purge":              {purgeSQL, []any{1, 10}},
-		"count":              {countDeliveriesSQL, []any{1, 1}},
+		"count":              {sqlstore.CountDeliveriesSQL, []any{1, 1}},
 	}
 	out := map[string]string{}
 	for name, q := range queries {

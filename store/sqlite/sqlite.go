@@ -29,6 +29,8 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
+	"github.com/switchyard/switchyard/store/internal/sqlstore"
 )
 
 var _ engine.Store = (*Store)(nil)
@@ -64,6 +66,9 @@ func (o Options) WithDefaults() Options {
 
 // Store is the engine.Store on one SQLite database file.
 type Store struct {
+	// shared runs the statements this driver runs as store/postgres does, on r and through write.
+	*shared
+
 	w *sqlx.DB // one connection: every write
 	r *sqlx.DB // several connections: plain reads
 
@@ -148,6 +153,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
 	}
 	s.r = r
+	s.shared = sqlstore.New(sqlstore.Config{Rows: dialect, Read: r, Write: s.write, WriteRelaxed: s.writeRelaxed, GrantLive: grantLive, MapError: MapError})
 	return s, nil
 }
 
@@ -250,27 +256,8 @@ func (s *Store) writeSynced(ctx context.Context, level string, fn func(tx *sqlx.
 	return nil
 }
 
-// cachedStmt runs one statement in a transaction through the connection's statement cache. The
-// driver caches what it prepares for a plain Exec or Query, but not what an explicit Prepare makes,
-// which SQLite compiled anew in every transaction: 8% of the server's CPU under load.
-type cachedStmt struct {
-	tx    *sqlx.Tx
-	query string
-}
-
-func stmt(tx *sqlx.Tx, query string) cachedStmt { return cachedStmt{tx: tx, query: query} }
-
-func (s cachedStmt) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
-	return s.tx.ExecContext(ctx, s.query, args...)
-}
-
-func (s cachedStmt) QueryRowxContext(ctx context.Context, args ...any) *sqlx.Row {
-	return s.tx.QueryRowxContext(ctx, s.query, args...)
-}
-
-func (s cachedStmt) SelectContext(ctx context.Context, dest any, args ...any) error {
-	return s.tx.SelectContext(ctx, dest, s.query, args...)
-}
+// stmt runs query in tx without an explicit Prepare (sqlstore.Stmt says why).
+func stmt(tx *sqlx.Tx, query string) sqlstore.Stmt { return sqlstore.NewStmt(tx, query) }
 
 // MapError maps a driver error to the engine's conditions, keeping the driver's error in the chain:
 // a unique or primary key clash is engine.ErrConflict, a reference to a missing row
@@ -294,39 +281,27 @@ func MapError(err error) error {
 	return err
 }
 
-// notFound is the error for a missing row.
-func notFound(what, id string) error { return fmt.Errorf("%s %q: %w", what, id, engine.ErrNotFound) }
+// shared is the part of the engine.Store both drivers run alike. An alias, so that the embedded
+// field is not exported.
+type shared = sqlstore.Store
 
-// Times are unix milliseconds in the database, in every table, a style's too.
+// dialect binds rows as SQLite keeps them: any text as it is, attempts' bodies as TEXT.
+var dialect = sqlrow.Dialect{}
+
+// Times are unix milliseconds in the database, in every table, a style's too. A style's store
+// reads and writes them with these; they are store/internal/sqlrow's, which both drivers share.
 
 // ToMS is how a time is stored.
-func ToMS(t time.Time) int64 { return t.UnixMilli() }
+func ToMS(t time.Time) int64 { return sqlrow.ToMS(t) }
 
 // FromMS reads a stored time, in UTC.
-func FromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+func FromMS(v int64) time.Time { return sqlrow.FromMS(v) }
 
 // ToNullMS stores an optional time; nil is NULL.
-func ToNullMS(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
-}
+func ToNullMS(t *time.Time) sql.NullInt64 { return sqlrow.ToNullMS(t) }
 
 // FromNullMS reads an optional time.
-func FromNullMS(v sql.NullInt64) *time.Time {
-	if !v.Valid {
-		return nil
-	}
-	t := FromMS(v.Int64)
-	return &t
-}
-
-// toNullString stores an empty string as NULL, for optional references and unique keys.
-func toNullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-
-// toNullInt is NULL for 0: a delivery outside any ordered queue has no sequence.
-func toNullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
+func FromNullMS(v sql.NullInt64) *time.Time { return sqlrow.FromNullMS(v) }
 
 // padIDs returns ids padded to a power of two by repeating the last, so that IN lists of many
 // sizes share a few statement texts, and the prepared statements with them.
@@ -375,9 +350,4 @@ func selectIn[T any](ctx context.Context, q sqlx.QueryerContext, dest *[]T, quer
 }
 
 // LimitClause is " LIMIT n", or nothing for a limit of zero or less, which means no limit.
-func LimitClause(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return " LIMIT " + strconv.Itoa(n)
-}
+func LimitClause(n int) string { return sqlrow.LimitClause(n) }

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -8,41 +8,42 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
 )
 
 const (
 	// insertEventSQL stores an event unless its account already has one with its idempotency key;
 	// then it changes nothing, and findEventSQL finds that one. Both run in the ingest transaction,
 	// so they see the events stored earlier in the same call.
-	insertEventSQL = `INSERT INTO events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	insertEventSQL = `INSERT INTO events (` + sqlrow.EventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`
 	findEventSQL = `SELECT id FROM events WHERE account_id = ? AND idempotency_key = ?`
 	// Routing reads an account's active subscriptions in two parts: those for any entity, once
 	// per account and call, and those limited to the event's entity, once per entity and call.
 	// Reading every subscription of an account for each call cost 105 ms with 10,000
-	// per-document subscriptions, all of it while holding the writer; both reads use the index
+	// per-document subscriptions, all of it while holding SQLite's one writer; both reads use the index
 	// subscriptions_routing (account_id, entity_key, id) on active subscriptions.
-	wideSubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions
+	WideSubscriptionsSQL = `SELECT ` + sqlrow.SubscriptionCols + ` FROM subscriptions
 		WHERE account_id = ? AND entity_key = '' AND state = 'active' ORDER BY id`
-	entitySubscriptionsSQL = `SELECT ` + subscriptionCols + ` FROM subscriptions
+	EntitySubscriptionsSQL = `SELECT ` + sqlrow.SubscriptionCols + ` FROM subscriptions
 		WHERE account_id = ? AND entity_key = ? AND state = 'active' ORDER BY id`
 	// Most accounts have no subscription limited to one entity; asking once per account and call
 	// spares them a query per event (13% of the server's CPU when every event named a new entity).
-	hasEntitySubscriptionsSQL = `SELECT EXISTS (SELECT 1 FROM subscriptions
+	HasEntitySubscriptionsSQL = `SELECT EXISTS (SELECT 1 FROM subscriptions
 		WHERE account_id = ? AND entity_key > '' AND state = 'active')`
 )
 
 // ingestStmts are the statements Ingest runs for each event.
 type ingestStmts struct {
-	insertEvent, findEvent, wideSubs, entitySubs, hasEntitySubs, insertDelivery cachedStmt
+	insertEvent, findEvent, wideSubs, entitySubs, hasEntitySubs, insertDelivery Stmt
 }
 
-func newIngestStmts(tx *sqlx.Tx) *ingestStmts {
+func (s *Store) newIngestStmts(tx *sqlx.Tx) *ingestStmts {
 	return &ingestStmts{
-		insertEvent: stmt(tx, insertEventSQL), findEvent: stmt(tx, findEventSQL),
-		wideSubs: stmt(tx, wideSubscriptionsSQL), entitySubs: stmt(tx, entitySubscriptionsSQL),
-		hasEntitySubs:  stmt(tx, hasEntitySubscriptionsSQL),
-		insertDelivery: stmt(tx, insertDeliverySQL),
+		insertEvent: s.stmt(tx, insertEventSQL), findEvent: s.stmt(tx, findEventSQL),
+		wideSubs: s.stmt(tx, WideSubscriptionsSQL), entitySubs: s.stmt(tx, EntitySubscriptionsSQL),
+		hasEntitySubs:  s.stmt(tx, HasEntitySubscriptionsSQL),
+		insertDelivery: s.stmt(tx, sqlrow.InsertDeliverySQL),
 	}
 }
 
@@ -54,12 +55,12 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 		return nil, nil
 	}
 	results := make([]engine.IngestResult, len(p.Events))
-	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		st := newIngestStmts(tx)
+	err := s.c.Write(ctx, func(tx *sqlx.Tx) error {
+		st := s.newIngestStmts(tx)
 		r := subscriptionReader{st: st, wide: map[string][]*engine.Subscription{}, keyed: map[entityRef][]*engine.Subscription{}, hasKeyed: map[string]bool{}}
 		var ordered []*engine.Delivery
 		for i, ev := range p.Events {
-			args, err := eventArgs(ev)
+			args, err := sqlrow.EventArgs(ev)
 			if err != nil {
 				return fmt.Errorf("event %q: %w", ev.ID, err)
 			}
@@ -96,7 +97,7 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 					ordered = append(ordered, d)
 					continue
 				}
-				if _, err := st.insertDelivery.ExecContext(ctx, deliveryArgs(d)...); err != nil {
+				if _, err := st.insertDelivery.ExecContext(ctx, s.c.Rows.DeliveryArgs(d)...); err != nil {
 					return fmt.Errorf("event %q: delivery %q: %w", ev.ID, d.ID, err)
 				}
 			}
@@ -105,18 +106,18 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 		if len(ordered) == 0 {
 			return nil
 		}
-		if err := assignSequences(ctx, tx, ordered); err != nil {
+		if err := AssignSequences(ctx, tx, s.c.Rebind, ordered); err != nil {
 			return err
 		}
 		for _, d := range ordered {
-			if _, err := st.insertDelivery.ExecContext(ctx, deliveryArgs(d)...); err != nil {
+			if _, err := st.insertDelivery.ExecContext(ctx, s.c.Rows.DeliveryArgs(d)...); err != nil {
 				return fmt.Errorf("event %q: delivery %q: %w", d.EventID, d.ID, err)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ingest %d events: %w", len(p.Events), MapError(err))
+		return nil, fmt.Errorf("ingest %d events: %w", len(p.Events), s.c.MapError(err))
 	}
 	return results, nil
 }
@@ -170,8 +171,8 @@ func (r *subscriptionReader) offered(ctx context.Context, ev *engine.Event) ([]*
 	return append(wide[:len(wide):len(wide)], keyed...), nil
 }
 
-func (r *subscriptionReader) read(ctx context.Context, stmt cachedStmt, args ...any) ([]*engine.Subscription, error) {
-	var rows []subscriptionRow
+func (r *subscriptionReader) read(ctx context.Context, stmt Stmt, args ...any) ([]*engine.Subscription, error) {
+	var rows []sqlrow.Subscription
 	if err := stmt.SelectContext(ctx, &rows, args...); err != nil {
 		return nil, err
 	}
@@ -179,11 +180,11 @@ func (r *subscriptionReader) read(ctx context.Context, stmt cachedStmt, args ...
 }
 
 func (s *Store) GetEvent(ctx context.Context, id string) (*engine.Event, error) {
-	var r eventRow
-	if err := s.db.GetContext(ctx, &r, rebind(`SELECT `+eventCols+` FROM events WHERE id = ?`), id); err != nil {
-		return nil, fmt.Errorf("get event %q: %w", id, MapError(err))
+	var r sqlrow.Event
+	if err := sqlx.GetContext(ctx, s.c.Read, &r, s.q(`SELECT `+sqlrow.EventCols+` FROM events WHERE id = ?`), id); err != nil {
+		return nil, fmt.Errorf("get event %q: %w", id, s.c.MapError(err))
 	}
-	return r.event()
+	return r.Engine()
 }
 
 func (s *Store) ListEvents(ctx context.Context, f engine.EventFilter) ([]*engine.Event, error) {
@@ -200,26 +201,26 @@ func (s *Store) ListEvents(ctx context.Context, f engine.EventFilter) ([]*engine
 		add("type = ?", f.Type)
 	}
 	if !f.Since.IsZero() {
-		add("created_at >= ?", ToMS(f.Since))
+		add("created_at >= ?", sqlrow.ToMS(f.Since))
 	}
 	if !f.Until.IsZero() {
-		add("created_at < ?", ToMS(f.Until))
+		add("created_at < ?", sqlrow.ToMS(f.Until))
 	}
 	if f.Before != "" {
 		add("id < ?", f.Before)
 	}
-	q := `SELECT ` + eventCols + ` FROM events`
+	q := `SELECT ` + sqlrow.EventCols + ` FROM events`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	q += ` ORDER BY id DESC` + LimitClause(f.Limit)
-	var rows []eventRow
-	if err := s.db.SelectContext(ctx, &rows, rebind(q), args...); err != nil {
-		return nil, fmt.Errorf("list events: %w", MapError(err))
+	q += ` ORDER BY id DESC` + sqlrow.LimitClause(f.Limit)
+	var rows []sqlrow.Event
+	if err := sqlx.SelectContext(ctx, s.c.Read, &rows, s.q(q), args...); err != nil {
+		return nil, fmt.Errorf("list events: %w", s.c.MapError(err))
 	}
 	out := make([]*engine.Event, len(rows))
 	for i := range rows {
-		ev, err := rows[i].event()
+		ev, err := rows[i].Engine()
 		if err != nil {
 			return nil, fmt.Errorf("list events: %w", err)
 		}

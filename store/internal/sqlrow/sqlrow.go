@@ -1,32 +1,124 @@
-package postgres
+// Package sqlrow holds what store/sqlite and store/postgres share about the core's rows: a row type
+// per table that sqlx scans into, its column list in the same order for SELECT and RETURNING, its
+// conversion to the engine's type and back, and how times are stored. Both drivers store the same
+// values in the same columns; a Dialect covers the few places where PostgreSQL's types refuse what
+// SQLite keeps.
+//
+// It lives under internal/ so that the drivers stay the only way in: a vendor style's store uses
+// the drivers' exported helpers (ToMS, FromMS, ...), which forward to these.
+package sqlrow
 
 import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/switchyard/switchyard/engine"
 )
 
-// Each table has a row type that sqlx scans into, a column list in the same order for SELECT and
-// RETURNING, and a conversion to the engine's type.
+// Dialect is what differs between the drivers in how a row's values are bound.
+type Dialect struct {
+	// CleanText makes text from outside the engine (an error a receiver or a plugin caused)
+	// storable; nil keeps it as it is. PostgreSQL's TEXT refuses NUL bytes and invalid UTF-8
+	// where SQLite keeps any bytes.
+	CleanText func(string) string
+	// BinaryBodies binds an attempt's bodies as bytes (PostgreSQL's BYTEA, kept byte for byte as a
+	// receiver sent them) rather than as text (SQLite's TEXT column, which must stay TEXT for the
+	// databases already written).
+	BinaryBodies bool
+}
 
-const accountCols = `id, name, created_at, external_id`
+// Text is s as the driver can store it.
+func (d Dialect) Text(s string) string {
+	if d.CleanText == nil {
+		return s
+	}
+	return d.CleanText(s)
+}
 
-type accountRow struct {
+func (d Dialect) body(s string) any {
+	if d.BinaryBodies {
+		return []byte(s)
+	}
+	return s
+}
+
+// Times are unix milliseconds in the database, in every table, a style's too. Changing how would
+// make every database already written unreadable.
+
+// ToMS is how a time is stored.
+func ToMS(t time.Time) int64 { return t.UnixMilli() }
+
+// FromMS reads a stored time, in UTC.
+func FromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+// ToNullMS stores an optional time; nil is NULL.
+func ToNullMS(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
+// FromNullMS reads an optional time.
+func FromNullMS(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := FromMS(v.Int64)
+	return &t
+}
+
+// NullIfEmpty stores an empty string as NULL, for optional references and unique keys.
+func NullIfEmpty(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// NullIfZero is NULL for 0: a delivery outside any ordered queue has no sequence.
+func NullIfZero(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
+
+// NullInt is how an optional number is stored: NULL when absent.
+func NullInt(v *int64) sql.NullInt64 {
+	if v == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: *v, Valid: true}
+}
+
+func fromNullInt(v sql.NullInt64) *int64 {
+	if !v.Valid {
+		return nil
+	}
+	return &v.Int64
+}
+
+// LimitClause is " LIMIT n", or nothing for a limit of zero or less, which means no limit.
+func LimitClause(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return " LIMIT " + strconv.Itoa(n)
+}
+
+// NotFound is the error for a missing row.
+func NotFound(what, id string) error { return fmt.Errorf("%s %q: %w", what, id, engine.ErrNotFound) }
+
+const AccountCols = `id, name, created_at, external_id`
+
+type Account struct {
 	ID         string        `db:"id"`
 	Name       string        `db:"name"`
 	CreatedAt  int64         `db:"created_at"`
 	ExternalID sql.NullInt64 `db:"external_id"`
 }
 
-func (r *accountRow) account() *engine.Account {
-	return &engine.Account{ID: r.ID, Name: r.Name, ExternalID: externalID(r.ExternalID), CreatedAt: FromMS(r.CreatedAt)}
+func (r *Account) Engine() *engine.Account {
+	return &engine.Account{ID: r.ID, Name: r.Name, ExternalID: fromNullInt(r.ExternalID), CreatedAt: FromMS(r.CreatedAt)}
 }
 
-const appCols = `id, name, url, secret, created_at, external_id`
+const AppCols = `id, name, url, secret, created_at, external_id`
 
-type appRow struct {
+type App struct {
 	ID         string        `db:"id"`
 	Name       string        `db:"name"`
 	URL        string        `db:"url"`
@@ -35,28 +127,13 @@ type appRow struct {
 	ExternalID sql.NullInt64 `db:"external_id"`
 }
 
-func (r *appRow) app() *engine.App {
-	return &engine.App{ID: r.ID, Name: r.Name, URL: r.URL, ExternalID: externalID(r.ExternalID), Secret: r.Secret, CreatedAt: FromMS(r.CreatedAt)}
+func (r *App) Engine() *engine.App {
+	return &engine.App{ID: r.ID, Name: r.Name, URL: r.URL, ExternalID: fromNullInt(r.ExternalID), Secret: r.Secret, CreatedAt: FromMS(r.CreatedAt)}
 }
 
-func externalID(v sql.NullInt64) *int64 {
-	if !v.Valid {
-		return nil
-	}
-	return &v.Int64
-}
+const CredentialCols = `id, app_id, account_id, kind, client_id, scopes, is_primary, secret_hash, created_at, revoked_at, all_accounts, user_id`
 
-// nullInt is how an optional number is stored: NULL when absent.
-func nullInt(v *int64) sql.NullInt64 {
-	if v == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: *v, Valid: true}
-}
-
-const credentialCols = `id, app_id, account_id, kind, client_id, scopes, is_primary, secret_hash, created_at, revoked_at, all_accounts, user_id`
-
-type credentialRow struct {
+type Credential struct {
 	ID          string         `db:"id"`
 	AppID       string         `db:"app_id"`
 	AccountID   sql.NullString `db:"account_id"`
@@ -71,7 +148,7 @@ type credentialRow struct {
 	UserID      sql.NullString `db:"user_id"`
 }
 
-func (r *credentialRow) credential() (*engine.Credential, error) {
+func (r *Credential) Engine() (*engine.Credential, error) {
 	c := &engine.Credential{
 		ID: r.ID, AppID: r.AppID, AccountID: r.AccountID.String, Kind: engine.CredentialKind(r.Kind),
 		ClientID: r.ClientID.String, Primary: r.Primary, SecretHash: r.SecretHash,
@@ -84,11 +161,11 @@ func (r *credentialRow) credential() (*engine.Credential, error) {
 	return c, nil
 }
 
-const subscriptionCols = `id, app_id, account_id, credential_id, format, events, entity_key, url, options,
+const SubscriptionCols = `id, app_id, account_id, credential_id, format, events, entity_key, url, options,
 	secret, previous_secret, previous_secret_expires_at, state, disabled_reason, retry_policy,
 	failing_since, confirm_token_hash, version, max_per_second, paused_at, created_at, updated_at, ordering, on_dead`
 
-type subscriptionRow struct {
+type Subscription struct {
 	ID                      string         `db:"id"`
 	AppID                   string         `db:"app_id"`
 	AccountID               string         `db:"account_id"`
@@ -115,7 +192,7 @@ type subscriptionRow struct {
 	OnDead                  string         `db:"on_dead"`
 }
 
-func (r *subscriptionRow) subscription() (*engine.Subscription, error) {
+func (r *Subscription) Engine() (*engine.Subscription, error) {
 	s := &engine.Subscription{
 		ID: r.ID, AppID: r.AppID, AccountID: r.AccountID, CredentialID: r.CredentialID.String,
 		Format: r.Format, EntityKey: r.EntityKey, URL: r.URL, Secret: r.Secret,
@@ -140,14 +217,14 @@ func (r *subscriptionRow) subscription() (*engine.Subscription, error) {
 	return s, nil
 }
 
-// subscriptionJSON is what a subscription stores as JSON.
-type subscriptionJSON struct {
-	events, options string
-	retryPolicy     sql.NullString
+// SubscriptionJSON is what a subscription stores as JSON.
+type SubscriptionJSON struct {
+	Events, Options string
+	RetryPolicy     sql.NullString
 }
 
-func encodeSubscription(s *engine.Subscription) (subscriptionJSON, error) {
-	var j subscriptionJSON
+func EncodeSubscription(s *engine.Subscription) (SubscriptionJSON, error) {
+	var j SubscriptionJSON
 	events, err := json.Marshal(s.Events)
 	if err != nil {
 		return j, fmt.Errorf("events: %w", err)
@@ -156,21 +233,21 @@ func encodeSubscription(s *engine.Subscription) (subscriptionJSON, error) {
 	if err != nil {
 		return j, fmt.Errorf("options: %w", err)
 	}
-	j.events, j.options = string(events), string(options)
+	j.Events, j.Options = string(events), string(options)
 	if s.RetryPolicy != nil {
 		b, err := json.Marshal(s.RetryPolicy)
 		if err != nil {
 			return j, fmt.Errorf("retry_policy: %w", err)
 		}
-		j.retryPolicy = sql.NullString{String: string(b), Valid: true}
+		j.RetryPolicy = sql.NullString{String: string(b), Valid: true}
 	}
 	return j, nil
 }
 
-const eventCols = `id, account_id, type, entity_type, entity_id, data, previous_data, actor,
+const EventCols = `id, account_id, type, entity_type, entity_id, data, previous_data, actor,
 	idempotency_key, occurred_at, deliver_at, created_at, source`
 
-type eventRow struct {
+type Event struct {
 	ID             string         `db:"id"`
 	AccountID      string         `db:"account_id"`
 	Type           string         `db:"type"`
@@ -186,7 +263,7 @@ type eventRow struct {
 	Source         sql.NullString `db:"source"`
 }
 
-func (r *eventRow) event() (*engine.Event, error) {
+func (r *Event) Engine() (*engine.Event, error) {
 	ev := &engine.Event{
 		ID: r.ID, AccountID: r.AccountID, Type: r.Type,
 		Entity:         engine.Entity{Type: r.EntityType, ID: r.EntityID},
@@ -214,8 +291,8 @@ func (r *eventRow) event() (*engine.Event, error) {
 	return ev, nil
 }
 
-// eventArgs are an event's values in eventCols order.
-func eventArgs(ev *engine.Event) ([]any, error) {
+// EventArgs are an event's values in EventCols order.
+func EventArgs(ev *engine.Event) ([]any, error) {
 	var actor sql.NullString
 	if ev.User != nil {
 		b, err := json.Marshal(ev.User)
@@ -242,14 +319,18 @@ func eventArgs(ev *engine.Event) ([]any, error) {
 	}
 	return []any{
 		ev.ID, ev.AccountID, ev.Type, ev.Entity.Type, ev.Entity.ID, data, prev, actor,
-		toNullString(ev.IdempotencyKey), ToMS(ev.OccurredAt), ToNullMS(ev.DeliverAt), ToMS(ev.CreatedAt), source,
+		NullIfEmpty(ev.IdempotencyKey), ToMS(ev.OccurredAt), ToNullMS(ev.DeliverAt), ToMS(ev.CreatedAt), source,
 	}, nil
 }
 
-const deliveryCols = `id, event_id, subscription_id, app_id, kind, state, attempts, next_attempt_at,
+const DeliveryCols = `id, event_id, subscription_id, app_id, kind, state, attempts, next_attempt_at,
 	lease_until, lease_owner, last_status, last_error, created_at, updated_at, ordering_key, sequence`
 
-type deliveryRow struct {
+// InsertDeliverySQL takes DeliveryArgs, with ? placeholders.
+const InsertDeliverySQL = `INSERT INTO deliveries (` + DeliveryCols + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+type Delivery struct {
 	ID             string         `db:"id"`
 	EventID        sql.NullString `db:"event_id"`
 	SubscriptionID string         `db:"subscription_id"`
@@ -268,7 +349,7 @@ type deliveryRow struct {
 	Sequence       sql.NullInt64  `db:"sequence"`
 }
 
-func (r *deliveryRow) delivery() *engine.Delivery {
+func (r *Delivery) Engine() *engine.Delivery {
 	return &engine.Delivery{
 		ID: r.ID, EventID: r.EventID.String, SubscriptionID: r.SubscriptionID, AppID: r.AppID,
 		Kind: engine.DeliveryKind(r.Kind), State: engine.DeliveryState(r.State), Attempts: r.Attempts,
@@ -279,32 +360,31 @@ func (r *deliveryRow) delivery() *engine.Delivery {
 	}
 }
 
-// deliveryArgs are a delivery's values in deliveryCols order.
-func deliveryArgs(d *engine.Delivery) []any {
+// DeliveryArgs are a delivery's values in DeliveryCols order.
+func (d Dialect) DeliveryArgs(del *engine.Delivery) []any {
 	return []any{
-		d.ID, toNullString(d.EventID), d.SubscriptionID, d.AppID, string(d.Kind), string(d.State),
-		d.Attempts, ToMS(d.NextAttemptAt), ToNullMS(d.LeaseUntil), d.LeaseOwner, d.LastStatus, cleanText(d.LastError),
-		ToMS(d.CreatedAt), ToMS(d.UpdatedAt),
-		toNullString(d.OrderingKey), toNullInt(d.Sequence),
+		del.ID, NullIfEmpty(del.EventID), del.SubscriptionID, del.AppID, string(del.Kind), string(del.State),
+		del.Attempts, ToMS(del.NextAttemptAt), ToNullMS(del.LeaseUntil), del.LeaseOwner, del.LastStatus, d.Text(del.LastError),
+		ToMS(del.CreatedAt), ToMS(del.UpdatedAt),
+		NullIfEmpty(del.OrderingKey), NullIfZero(del.Sequence),
 	}
 }
 
-var insertDeliverySQL = rebind(`INSERT INTO deliveries (` + deliveryCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-
-const attemptCols = `delivery_id, number, started_at, duration_ms, plugin_version, request_method,
+const AttemptCols = `delivery_id, number, started_at, duration_ms, plugin_version, request_method,
 	request_url, request_headers, request_body, response_status, response_headers, response_body,
 	outcome, error, kept`
 
-type attemptRow struct {
-	DeliveryID      string         `db:"delivery_id"`
-	Number          int            `db:"number"`
-	StartedAt       int64          `db:"started_at"`
-	DurationMS      int64          `db:"duration_ms"`
-	PluginVersion   string         `db:"plugin_version"`
-	RequestMethod   string         `db:"request_method"`
-	RequestURL      string         `db:"request_url"`
-	RequestHeaders  sql.NullString `db:"request_headers"`
+type Attempt struct {
+	DeliveryID     string         `db:"delivery_id"`
+	Number         int            `db:"number"`
+	StartedAt      int64          `db:"started_at"`
+	DurationMS     int64          `db:"duration_ms"`
+	PluginVersion  string         `db:"plugin_version"`
+	RequestMethod  string         `db:"request_method"`
+	RequestURL     string         `db:"request_url"`
+	RequestHeaders sql.NullString `db:"request_headers"`
+	// The bodies are scanned as bytes, which both SQLite's TEXT and PostgreSQL's BYTEA give
+	// unchanged.
 	RequestBody     []byte         `db:"request_body"`
 	ResponseStatus  int            `db:"response_status"`
 	ResponseHeaders sql.NullString `db:"response_headers"`
@@ -314,7 +394,7 @@ type attemptRow struct {
 	Kept            sql.NullString `db:"kept"`
 }
 
-func (r *attemptRow) attempt() (*engine.Attempt, error) {
+func (r *Attempt) Engine() (*engine.Attempt, error) {
 	a := &engine.Attempt{
 		DeliveryID: r.DeliveryID, Number: r.Number, StartedAt: FromMS(r.StartedAt), DurationMS: r.DurationMS,
 		PluginVersion: r.PluginVersion, RequestMethod: r.RequestMethod, RequestURL: r.RequestURL,
@@ -337,8 +417,8 @@ func (r *attemptRow) attempt() (*engine.Attempt, error) {
 	return a, nil
 }
 
-// attemptArgs are an attempt's values in attemptCols order.
-func attemptArgs(a *engine.Attempt) ([]any, error) {
+// AttemptArgs are an attempt's values in AttemptCols order.
+func (d Dialect) AttemptArgs(a *engine.Attempt) ([]any, error) {
 	reqH, err := headersJSON(a.RequestHeaders)
 	if err != nil {
 		return nil, fmt.Errorf("request_headers: %w", err)
@@ -353,8 +433,7 @@ func attemptArgs(a *engine.Attempt) ([]any, error) {
 	}
 	return []any{
 		a.DeliveryID, a.Number, ToMS(a.StartedAt), a.DurationMS, a.PluginVersion, a.RequestMethod,
-		// The bodies are BYTEA, kept byte for byte as a receiver sent them (binary, or with NUL).
-		a.RequestURL, reqH, []byte(a.RequestBody), a.ResponseStatus, respH, []byte(a.ResponseBody), a.Outcome, cleanText(a.Error), kept,
+		a.RequestURL, reqH, d.body(a.RequestBody), a.ResponseStatus, respH, d.body(a.ResponseBody), a.Outcome, d.Text(a.Error), kept,
 	}, nil
 }
 
@@ -370,9 +449,9 @@ func headersJSON(h []engine.HeaderLine) (sql.NullString, error) {
 	return sql.NullString{String: string(b), Valid: true}, nil
 }
 
-const grantCols = `id, app_id, account_id, events, created_at, revoked_at`
+const GrantCols = `id, app_id, account_id, events, created_at, revoked_at`
 
-type grantRow struct {
+type Grant struct {
 	ID        string        `db:"id"`
 	AppID     string        `db:"app_id"`
 	AccountID string        `db:"account_id"`
@@ -381,10 +460,31 @@ type grantRow struct {
 	RevokedAt sql.NullInt64 `db:"revoked_at"`
 }
 
-func (r *grantRow) grant() (*engine.Grant, error) {
+func (r *Grant) Engine() (*engine.Grant, error) {
 	g := &engine.Grant{ID: r.ID, AppID: r.AppID, AccountID: r.AccountID, CreatedAt: FromMS(r.CreatedAt), RevokedAt: FromNullMS(r.RevokedAt)}
 	if err := json.Unmarshal([]byte(r.Events), &g.Events); err != nil {
 		return nil, fmt.Errorf("grant %s: events: %w", r.ID, err)
 	}
 	return g, nil
+}
+
+const AccountUserCols = `account_id, user_id, permissions, created_at, updated_at`
+
+type AccountUser struct {
+	AccountID   string `db:"account_id"`
+	UserID      string `db:"user_id"`
+	Permissions string `db:"permissions"`
+	CreatedAt   int64  `db:"created_at"`
+	UpdatedAt   int64  `db:"updated_at"`
+}
+
+func (r *AccountUser) Engine() (*engine.AccountUser, error) {
+	u := &engine.AccountUser{AccountID: r.AccountID, ID: r.UserID, CreatedAt: FromMS(r.CreatedAt), UpdatedAt: FromMS(r.UpdatedAt)}
+	if err := json.Unmarshal([]byte(r.Permissions), &u.Permissions); err != nil {
+		return nil, fmt.Errorf("user %q of account %q: permissions: %w", r.UserID, r.AccountID, err)
+	}
+	if u.Permissions == nil {
+		u.Permissions = []string{}
+	}
+	return u, nil
 }

@@ -1,0 +1,159 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/store/internal/sqlrow"
+)
+
+const (
+	// Complete reads a delivery, then counts the attempt on it with one of two UPDATEs: moving it
+	// to the outcome's state, or, when it has ended meanwhile, leaving its state alone. (A single
+	// UPDATE ... SET state = CASE ... ELSE ? END ... RETURNING measured about 30 times slower per row
+	// on SQLite 3.54 than these three statements together.) The read takes Config.ForUpdate.
+	completeReadSQL = `SELECT state, attempts, next_attempt_at, subscription_id FROM deliveries WHERE id = ?`
+	completeMoveSQL = `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, state = ?,
+		next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ? WHERE id = ?`
+	completeCountSQL = `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, updated_at = ?
+		WHERE id = ?`
+	insertAttemptSQL = `INSERT INTO attempts (` + sqlrow.AttemptCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// A failure marks the subscription failing unless it already is; a success clears the mark.
+	markFailingSQL  = `UPDATE subscriptions SET failing_since = ?, version = version + 1 WHERE id = ? AND failing_since IS NULL`
+	setFailingSQL   = `UPDATE subscriptions SET failing_since = ?, version = version + 1 WHERE id = ?`
+	clearFailingSQL = `UPDATE subscriptions SET failing_since = NULL, version = version + 1 WHERE id = ? AND failing_since IS NOT NULL`
+	disableSQL      = `UPDATE subscriptions SET state = 'disabled', disabled_reason = ?, updated_at = ?, version = version + 1
+		WHERE id = ? AND state <> 'disabled'`
+)
+
+// health is what a batch of outcomes does to one subscription's health, in order: cleared by a
+// success; failing since the earliest failure after the last success; disabled, first reason wins.
+type health struct {
+	cleared      bool
+	failingSince time.Time // zero: no failure after the last success
+	disable      string
+	disableAt    int64 // unix ms
+}
+
+func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	for i, o := range outcomes {
+		if o == nil || o.Attempt == nil {
+			return fmt.Errorf("complete: outcome %d has no attempt: %w", i, engine.ErrInvalid)
+		}
+		switch o.State {
+		case engine.DeliveryPending, engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead, engine.DeliverySkipped:
+		default:
+			return fmt.Errorf("complete: outcome %d: a delivery cannot move to %q: %w", i, o.State, engine.ErrInvalid)
+		}
+	}
+	err := s.c.WriteRelaxed(ctx, func(tx *sqlx.Tx) error {
+		read := NewStmt(tx, s.completeReadSQL)
+		move := s.stmt(tx, completeMoveSQL)
+		count := s.stmt(tx, completeCountSQL)
+		ins := s.stmt(tx, insertAttemptSQL)
+
+		healthOf := make(map[string]*health)
+		var order []string // subscriptions in the order first seen, for a stable write order
+		for _, o := range outcomes {
+			a := o.Attempt
+			var (
+				state  string
+				number int
+				next   int64
+				subID  string
+			)
+			err := read.QueryRowxContext(ctx, a.DeliveryID).Scan(&state, &number, &next, &subID)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // the delivery is gone, with its subscription
+			}
+			if err != nil {
+				return fmt.Errorf("delivery %q: %w", a.DeliveryID, err)
+			}
+			number++
+			finished := sqlrow.ToMS(a.StartedAt.Add(time.Duration(a.DurationMS) * time.Millisecond))
+			ended := false
+			switch engine.DeliveryState(state) {
+			case engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead, engine.DeliverySkipped:
+				ended = true
+				_, err = count.ExecContext(ctx, number, a.ResponseStatus, s.c.Rows.Text(a.Error), finished, a.DeliveryID)
+			default:
+				// An outcome without a next attempt (an end) keeps next_attempt_at.
+				if !o.NextAttemptAt.IsZero() {
+					next = sqlrow.ToMS(o.NextAttemptAt)
+				}
+				_, err = move.ExecContext(ctx, number, a.ResponseStatus, s.c.Rows.Text(a.Error), string(o.State), next, finished, a.DeliveryID)
+			}
+			if err != nil {
+				return fmt.Errorf("delivery %q: %w", a.DeliveryID, err)
+			}
+			a.Number = number
+			args, err := s.c.Rows.AttemptArgs(a)
+			if err != nil {
+				return fmt.Errorf("delivery %q: attempt %d: %w", a.DeliveryID, number, err)
+			}
+			if _, err := ins.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("delivery %q: attempt %d: %w", a.DeliveryID, number, err)
+			}
+			if ended {
+				// A late outcome: its lease expired and a later attempt ended the delivery. That
+				// attempt's result is the newer news of the receiver; this one must not mark the
+				// subscription failing since before it, nor clear or disable anything.
+				continue
+			}
+			if o.State == engine.DeliverySkipped {
+				// Nothing was sent: the receiver is neither healthier nor failing for it.
+				continue
+			}
+
+			// The delivery's own subscription, which Outcome.SubscriptionID names too.
+			h := healthOf[subID]
+			if h == nil {
+				h = &health{}
+				healthOf[subID] = h
+				order = append(order, subID)
+			}
+			if o.Healthy {
+				h.cleared, h.failingSince = true, time.Time{}
+			} else if h.failingSince.IsZero() || a.StartedAt.Before(h.failingSince) {
+				h.failingSince = a.StartedAt
+			}
+			if o.Disable != "" && h.disable == "" {
+				h.disable, h.disableAt = o.Disable, finished
+			}
+		}
+
+		for _, id := range order {
+			h := healthOf[id]
+			var err error
+			switch {
+			case !h.failingSince.IsZero() && h.cleared:
+				_, err = tx.ExecContext(ctx, s.q(setFailingSQL), sqlrow.ToMS(h.failingSince), id)
+			case !h.failingSince.IsZero():
+				_, err = tx.ExecContext(ctx, s.q(markFailingSQL), sqlrow.ToMS(h.failingSince), id)
+			case h.cleared:
+				_, err = tx.ExecContext(ctx, s.q(clearFailingSQL), id)
+			}
+			if err == nil && h.disable != "" {
+				_, err = tx.ExecContext(ctx, s.q(disableSQL), h.disable, h.disableAt, id)
+			}
+			if err != nil {
+				return fmt.Errorf("subscription %q: health: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("complete %d attempts: %w", len(outcomes), s.c.MapError(err))
+	}
+	return nil
+}
