@@ -324,6 +324,13 @@ func (s *Server) listDeliveries(c echo.Context) error {
 	q := engine.DeliveryQuery{
 		AppID: c.QueryParam("app_id"), SubscriptionID: c.QueryParam("subscription_id"), EventID: c.QueryParam("event_id"),
 		State: engine.DeliveryState(c.QueryParam("status")), Before: c.QueryParam("before"), Limit: limit,
+		AccountID: c.QueryParam("account_id"), EventType: c.QueryParam("type"),
+	}
+	if q.Since, err = queryTime(c, "since"); err != nil {
+		return err
+	}
+	if q.Until, err = queryTime(c, "until"); err != nil {
+		return err
 	}
 	items, err := s.engine.ListDeliveries(c.Request().Context(), web.Principal(c), q)
 	if err != nil {

@@ -671,7 +671,8 @@ func matrix(v *victim, attackerURL string) []row {
 			calls: at("/v1/events", "/v1/events?account_id="+acct, "/v1/events?type=client.create", "/v1/events?account_id="+acct+"&type=document.update&since=2000-01-01T00:00:00Z")},
 		{methods: "GET", path: "/v1/events/:id", skip: platformPublishes, calls: each("", "/v1/events/{}", v.events, nil)},
 		{methods: "GET", path: "/v1/deliveries", access: own, why: "lists the caller's own", also: namesApp, calls: append(append(
-			at("/v1/deliveries", "/v1/deliveries?status=dead", "/v1/deliveries?app_id="+app),
+			at("/v1/deliveries", "/v1/deliveries?status=dead", "/v1/deliveries?app_id="+app, "/v1/deliveries?account_id="+acct,
+				"/v1/deliveries?type=client.create&since=2000-01-01T00:00:00Z"),
 			each("GET", "/v1/deliveries?subscription_id={}", subs, nil)...),
 			each("GET", "/v1/deliveries?event_id={}", v.events, nil)...)},
 		{methods: "GET", path: "/v1/deliveries/:id", calls: each("", "/v1/deliveries/{}", v.delivery, nil)},

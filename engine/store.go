@@ -290,6 +290,10 @@ type DeliveryFilter struct {
 	SubscriptionID string
 	EventID        string
 	State          DeliveryState
+	// EventType keeps the deliveries of events of this type.
+	EventType string
+	// Since (inclusive) and Until (exclusive) bound when the deliveries were made; zero: no bound.
+	Since, Until time.Time
 	// Before is a cursor: only deliveries with smaller IDs.
 	Before string
 	Limit  int
