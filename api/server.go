@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -24,6 +25,7 @@ type Server struct {
 	ready  func(context.Context) error
 	// bodyLimits are the routes with a body cap of their own, by "METHOD path".
 	bodyLimits map[string]int64
+	publicURL  string
 }
 
 // DefaultMaxBodyBytes caps request bodies unless ServerConfig.MaxBodyBytes says otherwise.
@@ -39,6 +41,8 @@ type ServerConfig struct {
 	// CertificatePath, when set, serves CertificatePEM: the certificate of the server signing key.
 	CertificatePath string
 	CertificatePEM  []byte
+	// PublicURL is where browsers reach this server, for the portal links it makes.
+	PublicURL string
 }
 
 // NewServer builds the handler with the native API and the hook endpoints.
@@ -59,7 +63,8 @@ func NewServer(cfg ServerConfig, eng *engine.Engine, authn engine.Authenticator)
 		cfg.Logger.Error("handler panicked", "path", c.Path(), "err", err, "stack", string(stack))
 		return err
 	}}))
-	s := &Server{echo: e, engine: eng, auth: authn, logger: cfg.Logger, ready: cfg.Ready, bodyLimits: map[string]int64{}}
+	s := &Server{echo: e, engine: eng, auth: authn, logger: cfg.Logger, ready: cfg.Ready, bodyLimits: map[string]int64{},
+		publicURL: strings.TrimRight(cfg.PublicURL, "/")}
 	e.Use(bodyLimit(cfg.MaxBodyBytes, s.bodyLimits))
 	e.Use(accessLog(cfg.Logger))
 	s.routes()
@@ -149,6 +154,8 @@ func (s *Server) routes() {
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
 	e.GET("/v1/openapi.json", serveOpenAPI)
+	// Outside the authenticated group: the portal link's code is the only credential it takes.
+	e.POST("/v1/portal/exchange", s.exchangePortalLink)
 
 	hooks := e.Group("/hooks")
 	hooks.GET("/subscriptions/:token/confirm", s.confirmSubscription)
@@ -171,6 +178,7 @@ func (s *Server) routes() {
 	v1.GET("/apps", s.listApps, admin)
 	v1.GET("/apps/:id", s.getApp, admin)
 	v1.POST("/apps/:id/credentials", s.createCredential, admin)
+	v1.POST("/apps/:id/portal-sessions", s.createPortalSession, admin)
 	v1.DELETE("/credentials/:id", s.revokeCredential, admin)
 
 	v1.POST("/subscriptions", s.createSubscription, app)

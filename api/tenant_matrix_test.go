@@ -642,6 +642,7 @@ func matrix(v *victim, attackerURL string) []row {
 		{methods: "GET", path: "/v1/apps", access: admin, why: "operator", calls: at("/v1/apps")},
 		{methods: "GET", path: "/v1/apps/:id", access: admin, why: "operator", calls: at("/v1/apps/" + app)},
 		{methods: "POST", path: "/v1/apps/:id/credentials", access: admin, why: "operator", calls: []call{{target: "/v1/apps/" + app + "/credentials", body: map[string]any{"kind": "api_key", "account_id": acct}}}},
+		{methods: "POST", path: "/v1/apps/:id/portal-sessions", access: admin, why: "operator: a portal link acts as the app", calls: at("/v1/apps/" + app + "/portal-sessions")},
 		{methods: "DELETE", path: "/v1/credentials/:id", access: admin, why: "operator", calls: each("", "/v1/credentials/{}", []string{v.markers["key id"], v.markers["token id"], v.markers["client credential id"], v.markers["publisher id"]}, nil)},
 		{methods: "PUT", path: "/v1/plugins/:name", access: admin, why: "operator", calls: []call{{target: "/v1/plugins/standard", body: "\x00asm planted"}, {target: "/v1/plugins/planted", body: "\x00asm planted"}}},
 		{methods: "DELETE", path: "/v1/plugins/:name", access: admin, why: "operator", calls: at("/v1/plugins/standard", "/v1/plugins/upsales")},
@@ -685,6 +686,9 @@ func matrix(v *victim, attackerURL string) []row {
 		{methods: "POST", path: "/v1/deliveries/:id/skip", calls: each("", "/v1/deliveries/{}/skip", v.delivery, nil)},
 		{methods: "GET", path: "/v1/plugins", access: shared, why: "the node's formats, the same for every caller; their counters are the operator's", calls: at("/v1/plugins")},
 		{methods: "GET", path: "/v1/plugins/:name", access: shared, why: "one of the node's formats", calls: at("/v1/plugins/standard", "/v1/plugins/upsales")},
+		{methods: "POST", path: "/v1/portal/exchange", access: capability, why: "the portal link's code is the credential",
+			also:  map[int]string{http.StatusUnauthorized: "no code of a link: refused, naming nothing"},
+			calls: portalCodes(tokens)},
 		{methods: "GET", path: "/hooks/subscriptions/:token/confirm", access: capability, why: "the confirmation token is the credential", calls: each("", "/hooks/subscriptions/{}/confirm", tokens, nil)},
 		{methods: "GET", path: "/hooks/subscriptions/:token/unsubscribe", access: capability, why: "the confirmation token is the credential", calls: each("", "/hooks/subscriptions/{}/unsubscribe", tokens, nil)},
 
@@ -745,6 +749,17 @@ func matrix(v *victim, attackerURL string) []row {
 		{methods: "GET POST", path: "/compat/ivvy/sns", access: capability, why: "the SNS token is the credential", calls: sns("/compat/ivvy/sns")},
 		{methods: "GET POST", path: "/compat/ivvy/sns/", access: capability, why: "the SNS token is the credential", calls: sns("/compat/ivvy/sns/")},
 	}
+}
+
+// portalCodes offers each of the victim's ids, and each dressed as a portal link's code, where a
+// portal link's code belongs.
+func portalCodes(ids []string) []call {
+	out := []call{{target: "/v1/portal/exchange", body: map[string]string{"code": "psl_x.y"}}}
+	for _, id := range ids {
+		out = append(out, call{target: "/v1/portal/exchange", body: map[string]string{"code": id}},
+			call{target: "/v1/portal/exchange", body: map[string]string{"code": "psl_" + id + "." + id}})
+	}
+	return out
 }
 
 // retryEach is a bulk retry of each subscription's dead and failed deliveries.

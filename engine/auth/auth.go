@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/switchyard/switchyard/engine"
@@ -48,6 +49,7 @@ type Authenticator struct {
 	limiter     *credentialLimiter
 	principals  *principalCache
 	metrics     engine.Metrics
+	portal      *portal
 }
 
 // New returns an Authenticator over store.
@@ -67,6 +69,7 @@ func New(cfg Config, store Store) (*Authenticator, error) {
 		limiter:     newCredentialLimiter(cfg.RateLimit, cfg.RateBurst),
 		principals:  newPrincipalCache(cfg.CacheTTL),
 		metrics:     cfg.Metrics,
+		portal:      newPortal(),
 	}, nil
 }
 
@@ -84,6 +87,9 @@ func (a *Authenticator) Token(ctx context.Context, token string) (*engine.Princi
 			return nil, err
 		}
 		return &engine.Principal{Admin: true}, nil
+	}
+	if strings.HasPrefix(token, portalSessionPrefix) {
+		return a.portalPrincipal(token)
 	}
 	id, secret, ok := splitToken(token)
 	if !ok {

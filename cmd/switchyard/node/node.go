@@ -307,7 +307,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.server = api.NewServer(api.ServerConfig{
 		MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger, Ready: n.ready,
-		CertificatePath: n.ServerKey.CertificatePath(), CertificatePEM: n.ServerKey.CertPEM,
+		CertificatePath: n.ServerKey.CertificatePath(), CertificatePEM: n.ServerKey.CertPEM, PublicURL: n.cfg.PublicURL,
 	}, n.engine, n.auth)
 	api.PluginRoutes(n.server, n.custom)
 	if n.metricsLn == nil {
