@@ -156,6 +156,7 @@ func (s *Server) routes() {
 	e.GET("/v1/openapi.json", serveOpenAPI)
 	// Outside the authenticated group: the portal link's code is the only credential it takes.
 	e.POST("/v1/portal/exchange", s.exchangePortalLink)
+	consoleRoutes(e)
 
 	hooks := e.Group("/hooks")
 	hooks.GET("/subscriptions/:token/confirm", s.confirmSubscription)

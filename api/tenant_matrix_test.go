@@ -689,6 +689,8 @@ func matrix(v *victim, attackerURL string) []row {
 		{methods: "POST", path: "/v1/portal/exchange", access: capability, why: "the portal link's code is the credential",
 			also:  map[int]string{http.StatusUnauthorized: "no code of a link: refused, naming nothing"},
 			calls: portalCodes(tokens)},
+		{methods: "GET", path: "/console", access: shared, why: "the console's files, the same for everyone; data comes through /v1", calls: at("/console")},
+		{methods: "GET", path: "/console/*", access: shared, why: "the console's files, the same for everyone; data comes through /v1", also: map[int]string{http.StatusNotFound: "no such file: the same for everyone"}, calls: at("/console/", "/console/app.js", "/console/"+app)},
 		{methods: "GET", path: "/hooks/subscriptions/:token/confirm", access: capability, why: "the confirmation token is the credential", calls: each("", "/hooks/subscriptions/{}/confirm", tokens, nil)},
 		{methods: "GET", path: "/hooks/subscriptions/:token/unsubscribe", access: capability, why: "the confirmation token is the credential", calls: each("", "/hooks/subscriptions/{}/unsubscribe", tokens, nil)},
 
