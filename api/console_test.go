@@ -246,9 +246,19 @@ func TestConsole(t *testing.T) {
 	b.screenshot(op, "console-delivery.png")
 	opPage := b.html(op)
 
+	// The operator's view: the node's figures of the last hour, and a portal link for an app.
+	b.run(op, chromedp.Navigate(n.URL()+"/console/#/operator"))
+	b.waitText(op, `.figures`, "due now")
+	b.run(op, chromedp.WaitVisible(chromedp.CSS(`figure svg rect`)))
+	appRow := `tr[data-app="` + mine.AppID + `"]`
+	b.text(op, appRow)
+	b.screenshot(op, "console-operator.png")
+	opView := b.html(op)
+	b.run(op, chromedp.Click(chromedp.CSS(appRow+` button`)))
+	b.waitText(op, `.reveal`, "Portal link for console-mine app")
+	link := portalLink{URL: b.text(op, `.reveal code`)}
+
 	// A portal link opens the console as one app only.
-	var link portalLink
-	n.Admin.MustDo("POST", "/v1/apps/"+mine.AppID+"/portal-sessions", nil, http.StatusCreated, &link)
 	code := portalCode(t, n, link)
 	app := b.tab()
 	b.run(app, chromedp.Navigate(link.URL))
@@ -323,7 +333,7 @@ func TestConsole(t *testing.T) {
 	if len(b.bodies) < 10 {
 		t.Fatalf("recorded only %d responses: the search below would prove little", len(b.bodies))
 	}
-	t.Logf("searched 2 pages and %d responses for %d secrets", len(b.bodies), len(secrets))
+	t.Logf("searched 3 pages and %d responses for %d secrets", len(b.bodies), len(secrets))
 	for name, secret := range map[string]string{"new subscription's secret": created, "rotated secret": rotated} {
 		var in []string
 		for url, body := range b.bodies {
@@ -336,7 +346,7 @@ func TestConsole(t *testing.T) {
 		}
 	}
 	for name, secret := range secrets {
-		for page, html := range map[string]string{"operator's": opPage, "portal session's": appPage} {
+		for page, html := range map[string]string{"operator's delivery": opPage, "operator's": opView, "portal session's": appPage} {
 			if strings.Contains(html, secret) {
 				t.Errorf("the %s page shows the %s", page, name)
 			}

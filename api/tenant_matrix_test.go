@@ -627,6 +627,7 @@ func matrix(v *victim, attackerURL string) []row {
 
 		// The operator's.
 		{methods: "GET", path: "/metrics", access: admin, why: "operator: per-format figures of the whole node", calls: at("/metrics")},
+		{methods: "GET", path: "/v1/stats", access: admin, why: "operator: the node's figures, as /metrics", calls: at("/v1/stats")},
 		{methods: "POST", path: "/v1/accounts", access: admin, why: "operator", calls: []call{{target: "/v1/accounts", body: map[string]string{"name": "planted"}}}},
 		{methods: "GET", path: "/v1/accounts", access: admin, why: "operator", calls: at("/v1/accounts")},
 		{methods: "GET", path: "/v1/accounts/:id", access: admin, why: "operator", calls: at("/v1/accounts/" + acct)},

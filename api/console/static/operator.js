@@ -2,8 +2,7 @@
 // and portal links, and plugins.
 import { api, h, field, formValues, when, table, say, fail, reveal } from './lib.js';
 
-const FIGURES_MS = 5000;
-const HOUR_MS = 3600 * 1000;
+const FIGURES_MS = 10000;
 
 export function operatorView(main) {
   const revealBox = h('div');
@@ -14,14 +13,12 @@ export function operatorView(main) {
   const apps = h('div');
   const plugins = h('div');
   let timer = 0;
-  // Samples of the node's counters, taken while this page is open, for rates and the chart.
-  const samples = [];
 
   main.append(
     h('h1', {}, 'Operator'),
     revealBox,
     h('h2', {}, 'Overview'),
-    h('p', { class: 'muted' }, 'From the node\u2019s own metrics, read every 5 seconds; rates are over the samples taken since this page opened (at most the last hour).'),
+    h('p', { class: 'muted' }, 'The queue now, and this node\u2019s own figures of the last hour (GET /v1/stats), read every 10 seconds.'),
     figures, chart,
     h('h2', {}, 'Accounts'), accounts, accountForm(),
     grants,
@@ -37,22 +34,21 @@ export function operatorView(main) {
 
   async function loadFigures() {
     try {
-      const m = parseMetrics(await api('GET', '/metrics', undefined, { text: true }));
-      const now = Date.now();
-      samples.push({ t: now, attempts: m.sum('switchyard_attempts_total'), failed: m.sum('switchyard_attempts_total', (l) => l.outcome !== 'success') });
-      while (samples.length && now - samples[0].t > HOUR_MS) samples.shift();
-      const first = samples[0];
-      const mins = (now - first.t) / 60000;
-      const rate = (k) => (mins > 0 ? ((samples[samples.length - 1][k] - first[k]) / mins).toFixed(1) : '\u2013');
+      const st = await api('GET', '/v1/stats');
+      const hour = st.minutes.reduce((a, m) => {
+        for (const k of ['attempts', 'failed_attempts', 'succeeded', 'failed', 'dead', 'published']) a[k] += m[k];
+        return a;
+      }, { attempts: 0, failed_attempts: 0, succeeded: 0, failed: 0, dead: 0, published: 0 });
       const fig = (label, value) => h('div', { class: 'figure' }, h('b', {}, String(value)), label);
       figures.replaceChildren(
-        fig('due now', m.sum('switchyard_deliveries', (l) => l.state === 'due')),
-        fig('in flight', m.sum('switchyard_deliveries', (l) => l.state === 'in_flight')),
-        fig('scheduled', m.sum('switchyard_deliveries', (l) => l.state === 'scheduled')),
-        fig('attempts / min', rate('attempts')),
-        fig('failed attempts / min', rate('failed')),
-        fig('dead (since start)', m.sum('switchyard_deliveries_total', (l) => l.outcome === 'dead')));
-      chart.replaceChildren(sparkline(samples));
+        fig('due now', st.queue.due),
+        fig('in flight', st.queue.in_flight),
+        fig('scheduled', st.queue.scheduled),
+        fig('attempts / min (hour)', (hour.attempts / 60).toFixed(1)),
+        fig('failed attempts (hour)', hour.failed_attempts),
+        fig('dead (hour)', hour.dead),
+        fig('events published (hour)', hour.published));
+      chart.replaceChildren(barChart(st.minutes));
     } catch (err) {
       figures.replaceChildren(h('p', { class: 'muted' }, 'Figures unavailable: ' + err.message));
     }
@@ -228,45 +224,33 @@ export function operatorView(main) {
   }
 }
 
-// parseMetrics reads Prometheus' text format enough to sum a metric's samples by label.
-function parseMetrics(text) {
-  const rows = [];
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const m = line.match(/^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/);
-    if (!m) continue;
-    const labels = {};
-    for (const [, k, v] of (m[2] || '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v;
-    rows.push({ name: m[1], labels, value: Number(m[3]) });
-  }
-  return {
-    sum(name, where = () => true) {
-      return rows.filter((r) => r.name === name && where(r.labels)).reduce((a, r) => a + r.value, 0);
-    },
-  };
-}
-
-// sparkline draws attempts and failed attempts per sample interval as two lines.
-function sparkline(samples) {
+// barChart draws attempts per minute over the hour, the failed part of each bar in red, with a
+// text alternative for screen readers.
+function barChart(minutes) {
   const ns = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('class', 'chart');
   svg.setAttribute('viewBox', '0 0 600 100');
   svg.setAttribute('preserveAspectRatio', 'none');
   svg.setAttribute('role', 'img');
-  const deltas = samples.slice(1).map((s, i) => ({ a: s.attempts - samples[i].attempts, f: s.failed - samples[i].failed }));
-  svg.setAttribute('aria-label', `Attempts per 5 seconds over the last ${deltas.length} samples: latest ${deltas.length ? deltas[deltas.length - 1].a : 0}, of which failed ${deltas.length ? deltas[deltas.length - 1].f : 0}`);
-  if (deltas.length < 2) return svg;
-  const max = Math.max(1, ...deltas.map((d) => d.a));
-  const line = (key, color) => {
-    const p = document.createElementNS(ns, 'polyline');
-    p.setAttribute('fill', 'none');
-    p.setAttribute('stroke', color);
-    p.setAttribute('stroke-width', '2');
-    p.setAttribute('points', deltas.map((d, i) => `${(i / (deltas.length - 1)) * 600},${98 - (d[key] / max) * 94}`).join(' '));
-    svg.appendChild(p);
+  const last = minutes[minutes.length - 1];
+  svg.setAttribute('aria-label', `Attempts per minute over the last hour; this minute ${last.attempts}, of which ${last.failed_attempts} failed`);
+  const max = Math.max(1, ...minutes.map((m) => m.attempts));
+  const w = 600 / minutes.length;
+  const bar = (i, from, height, color) => {
+    const r = document.createElementNS(ns, 'rect');
+    r.setAttribute('x', String(i * w + 1));
+    r.setAttribute('width', String(w - 2));
+    r.setAttribute('y', String(100 - from - height));
+    r.setAttribute('height', String(height));
+    r.setAttribute('fill', color);
+    svg.appendChild(r);
   };
-  line('a', '#0b5cad');
-  line('f', '#b42318');
-  return svg;
+  minutes.forEach((m, i) => {
+    const ok = ((m.attempts - m.failed_attempts) / max) * 96;
+    const bad = (m.failed_attempts / max) * 96;
+    bar(i, 0, ok, '#0b5cad');
+    bar(i, ok, bad, '#b42318');
+  });
+  return h('figure', {}, svg, h('figcaption', { class: 'muted' }, `Attempts per minute, the last 60 minutes (blue: succeeded, red: failed); busiest minute: ${max}.`));
 }

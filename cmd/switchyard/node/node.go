@@ -310,6 +310,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		CertificatePath: n.ServerKey.CertificatePath(), CertificatePEM: n.ServerKey.CertPEM, PublicURL: n.cfg.PublicURL,
 	}, n.engine, n.auth)
 	api.PluginRoutes(n.server, n.custom)
+	api.StatsRoute(n.server, n.metrics)
 	if n.metricsLn == nil {
 		api.MetricsRoute(n.server, n.metrics.Handler())
 	} else {
