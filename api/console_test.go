@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -110,8 +111,11 @@ func (b *browser) run(ctx context.Context, actions ...chromedp.Action[chromedp.V
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		b.t.Fatalf("browser: %v\npage: %s", err, b.mainHTML(ctx))
+	for i, a := range actions {
+		_, err := again(func() (chromedp.Void, error) { return chromedp.Run(ctx, a) })
+		if err != nil {
+			b.t.Fatalf("browser, step %d of %d: %v\npage: %s", i+1, len(actions), err, b.mainHTML(ctx))
+		}
 	}
 }
 
@@ -130,11 +134,23 @@ func (b *browser) text(ctx context.Context, sel string) string {
 	return b.get(ctx, chromedp.Text(chromedp.CSS(sel)))
 }
 
+// again runs f, and again while it fails for a node gone: a node a query found can be gone by the
+// time it is used when the page draws a list again (it polls), and the step failed before doing
+// anything.
+func again[T any](f func() (T, error)) (T, error) {
+	v, err := f()
+	for try := 0; err != nil && strings.Contains(err.Error(), "No node with given id") && try < 5; try++ {
+		time.Sleep(100 * time.Millisecond)
+		v, err = f()
+	}
+	return v, err
+}
+
 func (b *browser) get(ctx context.Context, a chromedp.Action[string]) string {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, a)
+	s, err := again(func() (string, error) { return chromedp.Run(ctx, a) })
 	if err != nil {
 		b.t.Fatalf("browser: %v\npage: %s", err, b.mainHTML(ctx))
 	}
@@ -155,6 +171,25 @@ func (b *browser) waitText(ctx context.Context, sel, want string) {
 			b.t.Fatalf("%s says %q, want %q\npage: %s", sel, s, want, b.mainHTML(ctx))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitCount waits until want elements match sel.
+func (b *browser) waitCount(ctx context.Context, sel string, want int) {
+	b.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(`+strconv.Quote(sel)+`).length`))
+		if err != nil {
+			b.t.Fatalf("browser: %v", err)
+		}
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%d elements match %s, want %d\npage: %s", got, sel, want, b.mainHTML(ctx))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -228,6 +263,22 @@ func TestConsole(t *testing.T) {
 	b.text(op, `tr[data-delivery="`+theirDelivery.ID+`"]`)
 	b.screenshot(op, "console-deliveries.png")
 
+	// A new delivery appears without a reload; older ones come a page at a time.
+	newer := deliveryOf(t, theirs, publish(t, theirs, nil).ID, "succeeded")
+	b.text(op, `tr[data-delivery="`+newer.ID+`"]`)
+	b.run(op, chromedp.Navigate(n.URL()+"/console/#/deliveries?limit=1"))
+	b.waitText(op, `#main p.muted`, "1 shown, more below")
+	for want := 2; want <= 3; want++ {
+		b.run(op, chromedp.Click(chromedp.CSS(`#more`)))
+		b.waitCount(op, `tr[data-delivery]`, want)
+	}
+	// Filtering by state keeps only the dead one.
+	b.run(op, chromedp.SetValue(chromedp.CSS(`select[name=status]`), "dead"),
+		chromedp.Click(chromedp.CSS(`form[aria-label="Filter deliveries"] button.primary`)))
+	b.waitText(op, `#main p.muted`, "1 shown.")
+	if got := b.text(op, `tr[data-delivery]`); !strings.Contains(got, myDelivery.ID) {
+		t.Errorf("filtered by state dead, the list shows %q", got)
+	}
 	b.run(op, chromedp.Click(chromedp.CSS(row+` a`)))
 	first := b.text(op, `li[data-attempt="1"]`)
 	if !strings.Contains(first, "answered 503") {
@@ -292,6 +343,8 @@ func TestConsole(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`form [name=url]`), rc.URL+"/second"),
 		chromedp.Click(chromedp.CSS(`form button.primary`)))
 	created := b.text(app, `.reveal code`)
+	// The list is drawn again with the new one; a click before that would miss its button.
+	b.waitCount(app, `tr[data-subscription]`, 2)
 	b.run(app, chromedp.Click(chromedp.CSS(subRow+` button:nth-child(2)`)))
 	b.waitText(app, `.reveal`, "New signing secret of "+mySub.ID)
 	rotated := b.text(app, `.reveal code`)
@@ -311,7 +364,7 @@ func TestConsole(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(`input[name=type]`), "client.update"),
 		chromedp.Click(chromedp.CSS(`fieldset:last-of-type button`)))
 	b.waitText(op, `#status`, "Published evt_")
-	other.WaitFor(t, 2, 15*time.Second)
+	other.WaitFor(t, 3, 15*time.Second)
 
 	// The same link again, and a link past its ten minutes, are refused on the page.
 	used := b.tab()
@@ -325,6 +378,14 @@ func TestConsole(t *testing.T) {
 	b.waitText(expired, `#alert`, "expired")
 	if html := b.html(expired); !strings.Contains(html, `name="token"`) {
 		t.Errorf("a refused portal link does not lead to the sign-in form")
+	}
+
+	// A phone's width, for the README; the last picture, as the emulation stays.
+	if os.Getenv("SWITCHYARD_SCREENSHOTS") != "" {
+		b.run(op, chromedp.Navigate(n.URL()+"/console/#/deliveries"))
+		b.waitText(op, `#main p.muted`, "shown")
+		b.run(op, chromedp.EmulateViewport(390, 844))
+		b.screenshot(op, "console-deliveries-phone.png")
 	}
 
 	b.wg.Wait()
@@ -355,6 +416,46 @@ func TestConsole(t *testing.T) {
 			if strings.Contains(body, secret) {
 				t.Errorf("the response of %s holds the %s", url, name)
 			}
+		}
+	}
+}
+
+// TestConsoleServed: /console leads to the console; its files come from the binary with the types
+// browsers need to run them as modules, under a policy that runs this server's scripts only and
+// sends no Referer, without a header that would forbid framing (platforms embed portal sessions).
+func TestConsoleServed(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t, nodetest.Options{})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(n.URL() + "/console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/console/" {
+		t.Errorf("/console: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	for path, wantType := range map[string]string{
+		"/console/": "text/html", "/console/app.js": "text/javascript", "/console/lib.js": "text/javascript",
+		"/console/deliveries.js": "text/javascript", "/console/operator.js": "text/javascript",
+		"/console/subscriptions.js": "text/javascript", "/console/style.css": "text/css",
+	} {
+		resp, err := client.Get(n.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		switch {
+		case resp.StatusCode != http.StatusOK:
+			t.Errorf("%s: %d", path, resp.StatusCode)
+		case !strings.HasPrefix(h.Get("Content-Type"), wantType):
+			t.Errorf("%s: content type %q, want %s", path, h.Get("Content-Type"), wantType)
+		case !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'self'"),
+			strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors"),
+			h.Get("X-Frame-Options") != "",
+			h.Get("Referrer-Policy") != "no-referrer":
+			t.Errorf("%s: headers %v", path, h)
 		}
 	}
 }

@@ -10,6 +10,8 @@ const FILTERS = ['status', 'subscription_id', 'account_id', 'type', 'since', 'un
 export function deliveriesView(main, params, s) {
   const filters = {};
   for (const k of FILTERS) if (params.get(k)) filters[k] = params.get(k);
+  // A page size in the address (#/deliveries?limit=10) is kept, for links and for tests.
+  const pageSize = /^\d+$/.test(params.get('limit') || '') ? params.get('limit') : String(PAGE);
   let items = [];
   let next = '';
   let timer = 0;
@@ -27,7 +29,7 @@ export function deliveriesView(main, params, s) {
     h('button', { type: 'button', onclick: () => { location.hash = '#/deliveries'; } }, 'Clear'));
   const liveBox = field('Live updates', { type: 'checkbox', name: 'live', checked: true, onchange: (e) => { live = e.target.checked; schedule(); } });
   const tbody = h('tbody');
-  const more = h('button', { type: 'button', onclick: loadMore, hidden: true }, 'Load older deliveries');
+  const more = h('button', { type: 'button', id: 'more', onclick: loadMore, hidden: true }, 'Load older deliveries');
   const count = h('p', { class: 'muted', 'aria-live': 'polite' });
 
   main.append(
@@ -59,7 +61,7 @@ export function deliveriesView(main, params, s) {
   }
 
   function query(before) {
-    const q = new URLSearchParams({ ...filters, limit: String(PAGE) });
+    const q = new URLSearchParams({ ...filters, limit: pageSize });
     if (before) q.set('before', before);
     return '/v1/deliveries?' + q;
   }
@@ -107,16 +109,28 @@ export function deliveriesView(main, params, s) {
     if (live) timer = setTimeout(refresh, POLL_MS);
   }
 
+  // render keeps the rows that did not change, so that polling neither moves the keyboard's focus
+  // nor pulls a link from under a pointer.
   function render() {
     count.textContent = items.length ? `${items.length} shown${next ? ', more below' : ''}.` : 'No deliveries match.';
-    tbody.replaceChildren(...items.map((d) => h('tr', { 'data-delivery': d.id },
-      h('td', { class: 'id' }, h('a', { href: '#/deliveries/' + encodeURIComponent(d.id) }, d.id)),
-      h('td', {}, stateBadge(d.state)),
-      h('td', {}, String(d.attempts)),
-      h('td', {}, d.last_status ? String(d.last_status) : (d.last_error ? 'error' : '')),
-      h('td', { class: 'id hide-narrow' }, h('a', { href: '#/deliveries?subscription_id=' + encodeURIComponent(d.subscription_id) }, d.subscription_id)),
-      h('td', {}, when(d.created_at)),
-      h('td', { class: 'hide-narrow' }, d.state === 'pending' ? when(d.next_attempt_at) : ''))));
+    const old = new Map([...tbody.children].map((tr) => [tr.dataset.delivery, tr]));
+    const rows = items.map((d) => {
+      const sig = [d.state, d.attempts, d.last_status, d.last_error, d.next_attempt_at].join('|');
+      const tr = old.get(d.id);
+      if (tr && tr.dataset.sig === sig) return tr;
+      return h('tr', { 'data-delivery': d.id, 'data-sig': sig },
+        h('td', { class: 'id' }, h('a', { href: '#/deliveries/' + encodeURIComponent(d.id) }, d.id)),
+        h('td', {}, stateBadge(d.state)),
+        h('td', {}, String(d.attempts)),
+        h('td', {}, d.last_status ? String(d.last_status) : (d.last_error ? 'error' : '')),
+        h('td', { class: 'id hide-narrow' }, h('a', { href: '#/deliveries?subscription_id=' + encodeURIComponent(d.subscription_id) }, d.subscription_id)),
+        h('td', {}, when(d.created_at)),
+        h('td', { class: 'hide-narrow' }, d.state === 'pending' ? when(d.next_attempt_at) : ''));
+    });
+    rows.forEach((tr, i) => {
+      if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i] || null);
+    });
+    while (tbody.children.length > rows.length) tbody.lastElementChild.remove();
     more.hidden = !next;
   }
 }

@@ -18,7 +18,7 @@ export function subscriptionsView(main, s) {
     revealBox,
     list,
     h('fieldset', {}, h('legend', {}, 'New subscription'), createForm),
-    s.role === 'admin' ? exampleForm() : null);
+    ...(s.role === 'admin' ? [exampleForm()] : []));
 
   loadFormats();
   load();
