@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
+	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/engine/enginetest"
 )
 
@@ -82,6 +84,11 @@ func (b *browser) record(ctx context.Context) {
 		switch ev := ev.(type) {
 		case *network.EventResponseReceived:
 			urls.Store(ev.RequestID, ev.Response.URL)
+		case *page.EventJavascriptDialogOpening:
+			// A confirmation (revoke, skip, delete) is answered yes, as a user who meant it.
+			go func() {
+				_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+			}()
 		case *network.EventLoadingFinished:
 			u, _ := urls.Load(ev.RequestID)
 			url, _ := u.(string)
@@ -305,6 +312,15 @@ func TestConsole(t *testing.T) {
 	b.text(op, appRow)
 	b.screenshot(op, "console-operator.png")
 	opView := b.html(op)
+	// The app's credentials are listed, and one is revoked from the list.
+	spare := n.Credential(mine.AppID, engine.NewCredential{Kind: engine.CredentialAPIKey})
+	secrets["spare API key"] = spare.Token
+	b.run(op, chromedp.Click(chromedp.CSS(appRow+` button:nth-child(2)`)))
+	credRow := `tr[data-credential="` + spare.ID + `"]`
+	b.run(op, chromedp.Click(chromedp.CSS(credRow+` button`)))
+	b.waitText(op, credRow, "revoked")
+	n.Client(spare.Token).MustDo("GET", "/v1/subscriptions", nil, http.StatusUnauthorized, nil)
+
 	b.run(op, chromedp.Click(chromedp.CSS(appRow+` button`)))
 	b.waitText(op, `.reveal`, "Portal link for console-mine app")
 	link := portalLink{URL: b.text(op, `.reveal code`)}

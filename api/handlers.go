@@ -171,6 +171,18 @@ func (s *Server) createCredential(c echo.Context) error {
 	return c.JSON(http.StatusCreated, cred)
 }
 
+func (s *Server) listCredentials(c echo.Context) error {
+	p, err := web.Page(c)
+	if err != nil {
+		return err
+	}
+	items, err := s.engine.ListCredentials(c.Request().Context(), c.Param("id"), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, web.NewList(items, p.Limit, func(cr *engine.Credential) string { return cr.ID }))
+}
+
 func (s *Server) revokeCredential(c echo.Context) error {
 	removed, err := s.engine.RevokeCredential(c.Request().Context(), c.Param("id"))
 	if err != nil {

@@ -179,6 +179,7 @@ func (s *Server) routes() {
 	v1.GET("/apps", s.listApps, admin)
 	v1.GET("/apps/:id", s.getApp, admin)
 	v1.POST("/apps/:id/credentials", s.createCredential, admin)
+	v1.GET("/apps/:id/credentials", s.listCredentials, admin)
 	v1.POST("/apps/:id/portal-sessions", s.createPortalSession, admin)
 	v1.DELETE("/credentials/:id", s.revokeCredential, admin)
 

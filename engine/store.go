@@ -21,6 +21,8 @@ type Store interface {
 	CreateCredential(ctx context.Context, c *Credential) error
 	GetCredential(ctx context.Context, id string) (*Credential, error)
 	GetCredentialByClientID(ctx context.Context, clientID string) (*Credential, error)
+	// ListCredentials returns an app's credentials, revoked ones too, ordered by ID, after p.After.
+	ListCredentials(ctx context.Context, appID string, p Page) ([]*Credential, error)
 	// RevokeCredential marks the credential revoked and, when p.DeleteSubscriptions, deletes the
 	// subscriptions it created (with their deliveries), in one transaction. It returns the IDs of
 	// the deleted subscriptions.

@@ -108,6 +108,24 @@ func (s *Store) GetCredential(ctx context.Context, id string) (*engine.Credentia
 	return r.credential()
 }
 
+// ListCredentials reads an app's credentials in ID order: the operator's list, a page at a time.
+func (s *Store) ListCredentials(ctx context.Context, appID string, p engine.Page) ([]*engine.Credential, error) {
+	var rows []credentialRow
+	if err := s.r.SelectContext(ctx, &rows,
+		`SELECT `+credentialCols+` FROM credentials WHERE app_id = ? AND id > ? ORDER BY id`+LimitClause(p.Limit), appID, p.After); err != nil {
+		return nil, fmt.Errorf("list credentials of app %q: %w", appID, MapError(err))
+	}
+	out := make([]*engine.Credential, len(rows))
+	for i := range rows {
+		c, err := rows[i].credential()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
 func (s *Store) GetCredentialByClientID(ctx context.Context, clientID string) (*engine.Credential, error) {
 	if clientID == "" {
 		return nil, notFound("credential with client id", clientID)

@@ -12,6 +12,7 @@ export function operatorView(main) {
   const grants = h('div');
   const apps = h('div');
   const plugins = h('div');
+  const credentials = h('div');
   let timer = 0;
 
   main.append(
@@ -23,7 +24,7 @@ export function operatorView(main) {
     h('h2', {}, 'Accounts'), accounts, accountForm(),
     grants,
     h('h2', {}, 'Apps'), apps, appForm(),
-    h('h2', {}, 'Credentials'), revokeForm(),
+    credentials,
     h('h2', {}, 'Plugins'), plugins, uploadForm());
 
   loadFigures();
@@ -132,6 +133,7 @@ export function operatorView(main) {
         h('td', { class: 'id' }, a.id), h('td', {}, a.name), h('td', { class: 'id' }, a.url || ''), h('td', {}, when(a.created_at)),
         h('td', {}, h('div', { class: 'actions' },
           h('button', { type: 'button', onclick: () => portal(a) }, 'Portal link'),
+          h('button', { type: 'button', onclick: () => showCredentials(a) }, 'Credentials'),
           h('button', { type: 'button', onclick: () => issue(a) }, 'Issue API key')))))));
     } catch (err) {
       fail(err);
@@ -174,20 +176,33 @@ export function operatorView(main) {
     return form;
   }
 
-  function revokeForm() {
-    const form = h('form', { class: 'inline', onsubmit: async (e) => {
-      e.preventDefault();
-      const id = formValues(form).id;
-      if (!confirm(`Revoke credential ${id}? An access token's subscriptions go with it.`)) return;
+  async function showCredentials(a) {
+    try {
+      const page = await api('GET', `/v1/apps/${encodeURIComponent(a.id)}/credentials?limit=200`);
+      credentials.replaceChildren(h('h3', { id: 'credentials' }, `Credentials of ${a.name}`),
+        page.data.length ? table([['Credential'], ['Kind'], ['Account'], ['Scopes'], ['Made'], ['']], page.data.map((c) => h('tr', { 'data-credential': c.id },
+          h('td', { class: 'id' }, c.id, c.client_id ? h('div', { class: 'muted' }, 'client_id ', c.client_id) : null),
+          h('td', {}, c.kind, c.primary ? ' (primary)' : ''),
+          h('td', { class: 'id' }, c.account_id || (c.all_accounts ? 'all accounts' : 'any that granted the app')),
+          h('td', {}, (c.scopes || []).join(', ')),
+          h('td', {}, when(c.created_at)),
+          h('td', {}, c.revoked_at ? ['revoked ', when(c.revoked_at)] : h('button', { type: 'button', onclick: () => revoke(c) }, 'Revoke')))))
+          : h('p', { class: 'muted' }, 'No credentials.'));
+      credentials.scrollIntoView();
+    } catch (err) {
+      fail(err);
+    }
+
+    async function revoke(c) {
+      if (!confirm(`Revoke credential ${c.id}? An access token's subscriptions go with it.`)) return;
       try {
-        const r = await api('DELETE', `/v1/credentials/${encodeURIComponent(id)}`);
+        const r = await api('DELETE', `/v1/credentials/${encodeURIComponent(c.id)}`);
         say(`Revoked ${r.id}; ${r.removed_subscriptions.length} subscriptions removed.`);
-        form.reset();
+        showCredentials(a);
       } catch (err) {
         fail(err);
       }
-    } }, field('Credential id', { name: 'id', required: true }), h('button', { type: 'submit' }, 'Revoke'));
-    return h('div', {}, h('p', { class: 'muted' }, 'The API lists no credentials (their ids are shown when issued): revoke one by its id.'), form);
+    }
   }
 
   async function loadPlugins() {
