@@ -373,14 +373,18 @@ func TestConsole(t *testing.T) {
 		t.Errorf("a revealed secret stays on the page")
 	}
 
-	// The operator sends an example event through the real path.
-	b.run(op, chromedp.Navigate(n.URL()+"/console/#/subscriptions"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=type]`)),
-		chromedp.SendKeys(chromedp.CSS(`fieldset:last-of-type [name=account_id]`), theirs.AccountID),
-		chromedp.SetValue(chromedp.CSS(`input[name=type]`), "client.update"),
+	// The app sends its subscription an example, which goes the real path to its receiver.
+	before := len(rc.Requests())
+	b.run(app, chromedp.SetValue(chromedp.CSS(`#example-subscription`), mySub.ID),
+		chromedp.SetValue(chromedp.CSS(`fieldset:last-of-type input[name=type]`), "client.update"),
 		chromedp.Click(chromedp.CSS(`fieldset:last-of-type button`)))
-	b.waitText(op, `#status`, "Published evt_")
-	other.WaitFor(t, 3, 15*time.Second)
+	b.run(app, chromedp.Click(chromedp.CSS(`#example-delivery`)))
+	if got := b.text(app, `li[data-attempt="1"]`); !strings.Contains(got, "answered 204") {
+		t.Errorf("the example's attempt reads %q", got)
+	}
+	if got := rc.WaitFor(t, before+1, 15*time.Second); !strings.Contains(string(got[before].Body), `"client.update"`) {
+		t.Errorf("the receiver got %s", got[before].Body)
+	}
 
 	// The same link again, and a link past its ten minutes, are refused on the page.
 	used := b.tab()

@@ -272,6 +272,20 @@ func (s *Server) replaySubscription(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, map[string]int{"replayed": n})
 }
 
+func (s *Server) sendExample(c echo.Context) error {
+	var in struct {
+		Type string `json:"type"`
+	}
+	if err := web.Bind(c, &in); err != nil {
+		return err
+	}
+	d, err := s.engine.SendExample(c.Request().Context(), web.Principal(c), c.Param("id"), in.Type)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, d)
+}
+
 func (s *Server) rotateSecret(c echo.Context) error {
 	var in engine.SecretRotation
 	body, err := io.ReadAll(c.Request().Body)

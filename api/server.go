@@ -192,6 +192,7 @@ func (s *Server) routes() {
 	v1.POST("/subscriptions/:id/rotate-secret", s.rotateSecret, app)
 	v1.POST("/subscriptions/:id/pause", s.pauseSubscription, app)
 	v1.POST("/subscriptions/:id/resume", s.resumeSubscription, app)
+	v1.POST("/subscriptions/:id/example", s.sendExample, app)
 
 	v1.POST("/events", s.publish)
 	v1.POST("/events/batch", s.publishBatch)

@@ -667,6 +667,7 @@ func matrix(v *victim, attackerURL string) []row {
 		{methods: "POST", path: "/v1/subscriptions/:id/replay", calls: each("", "/v1/subscriptions/{}/replay", subs, map[string]string{"since": "2000-01-01T00:00:00Z"})},
 		{methods: "POST", path: "/v1/subscriptions/:id/pause", calls: each("", "/v1/subscriptions/{}/pause", subs, nil)},
 		{methods: "POST", path: "/v1/subscriptions/:id/resume", calls: each("", "/v1/subscriptions/{}/resume", subs, nil)},
+		{methods: "POST", path: "/v1/subscriptions/:id/example", calls: each("", "/v1/subscriptions/{}/example", subs, map[string]string{"type": "client.create"})},
 		{methods: "POST", path: "/v1/subscriptions/:id/rotate-secret", calls: each("", "/v1/subscriptions/{}/rotate-secret", subs, map[string]string{"secret": "planted-secret-0123456789"})},
 		{methods: "POST", path: "/v1/events", skip: platformPublishes, calls: []call{{target: "/v1/events", body: event}}},
 		{methods: "POST", path: "/v1/events/batch", skip: platformPublishes, calls: []call{{target: "/v1/events/batch", body: map[string]any{"events": []any{event}}}}},

@@ -1,5 +1,5 @@
 // Subscriptions: an app's own (the operator's: every app's); create, edit, pause and resume,
-// rotate the secret (shown once), and, for the operator, send an example event through the real path.
+// rotate the secret (shown once), and send one an example event through the real path.
 import { api, h, field, formValues, table, say, fail, reveal } from './lib.js';
 
 export function subscriptionsView(main, s) {
@@ -13,12 +13,22 @@ export function subscriptionsView(main, s) {
     field('URL', { name: 'url', type: 'url', required: true, placeholder: 'https://example.com/webhooks' }),
     h('button', { type: 'submit', class: 'primary' }, 'Subscribe'));
 
+  const exampleSelect = h('select', { name: 'subscription_id', id: 'example-subscription', required: true });
+  const exampleResult = h('p', { 'aria-live': 'polite' });
+  const exampleForm = h('form', { class: 'inline', onsubmit: sendExample },
+    h('label', { for: 'example-subscription' }, 'Subscription', exampleSelect),
+    field('Event type', { name: 'type', value: 'client.create', required: true }),
+    h('button', { type: 'submit' }, 'Send'),
+    exampleResult);
+
   main.append(
     h('h1', {}, 'Subscriptions'),
     revealBox,
     list,
     h('fieldset', {}, h('legend', {}, 'New subscription'), createForm),
-    ...(s.role === 'admin' ? [exampleForm()] : []));
+    h('fieldset', {}, h('legend', {}, 'Send an example'),
+      h('p', { class: 'muted' }, 'A sample event of that type, to that subscription only, through the real path: shaped, signed, sent and recorded like any delivery.'),
+      exampleForm));
 
   loadFormats();
   load();
@@ -36,6 +46,7 @@ export function subscriptionsView(main, s) {
   async function load() {
     try {
       const page = await api('GET', '/v1/subscriptions?limit=200');
+      exampleSelect.replaceChildren(...page.data.map((sub) => h('option', { value: sub.id }, `${sub.id} (${sub.events.join(', ')})`)));
       list.replaceChildren(page.data.length
         ? table([['Subscription'], ['Account'], ['Format'], ['Events'], ['URL'], ['State'], ['Actions']], page.data.map(row))
         : h('p', { class: 'muted' }, 'No subscriptions yet.'));
@@ -119,6 +130,17 @@ export function subscriptionsView(main, s) {
     }
   }
 
+  async function sendExample(e) {
+    e.preventDefault();
+    const v = formValues(exampleForm);
+    try {
+      const d = await api('POST', `/v1/subscriptions/${encodeURIComponent(v.subscription_id)}/example`, { type: v.type });
+      exampleResult.replaceChildren('Sent as ', h('a', { href: '#/deliveries/' + encodeURIComponent(d.id), id: 'example-delivery' }, d.id), '.');
+    } catch (err) {
+      fail(err);
+    }
+  }
+
   async function create(e) {
     e.preventDefault();
     const v = formValues(createForm);
@@ -127,34 +149,6 @@ export function subscriptionsView(main, s) {
       revealBox.replaceChildren(reveal(`Signing secret of ${sub.id}`, sub.secret));
       createForm.reset();
       load();
-    } catch (err) {
-      fail(err);
-    }
-  }
-}
-
-// exampleForm publishes a sample event as the operator, which goes the real path: routing, the
-// plugin, the receiver, the attempt log.
-function exampleForm() {
-  const form = h('form', { class: 'inline', onsubmit: send },
-    field('Account', { name: 'account_id', required: true }),
-    field('Event type', { name: 'type', value: 'client.create', required: true }),
-    h('button', { type: 'submit' }, 'Send an example'));
-  return h('fieldset', {}, h('legend', {}, 'Send an example event'),
-    h('p', { class: 'muted' }, 'Published into the account like any event: every matching subscription gets a delivery.'), form);
-
-  async function send(e) {
-    e.preventDefault();
-    const v = formValues(form);
-    const [object] = v.type.split('.');
-    try {
-      const ev = await api('POST', '/v1/events', {
-        account_id: v.account_id, type: v.type,
-        entity: { type: object, id: 'example' },
-        data: { id: 'example', name: 'An example ' + object, example: true },
-      });
-      say(`Published ${ev.id}.`);
-      form.querySelector('[name=type]').focus();
     } catch (err) {
       fail(err);
     }
