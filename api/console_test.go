@@ -408,6 +408,13 @@ func TestConsole(t *testing.T) {
 		b.screenshot(op, "console-deliveries-phone.png")
 	}
 
+	logs := n.Logs.String()
+	for name, secret := range map[string]string{"admin token": nodetest.AdminToken, "portal link's code": code, "portal session's token": b.sessionToken(app)} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the server's log shows the %s", name)
+		}
+	}
+
 	b.wg.Wait()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -478,4 +485,14 @@ func TestConsoleServed(t *testing.T) {
 			t.Errorf("%s: headers %v", path, h)
 		}
 	}
+}
+
+// sessionToken is the token the tab keeps in its sessionStorage.
+func (b *browser) sessionToken(ctx context.Context) string {
+	b.t.Helper()
+	token := b.get(ctx, chromedp.Evaluate[string](`JSON.parse(sessionStorage.getItem('switchyard.console')).token`))
+	if !strings.HasPrefix(token, "pss_") {
+		b.t.Fatalf("the portal tab keeps %q", token)
+	}
+	return token
 }
