@@ -421,6 +421,12 @@ func TestConsole(t *testing.T) {
 	if len(b.bodies) < 10 {
 		t.Fatalf("recorded only %d responses: the search below would prove little", len(b.bodies))
 	}
+	for key := range b.bodies {
+		// data: URLs are the browser's own (the date picker's icon), not fetched.
+		if !strings.HasPrefix(key, n.URL()+"/") && !strings.HasPrefix(key, "data:") {
+			t.Errorf("the console fetched %s, which is not this server's", key)
+		}
+	}
 	t.Logf("searched 3 pages and %d responses for %d secrets", len(b.bodies), len(secrets))
 	for name, secret := range map[string]string{"new subscription's secret": created, "rotated secret": rotated} {
 		var in []string
