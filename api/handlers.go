@@ -171,6 +171,18 @@ func (s *Server) createCredential(c echo.Context) error {
 	return c.JSON(http.StatusCreated, cred)
 }
 
+func (s *Server) listCredentials(c echo.Context) error {
+	p, err := web.Page(c)
+	if err != nil {
+		return err
+	}
+	items, err := s.engine.ListCredentials(c.Request().Context(), c.Param("id"), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, web.NewList(items, p.Limit, func(cr *engine.Credential) string { return cr.ID }))
+}
+
 func (s *Server) revokeCredential(c echo.Context) error {
 	removed, err := s.engine.RevokeCredential(c.Request().Context(), c.Param("id"))
 	if err != nil {
@@ -260,6 +272,20 @@ func (s *Server) replaySubscription(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, map[string]int{"replayed": n})
 }
 
+func (s *Server) sendExample(c echo.Context) error {
+	var in struct {
+		Type string `json:"type"`
+	}
+	if err := web.Bind(c, &in); err != nil {
+		return err
+	}
+	d, err := s.engine.SendExample(c.Request().Context(), web.Principal(c), c.Param("id"), in.Type)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, d)
+}
+
 func (s *Server) rotateSecret(c echo.Context) error {
 	var in engine.SecretRotation
 	body, err := io.ReadAll(c.Request().Body)
@@ -324,6 +350,13 @@ func (s *Server) listDeliveries(c echo.Context) error {
 	q := engine.DeliveryQuery{
 		AppID: c.QueryParam("app_id"), SubscriptionID: c.QueryParam("subscription_id"), EventID: c.QueryParam("event_id"),
 		State: engine.DeliveryState(c.QueryParam("status")), Before: c.QueryParam("before"), Limit: limit,
+		AccountID: c.QueryParam("account_id"), EventType: c.QueryParam("type"),
+	}
+	if q.Since, err = queryTime(c, "since"); err != nil {
+		return err
+	}
+	if q.Until, err = queryTime(c, "until"); err != nil {
+		return err
 	}
 	items, err := s.engine.ListDeliveries(c.Request().Context(), web.Principal(c), q)
 	if err != nil {

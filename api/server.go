@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -25,6 +26,7 @@ type Server struct {
 	ready  func(context.Context) error
 	// bodyLimits are the routes with a body cap of their own, by "METHOD path".
 	bodyLimits map[string]int64
+	publicURL  string
 }
 
 // DefaultMaxBodyBytes caps request bodies unless ServerConfig.MaxBodyBytes says otherwise.
@@ -44,6 +46,8 @@ type ServerConfig struct {
 	// CertificatePath, when set, serves CertificatePEM: the certificate of the server signing key.
 	CertificatePath string
 	CertificatePEM  []byte
+	// PublicURL is where browsers reach this server, for the portal links it makes.
+	PublicURL string
 }
 
 // NewServer builds the handler with the native API and the hook endpoints.
@@ -64,7 +68,8 @@ func NewServer(cfg ServerConfig, eng *engine.Engine, authn engine.Authenticator)
 		cfg.Logger.Error("handler panicked", "path", c.Path(), "err", err, "stack", string(stack))
 		return err
 	}}))
-	s := &Server{echo: e, engine: eng, auth: authn, logger: cfg.Logger, ready: cfg.Ready, bodyLimits: map[string]int64{}}
+	s := &Server{echo: e, engine: eng, auth: authn, logger: cfg.Logger, ready: cfg.Ready, bodyLimits: map[string]int64{},
+		publicURL: strings.TrimRight(cfg.PublicURL, "/")}
 	e.Use(bodyLimit(cfg.MaxBodyBytes, s.bodyLimits))
 	e.Use(accessLog(cfg.Logger))
 	if cfg.Accepting != nil {
@@ -174,6 +179,9 @@ func (s *Server) routes() {
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
 	e.GET("/v1/openapi.json", serveOpenAPI)
+	// Outside the authenticated group: the portal link's code is the only credential it takes.
+	e.POST("/v1/portal/exchange", s.exchangePortalLink)
+	consoleRoutes(e)
 
 	hooks := e.Group("/hooks")
 	hooks.GET("/subscriptions/:token/confirm", s.confirmSubscription)
@@ -196,6 +204,8 @@ func (s *Server) routes() {
 	v1.GET("/apps", s.listApps, admin)
 	v1.GET("/apps/:id", s.getApp, admin)
 	v1.POST("/apps/:id/credentials", s.createCredential, admin)
+	v1.GET("/apps/:id/credentials", s.listCredentials, admin)
+	v1.POST("/apps/:id/portal-sessions", s.createPortalSession, admin)
 	v1.DELETE("/credentials/:id", s.revokeCredential, admin)
 
 	v1.POST("/subscriptions", s.createSubscription, app)
@@ -207,6 +217,7 @@ func (s *Server) routes() {
 	v1.POST("/subscriptions/:id/rotate-secret", s.rotateSecret, app)
 	v1.POST("/subscriptions/:id/pause", s.pauseSubscription, app)
 	v1.POST("/subscriptions/:id/resume", s.resumeSubscription, app)
+	v1.POST("/subscriptions/:id/example", s.sendExample, app)
 
 	v1.POST("/events", s.publish)
 	v1.POST("/events/batch", s.publishBatch)

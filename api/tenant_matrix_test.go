@@ -627,6 +627,7 @@ func matrix(v *victim, attackerURL string) []row {
 
 		// The operator's.
 		{methods: "GET", path: "/metrics", access: admin, why: "operator: per-format figures of the whole node", calls: at("/metrics")},
+		{methods: "GET", path: "/v1/stats", access: admin, why: "operator: the node's figures, as /metrics", calls: at("/v1/stats")},
 		{methods: "POST", path: "/v1/accounts", access: admin, why: "operator", calls: []call{{target: "/v1/accounts", body: map[string]string{"name": "planted"}}}},
 		{methods: "GET", path: "/v1/accounts", access: admin, why: "operator", calls: at("/v1/accounts")},
 		{methods: "GET", path: "/v1/accounts/:id", access: admin, why: "operator", calls: at("/v1/accounts/" + acct)},
@@ -642,6 +643,8 @@ func matrix(v *victim, attackerURL string) []row {
 		{methods: "GET", path: "/v1/apps", access: admin, why: "operator", calls: at("/v1/apps")},
 		{methods: "GET", path: "/v1/apps/:id", access: admin, why: "operator", calls: at("/v1/apps/" + app)},
 		{methods: "POST", path: "/v1/apps/:id/credentials", access: admin, why: "operator", calls: []call{{target: "/v1/apps/" + app + "/credentials", body: map[string]any{"kind": "api_key", "account_id": acct}}}},
+		{methods: "GET", path: "/v1/apps/:id/credentials", access: admin, why: "operator", calls: at("/v1/apps/"+app+"/credentials", "/v1/apps/"+app+"/credentials?limit=1")},
+		{methods: "POST", path: "/v1/apps/:id/portal-sessions", access: admin, why: "operator: a portal link acts as the app", calls: at("/v1/apps/" + app + "/portal-sessions")},
 		{methods: "DELETE", path: "/v1/credentials/:id", access: admin, why: "operator", calls: each("", "/v1/credentials/{}", []string{v.markers["key id"], v.markers["token id"], v.markers["client credential id"], v.markers["publisher id"]}, nil)},
 		{methods: "PUT", path: "/v1/plugins/:name", access: admin, why: "operator", calls: []call{{target: "/v1/plugins/standard", body: "\x00asm planted"}, {target: "/v1/plugins/planted", body: "\x00asm planted"}}},
 		{methods: "DELETE", path: "/v1/plugins/:name", access: admin, why: "operator", calls: at("/v1/plugins/standard", "/v1/plugins/upsales")},
@@ -664,6 +667,7 @@ func matrix(v *victim, attackerURL string) []row {
 		{methods: "POST", path: "/v1/subscriptions/:id/replay", calls: each("", "/v1/subscriptions/{}/replay", subs, map[string]string{"since": "2000-01-01T00:00:00Z"})},
 		{methods: "POST", path: "/v1/subscriptions/:id/pause", calls: each("", "/v1/subscriptions/{}/pause", subs, nil)},
 		{methods: "POST", path: "/v1/subscriptions/:id/resume", calls: each("", "/v1/subscriptions/{}/resume", subs, nil)},
+		{methods: "POST", path: "/v1/subscriptions/:id/example", calls: each("", "/v1/subscriptions/{}/example", subs, map[string]string{"type": "client.create"})},
 		{methods: "POST", path: "/v1/subscriptions/:id/rotate-secret", calls: each("", "/v1/subscriptions/{}/rotate-secret", subs, map[string]string{"secret": "planted-secret-0123456789"})},
 		{methods: "POST", path: "/v1/events", skip: platformPublishes, calls: []call{{target: "/v1/events", body: event}}},
 		{methods: "POST", path: "/v1/events/batch", skip: platformPublishes, calls: []call{{target: "/v1/events/batch", body: map[string]any{"events": []any{event}}}}},
@@ -671,7 +675,8 @@ func matrix(v *victim, attackerURL string) []row {
 			calls: at("/v1/events", "/v1/events?account_id="+acct, "/v1/events?type=client.create", "/v1/events?account_id="+acct+"&type=document.update&since=2000-01-01T00:00:00Z")},
 		{methods: "GET", path: "/v1/events/:id", skip: platformPublishes, calls: each("", "/v1/events/{}", v.events, nil)},
 		{methods: "GET", path: "/v1/deliveries", access: own, why: "lists the caller's own", also: namesApp, calls: append(append(
-			at("/v1/deliveries", "/v1/deliveries?status=dead", "/v1/deliveries?app_id="+app),
+			at("/v1/deliveries", "/v1/deliveries?status=dead", "/v1/deliveries?app_id="+app, "/v1/deliveries?account_id="+acct,
+				"/v1/deliveries?type=client.create&since=2000-01-01T00:00:00Z"),
 			each("GET", "/v1/deliveries?subscription_id={}", subs, nil)...),
 			each("GET", "/v1/deliveries?event_id={}", v.events, nil)...)},
 		{methods: "GET", path: "/v1/deliveries/:id", calls: each("", "/v1/deliveries/{}", v.delivery, nil)},
@@ -684,6 +689,11 @@ func matrix(v *victim, attackerURL string) []row {
 		{methods: "POST", path: "/v1/deliveries/:id/skip", calls: each("", "/v1/deliveries/{}/skip", v.delivery, nil)},
 		{methods: "GET", path: "/v1/plugins", access: shared, why: "the node's formats, the same for every caller; their counters are the operator's", calls: at("/v1/plugins")},
 		{methods: "GET", path: "/v1/plugins/:name", access: shared, why: "one of the node's formats", calls: at("/v1/plugins/standard", "/v1/plugins/upsales")},
+		{methods: "POST", path: "/v1/portal/exchange", access: capability, why: "the portal link's code is the credential",
+			also:  map[int]string{http.StatusUnauthorized: "no code of a link: refused, naming nothing"},
+			calls: portalCodes(tokens)},
+		{methods: "GET", path: "/console", access: shared, why: "the console's files, the same for everyone; data comes through /v1", calls: at("/console")},
+		{methods: "GET", path: "/console/*", access: shared, why: "the console's files, the same for everyone; data comes through /v1", also: map[int]string{http.StatusNotFound: "no such file: the same for everyone"}, calls: at("/console/", "/console/app.js", "/console/"+app)},
 		{methods: "GET", path: "/hooks/subscriptions/:token/confirm", access: capability, why: "the confirmation token is the credential", calls: each("", "/hooks/subscriptions/{}/confirm", tokens, nil)},
 		{methods: "GET", path: "/hooks/subscriptions/:token/unsubscribe", access: capability, why: "the confirmation token is the credential", calls: each("", "/hooks/subscriptions/{}/unsubscribe", tokens, nil)},
 
@@ -744,6 +754,17 @@ func matrix(v *victim, attackerURL string) []row {
 		{methods: "GET POST", path: "/compat/ivvy/sns", access: capability, why: "the SNS token is the credential", calls: sns("/compat/ivvy/sns")},
 		{methods: "GET POST", path: "/compat/ivvy/sns/", access: capability, why: "the SNS token is the credential", calls: sns("/compat/ivvy/sns/")},
 	}
+}
+
+// portalCodes offers each of the victim's ids, and each dressed as a portal link's code, where a
+// portal link's code belongs.
+func portalCodes(ids []string) []call {
+	out := []call{{target: "/v1/portal/exchange", body: map[string]string{"code": "psl_x.y"}}}
+	for _, id := range ids {
+		out = append(out, call{target: "/v1/portal/exchange", body: map[string]string{"code": id}},
+			call{target: "/v1/portal/exchange", body: map[string]string{"code": "psl_" + id + "." + id}})
+	}
+	return out
 }
 
 // retryEach is a bulk retry of each subscription's dead and failed deliveries.

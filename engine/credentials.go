@@ -34,6 +34,15 @@ type IssuedCredential struct {
 	ClientSecret string `json:"client_secret,omitempty"`
 }
 
+// ListCredentials returns a page of an app's credentials, revoked ones too. A credential keeps
+// only its secret's hash, which never leaves the engine, so the list shows no secret.
+func (e *Engine) ListCredentials(ctx context.Context, appID string, p Page) ([]*Credential, error) {
+	if _, err := e.store.GetApp(ctx, appID); err != nil {
+		return nil, err
+	}
+	return e.store.ListCredentials(ctx, appID, normalizePage(p))
+}
+
 // CreateCredential issues a credential to an app.
 func (e *Engine) CreateCredential(ctx context.Context, appID string, in NewCredential) (*IssuedCredential, error) {
 	if _, err := e.store.GetApp(ctx, appID); err != nil {

@@ -14,6 +14,13 @@ type DeliveryQuery struct {
 	SubscriptionID string
 	EventID        string
 	State          DeliveryState
+	// AccountID keeps the deliveries of subscriptions to one account; a credential bound to
+	// another account may not name it.
+	AccountID string
+	// EventType keeps the deliveries of events of one type (client.create).
+	EventType string
+	// Since (inclusive) and Until (exclusive) bound when the deliveries were made.
+	Since, Until *time.Time
 	// Before is the cursor: the ID of the last delivery of the previous page.
 	Before string
 	Limit  int
@@ -30,6 +37,21 @@ func (e *Engine) ListDeliveries(ctx context.Context, p *Principal, q DeliveryQue
 	// A credential of the whole app sees what the accounts that granted the app have sent it.
 	f := e.deliveryScope(p, q.AppID)
 	f.SubscriptionID, f.EventID, f.State, f.Before, f.Limit = q.SubscriptionID, q.EventID, q.State, q.Before, page.Limit
+	f.EventType = q.EventType
+	if q.AccountID != "" {
+		// The filter narrows the caller's scope, never widens it: a bound credential keeps its
+		// account, and an app its grants.
+		if f.AccountID != "" && f.AccountID != q.AccountID {
+			return nil, fmt.Errorf("this credential was granted by account %s only: %w", f.AccountID, ErrForbidden)
+		}
+		f.AccountID = q.AccountID
+	}
+	if q.Since != nil {
+		f.Since = *q.Since
+	}
+	if q.Until != nil {
+		f.Until = *q.Until
+	}
 	return e.store.ListDeliveries(ctx, f)
 }
 

@@ -21,6 +21,8 @@ type Store interface {
 	CreateCredential(ctx context.Context, c *Credential) error
 	GetCredential(ctx context.Context, id string) (*Credential, error)
 	GetCredentialByClientID(ctx context.Context, clientID string) (*Credential, error)
+	// ListCredentials returns an app's credentials, revoked ones too, ordered by ID, after p.After.
+	ListCredentials(ctx context.Context, appID string, p Page) ([]*Credential, error)
 	// RevokeCredential marks the credential revoked and, when p.DeleteSubscriptions, deletes the
 	// subscriptions it created (with their deliveries), in one transaction. It returns the IDs of
 	// the deleted subscriptions.
@@ -295,6 +297,10 @@ type DeliveryFilter struct {
 	SubscriptionID string
 	EventID        string
 	State          DeliveryState
+	// EventType keeps the deliveries of events of this type.
+	EventType string
+	// Since (inclusive) and Until (exclusive) bound when the deliveries were made; zero: no bound.
+	Since, Until time.Time
 	// Before is a cursor: only deliveries with smaller IDs.
 	Before string
 	Limit  int

@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/switchyard/switchyard/engine"
@@ -54,6 +55,7 @@ type Authenticator struct {
 	principals  *principalCache
 	metrics     engine.Metrics
 	recheck     bool
+	portal      *portal
 }
 
 // New returns an Authenticator over store.
@@ -74,6 +76,7 @@ func New(cfg Config, store Store) (*Authenticator, error) {
 		principals:  newPrincipalCache(cfg.CacheTTL),
 		metrics:     cfg.Metrics,
 		recheck:     cfg.RecheckRevocation,
+		portal:      newPortal(),
 	}, nil
 }
 
@@ -91,6 +94,9 @@ func (a *Authenticator) Token(ctx context.Context, token string) (*engine.Princi
 			return nil, err
 		}
 		return &engine.Principal{Admin: true}, nil
+	}
+	if strings.HasPrefix(token, portalSessionPrefix) {
+		return a.portalPrincipal(token)
 	}
 	id, secret, ok := splitToken(token)
 	if !ok {

@@ -54,6 +54,10 @@ type Metrics struct {
 	pluginFailures  *prometheus.CounterVec
 	rateLimited     *prometheus.CounterVec
 	disabled        *prometheus.CounterVec
+
+	queue  Counter
+	clock  engine.Clock
+	recent minutes
 }
 
 var _ engine.Metrics = (*Metrics)(nil)
@@ -67,7 +71,7 @@ func New(queue Counter, clock engine.Clock, logger *slog.Logger) *Metrics {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	m := &Metrics{registry: prometheus.NewRegistry(), logger: logger}
+	m := &Metrics{registry: prometheus.NewRegistry(), logger: logger, queue: queue, clock: clock}
 	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchyard_attempts_total",
 		Help: "Delivery attempts recorded, by the subscription's format and the attempt's outcome (success, retry, give_up, disable, or skip: a style's rule kept the delivery from its receiver, and nothing was sent).",
@@ -153,6 +157,7 @@ func (m *Metrics) AttemptFinished(format, outcome string, next engine.DeliverySt
 	outcome = bounded(outcome, sdk.OutcomeSuccess, sdk.OutcomeRetry, sdk.OutcomeGiveUp, sdk.OutcomeDisable, engine.OutcomeSkip)
 	m.attempts.WithLabelValues(format, outcome).Inc()
 	m.attemptDuration.WithLabelValues(format, outcome).Observe(took.Seconds())
+	m.recent.attempt(m.clock.Now(), outcome, next)
 	switch next {
 	case engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead, engine.DeliverySkipped:
 		m.deliveries.WithLabelValues(format, string(next)).Inc()
@@ -166,6 +171,7 @@ func (m *Metrics) IngestCommitted(events int, took time.Duration, err error) {
 		return
 	}
 	m.ingestEvents.Add(float64(events))
+	m.recent.add(m.clock.Now(), func(c *Minute) { c.Published += int64(events) })
 }
 
 func (m *Metrics) SubscriptionDisabled(reason string) {

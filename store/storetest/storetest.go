@@ -312,6 +312,33 @@ func testCredentials(t *testing.T, open func(t *testing.T) engine.Store) {
 		wantErr(t, "CreateCredential(same client ID)", h.s.CreateCredential(h.ctx, dup), engine.ErrConflict)
 	})
 
+	t.Run("List", func(t *testing.T) {
+		app, other := h.app(), h.app()
+		a, b := h.credential(app), h.credential(app)
+		h.credential(other)
+		list, err := h.s.ListCredentials(h.ctx, app.ID, engine.Page{Limit: 10})
+		if err != nil {
+			t.Fatalf("ListCredentials: %v", err)
+		}
+		first, second := a, b
+		if b.ID < a.ID {
+			first, second = b, a
+		}
+		if len(list) != 2 || list[0].ID != first.ID || list[1].ID != second.ID {
+			t.Fatalf("ListCredentials: %+v; want %s, %s", list, first.ID, second.ID)
+		}
+		wantSame(t, "ListCredentials", list[0], first)
+		if list, _ := h.s.ListCredentials(h.ctx, app.ID, engine.Page{After: first.ID, Limit: 10}); len(list) != 1 || list[0].ID != second.ID {
+			t.Errorf("ListCredentials(after the first): %+v", list)
+		}
+		if list, _ := h.s.ListCredentials(h.ctx, app.ID, engine.Page{Limit: 1}); len(list) != 1 {
+			t.Errorf("ListCredentials(limit 1): %+v", list)
+		}
+		if list, err := h.s.ListCredentials(h.ctx, "app_missing", engine.Page{Limit: 10}); err != nil || len(list) != 0 {
+			t.Errorf("ListCredentials(no such app): %+v, %v", list, err)
+		}
+	})
+
 	t.Run("NoClientIDsDoNotClash", func(t *testing.T) {
 		a := h.credential(app)
 		b := h.credential(app)

@@ -320,9 +320,10 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.server = api.NewServer(api.ServerConfig{
 		MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger, Ready: n.ready, Accepting: n.accepting,
-		CertificatePath: n.ServerKey.CertificatePath(), CertificatePEM: n.ServerKey.CertPEM,
+		CertificatePath: n.ServerKey.CertificatePath(), CertificatePEM: n.ServerKey.CertPEM, PublicURL: n.cfg.PublicURL,
 	}, n.engine, n.auth)
 	api.PluginRoutes(n.server, n.custom)
+	api.StatsRoute(n.server, n.metrics)
 	if n.metricsLn == nil {
 		api.MetricsRoute(n.server, n.metrics.Handler())
 	} else {

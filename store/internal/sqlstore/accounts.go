@@ -109,6 +109,24 @@ func (s *Store) GetCredential(ctx context.Context, id string) (*engine.Credentia
 	return r.Engine()
 }
 
+// ListCredentials reads an app's credentials in ID order: the operator's list, a page at a time.
+func (s *Store) ListCredentials(ctx context.Context, appID string, p engine.Page) ([]*engine.Credential, error) {
+	var rows []sqlrow.Credential
+	if err := sqlx.SelectContext(ctx, s.c.Read, &rows,
+		s.q(`SELECT `+sqlrow.CredentialCols+` FROM credentials WHERE app_id = ? AND id > ? ORDER BY id`+sqlrow.LimitClause(p.Limit)), appID, p.After); err != nil {
+		return nil, fmt.Errorf("list credentials of app %q: %w", appID, s.c.MapError(err))
+	}
+	out := make([]*engine.Credential, len(rows))
+	for i := range rows {
+		c, err := rows[i].Engine()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
 func (s *Store) GetCredentialByClientID(ctx context.Context, clientID string) (*engine.Credential, error) {
 	if clientID == "" {
 		return nil, sqlrow.NotFound("credential with client id", clientID)

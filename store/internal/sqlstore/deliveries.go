@@ -37,6 +37,15 @@ func (s *Store) ListDeliveries(ctx context.Context, f engine.DeliveryFilter) ([]
 	if f.State != "" {
 		add("state = ?", string(f.State))
 	}
+	if f.EventType != "" {
+		add("event_id IN (SELECT id FROM events WHERE type = ?)", f.EventType)
+	}
+	if !f.Since.IsZero() {
+		add("created_at >= ?", sqlrow.ToMS(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("created_at < ?", sqlrow.ToMS(f.Until))
+	}
 	if f.Before != "" {
 		add("id < ?", f.Before)
 	}

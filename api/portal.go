@@ -1,0 +1,70 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/switchyard/switchyard/api/web"
+	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/engine/auth"
+)
+
+// portalIssuer makes and trades portal links; *auth.Authenticator is one. An authenticator
+// without it (a test's) leaves the portal routes answering 404.
+type portalIssuer interface {
+	NewPortalLink(app *engine.App) auth.PortalLink
+	ExchangePortalLink(code string) (auth.PortalSession, error)
+}
+
+// portalLink is the answer to the operator: the link to give the integrator's browser. The code
+// rides in the URL's fragment, which browsers never send to a server, so it stays out of access
+// logs and Referer headers; the page trades it at once and removes it from the address bar.
+type portalLink struct {
+	AppID     string    `json:"app_id"`
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (s *Server) createPortalSession(c echo.Context) error {
+	issuer, ok := s.auth.(portalIssuer)
+	if !ok {
+		return echo.ErrNotFound
+	}
+	app, err := s.engine.GetApp(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	link := issuer.NewPortalLink(app)
+	return c.JSON(http.StatusCreated, portalLink{AppID: app.ID, URL: s.publicURL + "/console/#portal=" + link.Code, ExpiresAt: link.ExpiresAt})
+}
+
+// portalSession is what the console gets for a link: a token that acts as the app until it expires.
+type portalSession struct {
+	Token     string    `json:"token"`
+	AppID     string    `json:"app_id"`
+	AppName   string    `json:"app_name"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// exchangePortalLink takes no credential: the link's code is the credential, once.
+func (s *Server) exchangePortalLink(c echo.Context) error {
+	issuer, ok := s.auth.(portalIssuer)
+	if !ok {
+		return echo.ErrNotFound
+	}
+	var in struct {
+		Code string `json:"code"`
+	}
+	if err := web.Bind(c, &in); err != nil {
+		return err
+	}
+	if in.Code == "" {
+		return &engine.ValidationError{Field: "code", Message: "is required: the part of the portal link after #portal="}
+	}
+	sess, err := issuer.ExchangePortalLink(in.Code)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, portalSession{Token: sess.Token, AppID: sess.App.ID, AppName: sess.App.Name, ExpiresAt: sess.ExpiresAt})
+}
