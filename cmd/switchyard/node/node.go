@@ -492,6 +492,9 @@ var _ engine.Service = (*Node)(nil)
 // a boot that fails is also sent to Done.
 func (n *Node) Start(ctx context.Context) error {
 	n.served = make(chan error, 2)
+	// Before the first request, which asks accepting about booted.
+	loadCtx, cancel := context.WithCancel(ctx)
+	n.cancelBoot, n.booted = cancel, make(chan struct{})
 	go func() {
 		if n.http.TLSConfig != nil {
 			n.served <- n.http.ServeTLS(n.ln, "", "")
@@ -509,8 +512,6 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.logger.Info("switchyard serving", "addr", n.Addr(), "public_url", n.cfg.PublicURL, "data_dir", n.cfg.DataDir, "node_id", n.cfg.NodeID)
 
-	loadCtx, cancel := context.WithCancel(ctx)
-	n.cancelBoot, n.booted = cancel, make(chan struct{})
 	go func() {
 		defer close(n.booted)
 		if n.bootErr = n.boot(ctx, loadCtx); n.bootErr != nil {
