@@ -361,7 +361,8 @@ func (b *bench) backlogs(ctx context.Context, sizes, subs []int) error {
 
 // backlog measures one backlog of n deliveries, made of n/fanout events each going to fanout
 // subscriptions of one tenant. With one subscription the drain is bounded by the per-subscription
-// cap (--max-per-subscription) as much as by the engine; with several, by the engine.
+// cap (--max-per-subscription) as much as by the engine; with several, by the per-host cap
+// (--max-per-host: every subscription here delivers to 127.0.0.1) and the engine.
 func (b *bench) backlog(ctx context.Context, n, fanout int, publishRate *float64) error {
 	pub, err := b.publisher(fanout)
 	if err != nil {
