@@ -211,14 +211,20 @@ func (l *Leader) PID() uint32 {
 	return l.conn.PgConn().PID()
 }
 
-// Close gives up the lead at once (closing the session releases the lock), for a clean stop.
+// Close gives up the lead at once, for a clean stop. The lock is released before the session is
+// closed: the server releases a closed session's locks only once its process has ended, a moment
+// after the client hung up, and another node asking in that moment was refused.
 func (l *Leader) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.conn == nil {
 		return nil
 	}
-	err := l.conn.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Should the unlock fail, closing releases the lock all the same, a moment later.
+	_, _ = l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, leaderLock)
+	err := l.conn.Close(ctx)
 	l.conn = nil
 	return err
 }
