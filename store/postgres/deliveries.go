@@ -32,14 +32,14 @@ const deliveryCols = sqlrow.DeliveryCols
 // now (ClaimParams.Skip), each subscription's first few count, and the batch takes every account's
 // first turn before any account's second.
 //
-// Of an ordered queue only the head is a candidate (headSQL, in ordering.go), checked before the
+// Of an ordered queue only the head is a candidate (sqlstore.HeadSQL), checked before the
 // window. The head's row lock is what claims on many nodes meet at: one takes it, the others skip
 // it, and none takes the delivery behind it, which the head, pending or in flight, still holds.
 var claimSQL = `WITH candidates AS (
 		SELECT id, subscription_id, next_attempt_at FROM deliveries d
 		WHERE state = 'pending' AND next_attempt_at <= ? AND NOT (subscription_id = ANY (?))
 			AND subscription_id NOT IN (SELECT id FROM subscriptions WHERE paused_at IS NOT NULL)
-			AND (ordering_key IS NULL OR (` + headSQL + `))
+			AND (ordering_key IS NULL OR (` + sqlstore.HeadSQL + `))
 		ORDER BY next_attempt_at, id
 		LIMIT ?
 		FOR UPDATE OF d SKIP LOCKED
@@ -66,7 +66,7 @@ var claimSQL = `WITH candidates AS (
 // A paused subscription's due deliveries are not due for the dispatcher either: counting them would
 // wake it again and again for work no claim returns.
 var nextDueSQL = `SELECT next_attempt_at FROM deliveries d
-	WHERE state = 'pending' AND (ordering_key IS NULL OR (` + headSQL + `))
+	WHERE state = 'pending' AND (ordering_key IS NULL OR (` + sqlstore.HeadSQL + `))
 		AND subscription_id NOT IN (SELECT id FROM subscriptions WHERE paused_at IS NOT NULL)
 	ORDER BY next_attempt_at LIMIT 1`
 

@@ -37,7 +37,7 @@ const deliveryCols = sqlrow.DeliveryCols
 // dispatcher cannot send to now (ClaimParams.Skip, a JSON array) are left out before the window,
 // so a hung receiver's backlog never fills it.
 //
-// Of an ordered queue only the head is a candidate (headSQL, in ordering.go), checked before the
+// Of an ordered queue only the head is a candidate (sqlstore.HeadSQL), checked before the
 // window too, so that a long queue's waiting deliveries never fill it. A delivery without an
 // ordering key skips the check.
 //
@@ -54,7 +54,7 @@ var claimSelectSQL = `WITH candidates AS (
 		WHERE state = 'pending' AND next_attempt_at <= ?
 			AND subscription_id NOT IN (SELECT value FROM json_each(?))
 			AND subscription_id NOT IN (SELECT id FROM subscriptions WHERE paused_at IS NOT NULL)
-			AND (ordering_key IS NULL OR (` + headSQL + `))
+			AND (ordering_key IS NULL OR (` + sqlstore.HeadSQL + `))
 		ORDER BY next_attempt_at, id
 		LIMIT ?
 	)` + claimTurnsSQL
@@ -72,7 +72,7 @@ var claimSkippingSQL = `WITH RECURSIVE pending(id) AS (
 		SELECT o.id, o.subscription_id, o.next_attempt_at FROM subs JOIN deliveries o ON o.id IN (
 			SELECT d.id FROM deliveries d
 			WHERE d.subscription_id = subs.id AND d.state = 'pending' AND d.next_attempt_at <= ?
-				AND (d.ordering_key IS NULL OR (` + headSQL + `))
+				AND (d.ordering_key IS NULL OR (` + sqlstore.HeadSQL + `))
 			ORDER BY d.next_attempt_at, d.id
 			LIMIT ?)
 		ORDER BY o.next_attempt_at, o.id
@@ -110,7 +110,7 @@ func qualify(alias, cols string) string {
 // A paused subscription's due deliveries are not due for the dispatcher either: counting them would
 // wake it again and again for work no claim returns.
 var nextDueSQL = `SELECT next_attempt_at FROM deliveries d
-	WHERE state = 'pending' AND (ordering_key IS NULL OR (` + headSQL + `))
+	WHERE state = 'pending' AND (ordering_key IS NULL OR (` + sqlstore.HeadSQL + `))
 		AND subscription_id NOT IN (SELECT id FROM subscriptions WHERE paused_at IS NOT NULL)
 	ORDER BY next_attempt_at LIMIT 1`
 

@@ -15,6 +15,19 @@ import (
 	"github.com/switchyard/switchyard/store/internal/sqlrow"
 )
 
+// HeadSQL is true of a pending ordered delivery d that nothing earlier in its queue holds back: no
+// delivery with a smaller sequence pending or in flight, nor dead when the subscription blocks on
+// dead ones. Each probe is a seek in deliveries_ordering, whatever the queue's delivered past. Both
+// drivers' claims take only a queue's head by it, so its deliveries go one at a time in sequence
+// order.
+const HeadSQL = `NOT EXISTS (SELECT 1 FROM deliveries e
+			WHERE e.subscription_id = d.subscription_id AND e.state IN ('pending', 'in_flight')
+				AND e.ordering_key IS NOT NULL AND e.ordering_key = d.ordering_key AND e.sequence < d.sequence)
+		AND NOT ((SELECT s.on_dead FROM subscriptions s WHERE s.id = d.subscription_id) = 'block'
+			AND EXISTS (SELECT 1 FROM deliveries e
+				WHERE e.subscription_id = d.subscription_id AND e.state = 'dead'
+					AND e.ordering_key IS NOT NULL AND e.ordering_key = d.ordering_key AND e.sequence < d.sequence))`
+
 // bumpSequenceSQL takes n numbers of a queue and returns the last of them.
 const bumpSequenceSQL = `INSERT INTO ordering_sequences (subscription_id, ordering_key, last) VALUES (?, ?, ?)
 	ON CONFLICT (subscription_id, ordering_key) DO UPDATE SET last = ordering_sequences.last + excluded.last
