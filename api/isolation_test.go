@@ -1,14 +1,19 @@
 package api_test
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"net/netip"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/switchyard/switchyard/cmd/switchyard/node"
 	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
 	"github.com/switchyard/switchyard/engine"
@@ -25,6 +30,47 @@ func publishMany(t *testing.T, tn *nodetest.Tenant, n int) {
 				"entity": map[string]string{"type": "client", "id": fmt.Sprint(sent)}, "data": map[string]any{"n": sent}})
 		}
 		tn.App.MustDo("POST", "/v1/events/batch", map[string]any{"events": batch}, http.StatusAccepted, nil)
+	}
+}
+
+// TestStopStartsNothingThatWaited: a receiver answers after 300 ms and its subscription has one
+// slot; with one delivery in flight and three waiting in the node's gate, the node stops. The one
+// in flight finishes within the grace period; the three waiting are not sent in the slot it frees
+// but go back to the store, due.
+func TestStopStartsNothingThatWaited(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t, nodetest.Options{Configure: func(c *node.Config) {
+		c.Dispatcher.MaxPerSubscription = 1
+	}})
+	rc := nodetest.NewReceiver(t)
+	rc.SetRespond(func(int, *nodetest.Request) (int, http.Header, string) {
+		time.Sleep(300 * time.Millisecond)
+		return http.StatusNoContent, nil, ""
+	})
+	tn := n.NewTenant("slow", "")
+	subscribe(t, tn, rc.URL, nil)
+	publishMany(t, tn, 4)
+	rc.WaitFor(t, 1, 30*time.Second)
+	waitForCount(t, tn, "in_flight", 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rc.Requests()); got != 1 {
+		t.Errorf("%d requests during the stop, want the 1 in flight", got)
+	}
+	db, err := sqlx.Open("sqlite3", filepath.Join(n.DataDir, "switchyard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var states []string
+	if err := db.Select(&states, `SELECT state FROM deliveries ORDER BY state`); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"pending", "pending", "pending", "succeeded"}; !slices.Equal(states, want) {
+		t.Errorf("after the stop: %v, want %v", states, want)
 	}
 }
 
@@ -189,28 +235,62 @@ func TestCircuitBreaker(t *testing.T) {
 
 // TestLeaseOutlivesNoRunningAttempt (issue 15, finding 3): the receiver hangs longer than the
 // lease; the test clock moves far past the lease's end while the attempt still waits, through
-// twenty runs of the recover-leases job; the delivery is never handed out again.
+// twenty runs of the recover-leases job; the delivery is never handed out again. Nor are the two
+// behind it, waiting in the node's gate for the subscription's one slot: their leases are kept too.
+// When the node stops, all three go back to the store, due, with no lease.
 func TestLeaseOutlivesNoRunningAttempt(t *testing.T) {
 	t.Parallel()
-	clock := enginetest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+	start := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	clock := enginetest.NewClock(start)
 	n := nodetest.Start(t, nodetest.Options{Clock: clock, Configure: func(c *node.Config) {
 		c.Dispatcher.DeliveryTimeout = 10 * time.Minute // real time: longer than the test
 		c.Dispatcher.Lease = 2 * time.Minute
+		c.Dispatcher.MaxPerSubscription = 1
 	}})
 	hung := nodetest.NewHanging(t)
 	tn := n.NewTenant("slow", "")
 	subscribe(t, tn, hung.URL, nil)
-	publish(t, tn, nil)
+	publishMany(t, tn, 3)
 	hung.WaitFor(t, 1, 30*time.Second)
+	waitForCount(t, tn, "in_flight", 3)
 	for range 20 { // 10 minutes of test time, the job every 30 s
 		clock.Advance(30 * time.Second)
 		time.Sleep(30 * time.Millisecond)
 	}
-	waitForCount(t, tn, "in_flight", 1)
+	waitForCount(t, tn, "in_flight", 3)
 	if accepted, _, _ := hung.Counts(); accepted != 1 {
-		t.Fatalf("one delivery was sent %d times while its first attempt was still waiting", accepted)
+		t.Fatalf("%d requests while the first attempt was still waiting, want 1", accepted)
 	}
 	if strings.Contains(n.Logs.String(), "recovered expired leases") {
-		t.Error("the recover-leases job took back a lease under a running attempt")
+		t.Error("the recover-leases job took back a lease under a running or waiting delivery")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlx.Open("sqlite3", filepath.Join(n.DataDir, "switchyard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var left []struct {
+		State       string        `db:"state"`
+		LeaseOwner  string        `db:"lease_owner"`
+		NextAttempt int64         `db:"next_attempt_at"`
+		LeaseUntil  sql.NullInt64 `db:"lease_until"`
+	}
+	if err := db.Select(&left, `SELECT state, lease_owner, next_attempt_at, lease_until FROM deliveries`); err != nil {
+		t.Fatal(err)
+	}
+	now := clock.Now().UnixMilli()
+	for _, d := range left {
+		if d.State != "pending" || d.LeaseOwner != "" || d.LeaseUntil.Valid || d.NextAttempt > now {
+			t.Errorf("after the stop: %+v; want pending, due by %d, unleased", d, now)
+		}
+	}
+	if len(left) != 3 {
+		t.Errorf("%d deliveries in the store, want 3", len(left))
 	}
 }

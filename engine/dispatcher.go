@@ -36,14 +36,17 @@ type DispatcherConfig struct {
 	// While an attempt runs, its lease is extended (by the recover-leases job), so no lease ends
 	// under an attempt however long it takes. Default: twice the longest timeout, plus a minute.
 	Lease time.Duration
-	// MaxPerSubscription is the most deliveries of one subscription in flight at once, and the
-	// most one claim takes of it, so a receiver that hangs holds no more slots than this. Default 32.
+	// MaxPerSubscription is the most deliveries of one subscription in flight at once, so a
+	// receiver that hangs holds no more slots than this; up to three times as many more wait in
+	// memory, leased, for a slot (see gate). Default 32.
 	MaxPerSubscription int
 	// MaxPerHost is the most deliveries in flight at once to one destination host (by name,
-	// whatever the port), across subscriptions and accounts. Default 128.
+	// whatever the port), across subscriptions and accounts; as many more may wait in memory.
+	// Default 128.
 	MaxPerHost int
-	// CapDelay is how much later a delivery over a cap (or behind a circuit's probe) is due again;
-	// it goes back to the store meanwhile, holding no slot, and is not counted as an attempt.
+	// CapDelay is how much later a delivery that finds no room in the gate (or is behind a
+	// circuit's probe) is due again; it goes back to the store meanwhile, holding no slot, and is
+	// not counted as an attempt.
 	// Default 1s.
 	CapDelay time.Duration
 	// BreakerThreshold is how many attempts in a row must time out to open a subscription's
@@ -130,7 +133,8 @@ type dispatcher struct {
 	// owner is the node ID the leases it takes carry.
 	owner string
 
-	// running are the deliveries whose attempts are under way, whose leases must not end.
+	// running are the deliveries whose attempts are under way or that wait in the gate, whose
+	// leases must not end.
 	runningMu sync.Mutex
 	running   map[string]struct{}
 
@@ -174,21 +178,27 @@ func newDispatcher(cfg DispatcherConfig, store Store, plugins *Plugins, client *
 	}
 }
 
-// reserve takes a free delivery slot, without waiting, for work handed over by the ingester.
-func (d *dispatcher) reserve() bool {
+// reserve takes room in the gate and a free delivery slot, without waiting, for a delivery of sub
+// the ingester is about to hand over.
+func (d *dispatcher) reserve(sub *Subscription) bool {
+	if !d.gate.reserve(sub) {
+		return false
+	}
 	select {
 	case d.slots <- struct{}{}:
 		return true
 	default:
+		d.gate.unreserve(sub)
 		return false
 	}
 }
 
 func (d *dispatcher) lease() time.Duration { return d.cfg.Lease }
 
-// unreserve gives back n slots that reserve took.
-func (d *dispatcher) unreserve(n int) {
-	for range n {
+// unreserve gives back what reserve took for works.
+func (d *dispatcher) unreserve(works []*Work) {
+	for _, w := range works {
+		d.gate.unreserve(w.Subscription)
 		<-d.slots
 	}
 }
@@ -196,25 +206,51 @@ func (d *dispatcher) unreserve(n int) {
 // dispatch delivers work that is already leased, in the slots reserved for it.
 func (d *dispatcher) dispatch(works []*Work) {
 	for _, w := range works {
-		d.start(w)
+		d.start(w, true)
 	}
 }
 
-// start lets w through the gate, or not, before the next claim: the claim takes no more of a
-// subscription than its cap less what the gate counts, and a delivery claimed but not yet counted
-// would be taken twice over.
-func (d *dispatcher) start(w *Work) {
-	p, wait := d.gate.enter(w.Subscription, d.clock.Now(), d.cfg.CapDelay)
-	d.inFlight.Add(1)
-	go d.deliver(w, p, wait)
+// start hands claimed work, in the slot taken for it, to the gate: it goes at once, waits in the
+// gate (freeing the slot) or goes back to the store. It runs before the next claim, which takes no
+// more of a subscription than the gate has room for: work claimed but not yet counted would be
+// taken twice over. reserved: the ingester reserved room in the gate for it.
+func (d *dispatcher) start(w *Work, reserved bool) {
+	// Tracked before the gate sees it: once queued, another goroutine may take it at any moment.
+	d.track(w.Delivery.ID)
+	a := d.gate.admit(w, d.clock.Now(), d.cfg.CapDelay, reserved)
+	switch {
+	case a.pass != nil:
+		d.inFlight.Add(1)
+		go d.deliver(w, a.pass)
+		return
+	case !a.queued:
+		d.untrack(w.Delivery.ID)
+		d.results <- result{release: w.Delivery.ID, releaseAt: d.clock.Now().Add(a.wait)}
+	}
+	<-d.slots
 }
 
-// giveBack ends the leases of reserved work that will not be delivered now, and frees its slots.
+// giveBack ends the leases of reserved work that will not be delivered now, and frees what was
+// reserved for it.
 func (d *dispatcher) giveBack(works []*Work) {
 	for _, w := range works {
 		d.results <- result{release: w.Delivery.ID}
 	}
-	d.unreserve(len(works))
+	d.unreserve(works)
+}
+
+// track and untrack keep the list of deliveries this node holds (in flight or waiting in the
+// gate), whose leases must not end.
+func (d *dispatcher) track(id string) {
+	d.runningMu.Lock()
+	d.running[id] = struct{}{}
+	d.runningMu.Unlock()
+}
+
+func (d *dispatcher) untrack(id string) {
+	d.runningMu.Lock()
+	delete(d.running, id)
+	d.runningMu.Unlock()
 }
 
 // notify wakes the claiming loop: new work is due.
@@ -254,6 +290,12 @@ func (d *dispatcher) Stop(ctx context.Context) error {
 	d.stopped = true
 	d.claimCancel()
 	<-d.claimDone
+	// What waits in the gate goes back now, due at once: it would otherwise start one by one in
+	// the slots of deliveries that end during the grace period.
+	for _, w := range d.gate.close() {
+		d.untrack(w.Delivery.ID)
+		d.results <- result{release: w.Delivery.ID}
+	}
 	finished := make(chan struct{})
 	go func() { d.inFlight.Wait(); close(finished) }()
 	grace := time.NewTimer(d.cfg.ShutdownGrace)
@@ -295,7 +337,7 @@ func (d *dispatcher) claimLoop(ctx context.Context) {
 		now := d.clock.Now()
 		skip := d.gate.blocked(now)
 		works, err := d.store.ClaimDue(ctx, ClaimParams{Now: now, LeaseUntil: now.Add(d.cfg.Lease), Limit: n, Owner: d.owner,
-			PerSubscription: d.cfg.MaxPerSubscription, Skip: skip, InFlight: d.gate.inFlight()})
+			PerSubscription: subDepth * d.cfg.MaxPerSubscription, Skip: skip, InFlight: d.gate.load()})
 		for range n - len(works) {
 			<-d.slots
 		}
@@ -308,7 +350,7 @@ func (d *dispatcher) claimLoop(ctx context.Context) {
 			continue
 		}
 		for _, w := range works {
-			d.start(w)
+			d.start(w, false)
 		}
 		if len(works) == n {
 			continue // there may be more due right now
@@ -354,36 +396,21 @@ func (d *dispatcher) sleep(ctx context.Context, wait time.Duration) {
 	}
 }
 
-// deliver runs one claimed delivery, let through the gate as p, to its end and hands the result to
-// the recorder. A delivery the gate held back (p nil) goes back to the store at once, due after
-// wait, so that it holds no slot while it waits.
-func (d *dispatcher) deliver(w *Work, p *pass, wait time.Duration) {
+// deliver runs a delivery let through the gate as p, then, in the same slot, each queued delivery
+// the gate lets through as one ends.
+func (d *dispatcher) deliver(w *Work, p *pass) {
 	defer d.inFlight.Done()
 	defer func() { <-d.slots }()
-	id := w.Delivery.ID
-	d.runningMu.Lock()
-	d.running[id] = struct{}{}
-	d.runningMu.Unlock()
-	defer func() {
-		d.runningMu.Lock()
-		delete(d.running, id)
-		d.runningMu.Unlock()
-	}()
-	if p == nil {
-		d.results <- result{release: id, releaseAt: d.clock.Now().Add(wait)}
-		return
+	for w != nil {
+		w, p = d.deliverOne(w, p)
 	}
+}
+
+// deliverOne runs one delivery to its end, hands the result to the recorder and ends its pass; it
+// returns the queued delivery the gate let through in its place, if any.
+func (d *dispatcher) deliverOne(w *Work, p *pass) (*Work, *pass) {
+	defer d.untrack(w.Delivery.ID)
 	var res result
-	defer func() {
-		freed, opened := d.gate.done(p, d.clock.Now(), res.answered, res.timedOut)
-		if freed {
-			d.notify()
-		}
-		if opened != nil {
-			d.reportOperational(w, EventSubscriptionBackoff, map[string]any{"subscription_id": w.Subscription.ID,
-				"account_id": w.Subscription.AccountID, "until": opened.Until, "timeouts": opened.Timeouts})
-		}
-	}()
 	started := time.Now()
 	func() {
 		defer func() {
@@ -409,6 +436,20 @@ func (d *dispatcher) deliver(w *Work, p *pass, wait time.Duration) {
 	}
 	res.ordered = w.Delivery.OrderingKey != ""
 	d.results <- res
+
+	end := d.gate.done(p, d.clock.Now(), res.answered, res.timedOut)
+	if end.opened != nil {
+		d.reportOperational(w, EventSubscriptionBackoff, map[string]any{"subscription_id": w.Subscription.ID,
+			"account_id": w.Subscription.AccountID, "until": end.opened.Until, "timeouts": end.opened.Timeouts})
+		for _, queued := range end.dropped {
+			d.untrack(queued.Delivery.ID)
+			d.results <- result{release: queued.Delivery.ID, releaseAt: *end.opened.Until}
+		}
+	}
+	if end.freed {
+		d.notify()
+	}
+	return end.next, end.nextPass
 }
 
 // reportOperational publishes one of the engine's own events about a delivery's subscription. The
@@ -654,7 +695,7 @@ func sandboxed(p Plugin) bool {
 	return true
 }
 
-// runningIDs returns the deliveries whose attempts are under way.
+// runningIDs returns the deliveries whose attempts are under way or that wait in the gate.
 func (d *dispatcher) runningIDs() []string {
 	d.runningMu.Lock()
 	defer d.runningMu.Unlock()

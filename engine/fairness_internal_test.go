@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -36,65 +38,205 @@ func TestPluginTimeoutCapped(t *testing.T) {
 	}
 }
 
-// TestGateCapsAndBreaker: the gate's counting, without a node: caps per subscription and per host
-// (whatever the port), and the circuit's open, half-open and closed turns on the test's times.
-func TestGateCapsAndBreaker(t *testing.T) {
-	g := newGate(DispatcherConfig{MaxPerSubscription: 2, MaxPerHost: 3, BreakerThreshold: 2, BreakerCooldown: time.Minute}.WithDefaults())
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+// gateProbe drives a gate in a test: admit says what became of a delivery, done what the end of a
+// pass let through in its place.
+type gateProbe struct {
+	t   *testing.T
+	g   *gate
+	now time.Time
+}
+
+func newGateProbe(t *testing.T, perSub, perHost int) *gateProbe {
+	cfg := DispatcherConfig{MaxPerSubscription: perSub, MaxPerHost: perHost, BreakerThreshold: 2, BreakerCooldown: time.Minute}
+	return &gateProbe{t: t, g: newGate(cfg.WithDefaults()), now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+// admit admits a delivery with id to sub and checks the outcome: "go", "wait" (in the gate) or
+// "back" (to the store).
+func (gp *gateProbe) admit(sub *Subscription, id, want string) admission {
+	gp.t.Helper()
+	got := gp.g.admit(&Work{Subscription: sub, Delivery: &Delivery{ID: id}}, gp.now, time.Second, false)
+	outcome := "back"
+	switch {
+	case got.pass != nil:
+		outcome = "go"
+	case got.queued:
+		outcome = "wait"
+	}
+	if outcome != want {
+		gp.t.Fatalf("%s: %s (wait %v), want %s", id, outcome, got.wait, want)
+	}
+	return got
+}
+
+// done ends p and checks which delivery, if any ("none"), went in its slot.
+func (gp *gateProbe) done(p *pass, answered, timedOut bool, want string) ending {
+	gp.t.Helper()
+	e := gp.g.done(p, gp.now, answered, timedOut)
+	got := "none"
+	if e.next != nil {
+		got = e.next.Delivery.ID
+	}
+	if got != want {
+		gp.t.Fatalf("the freed slot went to %s, want %s", got, want)
+	}
+	return e
+}
+
+// empty checks that the gate counts nothing once every pass ended.
+func (gp *gateProbe) empty() {
+	g := gp.g
+	if len(g.perSub)+len(g.perHost)+len(g.queue)+len(g.turns)+len(g.queuedHost)+len(g.reservedSub)+len(g.reservedHost)+
+		len(g.hostOf)+len(g.saturatedSub)+len(g.saturatedHost) != 0 {
+		gp.t.Errorf("counts left after every pass ended: %v %v %v %v %v %v", g.perSub, g.perHost, g.queue, g.turns, g.queuedHost, g.hostOf)
+	}
+}
+
+// TestGateQueuesOverTheCaps: caps per subscription and per host (whatever the port); a delivery
+// over a cap waits in the gate, up to four caps' worth of its subscription and two of its host, and
+// goes in the slot of the first delivery to end that it may take; the claim is told to skip whoever
+// has more than a cap's worth in the gate, and told when that ends.
+func TestGateQueuesOverTheCaps(t *testing.T) {
+	gp := newGateProbe(t, 2, 3)
 	a := &Subscription{ID: "a", URL: "http://hooks.example:8080/a"}
 	b := &Subscription{ID: "b", URL: "http://HOOKS.example:9090/b"}
-	var held []*pass
-	for i, want := range []bool{true, true, false} {
-		p, wait := g.enter(a, now, time.Second)
-		if (p != nil) != want || (p == nil && wait != time.Second) {
-			t.Fatalf("a's delivery %d: let through %v (wait %v), want %v", i, p != nil, wait, want)
-		}
-		if p != nil {
-			held = append(held, p)
-		}
+	c := &Subscription{ID: "c", URL: "http://other.example/c"}
+
+	a1, a2 := gp.admit(a, "a1", "go"), gp.admit(a, "a2", "go")
+	gp.admit(a, "a3", "wait") // a's cap of 2 is full
+	gp.admit(a, "a4", "wait")
+	gp.admit(a, "a5", "wait")
+	b1 := gp.admit(b, "b1", "go") // the host's third
+	gp.admit(b, "b2", "back")     // the host has 6 in the gate: twice its cap
+	gp.admit(a, "a6", "back")
+	c1 := gp.admit(c, "c1", "go") // another host is another count
+	if got := gp.g.load(); got["a"] != 5 || got["b"] != 1 || got["c"] != 1 {
+		t.Errorf("load %v, want a 5, b 1, c 1", got)
 	}
-	p, _ := g.enter(b, now, time.Second)
-	if p == nil {
-		t.Fatal("b's first delivery held back")
+	// a has more than its cap in the gate, and so has the host of a and b.
+	if got := gp.g.blocked(gp.now); !slices.Equal(sorted(got), []string{"a", "b"}) {
+		t.Errorf("blocked %v, want a and b", got)
 	}
-	held = append(held, p)
-	if p, _ := g.enter(b, now, time.Second); p != nil {
-		t.Fatal("a fourth delivery to the host went through a cap of 3")
+	gp.done(a1.pass, true, false, "a3")
+	gp.done(b1.pass, true, false, "none") // a is at its cap: the host's slot stays free
+	gp.done(a2.pass, true, false, "a4")
+	if got := gp.g.blocked(gp.now); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("with 4 of a in the gate: blocked %v, want a", got)
 	}
+	end := gp.g.done(&pass{sub: "a", host: "hooks.example"}, gp.now, true, false) // a3's
+	if end.next == nil || end.next.Delivery.ID != "a5" || !end.freed || len(gp.g.blocked(gp.now)) != 0 {
+		t.Errorf("a's queue drained: next %v, freed %v, blocked %v; want a5, freed, none blocked", end.next, end.freed, gp.g.blocked(gp.now))
+	}
+	gp.done(end.nextPass, true, false, "none")
+	gp.done(&pass{sub: "a", host: "hooks.example"}, true, false, "none") // a4's
+	gp.done(c1.pass, true, false, "none")
+	gp.empty()
+}
+
+// TestGateHostTurns: subscriptions waiting for one host's slots take them in turn; one whose own
+// delivery ended does not jump the line.
+func TestGateHostTurns(t *testing.T) {
+	gp := newGateProbe(t, 10, 3)
+	a := &Subscription{ID: "a", URL: "http://hooks.example/a"}
+	b := &Subscription{ID: "b", URL: "http://hooks.example/b"}
+	a1, a2, b1 := gp.admit(a, "a1", "go"), gp.admit(a, "a2", "go"), gp.admit(b, "b1", "go")
+	gp.admit(a, "a3", "wait")
+	gp.admit(a, "a4", "wait")
+	gp.admit(b, "b2", "wait")
+	a3 := gp.done(a1.pass, true, false, "a3").nextPass
+	b2 := gp.done(a3, true, false, "b2").nextPass // not a4: a had its turn
+	a4 := gp.done(b1.pass, true, false, "a4").nextPass
+	for _, p := range []*pass{a2.pass, b2, a4} {
+		gp.done(p, true, false, "none")
+	}
+	gp.empty()
+}
+
+// TestGateBreaker: the circuit's open, half-open and closed turns on the test's times; its
+// opening sends what waited behind it back to the store, and nothing waits beside a probe.
+func TestGateBreaker(t *testing.T) {
+	gp := newGateProbe(t, 2, 10)
+	a := &Subscription{ID: "a", URL: "http://hooks.example:8080/a"}
+	a1, a2 := gp.admit(a, "a1", "go"), gp.admit(a, "a2", "go")
+	gp.admit(a, "a3", "wait")
+	gp.admit(a, "a4", "wait")
 	// Two timeouts in a row open a's circuit.
-	g.done(held[0], now, false, true)
-	g.done(held[1], now, false, true)
-	if c := g.state("a", now); c.State != CircuitOpen || !c.Until.Equal(now.Add(time.Minute)) {
+	a3 := gp.done(a1.pass, false, true, "a3").nextPass
+	end := gp.done(a2.pass, false, true, "none")
+	if end.opened == nil || !end.opened.Until.Equal(gp.now.Add(time.Minute)) || len(end.dropped) != 1 || end.dropped[0].Delivery.ID != "a4" {
+		t.Fatalf("after 2 timeouts: opened %+v, dropped %v; want open for a minute, a4 sent back", end.opened, end.dropped)
+	}
+	if c := gp.g.state("a", gp.now); c.State != CircuitOpen {
 		t.Fatalf("after 2 timeouts: %+v", c)
 	}
-	if p, wait := g.enter(a, now.Add(10*time.Second), time.Second); p != nil || wait != 50*time.Second {
-		t.Fatalf("open circuit let a delivery through (wait %v)", wait)
+	start := gp.now
+	gp.now = start.Add(10 * time.Second)
+	if got := gp.admit(a, "a5", "back"); got.wait != 50*time.Second {
+		t.Fatalf("open circuit: back for %v, want 50s", got.wait)
 	}
-	// Half open: one probe; it times out, and the circuit opens for twice as long.
-	later := now.Add(time.Minute)
-	if c := g.state("a", later); c.State != CircuitHalfOpen {
+	// Half open: one probe, and nothing waits beside it; it times out, and the circuit opens for
+	// twice as long.
+	gp.now = start.Add(time.Minute)
+	if c := gp.g.state("a", gp.now); c.State != CircuitHalfOpen {
 		t.Fatalf("after the cooldown: %+v", c)
 	}
-	probe, _ := g.enter(a, later, time.Second)
-	if probe == nil || !probe.probe {
+	probe := gp.admit(a, "a6", "go").pass
+	if !probe.probe {
 		t.Fatal("no probe when half open")
 	}
-	if p, _ := g.enter(a, later, time.Second); p != nil {
-		t.Fatal("a second delivery beside the probe")
-	}
-	g.done(probe, later, false, true)
-	if c := g.state("a", later); c.State != CircuitOpen || !c.Until.Equal(later.Add(2*time.Minute)) {
+	gp.admit(a, "a7", "back")
+	gp.done(probe, false, true, "none")
+	if c := gp.g.state("a", gp.now); c.State != CircuitOpen || !c.Until.Equal(gp.now.Add(2*time.Minute)) {
 		t.Fatalf("after a failed probe: %+v", c)
 	}
 	// The receiver answers the next probe: closed, and nothing is counted against a any more.
-	later = later.Add(2 * time.Minute)
-	probe, _ = g.enter(a, later, time.Second)
-	g.done(probe, later, true, false)
-	if c := g.state("a", later); c.State != CircuitClosed || c.Until != nil {
+	gp.now = gp.now.Add(2 * time.Minute)
+	probe = gp.admit(a, "a8", "go").pass
+	gp.done(probe, true, false, "none")
+	if c := gp.g.state("a", gp.now); c.State != CircuitClosed || c.Until != nil {
 		t.Fatalf("after an answered probe: %+v", c)
 	}
-	g.done(held[2], later, true, false)
-	if len(g.perSub) != 0 || len(g.perHost) != 0 {
-		t.Errorf("counts left after every pass ended: %v %v", g.perSub, g.perHost)
+	gp.done(a3, true, false, "none")
+	gp.empty()
+}
+
+// TestGateReservesAndCloses: the ingester's reservations count as the gate's own, up to four caps'
+// worth; closing the gate hands back what waits and queues nothing more.
+func TestGateReservesAndCloses(t *testing.T) {
+	gp := newGateProbe(t, 2, 100)
+	g := gp.g
+	a := &Subscription{ID: "a", URL: "http://hooks.example/a"}
+	g.reserve(a)
+	g.unreserve(a)
+	gp.empty()
+	for i := range 8 {
+		if !g.reserve(a) {
+			t.Fatalf("reservation %d refused under four times the cap", i+1)
+		}
+	}
+	if g.reserve(a) {
+		t.Fatal("a ninth reservation for a cap of 2")
+	}
+	if got := g.load()["a"]; got != 8 {
+		t.Errorf("load with 8 reserved: %d", got)
+	}
+	var outcomes []string
+	for i := range 8 {
+		got := g.admit(&Work{Subscription: a, Delivery: &Delivery{ID: fmt.Sprint(i)}}, gp.now, time.Second, true)
+		outcomes = append(outcomes, fmt.Sprintf("%v/%v", got.pass != nil, got.queued))
+	}
+	if want := []string{"true/false", "true/false", "false/true", "false/true", "false/true", "false/true", "false/true", "false/true"}; !slices.Equal(outcomes, want) {
+		t.Errorf("reserved deliveries admitted as %v, want 2 going and 6 waiting", outcomes)
+	}
+	if back := g.close(); len(back) != 6 {
+		t.Fatalf("close handed back %d, want the 6 waiting", len(back))
+	}
+	if got := g.admit(&Work{Subscription: a, Delivery: &Delivery{ID: "late"}}, gp.now, time.Second, false); got.queued || got.pass != nil {
+		t.Errorf("a closed gate took %+v, want it sent back", got)
+	}
+	if g.reserve(a) {
+		t.Error("a closed gate reserved room")
 	}
 }
+
+func sorted(s []string) []string { slices.Sort(s); return s }

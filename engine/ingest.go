@@ -34,9 +34,10 @@ type ingester struct {
 
 // handoff is what the ingester needs of the dispatcher.
 type handoff interface {
-	// reserve takes a free delivery slot without waiting; unreserve gives n back.
-	reserve() bool
-	unreserve(n int)
+	// reserve takes room for a delivery of sub without waiting; unreserve gives back what was
+	// reserved for works.
+	reserve(sub *Subscription) bool
+	unreserve(works []*Work)
 	// lease is how long handed-over work stays leased.
 	lease() time.Duration
 	// dispatch delivers leased work in slots reserved for it; giveBack ends the leases of
@@ -142,7 +143,7 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 				var sub *Subscription
 				sub, next = subscriptionByID(subs, next, d.SubscriptionID)
 				// A paused subscription's deliveries are stored pending, for its resumption.
-				if sub == nil || sub.PausedAt != nil || !g.handoff.reserve() {
+				if sub == nil || sub.PausedAt != nil || !g.handoff.reserve(sub) {
 					continue
 				}
 				d.State, d.LeaseUntil, d.LeaseOwner = DeliveryInFlight, &lease, g.owner
@@ -159,7 +160,7 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 	if err != nil {
 		g.logger.Error("ingest batch failed", "events", len(events), "requests", len(batch), "err", err)
 		if len(handed) > 0 {
-			g.handoff.unreserve(len(handed))
+			g.handoff.unreserve(handed)
 			handed = nil
 		}
 	}

@@ -41,7 +41,7 @@ type slotsHandoff struct {
 	notified   int
 }
 
-func (h *slotsHandoff) reserve() bool {
+func (h *slotsHandoff) reserve(*Subscription) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.free == 0 {
@@ -50,14 +50,14 @@ func (h *slotsHandoff) reserve() bool {
 	h.free--
 	return true
 }
-func (h *slotsHandoff) unreserve(n int)      { h.mu.Lock(); h.free += n; h.mu.Unlock() }
+func (h *slotsHandoff) unreserve(ws []*Work) { h.mu.Lock(); h.free += len(ws); h.mu.Unlock() }
 func (h *slotsHandoff) lease() time.Duration { return time.Minute }
 func (h *slotsHandoff) dispatch(ws []*Work) {
 	h.mu.Lock()
 	h.dispatched = append(h.dispatched, ws...)
 	h.mu.Unlock()
 }
-func (h *slotsHandoff) giveBack(ws []*Work) { h.unreserve(len(ws)) }
+func (h *slotsHandoff) giveBack(ws []*Work) { h.unreserve(ws) }
 func (h *slotsHandoff) notify()             { h.mu.Lock(); h.notified++; h.mu.Unlock() }
 
 // tickingClock moves forward a microsecond at every reading, as a real clock does between two:

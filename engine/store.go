@@ -217,9 +217,10 @@ type ClaimParams struct {
 	Limit      int
 	// PerSubscription is the most deliveries of one subscription a claim takes; 0: no limit.
 	PerSubscription int
-	// InFlight counts, by subscription, the deliveries this node has in flight: a claim takes at
-	// most PerSubscription less these of one subscription, which is what the dispatcher's cap lets
-	// through. More were claimed only to be given back, a write each.
+	// InFlight counts, by subscription, the deliveries this node holds already (in flight or
+	// waiting in the dispatcher for a slot): a claim takes at most PerSubscription less these of
+	// one subscription, which is what the dispatcher has room for. More were claimed only to be
+	// given back, a write each.
 	InFlight map[string]int
 	// Owner names the node taking the leases (Delivery.LeaseOwner).
 	Owner string
