@@ -44,7 +44,11 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		ctx, cancel = context.WithTimeout(ctx, p.rt.cfg.StartTimeout)
 		defer cancel()
 	}
-	mod, err := p.engine.InstantiateModule(ctx, p.compiled, cfg)
+	compiled, err := p.code(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mod, err := p.engine.InstantiateModule(ctx, compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate plugin %s: %w", p.label(), err)
 	}

@@ -29,10 +29,18 @@ type Plugin struct {
 	CompileTime time.Duration
 	grants      []Grant
 
-	rt       *Runtime
-	engine   wazero.Runtime
+	rt     *Runtime
+	engine wazero.Runtime
+	pool   *pool
+
+	// source gives the module's bytes again, to compile it anew after it went dormant (see
+	// LoadDormant); nil: the compiled code is kept for the plugin's life.
+	source func() ([]byte, error)
+	// codeMu guards compiled, which is nil while the plugin is dormant.
+	codeMu   sync.Mutex
 	compiled wazero.CompiledModule
-	pool     *pool
+	// compiles counts compilations after the first, for Stats.
+	compiles atomic.Int64
 
 	calls, pluginErrors, traps, refused atomic.Int64
 	closeOnce                           sync.Once
@@ -64,6 +72,10 @@ type Stats struct {
 	IdleInstances int
 	// InUse calls hold an instance, of at most Capacity (the pool size); Waiting wait for one.
 	InUse, Capacity, Waiting int
+	// Dormant: the plugin holds no compiled code now; Recompiles counts how often it was
+	// compiled again on a call after that.
+	Dormant    bool
+	Recompiles int64
 	// Refused counts calls refused with a *BusyError: no instance in time, or quarantined.
 	Refused int64
 	// ConsecutiveTraps is how many calls in a row trapped; Quarantines how often the plugin was
@@ -88,7 +100,11 @@ func (p *Plugin) Stats() Stats {
 		Capacity:      ps.Capacity,
 		Waiting:       ps.Waiting,
 		Refused:       p.refused.Load(),
+		Recompiles:    p.compiles.Load(),
 	}
+	p.codeMu.Lock()
+	st.Dormant = p.compiled == nil
+	p.codeMu.Unlock()
 	h := &p.health
 	h.mu.Lock()
 	st.ConsecutiveTraps, st.Quarantines, st.QuarantinedUntil, st.LastTrap = h.traps, h.quarantines, h.until, h.lastTrap
@@ -147,9 +163,7 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, mode Mode, grants ...Gr
 	p := &Plugin{Hash: hex.EncodeToString(sum[:]), Mode: mode, rt: r, engine: r.engine(mode), grants: slices.Clone(grants)}
 
 	start := time.Now()
-	unlock := r.lockCompile(p.Hash, mode)
-	compiled, err := p.engine.CompileModule(ctx, wasm)
-	unlock()
+	compiled, err := p.compile(ctx, wasm)
 	if err != nil {
 		return nil, invalid("not a valid WebAssembly module: %v", err)
 	}
@@ -185,6 +199,76 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, mode Mode, grants ...Gr
 	r.plugins[p] = struct{}{}
 	r.mu.Unlock()
 	return p, nil
+}
+
+// LoadDormant loads a plugin as Load does, then lets go of its compiled code until a call needs
+// it, and again whenever it has had no instance for the runtime's IdleTimeout: compiled code and
+// wazero's decoded module are most of what a loaded plugin holds (the six built-in plugins, 60-70
+// MiB of an idle node's memory), and a node runs few of its formats, often none for hours. A call
+// to a dormant plugin compiles it again from the bytes source gives, which the on-disk compilation
+// cache makes quick (tens of milliseconds, not seconds); without a CacheDir it would recompile
+// from scratch, so the plugin then keeps its code, as Load's do.
+func (r *Runtime) LoadDormant(ctx context.Context, source func() ([]byte, error), mode Mode, grants ...Grant) (*Plugin, error) {
+	wasm, err := source()
+	if err != nil {
+		return nil, fmt.Errorf("read plugin module: %w", err)
+	}
+	p, err := r.Load(ctx, wasm, mode, grants...)
+	if err != nil || r.cfg.CacheDir == "" {
+		return p, err
+	}
+	p.source = source
+	p.sleep()
+	return p, nil
+}
+
+// compile compiles wasm, one compilation of a module at a time (see lockCompile).
+func (p *Plugin) compile(ctx context.Context, wasm []byte) (wazero.CompiledModule, error) {
+	unlock := p.rt.lockCompile(p.Hash, p.Mode)
+	defer unlock()
+	return p.engine.CompileModule(ctx, wasm)
+}
+
+// code returns the compiled module, compiling it again if the plugin is dormant.
+func (p *Plugin) code(ctx context.Context) (wazero.CompiledModule, error) {
+	p.codeMu.Lock()
+	defer p.codeMu.Unlock()
+	if p.compiled != nil {
+		return p.compiled, nil
+	}
+	wasm, err := p.source()
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: read its module again: %w", p.label(), err)
+	}
+	if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != p.Hash {
+		return nil, fmt.Errorf("plugin %s: its module changed since it was loaded", p.label())
+	}
+	start := time.Now()
+	compiled, err := p.compile(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: compile again: %w", p.label(), err)
+	}
+	// The first call after a quiet spell waits for this: an operator wondering why should see it.
+	p.rt.cfg.Logger.Info("dormant plugin compiled again for a call", "plugin", p.Version(), "took", time.Since(start).Round(time.Millisecond))
+	p.compiles.Add(1)
+	p.compiled = compiled
+	return compiled, nil
+}
+
+// sleep lets go of the compiled code of a plugin loaded by LoadDormant that has no instance. An
+// instance being made holds the pool's count first and then waits for codeMu in code, so either
+// this sees it and keeps the code, or the instance compiles anew.
+func (p *Plugin) sleep() {
+	if p.source == nil {
+		return
+	}
+	p.codeMu.Lock()
+	defer p.codeMu.Unlock()
+	if p.compiled == nil || p.pool.stats().Live > 0 {
+		return
+	}
+	_ = p.compiled.Close(context.Background())
+	p.compiled = nil
 }
 
 func checkModuleShape(compiled wazero.CompiledModule) error {
@@ -363,6 +447,15 @@ func (p *Plugin) invoke(ctx context.Context, export string, in *sdk.Input, paylo
 		p.refused.Add(1)
 		return err
 	}
+	if p.source != nil {
+		// A dormant plugin compiles before its calls queue for instances, so the wait counts
+		// against the call's deadline and not against AcquireWait: a burst's first calls were
+		// refused as busy while the first of them compiled.
+		if _, err := p.code(ctx); err != nil {
+			p.endProbe(probe)
+			return err
+		}
+	}
 	inst, err := p.pool.acquire(ctx)
 	if err != nil {
 		p.endProbe(probe)
@@ -480,7 +573,12 @@ func (p *Plugin) Close(ctx context.Context) {
 		p.pool.close()
 		go func() {
 			<-p.pool.drained
-			_ = p.compiled.Close(context.Background())
+			p.codeMu.Lock()
+			defer p.codeMu.Unlock()
+			if p.compiled != nil {
+				_ = p.compiled.Close(context.Background())
+				p.compiled = nil
+			}
 		}()
 	})
 	select {

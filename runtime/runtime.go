@@ -247,6 +247,7 @@ func (r *Runtime) janitor(ctx context.Context) {
 			cutoff := time.Now().Add(-r.cfg.IdleTimeout)
 			for _, p := range plugins {
 				p.pool.evictIdle(cutoff, r.cfg.MinIdle)
+				p.sleep()
 			}
 		}
 	}

@@ -16,9 +16,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -566,6 +568,77 @@ func TestInstancesOnFirstUseOnly(t *testing.T) {
 	p.pool.evictIdle(time.Now().Add(time.Hour), b.rt.cfg.MinIdle)
 	if st := p.Stats(); st.LiveInstances != 0 {
 		t.Fatalf("after eviction: %d instances, want 0", st.LiveInstances)
+	}
+}
+
+// TestDormantPluginCompilesOnUse: a plugin loaded dormant holds no compiled code until it is
+// called; the call compiles it again (from the compilation cache) and works; once its instances
+// are evicted the janitor lets go of the code again, and the next call compiles it once more. A
+// source that gives other bytes than were loaded fails the call instead of running them.
+func TestDormantPluginCompilesOnUse(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{PoolSize: 4, IdleTimeout: 50 * time.Millisecond})
+	wasm := echoWasm(t)
+	var reads atomic.Int64
+	p, err := b.rt.LoadDormant(context.Background(), func() ([]byte, error) { reads.Add(1); return wasm, nil }, Trusted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); !st.Dormant || st.Recompiles != 0 {
+		t.Fatalf("after loading: %+v, want dormant", st)
+	}
+	for round := int64(1); round <= 2; round++ {
+		if _, err := p.Shape(context.Background(), sampleInput(), nil); err != nil {
+			t.Fatalf("call %d: %v", round, err)
+		}
+		if st := p.Stats(); st.Dormant || st.Recompiles != round || st.LiveInstances != 1 {
+			t.Fatalf("after call %d: %+v, want compiled %d times again and one instance", round, st, round)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !p.Stats().Dormant {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: still compiled %v after its last call: %+v", round, 10*time.Second, p.Stats())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if got := reads.Load(); got != 3 {
+		t.Errorf("the source was read %d times, want 3 (the load and two compilations)", got)
+	}
+
+	other := setup(t, Config{IdleTimeout: time.Hour})
+	changed := false
+	q, err := other.rt.LoadDormant(context.Background(), func() ([]byte, error) {
+		if changed {
+			return append(slices.Clone(wasm), 0), nil
+		}
+		return wasm, nil
+	}, Trusted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed = true
+	if _, err := q.Shape(context.Background(), sampleInput(), nil); err == nil || !strings.Contains(err.Error(), "changed since it was loaded") {
+		t.Errorf("a module that changed under a dormant plugin: %v, want refused", err)
+	}
+}
+
+// TestLoadDormantWithoutCacheKeepsTheCode: without an on-disk cache, compiling again would cost
+// a full compilation, so the plugin keeps its code.
+func TestLoadDormantWithoutCacheKeepsTheCode(t *testing.T) {
+	t.Parallel()
+	rt, err := New(context.Background(), Config{ServerKey: testServerKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(context.Background()) })
+	wasm := echoWasm(t)
+	p, err := rt.LoadDormant(context.Background(), func() ([]byte, error) { return wasm, nil }, Trusted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Stats().Dormant {
+		t.Error("dormant without a compilation cache on disk")
 	}
 }
 

@@ -25,6 +25,18 @@ var ErrNotBuilt = errors.New("this binary carries no built-in plugins; build it 
 type Module struct {
 	Name string
 	Wasm []byte
+	// Read returns the module's bytes again, for a plugin compiled anew after it went dormant
+	// (runtime.LoadDormant), so that no copy need be kept; nil: use Wasm.
+	Read func() ([]byte, error)
+}
+
+// Source returns a function giving the module's bytes: Read, or else a copy of Wasm kept for it.
+func (m Module) Source() func() ([]byte, error) {
+	if m.Read != nil {
+		return m.Read
+	}
+	wasm := m.Wasm
+	return func() ([]byte, error) { return wasm, nil }
 }
 
 // Modules returns the embedded plugin modules, sorted by name.
@@ -39,11 +51,12 @@ func Modules() ([]Module, error) {
 		if !ok {
 			continue
 		}
-		b, err := fs.ReadFile(files, path.Join("wasm", e.Name()))
+		file := path.Join("wasm", e.Name())
+		b, err := fs.ReadFile(files, file)
 		if err != nil {
 			return nil, err
 		}
-		mods = append(mods, Module{Name: name, Wasm: b})
+		mods = append(mods, Module{Name: name, Wasm: b, Read: func() ([]byte, error) { return fs.ReadFile(files, file) }})
 	}
 	if len(mods) == 0 {
 		return nil, ErrNotBuilt

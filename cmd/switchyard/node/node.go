@@ -435,7 +435,8 @@ func (n *Node) loadPlugins(ctx context.Context) error {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			// Built from this repository, and some styles (iVvy) sign with the server's key.
-			p, err := n.rt.Load(ctx, m.Wasm, runtime.Trusted, runtime.GrantServerKey)
+			// Dormant until a delivery needs them: most nodes use one or two of the styles.
+			p, err := n.rt.LoadDormant(ctx, m.Source(), runtime.Trusted, runtime.GrantServerKey)
 			if err != nil {
 				errs[i] = fmt.Errorf("built-in plugin %s: %w", m.Name, err)
 				return
