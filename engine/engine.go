@@ -198,7 +198,13 @@ func (e *Engine) maintenanceJobs() []*Job {
 			if n > 0 {
 				e.logger.Info("purged old attempts", "attempts", n)
 			}
-			return err
+			// Expired portal links and sessions, which no request can use any more; until then an
+			// expired link is still told apart from a made-up one.
+			p, perr := e.store.PurgePortal(ctx, now)
+			if p > 0 {
+				e.logger.Info("purged expired portal links and sessions", "entries", p)
+			}
+			return errors.Join(err, perr)
 		}},
 		{Name: "disable-failing", Spec: "@every 10m", Run: func(ctx context.Context, now time.Time) error {
 			ids, err := e.store.DisableFailing(ctx, DisableFailingParams{
