@@ -1,7 +1,10 @@
 package api_test
 
 import (
+	"bytes"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -232,7 +235,7 @@ func TestPortalBoundPerApp(t *testing.T) {
 }
 
 // TestPortalSurvivesRestart: a link made before a restart is traded after it, and a session made
-// before one still works.
+// before one still works; the database files hold their IDs but not their secrets.
 func TestPortalSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
@@ -244,6 +247,25 @@ func TestPortalSurvivesRestart(t *testing.T) {
 	code := portalCode(t, n, link)
 	if err := n.Stop(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+	// The database holds each one's ID and only a digest of its secret.
+	var stored []byte
+	files, _ := filepath.Glob(filepath.Join(dataDir, "switchyard.db*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, b...)
+	}
+	for _, secret := range []string{code, sess.Token} {
+		id, s, _ := strings.Cut(secret, ".")
+		if !bytes.Contains(stored, []byte(id)) {
+			t.Errorf("the database files (%v) do not hold portal entry %s", files, id)
+		}
+		if bytes.Contains(stored, []byte(s)) {
+			t.Errorf("the database files hold the secret of portal entry %s", id)
+		}
 	}
 
 	n = nodetest.Start(t, nodetest.Options{DataDir: dataDir})
