@@ -36,6 +36,9 @@ type Config struct {
 	TokenSecret []byte
 	// Metrics is told of attempts, commits and refusals (see Metrics). Default NopMetrics.
 	Metrics Metrics
+	// Jobs are the node's own, run by the scheduler beside the maintenance jobs (the metrics'
+	// sample of the queue each minute).
+	Jobs []*Job
 	// NodeID names this node in the leases it takes (Delivery.LeaseOwner). Default: a random ID,
 	// new for every process. On a SharedStore, Start recovers only this ID's leases, so a node
 	// given a stable ID hands its own leases back at once when it restarts after a crash; two live
@@ -138,7 +141,7 @@ func New(cfg Config, store Store, plugins *Plugins) (*Engine, error) {
 	e.dispatcher.owner, e.ingester.owner = cfg.NodeID, cfg.NodeID
 	e.operational = newOperational(e)
 	e.dispatcher.report = e.operational.report
-	e.jobs = e.maintenanceJobs()
+	e.jobs = append(e.maintenanceJobs(), cfg.Jobs...)
 	if cfg.CredentialRevoked != nil {
 		cfg.Notifier.Subscribe(TopicCredentialRevoked, cfg.CredentialRevoked)
 	}
