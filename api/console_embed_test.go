@@ -18,7 +18,8 @@ import (
 // TestConsoleEmbedded: a platform's page on another site (localhost, where the node is 127.0.0.1)
 // frames a portal link, as a platform embeds the portal for its integrators. Inside the frame the
 // console trades the link, takes the code out of the frame's address, and shows the app's
-// delivery and not another app's; the platform's page cannot reach into the frame.
+// delivery and not another app's; the platform's page cannot reach into the frame. The operator
+// ends the app's portal sessions from the console, and the framed page is signed out.
 func TestConsoleEmbedded(t *testing.T) {
 	t.Parallel()
 	n := nodetest.Start(t, nodetest.Options{})
@@ -74,6 +75,20 @@ func TestConsoleEmbedded(t *testing.T) {
 	if store != "refused" {
 		t.Errorf("the platform's page read the portal's sessionStorage: %s", store)
 	}
+
+	// The operator ends the app's portal sessions from the console; the framed page, at its next
+	// poll of the deliveries, is signed out and says why.
+	op := b.tab()
+	b.run(op, chromedp.Navigate(n.URL()+"/console"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=token]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=token]`), nodetest.AdminToken),
+		chromedp.Click(chromedp.CSS(`form.signin button[type=submit]`)))
+	b.waitText(op, `#who`, "Operator")
+	b.run(op, chromedp.Navigate(n.URL()+"/console/#/operator"))
+	b.run(op, chromedp.Click(chromedp.CSS(`tr[data-app="`+mine.AppID+`"] button.end-portal`)))
+	b.waitText(op, `#status`, "Ended 2 portal links and sessions of embed-mine app")
+	b.waitText(frame, `#alert`, "Signed out: the portal session is not valid")
+	b.run(frame, chromedp.WaitVisible(chromedp.CSS(`input[name=token]`)))
 }
 
 // frame attaches to the frame of tab whose address starts with prefix, once Chromium has made it.

@@ -31,11 +31,14 @@ export function operatorView(main) {
   loadAccounts();
   loadApps();
   loadPlugins();
-  return () => clearTimeout(timer);
+  // stopped: left while a read was out (see deliveries.js): no answer drawn, no next read.
+  let stopped = false;
+  return () => { stopped = true; clearTimeout(timer); };
 
   async function loadFigures() {
     try {
       const st = await api('GET', '/v1/stats');
+      if (stopped) return;
       const hour = st.minutes.reduce((a, m) => {
         for (const k of ['attempts', 'failed_attempts', 'succeeded', 'failed', 'dead', 'published']) a[k] += m[k];
         return a;
@@ -51,6 +54,7 @@ export function operatorView(main) {
         fig('events published (hour)', hour.published));
       chart.replaceChildren(barChart(st.minutes), queueChart(st.minutes));
     } catch (err) {
+      if (stopped) return;
       figures.replaceChildren(h('p', { class: 'muted' }, 'Figures unavailable: ' + err.message));
     }
     timer = setTimeout(loadFigures, FIGURES_MS);
@@ -134,7 +138,8 @@ export function operatorView(main) {
         h('td', {}, h('div', { class: 'actions' },
           h('button', { type: 'button', onclick: () => portal(a) }, 'Portal link'),
           h('button', { type: 'button', onclick: () => showCredentials(a) }, 'Credentials'),
-          h('button', { type: 'button', onclick: () => issue(a) }, 'Issue API key')))))));
+          h('button', { type: 'button', onclick: () => issue(a) }, 'Issue API key'),
+          h('button', { type: 'button', class: 'end-portal', onclick: () => endPortal(a) }, 'End portal sessions')))))));
     } catch (err) {
       fail(err);
     }
@@ -145,6 +150,16 @@ export function operatorView(main) {
       const link = await api('POST', `/v1/apps/${encodeURIComponent(a.id)}/portal-sessions`);
       revealBox.replaceChildren(reveal(`Portal link for ${a.name} (works once, until ${new Date(link.expires_at).toLocaleTimeString()})`, link.url));
       revealBox.scrollIntoView();
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  async function endPortal(a) {
+    if (!confirm(`End every portal link and session of ${a.name}? Pages open through them are signed out.`)) return;
+    try {
+      const r = await api('DELETE', `/v1/apps/${encodeURIComponent(a.id)}/portal-sessions`);
+      say(`Ended ${r.ended} portal links and sessions of ${a.name}.`);
     } catch (err) {
       fail(err);
     }
