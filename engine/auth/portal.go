@@ -17,11 +17,12 @@ import (
 // credential: the operator asks for a link, the integrator's browser trades it once for a session
 // token that acts as the app, and both expire on their own, by this node's clock.
 //
-// They live in the database (engine.Store's portal methods), as digests of their secrets: on a
-// database several nodes share, a link made on one node is traded on any other, and its session
-// works on every node (TestTwoNodesOverHTTPRevocationAndPlugin) and after a restart. A session is
-// read from the store on every request, not cached, so that RevokePortal ends it on the very next
-// request, on any node.
+// They live in the database (engine.Store's portal methods), as digests of their secrets
+// (TestPortalSurvivesRestart searches the files): on a database several nodes share, a link made
+// on one node is traded on any other, and its session works on every node
+// (TestTwoNodesOverHTTPRevocationAndPlugin) and after a restart (TestPortalSurvivesRestart). A
+// session is read from the store on every request, not cached, so that RevokePortalSessions ends
+// it on the very next request, on any node (the two-node test again).
 const (
 	// PortalLinkTTL is how long a portal link can be opened.
 	PortalLinkTTL = 10 * time.Minute
