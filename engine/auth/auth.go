@@ -94,7 +94,7 @@ func (a *Authenticator) Token(ctx context.Context, token string) (*engine.Princi
 		}
 		return &engine.Principal{Admin: true}, nil
 	}
-	if strings.HasPrefix(token, portalSessionPrefix+"_") {
+	if strings.HasPrefix(token, portalSessionStart) {
 		return a.portalPrincipal(ctx, token)
 	}
 	id, secret, ok := splitToken(token)

@@ -36,6 +36,9 @@ const (
 
 	portalLinkPrefix    = "psl"
 	portalSessionPrefix = "pss"
+	// portalSessionStart begins every session token: the prefix and the "_" engine.NewID puts
+	// after it, so that no credential ID that merely starts with the prefix is taken for one.
+	portalSessionStart = portalSessionPrefix + "_"
 )
 
 var (
