@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -308,6 +309,12 @@ func TestConsole(t *testing.T) {
 	b.run(op, chromedp.Navigate(n.URL()+"/console/#/operator"))
 	b.waitText(op, `.figures`, "due now")
 	b.run(op, chromedp.WaitVisible(chromedp.CSS(`figure svg rect`)))
+	// The queue's chart: a mark for each series where the node read the queue (this minute at
+	// least), and a text alternative that says the reading now.
+	b.run(op, chromedp.WaitReady(chromedp.CSS(`svg.queue [data-series="due"]`)), chromedp.WaitReady(chromedp.CSS(`svg.queue [data-series="in_flight"]`)))
+	if label := b.get(op, chromedp.Evaluate[string](`document.querySelector('svg.queue').getAttribute('aria-label')`)); !regexp.MustCompile(`now \d+ due, \d+ in flight$`).MatchString(label) {
+		t.Errorf("the queue chart's label reads %q, want the due and in-flight counts now", label)
+	}
 	appRow := `tr[data-app="` + mine.AppID + `"]`
 	b.text(op, appRow)
 	b.screenshot(op, "console-operator.png")

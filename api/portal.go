@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -13,9 +14,13 @@ import (
 // portalIssuer makes and trades portal links; *auth.Authenticator is one. An authenticator
 // without it (a test's) leaves the portal routes answering 404.
 type portalIssuer interface {
-	NewPortalLink(app *engine.App) auth.PortalLink
-	ExchangePortalLink(code string) (auth.PortalSession, error)
+	NewPortalLink(ctx context.Context, app *engine.App) (auth.PortalLink, error)
+	ExchangePortalLink(ctx context.Context, code string) (auth.PortalSession, error)
+	RevokePortalSessions(ctx context.Context, appID string) (int64, error)
 }
+
+// The node's authenticator must keep being one, or the portal routes would answer 404 unnoticed.
+var _ portalIssuer = (*auth.Authenticator)(nil)
 
 // portalLink is the answer to the operator: the link to give the integrator's browser. The code
 // rides in the URL's fragment, which browsers never send to a server, so it stays out of access
@@ -35,7 +40,10 @@ func (s *Server) createPortalSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	link := issuer.NewPortalLink(app)
+	link, err := issuer.NewPortalLink(c.Request().Context(), app)
+	if err != nil {
+		return err
+	}
 	return c.JSON(http.StatusCreated, portalLink{AppID: app.ID, URL: s.publicURL + "/console/#portal=" + link.Code, ExpiresAt: link.ExpiresAt})
 }
 
@@ -62,9 +70,34 @@ func (s *Server) exchangePortalLink(c echo.Context) error {
 	if in.Code == "" {
 		return &engine.ValidationError{Field: "code", Message: "is required: the part of the portal link after #portal="}
 	}
-	sess, err := issuer.ExchangePortalLink(in.Code)
+	sess, err := issuer.ExchangePortalLink(c.Request().Context(), in.Code)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, portalSession{Token: sess.Token, AppID: sess.App.ID, AppName: sess.App.Name, ExpiresAt: sess.ExpiresAt})
+}
+
+// revokedPortal is the answer to ending an app's portal sessions.
+type revokedPortal struct {
+	AppID string `json:"app_id"`
+	// Ended counts the links and sessions that ended; 0 is an answer too (there were none).
+	Ended int64 `json:"ended"`
+}
+
+// revokePortalSessions ends every portal link and session of an app. They are read from the
+// database on every use, so the next request with any of them, on any node, is refused.
+func (s *Server) revokePortalSessions(c echo.Context) error {
+	issuer, ok := s.auth.(portalIssuer)
+	if !ok {
+		return echo.ErrNotFound
+	}
+	app, err := s.engine.GetApp(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	n, err := issuer.RevokePortalSessions(c.Request().Context(), app.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, revokedPortal{AppID: app.ID, Ended: n})
 }

@@ -1,12 +1,16 @@
 package api_test
 
 import (
+	"bytes"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
+	"github.com/switchyard/switchyard/engine/auth"
 	"github.com/switchyard/switchyard/engine/enginetest"
 )
 
@@ -111,6 +115,19 @@ func TestPortalSessions(t *testing.T) {
 	if r := portal.Do("GET", "/v1/deliveries", nil); r.Status != http.StatusUnauthorized {
 		t.Errorf("a session past its hour: %d %s", r.Status, r.Body)
 	}
+	// The hourly maintenance job (purge-attempts, due at 13:00) deletes what expired: the late
+	// link is then unknown rather than expired.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := anyone.Do("POST", "/v1/portal/exchange", map[string]string{"code": portalCode(t, n, late)})
+		if strings.Contains(string(r.Body), "not valid") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("an hour on, the expired link was not purged: %d %s", r.Status, r.Body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	logs := n.Logs.String()
 	for _, secret := range []string{code, portalCode(t, n, late), sess.Token} {
@@ -119,4 +136,144 @@ func TestPortalSessions(t *testing.T) {
 			t.Errorf("the log shows a portal secret")
 		}
 	}
+}
+
+// newPortalSession makes a link for app as the operator and trades it.
+func newPortalSession(t *testing.T, n *nodetest.Node, appID string) (code string, sess portalSession) {
+	t.Helper()
+	var link portalLink
+	n.Admin.MustDo("POST", "/v1/apps/"+appID+"/portal-sessions", nil, http.StatusCreated, &link)
+	code = portalCode(t, n, link)
+	n.Client("").MustDo("POST", "/v1/portal/exchange", map[string]string{"code": code}, http.StatusOK, &sess)
+	return code, sess
+}
+
+// TestPortalRevoke: DELETE /v1/apps/{id}/portal-sessions ends the app's sessions and unused links
+// at the very next request, and leaves another app's; only the operator may, and only for an app
+// that exists.
+func TestPortalRevoke(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t, nodetest.Options{})
+	mine, theirs := n.NewTenant("revoke-mine", ""), n.NewTenant("revoke-theirs", "")
+	_, sess := newPortalSession(t, n, mine.AppID)
+	var unused portalLink
+	n.Admin.MustDo("POST", "/v1/apps/"+mine.AppID+"/portal-sessions", nil, http.StatusCreated, &unused)
+	_, other := newPortalSession(t, n, theirs.AppID)
+	n.Client(sess.Token).MustDo("GET", "/v1/subscriptions", nil, http.StatusOK, nil)
+
+	if r := mine.App.Do("DELETE", "/v1/apps/"+mine.AppID+"/portal-sessions", nil); r.Status != http.StatusForbidden {
+		t.Errorf("an app revoked its portal sessions: %d %s", r.Status, r.Body)
+	}
+	if r := n.Client(sess.Token).Do("DELETE", "/v1/apps/"+mine.AppID+"/portal-sessions", nil); r.Status != http.StatusForbidden {
+		t.Errorf("a portal session revoked its app's portal sessions: %d %s", r.Status, r.Body)
+	}
+	if r := n.Admin.Do("DELETE", "/v1/apps/app_missing/portal-sessions", nil); r.Status != http.StatusNotFound || r.ErrorCode() != "not_found" {
+		t.Errorf("revoking the portal sessions of no app: %d %s", r.Status, r.Body)
+	}
+	var revoked struct {
+		AppID string `json:"app_id"`
+		Ended int64  `json:"ended"`
+	}
+	n.Admin.MustDo("DELETE", "/v1/apps/"+mine.AppID+"/portal-sessions", nil, http.StatusOK, &revoked)
+	// The traded link, its session and the unused link.
+	if revoked.AppID != mine.AppID || revoked.Ended != 3 {
+		t.Errorf("revoked %+v, want app %s and 3 ended", revoked, mine.AppID)
+	}
+	if r := n.Client(sess.Token).Do("GET", "/v1/subscriptions", nil); r.Status != http.StatusUnauthorized || r.ErrorCode() != "unauthorized" {
+		t.Errorf("a revoked portal session: %d %s", r.Status, r.Body)
+	}
+	if r := n.Client("").Do("POST", "/v1/portal/exchange", map[string]string{"code": portalCode(t, n, unused)}); r.Status != http.StatusUnauthorized {
+		t.Errorf("a revoked unused link: %d %s", r.Status, r.Body)
+	}
+	n.Client(other.Token).MustDo("GET", "/v1/subscriptions", nil, http.StatusOK, nil)
+	n.Admin.MustDo("DELETE", "/v1/apps/"+mine.AppID+"/portal-sessions", nil, http.StatusOK, &revoked)
+	if revoked.Ended != 0 {
+		t.Errorf("revoking again ended %d", revoked.Ended)
+	}
+	// The app can be given a portal again.
+	_, again := newPortalSession(t, n, mine.AppID)
+	n.Client(again.Token).MustDo("GET", "/v1/subscriptions", nil, http.StatusOK, nil)
+}
+
+// TestPortalBoundPerApp: an app has at most auth.MaxPortalPerApp live links, and as many live
+// sessions; making one more ends the oldest (not refused: a platform may make a link on every
+// page view), and another app's are not counted.
+func TestPortalBoundPerApp(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t, nodetest.Options{})
+	mine, theirs := n.NewTenant("bound-mine", ""), n.NewTenant("bound-theirs", "")
+	_, theirSession := newPortalSession(t, n, theirs.AppID)
+	var theirLink portalLink
+	n.Admin.MustDo("POST", "/v1/apps/"+theirs.AppID+"/portal-sessions", nil, http.StatusCreated, &theirLink)
+
+	codes := make([]string, auth.MaxPortalPerApp+1)
+	for i := range codes {
+		var link portalLink
+		n.Admin.MustDo("POST", "/v1/apps/"+mine.AppID+"/portal-sessions", nil, http.StatusCreated, &link)
+		codes[i] = portalCode(t, n, link)
+	}
+	anyone := n.Client("")
+	if r := anyone.Do("POST", "/v1/portal/exchange", map[string]string{"code": codes[0]}); r.Status != http.StatusUnauthorized || !strings.Contains(string(r.Body), "not valid") {
+		t.Errorf("the oldest of %d links: %d %s, want it ended", len(codes), r.Status, r.Body)
+	}
+	tokens := make([]string, 0, auth.MaxPortalPerApp+1)
+	for _, code := range codes[1:] {
+		var sess portalSession
+		anyone.MustDo("POST", "/v1/portal/exchange", map[string]string{"code": code}, http.StatusOK, &sess)
+		tokens = append(tokens, sess.Token)
+	}
+	// MaxPortalPerApp sessions now, the most allowed: all work.
+	n.Client(tokens[0]).MustDo("GET", "/v1/subscriptions", nil, http.StatusOK, nil)
+	_, newest := newPortalSession(t, n, mine.AppID)
+	if r := n.Client(tokens[0]).Do("GET", "/v1/subscriptions", nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("the oldest of %d sessions: %d %s, want it ended", auth.MaxPortalPerApp+1, r.Status, r.Body)
+	}
+	for _, token := range []string{tokens[1], newest.Token, theirSession.Token} {
+		n.Client(token).MustDo("GET", "/v1/subscriptions", nil, http.StatusOK, nil)
+	}
+	anyone.MustDo("POST", "/v1/portal/exchange", map[string]string{"code": portalCode(t, n, theirLink)}, http.StatusOK, nil)
+}
+
+// TestPortalSurvivesRestart: a link made before a restart is traded after it, and a session made
+// before one still works; the database files hold their IDs but not their secrets.
+func TestPortalSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	n := nodetest.Start(t, nodetest.Options{DataDir: dataDir})
+	tn := n.NewTenant("restart", "")
+	_, sess := newPortalSession(t, n, tn.AppID)
+	var link portalLink
+	n.Admin.MustDo("POST", "/v1/apps/"+tn.AppID+"/portal-sessions", nil, http.StatusCreated, &link)
+	code := portalCode(t, n, link)
+	if err := n.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// The database holds each one's ID and only a digest of its secret.
+	var stored []byte
+	files, _ := filepath.Glob(filepath.Join(dataDir, "switchyard.db*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, b...)
+	}
+	for _, secret := range []string{code, sess.Token} {
+		id, s, _ := strings.Cut(secret, ".")
+		if !bytes.Contains(stored, []byte(id)) {
+			t.Errorf("the database files (%v) do not hold portal entry %s", files, id)
+		}
+		if bytes.Contains(stored, []byte(s)) {
+			t.Errorf("the database files hold the secret of portal entry %s", id)
+		}
+	}
+
+	n = nodetest.Start(t, nodetest.Options{DataDir: dataDir})
+	n.Client(sess.Token).MustDo("GET", "/v1/subscriptions", nil, http.StatusOK, nil)
+	var after portalSession
+	n.Client("").MustDo("POST", "/v1/portal/exchange", map[string]string{"code": code}, http.StatusOK, &after)
+	if after.AppID != tn.AppID {
+		t.Errorf("after the restart, the link opened app %s, want %s", after.AppID, tn.AppID)
+	}
+	n.Client(after.Token).MustDo("GET", "/v1/subscriptions", nil, http.StatusOK, nil)
 }

@@ -206,6 +206,7 @@ func (s *Server) routes() {
 	v1.POST("/apps/:id/credentials", s.createCredential, admin)
 	v1.GET("/apps/:id/credentials", s.listCredentials, admin)
 	v1.POST("/apps/:id/portal-sessions", s.createPortalSession, admin)
+	v1.DELETE("/apps/:id/portal-sessions", s.revokePortalSessions, admin)
 	v1.DELETE("/credentials/:id", s.revokeCredential, admin)
 
 	v1.POST("/subscriptions", s.createSubscription, app)

@@ -1,11 +1,13 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
+	"github.com/switchyard/switchyard/engine/enginetest"
 	"github.com/switchyard/switchyard/engine/metrics"
 )
 
@@ -56,5 +58,53 @@ func TestStats(t *testing.T) {
 	}
 	if r := tn.App.Do("GET", "/v1/stats", nil); r.Status != http.StatusForbidden {
 		t.Errorf("an app read the node's figures: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestStatsQueueHistory: each minute the node reads the queue into that minute's figures (the
+// sample-queue job), so the hour shows how the backlog moved; a minute in which nobody read it is
+// null, not an empty queue.
+func TestStatsQueueHistory(t *testing.T) {
+	t.Parallel()
+	clock := enginetest.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	n := nodetest.Start(t, nodetest.Options{Clock: clock})
+	tn := n.NewTenant("stats-queue", "")
+	sub := subscribe(t, tn, nodetest.NewReceiver(t).URL, nil)
+	// Paused: its deliveries stay due, and nothing is in flight.
+	tn.App.MustDo("POST", "/v1/subscriptions/"+sub.ID+"/pause", nil, http.StatusOK, nil)
+	for range 3 {
+		publish(t, tn, nil)
+	}
+	advance(t, clock, time.Minute) // 12:01: the job reads 3 due
+	advance(t, clock, time.Minute) // 12:02: again; advance waits for the 12:01 run to end first
+	advance(t, clock, time.Minute) // 12:03, so that 12:02's run has ended too
+	var got metrics.Recent
+	n.Admin.MustDo("GET", "/v1/stats", nil, http.StatusOK, &got)
+	if len(got.Minutes) != metrics.RecentMinutes {
+		t.Fatalf("%d minutes, want %d", len(got.Minutes), metrics.RecentMinutes)
+	}
+	at := func(start time.Time) metrics.Minute {
+		for _, m := range got.Minutes {
+			if m.Start.Equal(start) {
+				return m
+			}
+		}
+		t.Fatalf("no minute starts at %s", start)
+		return metrics.Minute{}
+	}
+	show := func(v *int64) string {
+		if v == nil {
+			return "null"
+		}
+		return fmt.Sprint(*v)
+	}
+	for _, start := range []time.Time{clock.Now().Add(-2 * time.Minute), clock.Now().Add(-time.Minute), clock.Now()} {
+		m := at(start)
+		if m.Due == nil || *m.Due != 3 || m.InFlight == nil || *m.InFlight != 0 {
+			t.Errorf("the minute of %s: due %s, in flight %s; want 3 and 0", start.Format("15:04"), show(m.Due), show(m.InFlight))
+		}
+	}
+	if m := got.Minutes[0]; m.Due != nil || m.InFlight != nil {
+		t.Errorf("the minute of %s, before the node started: due %s, in flight %s; want null", m.Start.Format("15:04"), show(m.Due), show(m.InFlight))
 	}
 }

@@ -645,6 +645,7 @@ func matrix(v *victim, attackerURL string) []row {
 		{methods: "POST", path: "/v1/apps/:id/credentials", access: admin, why: "operator", calls: []call{{target: "/v1/apps/" + app + "/credentials", body: map[string]any{"kind": "api_key", "account_id": acct}}}},
 		{methods: "GET", path: "/v1/apps/:id/credentials", access: admin, why: "operator", calls: at("/v1/apps/"+app+"/credentials", "/v1/apps/"+app+"/credentials?limit=1")},
 		{methods: "POST", path: "/v1/apps/:id/portal-sessions", access: admin, why: "operator: a portal link acts as the app", calls: at("/v1/apps/" + app + "/portal-sessions")},
+		{methods: "DELETE", path: "/v1/apps/:id/portal-sessions", access: admin, why: "operator: ends the app's portal sessions", calls: at("/v1/apps/" + app + "/portal-sessions")},
 		{methods: "DELETE", path: "/v1/credentials/:id", access: admin, why: "operator", calls: each("", "/v1/credentials/{}", []string{v.markers["key id"], v.markers["token id"], v.markers["client credential id"], v.markers["publisher id"]}, nil)},
 		{methods: "PUT", path: "/v1/plugins/:name", access: admin, why: "operator", calls: []call{{target: "/v1/plugins/standard", body: "\x00asm planted"}, {target: "/v1/plugins/planted", body: "\x00asm planted"}}},
 		{methods: "DELETE", path: "/v1/plugins/:name", access: admin, why: "operator", calls: at("/v1/plugins/standard", "/v1/plugins/upsales")},

@@ -36,6 +36,9 @@ type Config struct {
 	TokenSecret []byte
 	// Metrics is told of attempts, commits and refusals (see Metrics). Default NopMetrics.
 	Metrics Metrics
+	// Jobs are the node's own, run by the scheduler beside the maintenance jobs (the metrics'
+	// sample of the queue each minute).
+	Jobs []*Job
 	// NodeID names this node in the leases it takes (Delivery.LeaseOwner). Default: a random ID,
 	// new for every process. On a SharedStore, Start recovers only this ID's leases, so a node
 	// given a stable ID hands its own leases back at once when it restarts after a crash; two live
@@ -138,7 +141,7 @@ func New(cfg Config, store Store, plugins *Plugins) (*Engine, error) {
 	e.dispatcher.owner, e.ingester.owner = cfg.NodeID, cfg.NodeID
 	e.operational = newOperational(e)
 	e.dispatcher.report = e.operational.report
-	e.jobs = e.maintenanceJobs()
+	e.jobs = append(e.maintenanceJobs(), cfg.Jobs...)
 	if cfg.CredentialRevoked != nil {
 		cfg.Notifier.Subscribe(TopicCredentialRevoked, cfg.CredentialRevoked)
 	}
@@ -198,7 +201,13 @@ func (e *Engine) maintenanceJobs() []*Job {
 			if n > 0 {
 				e.logger.Info("purged old attempts", "attempts", n)
 			}
-			return err
+			// Expired portal links and sessions, which no request can use any more; until then an
+			// expired link is still told apart from a made-up one.
+			p, perr := e.store.PurgePortal(ctx, now)
+			if p > 0 {
+				e.logger.Info("purged expired portal links and sessions", "entries", p)
+			}
+			return errors.Join(err, perr)
 		}},
 		{Name: "disable-failing", Spec: "@every 10m", Run: func(ctx context.Context, now time.Time) error {
 			ids, err := e.store.DisableFailing(ctx, DisableFailingParams{

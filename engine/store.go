@@ -143,6 +143,22 @@ type Store interface {
 
 	// PurgeAttempts deletes attempts that started before the given time, and returns how many.
 	PurgeAttempts(ctx context.Context, before time.Time) (int64, error)
+
+	// CreatePortal stores a portal link or session, dropping the app's oldest beyond p.Max (see
+	// CreatePortalParams), in one transaction. An app that does not exist is ErrInvalid.
+	CreatePortal(ctx context.Context, p CreatePortalParams) error
+	// ExchangePortalLink trades link p.LinkID for p.Session, in one transaction: it reads the link
+	// (ErrNotFound when there is none, or it is a session), passes it to p.Check, marks it used
+	// and stores the session. A link already used is ErrConflict; of exchanges of one link running
+	// at once, on any node, exactly one succeeds. It returns the link as it was read.
+	ExchangePortalLink(ctx context.Context, p ExchangePortalParams) (*Portal, error)
+	// GetPortal returns a portal link or session by ID, expired or not, or ErrNotFound.
+	GetPortal(ctx context.Context, id string) (*Portal, error)
+	// RevokePortal deletes every portal link and session of an app, and returns how many.
+	RevokePortal(ctx context.Context, appID string) (int64, error)
+	// PurgePortal deletes portal links and sessions that expired at or before the given time, and
+	// returns how many.
+	PurgePortal(ctx context.Context, before time.Time) (int64, error)
 	// DisableFailing disables active subscriptions failing since before p.FailingSince, with
 	// p.Reason, and returns their IDs.
 	DisableFailing(ctx context.Context, p DisableFailingParams) ([]string, error)

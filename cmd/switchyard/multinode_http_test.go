@@ -26,6 +26,9 @@ import (
 //   - an API key made through node A authenticates on node B (which then holds it in its cache);
 //     revoked through node A, node B refuses it (401) on the very next request after A's answer,
 //     then A and B keep refusing it, while another key of the same app still works on B;
+//   - a portal link made through node A is traded through node B; its session works on B and A;
+//     the link cannot be traded again through A; the app's portal sessions revoked through B, the
+//     session is refused (401) on A on the very next request, and on B;
 //   - a plugin scaffolded and built by the test (its Shape adds a header carrying a value drawn by the
 //     test, so no other module can produce it) is uploaded through node A only; node B serves the
 //     same module (same hash, within 60 s: B validates and compiles it itself); node A is then
@@ -144,6 +147,39 @@ func TestTwoNodesOverHTTPRevocationAndPlugin(t *testing.T) {
 	}
 	if s := status(b, kept.Token, "GET", "/v1/subscriptions"); s != http.StatusOK {
 		fail("the app's other key got %d through node B, want 200", s)
+	}
+
+	// Portal: a link made through A is traded through B; its session works on both; the link is
+	// spent on A too; revoked through B, the session is refused on A on the very next request.
+	var link struct{ URL string }
+	call(a, "crash-admin", "POST", "/v1/apps/"+app.ID+"/portal-sessions", nil, &link)
+	_, code, found := strings.Cut(link.URL, "#portal=")
+	if !found || code == "" {
+		fail("node A's portal link %q has no code", link.URL)
+	}
+	var sess struct {
+		Token string
+		AppID string `json:"app_id"`
+	}
+	call(b, "", "POST", "/v1/portal/exchange", map[string]string{"code": code}, &sess)
+	if sess.AppID != app.ID {
+		fail("the link made through A opened app %q through B, want %q", sess.AppID, app.ID)
+	}
+	for _, base := range []string{b, a} {
+		if s := status(base, sess.Token, "GET", "/v1/subscriptions"); s != http.StatusOK {
+			fail("the portal session traded through B got %d through %s, want 200", s, base)
+		}
+	}
+	if s, _ := apiCall(a, "", "POST", "/v1/portal/exchange", map[string]string{"code": code}, nil); s != http.StatusUnauthorized {
+		fail("the link traded through B was traded again through A: %d, want 401", s)
+	}
+	if s := status(b, "crash-admin", "DELETE", "/v1/apps/"+app.ID+"/portal-sessions"); s != http.StatusOK {
+		fail("revoking the app's portal sessions through B answered %d", s)
+	}
+	for _, base := range []string{a, b} {
+		if s := status(base, sess.Token, "GET", "/v1/subscriptions"); s != http.StatusUnauthorized {
+			fail("after the revocation through B, the portal session got %d through %s, want 401", s, base)
+		}
 	}
 
 	// Plugin: uploaded through A only.

@@ -21,6 +21,7 @@ type Store interface {
 	GetCredential(ctx context.Context, id string) (*engine.Credential, error)
 	GetCredentialByClientID(ctx context.Context, clientID string) (*engine.Credential, error)
 	GetApp(ctx context.Context, id string) (*engine.App, error)
+	PortalStore
 }
 
 // Config configures an Authenticator.
@@ -55,7 +56,6 @@ type Authenticator struct {
 	principals  *principalCache
 	metrics     engine.Metrics
 	recheck     bool
-	portal      *portal
 }
 
 // New returns an Authenticator over store.
@@ -76,7 +76,6 @@ func New(cfg Config, store Store) (*Authenticator, error) {
 		principals:  newPrincipalCache(cfg.CacheTTL),
 		metrics:     cfg.Metrics,
 		recheck:     cfg.RecheckRevocation,
-		portal:      newPortal(),
 	}, nil
 }
 
@@ -95,8 +94,8 @@ func (a *Authenticator) Token(ctx context.Context, token string) (*engine.Princi
 		}
 		return &engine.Principal{Admin: true}, nil
 	}
-	if strings.HasPrefix(token, portalSessionPrefix) {
-		return a.portalPrincipal(token)
+	if strings.HasPrefix(token, portalSessionStart) {
+		return a.portalPrincipal(ctx, token)
 	}
 	id, secret, ok := splitToken(token)
 	if !ok {

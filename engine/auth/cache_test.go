@@ -11,8 +11,10 @@ import (
 	"github.com/switchyard/switchyard/engine/enginetest"
 )
 
-// countingStore holds one credential and counts how often it is read.
+// countingStore holds one credential and counts how often it is read. It has no portal: these
+// tests make no portal links, and a call would panic on the nil interface.
 type countingStore struct {
+	auth.PortalStore
 	cred  *engine.Credential
 	app   *engine.App
 	reads int

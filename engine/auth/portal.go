@@ -1,13 +1,13 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/switchyard/switchyard/engine"
@@ -15,23 +15,30 @@ import (
 
 // Portal links let a platform open the console for one of its integrators without handing out a
 // credential: the operator asks for a link, the integrator's browser trades it once for a session
-// token that acts as the app, and both expire on their own.
+// token that acts as the app, and both expire on their own, by this node's clock.
 //
-// They live in this node's memory, not in the database. A link is meant to be opened within
-// minutes of being made, and a session ends within the hour, so losing them on restart costs a
-// new link. The price: on a database several nodes share, the link must be opened on the node
-// that made it (a sticky load balancer), and a session only works there.
+// They live in the database (engine.Store's portal methods), as digests of their secrets
+// (TestPortalSurvivesRestart searches the files): on a database several nodes share, a link made
+// on one node is traded on any other, and its session works on every node
+// (TestTwoNodesOverHTTPRevocationAndPlugin) and after a restart (TestPortalSurvivesRestart). A
+// session is read from the store on every request, not cached, so that RevokePortalSessions ends
+// it on the very next request, on any node (the two-node test again).
 const (
 	// PortalLinkTTL is how long a portal link can be opened.
 	PortalLinkTTL = 10 * time.Minute
 	// PortalSessionTTL is how long the token a link was traded for acts as the app.
 	PortalSessionTTL = time.Hour
-	// maxPortalEntries bounds what strangers could make the node hold; only the operator makes
-	// links, so reaching it means something is wrong, and the oldest are dropped.
-	maxPortalEntries = 10000
+	// MaxPortalPerApp bounds the live links, and apart from them the live sessions, one app has:
+	// making one more ends the app's oldest, rather than refusing, so that a platform that makes a
+	// link on every page view of its integrator never locks it out. Only the operator makes links,
+	// so the bound keeps a runaway script from filling the database, not a stranger.
+	MaxPortalPerApp = 100
 
-	portalLinkPrefix    = "psl_"
-	portalSessionPrefix = "pss_"
+	portalLinkPrefix    = "psl"
+	portalSessionPrefix = "pss"
+	// portalSessionStart begins every session token: the prefix and the "_" engine.NewID puts
+	// after it, so that no credential ID that merely starts with the prefix is taken for one.
+	portalSessionStart = portalSessionPrefix + "_"
 )
 
 var (
@@ -42,6 +49,14 @@ var (
 	errPortalLinkUnknown = fmt.Errorf("the portal link is not valid: %w", engine.ErrUnauthorized)
 	errPortalSession     = fmt.Errorf("the portal session is not valid or has expired: %w", engine.ErrUnauthorized)
 )
+
+// PortalStore is where portal links and sessions live; engine.Store has it.
+type PortalStore interface {
+	CreatePortal(ctx context.Context, p engine.CreatePortalParams) error
+	ExchangePortalLink(ctx context.Context, p engine.ExchangePortalParams) (*engine.Portal, error)
+	GetPortal(ctx context.Context, id string) (*engine.Portal, error)
+	RevokePortal(ctx context.Context, appID string) (int64, error)
+}
 
 // PortalLink is a link made for an app.
 type PortalLink struct {
@@ -56,106 +71,111 @@ type PortalSession struct {
 	ExpiresAt time.Time
 }
 
-// portalEntry is a link or a session by id. Only the secret's digest is kept, so a dump of the
-// node's memory shows no usable link, and it is compared in constant time.
-type portalEntry struct {
-	app     *engine.App
-	digest  []byte
-	expires time.Time
-	used    bool
-}
-
-type portal struct {
-	mu       sync.Mutex
-	links    map[string]*portalEntry
-	sessions map[string]*portalEntry
-}
-
-func newPortal() *portal {
-	return &portal{links: map[string]*portalEntry{}, sessions: map[string]*portalEntry{}}
-}
-
 // NewPortalLink makes a single-use link code for app, valid for PortalLinkTTL.
-func (a *Authenticator) NewPortalLink(app *engine.App) PortalLink {
+func (a *Authenticator) NewPortalLink(ctx context.Context, app *engine.App) (PortalLink, error) {
 	now := a.clock.Now()
-	id, secret := portalID(), portalSecret()
-	a.portal.mu.Lock()
-	defer a.portal.mu.Unlock()
-	prune(a.portal.links, now)
-	a.portal.links[id] = &portalEntry{app: app, digest: engine.HashSecret(secret), expires: now.Add(PortalLinkTTL)}
-	return PortalLink{Code: portalLinkPrefix + id + "." + secret, ExpiresAt: now.Add(PortalLinkTTL)}
+	p, code := newPortalEntry(engine.PortalLink, app.ID, now, PortalLinkTTL)
+	if err := a.store.CreatePortal(ctx, engine.CreatePortalParams{Portal: p, Max: MaxPortalPerApp, Now: now}); err != nil {
+		return PortalLink{}, fmt.Errorf("make a portal link: %w", err)
+	}
+	return PortalLink{Code: code, ExpiresAt: p.ExpiresAt}, nil
 }
 
 // ExchangePortalLink trades a link code, once, for a session token acting as the link's app. A
 // link used already, expired or unknown is refused with engine.ErrUnauthorized; the first two say so.
-func (a *Authenticator) ExchangePortalLink(code string) (PortalSession, error) {
+func (a *Authenticator) ExchangePortalLink(ctx context.Context, code string) (PortalSession, error) {
 	id, secret, ok := splitPortal(code, portalLinkPrefix)
 	if !ok {
 		return PortalSession{}, errPortalLinkUnknown
 	}
 	now := a.clock.Now()
-	a.portal.mu.Lock()
-	defer a.portal.mu.Unlock()
-	link, found := a.portal.links[id]
-	if !found || subtle.ConstantTimeCompare(engine.HashSecret(secret), link.digest) != 1 {
-		return PortalSession{}, errPortalLinkUnknown
-	}
+	session, token := newPortalEntry(engine.PortalSession, "", now, PortalSessionTTL)
+	digest := engine.HashSecret(secret)
+	_, err := a.store.ExchangePortalLink(ctx, engine.ExchangePortalParams{
+		LinkID: id, Session: session, Max: MaxPortalPerApp, Now: now,
+		Check: func(link *engine.Portal) error {
+			switch {
+			case subtle.ConstantTimeCompare(digest, link.SecretHash) != 1:
+				return errPortalLinkUnknown
+			case link.UsedAt != nil:
+				return ErrPortalLinkUsed
+			case !now.Before(link.ExpiresAt):
+				return ErrPortalLinkExpired
+			}
+			return nil
+		},
+	})
 	switch {
-	case link.used:
+	case errors.Is(err, engine.ErrNotFound):
+		return PortalSession{}, errPortalLinkUnknown
+	case errors.Is(err, engine.ErrConflict):
+		// Another exchange of the same link, on this node or another, won between our read and write.
 		return PortalSession{}, ErrPortalLinkUsed
-	case !now.Before(link.expires):
-		return PortalSession{}, ErrPortalLinkExpired
+	case err != nil:
+		return PortalSession{}, err
 	}
-	// Kept, marked, until it expires: a second try then says why it fails.
-	link.used = true
-	sid, ssecret := portalID(), portalSecret()
-	prune(a.portal.sessions, now)
-	a.portal.sessions[sid] = &portalEntry{app: link.app, digest: engine.HashSecret(ssecret), expires: now.Add(PortalSessionTTL)}
-	return PortalSession{Token: portalSessionPrefix + sid + "." + ssecret, App: link.app, ExpiresAt: now.Add(PortalSessionTTL)}, nil
+	app, err := a.store.GetApp(ctx, session.AppID)
+	if err != nil {
+		return PortalSession{}, fmt.Errorf("the portal link's app: %w", err)
+	}
+	return PortalSession{Token: token, App: app, ExpiresAt: session.ExpiresAt}, nil
+}
+
+// RevokePortalSessions ends every portal link and session of an app, on every node at their next
+// request, and returns how many there were.
+func (a *Authenticator) RevokePortalSessions(ctx context.Context, appID string) (int64, error) {
+	return a.store.RevokePortal(ctx, appID)
 }
 
 // portalPrincipal resolves a portal session token. The principal is the app, as a credential of
 // the whole app (bound to no account, no scopes) would be: it reaches what the app's grants let it
 // reach, and it cannot publish.
-func (a *Authenticator) portalPrincipal(token string) (*engine.Principal, error) {
+func (a *Authenticator) portalPrincipal(ctx context.Context, token string) (*engine.Principal, error) {
 	id, secret, ok := splitPortal(token, portalSessionPrefix)
 	if !ok {
 		return nil, errPortalSession
 	}
-	a.portal.mu.Lock()
-	s, found := a.portal.sessions[id]
-	a.portal.mu.Unlock()
-	if !found || subtle.ConstantTimeCompare(engine.HashSecret(secret), s.digest) != 1 || !a.clock.Now().Before(s.expires) {
+	s, err := a.store.GetPortal(ctx, id)
+	if errors.Is(err, engine.ErrNotFound) {
 		return nil, errPortalSession
 	}
-	if err := a.allow(portalSessionPrefix + id); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	return &engine.Principal{App: s.app, Credential: &engine.Credential{AppID: s.app.ID, Kind: engine.CredentialAPIKey}}, nil
+	if subtle.ConstantTimeCompare(engine.HashSecret(secret), s.SecretHash) != 1 || s.Kind != engine.PortalSession || !a.clock.Now().Before(s.ExpiresAt) {
+		return nil, errPortalSession
+	}
+	if err := a.allow(id); err != nil {
+		return nil, err
+	}
+	app, err := a.store.GetApp(ctx, s.AppID)
+	if err != nil {
+		return nil, fmt.Errorf("the portal session's app: %w", err)
+	}
+	return &engine.Principal{App: app, Credential: &engine.Credential{AppID: app.ID, Kind: engine.CredentialAPIKey}}, nil
 }
 
-// prune drops what expired and, past the cap, everything: the cap is a guard, not a working limit.
-func prune(m map[string]*portalEntry, now time.Time) {
-	for id, e := range m {
-		if !now.Before(e.expires) {
-			delete(m, id)
-		}
+// newPortalEntry makes a link or session for appID and the code or token that opens it: its ID, a
+// dot, and a secret of which only the digest is stored.
+func newPortalEntry(kind engine.PortalKind, appID string, now time.Time, ttl time.Duration) (*engine.Portal, string) {
+	prefix := portalLinkPrefix
+	if kind == engine.PortalSession {
+		prefix = portalSessionPrefix
 	}
-	if len(m) >= maxPortalEntries {
-		clear(m)
-	}
+	// engine.NewID sorts by creation, which the per-app bound needs to tell the oldest among
+	// entries made in one millisecond.
+	id, secret := engine.NewID(prefix), portalSecret()
+	return &engine.Portal{ID: id, Kind: kind, AppID: appID, SecretHash: engine.HashSecret(secret), CreatedAt: now, ExpiresAt: now.Add(ttl)}, id + "." + secret
 }
 
+// splitPortal splits a code or token into the ID it names (which carries prefix) and its secret.
 func splitPortal(s, prefix string) (id, secret string, ok bool) {
-	rest, found := strings.CutPrefix(s, prefix)
-	if !found {
+	if !strings.HasPrefix(s, prefix+"_") {
 		return "", "", false
 	}
-	id, secret, ok = strings.Cut(rest, ".")
-	return id, secret, ok && id != "" && secret != ""
+	id, secret, ok = strings.Cut(s, ".")
+	return id, secret, ok && len(id) > len(prefix)+1 && secret != ""
 }
-
-func portalID() string { return randomText(12) }
 
 func portalSecret() string { return randomText(32) }
 

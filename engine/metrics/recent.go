@@ -25,6 +25,11 @@ type Minute struct {
 	Dead      int64 `json:"dead"`
 	// Published are events in committed groups.
 	Published int64 `json:"published"`
+	// Due and InFlight are the queue (Recent.Queue) as last read in that minute: by QueueJob at
+	// every minute, and by Recent itself. nil: not read in that minute (the node was not running),
+	// which a chart shows as a gap rather than as an empty queue.
+	Due      *int64 `json:"due"`
+	InFlight *int64 `json:"in_flight"`
 }
 
 // Recent is the node's figures of the last hour, per minute, and its queue now.
@@ -95,6 +100,26 @@ func (r *minutes) attempt(now time.Time, outcome string, next engine.DeliverySta
 	})
 }
 
+func (r *minutes) queue(now time.Time, counts engine.DeliveryCounts) {
+	r.add(now, func(c *Minute) {
+		due, inFlight := counts.Due, counts.InFlight
+		c.Due, c.InFlight = &due, &inFlight
+	})
+}
+
+// QueueJob reads the queue once a minute into the minute's figures, so that the last hour shows
+// how the backlog moved and not only where it is now. Every node runs it: each keeps its own hour.
+func (m *Metrics) QueueJob() *engine.Job {
+	return &engine.Job{Name: "sample-queue", Spec: "@every 1m", EveryNode: true, Run: func(ctx context.Context, now time.Time) error {
+		counts, err := m.queue.CountDeliveries(ctx, now)
+		if err != nil {
+			return fmt.Errorf("count deliveries: %w", err)
+		}
+		m.recent.queue(now, counts)
+		return nil
+	}}
+}
+
 // Recent returns the last hour's figures and the queue now.
 func (m *Metrics) Recent(ctx context.Context) (*Recent, error) {
 	now := m.clock.Now()
@@ -102,6 +127,7 @@ func (m *Metrics) Recent(ctx context.Context) (*Recent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("count deliveries: %w", err)
 	}
+	m.recent.queue(now, counts)
 	r := &Recent{At: now.UTC(), Minutes: m.recent.last(now)}
 	r.Queue.Due, r.Queue.Scheduled, r.Queue.InFlight = counts.Due, counts.Scheduled, counts.InFlight
 	return r, nil

@@ -68,6 +68,10 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"ReplaySubscription", testReplaySubscription},
 		{"PurgeAttempts", testPurgeAttempts},
 
+		{"Portal", testPortal},
+		{"PortalBound", testPortalBound},
+		{"PortalExchangeConcurrent", testPortalExchangeConcurrent},
+
 		{"PausedSubscription", testPausedSubscription},
 		{"RetryPendingDelivery", testRetryPendingDelivery},
 		{"RetryDeliveries", testRetryDeliveries},

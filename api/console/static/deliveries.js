@@ -16,6 +16,10 @@ export function deliveriesView(main, params, s) {
   let next = '';
   let timer = 0;
   let live = true;
+  // stopped: the view was left (or the session ended) while a request was out; its answer is
+  // dropped and polling does not start again, or the list would poll on without a token and its
+  // errors would replace the reason the page signed out.
+  let stopped = false;
 
   const localOf = (t) => (t ? toLocalInput(t) : '');
   const form = h('form', { class: 'inline', 'aria-label': 'Filter deliveries', onsubmit: applyFilters },
@@ -47,7 +51,7 @@ export function deliveriesView(main, params, s) {
     replayForm(filters));
 
   load();
-  return () => clearTimeout(timer);
+  return () => { stopped = true; clearTimeout(timer); };
 
   function applyFilters(e) {
     e.preventDefault();
@@ -69,10 +73,12 @@ export function deliveriesView(main, params, s) {
   async function load() {
     try {
       const page = await api('GET', query(''));
+      if (stopped) return;
       items = page.data;
       next = page.next || '';
       render();
     } catch (err) {
+      if (stopped) return;
       fail(err);
     }
     schedule();
@@ -93,12 +99,14 @@ export function deliveriesView(main, params, s) {
   async function refresh() {
     try {
       const page = await api('GET', query(''));
+      if (stopped) return;
       const fresh = new Map(page.data.map((d) => [d.id, d]));
       const known = new Set(items.map((d) => d.id));
       items = page.data.filter((d) => !known.has(d.id)).concat(items.map((d) => fresh.get(d.id) || d));
       if (!items.length) next = page.next || '';
       render();
     } catch (err) {
+      if (stopped) return;
       fail(err);
     }
     schedule();
@@ -106,7 +114,7 @@ export function deliveriesView(main, params, s) {
 
   function schedule() {
     clearTimeout(timer);
-    if (live) timer = setTimeout(refresh, POLL_MS);
+    if (live && !stopped) timer = setTimeout(refresh, POLL_MS);
   }
 
   // render keeps the rows that did not change, so that polling neither moves the keyboard's focus
@@ -212,7 +220,7 @@ export function deliveryView(main, id, s) {
         showEvent(d);
       }
     } catch (err) {
-      fail(err);
+      if (!stopped) fail(err);
     }
     if (!stopped) timer = setTimeout(load, POLL_MS);
   }

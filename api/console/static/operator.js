@@ -31,11 +31,14 @@ export function operatorView(main) {
   loadAccounts();
   loadApps();
   loadPlugins();
-  return () => clearTimeout(timer);
+  // stopped: left while a read was out (see deliveries.js): no answer drawn, no next read.
+  let stopped = false;
+  return () => { stopped = true; clearTimeout(timer); };
 
   async function loadFigures() {
     try {
       const st = await api('GET', '/v1/stats');
+      if (stopped) return;
       const hour = st.minutes.reduce((a, m) => {
         for (const k of ['attempts', 'failed_attempts', 'succeeded', 'failed', 'dead', 'published']) a[k] += m[k];
         return a;
@@ -49,8 +52,9 @@ export function operatorView(main) {
         fig('failed attempts (hour)', hour.failed_attempts),
         fig('dead (hour)', hour.dead),
         fig('events published (hour)', hour.published));
-      chart.replaceChildren(barChart(st.minutes));
+      chart.replaceChildren(barChart(st.minutes), queueChart(st.minutes));
     } catch (err) {
+      if (stopped) return;
       figures.replaceChildren(h('p', { class: 'muted' }, 'Figures unavailable: ' + err.message));
     }
     timer = setTimeout(loadFigures, FIGURES_MS);
@@ -134,7 +138,8 @@ export function operatorView(main) {
         h('td', {}, h('div', { class: 'actions' },
           h('button', { type: 'button', onclick: () => portal(a) }, 'Portal link'),
           h('button', { type: 'button', onclick: () => showCredentials(a) }, 'Credentials'),
-          h('button', { type: 'button', onclick: () => issue(a) }, 'Issue API key')))))));
+          h('button', { type: 'button', onclick: () => issue(a) }, 'Issue API key'),
+          h('button', { type: 'button', class: 'end-portal', onclick: () => endPortal(a) }, 'End portal sessions')))))));
     } catch (err) {
       fail(err);
     }
@@ -145,6 +150,16 @@ export function operatorView(main) {
       const link = await api('POST', `/v1/apps/${encodeURIComponent(a.id)}/portal-sessions`);
       revealBox.replaceChildren(reveal(`Portal link for ${a.name} (works once, until ${new Date(link.expires_at).toLocaleTimeString()})`, link.url));
       revealBox.scrollIntoView();
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  async function endPortal(a) {
+    if (!confirm(`End every portal link and session of ${a.name}? Pages open through them are signed out.`)) return;
+    try {
+      const r = await api('DELETE', `/v1/apps/${encodeURIComponent(a.id)}/portal-sessions`);
+      say(`Ended ${r.ended} portal links and sessions of ${a.name}.`);
     } catch (err) {
       fail(err);
     }
@@ -268,4 +283,56 @@ function barChart(minutes) {
     bar(i, ok, bad, '#b42318');
   });
   return h('figure', {}, svg, h('figcaption', { class: 'muted' }, `Attempts per minute, the last 60 minutes (blue: succeeded, red: failed); busiest minute: ${max}.`));
+}
+
+// queueChart draws the deliveries due and in flight as this node read them each minute of the
+// hour: a line per series, broken where a minute has no reading (the node was not running), and a
+// dot where a reading stands alone, so that the first minute after a start shows too.
+function queueChart(minutes) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('class', 'chart queue');
+  svg.setAttribute('viewBox', '0 0 600 100');
+  svg.setAttribute('preserveAspectRatio', 'none');
+  svg.setAttribute('role', 'img');
+  const last = minutes[minutes.length - 1];
+  const now = (v) => (v === null || v === undefined ? 'not read' : String(v));
+  svg.setAttribute('aria-label', `Deliveries due and in flight over the last hour; now ${now(last.due)} due, ${now(last.in_flight)} in flight`);
+  const max = Math.max(1, ...minutes.flatMap((m) => [m.due ?? 0, m.in_flight ?? 0]));
+  const w = 600 / minutes.length;
+  const x = (i) => i * w + w / 2;
+  const y = (v) => 98 - (v / max) * 94;
+  const series = (key, color) => {
+    let run = [];
+    const flush = () => {
+      if (run.length === 1) {
+        const c = document.createElementNS(ns, 'circle');
+        c.setAttribute('cx', String(run[0][0]));
+        c.setAttribute('cy', String(run[0][1]));
+        c.setAttribute('r', '2.5');
+        c.setAttribute('fill', color);
+        c.dataset.series = key;
+        svg.appendChild(c);
+      } else if (run.length > 1) {
+        const l = document.createElementNS(ns, 'polyline');
+        l.setAttribute('points', run.map((p) => p.join(',')).join(' '));
+        l.setAttribute('fill', 'none');
+        l.setAttribute('stroke', color);
+        l.setAttribute('stroke-width', '2');
+        l.setAttribute('vector-effect', 'non-scaling-stroke');
+        l.dataset.series = key;
+        svg.appendChild(l);
+      }
+      run = [];
+    };
+    minutes.forEach((m, i) => {
+      if (m[key] === null || m[key] === undefined) flush();
+      else run.push([x(i), y(m[key])]);
+    });
+    flush();
+  };
+  series('due', '#b54708');
+  series('in_flight', '#0b5cad');
+  return h('figure', {}, svg, h('figcaption', { class: 'muted' },
+    `Deliveries due (orange) and in flight (blue), read each minute, the last 60 minutes; most: ${max}.`));
 }

@@ -313,7 +313,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		AttemptRetention: cfg.AttemptRetention, DisableAfter: cfg.DisableAfter, MaxIngestBatch: cfg.MaxIngestBatch,
 		CredentialRevoked: n.auth.Forget,
 		NodeID:            cfg.NodeID, Notifier: notifier, Leader: leader,
-		Clock: cfg.Clock, Logger: cfg.Logger, Metrics: n.metrics,
+		Clock: cfg.Clock, Logger: cfg.Logger, Metrics: n.metrics, Jobs: []*engine.Job{n.metrics.QueueJob()},
 	}, n.store, n.plugins)
 	if err != nil {
 		return nil, err
