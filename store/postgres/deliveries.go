@@ -35,6 +35,13 @@ const deliveryCols = sqlrow.DeliveryCols
 // Of an ordered queue only the head is a candidate (sqlstore.HeadSQL), checked before the
 // window. The head's row lock is what claims on many nodes meet at: one takes it, the others skip
 // it, and none takes the delivery behind it, which the head, pending or in flight, still holds.
+//
+// A claim that skips subscriptions walks subscriptions instead (claimSkippingSQL), for the reason
+// SQLite's does: walking the due deliveries oldest first, it passed over every due delivery of a
+// skipped subscription older than the work it could take, so one subscription at its cap with a
+// large backlog made every claim as dear as that backlog. It lists the subscriptions with pending
+// deliveries, one seek each in deliveries_pending (a loose index scan), and locks and takes from
+// each of the others its oldest due ones, at most PerSubscription.
 var claimSQL = `WITH candidates AS (
 		SELECT id, subscription_id, next_attempt_at FROM deliveries d
 		WHERE state = 'pending' AND next_attempt_at <= ? AND NOT (subscription_id = ANY (?))
@@ -43,7 +50,31 @@ var claimSQL = `WITH candidates AS (
 		ORDER BY next_attempt_at, id
 		LIMIT ?
 		FOR UPDATE OF d SKIP LOCKED
-	), due AS (
+	)` + claimTurnsSQL
+
+var claimSkippingSQL = `WITH RECURSIVE pending(id) AS (
+		(SELECT subscription_id FROM deliveries WHERE state = 'pending' ORDER BY subscription_id LIMIT 1)
+		UNION ALL
+		SELECT (SELECT subscription_id FROM deliveries
+				WHERE state = 'pending' AND subscription_id > p.id ORDER BY subscription_id LIMIT 1)
+		FROM pending p WHERE p.id IS NOT NULL
+	), subs AS (
+		SELECT id FROM pending WHERE id IS NOT NULL AND NOT (id = ANY (?))
+			AND id NOT IN (SELECT id FROM subscriptions WHERE paused_at IS NOT NULL)
+	), candidates AS (
+		SELECT c.id, c.subscription_id, c.next_attempt_at FROM subs CROSS JOIN LATERAL (
+			SELECT d.id, d.subscription_id, d.next_attempt_at FROM deliveries d
+			WHERE d.subscription_id = subs.id AND d.state = 'pending' AND d.next_attempt_at <= ?
+				AND (d.ordering_key IS NULL OR (` + sqlstore.HeadSQL + `))
+			ORDER BY d.next_attempt_at, d.id
+			LIMIT ?
+			FOR UPDATE OF d SKIP LOCKED) c
+		ORDER BY c.next_attempt_at, c.id
+		LIMIT ?
+	)` + claimTurnsSQL
+
+// claimTurnsSQL numbers the candidates' turns, takes the batch and leases it.
+var claimTurnsSQL = `, due AS (
 		SELECT c.id, c.next_attempt_at, s.account_id, COALESCE(f.n, 0) AS in_flight,
 			ROW_NUMBER() OVER (PARTITION BY c.subscription_id ORDER BY c.next_attempt_at, c.id) AS sub_turn
 		FROM candidates c JOIN subscriptions s ON s.id = c.subscription_id
@@ -106,7 +137,11 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 	var claimed []claimedRow
 	err = s.write(ctx, func(tx *sqlx.Tx) error {
 		claimed = claimed[:0]
-		return tx.SelectContext(ctx, &claimed, rebind(claimSQL), ToMS(p.Now), skip, claimWindow*p.Limit, string(inFlight), perSub, p.Limit,
+		if len(skip) == 0 {
+			return tx.SelectContext(ctx, &claimed, rebind(claimSQL), ToMS(p.Now), skip, claimWindow*p.Limit, string(inFlight), perSub, p.Limit,
+				ToMS(p.LeaseUntil), p.Owner, ToMS(p.Now))
+		}
+		return tx.SelectContext(ctx, &claimed, rebind(claimSkippingSQL), skip, ToMS(p.Now), perSub, claimWindow*p.Limit, string(inFlight), perSub, p.Limit,
 			ToMS(p.LeaseUntil), p.Owner, ToMS(p.Now))
 	})
 	if err != nil {
