@@ -36,9 +36,11 @@ type Plugin struct {
 	// source gives the module's bytes again, to compile it anew after it went dormant (see
 	// LoadDormant); nil: the compiled code is kept for the plugin's life.
 	source func() ([]byte, error)
-	// codeMu guards compiled, which is nil while the plugin is dormant.
+	// codeMu guards compiled, which is nil while the plugin is dormant, and closing: once Close
+	// began, nothing compiles it again, or the code would outlive the plugin.
 	codeMu   sync.Mutex
 	compiled wazero.CompiledModule
+	closing  bool
 	// compiles counts compilations after the first, for Stats.
 	compiles atomic.Int64
 
@@ -235,6 +237,9 @@ func (p *Plugin) code(ctx context.Context) (wazero.CompiledModule, error) {
 	defer p.codeMu.Unlock()
 	if p.compiled != nil {
 		return p.compiled, nil
+	}
+	if p.closing {
+		return nil, ErrClosed
 	}
 	wasm, err := p.source()
 	if err != nil {
@@ -569,6 +574,9 @@ func (p *Plugin) settle(probe bool, trap *TrapError, now time.Time) {
 // compiled module. It returns once the last instance is gone or ctx ends. Safe to call twice.
 func (p *Plugin) Close(ctx context.Context) {
 	p.closeOnce.Do(func() {
+		p.codeMu.Lock()
+		p.closing = true
+		p.codeMu.Unlock()
 		p.rt.forget(p)
 		p.pool.close()
 		go func() {

@@ -605,6 +605,14 @@ func TestDormantPluginCompilesOnUse(t *testing.T) {
 	if got := reads.Load(); got != 3 {
 		t.Errorf("the source was read %d times, want 3 (the load and two compilations)", got)
 	}
+	// Closed while dormant (replaced, removed): a late call compiles nothing that would outlive it.
+	p.Close(context.Background())
+	if _, err := p.Shape(context.Background(), sampleInput(), nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("a call after Close: %v, want ErrClosed", err)
+	}
+	if st := p.Stats(); !st.Dormant || st.Recompiles != 2 || reads.Load() != 3 {
+		t.Errorf("after a call to the closed plugin: %+v, %d reads; want it left dormant", st, reads.Load())
+	}
 
 	other := setup(t, Config{IdleTimeout: time.Hour})
 	changed := false
