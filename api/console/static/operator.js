@@ -63,7 +63,7 @@ export function operatorView(main) {
   async function loadAccounts() {
     try {
       const page = await api('GET', '/v1/accounts?limit=200');
-      accounts.replaceChildren(table([['Account'], ['Name'], ['Made'], ['']], page.data.map((a) => h('tr', {},
+      accounts.replaceChildren(table([['Account'], ['Name'], ['Made'], ['']], page.data.map((a) => h('tr', { 'data-account': a.id },
         h('td', { class: 'id' }, a.id), h('td', {}, a.name), h('td', {}, when(a.created_at)),
         h('td', {}, h('div', { class: 'actions' },
           h('button', { type: 'button', onclick: () => showGrants(a) }, 'Grants'),
@@ -81,7 +81,7 @@ export function operatorView(main) {
         field('Events (comma-separated patterns)', { name: 'events', value: '*', required: true }),
         h('button', { type: 'submit' }, 'Grant'));
       grants.replaceChildren(h('h3', {}, `Grants of ${a.name}`),
-        page.data.length ? table([['Grant'], ['App'], ['Events'], ['Made'], ['']], page.data.map((g) => h('tr', {},
+        page.data.length ? table([['Grant'], ['App'], ['Events'], ['Made'], ['']], page.data.map((g) => h('tr', { 'data-grant': g.id },
           h('td', { class: 'id' }, g.id), h('td', { class: 'id' }, g.app_id), h('td', {}, g.events.join(', ')),
           h('td', {}, when(g.created_at)),
           h('td', {}, g.revoked_at ? ['revoked ', when(g.revoked_at)] : h('button', { type: 'button', onclick: () => revoke(g) }, 'Revoke')))))
@@ -223,7 +223,7 @@ export function operatorView(main) {
   async function loadPlugins() {
     try {
       const page = await api('GET', '/v1/plugins');
-      plugins.replaceChildren(table([['Plugin'], ['Version'], ['Mode'], ['Source'], ['Calls'], ['Errors'], ['Quarantine']], page.data.map((p) => h('tr', {},
+      plugins.replaceChildren(table([['Plugin'], ['Version'], ['Mode'], ['Source'], ['Calls'], ['Errors'], ['Quarantine']], page.data.map((p) => h('tr', { 'data-plugin': p.name },
         h('td', {}, p.name), h('td', {}, p.version), h('td', {}, p.mode), h('td', {}, p.source),
         h('td', {}, p.stats ? String(p.stats.calls) : ''), h('td', {}, p.stats ? String(p.stats.errors) : ''),
         h('td', {}, p.quarantine ? ['until ', when(p.quarantine.until)] : 'no')))));
