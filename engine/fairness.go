@@ -65,7 +65,7 @@ type gate struct {
 
 // subDepth and hostDepth are how many caps' worth of deliveries a subscription and a host may have
 // in the gate, in flight and waiting. The deeper a subscription's queue, the more a claim takes of
-// it at once: in make bench's runs on one subscription, 4 cost a fifth less CPU per delivered event
+// it at once: in the load generator's runs on one subscription, 4 cost a fifth less CPU per event
 // than 2. A host's queue is shallower: it is what any number of subscriptions to one receiver's
 // machine hold in memory together.
 const subDepth, hostDepth = 4, 2
