@@ -22,6 +22,29 @@ type portalIssuer interface {
 // The node's authenticator must keep being one, or the portal routes would answer 404 unnoticed.
 var _ portalIssuer = (*auth.Authenticator)(nil)
 
+// issuer is the server's authenticator as a portalIssuer, or the 404 the portal routes answer
+// without one.
+func (s *Server) issuer() (portalIssuer, error) {
+	issuer, ok := s.auth.(portalIssuer)
+	if !ok {
+		return nil, echo.ErrNotFound
+	}
+	return issuer, nil
+}
+
+// portalApp is the issuer and the app named by the route's id, for the operator's portal routes.
+func (s *Server) portalApp(c echo.Context) (portalIssuer, *engine.App, error) {
+	issuer, err := s.issuer()
+	if err != nil {
+		return nil, nil, err
+	}
+	app, err := s.engine.GetApp(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return issuer, app, nil
+}
+
 // portalLink is the answer to the operator: the link to give the integrator's browser. The code
 // rides in the URL's fragment, which browsers never send to a server, so it stays out of access
 // logs and Referer headers; the page trades it at once and removes it from the address bar.
@@ -32,11 +55,7 @@ type portalLink struct {
 }
 
 func (s *Server) createPortalSession(c echo.Context) error {
-	issuer, ok := s.auth.(portalIssuer)
-	if !ok {
-		return echo.ErrNotFound
-	}
-	app, err := s.engine.GetApp(c.Request().Context(), c.Param("id"))
+	issuer, app, err := s.portalApp(c)
 	if err != nil {
 		return err
 	}
@@ -57,9 +76,9 @@ type portalSession struct {
 
 // exchangePortalLink takes no credential: the link's code is the credential, once.
 func (s *Server) exchangePortalLink(c echo.Context) error {
-	issuer, ok := s.auth.(portalIssuer)
-	if !ok {
-		return echo.ErrNotFound
+	issuer, err := s.issuer()
+	if err != nil {
+		return err
 	}
 	var in struct {
 		Code string `json:"code"`
@@ -87,11 +106,7 @@ type revokedPortal struct {
 // revokePortalSessions ends every portal link and session of an app. They are read from the
 // database on every use, so the next request with any of them, on any node, is refused.
 func (s *Server) revokePortalSessions(c echo.Context) error {
-	issuer, ok := s.auth.(portalIssuer)
-	if !ok {
-		return echo.ErrNotFound
-	}
-	app, err := s.engine.GetApp(c.Request().Context(), c.Param("id"))
+	issuer, app, err := s.portalApp(c)
 	if err != nil {
 		return err
 	}
