@@ -78,12 +78,7 @@ func TestConsoleEmbedded(t *testing.T) {
 
 	// The operator ends the app's portal sessions from the console; the framed page, at its next
 	// poll of the deliveries, is signed out and says why.
-	op := b.tab()
-	b.run(op, chromedp.Navigate(n.URL()+"/console"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=token]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name=token]`), nodetest.AdminToken),
-		chromedp.Click(chromedp.CSS(`form.signin button[type=submit]`)))
-	b.waitText(op, `#who`, "Operator")
+	op := b.signInAsOperator(n)
 	b.run(op, chromedp.Navigate(n.URL()+"/console/#/operator"))
 	b.run(op, chromedp.Click(chromedp.CSS(`tr[data-app="`+mine.AppID+`"] button.end-portal`)))
 	b.waitText(op, `#status`, "Ended 2 portal links and sessions of embed-mine app")

@@ -26,12 +26,7 @@ func TestConsolePluginsAndGrants(t *testing.T) {
 	}
 
 	b := newBrowser(t)
-	op := b.tab()
-	b.run(op, chromedp.Navigate(n.URL()+"/console"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=token]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name=token]`), nodetest.AdminToken),
-		chromedp.Click(chromedp.CSS(`form.signin button[type=submit]`)))
-	b.waitText(op, `#who`, "Operator")
+	op := b.signInAsOperator(n)
 	b.run(op, chromedp.Navigate(n.URL()+"/console/#/operator"))
 
 	// Upload: the form takes a name and a file.

@@ -76,6 +76,18 @@ func (b *browser) tab() context.Context {
 	return ctx
 }
 
+// signInAsOperator opens a tab on the node's console and signs in with the admin token.
+func (b *browser) signInAsOperator(n *nodetest.Node) context.Context {
+	b.t.Helper()
+	op := b.tab()
+	b.run(op, chromedp.Navigate(n.URL()+"/console"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=token]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=token]`), nodetest.AdminToken),
+		chromedp.Click(chromedp.CSS(`form.signin button[type=submit]`)))
+	b.waitText(op, `#who`, "Operator")
+	return op
+}
+
 // record keeps the body of every response the tab receives. Its first call opens the tab, with
 // the tab's own context: a timeout there would close the tab.
 func (b *browser) record(ctx context.Context) {
@@ -259,11 +271,7 @@ func TestConsole(t *testing.T) {
 	}
 
 	b := newBrowser(t)
-	op := b.tab()
-	b.run(op, chromedp.Navigate(n.URL()+"/console"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=token]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name=token]`), nodetest.AdminToken),
-		chromedp.Click(chromedp.CSS(`form.signin button[type=submit]`)))
+	op := b.signInAsOperator(n)
 	row := `tr[data-delivery="` + myDelivery.ID + `"]`
 	if got := b.text(op, row); !strings.Contains(got, "dead") {
 		t.Errorf("the operator's list shows %q for the dead delivery", got)
