@@ -709,27 +709,52 @@ func (d *dispatcher) runningIDs() []string {
 // circuit is subscription id's circuit breaker now.
 func (d *dispatcher) circuit(id string) *Circuit { return d.gate.state(id, d.clock.Now()) }
 
-// recordLoop writes outcomes in batches: whatever has queued while the previous batch committed.
+// recordLoop writes outcomes in batches: what queued while the previous batch committed, and
+// what arrives within recordLinger of the first. Without the wait, a writer that kept up took
+// batches of 3 or 4 outcomes in the load generator's runs (16 x 20), and recording cost 0.96 s of
+// a 5 s CPU profile; waiting 3 ms, batches of about 45 and 0.63 s. An ordered delivery's outcome
+// is written without waiting: the next of its queue is claimed only once it is recorded.
 func (d *dispatcher) recordLoop() {
 	defer close(d.recordDone)
 	const maxBatch = 512
+	linger := time.NewTimer(recordLinger)
+	linger.Stop()
 	for first := range d.results {
 		batch := []result{first}
+		hurry := first.ordered
+		linger.Reset(recordLinger)
 	gather:
 		for len(batch) < maxBatch {
-			select {
-			case r, ok := <-d.results:
-				if !ok {
+			var (
+				r  result
+				ok bool
+			)
+			if hurry {
+				select {
+				case r, ok = <-d.results:
+				default:
 					break gather
 				}
-				batch = append(batch, r)
-			default:
+			} else {
+				select {
+				case r, ok = <-d.results:
+				case <-linger.C:
+					break gather
+				}
+			}
+			if !ok {
 				break gather
 			}
+			batch = append(batch, r)
+			hurry = hurry || r.ordered
 		}
+		linger.Stop()
 		d.record(batch)
 	}
 }
+
+// recordLinger is how long the recorder waits for more outcomes to write with the first.
+const recordLinger = 3 * time.Millisecond
 
 // logAttempt logs a finished attempt at the level an operator needs: a success at debug, a failure
 // that will be retried at warn, a delivery that will never be sent again at error. Attempt errors
