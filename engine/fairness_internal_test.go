@@ -93,42 +93,50 @@ func (gp *gateProbe) empty() {
 }
 
 // TestGateQueuesOverTheCaps: caps per subscription and per host (whatever the port); a delivery
-// over a cap waits in the gate, up to four caps' worth of its subscription and two of its host, and
+// over a cap waits in the gate, up to eight caps' worth of its subscription and two of its host, and
 // goes in the slot of the first delivery to end that it may take; the claim is told to skip whoever
-// has more than a cap's worth in the gate, and told when that ends.
+// has more than half of that in the gate, and told when that ends.
 func TestGateQueuesOverTheCaps(t *testing.T) {
-	gp := newGateProbe(t, 2, 3)
+	if subDepth != 8 || hostDepth != 2 {
+		t.Fatalf("the counts below are written for depths 8 and 2, not %d and %d", subDepth, hostDepth)
+	}
+	gp := newGateProbe(t, 1, 5) // a subscription holds 8 in the gate, a host 10
 	a := &Subscription{ID: "a", URL: "http://hooks.example:8080/a"}
 	b := &Subscription{ID: "b", URL: "http://HOOKS.example:9090/b"}
 	c := &Subscription{ID: "c", URL: "http://other.example/c"}
 
-	a1, a2 := gp.admit(a, "a1", "go"), gp.admit(a, "a2", "go")
-	gp.admit(a, "a3", "wait") // a's cap of 2 is full
-	gp.admit(a, "a4", "wait")
-	gp.admit(a, "a5", "wait")
-	b1 := gp.admit(b, "b1", "go") // the host's third
-	gp.admit(b, "b2", "back")     // the host has 6 in the gate: twice its cap
-	gp.admit(a, "a6", "back")
-	c1 := gp.admit(c, "c1", "go") // another host is another count
-	if got := gp.g.load(); got["a"] != 5 || got["b"] != 1 || got["c"] != 1 {
-		t.Errorf("load %v, want a 5, b 1, c 1", got)
+	a1 := gp.admit(a, "a1", "go")
+	for i := 2; i <= 8; i++ {
+		gp.admit(a, fmt.Sprint("a", i), "wait") // a's cap of 1 is full
 	}
-	// a has more than its cap in the gate, and so has the host of a and b.
+	gp.admit(a, "a9", "back")     // a has 8 in the gate: eight times its cap
+	b1 := gp.admit(b, "b1", "go") // the host's second in flight, its ninth in the gate
+	gp.admit(b, "b2", "wait")
+	gp.admit(b, "b3", "back")     // the host has 10 in the gate: twice its cap
+	c1 := gp.admit(c, "c1", "go") // another host is another count
+	if got := gp.g.load(); got["a"] != 8 || got["b"] != 2 || got["c"] != 1 {
+		t.Errorf("load %v, want a 8, b 2, c 1", got)
+	}
+	// a has more than four caps' worth in the gate, and the host of a and b more than one.
 	if got := gp.g.blocked(gp.now); !slices.Equal(sorted(got), []string{"a", "b"}) {
 		t.Errorf("blocked %v, want a and b", got)
 	}
-	gp.done(a1.pass, true, false, "a3")
-	gp.done(b1.pass, true, false, "none") // a is at its cap: the host's slot stays free
-	gp.done(a2.pass, true, false, "a4")
+	a2 := gp.done(a1.pass, true, false, "a2")
+	b2 := gp.done(b1.pass, true, false, "b2") // a is at its cap: b's own queue takes the slot
+	gp.done(b2.nextPass, true, false, "none")
+	a3 := gp.done(a2.nextPass, true, false, "a3")
+	a4 := gp.done(a3.nextPass, true, false, "a4")
 	if got := gp.g.blocked(gp.now); !slices.Equal(got, []string{"a"}) {
-		t.Errorf("with 4 of a in the gate: blocked %v, want a", got)
+		t.Errorf("with 5 of a and of the host in the gate: blocked %v, want a", got)
 	}
-	end := gp.g.done(&pass{sub: "a", host: "hooks.example"}, gp.now, true, false) // a3's
+	end := gp.g.done(a4.nextPass, gp.now, true, false)
 	if end.next == nil || end.next.Delivery.ID != "a5" || !end.freed || len(gp.g.blocked(gp.now)) != 0 {
-		t.Errorf("a's queue drained: next %v, freed %v, blocked %v; want a5, freed, none blocked", end.next, end.freed, gp.g.blocked(gp.now))
+		t.Errorf("a's queue down to 4: next %v, freed %v, blocked %v; want a5, freed, none blocked", end.next, end.freed, gp.g.blocked(gp.now))
 	}
-	gp.done(end.nextPass, true, false, "none")
-	gp.done(&pass{sub: "a", host: "hooks.example"}, true, false, "none") // a4's
+	p := end.nextPass
+	for _, next := range []string{"a6", "a7", "a8", "none"} {
+		p = gp.done(p, true, false, next).nextPass
+	}
 	gp.done(c1.pass, true, false, "none")
 	gp.empty()
 }
@@ -200,8 +208,8 @@ func TestGateBreaker(t *testing.T) {
 	gp.empty()
 }
 
-// TestGateReservesAndCloses: the ingester's reservations count as the gate's own, up to four caps'
-// worth; closing the gate hands back what waits and queues nothing more.
+// TestGateReservesAndCloses: the ingester's reservations count as the gate's own, up to subDepth
+// caps' worth; closing the gate hands back what waits and queues nothing more.
 func TestGateReservesAndCloses(t *testing.T) {
 	gp := newGateProbe(t, 2, 100)
 	g := gp.g
@@ -209,27 +217,32 @@ func TestGateReservesAndCloses(t *testing.T) {
 	g.reserve(a)
 	g.unreserve(a)
 	gp.empty()
-	for i := range 8 {
+	room := subDepth * 2
+	for i := range room {
 		if !g.reserve(a) {
-			t.Fatalf("reservation %d refused under four times the cap", i+1)
+			t.Fatalf("reservation %d refused under %d times the cap", i+1, subDepth)
 		}
 	}
 	if g.reserve(a) {
-		t.Fatal("a ninth reservation for a cap of 2")
+		t.Fatalf("reservation %d for a cap of 2", room+1)
 	}
-	if got := g.load()["a"]; got != 8 {
-		t.Errorf("load with 8 reserved: %d", got)
+	if got := g.load()["a"]; got != room {
+		t.Errorf("load with %d reserved: %d", room, got)
 	}
 	var outcomes []string
-	for i := range 8 {
+	for i := range room {
 		got := g.admit(&Work{Subscription: a, Delivery: &Delivery{ID: fmt.Sprint(i)}}, gp.now, time.Second, true)
 		outcomes = append(outcomes, fmt.Sprintf("%v/%v", got.pass != nil, got.queued))
 	}
-	if want := []string{"true/false", "true/false", "false/true", "false/true", "false/true", "false/true", "false/true", "false/true"}; !slices.Equal(outcomes, want) {
-		t.Errorf("reserved deliveries admitted as %v, want 2 going and 6 waiting", outcomes)
+	want := []string{"true/false", "true/false"}
+	for len(want) < room {
+		want = append(want, "false/true")
 	}
-	if back := g.close(); len(back) != 6 {
-		t.Fatalf("close handed back %d, want the 6 waiting", len(back))
+	if !slices.Equal(outcomes, want) {
+		t.Errorf("reserved deliveries admitted as %v, want 2 going and %d waiting", outcomes, room-2)
+	}
+	if back := g.close(); len(back) != room-2 {
+		t.Fatalf("close handed back %d, want the %d waiting", len(back), room-2)
 	}
 	if got := g.admit(&Work{Subscription: a, Delivery: &Delivery{ID: "late"}}, gp.now, time.Second, false); got.queued || got.pass != nil {
 		t.Errorf("a closed gate took %+v, want it sent back", got)
