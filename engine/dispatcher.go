@@ -180,16 +180,16 @@ func newDispatcher(cfg DispatcherConfig, store Store, plugins *Plugins, client *
 
 // reserve takes room in the gate and a free delivery slot, without waiting, for a delivery of sub
 // the ingester is about to hand over.
-func (d *dispatcher) reserve(sub *Subscription) bool {
-	if !d.gate.reserve(sub) {
-		return false
+func (d *dispatcher) reserve(sub *Subscription) (ok, toldWhenFree bool) {
+	if ok, full := d.gate.reserve(sub); !ok {
+		return false, full
 	}
 	select {
 	case d.slots <- struct{}{}:
-		return true
+		return true, false
 	default:
 		d.gate.unreserve(sub)
-		return false
+		return false, false
 	}
 }
 

@@ -168,21 +168,23 @@ func (g *gate) letThrough(p *pass) {
 
 // reserve makes room for a delivery of sub the ingester is about to hand over, if its caps and
 // queue have room for it and its circuit is closed; admit, or unreserve, ends the reservation.
-func (g *gate) reserve(sub *Subscription) bool {
+// full says there was no room: the subscription or its host is saturated, and its drain will
+// wake the claim (see mark).
+func (g *gate) reserve(sub *Subscription) (ok, full bool) {
 	host := destinationHost(sub.URL)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if c := g.circuits[sub.ID]; g.closed || (c != nil && !c.openUntil.IsZero()) {
-		return false
+		return false, false
 	}
 	if !g.hasRoom(sub.ID, host) {
-		return false
+		return false, true
 	}
 	g.reservedSub[sub.ID]++
 	g.reservedHost[host]++
 	g.hostOf[sub.ID] = host
 	g.mark(sub.ID, host)
-	return true
+	return true, false
 }
 
 // unreserve ends a reservation of a delivery that will not be admitted.

@@ -219,12 +219,12 @@ func TestGateReservesAndCloses(t *testing.T) {
 	gp.empty()
 	room := subDepth * 2
 	for i := range room {
-		if !g.reserve(a) {
+		if ok, _ := g.reserve(a); !ok {
 			t.Fatalf("reservation %d refused under %d times the cap", i+1, subDepth)
 		}
 	}
-	if g.reserve(a) {
-		t.Fatalf("reservation %d for a cap of 2", room+1)
+	if ok, full := g.reserve(a); ok || !full {
+		t.Fatalf("reservation %d for a cap of 2: %v, full %v; want refused as full", room+1, ok, full)
 	}
 	if got := g.load()["a"]; got != room {
 		t.Errorf("load with %d reserved: %d", room, got)
@@ -247,8 +247,8 @@ func TestGateReservesAndCloses(t *testing.T) {
 	if got := g.admit(&Work{Subscription: a, Delivery: &Delivery{ID: "late"}}, gp.now, time.Second, false); got.queued || got.pass != nil {
 		t.Errorf("a closed gate took %+v, want it sent back", got)
 	}
-	if g.reserve(a) {
-		t.Error("a closed gate reserved room")
+	if ok, full := g.reserve(a); ok || full {
+		t.Errorf("a closed gate: reserved %v, full %v; want refused, not as full (its drain wakes nobody)", ok, full)
 	}
 }
 

@@ -35,8 +35,9 @@ type ingester struct {
 // handoff is what the ingester needs of the dispatcher.
 type handoff interface {
 	// reserve takes room for a delivery of sub without waiting; unreserve gives back what was
-	// reserved for works.
-	reserve(sub *Subscription) bool
+	// reserved for works. A refusal says whether the room will be told free by notify (the
+	// subscription's or its host's queue is full): the claim would not take that delivery now.
+	reserve(sub *Subscription) (ok, toldWhenFree bool)
 	unreserve(works []*Work)
 	// lease is how long handed-over work stays leased.
 	lease() time.Duration
@@ -126,6 +127,10 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 		events = append(events, req.events...)
 	}
 	var handed []*Work
+	// wake: a delivery stored pending may be claimed now. One the gate had no room for may not: the
+	// gate wakes the claim when its subscription's queue drains, and waking it for each batch of a
+	// burst made half its claims come back empty.
+	wake := false
 	route := g.route
 	if g.handoff != nil {
 		route = func(ev *Event, subs []*Subscription) []*Delivery {
@@ -138,12 +143,17 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 				// An ordered delivery waits for its turn in the claim, which alone sees whether an
 				// earlier one of its queue is still undone; handing it over would overtake that.
 				if d.OrderingKey != "" || d.NextAttemptAt.After(now) {
+					wake = true
 					continue
 				}
 				var sub *Subscription
 				sub, next = subscriptionByID(subs, next, d.SubscriptionID)
 				// A paused subscription's deliveries are stored pending, for its resumption.
-				if sub == nil || sub.PausedAt != nil || !g.handoff.reserve(sub) {
+				if sub == nil || sub.PausedAt != nil {
+					continue
+				}
+				if ok, toldWhenFree := g.handoff.reserve(sub); !ok {
+					wake = wake || !toldWhenFree
 					continue
 				}
 				d.State, d.LeaseUntil, d.LeaseOwner = DeliveryInFlight, &lease, g.owner
@@ -180,7 +190,7 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 	if len(handed) > 0 {
 		g.handOver(handed)
 	}
-	if created > len(handed) && g.handoff != nil {
+	if created > len(handed) && g.handoff != nil && wake {
 		g.handoff.notify()
 	}
 }

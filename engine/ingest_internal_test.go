@@ -37,18 +37,19 @@ func (s *routingStore) GetAccount(_ context.Context, id string) (*Account, error
 type slotsHandoff struct {
 	mu         sync.Mutex
 	free       int
+	full       bool // a refusal is the gate's full queue, which wakes the claim when it drains
 	dispatched []*Work
 	notified   int
 }
 
-func (h *slotsHandoff) reserve(*Subscription) bool {
+func (h *slotsHandoff) reserve(*Subscription) (ok, toldWhenFree bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.free == 0 {
-		return false
+		return false, h.full
 	}
 	h.free--
-	return true
+	return true, false
 }
 func (h *slotsHandoff) unreserve(ws []*Work) { h.mu.Lock(); h.free += len(ws); h.mu.Unlock() }
 func (h *slotsHandoff) lease() time.Duration { return time.Minute }
@@ -77,7 +78,8 @@ func (c *tickingClock) Now() time.Time {
 func (c *tickingClock) NewTimer(time.Duration) Timer { panic("the ingester sets no timers") }
 
 // TestIngestHandsFreshDeliveriesToTheDispatcher: a delivery due now goes to the dispatcher already
-// leased while it has free slots; the rest are stored pending and the claiming loop is told.
+// leased while it has free slots; the rest are stored pending and the claiming loop is told, unless
+// the gate's full queue refused them all.
 func TestIngestHandsFreshDeliveriesToTheDispatcher(t *testing.T) {
 	t.Parallel()
 	clock := &tickingClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
@@ -114,6 +116,24 @@ func TestIngestHandsFreshDeliveriesToTheDispatcher(t *testing.T) {
 	}
 	if h.notified != 1 {
 		t.Errorf("the claiming loop was told %d times of pending work, want 1", h.notified)
+	}
+
+	// Deliveries refused because their subscription's queue is full wait for it to drain, which
+	// wakes the claim; one due later wakes it now, to see when.
+	for _, tt := range []struct {
+		name   string
+		events []*Event
+		want   int
+	}{
+		{"all due now", events()[:2], 0},
+		{"one due later", events(), 1},
+	} {
+		h := &slotsHandoff{full: true}
+		g := newIngester(&routingStore{subs: []*Subscription{sub}}, r.route, 100, h, clock, slog.Default())
+		g.commit([]*ingestRequest{{events: tt.events, reply: make(chan ingestReply, 1)}}, len(tt.events))
+		if h.notified != tt.want {
+			t.Errorf("%s, refused by a full queue: the claiming loop was told %d times, want %d", tt.name, h.notified, tt.want)
+		}
 	}
 
 	// A commit that fails hands nothing over and frees the slots it took.
