@@ -337,7 +337,7 @@ func (d *dispatcher) claimLoop(ctx context.Context) {
 		now := d.clock.Now()
 		skip := d.gate.blocked(now)
 		works, err := d.store.ClaimDue(ctx, ClaimParams{Now: now, LeaseUntil: now.Add(d.cfg.Lease), Limit: n, Owner: d.owner,
-			PerSubscription: subDepth * d.cfg.MaxPerSubscription, Skip: skip, InFlight: d.gate.load()})
+			PerSubscription: d.gate.subRoom(), Skip: skip, InFlight: d.gate.load()})
 		for range n - len(works) {
 			<-d.slots
 		}

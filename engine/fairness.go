@@ -34,8 +34,8 @@ type Circuit struct {
 // the store and no claim. Sending it back to the store to be claimed again instead cost a lease
 // release, a claim and the reads that load claimed work for every delivery over the cap, and kept
 // one busy subscription at half the pace of the same node without caps. A queue holds no delivery
-// slot; a subscription has at most subDepth caps' worth in the gate, in flight and queued
-// together, and a host hostDepth, and the claim takes no more of a subscription than that leaves
+// slot; a subscription has at most subRoom in the gate, in flight and queued together, and a
+// host hostDepth caps' worth, and the claim takes no more of a subscription than that leaves
 // room for (see blocked and load).
 type gate struct {
 	maxPerSub, maxPerHost int
@@ -67,9 +67,14 @@ type gate struct {
 // in the gate, in flight and waiting. The deeper a subscription's queue, the more a claim takes of
 // it at once, and the more of a burst the ingester hands over without a claim: in the load
 // generator's runs on one subscription, 4 cost a fifth less CPU per event than 2, and 8 about a
-// tenth less than 4 with a sixth more delivered per second. A host's queue is shallower: it is what
-// any number of subscriptions to one receiver's machine hold in memory together.
-const subDepth, hostDepth = 8, 2
+// tenth less than 4 with a sixth more delivered per second. A host's queue is what any number of
+// subscriptions to one receiver's machine hold in memory together, and no subscription takes more
+// than half of it (subRoom): one subscription to a hung receiver filled its host's queue at depths
+// 8 and 2, and the host's other subscriptions waited seconds to be claimed.
+const subDepth, hostDepth = 8, 4
+
+// subRoom is how many deliveries one subscription may have in the gate, in flight and waiting.
+func (g *gate) subRoom() int { return min(subDepth*g.maxPerSub, hostDepth*g.maxPerHost/2) }
 
 type circuit struct {
 	timeouts  int
@@ -207,7 +212,7 @@ func (g *gate) unreserveLocked(sub, host string) {
 
 // hasRoom tells whether one more delivery of sub, to host, fits in the gate.
 func (g *gate) hasRoom(sub, host string) bool {
-	return g.subTotal(sub) < subDepth*g.maxPerSub && (host == "" || g.hostTotal(host) < hostDepth*g.maxPerHost)
+	return g.subTotal(sub) < g.subRoom() && (host == "" || g.hostTotal(host) < hostDepth*g.maxPerHost)
 }
 
 // subTotal and hostTotal count the deliveries in flight, queued and reserved.
@@ -222,13 +227,13 @@ func (g *gate) hostTotal(host string) int {
 // mark updates whether sub and host are saturated, and forgets a subscription with nothing in the
 // gate. It says whether one of them stopped being saturated: work the claim skipped may be claimed.
 //
-// Saturated is more than half the depth in the gate (subDepth/2 caps of a subscription, hostDepth/2
-// of a host), so the claim takes a subscription's work only once its queue has drained to half, half
+// Saturated is more than half the room in the gate (half subRoom for a subscription, hostDepth/2
+// caps for a host), so the claim takes a subscription's work only once its queue has drained to half, half
 // a queue's worth at once, rather than a few for each delivery that ends: a claim costs
 // milliseconds whatever it takes. At half rather than at the cap, the queue is refilled while a cap's
 // worth still waits, so the subscription's slots do not stand idle while the claim runs.
 func (g *gate) mark(sub, host string) (freed bool) {
-	if total := g.subTotal(sub); total > subDepth/2*g.maxPerSub {
+	if total := g.subTotal(sub); total > g.subRoom()/2 {
 		g.saturatedSub[sub] = true
 	} else if g.saturatedSub[sub] {
 		delete(g.saturatedSub, sub)

@@ -93,52 +93,78 @@ func (gp *gateProbe) empty() {
 }
 
 // TestGateQueuesOverTheCaps: caps per subscription and per host (whatever the port); a delivery
-// over a cap waits in the gate, up to eight caps' worth of its subscription and two of its host, and
-// goes in the slot of the first delivery to end that it may take; the claim is told to skip whoever
-// has more than half of that in the gate, and told when that ends.
+// over a cap waits in the gate, up to eight caps' worth of its subscription but never more than
+// half its host's four caps' worth, and goes in the slot of the first delivery to end that it may
+// take; the claim is told to skip whoever has more than half of that in the gate, and told when
+// that ends.
 func TestGateQueuesOverTheCaps(t *testing.T) {
-	if subDepth != 8 || hostDepth != 2 {
-		t.Fatalf("the counts below are written for depths 8 and 2, not %d and %d", subDepth, hostDepth)
+	if subDepth != 8 || hostDepth != 4 {
+		t.Fatalf("the counts below are written for depths 8 and 4, not %d and %d", subDepth, hostDepth)
 	}
-	gp := newGateProbe(t, 1, 5) // a subscription holds 8 in the gate, a host 10
+	gp := newGateProbe(t, 1, 4) // a subscription holds 8 in the gate, a host 16
 	a := &Subscription{ID: "a", URL: "http://hooks.example:8080/a"}
 	b := &Subscription{ID: "b", URL: "http://HOOKS.example:9090/b"}
-	c := &Subscription{ID: "c", URL: "http://other.example/c"}
+	c := &Subscription{ID: "c", URL: "http://hooks.example/c"}
+	d := &Subscription{ID: "d", URL: "http://other.example/d"}
 
 	a1 := gp.admit(a, "a1", "go")
 	for i := 2; i <= 8; i++ {
 		gp.admit(a, fmt.Sprint("a", i), "wait") // a's cap of 1 is full
 	}
-	gp.admit(a, "a9", "back")     // a has 8 in the gate: eight times its cap
-	b1 := gp.admit(b, "b1", "go") // the host's second in flight, its ninth in the gate
-	gp.admit(b, "b2", "wait")
-	gp.admit(b, "b3", "back")     // the host has 10 in the gate: twice its cap
-	c1 := gp.admit(c, "c1", "go") // another host is another count
-	if got := gp.g.load(); got["a"] != 8 || got["b"] != 2 || got["c"] != 1 {
-		t.Errorf("load %v, want a 8, b 2, c 1", got)
+	gp.admit(a, "a9", "back") // a has 8 in the gate: eight times its cap, half its host's room
+	b1 := gp.admit(b, "b1", "go")
+	for i := 2; i <= 8; i++ {
+		gp.admit(b, fmt.Sprint("b", i), "wait")
 	}
-	// a has more than four caps' worth in the gate, and the host of a and b more than one.
+	c1 := gp.admit(c, "c1", "go") // the host's third in flight
+	gp.admit(c, "c2", "back")     // the host has 17 in the gate: over four times its cap
+	d1 := gp.admit(d, "d1", "go") // another host is another count
+	if got := gp.g.load(); got["a"] != 8 || got["b"] != 8 || got["c"] != 1 || got["d"] != 1 {
+		t.Errorf("load %v, want a 8, b 8, c 1, d 1", got)
+	}
+	// a and b have more than half their room in the gate, and their host (c's too) more than half
+	// its own.
+	if got := gp.g.blocked(gp.now); !slices.Equal(sorted(got), []string{"a", "b", "c"}) {
+		t.Errorf("blocked %v, want a, b and c", got)
+	}
+	gp.done(c1.pass, true, false, "none") // a and b are at their caps: the host's slot stays free
+	p := a1.pass
+	for _, next := range []string{"a2", "a3", "a4", "a5"} { // b is at its cap: a's own queue takes the slot
+		p = gp.done(p, true, false, next).nextPass
+	}
 	if got := gp.g.blocked(gp.now); !slices.Equal(sorted(got), []string{"a", "b"}) {
-		t.Errorf("blocked %v, want a and b", got)
+		t.Errorf("with 4 of a and 12 of the host in the gate: blocked %v, want a (by its host) and b", got)
 	}
-	a2 := gp.done(a1.pass, true, false, "a2")
-	b2 := gp.done(b1.pass, true, false, "b2") // a is at its cap: b's own queue takes the slot
-	gp.done(b2.nextPass, true, false, "none")
-	a3 := gp.done(a2.nextPass, true, false, "a3")
-	a4 := gp.done(a3.nextPass, true, false, "a4")
-	if got := gp.g.blocked(gp.now); !slices.Equal(got, []string{"a"}) {
-		t.Errorf("with 5 of a and of the host in the gate: blocked %v, want a", got)
+	q := b1.pass
+	for _, next := range []string{"b2", "b3", "b4"} {
+		q = gp.done(q, true, false, next).nextPass
 	}
-	end := gp.g.done(a4.nextPass, gp.now, true, false)
-	if end.next == nil || end.next.Delivery.ID != "a5" || !end.freed || len(gp.g.blocked(gp.now)) != 0 {
-		t.Errorf("a's queue down to 4: next %v, freed %v, blocked %v; want a5, freed, none blocked", end.next, end.freed, gp.g.blocked(gp.now))
+	end := gp.g.done(q, gp.now, true, false)
+	if end.next == nil || end.next.Delivery.ID != "b5" || !end.freed || len(gp.g.blocked(gp.now)) != 0 {
+		t.Errorf("b's queue down to 4 and the host's to 8: next %v, freed %v, blocked %v; want b5, freed, none blocked",
+			end.next, end.freed, gp.g.blocked(gp.now))
 	}
-	p := end.nextPass
+	q = end.nextPass
 	for _, next := range []string{"a6", "a7", "a8", "none"} {
 		p = gp.done(p, true, false, next).nextPass
 	}
-	gp.done(c1.pass, true, false, "none")
+	for _, next := range []string{"b6", "b7", "b8", "none"} {
+		q = gp.done(q, true, false, next).nextPass
+	}
+	gp.done(d1.pass, true, false, "none")
 	gp.empty()
+
+	// A host with a small cap: no one subscription takes more than half its room.
+	gp = newGateProbe(t, 4, 2) // a subscription holds min(32, 4) in the gate, the host 8
+	gp.admit(a, "a1", "go")
+	gp.admit(a, "a2", "go")
+	gp.admit(a, "a3", "wait") // the host's cap of 2 is full
+	gp.admit(a, "a4", "wait")
+	gp.admit(a, "a5", "back") // half the host's room
+	gp.admit(b, "b1", "wait") // the rest is b's
+	if got := gp.g.load(); got["a"] != 4 || got["b"] != 1 {
+		t.Errorf("load %v, want a 4, b 1", got)
+	}
 }
 
 // TestGateHostTurns: subscriptions waiting for one host's slots take them in turn; one whose own
