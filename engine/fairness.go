@@ -57,7 +57,7 @@ type gate struct {
 	circuits                  map[string]*circuit
 	// hostOf is the host of each subscription with deliveries in flight, queued or reserved.
 	hostOf map[string]string
-	// saturated are the subscriptions and hosts with more than half their depth in the gate (see mark).
+	// saturated are the subscriptions and hosts with more than half their room in the gate (see mark).
 	saturatedSub, saturatedHost map[string]bool
 	// closed: the dispatcher is stopping; nothing more waits in the gate.
 	closed bool
@@ -228,10 +228,10 @@ func (g *gate) hostTotal(host string) int {
 // gate. It says whether one of them stopped being saturated: work the claim skipped may be claimed.
 //
 // Saturated is more than half the room in the gate (half subRoom for a subscription, hostDepth/2
-// caps for a host), so the claim takes a subscription's work only once its queue has drained to half, half
-// a queue's worth at once, rather than a few for each delivery that ends: a claim costs
-// milliseconds whatever it takes. At half rather than at the cap, the queue is refilled while a cap's
-// worth still waits, so the subscription's slots do not stand idle while the claim runs.
+// caps for a host), so the claim takes a subscription's work only once it has drained to half, and
+// then half its room at once, rather than a few for each delivery that ends: a claim costs
+// milliseconds whatever it takes. At half rather than at the cap, the queue is refilled while half
+// of it still waits, so the subscription's slots do not stand idle while the claim runs.
 func (g *gate) mark(sub, host string) (freed bool) {
 	if total := g.subTotal(sub); total > g.subRoom()/2 {
 		g.saturatedSub[sub] = true
@@ -255,9 +255,8 @@ func (g *gate) mark(sub, host string) (freed bool) {
 }
 
 // blocked lists the subscriptions that admit would not let through now, or soon: saturated (more
-// than half their depth in the gate), with an open circuit or a probe out, or sending to a
-// saturated host. The claim skips them, so their backlogs are not
-// claimed only to be given back.
+// than half their room in the gate), with an open circuit or a probe out, or sending to a
+// saturated host. The claim skips them, so their backlogs are not claimed only to be given back.
 func (g *gate) blocked(now time.Time) []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
