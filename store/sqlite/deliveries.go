@@ -81,10 +81,8 @@ var claimSkippingSQL = `WITH RECURSIVE pending(id) AS (
 
 // candidate is a delivery a claim may take.
 type candidate struct {
-	ID             string `db:"id"`
-	SubscriptionID string `db:"subscription_id"`
-	AccountID      string `db:"account_id"`
-	NextAttemptAt  int64  `db:"next_attempt_at"`
+	ID, SubscriptionID, AccountID string
+	NextAttemptAt                 int64
 }
 
 // readCandidates reads a claim's candidates, oldest first, leaving out those over their
@@ -147,11 +145,11 @@ func fillAccounts(ctx context.Context, tx *sqlx.Tx, cands []candidate) error {
 	return nil
 }
 
-// takeTurns picks the batch from candidates, oldest first: each subscription's are numbered and
-// only those within perSub less what it has in flight count; those are numbered again within
+// takeTurns picks the batch from candidates, oldest first and each within its subscription's room
+// (readCandidates left out the rest): each subscription's are numbered, then numbered again within
 // their account (by their subscription's number, then age), and the batch takes every account's
 // first turn before any account's second. It returns the ids picked, in turn order.
-func takeTurns(cands []candidate, inFlight map[string]int, perSub, limit int) []string {
+func takeTurns(cands []candidate, limit int) []string {
 	type turn struct {
 		c            *candidate
 		subTurn, acc int
@@ -163,9 +161,6 @@ func takeTurns(cands []candidate, inFlight map[string]int, perSub, limit int) []
 		c := &cands[i]
 		subTurns[c.SubscriptionID]++
 		t := turn{c: c, subTurn: subTurns[c.SubscriptionID]}
-		if t.subTurn+inFlight[c.SubscriptionID] > perSub {
-			continue
-		}
 		if _, ok := byAccount[c.AccountID]; !ok {
 			accounts = append(accounts, c.AccountID)
 		}
@@ -195,15 +190,6 @@ func takeTurns(cands []candidate, inFlight map[string]int, perSub, limit int) []
 		ids = append(ids, picked[i].c.ID)
 	}
 	return ids
-}
-
-// qualify prefixes each of a list of columns with a table alias.
-func qualify(alias, cols string) string {
-	parts := strings.Split(cols, ",")
-	for i, c := range parts {
-		parts[i] = alias + "." + strings.TrimSpace(c)
-	}
-	return strings.Join(parts, ", ")
 }
 
 // nextDueSQL finds when the earliest claimable delivery is due: a delivery held behind an earlier
@@ -256,7 +242,7 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 		if err := fillAccounts(ctx, tx, cands); err != nil {
 			return err
 		}
-		ids := takeTurns(cands, p.InFlight, perSub, p.Limit)
+		ids := takeTurns(cands, p.Limit)
 		if len(ids) == 0 {
 			return nil
 		}
