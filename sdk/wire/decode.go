@@ -39,6 +39,10 @@ func (r *Reader) errorf(format string, args ...any) error {
 }
 
 func (r *Reader) skipSpace() {
+	// Most values follow their separator at once: the ABI's writers emit no whitespace.
+	if r.pos < len(r.data) && r.data[r.pos] > ' ' {
+		return
+	}
 	for r.pos < len(r.data) {
 		switch r.data[r.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -285,26 +289,35 @@ func (r *Reader) stringBytes() ([]byte, error) {
 	if err := r.expect('"'); err != nil {
 		return nil, err
 	}
-	start := r.pos
+	// Local copies and a table: the sandbox's compiler keeps neither r's fields nor a chain of
+	// comparisons cheap, and every key and string of every call passes through here.
+	data, i := r.data, r.pos
+	start := i
 	ascii := true
-	for r.pos < len(r.data) {
-		c := r.data[r.pos]
+	for i < len(data) {
+		c := data[i]
+		if plainASCII[c] {
+			i++
+			continue
+		}
 		switch {
 		case c == '"':
-			r.pos++
+			r.pos = i + 1
 			if ascii {
-				return r.data[start : r.pos-1], nil
+				return data[start:i], nil
 			}
-			return validUTF8(r.data[start : r.pos-1]), nil
+			return validUTF8(data[start:i]), nil
 		case c == '\\':
+			r.pos = i
 			return r.unescape(start)
 		case c < 0x20:
+			r.pos = i
 			return nil, r.errorf("control character in string")
-		case c >= utf8.RuneSelf:
-			ascii = false
 		}
-		r.pos++
+		ascii = false
+		i++
 	}
+	r.pos = i
 	return nil, r.errorf("unterminated string")
 }
 
