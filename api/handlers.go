@@ -310,7 +310,7 @@ func (s *Server) rotateSecret(c echo.Context) error {
 
 func (s *Server) publish(c echo.Context) error {
 	var in engine.NewEvent
-	if err := web.Bind(c, &in); err != nil {
+	if err := web.BindEvent(c, &in); err != nil {
 		return err
 	}
 	res, err := s.engine.Publish(c.Request().Context(), web.Principal(c), []engine.NewEvent{in})
@@ -321,13 +321,11 @@ func (s *Server) publish(c echo.Context) error {
 }
 
 func (s *Server) publishBatch(c echo.Context) error {
-	var in struct {
-		Events []engine.NewEvent `json:"events"`
-	}
-	if err := web.Bind(c, &in); err != nil {
+	var events []engine.NewEvent
+	if err := web.BindEvents(c, &events); err != nil {
 		return err
 	}
-	res, err := s.engine.Publish(c.Request().Context(), web.Principal(c), in.Events)
+	res, err := s.engine.Publish(c.Request().Context(), web.Principal(c), events)
 	if err != nil {
 		return err
 	}

@@ -137,11 +137,15 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 // Bind decodes a JSON body into v strictly: malformed JSON and unknown fields are refused with
 // messages that say where.
 func Bind(c echo.Context, v any) error {
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := readBody(c)
 	if err != nil {
-		return err // a *http.MaxBytesError when over the limit
+		return err
 	}
 	return Decode(body, v)
+}
+
+func readBody(c echo.Context) ([]byte, error) {
+	return io.ReadAll(c.Request().Body) // a *http.MaxBytesError when over the limit
 }
 
 // Decode is Bind for bytes already read.
