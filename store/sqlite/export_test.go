@@ -2,13 +2,16 @@ package sqlite
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/switchyard/switchyard/store/internal/sqlstore"
+	"github.com/switchyard/switchyard/store/sqlite/internal/stmtstatus"
 )
 
 // Test-only views of the store's insides.
@@ -112,4 +115,51 @@ func SynchronousInWrites(ctx context.Context, s *Store) (durable, relaxed int, e
 	}
 	err = s.write(ctx, func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &durable, "PRAGMA synchronous") })
 	return
+}
+
+// RoutingReprepares runs each routing read twice on the writer, the second time with other
+// values, and returns how many times SQLite prepared each again (stmtstatus.Reprepares): the
+// ingest transaction runs them with new values every time.
+func RoutingReprepares(ctx context.Context, s *Store) (map[string]int, error) {
+	queries := map[string]struct {
+		sql        string
+		first, now []driver.Value
+	}{
+		"routing":            {sqlstore.WideSubscriptionsSQL, []driver.Value{"acc"}, []driver.Value{"acc-2"}},
+		"routing-entity":     {sqlstore.EntitySubscriptionsSQL, []driver.Value{"acc", "doc-1"}, []driver.Value{"acc-2", "doc-2"}},
+		"routing-has-entity": {sqlstore.HasEntitySubscriptionsSQL, []driver.Value{"acc"}, []driver.Value{"acc-2"}},
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	out := map[string]int{}
+	err = conn.Raw(func(dc any) error {
+		for name, q := range queries {
+			stmt, err := dc.(*sqlite3.SQLiteConn).Prepare(q.sql)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			for _, args := range [][]driver.Value{q.first, q.now} {
+				rows, err := stmt.Query(args)
+				if err != nil {
+					stmt.Close()
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				dest := make([]driver.Value, len(rows.Columns()))
+				for rows.Next(dest) == nil {
+				}
+				rows.Close()
+			}
+			n, err := stmtstatus.Reprepares(stmt)
+			stmt.Close()
+			if err != nil {
+				return err
+			}
+			out[name] = n
+		}
+		return nil
+	})
+	return out, err
 }
