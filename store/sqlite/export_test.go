@@ -72,8 +72,8 @@ func HotQueryPlans(ctx context.Context, s *Store) (map[string]string, error) {
 		sql  string
 		args []any
 	}{
-		"claim":              {claimSelectSQL, []any{1, "[]", 40, "{}", 32, 10}},
-		"claim-skipping":     {claimSkippingSQL, []any{`["s"]`, 1, 32, 40, "{}", 32, 10}},
+		"claim":              {claimSQL(claimSelectSQL, 40, 32), []any{1, "[]"}},
+		"claim-skipping":     {claimSQL(claimSkippingSQL, 40, 32), []any{`["s"]`, 1}},
 		"nextdue":            {nextDueSQL, nil},
 		"recover":            {recoverSQL, []any{1, 1, 1, "", ""}},
 		"routing":            {sqlstore.WideSubscriptionsSQL, []any{"acc"}},
@@ -117,10 +117,10 @@ func SynchronousInWrites(ctx context.Context, s *Store) (durable, relaxed int, e
 	return
 }
 
-// RoutingReprepares runs each routing read twice on the writer, the second time with other
-// values, and returns how many times SQLite prepared each again (stmtstatus.Reprepares): the
-// ingest transaction runs them with new values every time.
-func RoutingReprepares(ctx context.Context, s *Store) (map[string]int, error) {
+// HotReprepares runs each read of the ingest and claim transactions twice on the writer, the
+// second time with other values, and returns how many times SQLite prepared each again
+// (stmtstatus.Reprepares): those transactions run them with new values every time.
+func HotReprepares(ctx context.Context, s *Store) (map[string]int, error) {
 	queries := map[string]struct {
 		sql        string
 		first, now []driver.Value
@@ -128,6 +128,8 @@ func RoutingReprepares(ctx context.Context, s *Store) (map[string]int, error) {
 		"routing":            {sqlstore.WideSubscriptionsSQL, []driver.Value{"acc"}, []driver.Value{"acc-2"}},
 		"routing-entity":     {sqlstore.EntitySubscriptionsSQL, []driver.Value{"acc", "doc-1"}, []driver.Value{"acc-2", "doc-2"}},
 		"routing-has-entity": {sqlstore.HasEntitySubscriptionsSQL, []driver.Value{"acc"}, []driver.Value{"acc-2"}},
+		"claim":              {claimSQL(claimSelectSQL, 512, 256), []driver.Value{int64(1), "[]"}, []driver.Value{int64(2), `["s"]`}},
+		"claim-skipping":     {claimSQL(claimSkippingSQL, 512, 256), []driver.Value{`["s"]`, int64(1)}, []driver.Value{`["t"]`, int64(2)}},
 	}
 	conn, err := s.w.Conn(ctx)
 	if err != nil {

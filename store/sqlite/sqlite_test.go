@@ -272,21 +272,21 @@ func TestClaimUsesTheDueIndex(t *testing.T) {
 	}
 }
 
-// TestRoutingIsNotPreparedAgain guards the ingest transaction's reads of subscriptions: SQLite
+// TestHotReadsAreNotPreparedAgain guards the reads of the ingest and claim transactions: SQLite
 // prepares a statement again, parsing and planning it, when its plan was chosen with a bound value
-// in view and that value changes, and the routing reads get new values in every transaction. With
-// ORDER BY id they did, and preparing was nine tenths of their cost.
-func TestRoutingIsNotPreparedAgain(t *testing.T) {
+// in view and that value changes, and these reads get new values in every transaction. The routing
+// reads did with ORDER BY id, the claim's with a bound LIMIT; preparing was most of their cost.
+func TestHotReadsAreNotPreparedAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "x.db"), sqlite.Options{})
 	defer s.Close()
-	counts, err := sqlite.RoutingReprepares(ctx, s)
+	counts, err := sqlite.HotReprepares(ctx, s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(counts) != 3 {
-		t.Fatalf("counts %v; want the three routing reads", counts)
+	if len(counts) != 5 {
+		t.Fatalf("counts %v; want the five hot reads", counts)
 	}
 	for name, n := range counts {
 		if n != 0 {
