@@ -333,20 +333,17 @@ func InChunks(ids []string, fn func(chunk []string) error) error {
 }
 
 // selectIn runs query, whose one (?) takes ids, on q and appends the rows to dest, in chunks.
+// The rows are scanned straight into dest, made room for first: sqlx appends, and growing the
+// slice row by row was a tenth of what a claim allocated.
 func selectIn[T any](ctx context.Context, q sqlx.QueryerContext, dest *[]T, query string, ids []string) error {
+	*dest = slices.Grow(*dest, len(ids))
 	return InChunks(ids, func(chunk []string) error {
 		qs, args, err := sqlx.In(query, chunk)
 		if err != nil {
 			return err
 		}
-		var rows []T
-		if err := sqlx.SelectContext(ctx, q, &rows, qs, args...); err != nil {
-			return err
-		}
-		*dest = append(*dest, rows...)
-		return nil
+		return sqlx.SelectContext(ctx, q, dest, qs, args...)
 	})
-
 }
 
 // LimitClause is " LIMIT n", or nothing for a limit of zero or less, which means no limit.
