@@ -93,8 +93,8 @@ func AppendString(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		// Runs of plain ASCII are found by table and copied at once: byte by byte, with a branch
-		// for each, this loop was the sandbox's costliest (a plugin writes every header and body
-		// through it).
+		// for each, this loop was among the sandbox's costliest (a plugin writes every header and
+		// body through it).
 		for i < len(s) && plainASCII[s[i]] {
 			i++
 		}

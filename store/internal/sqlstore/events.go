@@ -25,11 +25,11 @@ const (
 	// per-document subscriptions, all of it while holding SQLite's one writer; both reads use the index
 	// subscriptions_routing (account_id, entity_key, id) on active subscriptions.
 	//
-	// They are put in order of id by subscriptionReader.read, not by ORDER BY: with it, SQLite
-	// 3.54's planner weighed the bound account id in choosing its plan and so marked the statement
-	// to be prepared again whenever that parameter is bound anew, which is every time (a perf probe
-	// on sqlite3Reprepare caught it once per ingest transaction): parsing and planning were most of
-	// the read's cost, 20 us of 23 on an idle store and more under load.
+	// They are put in order of id by subscriptionReader.read, not by ORDER BY: with it, SQLite 3.54
+	// marked the statement to be prepared again whenever its parameter is bound anew, which is
+	// every time (a perf probe on sqlite3Reprepare caught it once per ingest transaction), and
+	// parsing and planning were most of the read's cost: 18 us of 23 on an idle store, more under
+	// load. store/sqlite's TestHotReadsAreNotPreparedAgain checks it stays prepared.
 	WideSubscriptionsSQL = `SELECT ` + sqlrow.SubscriptionCols + ` FROM subscriptions
 		WHERE account_id = ? AND entity_key = '' AND state = 'active'`
 	EntitySubscriptionsSQL = `SELECT ` + sqlrow.SubscriptionCols + ` FROM subscriptions
