@@ -73,8 +73,10 @@ type gate struct {
 // 8 and 2, and the host's other subscriptions waited seconds to be claimed.
 const subDepth, hostDepth = 8, 4
 
-// subRoom is how many deliveries one subscription may have in the gate, in flight and waiting.
-func (g *gate) subRoom() int { return min(subDepth*g.maxPerSub, hostDepth*g.maxPerHost/2) }
+// subRoom and hostRoom are how many deliveries one subscription and one host may have in the gate,
+// in flight and waiting.
+func (g *gate) subRoom() int  { return min(subDepth*g.maxPerSub, g.hostRoom()/2) }
+func (g *gate) hostRoom() int { return hostDepth * g.maxPerHost }
 
 type circuit struct {
 	timeouts  int
@@ -212,7 +214,7 @@ func (g *gate) unreserveLocked(sub, host string) {
 
 // hasRoom tells whether one more delivery of sub, to host, fits in the gate.
 func (g *gate) hasRoom(sub, host string) bool {
-	return g.subTotal(sub) < g.subRoom() && (host == "" || g.hostTotal(host) < hostDepth*g.maxPerHost)
+	return g.subTotal(sub) < g.subRoom() && (host == "" || g.hostTotal(host) < g.hostRoom())
 }
 
 // subTotal and hostTotal count the deliveries in flight, queued and reserved.
@@ -227,8 +229,8 @@ func (g *gate) hostTotal(host string) int {
 // mark updates whether sub and host are saturated, and forgets a subscription with nothing in the
 // gate. It says whether one of them stopped being saturated: work the claim skipped may be claimed.
 //
-// Saturated is more than half the room in the gate (half subRoom for a subscription, hostDepth/2
-// caps for a host), so the claim takes a subscription's work only once it has drained to half, and
+// Saturated is more than half the room in the gate (half subRoom for a subscription, half hostRoom
+// for a host), so the claim takes a subscription's work only once it has drained to half, and
 // then half its room at once, rather than a few for each delivery that ends: a claim costs
 // milliseconds whatever it takes. At half rather than at the cap, the queue is refilled while half
 // of it still waits, so the subscription's slots do not stand idle while the claim runs.
@@ -245,7 +247,7 @@ func (g *gate) mark(sub, host string) (freed bool) {
 	if host == "" {
 		return freed
 	}
-	if g.hostTotal(host) > hostDepth/2*g.maxPerHost {
+	if g.hostTotal(host) > g.hostRoom()/2 {
 		g.saturatedHost[host] = true
 	} else if g.saturatedHost[host] {
 		delete(g.saturatedHost, host)
