@@ -50,12 +50,10 @@ func BindEvents(c echo.Context, events *[]engine.NewEvent) error {
 var errNotPlain = errors.New("not in the plain form")
 
 func readNewEvents(r *wire.Reader, events *[]engine.NewEvent) error {
-	seen := false
-	return r.Object(func(key []byte) error {
-		if string(key) != "events" || seen || r.Null() {
+	return readMembers(r, []string{"events"}, func(int) error {
+		if r.Null() {
 			return errNotPlain
 		}
-		seen = true
 		return r.Array(func() error {
 			*events = append(*events, engine.NewEvent{})
 			return readNewEvent(r, &(*events)[len(*events)-1])
@@ -63,122 +61,91 @@ func readNewEvents(r *wire.Reader, events *[]engine.NewEvent) error {
 	})
 }
 
-// readNewEvent reads one event object. Each field is taken once and only by its exact name:
-// encoding/json also matches names case-insensitively and merges a repeated object into the first,
-// which is left to it.
-func readNewEvent(r *wire.Reader, ev *engine.NewEvent) error {
-	var seen uint16
-	once := func(bit uint16) error {
-		if seen&bit != 0 {
-			return errNotPlain
+// readMembers reads an object whose members are the given names, each at most once and spelled
+// exactly so, calling read with the index of each; anything else is errNotPlain. encoding/json also
+// matches names case-insensitively and merges a repeated object into the first, which is left to it.
+func readMembers(r *wire.Reader, names []string, read func(member int) error) error {
+	var seen uint32
+	return r.Object(func(key []byte) error {
+		for i, name := range names {
+			if string(key) == name && seen&(1<<i) == 0 {
+				seen |= 1 << i
+				return read(i)
+			}
 		}
-		seen |= bit
-		return nil
-	}
-	return r.Object(func(key []byte) (err error) {
-		switch string(key) {
+		return errNotPlain
+	})
+}
+
+var eventMembers = []string{"account_id", "type", "entity", "data", "previous_data", "user", "source",
+	"idempotency_key", "occurred_at", "deliver_at"}
+
+// readNewEvent reads one event object.
+func readNewEvent(r *wire.Reader, ev *engine.NewEvent) error {
+	return readMembers(r, eventMembers, func(member int) (err error) {
+		switch eventMembers[member] {
 		case "account_id":
-			if err = once(1 << 0); err == nil {
-				ev.AccountID, err = r.String()
-			}
+			ev.AccountID, err = r.String()
 		case "type":
-			if err = once(1 << 1); err == nil {
-				ev.Type, err = r.String()
-			}
+			ev.Type, err = r.String()
 		case "entity":
-			if err = once(1 << 2); err == nil && !r.Null() {
-				err = readEntity(r, &ev.Entity)
+			if !r.Null() {
+				err = readMembers(r, entityMembers, func(member int) (err error) {
+					if member == 0 {
+						ev.Entity.Type, err = r.String()
+					} else {
+						ev.Entity.ID, err = r.String()
+					}
+					return err
+				})
 			}
 		case "data":
-			if err = once(1 << 3); err == nil {
-				ev.Data, err = r.Raw()
-			}
+			ev.Data, err = r.Raw()
 		case "previous_data":
-			if err = once(1 << 4); err == nil {
-				ev.PreviousData, err = r.Raw()
-			}
+			ev.PreviousData, err = r.Raw()
 		case "user":
-			if err = once(1 << 5); err == nil && !r.Null() {
+			if !r.Null() {
 				ev.User = &engine.User{}
-				err = readUser(r, ev.User)
+				err = readMembers(r, userMembers, func(member int) (err error) {
+					switch member {
+					case 0:
+						ev.User.ID, err = r.String()
+					case 1:
+						ev.User.Name, err = r.String()
+					default:
+						ev.User.Email, err = r.String()
+					}
+					return err
+				})
 			}
 		case "source":
-			if err = once(1 << 6); err == nil && !r.Null() {
+			if !r.Null() {
 				ev.Source = &engine.EventSource{}
-				err = readSource(r, ev.Source)
+				err = readMembers(r, sourceMembers, func(member int) (err error) {
+					if member == 0 {
+						ev.Source.Type, err = r.String()
+					} else {
+						ev.Source.Info, err = r.Raw()
+					}
+					return err
+				})
 			}
 		case "idempotency_key":
-			if err = once(1 << 7); err == nil {
-				ev.IdempotencyKey, err = r.String()
-			}
+			ev.IdempotencyKey, err = r.String()
 		case "occurred_at":
-			if err = once(1 << 8); err == nil {
-				ev.OccurredAt, err = readTime(r)
-			}
+			ev.OccurredAt, err = readTime(r)
 		case "deliver_at":
-			if err = once(1 << 9); err == nil {
-				ev.DeliverAt, err = readTime(r)
-			}
-		default:
-			err = errNotPlain
+			ev.DeliverAt, err = readTime(r)
 		}
 		return err
 	})
 }
 
-func readEntity(r *wire.Reader, e *engine.Entity) error {
-	var seen [2]bool
-	return r.Object(func(key []byte) (err error) {
-		switch k := string(key); {
-		case k == "type" && !seen[0]:
-			seen[0] = true
-			e.Type, err = r.String()
-		case k == "id" && !seen[1]:
-			seen[1] = true
-			e.ID, err = r.String()
-		default:
-			err = errNotPlain
-		}
-		return err
-	})
-}
-
-func readUser(r *wire.Reader, u *engine.User) error {
-	var seen [3]bool
-	return r.Object(func(key []byte) (err error) {
-		switch k := string(key); {
-		case k == "id" && !seen[0]:
-			seen[0] = true
-			u.ID, err = r.String()
-		case k == "name" && !seen[1]:
-			seen[1] = true
-			u.Name, err = r.String()
-		case k == "email" && !seen[2]:
-			seen[2] = true
-			u.Email, err = r.String()
-		default:
-			err = errNotPlain
-		}
-		return err
-	})
-}
-
-func readSource(r *wire.Reader, s *engine.EventSource) error {
-	var seen [2]bool
-	return r.Object(func(key []byte) (err error) {
-		switch k := string(key); {
-		case k == "type" && !seen[0]:
-			seen[0] = true
-			s.Type, err = r.String()
-		case k == "info" && !seen[1]:
-			seen[1] = true
-			s.Info, err = r.Raw()
-		default:
-			err = errNotPlain
-		}
-		return err
-	})
-}
+var (
+	entityMembers = []string{"type", "id"}
+	userMembers   = []string{"id", "name", "email"}
+	sourceMembers = []string{"type", "info"}
+)
 
 // readTime reads a time as encoding/json does: by time.Time's own UnmarshalJSON, null as none.
 func readTime(r *wire.Reader) (*time.Time, error) {
