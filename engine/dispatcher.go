@@ -44,6 +44,11 @@ type DispatcherConfig struct {
 	// whatever the port), across subscriptions and accounts; as many more may wait in memory.
 	// Default 128.
 	MaxPerHost int
+	// MaxQueuedBytes bounds the memory that deliveries waiting in the gate hold (their events'
+	// data and a kilobyte each for the rest), in all; one destination host may hold a quarter of
+	// it and one subscription an eighth. Past that a delivery over a cap goes back to the store, as
+	// when the counts are full. Default 64 MiB.
+	MaxQueuedBytes int64
 	// CapDelay is how much later a delivery that finds no room in the gate (or is behind a
 	// circuit's probe) is due again; it goes back to the store meanwhile, holding no slot, and is
 	// not counted as an attempt.
@@ -85,6 +90,9 @@ func (c DispatcherConfig) WithDefaults() DispatcherConfig {
 	}
 	if c.MaxPerHost <= 0 {
 		c.MaxPerHost = 128
+	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = 64 << 20
 	}
 	if c.CapDelay <= 0 {
 		c.CapDelay = time.Second
@@ -178,17 +186,17 @@ func newDispatcher(cfg DispatcherConfig, store Store, plugins *Plugins, client *
 	}
 }
 
-// reserve takes room in the gate and a free delivery slot, without waiting, for a delivery of sub
-// the ingester is about to hand over.
-func (d *dispatcher) reserve(sub *Subscription) (ok, toldWhenFree bool) {
-	if ok, full := d.gate.reserve(sub); !ok {
+// reserve takes room in the gate and a free delivery slot, without waiting, for w, which the
+// ingester is about to hand over.
+func (d *dispatcher) reserve(w *Work) (ok, toldWhenFree bool) {
+	if ok, full := d.gate.reserve(w); !ok {
 		return false, full
 	}
 	select {
 	case d.slots <- struct{}{}:
 		return true, false
 	default:
-		d.gate.unreserve(sub)
+		d.gate.unreserve(w)
 		return false, false
 	}
 }
@@ -198,7 +206,7 @@ func (d *dispatcher) lease() time.Duration { return d.cfg.Lease }
 // unreserve gives back what reserve took for works.
 func (d *dispatcher) unreserve(works []*Work) {
 	for _, w := range works {
-		d.gate.unreserve(w.Subscription)
+		d.gate.unreserve(w)
 		<-d.slots
 	}
 }

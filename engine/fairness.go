@@ -37,6 +37,11 @@ type Circuit struct {
 // slot; a subscription has at most subRoom in the gate, in flight and queued together, and a
 // host hostDepth caps' worth, and the claim takes no more of a subscription than that leaves
 // room for (see blocked and load).
+//
+// Counts alone would let large events fill the node's memory: 256 waiting deliveries of 1 MiB
+// events are 256 MiB for one subscription. So what waits (queued, or reserved by the ingester) is
+// bounded in bytes too: maxBytes in all, a host a quarter of it and a subscription an eighth, so
+// that no tenant's large events take the room every other tenant's queues need.
 type gate struct {
 	maxPerSub, maxPerHost int
 	threshold             int
@@ -54,11 +59,17 @@ type gate struct {
 	// reservedSub and reservedHost count the deliveries the ingester handed over and the gate
 	// has not admitted yet, so that it hands over no more than fits.
 	reservedSub, reservedHost map[string]int
-	circuits                  map[string]*circuit
+	// waitingSub, waitingHost and waiting are the bytes of the deliveries queued and reserved (see
+	// workBytes), by subscription, by host and in all; maxBytes bounds them.
+	waitingSub, waitingHost map[string]int64
+	waiting, maxBytes       int64
+	circuits                map[string]*circuit
 	// hostOf is the host of each subscription with deliveries in flight, queued or reserved.
 	hostOf map[string]string
-	// saturated are the subscriptions and hosts with more than half their room in the gate (see mark).
+	// saturated are the subscriptions and hosts with more than half their room in the gate, and
+	// saturatedBytes says whether more than half of maxBytes waits (see mark).
 	saturatedSub, saturatedHost map[string]bool
+	saturatedBytes              bool
 	// closed: the dispatcher is stopping; nothing more waits in the gate.
 	closed bool
 }
@@ -78,6 +89,22 @@ const subDepth, hostDepth = 8, 4
 func (g *gate) subRoom() int  { return min(subDepth*g.maxPerSub, g.hostRoom()/2) }
 func (g *gate) hostRoom() int { return hostDepth * g.maxPerHost }
 
+// subBytes and hostBytes are the bytes one subscription and one host may have waiting in the gate.
+func (g *gate) subBytes() int64  { return g.maxBytes / 8 }
+func (g *gate) hostBytes() int64 { return g.maxBytes / 4 }
+
+// workOverhead is what a waiting delivery holds besides its event's data: its Work, Delivery and
+// Event structs and their strings, rounded up.
+const workOverhead = 1 << 10
+
+// workBytes is what w holds in memory while it waits in the gate.
+func workBytes(w *Work) int64 {
+	if w.Event == nil {
+		return workOverhead
+	}
+	return workOverhead + int64(len(w.Event.Data))
+}
+
 type circuit struct {
 	timeouts  int
 	openUntil time.Time // zero: closed
@@ -92,6 +119,7 @@ func newGate(cfg DispatcherConfig) *gate {
 		perSub: map[string]int{}, perHost: map[string]int{},
 		queue: map[string][]*Work{}, turns: map[string][]string{}, queuedHost: map[string]int{},
 		reservedSub: map[string]int{}, reservedHost: map[string]int{},
+		waitingSub: map[string]int64{}, waitingHost: map[string]int64{}, maxBytes: cfg.MaxQueuedBytes,
 		circuits: map[string]*circuit{}, hostOf: map[string]string{},
 		saturatedSub: map[string]bool{}, saturatedHost: map[string]bool{},
 	}
@@ -130,8 +158,9 @@ func (g *gate) admit(w *Work, now time.Time, retry time.Duration, reserved bool)
 	host := destinationHost(sub.URL)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	size := workBytes(w)
 	if reserved {
-		g.unreserveLocked(sub.ID, host)
+		g.unreserveLocked(sub.ID, host, size)
 	}
 	p := &pass{sub: sub.ID, host: host}
 	if c := g.circuits[sub.ID]; c != nil && !c.openUntil.IsZero() {
@@ -147,7 +176,7 @@ func (g *gate) admit(w *Work, now time.Time, retry time.Duration, reserved bool)
 		g.letThrough(p)
 		return admission{pass: p}
 	}
-	if g.closed || p.probe || !g.hasRoom(sub.ID, host) {
+	if g.closed || p.probe || !g.hasRoom(sub.ID, host, size) {
 		return admission{wait: retry}
 	}
 	if len(g.queue[sub.ID]) == 0 {
@@ -155,13 +184,14 @@ func (g *gate) admit(w *Work, now time.Time, retry time.Duration, reserved bool)
 	}
 	g.queue[sub.ID] = append(g.queue[sub.ID], w)
 	g.queuedHost[host]++
+	g.addWaiting(sub.ID, host, size)
 	g.hostOf[sub.ID] = host
 	g.mark(sub.ID, host)
 	return admission{queued: true}
 }
 
-// letThrough counts p's delivery in flight.
-func (g *gate) letThrough(p *pass) {
+// letThrough counts p's delivery in flight. It says what mark says.
+func (g *gate) letThrough(p *pass) (freed bool) {
 	if p.probe {
 		g.circuits[p.sub].probing = true
 	}
@@ -170,51 +200,75 @@ func (g *gate) letThrough(p *pass) {
 		g.perHost[p.host]++
 	}
 	g.hostOf[p.sub] = p.host
-	g.mark(p.sub, p.host)
+	return g.mark(p.sub, p.host)
 }
 
-// reserve makes room for a delivery of sub the ingester is about to hand over, if its caps and
-// queue have room for it and its circuit is closed; admit, or unreserve, ends the reservation.
-// full says there was no room: the subscription or its host is saturated, and its drain will
-// wake the claim (see mark).
-func (g *gate) reserve(sub *Subscription) (ok, full bool) {
+// reserve makes room for w, a delivery the ingester is about to hand over, if its
+// subscription's caps and queue have room for it and its circuit is closed; admit, or unreserve,
+// ends the reservation. full says there was no room: the subscription, its host or the gate is
+// saturated, and its drain will wake the claim (see mark).
+func (g *gate) reserve(w *Work) (ok, full bool) {
+	sub := w.Subscription
 	host := destinationHost(sub.URL)
+	size := workBytes(w)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if c := g.circuits[sub.ID]; g.closed || (c != nil && !c.openUntil.IsZero()) {
 		return false, false
 	}
-	if !g.hasRoom(sub.ID, host) {
+	if !g.hasRoom(sub.ID, host, size) {
 		return false, true
 	}
 	g.reservedSub[sub.ID]++
 	g.reservedHost[host]++
+	g.addWaiting(sub.ID, host, size)
 	g.hostOf[sub.ID] = host
 	g.mark(sub.ID, host)
 	return true, false
 }
 
-// unreserve ends a reservation of a delivery that will not be admitted.
-func (g *gate) unreserve(sub *Subscription) {
-	host := destinationHost(sub.URL)
+// unreserve ends the reservation of w, a delivery that will not be admitted.
+func (g *gate) unreserve(w *Work) {
+	host := destinationHost(w.Subscription.URL)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.unreserveLocked(sub.ID, host)
+	g.unreserveLocked(w.Subscription.ID, host, workBytes(w))
 }
 
-func (g *gate) unreserveLocked(sub, host string) {
+func (g *gate) unreserveLocked(sub, host string, size int64) {
 	if g.reservedSub[sub]--; g.reservedSub[sub] <= 0 {
 		delete(g.reservedSub, sub)
 	}
 	if g.reservedHost[host]--; g.reservedHost[host] <= 0 {
 		delete(g.reservedHost, host)
 	}
+	g.removeWaiting(sub, host, size)
 	g.mark(sub, host)
 }
 
-// hasRoom tells whether one more delivery of sub, to host, fits in the gate.
-func (g *gate) hasRoom(sub, host string) bool {
-	return g.subTotal(sub) < g.subRoom() && (host == "" || g.hostTotal(host) < g.hostRoom())
+// hasRoom tells whether one more delivery of sub, to host, of size bytes, fits in the gate.
+func (g *gate) hasRoom(sub, host string, size int64) bool {
+	if g.subTotal(sub) >= g.subRoom() || g.waitingSub[sub]+size > g.subBytes() || g.waiting+size > g.maxBytes {
+		return false
+	}
+	return host == "" || (g.hostTotal(host) < g.hostRoom() && g.waitingHost[host]+size <= g.hostBytes())
+}
+
+// addWaiting and removeWaiting count the bytes of a delivery that starts or stops waiting.
+func (g *gate) addWaiting(sub, host string, size int64) {
+	g.waitingSub[sub] += size
+	g.waitingHost[host] += size
+	g.waiting += size
+}
+
+func (g *gate) removeWaiting(sub, host string, size int64) {
+	if g.waitingSub[sub] -= size; g.waitingSub[sub] <= 0 {
+		delete(g.waitingSub, sub)
+	}
+	if g.waitingHost[host] -= size; g.waitingHost[host] <= 0 {
+		delete(g.waitingHost, host)
+	}
+	g.waiting -= size
 }
 
 // subTotal and hostTotal count the deliveries in flight, queued and reserved.
@@ -235,7 +289,13 @@ func (g *gate) hostTotal(host string) int {
 // milliseconds whatever it takes. At half rather than at the cap, the queue is refilled while half
 // of it still waits, so the subscription's slots do not stand idle while the claim runs.
 func (g *gate) mark(sub, host string) (freed bool) {
-	if total := g.subTotal(sub); total > g.subRoom()/2 {
+	if g.waiting > g.maxBytes/2 {
+		g.saturatedBytes = true
+	} else if g.saturatedBytes {
+		g.saturatedBytes = false
+		freed = true
+	}
+	if g.subTotal(sub) > g.subRoom()/2 || g.waitingSub[sub] > g.subBytes()/2 {
 		g.saturatedSub[sub] = true
 	} else if g.saturatedSub[sub] {
 		delete(g.saturatedSub, sub)
@@ -247,7 +307,7 @@ func (g *gate) mark(sub, host string) (freed bool) {
 	if host == "" {
 		return freed
 	}
-	if g.hostTotal(host) > g.hostRoom()/2 {
+	if g.hostTotal(host) > g.hostRoom()/2 || g.waitingHost[host] > g.hostBytes()/2 {
 		g.saturatedHost[host] = true
 	} else if g.saturatedHost[host] {
 		delete(g.saturatedHost, host)
@@ -258,7 +318,9 @@ func (g *gate) mark(sub, host string) (freed bool) {
 
 // blocked lists the subscriptions that admit would not let through now, or soon: saturated (more
 // than half their room in the gate), with an open circuit or a probe out, or sending to a
-// saturated host. The claim skips them, so their backlogs are not claimed only to be given back.
+// saturated host; and, while more than half the gate's bytes wait, those at a cap, whose next
+// delivery would have to wait too. The claim skips them, so their backlogs are not claimed only to
+// be given back.
 func (g *gate) blocked(now time.Time) []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -279,7 +341,8 @@ func (g *gate) blocked(now time.Time) []string {
 		}
 	}
 	for id, host := range g.hostOf {
-		if g.saturatedHost[host] {
+		atCap := g.perSub[id] >= g.maxPerSub || (host != "" && g.perHost[host] >= g.maxPerHost)
+		if g.saturatedHost[host] || (g.saturatedBytes && atCap) {
 			add(id)
 		}
 	}
@@ -327,15 +390,19 @@ func (g *gate) dropQueueLocked(sub string) []*Work {
 	if g.queuedHost[host] -= len(q); g.queuedHost[host] <= 0 {
 		delete(g.queuedHost, host)
 	}
+	for _, w := range q {
+		g.removeWaiting(sub, host, workBytes(w))
+	}
 	g.mark(sub, host)
 	return q
 }
 
 // next takes the delivery to send in a slot p's end freed on p's host: the oldest of the first
-// subscription, in turn, whose cap has room. It returns nil when none may go.
-func (g *gate) next(host string) (*Work, *pass) {
+// subscription, in turn, whose cap has room. It returns nil when none may go. freed: its bytes
+// leaving the queue ended a saturation (see mark).
+func (g *gate) next(host string) (_ *Work, _ *pass, freed bool) {
 	if g.closed || (host != "" && g.perHost[host] >= g.maxPerHost) {
-		return nil, nil
+		return nil, nil, false
 	}
 	turns := g.turns[host]
 	for i, id := range turns {
@@ -364,11 +431,11 @@ func (g *gate) next(host string) (*Work, *pass) {
 		if g.queuedHost[host]--; g.queuedHost[host] <= 0 {
 			delete(g.queuedHost, host)
 		}
+		g.removeWaiting(id, host, workBytes(w))
 		p := &pass{sub: id, host: host}
-		g.letThrough(p)
-		return w, p
+		return w, p, g.letThrough(p)
 	}
-	return nil, nil
+	return nil, nil, false
 }
 
 // ending is what the end of a pass leads to.
@@ -431,8 +498,11 @@ func (g *gate) done(p *pass, now time.Time, answered, timedOut bool) ending {
 	if g.mark(p.sub, p.host) {
 		e.freed = true
 	}
-	// Letting a queued delivery through moves it within the gate: no total changes.
-	e.next, e.nextPass = g.next(p.host)
+	// Letting a queued delivery through moves it within the gate: no count changes, but the
+	// bytes waiting do.
+	var nextFreed bool
+	e.next, e.nextPass, nextFreed = g.next(p.host)
+	e.freed = e.freed || nextFreed
 	return e
 }
 

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,7 +57,13 @@ func newGateProbe(t *testing.T, perSub, perHost int) *gateProbe {
 // "back" (to the store).
 func (gp *gateProbe) admit(sub *Subscription, id, want string) admission {
 	gp.t.Helper()
-	got := gp.g.admit(&Work{Subscription: sub, Delivery: &Delivery{ID: id}}, gp.now, time.Second, false)
+	return gp.admitWork(&Work{Subscription: sub, Delivery: &Delivery{ID: id}}, want)
+}
+
+func (gp *gateProbe) admitWork(w *Work, want string) admission {
+	gp.t.Helper()
+	id := w.Delivery.ID
+	got := gp.g.admit(w, gp.now, time.Second, false)
 	outcome := "back"
 	switch {
 	case got.pass != nil:
@@ -87,8 +95,9 @@ func (gp *gateProbe) done(p *pass, answered, timedOut bool, want string) ending 
 func (gp *gateProbe) empty() {
 	g := gp.g
 	if len(g.perSub)+len(g.perHost)+len(g.queue)+len(g.turns)+len(g.queuedHost)+len(g.reservedSub)+len(g.reservedHost)+
-		len(g.hostOf)+len(g.saturatedSub)+len(g.saturatedHost) != 0 {
-		gp.t.Errorf("counts left after every pass ended: %v %v %v %v %v %v", g.perSub, g.perHost, g.queue, g.turns, g.queuedHost, g.hostOf)
+		len(g.hostOf)+len(g.saturatedSub)+len(g.saturatedHost)+len(g.waitingSub)+len(g.waitingHost) != 0 || g.waiting != 0 || g.saturatedBytes {
+		gp.t.Errorf("counts left after every pass ended: %v %v %v %v %v %v; bytes %v %v %d", g.perSub, g.perHost, g.queue, g.turns, g.queuedHost, g.hostOf,
+			g.waitingSub, g.waitingHost, g.waiting)
 	}
 }
 
@@ -240,16 +249,17 @@ func TestGateReservesAndCloses(t *testing.T) {
 	gp := newGateProbe(t, 2, 100)
 	g := gp.g
 	a := &Subscription{ID: "a", URL: "http://hooks.example/a"}
-	g.reserve(a)
-	g.unreserve(a)
+	aw := &Work{Subscription: a}
+	g.reserve(aw)
+	g.unreserve(aw)
 	gp.empty()
 	room := subDepth * 2
 	for i := range room {
-		if ok, _ := g.reserve(a); !ok {
+		if ok, _ := g.reserve(aw); !ok {
 			t.Fatalf("reservation %d refused under %d times the cap", i+1, subDepth)
 		}
 	}
-	if ok, full := g.reserve(a); ok || !full {
+	if ok, full := g.reserve(aw); ok || !full {
 		t.Fatalf("reservation %d for a cap of 2: %v, full %v; want refused as full", room+1, ok, full)
 	}
 	if got := g.load()["a"]; got != room {
@@ -273,9 +283,93 @@ func TestGateReservesAndCloses(t *testing.T) {
 	if got := g.admit(&Work{Subscription: a, Delivery: &Delivery{ID: "late"}}, gp.now, time.Second, false); got.queued || got.pass != nil {
 		t.Errorf("a closed gate took %+v, want it sent back", got)
 	}
-	if ok, full := g.reserve(a); ok || full {
+	if ok, full := g.reserve(aw); ok || full {
 		t.Errorf("a closed gate: reserved %v, full %v; want refused, not as full (its drain wakes nobody)", ok, full)
 	}
+}
+
+// TestGateBoundsWaitingBytes: what waits in the gate is bounded in bytes as well as counts, a
+// subscription to an eighth of MaxQueuedBytes, a host to a quarter and the gate to all of it; past
+// a bound a delivery goes back to the store (a reservation is refused as full), and the claim
+// skips whoever holds more than half of theirs, and while more than half the gate's bytes wait,
+// every subscription at a cap. Draining gives every byte back.
+func TestGateBoundsWaitingBytes(t *testing.T) {
+	cfg := DispatcherConfig{MaxPerSubscription: 1, MaxPerHost: 100, MaxQueuedBytes: 64 << 10}
+	gp := &gateProbe{t: t, g: newGate(cfg.WithDefaults()), now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	g := gp.g
+	data := json.RawMessage(strings.Repeat("x", 4<<10-workOverhead)) // 4 KiB in the gate each
+	sub := func(host, id string) *Subscription { return &Subscription{ID: id, URL: "https://" + host + "/" + id} }
+	work := func(s *Subscription, n int) *Work {
+		return &Work{Subscription: s, Delivery: &Delivery{ID: fmt.Sprint(s.ID, n)}, Event: &Event{Data: data}}
+	}
+	var passes []*pass
+	admit := func(s *Subscription, n int, want string) {
+		t.Helper()
+		if a := gp.admitWork(work(s, n), want); a.pass != nil {
+			passes = append(passes, a.pass)
+		}
+	}
+	blocked := func() []string { return sorted(g.blocked(gp.now)) }
+
+	a, b, c := sub("one.example", "a"), sub("one.example", "b"), sub("one.example", "c")
+	admit(a, 1, "go")
+	admit(a, 2, "wait")
+	admit(a, 3, "wait")
+	admit(a, 4, "back") // a holds 8 KiB waiting: an eighth of 64
+	if got := blocked(); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("blocked with a's bytes at its bound: %v, want [a]", got)
+	}
+	admit(b, 1, "go")
+	admit(b, 2, "wait")
+	admit(b, 3, "wait")
+	admit(c, 1, "go")
+	admit(c, 2, "back") // one.example holds 16 KiB waiting: a quarter, though c holds none
+	if got := blocked(); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("blocked with one.example's bytes at its bound: %v, want [a b c]", got)
+	}
+	for _, host := range []string{"two.example", "three.example", "four.example"} {
+		for _, id := range []string{"x", "y"} {
+			s := sub(host, host[:2]+id)
+			admit(s, 1, "go")
+			admit(s, 2, "wait")
+			admit(s, 3, "wait")
+		}
+	}
+	v := sub("five.example", "v")
+	admit(v, 1, "go")
+	admit(v, 2, "back") // the gate holds 64 KiB waiting, though v and five.example hold none
+	if g.waiting != 64<<10 {
+		t.Fatalf("the gate counts %d bytes waiting, want %d", g.waiting, 64<<10)
+	}
+	if got := blocked(); !slices.Contains(got, "v") {
+		t.Fatalf("blocked with more than half the gate's bytes waiting: %v, want v (at its cap) in it", got)
+	}
+	r := work(sub("six.example", "r"), 1)
+	if ok, full := g.reserve(r); ok || !full {
+		t.Fatalf("a reservation with the gate's bytes at their bound: %v, full %v; want refused as full", ok, full)
+	}
+
+	freed := false
+	for len(passes) > 0 {
+		p := passes[0]
+		passes = passes[1:]
+		e := g.done(p, gp.now, true, false)
+		freed = freed || e.freed
+		if e.nextPass != nil {
+			passes = append(passes, e.nextPass)
+		}
+	}
+	if !freed {
+		t.Error("draining the gate never told the claim that room was freed")
+	}
+	if got := blocked(); len(got) != 0 {
+		t.Errorf("blocked after the drain: %v", got)
+	}
+	if ok, _ := g.reserve(r); !ok || g.waiting != 4<<10 {
+		t.Fatalf("a reservation in an empty gate: %v, %d bytes waiting; want taken, 4 KiB", ok, g.waiting)
+	}
+	g.unreserve(r)
+	gp.empty()
 }
 
 func sorted(s []string) []string { slices.Sort(s); return s }

@@ -34,10 +34,10 @@ type ingester struct {
 
 // handoff is what the ingester needs of the dispatcher.
 type handoff interface {
-	// reserve takes room for a delivery of sub without waiting; unreserve gives back what was
-	// reserved for works. A refusal says whether the room will be told free by notify (the
-	// subscription's or its host's queue is full): the claim would not take that delivery now.
-	reserve(sub *Subscription) (ok, toldWhenFree bool)
+	// reserve takes room for w without waiting; unreserve gives back what was reserved for
+	// works. A refusal says whether the room will be told free by notify (the subscription's or
+	// its host's queue is full): the claim would not take that delivery now.
+	reserve(w *Work) (ok, toldWhenFree bool)
 	unreserve(works []*Work)
 	// lease is how long handed-over work stays leased.
 	lease() time.Duration
@@ -152,12 +152,13 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 				if sub == nil || sub.PausedAt != nil {
 					continue
 				}
-				if ok, toldWhenFree := g.handoff.reserve(sub); !ok {
+				w := &Work{Delivery: d, Event: ev, Subscription: sub}
+				if ok, toldWhenFree := g.handoff.reserve(w); !ok {
 					wake = wake || !toldWhenFree
 					continue
 				}
 				d.State, d.LeaseUntil, d.LeaseOwner = DeliveryInFlight, &lease, g.owner
-				handed = append(handed, &Work{Delivery: d, Event: ev, Subscription: sub})
+				handed = append(handed, w)
 			}
 			return deliveries
 		}

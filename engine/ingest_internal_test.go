@@ -42,7 +42,7 @@ type slotsHandoff struct {
 	notified   int
 }
 
-func (h *slotsHandoff) reserve(*Subscription) (ok, toldWhenFree bool) {
+func (h *slotsHandoff) reserve(*Work) (ok, toldWhenFree bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.free == 0 {

@@ -48,6 +48,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Dispatcher.Concurrency, "concurrency", cfg.Dispatcher.Concurrency, "deliveries in flight at once")
 	fs.IntVar(&cfg.Dispatcher.MaxPerSubscription, "max-per-subscription", cfg.Dispatcher.MaxPerSubscription, "deliveries of one subscription in flight at once; more wait in the store")
 	fs.IntVar(&cfg.Dispatcher.MaxPerHost, "max-per-host", cfg.Dispatcher.MaxPerHost, "deliveries to one destination host (any port) in flight at once; more wait in the store")
+	fs.Int64Var(&cfg.Dispatcher.MaxQueuedBytes, "max-queued-bytes", cfg.Dispatcher.MaxQueuedBytes, "memory the deliveries waiting over a cap may hold, in bytes, in all; a host a quarter of it, a subscription an eighth; more wait in the store")
 	fs.IntVar(&cfg.Dispatcher.BreakerThreshold, "breaker-threshold", cfg.Dispatcher.BreakerThreshold, "attempts in a row timing out that open a subscription's circuit")
 	fs.DurationVar(&cfg.Dispatcher.BreakerCooldown, "breaker-cooldown", cfg.Dispatcher.BreakerCooldown, "how long an open circuit holds deliveries back before a probe; doubled by each failed probe")
 	fs.DurationVar(&cfg.Dispatcher.BreakerMaxCooldown, "breaker-max-cooldown", cfg.Dispatcher.BreakerMaxCooldown, "the longest an open circuit holds deliveries back")
