@@ -295,6 +295,23 @@ func TestHotReadsAreNotPreparedAgain(t *testing.T) {
 	}
 }
 
+// TestSQLiteCountsNoMemory: SQLite's process-wide memory count, which takes a mutex on every
+// allocation, is off before the first connection opens, and stays off while a store works.
+func TestSQLiteCountsNoMemory(t *testing.T) {
+	if sqlite.MemstatusOff != 0 {
+		t.Fatalf("sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) = %d, want 0 (SQLITE_OK): SQLite had started before it", sqlite.MemstatusOff)
+	}
+	s := open(t, filepath.Join(t.TempDir(), "x.db"), sqlite.Options{})
+	defer s.Close()
+	now := time.Now().UTC()
+	if err := s.CreateAccount(context.Background(), &engine.Account{ID: engine.NewID("acc"), Name: "A", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if used := sqlite.MemoryCounted(); used != 0 {
+		t.Errorf("SQLite counts %d bytes held by an open store: its memory count is on", used)
+	}
+}
+
 func TestPurgeInBatches(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
