@@ -35,8 +35,8 @@ type ingester struct {
 // handoff is what the ingester needs of the dispatcher.
 type handoff interface {
 	// reserve takes room for w without waiting; unreserve gives back what was reserved for
-	// works. A refusal says whether the room will be told free by notify (the subscription's or
-	// its host's queue is full): the claim would not take that delivery now.
+	// works. A refusal says whether the room will be told free by notify (the subscription's, its
+	// host's or the node's room in the gate is full): the claim would not take that delivery now.
 	reserve(w *Work) (ok, toldWhenFree bool)
 	unreserve(works []*Work)
 	// lease is how long handed-over work stays leased.
