@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/switchyard/switchyard/cmd/switchyard/node/nodetest"
@@ -35,7 +36,9 @@ func TestConsolePluginsAndGrants(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(upload+` input[name=name]`), "versioned"),
 		chromedp.SetUploadFiles(chromedp.CSS(upload+` input[type=file]`), []string{wasm}),
 		chromedp.Click(chromedp.CSS(upload+` button[type=submit]`)))
-	b.waitText(op, `#status`, "Uploaded versioned.")
+	// The upload answers once the sandbox has compiled the module: under the race detector, beside
+	// the package's other tests on two cores, that took more than the 20 s a page step gets.
+	b.waitTextWithin(op, `#status`, "Uploaded versioned.", 2*time.Minute)
 	if row := b.text(op, `tr[data-plugin="versioned"]`); !strings.Contains(row, "sandboxed") || !strings.Contains(row, "1.0.0") {
 		t.Errorf("the plugins table lists the upload as %q, want version 1.0.0, sandboxed", row)
 	}

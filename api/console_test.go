@@ -180,7 +180,13 @@ func (b *browser) get(ctx context.Context, a chromedp.Action[string]) string {
 // waitText waits until the element matching sel says want.
 func (b *browser) waitText(ctx context.Context, sel, want string) {
 	b.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	b.waitTextWithin(ctx, sel, want, 20*time.Second)
+}
+
+// waitTextWithin is waitText for a step that takes longer than a page's own work.
+func (b *browser) waitTextWithin(ctx context.Context, sel, want string, d time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		b.run(ctx, chromedp.WaitReady(chromedp.CSS(sel)))
 		s := b.get(ctx, chromedp.TextContent(chromedp.CSS(sel)))
