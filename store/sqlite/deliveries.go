@@ -223,7 +223,9 @@ var nextDueSQL = `SELECT next_attempt_at FROM deliveries d
 // among.
 const claimWindow = 4
 
-const claimOneSQL = `UPDATE deliveries SET state = 'in_flight', lease_until = ?, lease_owner = ?, updated_at = ? WHERE id = ?`
+// claimLeaseSQL leases the claimed deliveries with one statement (per InChunks' chunk), not one
+// per delivery: each statement is a trip through database/sql and the driver into SQLite.
+const claimLeaseSQL = `UPDATE deliveries SET state = 'in_flight', lease_until = ?, lease_owner = ?, updated_at = ? WHERE id IN (?)`
 
 // ClaimDue leases the due deliveries in one write transaction, then reads what shaping needs
 // (events, subscriptions, apps, accounts: one IN query each) from the reader pool, so the writer is
@@ -270,12 +272,19 @@ func (s *Store) ClaimDue(ctx context.Context, p engine.ClaimParams) ([]*engine.W
 			order[id] = i
 		}
 		slices.SortFunc(rows, func(a, b sqlrow.Delivery) int { return order[a.ID] - order[b.ID] })
-		upd := stmt(tx, claimOneSQL)
 		lease, now := ToMS(p.LeaseUntil), ToMS(p.Now)
-		for i := range rows {
-			if _, err := upd.ExecContext(ctx, lease, p.Owner, now, rows[i].ID); err != nil {
+		err = InChunks(ids, func(chunk []string) error {
+			q, args, err := sqlx.In(claimLeaseSQL, lease, p.Owner, now, chunk)
+			if err != nil {
 				return err
 			}
+			_, err = tx.ExecContext(ctx, q, args...)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for i := range rows {
 			rows[i].State, rows[i].LeaseUntil, rows[i].LeaseOwner, rows[i].UpdatedAt = "in_flight", sql.NullInt64{Int64: lease, Valid: true}, p.Owner, now
 		}
 		return nil

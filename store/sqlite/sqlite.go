@@ -311,34 +311,8 @@ func ToNullMS(t *time.Time) sql.NullInt64 { return sqlrow.ToNullMS(t) }
 // FromNullMS reads an optional time.
 func FromNullMS(v sql.NullInt64) *time.Time { return sqlrow.FromNullMS(v) }
 
-// padIDs returns ids padded to a power of two by repeating the last, so that IN lists of many
-// sizes share a few statement texts, and the prepared statements with them.
-func padIDs(ids []string) []string {
-	n := 1
-	for n < len(ids) {
-		n <<= 1
-	}
-	for len(ids) < n {
-		ids = append(ids, ids[len(ids)-1])
-	}
-	return ids
-}
-
-// maxIn bounds the IDs bound to one statement.
-const maxIn = 512
-
-// InChunks calls fn with the ids in chunks of at most maxIn, each padded by padIDs.
-func InChunks(ids []string, fn func(chunk []string) error) error {
-	for len(ids) > 0 {
-		n := min(len(ids), maxIn)
-		chunk := padIDs(slices.Clone(ids[:n]))
-		if err := fn(chunk); err != nil {
-			return err
-		}
-		ids = ids[n:]
-	}
-	return nil
-}
+// InChunks calls fn with the ids in chunks, each padded to a power of two (sqlrow.InChunks).
+func InChunks(ids []string, fn func(chunk []string) error) error { return sqlrow.InChunks(ids, fn) }
 
 // selectIn runs query, whose one (?) takes ids, on q and appends the rows to dest, in chunks.
 // The rows are scanned straight into dest, made room for first: sqlx appends, and growing the

@@ -292,6 +292,28 @@ func testCompleteAfterEnd(t *testing.T, open func(t *testing.T) engine.Store) {
 	}
 }
 
+// testCompleteEndThenLateInOneCall: one call whose first outcome ends a delivery and whose second
+// is a late one of the same delivery counts the second on the ended delivery without moving it, as
+// two calls would (the stores read a call's deliveries once, then count its outcomes in order).
+func testCompleteEndThenLateInOneCall(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	sub := h.sub(app, acc)
+	d := h.deliver(sub, base)
+	end := outcome(d, at(time.Second), engine.DeliverySucceeded)
+	late := outcome(d, at(2*time.Second), engine.DeliveryPending)
+	late.NextAttemptAt = at(time.Hour)
+	h.complete(end, late)
+	got := h.delivery(d.ID)
+	if got.State != engine.DeliverySucceeded || got.Attempts != 2 {
+		t.Errorf("delivery: %s, %d attempts; want succeeded, 2", got.State, got.Attempts)
+	}
+	wantTime(t, "NextAttemptAt", got.NextAttemptAt, d.NextAttemptAt)
+	if end.Attempt.Number != 1 || late.Attempt.Number != 2 || len(h.attempts(d.ID)) != 2 {
+		t.Errorf("attempts numbered %d and %d, %d stored; want 1, 2, 2", end.Attempt.Number, late.Attempt.Number, len(h.attempts(d.ID)))
+	}
+}
+
 func testCompleteSkipsMissing(t *testing.T, open func(t *testing.T) engine.Store) {
 	h := setup(t, open)
 	app, acc := h.app(), h.account()

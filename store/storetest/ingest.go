@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -190,6 +191,53 @@ func testIngestIdempotency(t *testing.T, open func(t *testing.T) engine.Store) {
 	// The first event is what the key keeps.
 	if got, err := h.s.GetEvent(h.ctx, first.ID); err != nil || got.IdempotencyKey != "k1" {
 		t.Errorf("first event: %+v, %v", got, err)
+	}
+}
+
+// testIngestManyEvents stores a call of more events than one statement carries (the stores insert
+// many rows to a statement, in chunks), with duplicates in several chunks, and checks each event's
+// result and deliveries by position.
+func testIngestManyEvents(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app, acc := h.app(), h.account()
+	h.sub(app, acc)
+	h.sub(app, acc)
+	key := func(k string) func(*engine.Event) { return func(ev *engine.Event) { ev.IdempotencyKey = k } }
+	stored := newEvent(acc, key("stored"))
+	h.ingest(routeAll(base), stored)
+
+	const n = 77 // more than two statements of 32 rows
+	events := make([]*engine.Event, n)
+	for i := range events {
+		events[i] = newEvent(acc, key(fmt.Sprintf("k%d", i)))
+	}
+	dupOf := map[int]*engine.Event{}
+	for _, c := range []struct{ at, of int }{{40, -1}, {70, 3}, {76, 75}, {5, -1}} {
+		if c.of < 0 {
+			events[c.at].IdempotencyKey = stored.IdempotencyKey
+			dupOf[c.at] = stored
+		} else {
+			events[c.at].IdempotencyKey = events[c.of].IdempotencyKey
+			dupOf[c.at] = events[c.of]
+		}
+	}
+	events[20].IdempotencyKey = "" // no key: never a duplicate
+	res := h.ingest(routeAll(base), events...)
+	if len(res) != n {
+		t.Fatalf("%d results for %d events", len(res), n)
+	}
+	for i, ev := range events {
+		want := engine.IngestResult{EventID: ev.ID, Deliveries: 2}
+		if first, ok := dupOf[i]; ok {
+			want = engine.IngestResult{EventID: first.ID, Duplicate: true}
+		}
+		if res[i] != want {
+			t.Errorf("result %d = %+v; want %+v", i, res[i], want)
+		}
+		ds, err := h.s.ListDeliveries(h.ctx, engine.DeliveryFilter{EventID: ev.ID})
+		if err != nil || len(ds) != want.Deliveries {
+			t.Errorf("event %d: %d deliveries, %v; want %d", i, len(ds), err, want.Deliveries)
+		}
 	}
 }
 

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"IngestRoutingByEntity", testIngestRoutingByEntity},
 		{"IngestEventRoundTrip", testIngestEventRoundTrip},
 		{"IngestIdempotency", testIngestIdempotency},
+		{"IngestManyEvents", testIngestManyEvents},
 		{"IngestDeliverAt", testIngestDeliverAt},
 		{"IngestAtomic", testIngestAtomic},
 
@@ -54,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"CompleteTransitions", testCompleteTransitions},
 		{"CompleteAttempts", testCompleteAttempts},
 		{"CompleteAfterEnd", testCompleteAfterEnd},
+		{"CompleteEndThenLateInOneCall", testCompleteEndThenLateInOneCall},
 		{"CompleteSkipsMissing", testCompleteSkipsMissing},
 		{"CompleteHealth", testCompleteHealth},
 		{"CompleteSkipped", testCompleteSkipped},

@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -487,4 +488,33 @@ func (r *AccountUser) Engine() (*engine.AccountUser, error) {
 		u.Permissions = []string{}
 	}
 	return u, nil
+}
+
+// padIDs returns ids padded to a power of two by repeating the last, so that IN lists of many
+// sizes share a few statement texts, and the prepared statements with them.
+func padIDs(ids []string) []string {
+	n := 1
+	for n < len(ids) {
+		n <<= 1
+	}
+	for len(ids) < n {
+		ids = append(ids, ids[len(ids)-1])
+	}
+	return ids
+}
+
+// maxIn bounds the IDs bound to one statement.
+const maxIn = 512
+
+// InChunks calls fn with the ids in chunks of at most maxIn, each padded by padIDs.
+func InChunks(ids []string, fn func(chunk []string) error) error {
+	for len(ids) > 0 {
+		n := min(len(ids), maxIn)
+		chunk := padIDs(slices.Clone(ids[:n]))
+		if err := fn(chunk); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }

@@ -198,11 +198,8 @@ func (s *Store) ReplaySubscription(ctx context.Context, p engine.ReplayParams) (
 		if err := AssignSequences(ctx, tx, s.c.Rebind, ordered); err != nil {
 			return err
 		}
-		ins := s.stmt(tx, sqlrow.InsertDeliverySQL)
-		for _, d := range deliveries {
-			if _, err := ins.ExecContext(ctx, s.c.Rows.DeliveryArgs(d)...); err != nil {
-				return fmt.Errorf("delivery %q of event %q: %w", d.ID, d.EventID, err)
-			}
+		if err := s.insertDeliveries(ctx, tx, deliveries); err != nil {
+			return err
 		}
 		n = len(events)
 		return nil

@@ -13,12 +13,11 @@ import (
 )
 
 const (
-	// insertEventSQL stores an event unless its account already has one with its idempotency key;
-	// then it changes nothing, and findEventSQL finds that one. Both run in the ingest transaction,
-	// so they see the events stored earlier in the same call.
-	insertEventSQL = `INSERT INTO events (` + sqlrow.EventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`
-	findEventSQL = `SELECT id FROM events WHERE account_id = ? AND idempotency_key = ?`
+	// Store.insertEvents stores each event unless its account already has one with its idempotency
+	// key; then it changes nothing, and findEventSQL finds that one. Both run in the ingest
+	// transaction, so they see the events stored earlier in the same call.
+	insertEventsTail = `ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`
+	findEventSQL     = `SELECT id FROM events WHERE account_id = ? AND idempotency_key = ?`
 	// Routing reads an account's active subscriptions in two parts: those for any entity, once
 	// per account and call, and those limited to the event's entity, once per entity and call.
 	// Reading every subscription of an account for each call cost 105 ms with 10,000
@@ -40,21 +39,21 @@ const (
 		WHERE account_id = ? AND entity_key > '' AND state = 'active')`
 )
 
-// ingestStmts are the statements Ingest runs for each event.
+// ingestStmts are the statements Ingest runs for each account and entity it routes for.
 type ingestStmts struct {
-	insertEvent, findEvent, wideSubs, entitySubs, hasEntitySubs, insertDelivery Stmt
+	findEvent, wideSubs, entitySubs, hasEntitySubs Stmt
 }
 
 func (s *Store) newIngestStmts(tx *sqlx.Tx) *ingestStmts {
 	return &ingestStmts{
-		insertEvent: s.stmt(tx, insertEventSQL), findEvent: s.stmt(tx, findEventSQL),
-		wideSubs: s.stmt(tx, WideSubscriptionsSQL), entitySubs: s.stmt(tx, EntitySubscriptionsSQL),
-		hasEntitySubs:  s.stmt(tx, HasEntitySubscriptionsSQL),
-		insertDelivery: s.stmt(tx, sqlrow.InsertDeliverySQL),
+		findEvent: s.stmt(tx, findEventSQL),
+		wideSubs:  s.stmt(tx, WideSubscriptionsSQL), entitySubs: s.stmt(tx, EntitySubscriptionsSQL),
+		hasEntitySubs: s.stmt(tx, HasEntitySubscriptionsSQL),
 	}
 }
 
-// Ingest stores the events and the deliveries p.Route picks for them, in one transaction. Each
+// Ingest stores the events and the deliveries p.Route picks for them, in one transaction: first
+// the events, many to a statement, then the deliveries of those stored, many to a statement. Each
 // account's subscriptions for any entity are read once per call, and those for one entity once per
 // entity and call.
 func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.IngestResult, error) {
@@ -64,26 +63,50 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 	results := make([]engine.IngestResult, len(p.Events))
 	err := s.c.Write(ctx, func(tx *sqlx.Tx) error {
 		st := s.newIngestStmts(tx)
-		r := subscriptionReader{st: st, wide: map[string][]*engine.Subscription{}, keyed: map[entityRef][]*engine.Subscription{}, hasKeyed: map[string]bool{}}
-		var ordered []*engine.Delivery
+		rows := make([][]any, len(p.Events))
 		for i, ev := range p.Events {
 			args, err := sqlrow.EventArgs(ev)
 			if err != nil {
 				return fmt.Errorf("event %q: %w", ev.ID, err)
 			}
-			res, err := st.insertEvent.ExecContext(ctx, args...)
-			if err != nil {
-				return fmt.Errorf("event %q: %w", ev.ID, err)
+			rows[i] = args
+			results[i] = engine.IngestResult{EventID: ev.ID}
+		}
+		err := s.insertEvents.exec(ctx, tx, rows, func(lo, hi int, stored int64) error {
+			if int(stored) == hi-lo {
+				return nil
 			}
-			if n, err := res.RowsAffected(); err != nil {
-				return fmt.Errorf("event %q: %w", ev.ID, err)
-			} else if n == 0 {
-				// Not stored: the idempotency key is taken.
+			// Some were passed over: their idempotency key is taken, by an event stored before
+			// or earlier in this call.
+			passed := 0
+			for i := lo; i < hi; i++ {
+				ev := p.Events[i]
+				if ev.IdempotencyKey == "" {
+					continue
+				}
 				var first string
 				if err := st.findEvent.QueryRowxContext(ctx, ev.AccountID, ev.IdempotencyKey).Scan(&first); err != nil {
 					return fmt.Errorf("event %q: find by idempotency key: %w", ev.ID, err)
 				}
-				results[i] = engine.IngestResult{EventID: first, Duplicate: true}
+				if first != ev.ID {
+					results[i] = engine.IngestResult{EventID: first, Duplicate: true}
+					passed++
+				}
+			}
+			if passed != hi-lo-int(stored) {
+				return fmt.Errorf("events %q..%q: %d stored of %d, but %d found under another's idempotency key",
+					p.Events[lo].ID, p.Events[hi-1].ID, stored, hi-lo, passed)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("events %q..%q: %w", p.Events[0].ID, p.Events[len(p.Events)-1].ID, err)
+		}
+
+		r := subscriptionReader{st: st, wide: map[string][]*engine.Subscription{}, keyed: map[entityRef][]*engine.Subscription{}, hasKeyed: map[string]bool{}}
+		var all, ordered []*engine.Delivery
+		for i, ev := range p.Events {
+			if results[i].Duplicate {
 				continue
 			}
 			subs, err := r.offered(ctx, ev)
@@ -99,34 +122,38 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 					d.EventID = ev.ID
 				}
 				if d.OrderingKey != "" {
-					// Numbered, then stored, once every event of the call is routed: the queues'
-					// counters are then locked in one order, the same in every transaction.
 					ordered = append(ordered, d)
-					continue
-				}
-				if _, err := st.insertDelivery.ExecContext(ctx, s.c.Rows.DeliveryArgs(d)...); err != nil {
-					return fmt.Errorf("event %q: delivery %q: %w", ev.ID, d.ID, err)
 				}
 			}
-			results[i] = engine.IngestResult{EventID: ev.ID, Deliveries: len(deliveries)}
+			all = append(all, deliveries...)
+			results[i].Deliveries = len(deliveries)
 		}
-		if len(ordered) == 0 {
-			return nil
-		}
+		// Numbered once every event of the call is routed: the queues' counters are then locked
+		// in one order, the same in every transaction.
 		if err := AssignSequences(ctx, tx, s.c.Rebind, ordered); err != nil {
 			return err
 		}
-		for _, d := range ordered {
-			if _, err := st.insertDelivery.ExecContext(ctx, s.c.Rows.DeliveryArgs(d)...); err != nil {
-				return fmt.Errorf("event %q: delivery %q: %w", d.EventID, d.ID, err)
-			}
-		}
-		return nil
+		return s.insertDeliveries(ctx, tx, all)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingest %d events: %w", len(p.Events), s.c.MapError(err))
 	}
 	return results, nil
+}
+
+// insertDeliveries stores ds, many to a statement.
+func (s *Store) insertDeliveries(ctx context.Context, tx *sqlx.Tx, ds []*engine.Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	rows := make([][]any, len(ds))
+	for i, d := range ds {
+		rows[i] = s.c.Rows.DeliveryArgs(d)
+	}
+	if err := s.insertDeliveryRows.exec(ctx, tx, rows, nil); err != nil {
+		return fmt.Errorf("deliveries %q..%q: %w", ds[0].ID, ds[len(ds)-1].ID, err)
+	}
+	return nil
 }
 
 type entityRef struct{ account, entity string }

@@ -41,8 +41,8 @@ type Config struct {
 // Store runs the statements both drivers share.
 type Store struct {
 	c Config
-	// completeReadSQL is Complete's read, locking and rebound once, not on every call.
-	completeReadSQL string
+	// Ingest's and Complete's inserts, many rows to a statement.
+	insertEvents, insertDeliveryRows, insertAttempts *multiRowInsert
 }
 
 // New returns a Store on c.
@@ -51,7 +51,9 @@ func New(c Config) *Store {
 		c.WriteRelaxed = c.Write
 	}
 	s := &Store{c: c}
-	s.completeReadSQL = s.q(completeReadSQL + c.ForUpdate)
+	s.insertEvents = newMultiRowInsert(c.Rebind, "events", sqlrow.EventCols, insertEventsTail)
+	s.insertDeliveryRows = newMultiRowInsert(c.Rebind, "deliveries", sqlrow.DeliveryCols, "")
+	s.insertAttempts = newMultiRowInsert(c.Rebind, "attempts", sqlrow.AttemptCols, "")
 	return s
 }
 
