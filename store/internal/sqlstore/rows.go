@@ -8,38 +8,43 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// maxRowsPerInsert bounds the rows one multiRowInsert statement carries: 32 deliveries are 512
+// maxRowsPerStatement bounds the rows one multiRow statement carries: 32 deliveries are 512
 // parameters, well under SQLite's 32,766 and PostgreSQL's 65,535.
-const maxRowsPerInsert = 32
+const maxRowsPerStatement = 32
 
-// multiRowInsert stores many rows of one table with a few statements, each carrying a power of two
-// of rows (up to maxRowsPerInsert), so a node uses six texts per table and SQLite's and pgx's
-// statement caches keep them all prepared. One statement per row cost a trip through database/sql,
-// the driver and sqlite3_step for each: an ingest of 20 events, one delivery each, ran 40 statements
-// where it now runs 4 (PostgreSQL: 40 round trips where it now makes 4).
-type multiRowInsert struct {
+// multiRow writes many rows with a few statements, each carrying a power of two of rows in a
+// VALUES list (up to maxRowsPerStatement), so a node uses six texts per statement and SQLite's and
+// pgx's statement caches keep them all prepared. One statement per row cost a trip through
+// database/sql, the driver and sqlite3_step for each: an ingest of 20 events, one delivery each,
+// ran 40 statements where it now runs 4 (PostgreSQL: 40 round trips where it now makes 4).
+type multiRow struct {
 	width int
 	// texts[k] carries 1<<k rows, rebound to the driver's placeholders.
 	texts []string
 }
 
-// newMultiRowInsert builds the statements "INSERT INTO table (cols) VALUES (?, ...), ... tail".
-func newMultiRowInsert(rebind func(string) string, table, cols, tail string) *multiRowInsert {
-	width := strings.Count(cols, ",") + 1
-	m := &multiRowInsert{width: width}
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
-	for n := 1; n <= maxRowsPerInsert; n *= 2 {
-		q := "INSERT INTO " + table + " (" + cols + ") VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + " " + tail
+// newMultiRow builds the statements "head VALUES row, row, ... tail", row holding a row's
+// placeholders.
+func newMultiRow(rebind func(string) string, head, row, tail string) *multiRow {
+	m := &multiRow{width: strings.Count(row, "?")}
+	for n := 1; n <= maxRowsPerStatement; n *= 2 {
+		q := head + " VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + " " + tail
 		m.texts = append(m.texts, rebound(rebind, q))
 	}
 	return m
 }
 
-// exec inserts rows (each width values) in order. After each statement, stored (when not nil)
+// newMultiRowInsert builds the statements "INSERT INTO table (cols) VALUES (?, ...), ... tail".
+func newMultiRowInsert(rebind func(string) string, table, cols, tail string) *multiRow {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", strings.Count(cols, ",")+1), ", ") + ")"
+	return newMultiRow(rebind, "INSERT INTO "+table+" ("+cols+")", row, tail)
+}
+
+// exec writes rows (each width values) in order. After each statement, stored (when not nil)
 // hears which rows, rows[lo:hi], it carried and how many it stored: fewer than hi-lo where the
 // statement's conflict clause passed over some.
-func (m *multiRowInsert) exec(ctx context.Context, tx *sqlx.Tx, rows [][]any, stored func(lo, hi int, n int64) error) error {
-	args := make([]any, 0, m.width*min(len(rows), maxRowsPerInsert))
+func (m *multiRow) exec(ctx context.Context, tx *sqlx.Tx, rows [][]any, stored func(lo, hi int, n int64) error) error {
+	args := make([]any, 0, m.width*min(len(rows), maxRowsPerStatement))
 	for lo := 0; lo < len(rows); {
 		k := 0
 		for k+1 < len(m.texts) && 1<<(k+1) <= len(rows)-lo {
@@ -49,7 +54,7 @@ func (m *multiRowInsert) exec(ctx context.Context, tx *sqlx.Tx, rows [][]any, st
 		args = args[:0]
 		for _, r := range rows[lo:hi] {
 			if len(r) != m.width {
-				return fmt.Errorf("insert: a row of %d values where the statement takes %d", len(r), m.width)
+				return fmt.Errorf("a row of %d values where the statement takes %d", len(r), m.width)
 			}
 			args = append(args, r...)
 		}

@@ -41,8 +41,8 @@ type Config struct {
 // Store runs the statements both drivers share.
 type Store struct {
 	c Config
-	// Ingest's and Complete's inserts, many rows to a statement.
-	insertEvents, insertDeliveryRows, insertAttempts *multiRowInsert
+	// Ingest's and Complete's writes, many rows to a statement.
+	insertEvents, insertDeliveryRows, insertAttempts, countAttempts *multiRow
 }
 
 // New returns a Store on c.
@@ -54,6 +54,7 @@ func New(c Config) *Store {
 	s.insertEvents = newMultiRowInsert(c.Rebind, "events", sqlrow.EventCols, insertEventsTail)
 	s.insertDeliveryRows = newMultiRowInsert(c.Rebind, "deliveries", sqlrow.DeliveryCols, "")
 	s.insertAttempts = newMultiRowInsert(c.Rebind, "attempts", sqlrow.AttemptCols, "")
+	s.countAttempts = newMultiRow(c.Rebind, countAttemptsHead, countAttemptsRow, countAttemptsTail)
 	return s
 }
 
