@@ -11,7 +11,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/switchyard/switchyard/store/internal/sqlstore"
-	"github.com/switchyard/switchyard/store/sqlite/internal/memstatus"
+	"github.com/switchyard/switchyard/store/sqlite/internal/startconfig"
 	"github.com/switchyard/switchyard/store/sqlite/internal/stmtstatus"
 )
 
@@ -167,9 +167,10 @@ func HotReprepares(ctx context.Context, s *Store) (map[string]int, error) {
 	return out, err
 }
 
-// MemstatusOff is SQLite's answer to turning its memory count off (0: done), and MemoryCounted the
-// memory it counts as held.
+// MemstatusOff and PagecacheBulkOff are SQLite's answers to setting its start options (0: done),
+// and MemoryCounted the memory it counts as held.
 var (
-	MemstatusOff  = memstatus.Off
-	MemoryCounted = memstatus.Used
+	MemstatusOff     = startconfig.MemstatusOff
+	PagecacheBulkOff = startconfig.PagecacheBulkOff
+	MemoryCounted    = startconfig.Used
 )

@@ -32,7 +32,7 @@ import (
 	"github.com/switchyard/switchyard/store/internal/sqlrow"
 	"github.com/switchyard/switchyard/store/internal/sqlstore"
 	// Before any connection opens: see the package.
-	_ "github.com/switchyard/switchyard/store/sqlite/internal/memstatus"
+	_ "github.com/switchyard/switchyard/store/sqlite/internal/startconfig"
 )
 
 var _ engine.Store = (*Store)(nil)
@@ -111,7 +111,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 	// _mutex=no: database/sql hands a connection to one goroutine at a time, so SQLite need not
 	// take the connection's mutex on every call (its multi-thread mode). This mutex and the memory
-	// count's (internal/memstatus) were 2.5% of the server's CPU, by perf, in the load generator's
+	// count's (internal/startconfig) were 2.5% of the server's CPU, by perf, in the load generator's
 	// 16 x 20 run.
 	wq := url.Values{}
 	wq.Set("_journal_mode", "WAL")

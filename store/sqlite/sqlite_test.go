@@ -295,11 +295,15 @@ func TestHotReadsAreNotPreparedAgain(t *testing.T) {
 	}
 }
 
-// TestSQLiteCountsNoMemory: SQLite's process-wide memory count, which takes a mutex on every
-// allocation, is off before the first connection opens, and stays off while a store works.
-func TestSQLiteCountsNoMemory(t *testing.T) {
+// TestSQLiteStartOptions: SQLite's process-wide options are set before the first connection opens
+// (internal/startconfig): its memory count, which takes a mutex on every allocation, is off and
+// stays off while a store works, and page caches start without their bulk allocation.
+func TestSQLiteStartOptions(t *testing.T) {
 	if sqlite.MemstatusOff != 0 {
 		t.Fatalf("sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) = %d, want 0 (SQLITE_OK): SQLite had started before it", sqlite.MemstatusOff)
+	}
+	if sqlite.PagecacheBulkOff != 0 {
+		t.Fatalf("sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0) = %d, want 0 (SQLITE_OK): SQLite had started before it", sqlite.PagecacheBulkOff)
 	}
 	s := open(t, filepath.Join(t.TempDir(), "x.db"), sqlite.Options{})
 	defer s.Close()
