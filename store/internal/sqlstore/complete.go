@@ -82,10 +82,9 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 			if cur == nil {
 				continue // the delivery is gone, with its subscription
 			}
-			if cur.counted == 0 {
-				counted = append(counted, cur)
+			if !cur.listed {
+				counted, cur.listed = append(counted, cur), true
 			}
-			cur.counted++
 			cur.attempts++
 			number, subID := cur.attempts, cur.subscriptionID
 			cur.lastStatus, cur.lastError = a.ResponseStatus, s.c.Rows.Text(a.Error)
@@ -186,7 +185,7 @@ type deliveryCount struct {
 	nextAttemptAt  int64
 	subscriptionID string
 
-	counted    int // outcomes counted
+	listed     bool // in Complete's list of deliveries to write
 	lastStatus int
 	lastError  string
 	updatedAt  int64
