@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,11 @@ type NewEvent struct {
 	IdempotencyKey string          `json:"idempotency_key"`
 	OccurredAt     *time.Time      `json:"occurred_at"`
 	DeliverAt      *time.Time      `json:"deliver_at"`
+	// DataChecked says the decoder that made this event has already checked Data and
+	// PreviousData are JSON (api/web's decoders check every value they read), so Publish does not
+	// scan them a second time: that scan was about 1.6% of the server's CPU in the load
+	// generator's runs.
+	DataChecked bool `json:"-"`
 }
 
 // Published is what became of one published event.
@@ -130,7 +136,7 @@ func (in *NewEvent) check(prefix string) error {
 	if len(in.Type) > maxEventTypeLen {
 		return invalidf(prefix+"type", "is at most %d characters", maxEventTypeLen)
 	}
-	if !eventTypePattern.MatchString(in.Type) {
+	if !isEventType(in.Type) {
 		return invalidf(prefix+"type", "%q is not an event type: object.action in lowercase, such as client.create", in.Type)
 	}
 	if in.Entity.Type == "" || in.Entity.ID == "" {
@@ -142,10 +148,10 @@ func (in *NewEvent) check(prefix string) error {
 	if len(in.IdempotencyKey) > maxIdempotencyKeyLen {
 		return invalidf(prefix+"idempotency_key", "is at most %d characters", maxIdempotencyKeyLen)
 	}
-	if len(in.Data) > 0 && string(in.Data) != "null" && !json.Valid(in.Data) {
+	if !in.DataChecked && len(in.Data) > 0 && string(in.Data) != "null" && !json.Valid(in.Data) {
 		return invalidf(prefix+"data", "is not valid JSON")
 	}
-	if len(in.PreviousData) > 0 && !json.Valid(in.PreviousData) {
+	if !in.DataChecked && len(in.PreviousData) > 0 && !json.Valid(in.PreviousData) {
 		return invalidf(prefix+"previous_data", "is not valid JSON")
 	}
 	if in.User != nil && in.User.ID == "" {
@@ -155,6 +161,27 @@ func (in *NewEvent) check(prefix string) error {
 		return err
 	}
 	return nil
+}
+
+// isEventType reports whether s is a canonical event type, object.action:
+// ^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$. By hand, not by regexp: every published event is checked,
+// and the regexp was 0.6% of the server's CPU in the load generator's 64 x 1 run.
+func isEventType(s string) bool {
+	dot := strings.IndexByte(s, '.')
+	return dot > 0 && isTypeWord(s[:dot]) && isTypeWord(s[dot+1:])
+}
+
+// isTypeWord reports whether w matches [a-z][a-z0-9_]*.
+func isTypeWord(w string) bool {
+	if w == "" || w[0] < 'a' || w[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(w); i++ {
+		if c := w[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 var sourceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)

@@ -29,7 +29,7 @@ func (e *Engine) SendExample(ctx context.Context, p *Principal, subscriptionID, 
 	if eventType == "" {
 		return nil, invalidf("type", "is required: an event type the subscription listens for, such as client.create")
 	}
-	if len(eventType) > maxEventTypeLen || !eventTypePattern.MatchString(eventType) {
+	if len(eventType) > maxEventTypeLen || !isEventType(eventType) {
 		return nil, invalidf("type", "%q is not an event type: object.action in lowercase, such as client.create", eventType)
 	}
 	if sub.State != SubscriptionActive {

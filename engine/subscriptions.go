@@ -17,8 +17,6 @@ import (
 )
 
 var (
-	// eventTypePattern is a canonical event type: object.action.
-	eventTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$`)
 	// eventFilterPattern is an event type or a pattern of them: either side, or the whole, "*".
 	eventFilterPattern = regexp.MustCompile(`^(\*|(\*|[a-z][a-z0-9_]*)\.(\*|[a-z][a-z0-9_]*))$`)
 )

@@ -20,11 +20,14 @@ func BindEvent(c echo.Context, ev *engine.NewEvent) error {
 		return err
 	}
 	r := wire.NewSharingReader(body)
-	if readNewEvent(r, ev) == nil && r.End() == nil {
-		return nil
+	if readNewEvent(r, ev) != nil || r.End() != nil {
+		*ev = engine.NewEvent{}
+		if err := Decode(body, ev); err != nil {
+			return err
+		}
 	}
-	*ev = engine.NewEvent{}
-	return Decode(body, ev)
+	ev.DataChecked = true // as markChecked says
+	return nil
 }
 
 // BindEvents is BindEvent for {"events": [...]}.
@@ -34,15 +37,26 @@ func BindEvents(c echo.Context, events *[]engine.NewEvent) error {
 		return err
 	}
 	r := wire.NewSharingReader(body)
-	if readNewEvents(r, events) == nil && r.End() == nil {
-		return nil
+	if readNewEvents(r, events) != nil || r.End() != nil {
+		var in struct {
+			Events []engine.NewEvent `json:"events"`
+		}
+		if err := Decode(body, &in); err != nil {
+			return err
+		}
+		*events = in.Events
 	}
-	var in struct {
-		Events []engine.NewEvent `json:"events"`
+	markChecked(*events)
+	return nil
+}
+
+// markChecked marks decoded events' data as checked: wire.Reader.Raw accepts exactly what
+// encoding/json.Valid does (FuzzReader), and encoding/json checks the whole body before it decodes
+// any of it.
+func markChecked(events []engine.NewEvent) {
+	for i := range events {
+		events[i].DataChecked = true
 	}
-	err = Decode(body, &in)
-	*events = in.Events
-	return err
 }
 
 // errNotPlain refuses a body to the one-pass reader; Decode then reads it, and says what is wrong

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"reflect"
@@ -80,6 +81,23 @@ func sameAsDecode(t testing.TB, body string) {
 	if wantErr == nil && !reflect.DeepEqual(normalize(got), normalize(want)) {
 		t.Fatalf("body %q:\nBindEvent %+v\nDecode    %+v", body, got, want)
 	}
+	if wantErr == nil {
+		checkedData(t, body, got)
+	}
+}
+
+// checkedData fails unless ev is marked as having its data checked, and that data is JSON:
+// Publish takes the mark's word and does not check it again.
+func checkedData(t testing.TB, body string, ev engine.NewEvent) {
+	t.Helper()
+	if !ev.DataChecked {
+		t.Fatalf("body %q: decoded without its data marked checked", body)
+	}
+	for _, raw := range [][]byte{ev.Data, ev.PreviousData} {
+		if len(raw) > 0 && !json.Valid(raw) {
+			t.Fatalf("body %q: data %q marked checked is not JSON", body, raw)
+		}
+	}
 }
 
 // normalize lets empty and nil raw values compare equal, and times by their instant and zone
@@ -157,6 +175,7 @@ func TestBindEventsMatchesDecode(t *testing.T) {
 			if normalize(got[i]) != normalize(want.Events[i]) {
 				t.Fatalf("body %q, event %d:\nBindEvents %+v\nDecode     %+v", body, i, got[i], want.Events[i])
 			}
+			checkedData(t, body, got[i])
 		}
 	}
 }
