@@ -133,12 +133,41 @@ type Client struct {
 	mu     sync.Mutex
 	idle   map[string][]*conn
 	closed bool
+
+	// targets remembers parsed receiver URLs (read-only once parsed): a subscription's deliveries
+	// go to one URL, and parsing it again for each was 1.4% of the server's CPU in the load
+	// generator's 16 x 20 run. At most maxTargets, then all forgotten, so changed URLs cannot pile up.
+	targetsMu sync.RWMutex
+	targets   map[string]*target
+}
+
+const maxTargets = 4096
+
+// target parses raw as parseTarget does, once per URL.
+func (c *Client) target(raw string) (*target, error) {
+	c.targetsMu.RLock()
+	t, ok := c.targets[raw]
+	c.targetsMu.RUnlock()
+	if ok {
+		return t, nil
+	}
+	t, err := parseTarget(raw)
+	if err != nil {
+		return nil, err
+	}
+	c.targetsMu.Lock()
+	if len(c.targets) >= maxTargets {
+		clear(c.targets)
+	}
+	c.targets[raw] = t
+	c.targetsMu.Unlock()
+	return t, nil
 }
 
 // NewClient returns a client whose every connection goes through cfg.Guard.
 func NewClient(cfg Config) *Client {
 	cfg = cfg.WithDefaults()
-	c := &Client{cfg: cfg, guard: cfg.Guard, idle: map[string][]*conn{}}
+	c := &Client{cfg: cfg, guard: cfg.Guard, idle: map[string][]*conn{}, targets: map[string]*target{}}
 	if cfg.TLSConfig != nil {
 		c.tls = cfg.TLSConfig.Clone()
 	} else {
@@ -182,7 +211,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	if req == nil {
 		return nil, fmt.Errorf("%w: nil request", ErrInvalidRequest)
 	}
-	t, err := parseTarget(req.URL)
+	t, err := c.target(req.URL)
 	if err != nil {
 		return nil, err
 	}

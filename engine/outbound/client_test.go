@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -835,5 +836,37 @@ func TestRetryAfter(t *testing.T) {
 		if got := RetryAfter(tt.headers, now); got != tt.want {
 			t.Errorf("%s: RetryAfter = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// The client parses each receiver URL once: what it remembers is what parseTarget makes of the
+// URL, a bad URL is refused every time, and it keeps no more than maxTargets.
+func TestClientRemembersTargets(t *testing.T) {
+	t.Parallel()
+	c := NewClient(Config{Guard: NewGuard(loopback, &fakeResolver{})})
+	for _, raw := range []string{"http://127.0.0.1:8080/hooks?x=1", "https://[::1]/a", "https://Example.COM:8443/p/q"} {
+		want, err := parseTarget(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			got, err := c.target(raw)
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("target(%q) = %+v, %v; parseTarget made %+v", raw, got, err, want)
+			}
+		}
+	}
+	for range 2 {
+		if _, err := c.target("ftp://127.0.0.1/x"); !errors.Is(err, ErrInvalidURL) {
+			t.Fatalf("a bad URL: %v, want ErrInvalidURL", err)
+		}
+	}
+	for i := range maxTargets + 10 {
+		if _, err := c.target(fmt.Sprintf("http://127.0.0.1/%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(c.targets); n > maxTargets {
+		t.Fatalf("the client holds %d targets, over its bound of %d", n, maxTargets)
 	}
 }

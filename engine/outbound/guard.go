@@ -360,10 +360,13 @@ type target struct {
 	port       uint16
 	hostHeader string // u.Host without a zone, as sent in the Host line
 	requestURI string
+	connKey    string // see key
 }
 
 // key identifies connections that can be reused for t.
-func (t *target) key() string {
+func (t *target) key() string { return t.connKey }
+
+func (t *target) makeKey() string {
 	host := t.hostname
 	if t.ip.IsValid() {
 		host = t.ip.String() // keeps a zone: fe80::1%eth0 and fe80::1%eth1 are different hosts
@@ -442,6 +445,7 @@ func parseTarget(raw string) (*target, error) {
 		t.hostname = strings.ToLower(hostname)
 		t.hostHeader = u.Host
 	}
+	t.connKey = t.makeKey()
 	return t, nil
 }
 
