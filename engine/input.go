@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/switchyard/switchyard/engine/internal/memo"
 	"github.com/switchyard/switchyard/sdk"
 	"github.com/switchyard/switchyard/sdk/signing"
 )
@@ -122,7 +122,7 @@ func FillSecrets(sub *Subscription, target string, req *sdk.Request, keys *signi
 	}
 	within := false
 	if target == sub.URL {
-		within = ownURLs.within(target)
+		within, _ = ownURLs.Get(target)
 	} else {
 		within = withinURL(target, sub.URL)
 	}
@@ -148,33 +148,10 @@ func FillSecrets(sub *Subscription, target string, req *sdk.Request, keys *signi
 
 // ownURLs remembers withinURL(u, u) for the URLs requests go to: nearly every request goes to its
 // subscription's own URL, and parsing it twice for each was 2% of the server's CPU in the load
-// generator's 64 x 1 run. It forgets everything once it holds maxOwnURLs, so URLs that changed
-// cannot pile up.
-var ownURLs = urlMemo{known: map[string]bool{}}
+// generator's 64 x 1 run.
+var ownURLs = memo.New(maxOwnURLs, func(u string) (bool, error) { return withinURL(u, u), nil })
 
 const maxOwnURLs = 4096
-
-type urlMemo struct {
-	mu    sync.RWMutex
-	known map[string]bool
-}
-
-func (m *urlMemo) within(u string) bool {
-	m.mu.RLock()
-	within, ok := m.known[u]
-	m.mu.RUnlock()
-	if ok {
-		return within
-	}
-	within = withinURL(u, u)
-	m.mu.Lock()
-	if len(m.known) >= maxOwnURLs {
-		clear(m.known)
-	}
-	m.known[u] = within
-	m.mu.Unlock()
-	return within
-}
 
 // withinURL reports whether target lies at or below base as a receiver resolves it: the same
 // scheme, host and port, and a path that, percent-decoded and with its dot segments resolved, is

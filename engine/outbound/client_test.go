@@ -840,7 +840,7 @@ func TestRetryAfter(t *testing.T) {
 }
 
 // The client parses each receiver URL once: what it remembers is what parseTarget makes of the
-// URL, a bad URL is refused every time, and it keeps no more than maxTargets.
+// URL, and a bad URL is refused every time.
 func TestClientRemembersTargets(t *testing.T) {
 	t.Parallel()
 	c := NewClient(Config{Guard: NewGuard(loopback, &fakeResolver{})})
@@ -850,23 +850,15 @@ func TestClientRemembersTargets(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 2 {
-			got, err := c.target(raw)
+			got, err := c.targets.Get(raw)
 			if err != nil || !reflect.DeepEqual(got, want) {
-				t.Fatalf("target(%q) = %+v, %v; parseTarget made %+v", raw, got, err, want)
+				t.Fatalf("targets.Get(%q) = %+v, %v; parseTarget made %+v", raw, got, err, want)
 			}
 		}
 	}
 	for range 2 {
-		if _, err := c.target("ftp://127.0.0.1/x"); !errors.Is(err, ErrInvalidURL) {
+		if _, err := c.Do(context.Background(), &Request{URL: "ftp://127.0.0.1/x"}); !errors.Is(err, ErrInvalidURL) {
 			t.Fatalf("a bad URL: %v, want ErrInvalidURL", err)
 		}
-	}
-	for i := range maxTargets + 10 {
-		if _, err := c.target(fmt.Sprintf("http://127.0.0.1/%d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := len(c.targets); n > maxTargets {
-		t.Fatalf("the client holds %d targets, over its bound of %d", n, maxTargets)
 	}
 }
