@@ -1,6 +1,7 @@
 package sqlrow
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -41,10 +42,7 @@ func TestDialectBindsAttempts(t *testing.T) {
 		{"sqlite", Dialect{}, "req\x00", "bad\x00"},
 		{"postgres", Dialect{CleanText: clean, BinaryBodies: true}, []byte("req\x00"), "bad"},
 	} {
-		args, err := tc.d.AttemptArgs(a)
-		if err != nil {
-			t.Fatal(err)
-		}
+		args := tc.d.AttemptArgs(a)
 		if got := len(strings.Split(AttemptCols, ",")); len(args) != got {
 			t.Fatalf("%s: %d args for %d columns", tc.name, len(args), got)
 		}
@@ -58,5 +56,35 @@ func TestDialectBindsAttempts(t *testing.T) {
 		if !reflect.DeepEqual(dargs[11], tc.errT) {
 			t.Errorf("%s: last_error %#v, want %#v", tc.name, dargs[11], tc.errT)
 		}
+	}
+}
+
+// Headers are stored as JSON written by hand; read back, they are what encoding/json would have
+// stored, byte for byte in every name and value.
+func TestHeadersJSONReadsBackAsEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for _, h := range [][]engine.HeaderLine{
+		{},
+		{{Name: "Content-Type", Value: "application/json"}, {Name: "X-Sig", Value: `t=1,v1="a\\b"`}},
+		{{Name: "x", Value: "<&> \u2028 \x00\x1f tab\t nl\n"}, {Name: "bad-utf8", Value: "\xff\xfe ok é"}},
+	} {
+		got := headersJSON(h)
+		want, err := json.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fromOurs, fromJSON []engine.HeaderLine
+		if err := json.Unmarshal([]byte(got.String), &fromOurs); err != nil || !got.Valid {
+			t.Fatalf("%q: not JSON (%v) or not stored", got.String, err)
+		}
+		if err := json.Unmarshal(want, &fromJSON); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(fromOurs, fromJSON) {
+			t.Errorf("read back %q, encoding/json's reads back %q", fromOurs, fromJSON)
+		}
+	}
+	if headersJSON(nil).Valid {
+		t.Error("no headers must be stored as NULL")
 	}
 }

@@ -102,11 +102,7 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 				cur.released = true
 			}
 			a.Number = number
-			args, err := s.c.Rows.AttemptArgs(a)
-			if err != nil {
-				return fmt.Errorf("delivery %q: attempt %d: %w", a.DeliveryID, number, err)
-			}
-			attempts = append(attempts, args)
+			attempts = append(attempts, s.c.Rows.AttemptArgs(a))
 			if ended {
 				// A late outcome: its lease expired and a later attempt ended the delivery. That
 				// attempt's result is the newer news of the receiver; this one must not mark the
