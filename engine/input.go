@@ -120,7 +120,7 @@ func FillSecrets(sub *Subscription, target string, req *sdk.Request, keys *signi
 	if len(req.Secrets) == 0 && len(signedWith) == 0 {
 		return req, req, nil
 	}
-	within := false
+	var within bool
 	if target == sub.URL {
 		within, _ = ownURLs.Get(target)
 	} else {
