@@ -39,15 +39,17 @@ type config struct {
 	ceilingFor  time.Duration
 	backlogs    string
 	backlogSubs string
-	startup     bool
-	sync        string
-	serverFlags string
-	keepDataDir bool
-	cpuProfile  string
-	profileFor  time.Duration
-	goBench     string
-	noisy       noisyConfig
-	pg          pgConfig
+	// receiverDelay is how long the receiver takes to answer each delivery.
+	receiverDelay time.Duration
+	startup       bool
+	sync          string
+	serverFlags   string
+	keepDataDir   bool
+	cpuProfile    string
+	profileFor    time.Duration
+	goBench       string
+	noisy         noisyConfig
+	pg            pgConfig
 }
 
 func main() {
@@ -74,6 +76,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.backlogs, "backlog", "10000,1000000", "backlog sizes whose drain is measured, comma-separated (empty skips them)")
 	fs.BoolVar(&cfg.startup, "startup", true, "measure a first start, a restart and the idle memory")
 	fs.StringVar(&cfg.backlogSubs, "backlog-subs", "1,8", "over how many subscriptions each backlog is spread (each event goes to all), comma-separated")
+	fs.DurationVar(&cfg.receiverDelay, "receiver-delay", 0, "how long the receiver waits before answering each delivery (0: at once), for receivers slower than loopback")
 	fs.StringVar(&cfg.sync, "sqlite-synchronous", "FULL", "the server's SQLite synchronous mode")
 	fs.StringVar(&cfg.serverFlags, "server-flags", "", "extra flags for switchyard serve, space-separated")
 	fs.BoolVar(&cfg.keepDataDir, "keep", false, "keep the server's data dir")
@@ -127,6 +130,7 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 	rc := newReceiver()
+	rc.delay = cfg.receiverDelay
 	defer rc.close()
 	srv, err := startServer(ctx, cfg)
 	if err != nil {
@@ -908,6 +912,8 @@ func (p *publisher) paced(ctx context.Context, rc *receiver, rate int, d time.Du
 type receiver struct {
 	srv *http.Server
 	url string
+	// delay holds each answer back, as a receiver that does work before it answers would.
+	delay time.Duration
 
 	mu        sync.Mutex
 	sentAt    map[int64]time.Time
@@ -957,6 +963,9 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	select {
 	case rc.arrivedCh <- struct{}{}:
 	default:
+	}
+	if rc.delay > 0 {
+		time.Sleep(rc.delay)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
