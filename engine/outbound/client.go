@@ -203,29 +203,33 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, t.origin(), err)
 	}
+	// The request's timeout is kept as a deadline beside ctx, not as a context of its own: a
+	// timeout context per delivery adds a timer and a child to the caller's context, and every
+	// delivery in flight shares that context's lock (2.4% of the server's CPU in 16 x 20).
+	deadline, _ := ctx.Deadline()
 	if req.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
-		defer cancel()
+		if d := start.Add(req.Timeout); deadline.IsZero() || d.Before(deadline) {
+			deadline = d
+		}
 	}
 	for attempt := 0; ; attempt++ {
-		pc, phase, err := c.getConn(ctx, t)
+		pc, phase, err := c.getConn(ctx, deadline, t)
 		if err != nil {
-			return nil, c.wrap(ctx, method, t, phase, err)
+			return nil, c.wrap(ctx, deadline, method, t, phase, err)
 		}
 		limit := c.cfg.MaxResponseBytes
 		if req.MaxResponseBytes > 0 {
 			limit = req.MaxResponseBytes
 		}
-		resp, phase, err := c.roundTrip(ctx, pc, method, head, req.Body, limit)
+		resp, phase, err := c.roundTrip(ctx, deadline, pc, method, head, req.Body, limit)
 		if err != nil {
 			// A kept-alive connection the receiver closed just as it was reused fails before
 			// any answer. Webhooks are delivered at least once, so sending again on a fresh
 			// connection is allowed, and it spares a retry hours later.
-			if attempt == 0 && pc.reused && ctx.Err() == nil && droppedBeforeAnswer(phase, err) {
+			if attempt == 0 && pc.reused && ended(ctx, deadline) == nil && droppedBeforeAnswer(phase, err) {
 				continue
 			}
-			return nil, c.wrap(ctx, method, t, phase, err)
+			return nil, c.wrap(ctx, deadline, method, t, phase, err)
 		}
 		resp.Duration = time.Since(start)
 		return resp, nil
@@ -240,14 +244,26 @@ const (
 	phaseBody    = "reading response body"
 )
 
+// ended returns why a call with ctx and deadline (zero: none) may go on no longer, or nil: what
+// ctx.Err would say if the deadline were ctx's own.
+func ended(ctx context.Context, deadline time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
 // wrap makes an error classifiable: guard and URL errors keep their sentinels, and every kind
 // of timeout (context, connect, socket deadline) wraps context.DeadlineExceeded.
-func (c *Client) wrap(ctx context.Context, method string, t *target, phase string, err error) error {
+func (c *Client) wrap(ctx context.Context, deadline time.Time, method string, t *target, phase string, err error) error {
 	prefix := method + " " + t.origin()
 	if errors.Is(err, ErrBlocked) || errors.Is(err, ErrLookup) || errors.Is(err, ErrClosed) {
 		return fmt.Errorf("%s: %w", prefix, err)
 	}
-	if cerr := ctx.Err(); cerr != nil {
+	if cerr := ended(ctx, deadline); cerr != nil {
 		// The underlying error is only the echo of the deadline or cancel (a closed or expired
 		// socket); wrapping it could make a cancel look like a timeout.
 		return fmt.Errorf("%s: %s: %w", prefix, phase, cerr)
@@ -373,9 +389,9 @@ func validValue(s string) bool {
 
 // roundTrip sends one request on pc and reads the answer. pc is kept for reuse or closed
 // before it returns.
-func (c *Client) roundTrip(ctx context.Context, pc *conn, method string, head, body []byte, maxBody int) (_ *Response, phase string, err error) {
-	if dl, ok := ctx.Deadline(); ok {
-		pc.nc.SetDeadline(dl)
+func (c *Client) roundTrip(ctx context.Context, deadline time.Time, pc *conn, method string, head, body []byte, maxBody int) (_ *Response, phase string, err error) {
+	if !deadline.IsZero() {
+		pc.nc.SetDeadline(deadline)
 	}
 	// A cancel without a deadline must interrupt blocked reads and writes too.
 	stop := context.AfterFunc(ctx, func() { pc.nc.SetDeadline(aLongTimeAgo) })
@@ -549,7 +565,7 @@ type conn struct {
 
 // getConn returns a kept-alive connection to t or dials a new one, with the phase that
 // failed.
-func (c *Client) getConn(ctx context.Context, t *target) (*conn, string, error) {
+func (c *Client) getConn(ctx context.Context, deadline time.Time, t *target) (*conn, string, error) {
 	key := t.key()
 	for {
 		c.mu.Lock()
@@ -574,6 +590,13 @@ func (c *Client) getConn(ctx context.Context, t *target) (*conn, string, error) 
 		}
 	}
 
+	// Dialing and the TLS handshake are the steps that take a context: they get the deadline as
+	// one, which a new connection's cost dwarfs.
+	if dl, ok := ctx.Deadline(); !deadline.IsZero() && (!ok || deadline.Before(dl)) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	nc, err := c.dialGuarded(ctx, t)
 	if err != nil {
 		return nil, phaseConnect, err

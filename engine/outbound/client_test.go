@@ -495,6 +495,32 @@ func TestClientTimeout(t *testing.T) {
 	}
 }
 
+// hangingResolver answers no lookup until the lookup's context ends, or gives up after 5 s.
+type hangingResolver struct{}
+
+func (hangingResolver) LookupNetIP(ctx context.Context, _, _ string) ([]netip.Addr, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(5 * time.Second):
+		return nil, errors.New("the lookup's context never ended")
+	}
+}
+
+// The request's timeout bounds connecting too, although it is not a context of Do's caller.
+func TestClientTimeoutBoundsConnecting(t *testing.T) {
+	t.Parallel()
+	c, _ := newTestClient(t, Config{Guard: NewGuard(loopback, hangingResolver{})})
+	start := time.Now()
+	_, err := c.Do(context.Background(), &Request{URL: "http://receiver.example/hook", Timeout: 200 * time.Millisecond})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Do = %v, want context.DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond || d > 3*time.Second {
+		t.Errorf("Do returned after %v, want about 200ms", d)
+	}
+}
+
 // A socket timeout that does not come from the context (the connect timeout) is a timeout too.
 func TestClientWrapsSocketTimeouts(t *testing.T) {
 	t.Parallel()
@@ -504,11 +530,11 @@ func TestClientWrapsSocketTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	opErr := &net.OpError{Op: "dial", Net: "tcp", Err: timeoutErr{}}
-	err = c.wrap(context.Background(), "POST", tgt, phaseConnect, opErr)
+	err = c.wrap(context.Background(), time.Time{}, "POST", tgt, phaseConnect, opErr)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "connecting") {
 		t.Errorf("wrap = %v, want DeadlineExceeded while connecting", err)
 	}
-	err = c.wrap(context.Background(), "POST", tgt, phaseConnect, errors.New("connection refused"))
+	err = c.wrap(context.Background(), time.Time{}, "POST", tgt, phaseConnect, errors.New("connection refused"))
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("wrap(refused) = %v, must not be a timeout", err)
 	}
