@@ -27,6 +27,9 @@ type Config struct {
 	DisableAfter time.Duration
 	// MaxIngestBatch is the most events committed in one transaction. Default 1000.
 	MaxIngestBatch int
+	// IngestLinger is the longest a group of published events with fewer requests than the last
+	// group waits for more before it commits (see ingester). Default 2ms; negative never waits.
+	IngestLinger time.Duration
 	// CredentialRevoked is told of every credential revocation, before it is committed and after,
 	// so that whoever caches credentials (package auth) never lets a revoked one through.
 	CredentialRevoked func(id string)
@@ -69,6 +72,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DisableAfter <= 0 {
 		c.DisableAfter = 5 * 24 * time.Hour
+	}
+	if c.IngestLinger == 0 {
+		c.IngestLinger = 2 * time.Millisecond
 	}
 	if c.MaxIngestBatch <= 0 {
 		c.MaxIngestBatch = 1000
@@ -136,7 +142,7 @@ func New(cfg Config, store Store, plugins *Plugins) (*Engine, error) {
 	e.client = outbound.NewClient(cfg.Outbound)
 	e.router = &router{plugins: plugins, now: e.clock.Now}
 	e.dispatcher = newDispatcher(cfg.Dispatcher, store, plugins, e.client, e.clock, e.logger, e.styles)
-	e.ingester = newIngester(store, e.router.route, cfg.MaxIngestBatch, e.dispatcher, e.clock, e.logger)
+	e.ingester = newIngester(store, e.router.route, cfg.MaxIngestBatch, cfg.IngestLinger, e.dispatcher, e.clock, e.logger)
 	e.dispatcher.metrics, e.ingester.metrics = cfg.Metrics, cfg.Metrics
 	e.dispatcher.owner, e.ingester.owner = cfg.NodeID, cfg.NodeID
 	e.operational = newOperational(e)

@@ -97,7 +97,7 @@ func TestIngestHandsFreshDeliveriesToTheDispatcher(t *testing.T) {
 
 	store := &routingStore{subs: []*Subscription{sub}}
 	h := &slotsHandoff{free: 1}
-	g := newIngester(store, r.route, 100, h, clock, slog.Default())
+	g := newIngester(store, r.route, 100, 0, h, clock, slog.Default())
 	g.commit([]*ingestRequest{{events: events(), reply: make(chan ingestReply, 1)}}, 3)
 
 	if len(store.stored) != 3 {
@@ -129,7 +129,7 @@ func TestIngestHandsFreshDeliveriesToTheDispatcher(t *testing.T) {
 		{"one due later", events(), 1},
 	} {
 		h := &slotsHandoff{full: true}
-		g := newIngester(&routingStore{subs: []*Subscription{sub}}, r.route, 100, h, clock, slog.Default())
+		g := newIngester(&routingStore{subs: []*Subscription{sub}}, r.route, 100, 0, h, clock, slog.Default())
 		g.commit([]*ingestRequest{{events: tt.events, reply: make(chan ingestReply, 1)}}, len(tt.events))
 		if h.notified != tt.want {
 			t.Errorf("%s, refused by a full queue: the claiming loop was told %d times, want %d", tt.name, h.notified, tt.want)
@@ -139,7 +139,7 @@ func TestIngestHandsFreshDeliveriesToTheDispatcher(t *testing.T) {
 	// A commit that fails hands nothing over and frees the slots it took.
 	store = &routingStore{subs: []*Subscription{sub}, fail: errors.New("disk full")}
 	h = &slotsHandoff{free: 5}
-	g = newIngester(store, r.route, 100, h, clock, slog.Default())
+	g = newIngester(store, r.route, 100, 0, h, clock, slog.Default())
 	req := &ingestRequest{events: events(), reply: make(chan ingestReply, 1)}
 	g.commit([]*ingestRequest{req}, 3)
 	if reply := <-req.reply; reply.err == nil {
@@ -158,7 +158,7 @@ func TestIngestHandsFreshDeliveriesToTheDispatcher(t *testing.T) {
 	}
 	store = &routingStore{subs: subs}
 	h = &slotsHandoff{free: 10}
-	g = newIngester(store, r.route, 100, h, clock, slog.Default())
+	g = newIngester(store, r.route, 100, 0, h, clock, slog.Default())
 	g.commit([]*ingestRequest{{events: events()[:1], reply: make(chan ingestReply, 1)}}, 1)
 	if len(h.dispatched) != 3 {
 		t.Fatalf("fan-out 3: %d dispatched, want 3", len(h.dispatched))
@@ -166,6 +166,121 @@ func TestIngestHandsFreshDeliveriesToTheDispatcher(t *testing.T) {
 	for _, w := range h.dispatched {
 		if w.Subscription == nil || w.Subscription.ID != w.Delivery.SubscriptionID {
 			t.Errorf("delivery for %s handed over with subscription %+v", w.Delivery.SubscriptionID, w.Subscription)
+		}
+	}
+}
+
+// handClock's timers fire when the test says.
+type handClock struct {
+	timers chan *handTimer
+}
+
+type handTimer struct{ c chan time.Time }
+
+func (c *handClock) NewTimer(time.Duration) Timer {
+	t := &handTimer{c: make(chan time.Time, 1)}
+	c.timers <- t
+	return t
+}
+func (t *handTimer) C() <-chan time.Time { return t.c }
+func (t *handTimer) Stop() bool          { return true }
+
+// TestIngestGroupWaitsForTheLastGroupsPublishers: a group with fewer requests than the last waits
+// up to the linger for more, and commits as soon as it has as many, at the linger's end, or at once
+// when lingering is off or the group is already as large.
+func TestIngestGroupWaitsForTheLastGroupsPublishers(t *testing.T) {
+	t.Parallel()
+	request := func(events int) *ingestRequest { return &ingestRequest{events: make([]*Event, events)} }
+	newGroup := func(linger time.Duration, maxBatch int) (*ingester, *handClock) {
+		clock := &handClock{timers: make(chan *handTimer, 1)}
+		g := newIngester(&routingStore{}, nil, maxBatch, linger, &slotsHandoff{}, &tickingClock{}, slog.Default())
+		g.lingerTimer = clock.NewTimer
+		return g, clock
+	}
+	type gathered struct {
+		batch []*ingestRequest
+		n     int
+	}
+	timerOf := func(clock *handClock, done <-chan gathered) *handTimer {
+		select {
+		case timer := <-clock.timers:
+			return timer
+		case got := <-done:
+			t.Fatalf("the group committed %d requests at once, want it to wait for more", len(got.batch))
+		case <-time.After(10 * time.Second):
+			t.Fatal("the group neither set a timer nor committed")
+		}
+		return nil
+	}
+	gather := func(g *ingester, wanted int) <-chan gathered {
+		out := make(chan gathered, 1)
+		go func() {
+			batch, n := g.gather(context.Background(), request(1), wanted)
+			out <- gathered{batch, n}
+		}()
+		return out
+	}
+
+	// Two more requests, as the last group had three: the group takes them without the timer.
+	g, clock := newGroup(time.Second, 100)
+	done := gather(g, 3)
+	timer := timerOf(clock, done)
+	g.reqs <- request(2)
+	g.reqs <- request(1)
+	select {
+	case got := <-done:
+		if len(got.batch) != 3 || got.n != 4 {
+			t.Errorf("with the last group's three back: %d requests, %d events; want 3 and 4", len(got.batch), got.n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the group did not commit with the last group's three back")
+	}
+	if len(timer.c) != 0 {
+		t.Fatal("the test's timer fired by itself")
+	}
+
+	// Only one comes back: the group commits when the linger ends.
+	g, clock = newGroup(time.Second, 100)
+	done = gather(g, 3)
+	timer = timerOf(clock, done)
+	g.reqs <- request(1)
+	select {
+	case got := <-done:
+		t.Fatalf("the group committed %d requests before its linger ended, want it to wait for a third", len(got.batch))
+	case <-time.After(50 * time.Millisecond):
+	}
+	timer.c <- time.Now()
+	select {
+	case got := <-done:
+		if len(got.batch) != 2 {
+			t.Errorf("at the linger's end: %d requests, want 2", len(got.batch))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the group did not commit at the linger's end")
+	}
+
+	// No wait without lingering, nor for a group as large as the last, nor past maxBatch events.
+	for _, tt := range []struct {
+		name             string
+		linger           time.Duration
+		maxBatch, wanted int
+		queued           []int
+		want             int
+	}{
+		{"lingering off", 0, 100, 5, []int{1}, 2},
+		{"as large as the last", time.Second, 100, 2, []int{1}, 2},
+		{"maxBatch events", time.Second, 3, 5, []int{2, 1}, 2},
+	} {
+		g, clock := newGroup(tt.linger, tt.maxBatch)
+		for _, events := range tt.queued {
+			g.reqs <- request(events)
+		}
+		batch, _ := g.gather(context.Background(), request(1), tt.wanted)
+		if len(batch) != tt.want {
+			t.Errorf("%s: %d requests, want %d", tt.name, len(batch), tt.want)
+		}
+		if len(clock.timers) != 0 {
+			t.Errorf("%s: the group set a timer", tt.name)
 		}
 	}
 }
