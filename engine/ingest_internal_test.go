@@ -185,9 +185,10 @@ func (c *handClock) NewTimer(time.Duration) Timer {
 func (t *handTimer) C() <-chan time.Time { return t.c }
 func (t *handTimer) Stop() bool          { return true }
 
-// TestIngestGroupWaitsForTheLastGroupsPublishers: a group with fewer requests than the last waits
-// up to the linger for more, and commits as soon as it has as many, at the linger's end, or at once
-// when lingering is off or the group is already as large.
+// TestIngestGroupWaitsForTheLastGroupsPublishers: a group with fewer requests than the last (of
+// four or more) waits up to the linger for more, and commits as soon as it has as many, at the
+// linger's end, or at once when lingering is off, the last group was smaller than four or the group
+// is already as large.
 func TestIngestGroupWaitsForTheLastGroupsPublishers(t *testing.T) {
 	t.Parallel()
 	request := func(events int) *ingestRequest { return &ingestRequest{events: make([]*Event, events)} }
@@ -221,19 +222,20 @@ func TestIngestGroupWaitsForTheLastGroupsPublishers(t *testing.T) {
 		return out
 	}
 
-	// Two more requests, as the last group had three: the group takes them without the timer.
+	// Three more requests, as the last group had four: the group takes them without the timer.
 	g, clock := newGroup(time.Second, 100)
-	done := gather(g, 3)
+	done := gather(g, 4)
 	timer := timerOf(clock, done)
 	g.reqs <- request(2)
 	g.reqs <- request(1)
+	g.reqs <- request(1)
 	select {
 	case got := <-done:
-		if len(got.batch) != 3 || got.n != 4 {
-			t.Errorf("with the last group's three back: %d requests, %d events; want 3 and 4", len(got.batch), got.n)
+		if len(got.batch) != 4 || got.n != 5 {
+			t.Errorf("with the last group's four back: %d requests, %d events; want 4 and 5", len(got.batch), got.n)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("the group did not commit with the last group's three back")
+		t.Fatal("the group did not commit with the last group's four back")
 	}
 	if len(timer.c) != 0 {
 		t.Fatal("the test's timer fired by itself")
@@ -241,12 +243,12 @@ func TestIngestGroupWaitsForTheLastGroupsPublishers(t *testing.T) {
 
 	// Only one comes back: the group commits when the linger ends.
 	g, clock = newGroup(time.Second, 100)
-	done = gather(g, 3)
+	done = gather(g, 4)
 	timer = timerOf(clock, done)
 	g.reqs <- request(1)
 	select {
 	case got := <-done:
-		t.Fatalf("the group committed %d requests before its linger ended, want it to wait for a third", len(got.batch))
+		t.Fatalf("the group committed %d requests before its linger ended, want it to wait for more", len(got.batch))
 	case <-time.After(50 * time.Millisecond):
 	}
 	timer.c <- time.Now()
@@ -269,17 +271,20 @@ func TestIngestGroupWaitsForTheLastGroupsPublishers(t *testing.T) {
 	}{
 		{"lingering off", 0, 100, 5, []int{1}, 2},
 		{"as large as the last", time.Second, 100, 2, []int{1}, 2},
+		{"the last group of three", time.Second, 100, 3, []int{1}, 2},
 		{"maxBatch events", time.Second, 3, 5, []int{2, 1}, 2},
 	} {
 		g, clock := newGroup(tt.linger, tt.maxBatch)
 		for _, events := range tt.queued {
 			g.reqs <- request(events)
 		}
-		batch, _ := g.gather(context.Background(), request(1), tt.wanted)
-		if len(batch) != tt.want {
-			t.Errorf("%s: %d requests, want %d", tt.name, len(batch), tt.want)
-		}
-		if len(clock.timers) != 0 {
+		done := gather(g, tt.wanted)
+		select {
+		case got := <-done:
+			if len(got.batch) != tt.want {
+				t.Errorf("%s: %d requests, want %d", tt.name, len(got.batch), tt.want)
+			}
+		case <-clock.timers:
 			t.Errorf("%s: the group set a timer", tt.name)
 		}
 	}
