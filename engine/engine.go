@@ -28,7 +28,8 @@ type Config struct {
 	// MaxIngestBatch is the most events committed in one transaction. Default 1000.
 	MaxIngestBatch int
 	// IngestLinger is the longest a group of published events with fewer requests than the last
-	// group waits for more before it commits (see ingester). Default 2ms; negative never waits.
+	// group (of four or more) waits for more before it commits (see ingester). Default 2ms;
+	// negative never waits.
 	IngestLinger time.Duration
 	// CredentialRevoked is told of every credential revocation, before it is committed and after,
 	// so that whoever caches credentials (package auth) never lets a revoked one through.

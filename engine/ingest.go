@@ -12,8 +12,9 @@ import (
 // are committed, so group commit trades nothing in durability for throughput.
 //
 // A group smaller than the last one (of four requests or more) waits a little (linger) for the
-// rest: the publishers the last commit answered are likely sending again. Without the wait, a group starts with whoever came back
-// first, and every commit's fixed cost (a transaction, an fsync) is shared by fewer events.
+// rest: the publishers the last commit answered are likely sending again. Without the wait, a group
+// starts with whoever came back first, and every commit's fixed cost (a transaction, an fsync) is
+// shared by fewer events.
 //
 // Deliveries that are due at once go straight to the dispatcher when it has free slots: they are
 // stored already leased (in_flight) in the ingest transaction and handed over after the commit,
