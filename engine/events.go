@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -184,7 +183,11 @@ func isTypeWord(w string) bool {
 	return true
 }
 
-var sourceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+// maxSourceTypeLen bounds a source type, one word as an event type's halves are.
+const maxSourceTypeLen = 32
+
+// isSourceType reports whether t matches ^[a-z][a-z0-9_]{0,31}$.
+func isSourceType(t string) bool { return len(t) <= maxSourceTypeLen && isTypeWord(t) }
 
 // maxSourceInfoBytes bounds an event's source info: it rides along with every delivery.
 const maxSourceInfoBytes = 4096
@@ -193,7 +196,7 @@ func checkSource(prefix string, src *EventSource) error {
 	if src == nil {
 		return nil
 	}
-	if !sourceTypePattern.MatchString(src.Type) {
+	if !isSourceType(src.Type) {
 		return invalidf(prefix+"source.type", "%q is not a source type: 1-32 lowercase letters, digits or '_', such as api", src.Type)
 	}
 	info := bytes.TrimSpace(src.Info)
