@@ -78,11 +78,13 @@ fuzz: plugins $(RECEIVERS_DEPS)
 	$(GO) test -run '^$$' -fuzz '^FuzzNativeAPI$$' -fuzztime $(FUZZTIME) ./api/
 	$(GO) test -run '^$$' -fuzz '^FuzzCompatAPIs$$' -fuzztime $(FUZZTIME) ./api/
 	$(GO) test -run '^$$' -fuzz '^FuzzShapeEveryPlugin$$' -fuzztime $(FUZZTIME) ./runtime/builtin/
-	$(GO) test -run '^$$' -fuzz '^FuzzIsEventType$$' -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run '^$$' -fuzz '^FuzzIsSourceType$$' -fuzztime $(FUZZTIME) ./engine/
 	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) .
 	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzDecodeInput$$' -fuzztime $(FUZZTIME) .
 	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzDecodeVerdict$$' -fuzztime $(FUZZTIME) .
+	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzIsEventType$$' -fuzztime $(FUZZTIME) .
+	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzIsTypePattern$$' -fuzztime $(FUZZTIME) .
+	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzIsPluginName$$' -fuzztime $(FUZZTIME) .
 	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./wire/
 	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzStringRoundTrip$$' -fuzztime $(FUZZTIME) ./wire/
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/switchyard/switchyard/sdk"
 )
 
 // ExampleSource is the source type of the events SendExample makes, so that whoever reads the
@@ -29,7 +31,7 @@ func (e *Engine) SendExample(ctx context.Context, p *Principal, subscriptionID, 
 	if eventType == "" {
 		return nil, invalidf("type", "is required: an event type the subscription listens for, such as client.create")
 	}
-	if len(eventType) > maxEventTypeLen || !isEventType(eventType) {
+	if len(eventType) > maxEventTypeLen || !sdk.IsEventType(eventType) {
 		return nil, invalidf("type", "%q is not an event type: object.action in lowercase, such as client.create", eventType)
 	}
 	if sub.State != SubscriptionActive {

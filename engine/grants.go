@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/switchyard/switchyard/sdk"
 )
 
 // NewGrant is the input of CreateGrant.
@@ -54,7 +56,7 @@ func checkGrantEvents(filters []string) ([]string, error) {
 	}
 	out := make([]string, 0, len(filters))
 	for _, f := range filters {
-		if !eventFilterPattern.MatchString(f) {
+		if !sdk.IsTypePattern(f) {
 			return nil, invalidf("events", "%q is not an event type (object.action) or pattern (object.*, *.action, *)", f)
 		}
 		if !slices.Contains(out, f) {

@@ -7,18 +7,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"time"
 
 	"github.com/switchyard/switchyard/engine/outbound"
 	"github.com/switchyard/switchyard/sdk"
 	"github.com/switchyard/switchyard/sdk/signing"
-)
-
-var (
-	// eventFilterPattern is an event type or a pattern of them: either side, or the whole, "*".
-	eventFilterPattern = regexp.MustCompile(`^(\*|(\*|[a-z][a-z0-9_]*)\.(\*|[a-z][a-z0-9_]*))$`)
 )
 
 const (
@@ -197,7 +191,7 @@ func checkEventFilters(m *sdk.Manifest, filters []string) ([]string, error) {
 		if len(f) > maxEventTypeLen {
 			return nil, invalidf("events", "a pattern is at most %d characters", maxEventTypeLen)
 		}
-		if !eventFilterPattern.MatchString(f) {
+		if !sdk.IsTypePattern(f) {
 			return nil, invalidf("events", "%q is not an event type (object.action) or pattern (object.*, *.action, *)", f)
 		}
 		if !overlaps(m, f) {

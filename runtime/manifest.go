@@ -3,15 +3,8 @@ package runtime
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 
 	"github.com/switchyard/switchyard/sdk"
-)
-
-var (
-	pluginNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
-	// eventPattern accepts a canonical type "object.action", with either side (or the whole) "*".
-	eventPattern = regexp.MustCompile(`^(\*|(\*|[a-z][a-z0-9_]*)\.(\*|[a-z][a-z0-9_]*))$`)
 )
 
 // maxResponseBytesLimit bounds what a plugin may ask the host to read of one answer: every
@@ -21,8 +14,8 @@ const maxResponseBytesLimit = 4 << 20
 // ValidateManifest checks what the host relies on in a manifest and names every problem it finds.
 func ValidateManifest(m *sdk.Manifest) error {
 	var problems []string
-	if !pluginNamePattern.MatchString(m.Name) {
-		problems = append(problems, fmt.Sprintf("name %q must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter", m.Name))
+	if !sdk.IsPluginName(m.Name) {
+		problems = append(problems, fmt.Sprintf("name %q must be %s", m.Name, sdk.PluginNameRule))
 	}
 	if m.Version == "" || len(m.Version) > 64 {
 		problems = append(problems, "version must be 1-64 characters")
@@ -36,7 +29,7 @@ func ValidateManifest(m *sdk.Manifest) error {
 	seen := map[string]bool{}
 	for i, e := range m.Events {
 		switch {
-		case !eventPattern.MatchString(e.Type):
+		case !sdk.IsTypePattern(e.Type):
 			problems = append(problems, fmt.Sprintf("events[%d].type %q is not a canonical type (object.action, with * wildcards)", i, e.Type))
 		case seen[e.Type]:
 			problems = append(problems, fmt.Sprintf("events[%d].type %q is listed twice", i, e.Type))

@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strings"
 	"text/template"
+
+	"github.com/switchyard/switchyard/sdk"
 )
 
 // sdkDir is the sdk folder of the source this binary was built from, set by the Makefile
@@ -25,8 +27,6 @@ const sdkModule = "github.com/switchyard/switchyard/sdk"
 //go:embed scaffold
 var scaffoldFiles embed.FS
 
-var pluginNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
-
 type scaffoldData struct {
 	Name, Package, Module, SDKDir, GoVersion string
 }
@@ -36,7 +36,7 @@ type scaffoldData struct {
 func pluginNew(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("plugin new", stdout, stderr)
 	dir := fs.String("dir", "", "folder to create (default: ./NAME)")
-	sdk := fs.String("sdk", "", "the Switchyard source's sdk folder (default: the one this binary was built from)")
+	sdkFlag := fs.String("sdk", "", "the Switchyard source's sdk folder (default: the one this binary was built from)")
 	module := fs.String("module", "", "Go module path of the plugin (default: example.com/NAME)")
 	if err := parseInterspersed(fs, args); err != nil {
 		return err
@@ -45,8 +45,8 @@ func pluginNew(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: plugin new NAME [--dir DIR] [--sdk PATH] [--module PATH]", errUsage)
 	}
 	name := fs.Arg(0)
-	if !pluginNamePattern.MatchString(name) {
-		return fmt.Errorf("%w: plugin name %q: use 1-63 lowercase letters, digits, '-' or '_', starting with a letter", errUsage, name)
+	if !sdk.IsPluginName(name) {
+		return fmt.Errorf("%w: plugin name %q: use %s", errUsage, name, sdk.PluginNameRule)
 	}
 	if *dir == "" {
 		*dir = name
@@ -54,7 +54,7 @@ func pluginNew(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if *module == "" {
 		*module = "example.com/" + name
 	}
-	sdkPath, goVersion, err := findSDK(*sdk)
+	sdkPath, goVersion, err := findSDK(*sdkFlag)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -35,8 +34,6 @@ const (
 
 // ErrNotCustom is wrapped when a change names a plugin that only its own source may change.
 var ErrNotCustom = errors.New("plugin is not managed through the API")
-
-var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
 // Config configures a Manager.
 type Config struct {
@@ -308,8 +305,8 @@ type Uploaded struct {
 // makes it serve in place of any earlier version. Uploading the module already serving, in the same
 // mode, changes nothing.
 func (m *Manager) Upload(ctx context.Context, name string, wasm []byte, trusted bool) (Uploaded, error) {
-	if !namePattern.MatchString(name) {
-		return Uploaded{}, &engine.ValidationError{Field: "name", Message: fmt.Sprintf("%q must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter", name)}
+	if !sdk.IsPluginName(name) {
+		return Uploaded{}, &engine.ValidationError{Field: "name", Message: fmt.Sprintf("%q must be %s", name, sdk.PluginNameRule)}
 	}
 	if int64(len(wasm)) > m.cfg.MaxModuleBytes {
 		return Uploaded{}, fmt.Errorf("module of %d bytes exceeds the limit of %d: %w", len(wasm), m.cfg.MaxModuleBytes, engine.ErrTooLarge)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/runtime"
+	"github.com/switchyard/switchyard/sdk"
 )
 
 // Uploaded modules live in StoreDir as NAME.wasm, with NAME.json beside it for what the upload
@@ -78,7 +79,7 @@ func (m *Manager) loadStored(ctx context.Context) error {
 	}
 	for _, de := range entries {
 		name, ok := strings.CutSuffix(de.Name(), ".wasm")
-		if !ok || !de.Type().IsRegular() || !namePattern.MatchString(name) {
+		if !ok || !de.Type().IsRegular() || !sdk.IsPluginName(name) {
 			continue
 		}
 		if err := m.loadStoredOne(ctx, name); err != nil {
