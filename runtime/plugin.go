@@ -27,7 +27,10 @@ type Plugin struct {
 	Mode Mode
 	// CompileTime is how long compiling took, from the on-disk cache when it had the module.
 	CompileTime time.Duration
-	grants      []Grant
+	// Remembered: LoadDormant neither compiled nor ran the module, since this build of the host had
+	// found it valid before (see verdicts); its first call compiles it.
+	Remembered bool
+	grants     []Grant
 
 	rt     *Runtime
 	engine wazero.Runtime
@@ -215,10 +218,24 @@ func (r *Runtime) LoadDormant(ctx context.Context, source func() ([]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("read plugin module: %w", err)
 	}
+	if r.cfg.CacheDir == "" {
+		return r.Load(ctx, wasm, mode, grants...)
+	}
+	sum := sha256.Sum256(wasm)
+	if m, ok := r.verdicts.manifest(hex.EncodeToString(sum[:])); ok {
+		p := &Plugin{Hash: hex.EncodeToString(sum[:]), Mode: mode, Remembered: true, rt: r, engine: r.engine(mode),
+			grants: slices.Clone(grants), manifest: m, source: source}
+		p.pool = newPool(r.cfg.PoolSize, r.cfg.MaxCallsPerInstance, r.cfg.AcquireWait, p.newInstance)
+		r.mu.Lock()
+		r.plugins[p] = struct{}{}
+		r.mu.Unlock()
+		return p, nil
+	}
 	p, err := r.Load(ctx, wasm, mode, grants...)
-	if err != nil || r.cfg.CacheDir == "" {
+	if err != nil {
 		return p, err
 	}
+	r.verdicts.remember(p.Hash, p.manifest)
 	p.source = source
 	p.sleep()
 	return p, nil

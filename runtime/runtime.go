@@ -159,6 +159,7 @@ type Runtime struct {
 	cache     wazero.CompilationCache
 	trusted   wazero.Runtime
 	sandboxed wazero.Runtime
+	verdicts  verdicts
 
 	mu      sync.Mutex
 	plugins map[*Plugin]struct{}
@@ -181,7 +182,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("runtime config: %w", err)
 	}
-	r := &Runtime{cfg: cfg, plugins: map[*Plugin]struct{}{}}
+	r := &Runtime{cfg: cfg, plugins: map[*Plugin]struct{}{}, verdicts: newVerdicts(cfg.CacheDir)}
 	firstEngine.Do(func() {
 		// An engine without a cache: the compilation caches below ask for wazero's version too.
 		_ = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler()).Close(ctx)

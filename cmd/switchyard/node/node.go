@@ -443,7 +443,7 @@ func (n *Node) loadPlugins(ctx context.Context) error {
 			}
 			loaded[i] = p
 			n.logger.Info("plugin loaded", "plugin", p.Version(), "mode", p.Mode, "compile", p.CompileTime.Round(time.Millisecond),
-				"loaded", n.pluginsLoaded.Add(1), "of", len(mods))
+				"remembered", p.Remembered, "loaded", n.pluginsLoaded.Add(1), "of", len(mods))
 		}()
 	}
 	wg.Wait()
