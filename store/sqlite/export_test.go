@@ -167,10 +167,14 @@ func HotReprepares(ctx context.Context, s *Store) (map[string]int, error) {
 	return out, err
 }
 
-// MemstatusOff and PagecacheBulkOff are SQLite's answers to setting its start options (0: done),
-// and MemoryCounted the memory it counts as held.
+// MemstatusOff, PagecacheBulkOff and StmtJournalSpillSet are SQLite's answers to setting its start
+// options (0: done), and MemoryCounted the memory it counts as held.
 var (
-	MemstatusOff     = startconfig.MemstatusOff
-	PagecacheBulkOff = startconfig.PagecacheBulkOff
-	MemoryCounted    = startconfig.Used
+	MemstatusOff        = startconfig.MemstatusOff
+	PagecacheBulkOff    = startconfig.PagecacheBulkOff
+	StmtJournalSpillSet = startconfig.StmtJournalSpillSet
+	MemoryCounted       = startconfig.Used
 )
+
+// Write runs fn in one of the writer's durable transactions.
+func Write(ctx context.Context, s *Store, fn func(tx *sqlx.Tx) error) error { return s.write(ctx, fn) }
