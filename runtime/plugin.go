@@ -164,9 +164,31 @@ var (
 // version and return a valid manifest. Every refusal wraps ErrInvalidPlugin and names the problem.
 // grants are the keys beyond the default ones this plugin may sign with (GrantServerKey).
 func (r *Runtime) Load(ctx context.Context, wasm []byte, mode Mode, grants ...Grant) (*Plugin, error) {
-	sum := sha256.Sum256(wasm)
-	p := &Plugin{Hash: hex.EncodeToString(sum[:]), Mode: mode, rt: r, engine: r.engine(mode), grants: slices.Clone(grants)}
+	return r.load(ctx, wasm, moduleHash(wasm), mode, grants)
+}
 
+// moduleHash is a module's identity: the hex SHA-256 of its bytes.
+func moduleHash(wasm []byte) string {
+	sum := sha256.Sum256(wasm)
+	return hex.EncodeToString(sum[:])
+}
+
+// newPlugin is a plugin of the module with this hash, yet without its code or manifest.
+func (r *Runtime) newPlugin(hash string, mode Mode, grants []Grant) *Plugin {
+	p := &Plugin{Hash: hash, Mode: mode, rt: r, engine: r.engine(mode), grants: slices.Clone(grants)}
+	p.pool = newPool(r.cfg.PoolSize, r.cfg.MaxCallsPerInstance, r.cfg.AcquireWait, p.newInstance)
+	return p
+}
+
+// register makes a loaded plugin one that Close releases.
+func (r *Runtime) register(p *Plugin) {
+	r.mu.Lock()
+	r.plugins[p] = struct{}{}
+	r.mu.Unlock()
+}
+
+func (r *Runtime) load(ctx context.Context, wasm []byte, hash string, mode Mode, grants []Grant) (*Plugin, error) {
+	p := r.newPlugin(hash, mode, grants)
 	start := time.Now()
 	compiled, err := p.compile(ctx, wasm)
 	if err != nil {
@@ -191,7 +213,6 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, mode Mode, grants ...Gr
 		return nil, err
 	}
 	p.manifest = manifest
-	p.pool = newPool(r.cfg.PoolSize, r.cfg.MaxCallsPerInstance, r.cfg.AcquireWait, p.newInstance)
 	if r.cfg.MinIdle > 0 {
 		p.pool.put(inst)
 	} else {
@@ -199,10 +220,7 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, mode Mode, grants ...Gr
 		// its compiled code only.
 		inst.close()
 	}
-
-	r.mu.Lock()
-	r.plugins[p] = struct{}{}
-	r.mu.Unlock()
+	r.register(p)
 	return p, nil
 }
 
@@ -212,30 +230,28 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, mode Mode, grants ...Gr
 // MiB of an idle node's memory), and a node runs few of its formats, often none for hours. A call
 // to a dormant plugin compiles it again from the bytes source gives, which the on-disk compilation
 // cache makes quick (tens of milliseconds, not seconds); without a CacheDir it would recompile
-// from scratch, so the plugin then keeps its code, as Load's do.
+// from scratch, so the plugin then keeps its code, as Load's do. A module this build of the host
+// found valid before is taken at its remembered manifest and not compiled at all (see verdicts).
 func (r *Runtime) LoadDormant(ctx context.Context, source func() ([]byte, error), mode Mode, grants ...Grant) (*Plugin, error) {
 	wasm, err := source()
 	if err != nil {
 		return nil, fmt.Errorf("read plugin module: %w", err)
 	}
+	hash := moduleHash(wasm)
 	if r.cfg.CacheDir == "" {
-		return r.Load(ctx, wasm, mode, grants...)
+		return r.load(ctx, wasm, hash, mode, grants)
 	}
-	sum := sha256.Sum256(wasm)
-	if m, ok := r.verdicts.manifest(hex.EncodeToString(sum[:])); ok {
-		p := &Plugin{Hash: hex.EncodeToString(sum[:]), Mode: mode, Remembered: true, rt: r, engine: r.engine(mode),
-			grants: slices.Clone(grants), manifest: m, source: source}
-		p.pool = newPool(r.cfg.PoolSize, r.cfg.MaxCallsPerInstance, r.cfg.AcquireWait, p.newInstance)
-		r.mu.Lock()
-		r.plugins[p] = struct{}{}
-		r.mu.Unlock()
+	if m, ok := r.verdicts.manifest(hash); ok {
+		p := r.newPlugin(hash, mode, grants)
+		p.manifest, p.source, p.Remembered = m, source, true
+		r.register(p)
 		return p, nil
 	}
-	p, err := r.Load(ctx, wasm, mode, grants...)
+	p, err := r.load(ctx, wasm, hash, mode, grants)
 	if err != nil {
 		return p, err
 	}
-	r.verdicts.remember(p.Hash, p.manifest)
+	r.verdicts.remember(hash, p.manifest)
 	p.source = source
 	p.sleep()
 	return p, nil
@@ -262,7 +278,7 @@ func (p *Plugin) code(ctx context.Context) (wazero.CompiledModule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: read its module again: %w", p.label(), err)
 	}
-	if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != p.Hash {
+	if moduleHash(wasm) != p.Hash {
 		return nil, fmt.Errorf("plugin %s: its module changed since it was loaded", p.label())
 	}
 	start := time.Now()
