@@ -89,7 +89,11 @@ func (s scrape) value(name string, labels map[string]string) float64 {
 // ended, the counters are final: nothing here waits on time.
 func TestMetricsAfterRealDeliveries(t *testing.T) {
 	t.Parallel()
-	n := nodetest.Start(t, nodetest.Options{})
+	// Every shape is counted below, one per attempt. A call that waits longer than AcquireWait for
+	// an instance is paced instead (a shape failure and no attempt): on a slow machine under the
+	// race detector the first instances took about a second to start, and the deliveries beyond
+	// the pool's size were paced.
+	n := nodetest.Start(t, nodetest.Options{Configure: func(cfg *node.Config) { cfg.Runtime.AcquireWait = time.Minute }})
 	ok, failing, gone := nodetest.NewReceiver(t), nodetest.NewReceiver(t), nodetest.NewReceiver(t)
 	failing.SetRespond(func(int, *nodetest.Request) (int, http.Header, string) {
 		return http.StatusInternalServerError, nil, ""

@@ -362,7 +362,10 @@ func hostileConfig(slow bool) Config {
 	// loaded one it still fails by its memory cap, not its deadline.
 	cfg := Config{CallTimeout: 30 * time.Second, MemoryLimitMiB: 48, MaxOutputBytes: 1 << 20, PoolSize: 2}
 	if slow {
-		cfg.CallTimeout, cfg.StartTimeout = 300*time.Millisecond, 300*time.Millisecond
+		// Starting an instance gets longer than a call: under the race detector on a loaded
+		// machine, the well-behaved plugin's instance missed a 300 ms start deadline while the
+		// endless loop ran (_initialize: timeout). initloop still meets the deadline it never ends.
+		cfg.CallTimeout, cfg.StartTimeout = 300*time.Millisecond, 2*time.Second
 	}
 	return cfg
 }
