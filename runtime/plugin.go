@@ -44,8 +44,10 @@ type Plugin struct {
 	codeMu   sync.Mutex
 	compiled wazero.CompiledModule
 	closing  bool
-	// compiles counts compilations after the first, for Stats.
-	compiles atomic.Int64
+	// compiles counts compilations after the first, for Stats; compiledOnce (under codeMu) is
+	// whether there was a first: a plugin remembered at its verdict has none until its first call.
+	compiles     atomic.Int64
+	compiledOnce bool
 
 	calls, pluginErrors, traps, refused atomic.Int64
 	closeOnce                           sync.Once
@@ -195,7 +197,7 @@ func (r *Runtime) load(ctx context.Context, wasm []byte, hash string, mode Mode,
 		return nil, invalid("not a valid WebAssembly module: %v", err)
 	}
 	p.CompileTime = time.Since(start)
-	p.compiled = compiled
+	p.compiled, p.compiledOnce = compiled, true
 	if err := checkModuleShape(compiled); err != nil {
 		_ = compiled.Close(ctx)
 		return nil, err
@@ -286,10 +288,16 @@ func (p *Plugin) code(ctx context.Context) (wazero.CompiledModule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: compile again: %w", p.label(), err)
 	}
-	// The first call after a quiet spell waits for this: an operator wondering why should see it.
-	p.rt.cfg.Logger.Info("dormant plugin compiled again for a call", "plugin", p.Version(), "took", time.Since(start).Round(time.Millisecond))
-	p.compiles.Add(1)
-	p.compiled = compiled
+	// The first call after a quiet spell, or after a restart, waits for this: an operator
+	// wondering why should see it.
+	took := time.Since(start).Round(time.Millisecond)
+	if p.compiledOnce {
+		p.rt.cfg.Logger.Info("dormant plugin compiled again for a call", "plugin", p.Version(), "took", took)
+		p.compiles.Add(1)
+	} else {
+		p.rt.cfg.Logger.Info("plugin compiled for its first call", "plugin", p.Version(), "took", took)
+	}
+	p.compiled, p.compiledOnce = compiled, true
 	return compiled, nil
 }
 

@@ -48,8 +48,8 @@ func TestRestartRemembersValidModules(t *testing.T) {
 	if _, err := again.Shape(context.Background(), sampleInput(), nil); err != nil {
 		t.Fatalf("the first call to a remembered plugin: %v", err)
 	}
-	if st := again.Stats(); st.Dormant || st.Recompiles != 1 {
-		t.Fatalf("after its first call: %+v, want compiled once", st)
+	if st := again.Stats(); st.Dormant || st.Recompiles != 0 {
+		t.Fatalf("after its first call: %+v, want compiled, its first compilation no recompilation", st)
 	}
 
 	verdict := again.rt.verdicts.path(again.Hash)
