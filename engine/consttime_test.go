@@ -117,17 +117,17 @@ func TestSecretsAreComparedInConstantTime(t *testing.T) {
 var allowed = map[string]string{
 	"storedSecret: bytes.Equal(signing.HMACKey(secret), []byte(secret))": "both sides are the new secret the caller " +
 		"sends, its decoded form against its text: the time taken says only what the caller already knows",
-	"Manager.Upload: old.plugin.Hash == hashOf(wasm)": "the SHA-256 of a custom plugin's .wasm, a fingerprint " +
+	"Manager.Upload: old.plugin.Hash == runtime.ModuleHash(wasm)": "the SHA-256 of a custom plugin's .wasm, a fingerprint " +
 		"of code, not a secret",
-	"Manager.loadStoredOne: meta.Hash != hashOf(wasm)": "the SHA-256 of a custom plugin's .wasm, a fingerprint " +
+	"Manager.loadStoredOne: meta.Hash != runtime.ModuleHash(wasm)": "the SHA-256 of a custom plugin's .wasm, a fingerprint " +
 		"of code, not a secret",
 	"dirWatcher.process: hash == st.hash": "the SHA-256 of a custom plugin's .wasm, a fingerprint of code, " +
 		"not a secret",
 	"Manager.syncOne: cur.plugin.Hash == sp.Hash": "the SHA-256 of a custom plugin's .wasm, a fingerprint " +
 		"of code, not a secret",
-	"Manager.syncOne: hashOf(sp.Wasm) != sp.Hash": "the SHA-256 of a custom plugin's .wasm, a fingerprint " +
+	"Manager.syncOne: runtime.ModuleHash(sp.Wasm) != sp.Hash": "the SHA-256 of a custom plugin's .wasm, a fingerprint " +
 		"of code, not a secret",
-	"Plugin.code: hex.EncodeToString(sum[:]) != p.Hash": "the SHA-256 of a dormant plugin's .wasm read again, a " +
+	"Plugin.code: ModuleHash(wasm) != p.Hash": "the SHA-256 of a dormant plugin's .wasm read again, a " +
 		"fingerprint of code, not a secret",
 }
 

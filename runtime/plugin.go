@@ -166,11 +166,11 @@ var (
 // version and return a valid manifest. Every refusal wraps ErrInvalidPlugin and names the problem.
 // grants are the keys beyond the default ones this plugin may sign with (GrantServerKey).
 func (r *Runtime) Load(ctx context.Context, wasm []byte, mode Mode, grants ...Grant) (*Plugin, error) {
-	return r.load(ctx, wasm, moduleHash(wasm), mode, grants)
+	return r.load(ctx, wasm, ModuleHash(wasm), mode, grants)
 }
 
-// moduleHash is a module's identity: the hex SHA-256 of its bytes.
-func moduleHash(wasm []byte) string {
+// ModuleHash is a module's identity (Plugin.Hash): the hex SHA-256 of its bytes.
+func ModuleHash(wasm []byte) string {
 	sum := sha256.Sum256(wasm)
 	return hex.EncodeToString(sum[:])
 }
@@ -239,7 +239,7 @@ func (r *Runtime) LoadDormant(ctx context.Context, source func() ([]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("read plugin module: %w", err)
 	}
-	hash := moduleHash(wasm)
+	hash := ModuleHash(wasm)
 	if r.cfg.CacheDir == "" {
 		return r.load(ctx, wasm, hash, mode, grants)
 	}
@@ -280,7 +280,7 @@ func (p *Plugin) code(ctx context.Context) (wazero.CompiledModule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: read its module again: %w", p.label(), err)
 	}
-	if moduleHash(wasm) != p.Hash {
+	if ModuleHash(wasm) != p.Hash {
 		return nil, fmt.Errorf("plugin %s: its module changed since it was loaded", p.label())
 	}
 	start := time.Now()

@@ -324,7 +324,7 @@ func (m *Manager) Upload(ctx context.Context, name string, wasm []byte, trusted 
 	if err := changeable(name, old); err != nil {
 		return Uploaded{}, err
 	}
-	if old != nil && old.plugin.Hash == hashOf(wasm) && old.plugin.Mode == mode {
+	if old != nil && old.plugin.Hash == runtime.ModuleHash(wasm) && old.plugin.Mode == mode {
 		return Uploaded{Info: old.info(), Unchanged: true}, nil
 	}
 	p, err := Validate(ctx, m.rt, wasm, name, mode, m.grants)

@@ -119,7 +119,7 @@ func (w *dirWatcher) process(ctx context.Context, path string) {
 		w.fail(path, st, err)
 		return
 	}
-	hash := hashOf(wasm)
+	hash := runtime.ModuleHash(wasm)
 	if hash == st.hash {
 		return // touched, not changed
 	}

@@ -146,7 +146,7 @@ func (m *Manager) syncOne(ctx context.Context, name string) error {
 	if cur != nil && cur.plugin.Hash == sp.Hash && cur.plugin.Mode == mode {
 		return nil
 	}
-	if hashOf(sp.Wasm) != sp.Hash {
+	if runtime.ModuleHash(sp.Wasm) != sp.Hash {
 		return fmt.Errorf("stored plugin %s: its module does not match its hash", name)
 	}
 	p, err := Validate(ctx, m.rt, sp.Wasm, name, mode, m.grants)

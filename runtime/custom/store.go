@@ -2,8 +2,6 @@ package custom
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,21 +25,16 @@ type storedMeta struct {
 	UploadedAt time.Time `json:"uploaded_at"`
 }
 
-func hashOf(wasm []byte) string {
-	sum := sha256.Sum256(wasm)
-	return hex.EncodeToString(sum[:])
-}
-
 func (m *Manager) save(name string, wasm []byte, trusted bool) error {
 	if m.cfg.Uploads != nil {
 		return m.cfg.Uploads.SavePlugin(context.Background(), &engine.StoredPlugin{
-			Name: name, Hash: hashOf(wasm), Trusted: trusted, Wasm: wasm, UploadedAt: time.Now().UTC(),
+			Name: name, Hash: runtime.ModuleHash(wasm), Trusted: trusted, Wasm: wasm, UploadedAt: time.Now().UTC(),
 		})
 	}
 	if err := os.MkdirAll(m.cfg.StoreDir, 0o700); err != nil {
 		return fmt.Errorf("plugin store: %w", err)
 	}
-	meta, err := json.Marshal(storedMeta{Trusted: trusted, Hash: hashOf(wasm), UploadedAt: time.Now().UTC()})
+	meta, err := json.Marshal(storedMeta{Trusted: trusted, Hash: runtime.ModuleHash(wasm), UploadedAt: time.Now().UTC()})
 	if err != nil {
 		return err
 	}
@@ -107,7 +100,7 @@ func (m *Manager) loadStoredOne(ctx context.Context, name string) error {
 	}
 	// A module whose metadata names another hash was being replaced when the node stopped; its
 	// trust cannot be taken from metadata written for a different module.
-	if meta.Hash != "" && meta.Hash != hashOf(wasm) {
+	if meta.Hash != "" && meta.Hash != runtime.ModuleHash(wasm) {
 		meta.Trusted = false
 	}
 	mode := runtime.Sandboxed
