@@ -182,7 +182,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("runtime config: %w", err)
 	}
-	r := &Runtime{cfg: cfg, plugins: map[*Plugin]struct{}{}, verdicts: newVerdicts(cfg.CacheDir)}
+	r := &Runtime{cfg: cfg, plugins: map[*Plugin]struct{}{}, verdicts: newVerdicts(cfg.CacheDir, hostBuild())}
 	firstEngine.Do(func() {
 		// An engine without a cache: the compilation caches below ask for wazero's version too.
 		_ = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler()).Close(ctx)

@@ -31,9 +31,9 @@ type verdicts struct {
 // make test shares one), and a verdict dropped under a running build only costs it a compile.
 const staleVerdictsAfter = 24 * time.Hour
 
-// newVerdicts keeps verdicts under cacheDir for this build, and drops other builds' stale ones.
-func newVerdicts(cacheDir string) verdicts {
-	build := hostBuild()
+// newVerdicts keeps verdicts under cacheDir for build (hostBuild's name for this one), and drops
+// other builds' stale ones.
+func newVerdicts(cacheDir, build string) verdicts {
 	if cacheDir == "" || build == "" {
 		return verdicts{}
 	}

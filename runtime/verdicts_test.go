@@ -69,6 +69,21 @@ func TestRestartRemembersValidModules(t *testing.T) {
 	}
 }
 
+// TestVerdictsAreKeptPerBuild: a verdict one build of the host wrote, valid and for this very
+// module, is not believed by another build (it may check modules differently), and is by its own.
+func TestVerdictsAreKeptPerBuild(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := setup(t, Config{}).load(t, echoWasm(t), Trusted)
+	newVerdicts(dir, "build-a").remember(p.Hash, p.Manifest())
+	if _, ok := newVerdicts(dir, "build-b").manifest(p.Hash); ok {
+		t.Error("build-b believed build-a's verdict")
+	}
+	if m, ok := newVerdicts(dir, "build-a").manifest(p.Hash); !ok || !reflect.DeepEqual(m, p.Manifest()) {
+		t.Errorf("build-a's own verdict: %v, %+v; want the manifest it wrote", ok, m)
+	}
+}
+
 // TestInvalidModulesGetNoVerdict: a module LoadDormant refuses is refused again on the next
 // start, for its own reason, and leaves nothing behind that a later start could believe.
 func TestInvalidModulesGetNoVerdict(t *testing.T) {
