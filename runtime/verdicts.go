@@ -45,11 +45,7 @@ func newVerdicts(cacheDir, build string) verdicts {
 			}
 		}
 	}
-	dir := filepath.Join(root, build)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return verdicts{}
-	}
-	return verdicts{dir: dir}
+	return verdicts{dir: filepath.Join(root, build)}
 }
 
 // manifest returns the manifest remembered for the module with this hash, checked again against
@@ -74,6 +70,10 @@ func (v verdicts) remember(hash string, m sdk.Manifest) {
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
+		return
+	}
+	// Made on the first verdict, not by every runtime: most test binaries never load dormant.
+	if err := os.MkdirAll(v.dir, 0o700); err != nil {
 		return
 	}
 	tmp, err := os.CreateTemp(v.dir, "verdict-*")
