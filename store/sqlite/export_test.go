@@ -175,6 +175,3 @@ var (
 	StmtJournalSpillSet = startconfig.StmtJournalSpillSet
 	MemoryCounted       = startconfig.Used
 )
-
-// Write runs fn in one of the writer's durable transactions.
-func Write(ctx context.Context, s *Store, fn func(tx *sqlx.Tx) error) error { return s.write(ctx, fn) }

@@ -333,7 +333,7 @@ func TestStatementJournalsStayInMemory(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "x.db"), sqlite.Options{})
 	defer s.Close()
 	var tempFiles []string
-	err := sqlite.Write(ctx, s, func(tx *sqlx.Tx) error {
+	err := s.Write(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, "CREATE TABLE journal_probe (k INTEGER UNIQUE, pad TEXT)"); err != nil {
 			return err
 		}
