@@ -19,35 +19,26 @@ var typeSeeds = []string{
 }
 
 func FuzzIsEventType(f *testing.F) {
-	for _, seed := range typeSeeds {
-		f.Add(seed)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := IsEventType(s), eventTypeSpec.MatchString(s); got != want {
-			t.Fatalf("IsEventType(%q) = %v, the regexp says %v", s, got, want)
-		}
-	})
+	holdToRegexp(f, "IsEventType", IsEventType, eventTypeSpec, typeSeeds)
 }
 
 func FuzzIsTypePattern(f *testing.F) {
-	for _, seed := range typeSeeds {
-		f.Add(seed)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := IsTypePattern(s), typePatternSpec.MatchString(s); got != want {
-			t.Fatalf("IsTypePattern(%q) = %v, the regexp says %v", s, got, want)
-		}
-	})
+	holdToRegexp(f, "IsTypePattern", IsTypePattern, typePatternSpec, typeSeeds)
 }
 
 func FuzzIsPluginName(f *testing.F) {
-	for _, seed := range []string{"standard", "a", "my-format_2", "", "A", "1a", "-a", "_a", "a.b", "a/b", "a b", "é",
-		"standard\n", strings.Repeat("a", 63), strings.Repeat("a", 64)} {
+	holdToRegexp(f, "IsPluginName", IsPluginName, pluginNameSpec, []string{"standard", "a", "my-format_2", "", "A", "1a",
+		"-a", "_a", "a.b", "a/b", "a b", "é", "standard\n", strings.Repeat("a", 63), strings.Repeat("a", 64)})
+}
+
+// holdToRegexp fuzzes check, named name, against the regexp it was written from.
+func holdToRegexp(f *testing.F, name string, check func(string) bool, spec *regexp.Regexp, seeds []string) {
+	for _, seed := range seeds {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := IsPluginName(s), pluginNameSpec.MatchString(s); got != want {
-			t.Fatalf("IsPluginName(%q) = %v, the regexp says %v", s, got, want)
+		if got, want := check(s), spec.MatchString(s); got != want {
+			t.Fatalf("%s(%q) = %v, the regexp says %v", name, s, got, want)
 		}
 	})
 }
