@@ -13,6 +13,7 @@ import (
 	"github.com/switchyard/switchyard/store/internal/sqlstore"
 	"github.com/switchyard/switchyard/store/sqlite/internal/startconfig"
 	"github.com/switchyard/switchyard/store/sqlite/internal/stmtstatus"
+	"github.com/switchyard/switchyard/store/sqlite/internal/walbuffer"
 )
 
 // Test-only views of the store's insides.
@@ -174,4 +175,5 @@ var (
 	PagecacheBulkOff    = startconfig.PagecacheBulkOff
 	StmtJournalSpillSet = startconfig.StmtJournalSpillSet
 	MemoryCounted       = startconfig.Used
+	WALWrites           = walbuffer.Writes
 )

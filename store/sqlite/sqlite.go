@@ -33,6 +33,7 @@ import (
 	"github.com/switchyard/switchyard/store/internal/sqlstore"
 	// Before any connection opens: see the package.
 	_ "github.com/switchyard/switchyard/store/sqlite/internal/startconfig"
+	"github.com/switchyard/switchyard/store/sqlite/internal/walbuffer"
 )
 
 var _ engine.Store = (*Store)(nil)
@@ -103,6 +104,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := restrictFile(path); err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
+	if walbuffer.Registered != nil {
+		return nil, fmt.Errorf("open sqlite: %w", walbuffer.Registered)
+	}
 	// A file: URI, so that the path may hold any character; the driver reads the _ parameters
 	// and SQLite ignores them.
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
@@ -121,6 +125,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	wq.Set("_mutex", "no")
 	wq.Set("_synchronous", opts.Synchronous)
 	wq.Set("_stmt_cache_size", cache)
+	// The writer alone writes the WAL: its frames go to the file a transaction at a time
+	// (internal/walbuffer).
+	wq.Set("vfs", walbuffer.VFS)
 	w, err := sqlx.Open("sqlite3", base+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite writer: %w", err)

@@ -415,13 +415,23 @@ func TestPurgeInBatches(t *testing.T) {
 }
 
 // TestSurvivesKill kills a process while it ingests and checks every event whose Ingest had
-// returned is in the database: a commit is a commit when the method returns.
+// returned is in the database: a commit is a commit when the method returns. At synchronous=NORMAL
+// too, which syncs nothing at a commit: the writer's WAL buffer (internal/walbuffer) must be in the
+// file by then.
 func TestSurvivesKill(t *testing.T) {
-	if os.Getenv("SWITCHYARD_CRASH_DB") != "" {
-		crashChild(os.Getenv("SWITCHYARD_CRASH_DB"))
+	if path := os.Getenv("SWITCHYARD_CRASH_DB"); path != "" {
+		crashChild(path, os.Getenv("SWITCHYARD_CRASH_SYNCHRONOUS"))
 		return
 	}
-	t.Parallel()
+	for _, synchronous := range []string{"FULL", "NORMAL"} {
+		t.Run(synchronous, func(t *testing.T) {
+			t.Parallel()
+			surviveKill(t, synchronous)
+		})
+	}
+}
+
+func surviveKill(t *testing.T, synchronous string) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "crash.db")
 	s := open(t, path, sqlite.Options{})
@@ -434,7 +444,7 @@ func TestSurvivesKill(t *testing.T) {
 	}
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSurvivesKill$")
-	cmd.Env = append(os.Environ(), "SWITCHYARD_CRASH_DB="+path)
+	cmd.Env = append(os.Environ(), "SWITCHYARD_CRASH_DB="+path, "SWITCHYARD_CRASH_SYNCHRONOUS="+synchronous)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -466,9 +476,9 @@ func TestSurvivesKill(t *testing.T) {
 	}
 }
 
-func crashChild(path string) {
+func crashChild(path, synchronous string) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, path, sqlite.Options{})
+	s, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: synchronous})
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(1)
@@ -488,6 +498,44 @@ func crashChild(path string) {
 			fmt.Fprintln(w, "acked", r.EventID)
 		}
 		w.Flush()
+	}
+}
+
+// TestWALIsWrittenATransactionAtATime checks the writer's WAL frames reach the file in few writes,
+// not SQLite's two a frame (internal/walbuffer), and that a reader, through SQLite's own VFS, reads
+// them. Not parallel: the write counts are the process's.
+func TestWALIsWrittenATransactionAtATime(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "x.db"), sqlite.Options{Synchronous: "NORMAL"})
+	defer s.Close()
+	if err := s.Write(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, "CREATE TABLE wal_probe (pad BLOB)")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const rows = 100 // of 3,000 bytes: a page each
+	buffered, issued := sqlite.WALWrites()
+	if err := s.Write(ctx, func(tx *sqlx.Tx) error {
+		for range rows {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO wal_probe VALUES (randomblob(3000))"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	afterBuffered, afterIssued := sqlite.WALWrites()
+	buffered, issued = afterBuffered-buffered, afterIssued-issued
+	// A frame is two writes of SQLite's; 128 KiB, the most one write takes, hold 31 frames.
+	if buffered < 2*rows || issued > buffered/20 {
+		t.Errorf("a transaction of %d pages: SQLite wrote the WAL %d times, the file was written %d times; want at least %d, and a write for 31 frames",
+			rows, buffered, issued, 2*rows)
+	}
+	var n int
+	if err := s.Reader().GetContext(ctx, &n, "SELECT count(*) FROM wal_probe"); err != nil || n != rows {
+		t.Fatalf("a reader counts %d rows, %v; want %d", n, err, rows)
 	}
 }
 
