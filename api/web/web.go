@@ -144,8 +144,34 @@ func Bind(c echo.Context, v any) error {
 	return Decode(body, v)
 }
 
+// presizeLimit is the largest Content-Length readBody allocates for before reading: a client may
+// claim any length, and the body limit only stops the read.
+const presizeLimit = 256 << 10
+
+// readBody reads the request body, into a buffer of its declared length when it has one: growing
+// io.ReadAll's buffer from 512 bytes was 7% of the bytes the server allocated in the load
+// generator's 64 x 1 run.
 func readBody(c echo.Context) ([]byte, error) {
-	return io.ReadAll(c.Request().Body) // a *http.MaxBytesError when over the limit
+	r := c.Request()
+	if r.ContentLength <= 0 || r.ContentLength > presizeLimit {
+		return io.ReadAll(r.Body) // a *http.MaxBytesError when over the limit
+	}
+	// One byte more than declared: the read that meets the end finds room, and a buffer filled
+	// to the brim says the body ran past its length, which net/http does not let happen.
+	buf := make([]byte, 0, r.ContentLength+1)
+	for {
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return buf, err
+		case len(buf) == cap(buf):
+			rest, err := io.ReadAll(r.Body)
+			return append(buf, rest...), err
+		}
+	}
 }
 
 // Decode is Bind for bytes already read.
