@@ -159,6 +159,13 @@ type dispatcher struct {
 	workCancel  context.CancelFunc
 	inFlight    sync.WaitGroup
 	recordDone  chan struct{}
+	workers     *workers[job]
+}
+
+// job is a delivery let through the gate, for a worker.
+type job struct {
+	w *Work
+	p *pass
 }
 
 // result is one delivery's end: an outcome to record, or a lease to give back untouched (due at
@@ -229,7 +236,7 @@ func (d *dispatcher) start(w *Work, reserved bool) {
 	switch {
 	case a.pass != nil:
 		d.inFlight.Add(1)
-		go d.deliver(w, a.pass)
+		d.workers.run(job{w, a.pass})
 		return
 	case !a.queued:
 		d.untrack(w.Delivery.ID)
@@ -281,6 +288,7 @@ func (d *dispatcher) Start(context.Context) error {
 	claimCtx, d.claimCancel = context.WithCancel(context.Background())
 	d.workCtx, d.workCancel = context.WithCancel(context.Background())
 	d.claimDone, d.recordDone = make(chan struct{}), make(chan struct{})
+	d.workers = newWorkers(workerIdle, func(j job) { d.deliver(j.w, j.p) })
 	go d.claimLoop(claimCtx)
 	go d.recordLoop()
 	return nil
@@ -318,6 +326,7 @@ func (d *dispatcher) Stop(ctx context.Context) error {
 		<-finished
 	}
 	d.workCancel()
+	d.workers.stop()
 	close(d.results)
 	<-d.recordDone
 	return nil
