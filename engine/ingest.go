@@ -168,12 +168,14 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 		events = append(events, req.events...)
 	}
 	var handed []*Work
+	var parties *Parties
 	// wake: a delivery stored pending may be claimed now. One the gate had no room for may not: the
 	// gate wakes the claim when its subscription's queue drains, and waking it for each batch of a
 	// burst made half its claims come back empty.
 	wake := false
 	route := g.route
 	if g.handoff != nil {
+		parties = &Parties{}
 		route = func(ev *Event, subs []*Subscription) []*Delivery {
 			deliveries := g.route(ev, subs)
 			// Read after routing: a delivery due now is due at the router's now, not later.
@@ -200,6 +202,8 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 				}
 				d.State, d.LeaseUntil, d.LeaseOwner = DeliveryInFlight, &lease, g.owner
 				handed = append(handed, w)
+				parties.AppIDs = append(parties.AppIDs, d.AppID)
+				parties.AccountIDs = append(parties.AccountIDs, sub.AccountID)
 			}
 			return deliveries
 		}
@@ -207,7 +211,7 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 	// The commit must not be cut short by one caller's context, nor by shutdown: the callers are
 	// waiting for its outcome.
 	started := time.Now()
-	results, err := g.store.Ingest(context.Background(), IngestParams{Events: events, Route: route})
+	results, err := g.store.Ingest(context.Background(), IngestParams{Events: events, Route: route, Parties: parties})
 	g.metrics.IngestCommitted(len(events), time.Since(started), err)
 	if err != nil {
 		g.logger.Error("ingest batch failed", "events", len(events), "requests", len(batch), "err", err)
@@ -230,19 +234,25 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 		req.reply <- reply
 	}
 	if len(handed) > 0 {
-		g.handOver(handed)
+		g.handOver(handed, parties)
 	}
 	if created > len(handed) && g.handoff != nil && wake {
 		g.handoff.notify()
 	}
 }
 
-// handOver completes the handed-over work with the apps and accounts it needs, read once per
-// batch, and starts delivering it. Should a read fail, the leases are given back instead.
-func (g *ingester) handOver(works []*Work) {
+// handOver completes the handed-over work with the apps and accounts it needs, read in the ingest
+// transaction (those a store left out are read now, once per batch), and starts delivering it.
+// Should a read fail, the leases are given back instead.
+func (g *ingester) handOver(works []*Work, parties *Parties) {
 	ctx := context.Background()
-	apps := map[string]*App{}
-	accounts := map[string]*Account{}
+	apps, accounts := parties.Apps, parties.Accounts
+	if apps == nil {
+		apps = map[string]*App{}
+	}
+	if accounts == nil {
+		accounts = map[string]*Account{}
+	}
 	for _, w := range works {
 		var err error
 		app, ok := apps[w.Delivery.AppID]

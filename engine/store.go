@@ -217,6 +217,21 @@ type IngestParams struct {
 	// document does not cost a read of all of them for every event. It runs inside the
 	// transaction and must not block.
 	Route func(ev *Event, subs []*Subscription) []*Delivery
+	// Parties, when not nil, has Ingest read apps and accounts in its transaction, once Route has
+	// run for every event: those Parties names then, into its Apps and Accounts.
+	Parties *Parties
+}
+
+// Parties are apps and accounts an Ingest call reads for its caller: the ingester's, for the
+// deliveries it hands straight to the dispatcher. Read after the commit, on SQLite's reader pool,
+// each cost reading its pages from the file again, since a reader drops its page cache whenever
+// the database has changed; the writer's transaction has them cached.
+type Parties struct {
+	// AppIDs and AccountIDs are the rows wanted; an ID may repeat.
+	AppIDs, AccountIDs []string
+	// Apps and Accounts are the rows found, by ID.
+	Apps     map[string]*App
+	Accounts map[string]*Account
 }
 
 // IngestResult is what became of one event given to Store.Ingest.

@@ -187,7 +187,7 @@ func (s *Store) loadWork(ctx context.Context, rows []sqlrow.Delivery) ([]*engine
 		subIDs = append(subIDs, rows[i].SubscriptionID)
 		appIDs = append(appIDs, rows[i].AppID)
 	}
-	eventIDs, subIDs, appIDs = distinct(eventIDs), distinct(subIDs), distinct(appIDs)
+	eventIDs, subIDs, appIDs = sqlrow.Distinct(eventIDs), sqlrow.Distinct(subIDs), sqlrow.Distinct(appIDs)
 
 	var (
 		eventRows   []sqlrow.Event
@@ -208,18 +208,12 @@ func (s *Store) loadWork(ctx context.Context, rows []sqlrow.Delivery) ([]*engine
 	for i := range subRows {
 		accountIDs = append(accountIDs, subRows[i].AccountID)
 	}
-	if accountIDs = distinct(accountIDs); len(accountIDs) > 0 {
+	if accountIDs = sqlrow.Distinct(accountIDs); len(accountIDs) > 0 {
 		if err := selectAny(ctx, s.db, &accountRows, `SELECT `+sqlrow.AccountCols+` FROM accounts WHERE id = ANY (?)`, accountIDs); err != nil {
 			return nil, fmt.Errorf("load accounts: %w", err)
 		}
 	}
 	return sqlstore.Works(rows, eventRows, subRows, appRows, accountRows)
-}
-
-// distinct sorts ids and removes repeats, in place.
-func distinct(ids []string) []string {
-	slices.Sort(ids)
-	return slices.Compact(ids)
 }
 
 const (
@@ -261,7 +255,7 @@ func (s *Store) ReleaseLeases(ctx context.Context, ids []string, now time.Time) 
 	if len(ids) == 0 {
 		return nil
 	}
-	ids = distinct(slices.Clone(ids))
+	ids = sqlrow.Distinct(slices.Clone(ids))
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, rebind(`UPDATE deliveries
 			SET state = 'pending', next_attempt_at = ?, lease_until = NULL, lease_owner = '', updated_at = ?
@@ -278,7 +272,7 @@ func (s *Store) ExtendLeases(ctx context.Context, ids []string, until time.Time)
 	if len(ids) == 0 {
 		return nil
 	}
-	ids = distinct(slices.Clone(ids))
+	ids = sqlrow.Distinct(slices.Clone(ids))
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, rebind(`UPDATE deliveries SET lease_until = ?
 			WHERE state = 'in_flight' AND lease_until < ? AND id = ANY (?)`), ToMS(until), ToMS(until), ids)

@@ -318,7 +318,7 @@ func (s *Store) loadWork(ctx context.Context, rows []sqlrow.Delivery) ([]*engine
 		subIDs = append(subIDs, rows[i].SubscriptionID)
 		appIDs = append(appIDs, rows[i].AppID)
 	}
-	eventIDs, subIDs, appIDs = distinct(eventIDs), distinct(subIDs), distinct(appIDs)
+	eventIDs, subIDs, appIDs = sqlrow.Distinct(eventIDs), sqlrow.Distinct(subIDs), sqlrow.Distinct(appIDs)
 
 	var (
 		eventRows   []sqlrow.Event
@@ -339,18 +339,12 @@ func (s *Store) loadWork(ctx context.Context, rows []sqlrow.Delivery) ([]*engine
 	for i := range subRows {
 		accountIDs = append(accountIDs, subRows[i].AccountID)
 	}
-	if accountIDs = distinct(accountIDs); len(accountIDs) > 0 {
+	if accountIDs = sqlrow.Distinct(accountIDs); len(accountIDs) > 0 {
 		if err := selectIn(ctx, s.r, &accountRows, `SELECT `+sqlrow.AccountCols+` FROM accounts WHERE id IN (?)`, accountIDs); err != nil {
 			return nil, fmt.Errorf("load accounts: %w", err)
 		}
 	}
 	return sqlstore.Works(rows, eventRows, subRows, appRows, accountRows)
-}
-
-// distinct sorts ids and removes repeats, in place.
-func distinct(ids []string) []string {
-	slices.Sort(ids)
-	return slices.Compact(ids)
 }
 
 const (
@@ -391,7 +385,7 @@ func (s *Store) ReleaseLeases(ctx context.Context, ids []string, now time.Time) 
 	if len(ids) == 0 {
 		return nil
 	}
-	ids = distinct(slices.Clone(ids))
+	ids = sqlrow.Distinct(slices.Clone(ids))
 	err := s.writeRelaxed(ctx, func(tx *sqlx.Tx) error {
 		return InChunks(ids, func(chunk []string) error {
 			q, args, err := sqlx.In(`UPDATE deliveries
@@ -415,7 +409,7 @@ func (s *Store) ExtendLeases(ctx context.Context, ids []string, until time.Time)
 	if len(ids) == 0 {
 		return nil
 	}
-	ids = distinct(slices.Clone(ids))
+	ids = sqlrow.Distinct(slices.Clone(ids))
 	err := s.writeRelaxed(ctx, func(tx *sqlx.Tx) error {
 		return InChunks(ids, func(chunk []string) error {
 			q, args, err := sqlx.In(`UPDATE deliveries SET lease_until = ?

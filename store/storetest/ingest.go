@@ -296,3 +296,33 @@ func testIngestAtomic(t *testing.T, open func(t *testing.T) engine.Store) {
 		t.Errorf("after a failed call: %+v; want a new event", res[0])
 	}
 }
+
+// testIngestReadsParties checks Ingest reads the apps and accounts that IngestParams.Parties names
+// once routing is done, whole, each once however often named, and leaves out IDs with no row.
+func testIngestReadsParties(t *testing.T, open func(t *testing.T) engine.Store) {
+	h := setup(t, open)
+	app1, app2 := h.app(), h.app()
+	acc, other := h.account(), h.account()
+	sub1, sub2 := h.sub(app1, acc), h.sub(app2, acc)
+	h.sub(app1, other)
+	parties := &engine.Parties{}
+	route := func(ev *engine.Event, subs []*engine.Subscription) []*engine.Delivery {
+		out := routeAll(base)(ev, subs)
+		for _, d := range out {
+			// Named as routing goes, as the ingester names those it hands over.
+			parties.AppIDs = append(parties.AppIDs, d.AppID)
+		}
+		parties.AccountIDs = append(parties.AccountIDs, ev.AccountID)
+		return out
+	}
+	parties.AppIDs = append(parties.AppIDs, "app_gone")
+	if _, err := h.s.Ingest(h.ctx, engine.IngestParams{Events: []*engine.Event{newEvent(acc), newEvent(acc)}, Route: route, Parties: parties}); err != nil {
+		t.Fatal(err)
+	}
+	if len(parties.Apps) != 2 || len(parties.Accounts) != 1 {
+		t.Fatalf("read %d apps and %d accounts; want the 2 apps of %s and %s, and their account", len(parties.Apps), len(parties.Accounts), sub1.ID, sub2.ID)
+	}
+	wantSame(t, "app 1", parties.Apps[app1.ID], app1)
+	wantSame(t, "app 2", parties.Apps[app2.ID], app2)
+	wantSame(t, "account", parties.Accounts[acc.ID], acc)
+}

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"IngestManyEvents", testIngestManyEvents},
 		{"IngestDeliverAt", testIngestDeliverAt},
 		{"IngestAtomic", testIngestAtomic},
+		{"IngestReadsParties", testIngestReadsParties},
 
 		{"ClaimDueOrderAndLimit", testClaimDueOrderAndLimit},
 		{"ClaimDueWork", testClaimDueWork},

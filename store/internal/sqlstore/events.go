@@ -133,12 +133,49 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 		if err := AssignSequences(ctx, tx, s.c.Rebind, ordered); err != nil {
 			return err
 		}
+		if p.Parties != nil {
+			if err := s.readParties(ctx, tx, p.Parties); err != nil {
+				return err
+			}
+		}
 		return s.insertDeliveries(ctx, tx, all)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingest %d events: %w", len(p.Events), s.c.MapError(err))
 	}
 	return results, nil
+}
+
+// readParties reads the apps and accounts p names into p.Apps and p.Accounts.
+func (s *Store) readParties(ctx context.Context, tx *sqlx.Tx, p *engine.Parties) error {
+	p.Apps, p.Accounts = map[string]*engine.App{}, map[string]*engine.Account{}
+	err := sqlrow.InChunks(sqlrow.Distinct(p.AppIDs), func(ids []string) error {
+		var rows []sqlrow.App
+		if err := sqlrow.SelectIn(ctx, tx, s.c.Rebind, &rows, `SELECT `+sqlrow.AppCols+` FROM apps WHERE id IN (?)`, ids); err != nil {
+			return err
+		}
+		for i := range rows {
+			p.Apps[rows[i].ID] = rows[i].Engine()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read apps: %w", err)
+	}
+	err = sqlrow.InChunks(sqlrow.Distinct(p.AccountIDs), func(ids []string) error {
+		var rows []sqlrow.Account
+		if err := sqlrow.SelectIn(ctx, tx, s.c.Rebind, &rows, `SELECT `+sqlrow.AccountCols+` FROM accounts WHERE id IN (?)`, ids); err != nil {
+			return err
+		}
+		for i := range rows {
+			p.Accounts[rows[i].ID] = rows[i].Engine()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read accounts: %w", err)
+	}
+	return nil
 }
 
 // insertDeliveries stores ds, many to a statement.
