@@ -148,32 +148,20 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 
 // readParties reads the apps and accounts p names into p.Apps and p.Accounts.
 func (s *Store) readParties(ctx context.Context, tx *sqlx.Tx, p *engine.Parties) error {
-	p.Apps, p.Accounts = map[string]*engine.App{}, map[string]*engine.Account{}
-	err := sqlrow.InChunks(sqlrow.Distinct(p.AppIDs), func(ids []string) error {
-		var rows []sqlrow.App
-		if err := sqlrow.SelectIn(ctx, tx, s.c.Rebind, &rows, `SELECT `+sqlrow.AppCols+` FROM apps WHERE id IN (?)`, ids); err != nil {
-			return err
-		}
-		for i := range rows {
-			p.Apps[rows[i].ID] = rows[i].Engine()
-		}
-		return nil
-	})
-	if err != nil {
+	var apps []sqlrow.App
+	if err := sqlrow.SelectIn(ctx, tx, s.c.Rebind, &apps, `SELECT `+sqlrow.AppCols+` FROM apps WHERE id IN (?)`, sqlrow.Distinct(p.AppIDs)); err != nil {
 		return fmt.Errorf("read apps: %w", err)
 	}
-	err = sqlrow.InChunks(sqlrow.Distinct(p.AccountIDs), func(ids []string) error {
-		var rows []sqlrow.Account
-		if err := sqlrow.SelectIn(ctx, tx, s.c.Rebind, &rows, `SELECT `+sqlrow.AccountCols+` FROM accounts WHERE id IN (?)`, ids); err != nil {
-			return err
-		}
-		for i := range rows {
-			p.Accounts[rows[i].ID] = rows[i].Engine()
-		}
-		return nil
-	})
-	if err != nil {
+	var accounts []sqlrow.Account
+	if err := sqlrow.SelectIn(ctx, tx, s.c.Rebind, &accounts, `SELECT `+sqlrow.AccountCols+` FROM accounts WHERE id IN (?)`, sqlrow.Distinct(p.AccountIDs)); err != nil {
 		return fmt.Errorf("read accounts: %w", err)
+	}
+	p.Apps, p.Accounts = make(map[string]*engine.App, len(apps)), make(map[string]*engine.Account, len(accounts))
+	for i := range apps {
+		p.Apps[apps[i].ID] = apps[i].Engine()
+	}
+	for i := range accounts {
+		p.Accounts[accounts[i].ID] = accounts[i].Engine()
 	}
 	return nil
 }
