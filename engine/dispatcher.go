@@ -182,7 +182,7 @@ type result struct {
 }
 
 func newDispatcher(cfg DispatcherConfig, store Store, plugins *Plugins, client *outbound.Client, clock Clock, logger *slog.Logger, styles *styleHooks) *dispatcher {
-	return &dispatcher{
+	d := &dispatcher{
 		cfg: cfg, store: store, plugins: plugins, client: client, clock: clock, logger: logger, styles: styles,
 		pacer:   newPacer(),
 		gate:    newGate(cfg),
@@ -191,6 +191,8 @@ func newDispatcher(cfg DispatcherConfig, store Store, plugins *Plugins, client *
 		slots:   make(chan struct{}, cfg.Concurrency),
 		results: make(chan result, cfg.Concurrency),
 	}
+	d.workers = newWorkers(workerIdle, func(j job) { d.deliver(j.w, j.p) })
+	return d
 }
 
 // reserve takes room in the gate and a free delivery slot, without waiting, for w, which the
@@ -288,7 +290,6 @@ func (d *dispatcher) Start(context.Context) error {
 	claimCtx, d.claimCancel = context.WithCancel(context.Background())
 	d.workCtx, d.workCancel = context.WithCancel(context.Background())
 	d.claimDone, d.recordDone = make(chan struct{}), make(chan struct{})
-	d.workers = newWorkers(workerIdle, func(j job) { d.deliver(j.w, j.p) })
 	go d.claimLoop(claimCtx)
 	go d.recordLoop()
 	return nil
