@@ -25,7 +25,7 @@ func TestReadBody(t *testing.T) {
 		}
 		return readBody(e.NewContext(r, rec))
 	}
-	for _, declared := range []int64{-1, 0, 3000, 10, presizeLimit + 1} {
+	for _, declared := range []int64{-1, 0, 3000, 10, 1 << 30} {
 		got, err := read(declared, 0)
 		if err != nil || string(got) != body {
 			t.Errorf("Content-Length %d: read %d bytes, %v; want the %d bytes", declared, len(got), err, len(body))
@@ -33,6 +33,14 @@ func TestReadBody(t *testing.T) {
 		if declared == int64(len(body)) && cap(got) != len(body)+1 {
 			t.Errorf("Content-Length %d: buffer of %d bytes; want one of the declared length and a byte", declared, cap(got))
 		}
+		if declared == 1<<30 && cap(got) != presizeLimit {
+			t.Errorf("Content-Length of a GiB, 3,000 bytes sent: buffer of %d bytes; want %d, no more before the bytes arrive", cap(got), presizeLimit)
+		}
+	}
+	large := strings.Repeat("y", 3*presizeLimit+7)
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(large))
+	if got, err := readBody(e.NewContext(r, httptest.NewRecorder())); err != nil || string(got) != large {
+		t.Errorf("a body of %d bytes past the first buffer: read %d bytes, %v", len(large), len(got), err)
 	}
 	for _, declared := range []int64{-1, 3000, 10} {
 		var tooLarge *http.MaxBytesError
