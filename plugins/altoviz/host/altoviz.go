@@ -233,11 +233,20 @@ func (h *handler) create(c echo.Context) error {
 	}
 	byURL := owner
 	byURL.URL = in.URL
-	switch w, err := h.store.FindWebhook(ctx, byURL); {
-	case err == nil:
-		return h.reregister(c, m, w, &in, names)
-	case !errors.Is(err, engine.ErrNotFound):
-		return err
+	for tries := 1; ; tries++ {
+		w, err := h.store.FindWebhook(ctx, byURL)
+		if errors.Is(err, engine.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		err = h.reregister(c, m, w, &in, names)
+		// A webhook whose subscription went meanwhile was a racing registration's that lost (adopt
+		// had given its subscription one): it went with the subscription. Look again.
+		if !errors.Is(err, errWebhookGone) || tries == 3 {
+			return err
+		}
 	}
 	if err := h.checkRoom(ctx, owner); err != nil {
 		return err
@@ -334,6 +343,9 @@ func (h *handler) checkRoom(ctx context.Context, owner store.WebhookQuery) error
 	return nil
 }
 
+// errWebhookGone is a conflict: the webhook found for a url lost its subscription meanwhile.
+var errWebhookGone = fmt.Errorf("%w", engine.ErrConflict)
+
 // reregister answers a registration of a url the owner already has webhook w for. One with w's
 // name and types and another secretKey rotates w's key, keeping the previous one signing for
 // rotationOverlap: Altoviz's API has no other call that could change a key, and removing the
@@ -346,7 +358,7 @@ func (h *handler) reregister(c echo.Context, m *sdk.Manifest, w *store.Webhook, 
 	sub, err := h.engine.GetSubscription(ctx, p, w.SubscriptionID)
 	if err != nil {
 		if errors.Is(err, engine.ErrNotFound) {
-			return fmt.Errorf("webhook %d was removed while this registration ran; register again: %w", w.ID, engine.ErrConflict)
+			return fmt.Errorf("webhook %d was removed while this registration ran; register again: %w", w.ID, errWebhookGone)
 		}
 		return err
 	}

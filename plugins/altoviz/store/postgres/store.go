@@ -58,10 +58,13 @@ func (s *webhooks) CreateWebhook(ctx context.Context, p store.CreateWebhookParam
 			ownerLockClass, w.AppID, w.AccountID); err != nil {
 			return err
 		}
+		// The subscription's own webhook does not count: another request listing the owner's
+		// webhooks may have given it one (adopt) between its creation and this call.
 		var taken bool
 		if err := tx.GetContext(ctx, &taken, `SELECT EXISTS (SELECT 1 FROM altoviz_webhooks w
 			JOIN subscriptions s ON s.id = w.subscription_id
-			WHERE w.app_id = $1 AND w.account_id = $2 AND s.url = $3)`, w.AppID, w.AccountID, p.URL); err != nil {
+			WHERE w.app_id = $1 AND w.account_id = $2 AND s.url = $3 AND w.subscription_id <> $4)`,
+			w.AppID, w.AccountID, p.URL, w.SubscriptionID); err != nil {
 			return err
 		}
 		if taken {
@@ -69,16 +72,18 @@ func (s *webhooks) CreateWebhook(ctx context.Context, p store.CreateWebhookParam
 		}
 		if p.Max > 0 {
 			var n int
-			if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM altoviz_webhooks WHERE app_id = $1 AND account_id = $2`,
-				w.AppID, w.AccountID); err != nil {
+			if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM altoviz_webhooks WHERE app_id = $1 AND account_id = $2
+				AND subscription_id <> $3`, w.AppID, w.AccountID, w.SubscriptionID); err != nil {
 				return err
 			}
 			if n >= p.Max {
 				return store.ErrTooMany
 			}
 		}
+		// An adopted webhook keeps its id and takes the registration's name.
 		return tx.GetContext(ctx, &w.ID, `INSERT INTO altoviz_webhooks (subscription_id, app_id, account_id, name, created_at)
-			VALUES ($1, $2, $3, $4, $5) RETURNING id`, w.SubscriptionID, w.AppID, w.AccountID, w.Name, core.ToMS(w.CreatedAt))
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subscription_id) DO UPDATE SET name = excluded.name RETURNING id`,
+			w.SubscriptionID, w.AppID, w.AccountID, w.Name, core.ToMS(w.CreatedAt))
 	})
 	if err != nil {
 		return fmt.Errorf("create altoviz webhook for subscription %q: %w", w.SubscriptionID, core.MapError(err))

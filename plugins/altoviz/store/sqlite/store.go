@@ -45,10 +45,13 @@ func (s *webhooks) CreateWebhook(ctx context.Context, p store.CreateWebhookParam
 	w := p.Webhook
 	err := s.db.Write(ctx, func(tx *sqlx.Tx) error {
 		// Checked in the writing transaction, so two registrations racing cannot both pass.
+		// The subscription's own webhook does not count: another request listing the owner's
+		// webhooks may have given it one (adopt) between its creation and this call.
 		var taken bool
 		if err := tx.GetContext(ctx, &taken, `SELECT EXISTS (SELECT 1 FROM altoviz_webhooks w
 			JOIN subscriptions s ON s.id = w.subscription_id
-			WHERE w.app_id = ? AND w.account_id = ? AND s.url = ?)`, w.AppID, w.AccountID, p.URL); err != nil {
+			WHERE w.app_id = ? AND w.account_id = ? AND s.url = ? AND w.subscription_id <> ?)`,
+			w.AppID, w.AccountID, p.URL, w.SubscriptionID); err != nil {
 			return err
 		}
 		if taken {
@@ -56,16 +59,18 @@ func (s *webhooks) CreateWebhook(ctx context.Context, p store.CreateWebhookParam
 		}
 		if p.Max > 0 {
 			var n int
-			if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM altoviz_webhooks WHERE app_id = ? AND account_id = ?`,
-				w.AppID, w.AccountID); err != nil {
+			if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM altoviz_webhooks WHERE app_id = ? AND account_id = ?
+				AND subscription_id <> ?`, w.AppID, w.AccountID, w.SubscriptionID); err != nil {
 				return err
 			}
 			if n >= p.Max {
 				return store.ErrTooMany
 			}
 		}
+		// An adopted webhook keeps its id and takes the registration's name.
 		return tx.GetContext(ctx, &w.ID, `INSERT INTO altoviz_webhooks (subscription_id, app_id, account_id, name, created_at)
-			VALUES (?, ?, ?, ?, ?) RETURNING id`, w.SubscriptionID, w.AppID, w.AccountID, w.Name, core.ToMS(w.CreatedAt))
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (subscription_id) DO UPDATE SET name = excluded.name RETURNING id`,
+			w.SubscriptionID, w.AppID, w.AccountID, w.Name, core.ToMS(w.CreatedAt))
 	})
 	if err != nil {
 		return fmt.Errorf("create altoviz webhook for subscription %q: %w", w.SubscriptionID, core.MapError(err))

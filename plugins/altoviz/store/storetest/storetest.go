@@ -339,6 +339,36 @@ func Run(t *testing.T, open func(t *testing.T) (engine.Store, store.Store)) {
 		}
 	})
 
+	t.Run("CreateWebhookTakesTheAdoptedOne", func(t *testing.T) {
+		// A registration's subscription given a webhook by another request (adopt) before its
+		// own CreateWebhook: the registration keeps that id and names it; the url stays taken for
+		// any other subscription.
+		h := setup(t)
+		app, acc := h.owner()
+		w := h.unstored(app, acc, "https://race.example", "Named")
+		sub, err := h.e.GetSubscription(h.ctx, w.SubscriptionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		adopted, err := h.s.WebhookOf(h.ctx, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.s.CreateWebhook(h.ctx, store.CreateWebhookParams{Webhook: w, URL: sub.URL, Max: 1}); err != nil || w.ID != adopted.ID {
+			t.Fatalf("CreateWebhook over its adopted webhook %d: id %d, %v; want the adopted id", adopted.ID, w.ID, err)
+		}
+		got, err := h.s.FindWebhook(h.ctx, store.WebhookQuery{AppID: app.ID, AccountID: acc.ID, ID: adopted.ID})
+		if err != nil || got.Name != "Named" {
+			t.Errorf("the adopted webhook after registration: %+v, %v; want it named Named", got, err)
+		}
+		if ids := h.list(app, acc); !equal(ids, []int64{adopted.ID}) {
+			t.Errorf("list %v, want [%d]", ids, adopted.ID)
+		}
+		if _, err := h.webhook(app, acc, "https://race.example", "Other", 0); !errors.Is(err, store.ErrURLTaken) {
+			t.Errorf("another registration of the url: %v; want ErrURLTaken", err)
+		}
+	})
+
 	t.Run("WebhookOfGivesASubscriptionWithoutOneAnIDOnce", func(t *testing.T) {
 		h := setup(t)
 		app, acc := h.owner()
