@@ -501,6 +501,74 @@ func crashChild(path, synchronous string) {
 	}
 }
 
+// TestSpilledTransactionSurvivesKill commits, at synchronous=NORMAL, a transaction that spills
+// pages to the WAL and changes them again, so that SQLite rewrites its frames' checksums after the
+// commit frame, and kills the process at once: recovery reads the WAL's checksums, so those
+// rewrites must be in the file before the commit is published (internal/walbuffer).
+func TestSpilledTransactionSurvivesKill(t *testing.T) {
+	const rows = 300
+	if path := os.Getenv("SWITCHYARD_SPILL_DB"); path != "" {
+		ctx := context.Background()
+		s, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: "NORMAL"})
+		if err != nil {
+			fmt.Println("open:", err)
+			os.Exit(1)
+		}
+		err = s.Write(ctx, func(tx *sqlx.Tx) error {
+			// A page cache of 10 pages: the inserts spill, and the update changes spilled pages.
+			for _, q := range []string{"PRAGMA cache_size = 10", "CREATE TABLE spill (k INTEGER PRIMARY KEY, pad BLOB)"} {
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return err
+				}
+			}
+			for i := range rows {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO spill VALUES (?, randomblob(3000))", i); err != nil {
+					return err
+				}
+			}
+			_, err := tx.ExecContext(ctx, "UPDATE spill SET pad = zeroblob(3000)")
+			return err
+		})
+		if err != nil {
+			fmt.Println("write:", err)
+			os.Exit(1)
+		}
+		fmt.Println("committed")
+		select {} // until killed
+	}
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "spill.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSpilledTransactionSurvivesKill$")
+	cmd.Env = append(os.Environ(), "SWITCHYARD_SPILL_DB="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	committed := false
+	for !committed && sc.Scan() {
+		committed = sc.Text() == "committed"
+		if !committed {
+			t.Log("child:", sc.Text())
+		}
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if !committed {
+		t.Fatal("the child did not commit")
+	}
+	s := open(t, path, sqlite.Options{})
+	defer s.Close()
+	var n, zeroed int
+	err = s.Reader().QueryRowContext(context.Background(), "SELECT count(*), count(*) FILTER (WHERE pad = zeroblob(3000)) FROM spill").Scan(&n, &zeroed)
+	if err != nil || n != rows || zeroed != rows {
+		t.Fatalf("after the kill: %d rows, %d of them updated, %v; want %d and %d", n, zeroed, err, rows, rows)
+	}
+}
+
 // TestWALIsWrittenATransactionAtATime checks the writer's WAL frames reach the file in few writes,
 // not SQLite's two a frame (internal/walbuffer), and that a reader, through SQLite's own VFS, reads
 // them. Not parallel: the write counts are the process's.

@@ -9,10 +9,16 @@
 //     its own, reads what it would have read;
 //   - before anything else reads, syncs, sizes, truncates or closes the file, or asks it anything
 //     (xFileControl): all of them see the file as SQLite wrote it;
-//   - before a write that does not continue the buffer (SQLite rewrites a frame of the same
-//     transaction in place, or restarts the WAL at its start), so the file sees the writes in
-//     SQLite's order;
+//   - before a write that does not continue the buffer, so the file sees the writes in SQLite's
+//     order;
 //   - when the next write would not fit.
+//
+// Only appends are buffered. A write below the end of what was appended since the WAL last
+// restarted (SQLite overwrites a page a transaction had spilled to the WAL, or rewrites frame
+// headers' checksums after its commit frame) goes to the file at once: the rewritten checksums
+// come after the commit frame and before the commit is published, and a crash that found them
+// stale would end the WAL's recovery there, losing the commit. A write at offset 0 (the WAL
+// header: SQLite restarts the WAL from its start) begins the appends afresh.
 //
 // A write error is SQLite's to handle either way: the buffer holds only frames of the transaction
 // under way, so the error comes back from one of its own writes, or its commit frame's.
@@ -104,6 +110,7 @@ typedef struct walFile {
 	int used;               // bytes in buf
 	sqlite3_int64 start;    // file offset of buf[0]
 	int flushAfterNextWrite; // the last write was a commit frame's header
+	sqlite3_int64 end;       // the end of what was appended since the WAL header was written
 } walFile;
 
 static sqlite3_vfs *realVfs;
@@ -148,15 +155,22 @@ static int walWrite(sqlite3_file *pf, const void *p, int amt, sqlite3_int64 off)
 	walFile *f = (walFile *)pf;
 	int rc = SQLITE_OK;
 	int commitHeader = isCommitFrameHeader(p, amt);
-	if (f->used > 0 && (off != f->start + f->used || f->used + amt > walBufferSize)) {
+	if (off == 0) {
+		f->end = 0;
+	}
+	int append = off >= f->end;
+	if (f->used > 0 && (!append || off != f->start + f->used || f->used + amt > walBufferSize)) {
 		rc = walFlush(f);
+	}
+	if (append) {
+		f->end = off + amt;
 	}
 	if (rc == SQLITE_OK && f->buf == NULL && amt <= walBufferSize) {
 		f->buf = malloc(walBufferSize);
 	}
 	if (rc != SQLITE_OK) {
 		// SQLite ends the transaction on the error; what follows starts afresh.
-	} else if (f->buf == NULL || amt > walBufferSize) {
+	} else if (!append || f->buf == NULL || amt > walBufferSize) {
 		writesIssued++;
 		rc = f->real->pMethods->xWrite(f->real, p, amt, off);
 	} else {
