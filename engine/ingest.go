@@ -241,34 +241,15 @@ func (g *ingester) commit(batch []*ingestRequest, n int) {
 	}
 }
 
-// handOver completes the handed-over work with the apps and accounts it needs, read in the ingest
-// transaction (those a store left out are read now, once per batch), and starts delivering it.
-// Should a read fail, the leases are given back instead.
+// handOver completes the handed-over work with the apps and accounts the ingest transaction read
+// for it (Parties) and starts delivering it. Should one be missing, the leases are given back
+// instead, and the work is claimed again.
 func (g *ingester) handOver(works []*Work, parties *Parties) {
-	ctx := context.Background()
-	apps, accounts := parties.Apps, parties.Accounts
-	if apps == nil {
-		apps = map[string]*App{}
-	}
-	if accounts == nil {
-		accounts = map[string]*Account{}
-	}
 	for _, w := range works {
-		var err error
-		app, ok := apps[w.Delivery.AppID]
-		if !ok {
-			if app, err = g.store.GetApp(ctx, w.Delivery.AppID); err == nil {
-				apps[app.ID] = app
-			}
-		}
-		account, ok := accounts[w.Subscription.AccountID]
-		if err == nil && !ok {
-			if account, err = g.store.GetAccount(ctx, w.Subscription.AccountID); err == nil {
-				accounts[account.ID] = account
-			}
-		}
-		if err != nil {
-			g.logger.Error("hand over deliveries; they are claimed again", "deliveries", len(works), "err", err)
+		app, account := parties.Apps[w.Delivery.AppID], parties.Accounts[w.Subscription.AccountID]
+		if app == nil || account == nil {
+			g.logger.Error("hand over deliveries; they are claimed again", "deliveries", len(works),
+				"err", fmt.Sprintf("the ingest read no app %q or account %q", w.Delivery.AppID, w.Subscription.AccountID))
 			g.handoff.giveBack(works)
 			return
 		}

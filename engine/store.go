@@ -218,7 +218,8 @@ type IngestParams struct {
 	// transaction and must not block.
 	Route func(ev *Event, subs []*Subscription) []*Delivery
 	// Parties, when not nil, has Ingest read apps and accounts in its transaction, once Route has
-	// run for every event: those Parties names then, into its Apps and Accounts.
+	// run for every event: those Parties names then, into its Apps and Accounts (IDs with no row
+	// left out).
 	Parties *Parties
 }
 
