@@ -176,4 +176,5 @@ var (
 	StmtJournalSpillSet = startconfig.StmtJournalSpillSet
 	MemoryCounted       = startconfig.Used
 	WALWrites           = walbuffer.Writes
+	CheckpointReads     = walbuffer.CheckpointReads
 )

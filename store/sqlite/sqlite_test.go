@@ -607,6 +607,58 @@ func TestWALIsWrittenATransactionAtATime(t *testing.T) {
 	}
 }
 
+// TestCheckpointsReadTheWALInChunks writes more than SQLite's 1,000-page autocheckpoint through
+// the writer, so that one of its commits copies the WAL into the database, and checks the copy read
+// the WAL a chunk at a time rather than a page at a time, and copied every page as written: the
+// rows are read back after a reopen, which starts without the WAL.
+func TestCheckpointsReadTheWALInChunks(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	s := open(t, path, sqlite.Options{Synchronous: "NORMAL"})
+	if err := s.Write(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, "CREATE TABLE checkpoint_probe (n INTEGER PRIMARY KEY, pad TEXT)")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const rows, perTransaction = 1500, 100 // of 3,000 bytes: a page each
+	served, chunks := sqlite.CheckpointReads()
+	for first := 0; first < rows; first += perTransaction {
+		if err := s.Write(ctx, func(tx *sqlx.Tx) error {
+			for n := first; n < first+perTransaction; n++ {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO checkpoint_probe VALUES (?, printf('%.3000d', ?))", n, n); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	afterServed, afterChunks := sqlite.CheckpointReads()
+	served, chunks = afterServed-served, afterChunks-chunks
+	// 1,000 frames of 4 KiB span 16 chunks of 256 KiB.
+	if served < 900 || chunks > served/20 {
+		t.Errorf("a checkpoint of about 1,000 pages: %d reads of the WAL answered from %d chunks; want at least 900 from one chunk for 20 or more", served, chunks)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + "-wal"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the WAL outlived the store's close (%v): the reopen would read pages from it", err)
+	}
+	s = open(t, path, sqlite.Options{})
+	defer s.Close()
+	var intact int
+	if err := s.Reader().GetContext(ctx, &intact, "SELECT count(*) FROM checkpoint_probe WHERE pad = printf('%.3000d', n)"); err != nil || intact != rows {
+		t.Fatalf("after the checkpoints and a reopen, %d rows read as written (%v); want %d", intact, err, rows)
+	}
+	var check string
+	if err := s.Reader().GetContext(ctx, &check, "PRAGMA integrity_check"); err != nil || check != "ok" {
+		t.Fatalf("integrity_check: %q, %v", check, err)
+	}
+}
+
 // TestDatabaseFilesAreOwnerOnly checks the database and its -wal and -shm are readable by their
 // owner only: created so, and tightened when an older version left them open to the group.
 func TestDatabaseFilesAreOwnerOnly(t *testing.T) {
