@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/switchyard/switchyard/api/web"
 	"github.com/switchyard/switchyard/engine"
+	"github.com/switchyard/switchyard/sdk/wire"
 )
 
 func (s *Server) createAccount(c echo.Context) error {
@@ -317,7 +319,7 @@ func (s *Server) publish(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, res[0])
+	return c.JSONBlob(http.StatusAccepted, append(appendPublished(make([]byte, 0, 96), res[0]), '\n'))
 }
 
 func (s *Server) publishBatch(c echo.Context) error {
@@ -329,7 +331,28 @@ func (s *Server) publishBatch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, map[string]any{"events": res})
+	body := append(make([]byte, 0, 16+80*len(res)), `{"events":[`...)
+	for i, p := range res {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = appendPublished(body, p)
+	}
+	return c.JSONBlob(http.StatusAccepted, append(body, "]}\n"...))
+}
+
+// appendPublished appends p as encoding/json writes it (c.JSON sent that and a newline): the
+// publish answer is written for every event, and the reflection of c.JSON was 2% of
+// the server's CPU in the load generator's 64 x 1 run. IDs are the engine's own, so wire's
+// escaping, which differs from encoding/json's only for <, > and &, escapes nothing in them.
+func appendPublished(dst []byte, p engine.Published) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = wire.AppendString(dst, p.ID)
+	dst = append(dst, `,"duplicate":`...)
+	dst = strconv.AppendBool(dst, p.Duplicate)
+	dst = append(dst, `,"deliveries":`...)
+	dst = strconv.AppendInt(dst, int64(p.Deliveries), 10)
+	return append(dst, '}')
 }
 
 func (s *Server) getEvent(c echo.Context) error {
