@@ -203,7 +203,6 @@ func newDispatcher(cfg DispatcherConfig, store Store, plugins *Plugins, client *
 		shapeQueues: map[string]*shapeQueue{},
 	}
 	d.workers = newWorkers(workerIdle, d.work)
-
 	return d
 }
 
@@ -650,13 +649,13 @@ func (d *dispatcher) shapeSafely(w *Work) (s *shaped) {
 			s.done = &res
 		}
 	}()
-	d.shapeAttempt(d.workCtx, w, s)
+	s.done = d.shapeAttempt(d.workCtx, w, s)
 	return s
 }
 
-// shapeAttempt takes one delivery's attempt as far as its request, into s.
-func (d *dispatcher) shapeAttempt(ctx context.Context, w *Work, s *shaped) {
-	end := func(res result) { s.done = &res }
+// shapeAttempt takes one delivery's attempt as far as its request, into s, or returns the result
+// it came to before there was one.
+func (d *dispatcher) shapeAttempt(ctx context.Context, w *Work, s *shaped) *result {
 	start := d.clock.Now()
 	a := &Attempt{DeliveryID: w.Delivery.ID, StartedAt: start}
 	s.start, s.a = start, a
@@ -665,38 +664,32 @@ func (d *dispatcher) shapeAttempt(ctx context.Context, w *Work, s *shaped) {
 		// Deliveries queued before the subscription was disabled are not sent; re-enabling it and
 		// retrying them by hand sends them.
 		a.Outcome, a.Error = sdk.OutcomeGiveUp, "the subscription is disabled: "+sub.DisabledReason
-		end(result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID}})
-		return
+		return &result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID}}
 	}
 	// Before the pacer, so that a delivery no one may receive spends none of the receiver's rate.
 	switch reason, err := d.styles.skip(ctx, w); {
 	case err != nil:
 		a.Error = "decide whether to skip the delivery: " + err.Error()
-		end(result{outcome: d.retry(w, a, 0)})
-		return
+		return &result{outcome: d.retry(w, a, 0)}
 	case reason != "":
 		a.Outcome, a.Error = OutcomeSkip, reason
-		end(result{outcome: &Outcome{Attempt: a, State: DeliverySkipped, SubscriptionID: sub.ID}})
-		return
+		return &result{outcome: &Outcome{Attempt: a, State: DeliverySkipped, SubscriptionID: sub.ID}}
 	}
 	if wait := d.pacer.wait(sub, w.Delivery.ID, start); wait > 0 {
-		end(result{release: w.Delivery.ID, releaseAt: start.Add(wait)})
-		return
+		return &result{release: w.Delivery.ID, releaseAt: start.Add(wait)}
 	}
 	plugin, release, ok := d.plugins.Acquire(sub.Format)
 	s.plugin, s.release = plugin, release
 	if !ok {
 		a.Error = fmt.Sprintf("format %q: no plugin of that name is loaded", sub.Format)
-		end(result{outcome: d.retry(w, a, 0)})
-		return
+		return &result{outcome: d.retry(w, a, 0)}
 	}
 	a.PluginVersion = plugin.Version()
 
 	urls, state, err := d.styles.prepare(ctx, w)
 	if err != nil {
 		a.Error = "prepare delivery: " + err.Error()
-		end(result{outcome: d.retry(w, a, 0)})
-		return
+		return &result{outcome: d.retry(w, a, 0)}
 	}
 	in := PluginInput(w.Event, sub, w.App, w.Account, w.Delivery, urls)
 	in.State = state
@@ -710,25 +703,22 @@ func (d *dispatcher) shapeAttempt(ctx context.Context, w *Work, s *shaped) {
 			// waits its turn in the store, not in a delivery slot, and no attempt is counted.
 			// Rounded up to a tenth of a second, so the releases of a burst share one write.
 			at := d.clock.Now().Add(wait + 100*time.Millisecond).Truncate(100 * time.Millisecond)
-			end(result{release: w.Delivery.ID, releaseAt: at})
-			return
+			return &result{release: w.Delivery.ID, releaseAt: at}
 		}
 		if pluginClosed(err) || ctx.Err() != nil {
 			// The plugin was replaced, or the dispatcher is stopping: nothing was sent.
-			end(result{release: w.Delivery.ID})
-			return
+			return &result{release: w.Delivery.ID}
 		}
 		a.Error = "plugin: " + err.Error()
 		a.DurationMS = d.clock.Now().Sub(start).Milliseconds()
 		if isRetryable(err) {
-			end(result{outcome: d.retry(w, a, 0)})
-			return
+			return &result{outcome: d.retry(w, a, 0)}
 		}
 		a.Outcome = sdk.OutcomeGiveUp
-		end(result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID}})
-		return
+		return &result{outcome: &Outcome{Attempt: a, State: DeliveryFailed, SubscriptionID: sub.ID}}
 	}
 	s.req = req
+	return nil
 }
 
 // send sends a shaped attempt's request and judges the response; an attempt that ended before it
