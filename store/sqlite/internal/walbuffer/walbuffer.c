@@ -245,9 +245,19 @@ static int isCommitFrameHeader(const void *p, int amt) {
 	return amt == walFrameHeaderSize && (b[4] | b[5] | b[6] | b[7]) != 0;
 }
 
+// forgetChunks drops what checkpointBytes read: the file is changing. A checkpoint writes nothing
+// to its WAL, so this never happens during one; it keeps a checkpoint whose end SQLite did not
+// report from answering later reads with what the file held before.
+static void forgetChunks(walFile *f) {
+	if (f->db != NULL) {
+		f->chunksOf = f->db->checkpoints - 1;
+	}
+}
+
 static int walWrite(sqlite3_file *pf, const void *p, int amt, sqlite3_int64 off) {
 	walFile *f = (walFile *)pf;
 	int rc = SQLITE_OK;
+	forgetChunks(f);
 	int commitHeader = isCommitFrameHeader(p, amt);
 	if (off == 0) {
 		f->end = 0;
@@ -289,6 +299,7 @@ static int walWrite(sqlite3_file *pf, const void *p, int amt, sqlite3_int64 off)
 
 static int walTruncate(sqlite3_file *pf, sqlite3_int64 size) {
 	walFile *f = (walFile *)pf;
+	forgetChunks(f);
 	int rc = walFlush(f);
 	return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
 }
