@@ -160,20 +160,17 @@ type dispatcher struct {
 	inFlight    sync.WaitGroup
 	recordDone  chan struct{}
 	workers     *workers[job]
-	// shapeTurn is how long a worker shapes a queue in turn: maxShapeTurn, but in tests.
-	shapeTurn     time.Duration
-	shapeQueuesMu sync.Mutex
-	shapeQueues   map[string]*shapeQueue
+	// shapeTurn is how long a worker shapes a batch in turn: maxShapeTurn, but in tests.
+	shapeTurn time.Duration
 }
 
 // job is work for a delivery worker: a delivery let through the gate as p, shaped already when s
-// is set; or, with w nil, a plugin's queue of deliveries to shape (see drain). A delivery's job
-// holds its slot until it ends, whichever worker ends it.
+// is set; or, with w nil, a batch of them for one worker to shape in turn (see shapeInTurn).
 type job struct {
 	w     *Work
 	p     *pass
 	s     *shaped
-	drain *shapeQueue
+	batch []job
 }
 
 // result is one delivery's end: an outcome to record, or a lease to give back untouched (due at
@@ -199,8 +196,7 @@ func newDispatcher(cfg DispatcherConfig, store Store, plugins *Plugins, client *
 		slots:   make(chan struct{}, cfg.Concurrency),
 		results: make(chan result, cfg.Concurrency),
 
-		shapeTurn:   maxShapeTurn,
-		shapeQueues: map[string]*shapeQueue{},
+		shapeTurn: maxShapeTurn,
 	}
 	d.workers = newWorkers(workerIdle, d.work)
 	return d
@@ -260,113 +256,65 @@ func (d *dispatcher) startAll(works []*Work, reserved bool) {
 	d.runByPlugin(let)
 }
 
-// runByPlugin gives the workers the jobs let through together: those of a trusted plugin go to its
-// queue of deliveries to shape (see drain), the others one to a worker.
+// runByPlugin gives the workers the jobs let through together: those of a trusted plugin that has
+// two or more go to one worker as a batch (see shapeInTurn), the others one to a worker. A
+// sandboxed plugin is an uploaded one, whose calls may take up to its timeout: one event shaped
+// slowly on purpose would hold up the rest of its batch, which may be other tenants' deliveries.
 func (d *dispatcher) runByPlugin(jobs []job) {
-	var queued map[*shapeQueue][]job
+	var batches map[string][]job
 	for _, j := range jobs {
-		q := d.shapeQueueOf(j.w)
-		if q == nil {
+		f := j.w.Subscription.Format
+		if p, ok := d.plugins.Get(f); len(jobs) == 1 || !ok || sandboxed(p) {
 			d.workers.run(j)
 			continue
 		}
-		if queued == nil {
-			queued = map[*shapeQueue][]job{}
+		if batches == nil {
+			batches = map[string][]job{}
 		}
-		queued[q] = append(queued[q], j)
+		batches[f] = append(batches[f], j)
 	}
-	for q, js := range queued {
-		if q.add(js...) {
-			d.workers.run(job{drain: q})
+	for _, batch := range batches {
+		if len(batch) == 1 {
+			d.workers.run(batch[0])
+		} else {
+			d.workers.run(job{batch: batch})
 		}
 	}
 }
 
 // work runs one job on a worker.
 func (d *dispatcher) work(j job) {
-	if j.drain != nil {
-		j = d.drain(j.drain)
+	if j.batch != nil {
+		d.shapeInTurn(j.batch)
+		return
 	}
-	if j.w != nil {
-		d.deliver(j)
-	}
+	d.deliver(j)
 }
 
-// shapeQueue holds deliveries of one trusted plugin waiting to be shaped, each in its slot. The
-// worker that finds no one shaping them shapes them all in turn (drain): a plugin's guest code and
-// memory stay in the processor's caches between calls that follow each other, and so do the host's
-// encoding and decoding of them. In the load generator's runs the guest cost twice as much
-// interleaved with the server's other work as it costs warm (BenchmarkColdShape shows the same with
-// other memory touched between calls).
-//
-// Sandboxed (uploaded) plugins have none: their calls may take up to their timeout, and a queue
-// holds every tenant's deliveries of its plugin.
-type shapeQueue struct {
-	mu       sync.Mutex
-	jobs     []job
-	draining bool
-}
-
-// add queues jobs, and reports whether the caller must drain the queue: no one else is.
-func (q *shapeQueue) add(jobs ...job) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.jobs = append(q.jobs, jobs...)
-	if q.draining {
-		return false
-	}
-	q.draining = true
-	return true
-}
-
-// shapeQueueOf is w's plugin's queue, nil for a sandboxed or unknown plugin. Queues are kept by
-// plugin name: one for each trusted plugin ever used.
-func (d *dispatcher) shapeQueueOf(w *Work) *shapeQueue {
-	name := w.Subscription.Format
-	if p, ok := d.plugins.Get(name); !ok || sandboxed(p) {
-		return nil
-	}
-	d.shapeQueuesMu.Lock()
-	defer d.shapeQueuesMu.Unlock()
-	q := d.shapeQueues[name]
-	if q == nil {
-		q = &shapeQueue{}
-		d.shapeQueues[name] = q
-	}
-	return q
-}
-
-// maxShapeTurn bounds how long a worker shapes a queue in turn before it hands what is left out
-// unshaped, one to a worker: a plugin slow for some input delays the rest of its queue by at most
+// maxShapeTurn bounds how long a worker shapes a batch in turn before it hands the rest out
+// unshaped, one to a worker: a plugin slow for some input delays the rest of its batch by at most
 // this, and its own shape.
 const maxShapeTurn = 5 * time.Millisecond
 
-// drain shapes q's deliveries one after another, handing each to another worker to send as soon
-// as the next one is shaped, until q is empty, and returns the last, shaped, for its caller to
-// deliver. Only the worker add told to drain calls it, so q has a job.
-func (d *dispatcher) drain(q *shapeQueue) job {
+// shapeInTurn shapes a batch of deliveries of one plugin one after another, handing each to
+// another worker to send as soon as it is shaped, and delivers the last itself. A plugin's guest
+// code and memory stay in the processor's caches between calls that follow each other: in the
+// load generator's runs the guest cost twice as much interleaved with the server's other work as
+// it costs warm (BenchmarkColdShape shows the same with other memory touched between calls).
+func (d *dispatcher) shapeInTurn(batch []job) {
 	began := time.Now()
-	var last job
-	for {
-		q.mu.Lock()
-		if len(q.jobs) == 0 || (last.w != nil && time.Since(began) > d.shapeTurn) {
-			rest := q.jobs
-			q.jobs, q.draining = nil, false
-			q.mu.Unlock()
-			for _, j := range rest {
-				d.workers.run(j)
+	last := len(batch) - 1
+	for i, j := range batch[:last] {
+		if time.Since(began) > d.shapeTurn {
+			for _, rest := range batch[i:last] {
+				d.workers.run(rest)
 			}
-			return last
-		}
-		j := q.jobs[0]
-		q.jobs = q.jobs[1:]
-		q.mu.Unlock()
-		if last.w != nil {
-			d.workers.run(last)
+			break
 		}
 		j.s = d.shapeSafely(j.w)
-		last = j
+		d.workers.run(j)
 	}
+	d.deliver(batch[last])
 }
 
 // giveBack ends the leases of reserved work that will not be delivered now, and frees what was
@@ -535,25 +483,15 @@ func (d *dispatcher) sleep(ctx context.Context, wait time.Duration) {
 }
 
 // deliver runs a delivery let through the gate, then, in the same slot, each queued delivery the
-// gate lets through as one ends. One of a trusted plugin goes to the plugin's queue to be shaped:
-// this worker drains the queue if no one else is, and goes on with the last it shaped; otherwise
-// the one draining it has the delivery, and its slot.
+// gate lets through as one ends.
 func (d *dispatcher) deliver(j job) {
-	for {
-		next, p := d.deliverOne(j.w, j.p, j.s)
-		if next == nil {
-			break
-		}
-		j = job{w: next, p: p}
-		if q := d.shapeQueueOf(next); q != nil {
-			if !q.add(j) {
-				return
-			}
-			j = d.drain(q)
-		}
+	defer d.inFlight.Done()
+	defer func() { <-d.slots }()
+	w, p, s := j.w, j.p, j.s
+	for w != nil {
+		w, p = d.deliverOne(w, p, s)
+		s = nil
 	}
-	<-d.slots
-	d.inFlight.Done()
 }
 
 // deliverOne runs one delivery, shaped already when s is set, to its end, hands the result to the
