@@ -120,16 +120,23 @@ enum { walBufferSize = (1 << 17) - 1, walFrameHeaderSize = 24 };
 // A checkpoint of SQLite's default 1,000 pages spans 4 MiB of WAL: 16 chunks of 256 KiB hold it.
 enum { chunkSize = 1 << 18, chunkSlots = 16 };
 
-typedef struct dbFile {
+// Every file this VFS wraps begins so: the methods SQLite calls, then the default VFS's file, in
+// the same allocation after the wrapper.
+typedef struct wrapper {
 	sqlite3_file base;
 	sqlite3_file *real;
+} wrapper;
+
+static sqlite3_file *realOf(sqlite3_file *pf) { return ((wrapper *)pf)->real; }
+
+typedef struct dbFile {
+	wrapper w;
 	int checkpointing;     // between SQLITE_FCNTL_CKPT_START and SQLITE_FCNTL_CKPT_DONE
 	unsigned checkpoints;  // CKPT_STARTs seen, so a WAL's chunks serve one checkpoint only
 } dbFile;
 
 typedef struct walFile {
-	sqlite3_file base;
-	sqlite3_file *real;     // the default VFS's file, in the same allocation, after this struct
+	wrapper w;
 	char *buf;              // allocated on the first write: most connections only read
 	int used;               // bytes in buf
 	sqlite3_int64 start;    // file offset of buf[0]
@@ -154,6 +161,73 @@ static _Atomic long long writesBuffered, writesIssued;
 // Counters for the tests: reads of WAL files a checkpoint's chunks served, and chunks read.
 static _Atomic long long checkpointReadsServed, checkpointChunksRead;
 
+// Methods that pass straight through to the default VFS's file, shared by both wrappers.
+static int passClose(sqlite3_file *pf) { return realOf(pf)->pMethods->xClose(realOf(pf)); }
+
+static int passRead(sqlite3_file *pf, void *p, int amt, sqlite3_int64 off) {
+	return realOf(pf)->pMethods->xRead(realOf(pf), p, amt, off);
+}
+
+static int passWrite(sqlite3_file *pf, const void *p, int amt, sqlite3_int64 off) {
+	return realOf(pf)->pMethods->xWrite(realOf(pf), p, amt, off);
+}
+
+static int passTruncate(sqlite3_file *pf, sqlite3_int64 size) {
+	return realOf(pf)->pMethods->xTruncate(realOf(pf), size);
+}
+
+static int passSync(sqlite3_file *pf, int flags) { return realOf(pf)->pMethods->xSync(realOf(pf), flags); }
+
+static int passFileSize(sqlite3_file *pf, sqlite3_int64 *size) {
+	return realOf(pf)->pMethods->xFileSize(realOf(pf), size);
+}
+
+static int passLock(sqlite3_file *pf, int lock) { return realOf(pf)->pMethods->xLock(realOf(pf), lock); }
+
+static int passUnlock(sqlite3_file *pf, int lock) { return realOf(pf)->pMethods->xUnlock(realOf(pf), lock); }
+
+static int passCheckReservedLock(sqlite3_file *pf, int *out) {
+	return realOf(pf)->pMethods->xCheckReservedLock(realOf(pf), out);
+}
+
+static int passSectorSize(sqlite3_file *pf) { return realOf(pf)->pMethods->xSectorSize(realOf(pf)); }
+
+static int passDeviceCharacteristics(sqlite3_file *pf) {
+	return realOf(pf)->pMethods->xDeviceCharacteristics(realOf(pf));
+}
+
+// SQLite maps shared memory through the database file only; a WAL file passes these through for
+// completeness' sake.
+static int passShmMap(sqlite3_file *pf, int pg, int size, int extend, void volatile **pp) {
+	return realOf(pf)->pMethods->xShmMap(realOf(pf), pg, size, extend, pp);
+}
+
+static int passShmLock(sqlite3_file *pf, int offset, int n, int flags) {
+	return realOf(pf)->pMethods->xShmLock(realOf(pf), offset, n, flags);
+}
+
+static void passShmBarrier(sqlite3_file *pf) { realOf(pf)->pMethods->xShmBarrier(realOf(pf)); }
+
+static int passShmUnmap(sqlite3_file *pf, int deleteFlag) {
+	return realOf(pf)->pMethods->xShmUnmap(realOf(pf), deleteFlag);
+}
+
+// A file without memory maps (methods before version 3) answers no mapping, and SQLite reads.
+static int passFetch(sqlite3_file *pf, sqlite3_int64 off, int amt, void **pp) {
+	if (realOf(pf)->pMethods->iVersion < 3) {
+		*pp = NULL;
+		return SQLITE_OK;
+	}
+	return realOf(pf)->pMethods->xFetch(realOf(pf), off, amt, pp);
+}
+
+static int passUnfetch(sqlite3_file *pf, sqlite3_int64 off, void *p) {
+	if (realOf(pf)->pMethods->iVersion < 3) {
+		return SQLITE_OK;
+	}
+	return realOf(pf)->pMethods->xUnfetch(realOf(pf), off, p);
+}
+
 static int walFlush(walFile *f) {
 	if (f->used == 0) {
 		return SQLITE_OK;
@@ -161,13 +235,13 @@ static int walFlush(walFile *f) {
 	int n = f->used;
 	f->used = 0;
 	writesIssued++;
-	return f->real->pMethods->xWrite(f->real, f->buf, n, f->start);
+	return f->w.real->pMethods->xWrite(f->w.real, f->buf, n, f->start);
 }
 
 static int walClose(sqlite3_file *pf) {
 	walFile *f = (walFile *)pf;
 	int rc = walFlush(f);
-	int closed = f->real->pMethods->xClose(f->real);
+	int closed = f->w.real->pMethods->xClose(f->w.real);
 	free(f->buf);
 	f->buf = NULL;
 	free(f->chunks);
@@ -201,12 +275,12 @@ static const char *checkpointBytes(walFile *f, int amt, sqlite3_int64 off) {
 	if (f->chunkIndex[slot] != index) {
 		f->chunkIndex[slot] = -1;
 		sqlite3_int64 start = index * chunkSize;
-		int rc = f->real->pMethods->xRead(f->real, chunk, chunkSize, start);
+		int rc = f->w.real->pMethods->xRead(f->w.real, chunk, chunkSize, start);
 		int len = chunkSize;
 		if (rc == SQLITE_IOERR_SHORT_READ) {
 			// The last chunk ends where the file does.
 			sqlite3_int64 size;
-			rc = f->real->pMethods->xFileSize(f->real, &size);
+			rc = f->w.real->pMethods->xFileSize(f->w.real, &size);
 			len = size - start < chunkSize ? (int)(size > start ? size - start : 0) : chunkSize;
 		}
 		if (rc != SQLITE_OK) {
@@ -237,7 +311,7 @@ static int walRead(sqlite3_file *pf, void *p, int amt, sqlite3_int64 off) {
 			return SQLITE_OK;
 		}
 	}
-	return f->real->pMethods->xRead(f->real, p, amt, off);
+	return f->w.real->pMethods->xRead(f->w.real, p, amt, off);
 }
 
 static int isCommitFrameHeader(const void *p, int amt) {
@@ -276,7 +350,7 @@ static int walWrite(sqlite3_file *pf, const void *p, int amt, sqlite3_int64 off)
 		// SQLite ends the transaction on the error; what follows starts afresh.
 	} else if (!append || f->buf == NULL || amt > walBufferSize) {
 		writesIssued++;
-		rc = f->real->pMethods->xWrite(f->real, p, amt, off);
+		rc = f->w.real->pMethods->xWrite(f->w.real, p, amt, off);
 	} else {
 		if (f->used == 0) {
 			f->start = off;
@@ -301,72 +375,25 @@ static int walTruncate(sqlite3_file *pf, sqlite3_int64 size) {
 	walFile *f = (walFile *)pf;
 	forgetChunks(f);
 	int rc = walFlush(f);
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
+	return rc != SQLITE_OK ? rc : f->w.real->pMethods->xTruncate(f->w.real, size);
 }
 
 static int walSync(sqlite3_file *pf, int flags) {
 	walFile *f = (walFile *)pf;
 	int rc = walFlush(f);
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+	return rc != SQLITE_OK ? rc : f->w.real->pMethods->xSync(f->w.real, flags);
 }
 
 static int walFileSize(sqlite3_file *pf, sqlite3_int64 *size) {
 	walFile *f = (walFile *)pf;
 	int rc = walFlush(f);
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
-}
-
-static int walLock(sqlite3_file *pf, int lock) {
-	walFile *f = (walFile *)pf;
-	return f->real->pMethods->xLock(f->real, lock);
-}
-
-static int walUnlock(sqlite3_file *pf, int lock) {
-	walFile *f = (walFile *)pf;
-	return f->real->pMethods->xUnlock(f->real, lock);
-}
-
-static int walCheckReservedLock(sqlite3_file *pf, int *out) {
-	walFile *f = (walFile *)pf;
-	return f->real->pMethods->xCheckReservedLock(f->real, out);
+	return rc != SQLITE_OK ? rc : f->w.real->pMethods->xFileSize(f->w.real, size);
 }
 
 static int walFileControl(sqlite3_file *pf, int op, void *arg) {
 	walFile *f = (walFile *)pf;
 	int rc = walFlush(f);
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileControl(f->real, op, arg);
-}
-
-static int walSectorSize(sqlite3_file *pf) {
-	walFile *f = (walFile *)pf;
-	return f->real->pMethods->xSectorSize(f->real);
-}
-
-static int walDeviceCharacteristics(sqlite3_file *pf) {
-	walFile *f = (walFile *)pf;
-	return f->real->pMethods->xDeviceCharacteristics(f->real);
-}
-
-// SQLite maps shared memory through the database file and memory-maps only the database file, so
-// a WAL file needs neither; they pass through for completeness' sake.
-static int walShmMap(sqlite3_file *pf, int pg, int size, int extend, void volatile **pp) {
-	walFile *f = (walFile *)pf;
-	return f->real->pMethods->xShmMap(f->real, pg, size, extend, pp);
-}
-
-static int walShmLock(sqlite3_file *pf, int offset, int n, int flags) {
-	walFile *f = (walFile *)pf;
-	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
-}
-
-static void walShmBarrier(sqlite3_file *pf) {
-	walFile *f = (walFile *)pf;
-	f->real->pMethods->xShmBarrier(f->real);
-}
-
-static int walShmUnmap(sqlite3_file *pf, int deleteFlag) {
-	walFile *f = (walFile *)pf;
-	return f->real->pMethods->xShmUnmap(f->real, deleteFlag);
+	return rc != SQLITE_OK ? rc : f->w.real->pMethods->xFileControl(f->w.real, op, arg);
 }
 
 // Version 2: no xFetch, so SQLite never reads a WAL file through a memory map that the buffer
@@ -379,66 +406,21 @@ static const sqlite3_io_methods walMethods = {
 	walTruncate,
 	walSync,
 	walFileSize,
-	walLock,
-	walUnlock,
-	walCheckReservedLock,
+	passLock,
+	passUnlock,
+	passCheckReservedLock,
 	walFileControl,
-	walSectorSize,
-	walDeviceCharacteristics,
-	walShmMap,
-	walShmLock,
-	walShmBarrier,
-	walShmUnmap,
+	passSectorSize,
+	passDeviceCharacteristics,
+	passShmMap,
+	passShmLock,
+	passShmBarrier,
+	passShmUnmap,
 	NULL,
 	NULL,
 };
 
-// The database file's methods: its own but for the file controls that bracket a checkpoint.
-static int dbClose(sqlite3_file *pf) {
-	dbFile *f = (dbFile *)pf;
-	return f->real->pMethods->xClose(f->real);
-}
-
-static int dbRead(sqlite3_file *pf, void *p, int amt, sqlite3_int64 off) {
-	dbFile *f = (dbFile *)pf;
-	return f->real->pMethods->xRead(f->real, p, amt, off);
-}
-
-static int dbWrite(sqlite3_file *pf, const void *p, int amt, sqlite3_int64 off) {
-	dbFile *f = (dbFile *)pf;
-	return f->real->pMethods->xWrite(f->real, p, amt, off);
-}
-
-static int dbTruncate(sqlite3_file *pf, sqlite3_int64 size) {
-	dbFile *f = (dbFile *)pf;
-	return f->real->pMethods->xTruncate(f->real, size);
-}
-
-static int dbSync(sqlite3_file *pf, int flags) {
-	dbFile *f = (dbFile *)pf;
-	return f->real->pMethods->xSync(f->real, flags);
-}
-
-static int dbFileSize(sqlite3_file *pf, sqlite3_int64 *size) {
-	dbFile *f = (dbFile *)pf;
-	return f->real->pMethods->xFileSize(f->real, size);
-}
-
-static int dbLock(sqlite3_file *pf, int lock) {
-	dbFile *f = (dbFile *)pf;
-	return f->real->pMethods->xLock(f->real, lock);
-}
-
-static int dbUnlock(sqlite3_file *pf, int lock) {
-	dbFile *f = (dbFile *)pf;
-	return f->real->pMethods->xUnlock(f->real, lock);
-}
-
-static int dbCheckReservedLock(sqlite3_file *pf, int *out) {
-	dbFile *f = (dbFile *)pf;
-	return f->real->pMethods->xCheckReservedLock(f->real, out);
-}
-
+// The database file's methods are its own but for the file controls that bracket a checkpoint.
 static int dbFileControl(sqlite3_file *pf, int op, void *arg) {
 	dbFile *f = (dbFile *)pf;
 	if (op == SQLITE_FCNTL_CKPT_START) {
@@ -447,106 +429,58 @@ static int dbFileControl(sqlite3_file *pf, int op, void *arg) {
 	} else if (op == SQLITE_FCNTL_CKPT_DONE) {
 		f->checkpointing = 0;
 	}
-	return f->real->pMethods->xFileControl(f->real, op, arg);
-}
-
-static int dbSectorSize(sqlite3_file *pf) {
-	dbFile *f = (dbFile *)pf;
-	return f->real->pMethods->xSectorSize(f->real);
-}
-
-static int dbDeviceCharacteristics(sqlite3_file *pf) {
-	dbFile *f = (dbFile *)pf;
-	return f->real->pMethods->xDeviceCharacteristics(f->real);
-}
-
-static int dbShmMap(sqlite3_file *pf, int pg, int size, int extend, void volatile **pp) {
-	dbFile *f = (dbFile *)pf;
-	return f->real->pMethods->xShmMap(f->real, pg, size, extend, pp);
-}
-
-static int dbShmLock(sqlite3_file *pf, int offset, int n, int flags) {
-	dbFile *f = (dbFile *)pf;
-	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
-}
-
-static void dbShmBarrier(sqlite3_file *pf) {
-	dbFile *f = (dbFile *)pf;
-	f->real->pMethods->xShmBarrier(f->real);
-}
-
-static int dbShmUnmap(sqlite3_file *pf, int deleteFlag) {
-	dbFile *f = (dbFile *)pf;
-	return f->real->pMethods->xShmUnmap(f->real, deleteFlag);
-}
-
-// A file without memory maps (methods before version 3) answers no mapping, and SQLite reads.
-static int dbFetch(sqlite3_file *pf, sqlite3_int64 off, int amt, void **pp) {
-	dbFile *f = (dbFile *)pf;
-	if (f->real->pMethods->iVersion < 3) {
-		*pp = NULL;
-		return SQLITE_OK;
-	}
-	return f->real->pMethods->xFetch(f->real, off, amt, pp);
-}
-
-static int dbUnfetch(sqlite3_file *pf, sqlite3_int64 off, void *p) {
-	dbFile *f = (dbFile *)pf;
-	if (f->real->pMethods->iVersion < 3) {
-		return SQLITE_OK;
-	}
-	return f->real->pMethods->xUnfetch(f->real, off, p);
+	return f->w.real->pMethods->xFileControl(f->w.real, op, arg);
 }
 
 // Version 3 like the unix VFS's own, so memory-mapped reads of the database stay available.
 static const sqlite3_io_methods dbMethods = {
 	3,
-	dbClose,
-	dbRead,
-	dbWrite,
-	dbTruncate,
-	dbSync,
-	dbFileSize,
-	dbLock,
-	dbUnlock,
-	dbCheckReservedLock,
+	passClose,
+	passRead,
+	passWrite,
+	passTruncate,
+	passSync,
+	passFileSize,
+	passLock,
+	passUnlock,
+	passCheckReservedLock,
 	dbFileControl,
-	dbSectorSize,
-	dbDeviceCharacteristics,
-	dbShmMap,
-	dbShmLock,
-	dbShmBarrier,
-	dbShmUnmap,
-	dbFetch,
-	dbUnfetch,
+	passSectorSize,
+	passDeviceCharacteristics,
+	passShmMap,
+	passShmLock,
+	passShmBarrier,
+	passShmUnmap,
+	passFetch,
+	passUnfetch,
 };
 
+// openWrapped zeroes the wrapper of size bytes at pf, opens the default VFS's file behind it, and
+// gives it methods if the file opened.
+static int openWrapped(sqlite3_file *pf, size_t size, const char *name, int flags, int *outFlags,
+                       const sqlite3_io_methods *methods) {
+	wrapper *w = (wrapper *)pf;
+	memset(w, 0, size);
+	w->real = (sqlite3_file *)((char *)pf + wrapperSize);
+	w->real->pMethods = NULL;
+	int rc = realVfs->xOpen(realVfs, name, w->real, flags, outFlags);
+	// SQLite closes a file whose open failed only if its methods are set.
+	w->base.pMethods = w->real->pMethods != NULL ? methods : NULL;
+	return rc;
+}
+
 static int bufferedOpen(sqlite3_vfs *vfs, const char *name, sqlite3_file *pf, int flags, int *outFlags) {
-	sqlite3_file *real = (sqlite3_file *)((char *)pf + wrapperSize);
 	if (flags & SQLITE_OPEN_MAIN_DB) {
-		dbFile *f = (dbFile *)pf;
-		memset(f, 0, sizeof *f);
-		f->real = real;
-		f->real->pMethods = NULL;
-		int rc = realVfs->xOpen(realVfs, name, f->real, flags, outFlags);
-		// SQLite closes a file whose open failed only if its methods are set.
-		f->base.pMethods = f->real->pMethods != NULL ? &dbMethods : NULL;
-		return rc;
+		return openWrapped(pf, sizeof(dbFile), name, flags, outFlags, &dbMethods);
 	}
 	if ((flags & SQLITE_OPEN_WAL) == 0) {
 		return realVfs->xOpen(realVfs, name, pf, flags, outFlags);
 	}
-	walFile *f = (walFile *)pf;
-	memset(f, 0, sizeof *f);
-	f->real = real;
-	f->real->pMethods = NULL;
-	int rc = realVfs->xOpen(realVfs, name, f->real, flags, outFlags);
-	// SQLite closes a file whose open failed only if its methods are set.
-	f->base.pMethods = f->real->pMethods != NULL ? &walMethods : NULL;
+	int rc = openWrapped(pf, sizeof(walFile), name, flags, outFlags, &walMethods);
 	if (rc == SQLITE_OK) {
 		sqlite3_file *db = sqlite3_database_file_object(name);
 		if (db != NULL && db->pMethods == &dbMethods) {
-			f->db = (dbFile *)db;
+			((walFile *)pf)->db = (dbFile *)db;
 		}
 	}
 	return rc;
