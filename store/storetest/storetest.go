@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"IngestDeliverAt", testIngestDeliverAt},
 		{"IngestAtomic", testIngestAtomic},
 		{"IngestReadsParties", testIngestReadsParties},
+		{"IngestRecordsBeside", testIngestRecordsBeside},
 
 		{"ClaimDueOrderAndLimit", testClaimDueOrderAndLimit},
 		{"ClaimDueWork", testClaimDueWork},

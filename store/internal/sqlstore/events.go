@@ -138,7 +138,15 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 				return err
 			}
 		}
-		return s.insertDeliveries(ctx, tx, all)
+		if err := s.insertDeliveries(ctx, tx, all); err != nil {
+			return err
+		}
+		if p.Recorded == nil || len(p.Recorded.Outcomes) == 0 {
+			return nil
+		}
+		txErr, recordErr := s.recordBeside(ctx, tx, p.Recorded.Outcomes)
+		p.Recorded.Err = recordErr
+		return txErr
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingest %d events: %w", len(p.Events), s.c.MapError(err))
