@@ -162,17 +162,6 @@ type dispatcher struct {
 	workers     *workers[job]
 	// shapeTurn is how long a worker shapes a batch in turn: maxShapeTurn, but in tests.
 	shapeTurn time.Duration
-	// carrier, when set, records outcomes in its next transaction (see record); carrying holds
-	// a token while a batch is with it, so that no more than one is.
-	carrier  carrier
-	carrying chan struct{}
-}
-
-// carrier is what the dispatcher needs of the ingester to record outcomes beside published events.
-type carrier interface {
-	// carry queues outcomes to be recorded, and done to run once they are or failed to be; false:
-	// it queued nothing.
-	carry(outcomes []*Outcome, done func(error)) bool
 }
 
 // job is work for a delivery worker: a delivery let through the gate as p, shaped already when s
@@ -200,13 +189,12 @@ type result struct {
 func newDispatcher(cfg DispatcherConfig, store Store, plugins *Plugins, client *outbound.Client, clock Clock, logger *slog.Logger, styles *styleHooks) *dispatcher {
 	d := &dispatcher{
 		cfg: cfg, store: store, plugins: plugins, client: client, clock: clock, logger: logger, styles: styles,
-		pacer:    newPacer(),
-		gate:     newGate(cfg),
-		running:  map[string]struct{}{},
-		wake:     make(chan struct{}, 1),
-		slots:    make(chan struct{}, cfg.Concurrency),
-		carrying: make(chan struct{}, 1),
-		results:  make(chan result, cfg.Concurrency),
+		pacer:   newPacer(),
+		gate:    newGate(cfg),
+		running: map[string]struct{}{},
+		wake:    make(chan struct{}, 1),
+		slots:   make(chan struct{}, cfg.Concurrency),
+		results: make(chan result, cfg.Concurrency),
 
 		shapeTurn: maxShapeTurn,
 	}
@@ -872,8 +860,6 @@ func (d *dispatcher) circuit(id string) *Circuit { return d.gate.state(id, d.clo
 // claimed only once it is recorded.
 func (d *dispatcher) recordLoop() {
 	defer close(d.recordDone)
-	// Not done until a batch with the carrier is recorded too.
-	defer func() { d.carrying <- struct{}{}; <-d.carrying }()
 	const maxBatch = 512
 	linger := time.NewTimer(recordLinger)
 	linger.Stop()
@@ -939,7 +925,7 @@ func (d *dispatcher) logAttempt(o *Outcome) {
 func (d *dispatcher) record(batch []result) {
 	var outcomes []*Outcome
 	released := map[time.Time][]string{}
-	dueSoon, outcomesDueSoon, ordered := false, false, false
+	dueSoon := false
 	now := d.clock.Now()
 	for _, r := range batch {
 		switch {
@@ -947,14 +933,13 @@ func (d *dispatcher) record(batch []result) {
 			d.logAttempt(r.outcome)
 			outcomes = append(outcomes, r.outcome)
 			if r.outcome.State == DeliveryPending && !r.outcome.NextAttemptAt.After(now.Add(d.cfg.PollInterval)) {
-				outcomesDueSoon = true
+				dueSoon = true
 			}
 			// The next of its queue may be due already: claim it once this is recorded, not at
 			// the next poll (one hot entity went at 75 deliveries/s without this).
 			if r.ordered && r.outcome.State != DeliveryPending {
-				outcomesDueSoon = true
+				dueSoon = true
 			}
-			ordered = ordered || r.ordered
 		case r.releaseAt.IsZero():
 			released[now] = append(released[now], r.release)
 			dueSoon = true
@@ -964,21 +949,11 @@ func (d *dispatcher) record(batch []result) {
 	}
 	// These writes outlive any caller: an attempt that happened must be recorded.
 	ctx := context.Background()
-	recorded := func(err error) {
-		if err != nil {
+	if len(outcomes) > 0 {
+		if err := d.store.Complete(ctx, outcomes); err != nil {
 			// The deliveries stay in flight until their leases end, and are then sent again.
 			d.logger.Error("record attempts", "attempts", len(outcomes), "err", err)
 		}
-		if outcomesDueSoon {
-			d.notify()
-		}
-	}
-	// An ordered delivery's outcome is not carried: the next of its queue waits for it.
-	if len(outcomes) > 0 && !ordered && d.carrier != nil && d.carry(outcomes, recorded) {
-		outcomes = nil
-	}
-	if len(outcomes) > 0 {
-		recorded(d.store.Complete(ctx, outcomes))
 	}
 	for at, ids := range released {
 		if err := d.store.ReleaseLeases(ctx, ids, at); err != nil {
@@ -988,22 +963,6 @@ func (d *dispatcher) record(batch []result) {
 	if dueSoon {
 		d.notify()
 	}
-}
-
-// carry hands outcomes to the carrier, one batch at a time, to be recorded in the transaction
-// that commits the next published events, which saves a commit of their own. The recorder goes on
-// gathering meanwhile; a batch that comes while one is with the carrier is written alone.
-func (d *dispatcher) carry(outcomes []*Outcome, recorded func(error)) bool {
-	select {
-	case d.carrying <- struct{}{}:
-	default:
-		return false
-	}
-	if d.carrier.carry(outcomes, func(err error) { recorded(err); <-d.carrying }) {
-		return true
-	}
-	<-d.carrying
-	return false
 }
 
 // isRetryable tells whether a plugin failure may pass: a trap (a timeout, out of memory) may,

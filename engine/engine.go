@@ -146,7 +146,6 @@ func New(cfg Config, store Store, plugins *Plugins) (*Engine, error) {
 	e.ingester = newIngester(store, e.router.route, cfg.MaxIngestBatch, cfg.IngestLinger, e.dispatcher, e.clock, e.logger)
 	e.dispatcher.metrics, e.ingester.metrics = cfg.Metrics, cfg.Metrics
 	e.dispatcher.owner, e.ingester.owner = cfg.NodeID, cfg.NodeID
-	e.dispatcher.carrier = e.ingester
 	e.operational = newOperational(e)
 	e.dispatcher.report = e.operational.report
 	e.jobs = append(e.maintenanceJobs(), cfg.Jobs...)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 )
 
@@ -40,10 +39,6 @@ type ingester struct {
 	owner string
 
 	reqs chan *ingestRequest
-	// open is whether run takes requests; carry queues under carryMu only while it is, so that
-	// none is left behind when run ends.
-	carryMu sync.Mutex
-	open    bool
 	Loop
 }
 
@@ -68,13 +63,6 @@ type ingestRequest struct {
 	ctx    context.Context
 	events []*Event
 	reply  chan ingestReply
-	// recorded, instead of events, is finished attempts the recorder handed over (see carry).
-	recorded *carried
-}
-
-type carried struct {
-	outcomes []*Outcome
-	done     func(error)
 }
 
 type ingestReply struct {
@@ -117,72 +105,20 @@ func (g *ingester) submit(ctx context.Context, events []*Event) ([]IngestResult,
 	}
 }
 
-// carry queues finished attempts to be recorded in the transaction of the next published events
-// (IngestParams.Recorded), or alone when there are none; done runs on the ingester's goroutine
-// once they are recorded or failed to be. It queues nothing, and returns false, when run is not
-// taking requests or the queue is full.
-func (g *ingester) carry(outcomes []*Outcome, done func(error)) bool {
-	g.carryMu.Lock()
-	defer g.carryMu.Unlock()
-	if !g.open {
-		return false
-	}
-	select {
-	case g.reqs <- &ingestRequest{recorded: &carried{outcomes: outcomes, done: done}}:
-		return true
-	default:
-		return false
-	}
-}
-
-func (g *ingester) setOpen(open bool) {
-	g.carryMu.Lock()
-	g.open = open
-	g.carryMu.Unlock()
-}
-
 // run commits batches until ctx ends, then answers what is queued with ErrUnavailable.
 func (g *ingester) run(ctx context.Context) {
-	g.setOpen(true)
-	lastPublishes := 0
+	lastRequests := 0
 	for {
 		var first *ingestRequest
 		select {
 		case first = <-g.reqs:
 		case <-ctx.Done():
-			g.setOpen(false)
 			g.drain()
 			return
 		}
-		batch, n := g.gather(ctx, first, lastPublishes)
-		publishes, recorded := splitRequests(batch)
-		lastPublishes = len(publishes)
-		g.commit(publishes, n, recorded)
-	}
-}
-
-// splitRequests parts a batch into publishes and handed-over attempts.
-func splitRequests(batch []*ingestRequest) (publishes []*ingestRequest, recorded []*carried) {
-	publishes = batch[:0:0]
-	for _, req := range batch {
-		if req.recorded != nil {
-			recorded = append(recorded, req.recorded)
-		} else {
-			publishes = append(publishes, req)
-		}
-	}
-	return publishes, recorded
-}
-
-// recordAlone records attempts carried to the ingester in a transaction of their own.
-func (g *ingester) recordAlone(recorded []*carried) {
-	var outcomes []*Outcome
-	for _, c := range recorded {
-		outcomes = append(outcomes, c.outcomes...)
-	}
-	err := g.store.Complete(context.Background(), outcomes)
-	for _, c := range recorded {
-		c.done(err)
+		batch, n := g.gather(ctx, first, lastRequests)
+		lastRequests = len(batch)
+		g.commit(batch, n)
 	}
 }
 
@@ -193,39 +129,30 @@ func (g *ingester) recordAlone(recorded []*carried) {
 const lingerAfter = 4
 
 // gather adds to first what is queued, up to maxBatch events, and then, while the group has fewer
-// publishes than the last one had (wanted, when at least lingerAfter), what arrives within linger.
+// requests than the last one had (wanted, when at least lingerAfter), what arrives within linger.
 func (g *ingester) gather(ctx context.Context, first *ingestRequest, wanted int) ([]*ingestRequest, int) {
 	batch := []*ingestRequest{first}
 	n := len(first.events)
-	publishes := 0
-	add := func(req *ingestRequest) {
-		batch = append(batch, req)
-		n += len(req.events)
-		if req.recorded == nil {
-			publishes++
-		}
-	}
-	if first.recorded == nil {
-		publishes++
-	}
 queued:
 	for n < g.maxBatch {
 		select {
 		case req := <-g.reqs:
-			add(req)
+			batch = append(batch, req)
+			n += len(req.events)
 		default:
 			break queued
 		}
 	}
-	if g.linger <= 0 || wanted < lingerAfter || publishes >= wanted || n >= g.maxBatch {
+	if g.linger <= 0 || wanted < lingerAfter || len(batch) >= wanted || n >= g.maxBatch {
 		return batch, n
 	}
 	t := g.lingerTimer(g.linger)
 	defer t.Stop()
-	for publishes < wanted && n < g.maxBatch {
+	for len(batch) < wanted && n < g.maxBatch {
 		select {
 		case req := <-g.reqs:
-			add(req)
+			batch = append(batch, req)
+			n += len(req.events)
 		case <-t.C():
 			return batch, n
 		case <-ctx.Done():
@@ -235,12 +162,7 @@ queued:
 	return batch, n
 }
 
-// commit stores the events of batch, and what recorded holds beside them, in one transaction.
-func (g *ingester) commit(batch []*ingestRequest, n int, recorded []*carried) {
-	if len(batch) == 0 {
-		g.recordAlone(recorded)
-		return
-	}
+func (g *ingester) commit(batch []*ingestRequest, n int) {
 	events := make([]*Event, 0, n)
 	for _, req := range batch {
 		events = append(events, req.events...)
@@ -288,15 +210,8 @@ func (g *ingester) commit(batch []*ingestRequest, n int, recorded []*carried) {
 	}
 	// The commit must not be cut short by one caller's context, nor by shutdown: the callers are
 	// waiting for its outcome.
-	var carried *Recorded
-	if len(recorded) > 0 {
-		carried = &Recorded{}
-		for _, c := range recorded {
-			carried.Outcomes = append(carried.Outcomes, c.outcomes...)
-		}
-	}
 	started := time.Now()
-	results, err := g.store.Ingest(context.Background(), IngestParams{Events: events, Route: route, Parties: parties, Recorded: carried})
+	results, err := g.store.Ingest(context.Background(), IngestParams{Events: events, Route: route, Parties: parties})
 	g.metrics.IngestCommitted(len(events), time.Since(started), err)
 	if err != nil {
 		g.logger.Error("ingest batch failed", "events", len(events), "requests", len(batch), "err", err)
@@ -323,18 +238,6 @@ func (g *ingester) commit(batch []*ingestRequest, n int, recorded []*carried) {
 	}
 	if created > len(handed) && g.handoff != nil && wake {
 		g.handoff.notify()
-	}
-	switch {
-	case carried == nil:
-	case err != nil || carried.Err != nil:
-		if err == nil {
-			g.logger.Warn("record attempts beside published events; recording them alone", "attempts", len(carried.Outcomes), "err", carried.Err)
-		}
-		g.recordAlone(recorded)
-	default:
-		for _, c := range recorded {
-			c.done(nil)
-		}
 	}
 }
 
@@ -374,10 +277,6 @@ func (g *ingester) drain() {
 	for {
 		select {
 		case req := <-g.reqs:
-			if req.recorded != nil {
-				g.recordAlone([]*carried{req.recorded})
-				continue
-			}
 			req.reply <- ingestReply{err: fmt.Errorf("publish: %w", ErrUnavailable)}
 		default:
 			return

@@ -106,7 +106,7 @@ func TestIngestHandsFreshDeliveriesToTheDispatcher(t *testing.T) {
 	store := &routingStore{subs: []*Subscription{sub}}
 	h := &slotsHandoff{free: 1}
 	g := newIngester(store, r.route, 100, 0, h, clock, slog.Default())
-	g.commit([]*ingestRequest{{events: events(), reply: make(chan ingestReply, 1)}}, 3, nil)
+	g.commit([]*ingestRequest{{events: events(), reply: make(chan ingestReply, 1)}}, 3)
 
 	if len(store.stored) != 3 {
 		t.Fatalf("stored %d deliveries, want 3", len(store.stored))
@@ -138,7 +138,7 @@ func TestIngestHandsFreshDeliveriesToTheDispatcher(t *testing.T) {
 	} {
 		h := &slotsHandoff{full: true}
 		g := newIngester(&routingStore{subs: []*Subscription{sub}}, r.route, 100, 0, h, clock, slog.Default())
-		g.commit([]*ingestRequest{{events: tt.events, reply: make(chan ingestReply, 1)}}, len(tt.events), nil)
+		g.commit([]*ingestRequest{{events: tt.events, reply: make(chan ingestReply, 1)}}, len(tt.events))
 		if h.notified != tt.want {
 			t.Errorf("%s, refused by a full queue: the claiming loop was told %d times, want %d", tt.name, h.notified, tt.want)
 		}
@@ -149,7 +149,7 @@ func TestIngestHandsFreshDeliveriesToTheDispatcher(t *testing.T) {
 	h = &slotsHandoff{free: 5}
 	g = newIngester(store, r.route, 100, 0, h, clock, slog.Default())
 	req := &ingestRequest{events: events(), reply: make(chan ingestReply, 1)}
-	g.commit([]*ingestRequest{req}, 3, nil)
+	g.commit([]*ingestRequest{req}, 3)
 	if reply := <-req.reply; reply.err == nil {
 		t.Error("the failed commit was answered without an error")
 	}
@@ -167,7 +167,7 @@ func TestIngestHandsFreshDeliveriesToTheDispatcher(t *testing.T) {
 	store = &routingStore{subs: subs}
 	h = &slotsHandoff{free: 10}
 	g = newIngester(store, r.route, 100, 0, h, clock, slog.Default())
-	g.commit([]*ingestRequest{{events: events()[:1], reply: make(chan ingestReply, 1)}}, 1, nil)
+	g.commit([]*ingestRequest{{events: events()[:1], reply: make(chan ingestReply, 1)}}, 1)
 	if len(h.dispatched) != 3 {
 		t.Fatalf("fan-out 3: %d dispatched, want 3", len(h.dispatched))
 	}
@@ -188,7 +188,7 @@ func TestIngestHandsFreshDeliveriesToTheDispatcher(t *testing.T) {
 	store = &routingStore{subs: subs, leavesOut: sub.AppID}
 	h = &slotsHandoff{free: 10}
 	g = newIngester(store, r.route, 100, 0, h, clock, slog.Default())
-	g.commit([]*ingestRequest{{events: events()[:1], reply: make(chan ingestReply, 1)}}, 1, nil)
+	g.commit([]*ingestRequest{{events: events()[:1], reply: make(chan ingestReply, 1)}}, 1)
 	if len(h.dispatched) != 0 || h.free != 10 {
 		t.Errorf("the ingest read no app: %d dispatched, %d slots free; want 0 and 10", len(h.dispatched), h.free)
 	}

@@ -221,18 +221,6 @@ type IngestParams struct {
 	// run for every event: those Parties names then, into its Apps and Accounts (IDs with no row
 	// left out).
 	Parties *Parties
-	// Recorded, when not nil, holds finished attempts to record in the same transaction, as
-	// Complete records them: one commit for both. Should recording them fail, Ingest undoes that
-	// part alone, stores the events all the same and sets Recorded.Err; the attempts are then
-	// still to be recorded. When Ingest returns an error, nothing of either was stored.
-	Recorded *Recorded
-}
-
-// Recorded is finished attempts an Ingest call records beside its events (IngestParams.Recorded).
-type Recorded struct {
-	Outcomes []*Outcome
-	// Err is why they were not recorded while the events were.
-	Err error
 }
 
 // Parties are apps and accounts an Ingest call reads for its caller: the ingester's, for the

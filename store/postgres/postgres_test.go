@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/switchyard/switchyard/engine"
 	"github.com/switchyard/switchyard/store/postgres"
 	"github.com/switchyard/switchyard/store/postgres/pgtest"
@@ -98,30 +97,6 @@ func TestTextPostgresCannotHold(t *testing.T) {
 	if err != nil || d.State != engine.DeliveryFailed || d.LastError != "badreply \uFFFD" {
 		t.Errorf("delivery %+v, %v", d, err)
 	}
-}
-
-// TestRecordingBesideAnIngestFails: a trigger fails an attempt's insert after its delivery was
-// counted; the ingest keeps its events and undoes the outcomes' part (the savepoint, after which
-// PostgreSQL lets the failed transaction go on).
-func TestRecordingBesideAnIngestFails(t *testing.T) {
-	t.Parallel()
-	s := open(t, pgtest.NewSchema(t), postgres.Options{})
-	defer s.Close()
-	err := s.Write(context.Background(), func(tx *sqlx.Tx) error {
-		if _, err := tx.Exec(`CREATE FUNCTION refuse_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
-			BEGIN
-				IF NEW.error = '` + storetest.RefusedAttemptError + `' THEN RAISE EXCEPTION 'refused'; END IF;
-				RETURN NEW;
-			END $$`); err != nil {
-			return err
-		}
-		_, err := tx.Exec(`CREATE TRIGGER refuse_attempt BEFORE INSERT ON attempts FOR EACH ROW EXECUTE FUNCTION refuse_attempt()`)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	storetest.RecordingBesideFails(t, s)
 }
 
 // TestMigrateAtOnce: stores opening one empty database at once apply each migration once (the

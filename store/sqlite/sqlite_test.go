@@ -40,23 +40,6 @@ func TestStore(t *testing.T) {
 	})
 }
 
-// TestRecordingBesideAnIngestFails: a trigger fails an attempt's insert after its delivery was
-// counted; the ingest keeps its events and undoes the outcomes' part (the savepoint).
-func TestRecordingBesideAnIngestFails(t *testing.T) {
-	t.Parallel()
-	s := open(t, filepath.Join(t.TempDir(), "switchyard.db"), sqlite.Options{})
-	defer s.Close()
-	err := s.Write(context.Background(), func(tx *sqlx.Tx) error {
-		_, err := tx.Exec(`CREATE TRIGGER refuse_attempt BEFORE INSERT ON attempts
-			WHEN NEW.error = '` + storetest.RefusedAttemptError + `' BEGIN SELECT RAISE(ABORT, 'refused'); END`)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	storetest.RecordingBesideFails(t, s)
-}
-
 // TestStoreNormal runs the suite once more with synchronous=NORMAL, the faster setting.
 func TestStoreNormal(t *testing.T) {
 	if testing.Short() {

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -326,95 +325,4 @@ func testIngestReadsParties(t *testing.T, open func(t *testing.T) engine.Store) 
 	wantSame(t, "app 1", parties.Apps[app1.ID], app1)
 	wantSame(t, "app 2", parties.Apps[app2.ID], app2)
 	wantSame(t, "account", parties.Accounts[acc.ID], acc)
-}
-
-// testIngestRecordsBeside checks Ingest records IngestParams.Recorded's outcomes in its
-// transaction as Complete records them, and that outcomes Complete would refuse leave the events
-// stored, with the reason in Recorded.Err.
-func testIngestRecordsBeside(t *testing.T, open func(t *testing.T) engine.Store) {
-	h := setup(t, open)
-	app, acc := h.app(), h.account()
-	sub := h.sub(app, acc)
-	d := h.deliver(sub, base)
-	if ws := h.claim(base, 10); len(ws) != 1 {
-		t.Fatalf("claimed %d; want the delivery", len(ws))
-	}
-
-	done := outcome(d, at(time.Second), engine.DeliverySucceeded)
-	ev := newEvent(acc)
-	rec := &engine.Recorded{Outcomes: []*engine.Outcome{done}}
-	res, err := h.s.Ingest(h.ctx, engine.IngestParams{Events: []*engine.Event{ev}, Route: routeAll(at(time.Hour)), Recorded: rec})
-	if err != nil || rec.Err != nil || len(res) != 1 || res[0].Deliveries != 1 {
-		t.Fatalf("Ingest with an outcome beside: %+v, %v, Recorded.Err %v", res, err, rec.Err)
-	}
-	if _, err := h.s.GetEvent(h.ctx, ev.ID); err != nil {
-		t.Errorf("the event ingested beside the outcome: %v", err)
-	}
-	got := h.delivery(d.ID)
-	if got.State != engine.DeliverySucceeded || got.Attempts != 1 || got.LeaseUntil != nil || got.LastStatus != 200 {
-		t.Errorf("the delivery recorded beside the event: %+v; want succeeded, 1 attempt, no lease, status 200", got)
-	}
-	as := h.attempts(d.ID)
-	if len(as) != 1 || done.Attempt.Number != 1 {
-		t.Fatalf("%d attempts, numbered %d; want 1, numbered 1", len(as), done.Attempt.Number)
-	}
-	wantSame(t, "the attempt recorded beside the event", as[0], done.Attempt)
-
-	// An outcome Complete refuses: the events are stored all the same; nothing is recorded.
-	refused := outcome(d, at(2*time.Second), engine.DeliveryInFlight)
-	ev2 := newEvent(acc)
-	rec = &engine.Recorded{Outcomes: []*engine.Outcome{refused}}
-	if _, err := h.s.Ingest(h.ctx, engine.IngestParams{Events: []*engine.Event{ev2}, Route: routeAll(at(time.Hour)), Recorded: rec}); err != nil {
-		t.Fatalf("Ingest with a refused outcome beside: %v", err)
-	}
-	wantErr(t, "Recorded.Err for an outcome moving to in_flight", rec.Err, engine.ErrInvalid)
-	if _, err := h.s.GetEvent(h.ctx, ev2.ID); err != nil {
-		t.Errorf("the event ingested beside a refused outcome: %v", err)
-	}
-	if as := h.attempts(d.ID); len(as) != 1 {
-		t.Errorf("%d attempts after a refused outcome; want still 1", len(as))
-	}
-}
-
-// RefusedAttemptError is the error of an attempt that RecordingBesideFails's store must fail to
-// insert (a trigger does it), after the statements that count attempts on their deliveries ran.
-const RefusedAttemptError = "refused by the trigger of the test"
-
-// RecordingBesideFails checks that when recording IngestParams.Recorded fails part-way, Ingest
-// stores its events and undoes the outcomes' part alone: the delivery counted before the failing
-// statement is as it was. s must fail the insert of an attempt whose error is RefusedAttemptError.
-func RecordingBesideFails(t *testing.T, s engine.Store) {
-	h := &harness{t: t, ctx: context.Background(), s: s}
-	app, acc := h.app(), h.account()
-	sub := h.sub(app, acc)
-	first, second := h.deliver(sub, base), h.deliver(sub, base)
-	if ws := h.claim(base, 10); len(ws) != 2 {
-		t.Fatalf("claimed %d; want both deliveries", len(ws))
-	}
-	ok := outcome(first, at(time.Second), engine.DeliverySucceeded)
-	failing := outcome(second, at(time.Second), engine.DeliveryPending)
-	failing.Attempt.Error = RefusedAttemptError
-	ev := newEvent(acc)
-	rec := &engine.Recorded{Outcomes: []*engine.Outcome{ok, failing}}
-	if _, err := h.s.Ingest(h.ctx, engine.IngestParams{Events: []*engine.Event{ev}, Route: routeAll(at(time.Hour)), Recorded: rec}); err != nil {
-		t.Fatalf("Ingest beside outcomes whose recording fails: %v", err)
-	}
-	if rec.Err == nil {
-		t.Error("Recorded.Err is nil; want the refused insert's error")
-	}
-	if _, err := h.s.GetEvent(h.ctx, ev.ID); err != nil {
-		t.Errorf("the event ingested beside the failing outcomes: %v", err)
-	}
-	for _, d := range []*engine.Delivery{first, second} {
-		got := h.delivery(d.ID)
-		if got.State != engine.DeliveryInFlight || got.Attempts != 0 || len(h.attempts(d.ID)) != 0 {
-			t.Errorf("delivery %s after the outcomes' part was undone: %s, %d attempts; want in_flight, none", d.ID, got.State, got.Attempts)
-		}
-	}
-	// Recorded alone afterwards, as the ingester then does.
-	ok.Attempt.Number = 0
-	h.complete(ok)
-	if got := h.delivery(first.ID); got.State != engine.DeliverySucceeded || got.Attempts != 1 {
-		t.Errorf("recorded alone afterwards: %s, %d attempts; want succeeded, 1", got.State, got.Attempts)
-	}
 }

@@ -46,7 +46,6 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"IngestDeliverAt", testIngestDeliverAt},
 		{"IngestAtomic", testIngestAtomic},
 		{"IngestReadsParties", testIngestReadsParties},
-		{"IngestRecordsBeside", testIngestRecordsBeside},
 
 		{"ClaimDueOrderAndLimit", testClaimDueOrderAndLimit},
 		{"ClaimDueWork", testClaimDueWork},

@@ -54,17 +54,6 @@ func (s *Store) Complete(ctx context.Context, outcomes []*engine.Outcome) error 
 	if len(outcomes) == 0 {
 		return nil
 	}
-	if err := checkOutcomes(outcomes); err != nil {
-		return err
-	}
-	err := s.c.WriteRelaxed(ctx, func(tx *sqlx.Tx) error { return s.complete(ctx, tx, outcomes) })
-	if err != nil {
-		return fmt.Errorf("complete %d attempts: %w", len(outcomes), s.c.MapError(err))
-	}
-	return nil
-}
-
-func checkOutcomes(outcomes []*engine.Outcome) error {
 	for i, o := range outcomes {
 		if o == nil || o.Attempt == nil {
 			return fmt.Errorf("complete: outcome %d has no attempt: %w", i, engine.ErrInvalid)
@@ -75,131 +64,109 @@ func checkOutcomes(outcomes []*engine.Outcome) error {
 			return fmt.Errorf("complete: outcome %d: a delivery cannot move to %q: %w", i, o.State, engine.ErrInvalid)
 		}
 	}
-	return nil
-}
-
-// recordBeside records outcomes in tx, whose events are written already, behind a savepoint: a
-// failure takes back their part alone (IngestParams.Recorded). Only an error of the savepoint's
-// own statements is returned, since the transaction then cannot go on; recording's is the second
-// result.
-func (s *Store) recordBeside(ctx context.Context, tx *sqlx.Tx, outcomes []*engine.Outcome) (txErr, recordErr error) {
-	if err := checkOutcomes(outcomes); err != nil {
-		return nil, err
-	}
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT recorded"); err != nil {
-		return fmt.Errorf("savepoint before recording attempts: %w", err), nil
-	}
-	if recordErr = s.complete(ctx, tx, outcomes); recordErr != nil {
-		recordErr = fmt.Errorf("complete %d attempts: %w", len(outcomes), s.c.MapError(recordErr))
-		if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT recorded"); err != nil {
-			return fmt.Errorf("roll back the attempts' part: %w", err), recordErr
-		}
-	}
-	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT recorded"); err != nil {
-		return fmt.Errorf("release the attempts' savepoint: %w", err), recordErr
-	}
-	return nil, recordErr
-}
-
-// complete is Complete's work in tx.
-func (s *Store) complete(ctx context.Context, tx *sqlx.Tx, outcomes []*engine.Outcome) error {
-	current, err := s.readForComplete(ctx, tx, outcomes)
-	if err != nil {
-		return err
-	}
-	var counted []*deliveryCount // in the order first counted
-
-	healthOf := make(map[string]*health)
-	var order []string // subscriptions in the order first seen, for a stable write order
-	// The attempts are stored together once every delivery has been counted, many to a
-	// statement (Store.insertAttempts).
-	attempts := make([][]any, 0, len(outcomes))
-	for _, o := range outcomes {
-		a := o.Attempt
-		cur := current[a.DeliveryID]
-		if cur == nil {
-			continue // the delivery is gone, with its subscription
-		}
-		if !cur.listed {
-			counted, cur.listed = append(counted, cur), true
-		}
-		cur.attempts++
-		number, subID := cur.attempts, cur.subscriptionID
-		cur.lastStatus, cur.lastError = a.ResponseStatus, s.c.Rows.Text(a.Error)
-		cur.updatedAt = sqlrow.ToMS(a.StartedAt.Add(time.Duration(a.DurationMS) * time.Millisecond))
-		ended := false
-		switch engine.DeliveryState(cur.state) {
-		case engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead, engine.DeliverySkipped:
-			ended = true
-		default:
-			// An outcome without a next attempt (an end) keeps next_attempt_at.
-			if !o.NextAttemptAt.IsZero() {
-				cur.nextAttemptAt = sqlrow.ToMS(o.NextAttemptAt)
-			}
-			cur.state = string(o.State)
-			cur.released = true
-		}
-		a.Number = number
-		attempts = append(attempts, s.c.Rows.AttemptArgs(a))
-		if ended {
-			// A late outcome: its lease expired and a later attempt ended the delivery. That
-			// attempt's result is the newer news of the receiver; this one must not mark the
-			// subscription failing since before it, nor clear or disable anything.
-			continue
-		}
-		if o.State == engine.DeliverySkipped {
-			// Nothing was sent: the receiver is neither healthier nor failing for it.
-			continue
-		}
-
-		// The delivery's own subscription, which Outcome.SubscriptionID names too.
-		h := healthOf[subID]
-		if h == nil {
-			h = &health{}
-			healthOf[subID] = h
-			order = append(order, subID)
-		}
-		if o.Healthy {
-			h.cleared, h.failingSince = true, time.Time{}
-		} else if h.failingSince.IsZero() || a.StartedAt.Before(h.failingSince) {
-			h.failingSince = a.StartedAt
-		}
-		if o.Disable != "" && h.disable == "" {
-			h.disable, h.disableAt = o.Disable, cur.updatedAt
-		}
-	}
-
-	counts := make([][]any, len(counted))
-	for i, d := range counted {
-		released := 0
-		if d.released {
-			released = 1
-		}
-		counts[i] = []any{d.id, d.attempts, d.lastStatus, d.lastError, d.state, d.nextAttemptAt, d.updatedAt, released}
-	}
-	if err := s.countAttempts.exec(ctx, tx, counts, nil); err != nil {
-		return fmt.Errorf("count attempts: %w", err)
-	}
-	if err := s.insertAttempts.exec(ctx, tx, attempts, nil); err != nil {
-		return fmt.Errorf("attempts: %w", err)
-	}
-	for _, id := range order {
-		h := healthOf[id]
-		var err error
-		switch {
-		case !h.failingSince.IsZero() && h.cleared:
-			_, err = tx.ExecContext(ctx, s.q(setFailingSQL), sqlrow.ToMS(h.failingSince), id)
-		case !h.failingSince.IsZero():
-			_, err = tx.ExecContext(ctx, s.q(markFailingSQL), sqlrow.ToMS(h.failingSince), id)
-		case h.cleared:
-			_, err = tx.ExecContext(ctx, s.q(clearFailingSQL), id)
-		}
-		if err == nil && h.disable != "" {
-			_, err = tx.ExecContext(ctx, s.q(disableSQL), h.disable, h.disableAt, id)
-		}
+	err := s.c.WriteRelaxed(ctx, func(tx *sqlx.Tx) error {
+		current, err := s.readForComplete(ctx, tx, outcomes)
 		if err != nil {
-			return fmt.Errorf("subscription %q: health: %w", id, err)
+			return err
 		}
+		var counted []*deliveryCount // in the order first counted
+
+		healthOf := make(map[string]*health)
+		var order []string // subscriptions in the order first seen, for a stable write order
+		// The attempts are stored together once every delivery has been counted, many to a
+		// statement (Store.insertAttempts).
+		attempts := make([][]any, 0, len(outcomes))
+		for _, o := range outcomes {
+			a := o.Attempt
+			cur := current[a.DeliveryID]
+			if cur == nil {
+				continue // the delivery is gone, with its subscription
+			}
+			if !cur.listed {
+				counted, cur.listed = append(counted, cur), true
+			}
+			cur.attempts++
+			number, subID := cur.attempts, cur.subscriptionID
+			cur.lastStatus, cur.lastError = a.ResponseStatus, s.c.Rows.Text(a.Error)
+			cur.updatedAt = sqlrow.ToMS(a.StartedAt.Add(time.Duration(a.DurationMS) * time.Millisecond))
+			ended := false
+			switch engine.DeliveryState(cur.state) {
+			case engine.DeliverySucceeded, engine.DeliveryFailed, engine.DeliveryDead, engine.DeliverySkipped:
+				ended = true
+			default:
+				// An outcome without a next attempt (an end) keeps next_attempt_at.
+				if !o.NextAttemptAt.IsZero() {
+					cur.nextAttemptAt = sqlrow.ToMS(o.NextAttemptAt)
+				}
+				cur.state = string(o.State)
+				cur.released = true
+			}
+			a.Number = number
+			attempts = append(attempts, s.c.Rows.AttemptArgs(a))
+			if ended {
+				// A late outcome: its lease expired and a later attempt ended the delivery. That
+				// attempt's result is the newer news of the receiver; this one must not mark the
+				// subscription failing since before it, nor clear or disable anything.
+				continue
+			}
+			if o.State == engine.DeliverySkipped {
+				// Nothing was sent: the receiver is neither healthier nor failing for it.
+				continue
+			}
+
+			// The delivery's own subscription, which Outcome.SubscriptionID names too.
+			h := healthOf[subID]
+			if h == nil {
+				h = &health{}
+				healthOf[subID] = h
+				order = append(order, subID)
+			}
+			if o.Healthy {
+				h.cleared, h.failingSince = true, time.Time{}
+			} else if h.failingSince.IsZero() || a.StartedAt.Before(h.failingSince) {
+				h.failingSince = a.StartedAt
+			}
+			if o.Disable != "" && h.disable == "" {
+				h.disable, h.disableAt = o.Disable, cur.updatedAt
+			}
+		}
+
+		counts := make([][]any, len(counted))
+		for i, d := range counted {
+			released := 0
+			if d.released {
+				released = 1
+			}
+			counts[i] = []any{d.id, d.attempts, d.lastStatus, d.lastError, d.state, d.nextAttemptAt, d.updatedAt, released}
+		}
+		if err := s.countAttempts.exec(ctx, tx, counts, nil); err != nil {
+			return fmt.Errorf("count attempts: %w", err)
+		}
+		if err := s.insertAttempts.exec(ctx, tx, attempts, nil); err != nil {
+			return fmt.Errorf("attempts: %w", err)
+		}
+		for _, id := range order {
+			h := healthOf[id]
+			var err error
+			switch {
+			case !h.failingSince.IsZero() && h.cleared:
+				_, err = tx.ExecContext(ctx, s.q(setFailingSQL), sqlrow.ToMS(h.failingSince), id)
+			case !h.failingSince.IsZero():
+				_, err = tx.ExecContext(ctx, s.q(markFailingSQL), sqlrow.ToMS(h.failingSince), id)
+			case h.cleared:
+				_, err = tx.ExecContext(ctx, s.q(clearFailingSQL), id)
+			}
+			if err == nil && h.disable != "" {
+				_, err = tx.ExecContext(ctx, s.q(disableSQL), h.disable, h.disableAt, id)
+			}
+			if err != nil {
+				return fmt.Errorf("subscription %q: health: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("complete %d attempts: %w", len(outcomes), s.c.MapError(err))
 	}
 	return nil
 }

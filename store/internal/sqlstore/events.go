@@ -138,15 +138,7 @@ func (s *Store) Ingest(ctx context.Context, p engine.IngestParams) ([]engine.Ing
 				return err
 			}
 		}
-		if err := s.insertDeliveries(ctx, tx, all); err != nil {
-			return err
-		}
-		if p.Recorded == nil || len(p.Recorded.Outcomes) == 0 {
-			return nil
-		}
-		txErr, recordErr := s.recordBeside(ctx, tx, p.Recorded.Outcomes)
-		p.Recorded.Err = recordErr
-		return txErr
+		return s.insertDeliveries(ctx, tx, all)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingest %d events: %w", len(p.Events), s.c.MapError(err))
