@@ -22,11 +22,15 @@ build: $(BIN)
 $(WASM): runtime/builtin/wasm/%.wasm:
 	GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -o $@ ./plugins/$*/wasm
 
+# Each module's manifest, as the module gives it, is embedded beside it: the server then takes a
+# built-in plugin at it and compiles the module only for its first call, so a first start compiles
+# nothing (runtime.LoadDormantKnown). A module whose manifest is written already is not loaded again.
 plugins: $(WASM)
+	$(GO) run ./runtime/builtin/manifests $(WASM)
 
 # The binary embeds the plugins, so they are built first. It records where the SDK's source is, so
 # `switchyard plugin new` scaffolds plugins that build offline against it.
-$(BIN): $(WASM)
+$(BIN): plugins
 	$(GO) build -trimpath -ldflags "-X main.sdkDir=$(CURDIR)/sdk -X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $@ ./cmd/switchyard
 
 run: build

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/runtime/builtin"
 	"github.com/switchyard/switchyard/runtime/runtimetest"
 )
 
@@ -132,5 +134,81 @@ func TestOtherBuildsStaleVerdictsAreDropped(t *testing.T) {
 	}
 	if _, err := os.Stat(recent); err != nil {
 		t.Errorf("another build's recent verdicts: %v, want kept", err)
+	}
+}
+
+// TestLoadDormantKnownCompilesNothing: a module whose known manifest is its own (the same hash,
+// a valid manifest) is taken at it without compiling, and compiled by its first call, which works;
+// a known manifest of another module, or an invalid one, is not believed: the module is compiled
+// to learn its own.
+func TestLoadDormantKnownCompilesNothing(t *testing.T) {
+	t.Parallel()
+	wasm := echoWasm(t)
+	source := func() ([]byte, error) { return wasm, nil }
+	own := setup(t, Config{}).load(t, wasm, Trusted).Manifest()
+	load := func(known *Known) *Plugin {
+		t.Helper()
+		b := setup(t, Config{CacheDir: t.TempDir()}) // an empty cache: no verdict to remember
+		p, err := b.rt.LoadDormantKnown(context.Background(), source, known, Trusted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	p := load(&Known{Hash: ModuleHash(wasm), Manifest: own})
+	if !p.Remembered || p.CompileTime != 0 {
+		t.Fatalf("with its known manifest: remembered %v, compile time %v; want remembered, nothing compiled", p.Remembered, p.CompileTime)
+	}
+	if st := p.Stats(); !st.Dormant || st.LiveInstances != 0 {
+		t.Fatalf("after loading at its known manifest: %+v, want dormant with no instance", st)
+	}
+	if !reflect.DeepEqual(p.Manifest(), own) {
+		t.Errorf("manifest %+v; want the known one %+v", p.Manifest(), own)
+	}
+	if _, err := p.Shape(context.Background(), sampleInput(), nil); err != nil {
+		t.Fatalf("the first call: %v", err)
+	}
+	if st := p.Stats(); st.Dormant {
+		t.Fatalf("after its first call: %+v, want compiled", st)
+	}
+
+	invalid := own
+	invalid.Name = "Bad Name"
+	for name, known := range map[string]*Known{
+		"another module's":   {Hash: ModuleHash([]byte("another module")), Manifest: own},
+		"an invalid":         {Hash: ModuleHash(wasm), Manifest: invalid},
+		"no known manifest:": nil,
+	} {
+		if p := load(known); p.Remembered || p.CompileTime == 0 || !reflect.DeepEqual(p.Manifest(), own) {
+			t.Errorf("with %s manifest: remembered %v, compile time %v, manifest %+v; want the module compiled and its own manifest",
+				name, p.Remembered, p.CompileTime, p.Manifest())
+		}
+	}
+}
+
+// TestBuiltinManifestsAreTheModules: the manifest `make plugins` embedded beside each built-in
+// module is that module's (its hash) and is what the module gives when loaded, so that a server
+// taking the plugin at it (LoadDormantKnown) serves the module's own.
+func TestBuiltinManifestsAreTheModules(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	mods, err := builtin.Modules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mods {
+		var k Known
+		if err := json.Unmarshal(m.Known, &k); err != nil {
+			t.Errorf("%s: the embedded manifest: %v (run make plugins)", m.Name, err)
+			continue
+		}
+		if k.Hash != ModuleHash(m.Wasm) {
+			t.Errorf("%s: the embedded manifest is for module %s, not this one (%s)", m.Name, k.Hash, ModuleHash(m.Wasm))
+			continue
+		}
+		if got := b.load(t, m.Wasm, Trusted).Manifest(); !reflect.DeepEqual(k.Manifest, got) {
+			t.Errorf("%s: embedded manifest %+v; the module gives %+v", m.Name, k.Manifest, got)
+		}
 	}
 }

@@ -28,6 +28,10 @@ type Module struct {
 	// Read returns the module's bytes again, for a plugin compiled anew after it went dormant
 	// (runtime.LoadDormant), so that no copy need be kept; nil: use Wasm.
 	Read func() ([]byte, error)
+	// Known is the module's manifest as `make plugins` read it from the module, with the module's
+	// hash (a runtime.Known, as JSON), for the server to load the plugin without compiling it
+	// first; nil when the build wrote none.
+	Known []byte
 }
 
 // Source returns a function giving the module's bytes: Read, or else a copy of Wasm kept for it.
@@ -56,7 +60,11 @@ func Modules() ([]Module, error) {
 		if err != nil {
 			return nil, err
 		}
-		mods = append(mods, Module{Name: name, Wasm: b, Read: func() ([]byte, error) { return fs.ReadFile(files, file) }})
+		known, err := fs.ReadFile(files, path.Join("wasm", name+".manifest.json"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		mods = append(mods, Module{Name: name, Wasm: b, Known: known, Read: func() ([]byte, error) { return fs.ReadFile(files, file) }})
 	}
 	if len(mods) == 0 {
 		return nil, ErrNotBuilt

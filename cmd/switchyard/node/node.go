@@ -6,6 +6,7 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -436,7 +437,7 @@ func (n *Node) loadPlugins(ctx context.Context) error {
 			defer func() { <-sem; wg.Done() }()
 			// Built from this repository, and some styles (iVvy) sign with the server's key.
 			// Dormant until a delivery needs them: most nodes use one or two of the styles.
-			p, err := n.rt.LoadDormant(ctx, m.Source(), runtime.Trusted, runtime.GrantServerKey)
+			p, err := n.rt.LoadDormantKnown(ctx, m.Source(), knownOf(m), runtime.Trusted, runtime.GrantServerKey)
 			if err != nil {
 				errs[i] = fmt.Errorf("built-in plugin %s: %w", m.Name, err)
 				return
@@ -461,6 +462,16 @@ func (n *Node) loadPlugins(ctx context.Context) error {
 		return fmt.Errorf("custom plugins: %w", err)
 	}
 	return nil
+}
+
+// knownOf returns the manifest the build embedded for m, or nil when there is none it can read
+// (the plugin is then compiled at start to learn it).
+func knownOf(m builtin.Module) *runtime.Known {
+	var k runtime.Known
+	if m.Known == nil || json.Unmarshal(m.Known, &k) != nil {
+		return nil
+	}
+	return &k
 }
 
 // Addr is the address the node listens on.
