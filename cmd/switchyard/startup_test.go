@@ -8,14 +8,18 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/runtime/runtimetest"
 )
 
-// TestPortOpensBeforePluginsLoad starts the real binary on an empty data dir (so every built-in
-// plugin compiles, which takes seconds) and checks that the port answers at once: /healthz 200,
+// TestPortOpensBeforePluginsLoad starts the real binary on an empty data dir with a custom plugin in
+// its plugins folder (which compiles before the node is ready, a second or so: the built-in plugins
+// are taken at the manifests their build embedded) and checks that the port answers at once: /healthz 200,
 // /readyz 503 saying the node is starting, and an API call 503 with Retry-After, until the log says
 // every plugin loaded; then /readyz 200 and the API takes work. The log's lines come in that
 // order: serving, each plugin loaded, ready.
@@ -28,8 +32,12 @@ func TestPortOpensBeforePluginsLoad(t *testing.T) {
 	addr, base := freeAddr(t), ""
 	base = "http://" + addr
 	var log bytes.Buffer
+	plugins := t.TempDir()
+	if err := os.WriteFile(filepath.Join(plugins, "echo.wasm"), runtimetest.Build(t, "../../runtime/testdata/echo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--data-dir", t.TempDir(), "--admin-token", "boot-admin",
-		"--log-format", "json", "--log-level", "info")
+		"--plugins-dir", plugins, "--log-format", "json", "--log-level", "info")
 	// The environment's own settings (a shared compilation cache) would make the start warm.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SWITCHYARD_") {
