@@ -129,6 +129,10 @@ var allowed = map[string]string{
 		"of code, not a secret",
 	"Plugin.code: ModuleHash(wasm) != p.Hash": "the SHA-256 of a dormant plugin's .wasm read again, a " +
 		"fingerprint of code, not a secret",
+	"Runtime.LoadDormantKnown: known.Hash == hash": "the SHA-256 of a built-in plugin's .wasm against the one its " +
+		"embedded manifest names, a fingerprint of code, not a secret",
+	"run: k.Hash == hash": "the SHA-256 of a built-in plugin's .wasm against the one its manifest file names " +
+		"(runtime/builtin/manifests, at build time), a fingerprint of code, not a secret",
 }
 
 // secretWords are the last words that make a name a secret's.

@@ -520,18 +520,9 @@ func (p *Plugin) invoke(ctx context.Context, export string, in *sdk.Input, paylo
 		// A dormant plugin compiles before its calls queue for instances, so the wait counts
 		// against the call's deadline and not against AcquireWait: a burst's first calls were
 		// refused as busy while the first of them compiled.
-		alive := ctx.Err() == nil
 		if _, err := p.code(ctx); err != nil {
 			p.endProbe(probe)
 			return err
-		}
-		if alive && ctx.Err() != nil {
-			// The compile outlasted the call's deadline (a first compile, from scratch, of a
-			// built-in taken at its embedded manifest takes seconds on a loaded machine): the
-			// plugin never ran, so the call is put back as a busy one, not failed.
-			p.endProbe(probe)
-			p.refused.Add(1)
-			return &BusyError{Plugin: p.label(), RetryIn: busyRetry}
 		}
 	}
 	inst, err := p.pool.acquire(ctx)

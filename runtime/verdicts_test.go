@@ -212,30 +212,3 @@ func TestBuiltinManifestsAreTheModules(t *testing.T) {
 		}
 	}
 }
-
-// TestCompileOutlastingTheCallIsBusy: a call to a plugin taken at its known manifest whose deadline
-// passes while the module compiles from scratch is refused as busy (nothing ran, no attempt to
-// count), and the compiled code serves the next call.
-func TestCompileOutlastingTheCallIsBusy(t *testing.T) {
-	t.Parallel()
-	wasm := echoWasm(t)
-	b := setup(t, Config{CacheDir: t.TempDir()})
-	known := &Known{Hash: ModuleHash(wasm), Manifest: setup(t, Config{}).load(t, wasm, Trusted).Manifest()}
-	p, err := b.rt.LoadDormantKnown(context.Background(), func() ([]byte, error) { return wasm, nil }, known, Trusted)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A compile from scratch takes far longer than this.
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	var busy *BusyError
-	if _, err := p.Shape(ctx, sampleInput(), nil); !errors.As(err, &busy) {
-		t.Fatalf("a call whose deadline passed during the compile: %v; want a *BusyError", err)
-	}
-	if st := p.Stats(); st.Dormant {
-		t.Errorf("after the busy call: %+v; want the code compiled for the next", st)
-	}
-	if _, err := p.Shape(context.Background(), sampleInput(), nil); err != nil {
-		t.Errorf("the next call: %v", err)
-	}
-}
