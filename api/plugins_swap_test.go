@@ -334,7 +334,7 @@ func TestHostilePluginsAreRefusedOrContained(t *testing.T) {
 		{"initloop", "_initialize: timeout", true},
 		{"badmanifest", `manifest name "Bad Name" must be 1-63 lowercase letters`, false},
 		{"noexport", `is missing required export "shape"`, false},
-		{"wrongabi", "abi_version() returned 99; this host speaks ABI version 1", false},
+		{"wrongabi", "abi_version() returned 99; this host speaks ABI versions 1 to 2", false},
 		{"badimport", "imports switchyard.fetch_url, which the host does not provide", false},
 	} {
 		h := nodes[tc.slow]

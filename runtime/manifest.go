@@ -7,6 +7,11 @@ import (
 	"github.com/switchyard/switchyard/sdk"
 )
 
+// oldestABIVersion is the first ABI version this host still speaks: plugins built with an SDK of
+// version 1 get its JSON input head (sdk.Input.AppendFrameFor), so an upgrade of the server keeps
+// every custom plugin working without a rebuild.
+const oldestABIVersion = 1
+
 // maxResponseBytesLimit bounds what a plugin may ask the host to read of one answer: every
 // delivery in flight may hold that much.
 const maxResponseBytesLimit = 4 << 20
@@ -20,8 +25,8 @@ func ValidateManifest(m *sdk.Manifest) error {
 	if m.Version == "" || len(m.Version) > 64 {
 		problems = append(problems, "version must be 1-64 characters")
 	}
-	if m.ABI != sdk.ABIVersion {
-		problems = append(problems, fmt.Sprintf("abi is %d, want %d", m.ABI, sdk.ABIVersion))
+	if m.ABI < oldestABIVersion || m.ABI > sdk.ABIVersion {
+		problems = append(problems, fmt.Sprintf("abi is %d, want %d to %d", m.ABI, oldestABIVersion, sdk.ABIVersion))
 	}
 	if len(m.Events) == 0 {
 		problems = append(problems, "events must list at least one event type")

@@ -20,6 +20,9 @@ func TestValidateManifestLimits(t *testing.T) {
 		{"negative timeout", func(m *sdk.Manifest) { m.DeliveryTimeoutMS = -1 }, "delivery_timeout_ms"},
 		{"negative response limit", func(m *sdk.Manifest) { m.MaxResponseBytes = -1 }, "max_response_bytes"},
 		{"huge response limit", func(m *sdk.Manifest) { m.MaxResponseBytes = 1 << 30 }, "max_response_bytes"},
+		{"the first ABI", func(m *sdk.Manifest) { m.ABI = 1 }, ""},
+		{"no ABI", func(m *sdk.Manifest) { m.ABI = 0 }, "abi is 0, want 1 to 2"},
+		{"a later ABI", func(m *sdk.Manifest) { m.ABI = sdk.ABIVersion + 1 }, "abi is 3, want 1 to 2"},
 	} {
 		m := base
 		tc.change(&m)

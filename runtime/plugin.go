@@ -424,8 +424,9 @@ func (p *Plugin) readManifest(ctx context.Context, inst *instance) (sdk.Manifest
 	if err != nil {
 		return m, fmt.Errorf("%w: abi_version() failed: %w", ErrInvalidPlugin, p.trap("abi_version", inst, err))
 	}
-	if v := int32(res[0]); v != sdk.ABIVersion {
-		return m, invalid("abi_version() returned %d; this host speaks ABI version %d", v, sdk.ABIVersion)
+	version := int32(res[0])
+	if version < oldestABIVersion || version > sdk.ABIVersion {
+		return m, invalid("abi_version() returned %d; this host speaks ABI versions %d to %d", version, oldestABIVersion, sdk.ABIVersion)
 	}
 	out, err := p.call(ctx, inst, sdk.ExportManifest, nil)
 	if err != nil {
@@ -436,6 +437,9 @@ func (p *Plugin) readManifest(ctx context.Context, inst *instance) (sdk.Manifest
 	}
 	if err := ValidateManifest(&m); err != nil {
 		return m, err
+	}
+	if m.ABI != int(version) {
+		return m, invalid("manifest() says ABI version %d where abi_version() returned %d", m.ABI, version)
 	}
 	for _, hook := range m.Hooks {
 		if _, ok := inst.fns[hookExports[hook]]; !ok {
@@ -535,7 +539,7 @@ func (p *Plugin) invoke(ctx context.Context, export string, in *sdk.Input, paylo
 		return fmt.Errorf("plugin %s: %w", p.label(), err)
 	}
 	p.calls.Add(1)
-	inst.frame = in.AppendFrame(inst.frame[:0], payload)
+	inst.frame = in.AppendFrameFor(p.manifest.ABI, inst.frame[:0], payload)
 	state := &callState{plugin: p, keys: keys}
 	out, err := p.call(withCallState(ctx, state), inst, export, inst.frame)
 	var trap *TrapError

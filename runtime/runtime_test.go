@@ -27,6 +27,7 @@ import (
 	"github.com/switchyard/switchyard/runtime/runtimetest"
 	"github.com/switchyard/switchyard/sdk"
 	"github.com/switchyard/switchyard/sdk/signing"
+	"github.com/switchyard/switchyard/sdk/wire"
 	"go.uber.org/goleak"
 )
 
@@ -152,6 +153,51 @@ func TestShapeCarriesTheWholeInputAcrossTheABI(t *testing.T) {
 	}
 	if !strings.Contains(b.logs.String(), "shaping dlv_1") || !strings.Contains(b.logs.String(), "plugin=echo@0.1.0") {
 		t.Errorf("plugin log line missing or unattributed: %s", b.logs.String())
+	}
+}
+
+// A plugin built with an SDK of ABI version 1 keeps working on this host: it gets version 1's JSON
+// head, every field of it, and not the binary head of version 2.
+func TestAVersion1PluginGetsTheJSONHead(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	p := b.load(t, runtimetest.Build(t, "testdata/abi1"), Trusted)
+	if got := p.Manifest().ABI; got != 1 {
+		t.Fatalf("manifest ABI %d, want 1", got)
+	}
+	in := sampleInput()
+	in.Subscription.Options = map[string]string{"color": "blue"}
+	in.Event.User = &sdk.User{ID: "u1", Name: "Ann"}
+	req, err := p.Shape(context.Background(), in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _, err := wire.SplitFrame(in.AppendFrameFor(1, nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(req.Body) != string(head) {
+		t.Fatalf("the plugin read the head\n%s\nwant version 1's\n%s", req.Body, head)
+	}
+	var decoded struct {
+		Event struct {
+			Type string `json:"type"`
+			User struct {
+				Name string `json:"name"`
+			} `json:"user"`
+		} `json:"event"`
+		Subscription struct {
+			Options map[string]string `json:"options"`
+		} `json:"subscription"`
+		Delivery struct {
+			ID string `json:"id"`
+		} `json:"delivery"`
+	}
+	if err := json.Unmarshal(req.Body, &decoded); err != nil {
+		t.Fatalf("the head is not JSON: %v", err)
+	}
+	if decoded.Event.Type != "thing.create" || decoded.Event.User.Name != "Ann" || decoded.Subscription.Options["color"] != "blue" || decoded.Delivery.ID != "dlv_1" {
+		t.Errorf("version 1's head lost fields: %+v", decoded)
 	}
 }
 
@@ -351,7 +397,8 @@ var hostileCases = []hostileCase{
 	{name: "initloop", loadErr: "_initialize: timeout", slow: true},
 	{name: "badmanifest", loadErr: `manifest name "Bad Name" must be 1-63 lowercase letters`},
 	{name: "noexport", loadErr: `is missing required export "shape"`},
-	{name: "wrongabi", loadErr: "abi_version() returned 99; this host speaks ABI version 1"},
+	{name: "wrongabi", loadErr: "abi_version() returned 99; this host speaks ABI versions 1 to 2"},
+	{name: "abimismatch", loadErr: "manifest() says ABI version 1 where abi_version() returned 2"},
 	{name: "badimport", loadErr: "imports switchyard.fetch_url, which the host does not provide"},
 }
 
@@ -580,7 +627,10 @@ func TestInstancesOnFirstUseOnly(t *testing.T) {
 // source that gives other bytes than were loaded fails the call instead of running them.
 func TestDormantPluginCompilesOnUse(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{PoolSize: 4, IdleTimeout: 50 * time.Millisecond})
+	// A cache of its own: in the shared one, another test's load of the same module may have left
+	// a verdict, and a plugin loaded at its verdict is compiled first by its first call, which is
+	// not a compilation "again".
+	b := setup(t, Config{PoolSize: 4, IdleTimeout: 50 * time.Millisecond, CacheDir: t.TempDir()})
 	wasm := echoWasm(t)
 	var reads atomic.Int64
 	p, err := b.rt.LoadDormant(context.Background(), func() ([]byte, error) { reads.Add(1); return wasm, nil }, Trusted)

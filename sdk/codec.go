@@ -8,9 +8,10 @@ import (
 	"github.com/switchyard/switchyard/sdk/wire"
 )
 
-// The ABI's messages. Each call's input is a frame (see package wire) whose head is a JSON object
-// and whose payload is the event's data (shape), the response body (on_response) or nothing
-// (on_subscribe):
+// The ABI's messages. Each call's input is a frame (see package wire) whose payload is the event's
+// data (shape), the response body (on_response) or nothing (on_subscribe). Its head carries the
+// fields below: in ABI version 2 as the tagged binary fields of head.go, in version 1 (which the
+// host still speaks to plugins that ask for it) as this JSON object:
 //
 //	{"event": {"id", "type", "account_id", "entity": {"type", "id"}, "occurred_at": <unix ms>,
 //	           "user": {"id", "name", "email"}, "previous": <raw JSON>},
@@ -30,10 +31,27 @@ import (
 // flagged as an error is {"message", "retryable"}. Unknown keys are ignored both ways, so either side
 // may add fields within one ABI version.
 
-// AppendFrame appends in, encoded as a call's input frame, to dst. payload is what follows the head:
-// the event's data for shape, the response body for on_response.
+// AppendFrame appends in, encoded as a call's input frame for a plugin of this SDK's ABI version,
+// to dst. payload is what follows the head: the event's data for shape, the response body for
+// on_response.
 func (in *Input) AppendFrame(dst []byte, payload []byte) []byte {
+	return in.AppendFrameFor(ABIVersion, dst, payload)
+}
+
+// AppendFrameFor is AppendFrame for a plugin that speaks ABI version abi: version 1's head is the
+// JSON object above, version 2's the binary fields of head.go. The host keeps speaking version 1
+// to plugins built with an SDK before version 2.
+func (in *Input) AppendFrameFor(abi int, dst []byte, payload []byte) []byte {
 	dst, head := wire.BeginFrame(dst)
+	if abi == 1 {
+		dst = in.appendJSONHead(dst)
+	} else {
+		dst = in.appendBinaryHead(dst)
+	}
+	return append(wire.EndHead(dst, head), payload...)
+}
+
+func (in *Input) appendJSONHead(dst []byte) []byte {
 	var w wire.Writer
 	w.Reset(dst)
 	w.BeginObject()
@@ -137,7 +155,7 @@ func (in *Input) AppendFrame(dst []byte, payload []byte) []byte {
 		w.EndObject()
 	}
 	w.EndObject()
-	return append(wire.EndHead(w.Buf, head), payload...)
+	return w.Buf
 }
 
 func appendHeaders(w *wire.Writer, headers []Header) {
@@ -164,8 +182,25 @@ func DecodeInput(frame []byte, in *Input) error {
 	}
 	host := in.host
 	*in = Input{host: host}
+	if len(head) > 0 && head[0] == '{' {
+		err = in.decodeJSONHead(head)
+	} else {
+		err = in.decodeBinaryHead(head)
+	}
+	if err != nil {
+		return fmt.Errorf("decode input: %w", err)
+	}
+	if in.Response != nil {
+		in.Response.Body = payload
+	} else if len(payload) > 0 {
+		in.Event.Data = payload
+	}
+	return nil
+}
+
+func (in *Input) decodeJSONHead(head []byte) error {
 	r := wire.NewSharingReader(head)
-	err = r.Object(func(key []byte) error {
+	err := r.Object(func(key []byte) error {
 		switch string(key) {
 		case "event":
 			return decodeEvent(r, &in.Event)
@@ -226,17 +261,9 @@ func DecodeInput(frame []byte, in *Input) error {
 		return r.Skip()
 	})
 	if err != nil {
-		return fmt.Errorf("decode input: %w", err)
+		return err
 	}
-	if err := r.End(); err != nil {
-		return fmt.Errorf("decode input: %w", err)
-	}
-	if in.Response != nil {
-		in.Response.Body = payload
-	} else if len(payload) > 0 {
-		in.Event.Data = payload
-	}
-	return nil
+	return r.End()
 }
 
 func decodeEvent(r *wire.Reader, e *Event) error {

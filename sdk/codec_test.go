@@ -3,10 +3,13 @@ package sdk
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/sdk/wire"
 )
 
 func fullInput() *Input {
@@ -29,26 +32,79 @@ func fullInput() *Input {
 	}
 }
 
+// Both heads carry every field: version 2's, which this SDK's plugins get, and version 1's JSON,
+// which the host still writes for plugins of older SDKs.
 func TestInputRoundTrip(t *testing.T) {
 	t.Parallel()
-	in := fullInput()
-	frame := in.AppendFrame(nil, in.Event.Data)
-	var got Input
-	if err := DecodeInput(frame, &got); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(&got, in) {
-		t.Errorf("round trip changed the input:\ngot  %+v\nwant %+v", got, *in)
-	}
+	for _, abi := range []int{1, 2} {
+		t.Run(fmt.Sprintf("abi%d", abi), func(t *testing.T) {
+			in := fullInput()
+			frame := in.AppendFrameFor(abi, nil, in.Event.Data)
+			if head, _, _ := wire.SplitFrame(frame); (head[0] == '{') != (abi == 1) {
+				t.Fatalf("ABI %d head starts %q", abi, head[:1])
+			}
+			var got Input
+			if err := DecodeInput(frame, &got); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(&got, in) {
+				t.Errorf("round trip changed the input:\ngot  %+v\nwant %+v", got, *in)
+			}
 
-	in.Response = &Response{Status: 503, Headers: []Header{{"Retry-After", "5"}}, Body: []byte("busy")}
-	frame = in.AppendFrame(nil, in.Response.Body)
-	got = Input{}
-	if err := DecodeInput(frame, &got); err != nil {
-		t.Fatal(err)
+			in.Response = &Response{Status: 503, Headers: []Header{{"Retry-After", "5"}, {"X-Empty", ""}}, Body: []byte("busy")}
+			frame = in.AppendFrameFor(abi, nil, in.Response.Body)
+			got = Input{}
+			if err := DecodeInput(frame, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Response == nil || got.Response.Status != 503 || !reflect.DeepEqual(got.Response.Headers, in.Response.Headers) || string(got.Response.Body) != "busy" || got.Event.Data != nil {
+				t.Errorf("response round trip: %+v data=%q", got.Response, got.Event.Data)
+			}
+		})
 	}
-	if got.Response == nil || got.Response.Status != 503 || got.Response.Header("retry-after") != "5" || string(got.Response.Body) != "busy" || got.Event.Data != nil {
-		t.Errorf("response round trip: %+v data=%q", got.Response, got.Event.Data)
+}
+
+// Both heads carry text: a string that is not UTF-8 arrives with each bad byte as U+FFFD, the same
+// in either version, so a plugin signs what the receiver will see.
+func TestHeadsCarryInvalidUTF8AsReplacementCharacters(t *testing.T) {
+	t.Parallel()
+	for _, abi := range []int{1, 2} {
+		in := fullInput()
+		in.Delivery.ID = "dlv_\xe9\xff1"
+		var got Input
+		if err := DecodeInput(in.AppendFrameFor(abi, nil, nil), &got); err != nil {
+			t.Fatal(err)
+		}
+		if want := "dlv_\ufffd\ufffd1"; got.Delivery.ID != want {
+			t.Errorf("ABI %d: id %q, want %q", abi, got.Delivery.ID, want)
+		}
+	}
+}
+
+// A binary head that is cut short, or pairs a name with no value, is refused, not half read.
+func TestBinaryHeadRefusesMalformedFields(t *testing.T) {
+	t.Parallel()
+	frameOf := func(head []byte) []byte {
+		dst, start := wire.BeginFrame(nil)
+		return wire.EndHead(append(dst, head...), start)
+	}
+	for name, head := range map[string][]byte{
+		"length past the end":    {tagEventID, 5, 'a'},
+		"unterminated length":    {tagEventID, 0x80},
+		"short integer":          {tagOccurredAt, 2, 1, 2},
+		"option without value":   {tagOptionName, 1, 'a'},
+		"value without option":   {tagOptionValue, 1, 'a'},
+		"header name then other": {tagResponseHdrName, 1, 'a', tagEventID, 1, 'b'},
+	} {
+		var got Input
+		if err := DecodeInput(frameOf(head), &got); !errors.Is(err, wire.ErrSyntax) {
+			t.Errorf("%s: %v, want a syntax error", name, err)
+		}
+	}
+	// A tag this SDK does not know is skipped, as a newer host may add fields.
+	var got Input
+	if err := DecodeInput(frameOf([]byte{99, 2, 'x', 'y', tagEventType, 1, 't'}), &got); err != nil || got.Event.Type != "t" {
+		t.Errorf("unknown tag: %v, type %q", err, got.Event.Type)
 	}
 }
 
@@ -134,7 +190,8 @@ func FuzzDecodeRequest(f *testing.F) {
 // FuzzDecodeInput feeds the guest's input parser arbitrary frames.
 func FuzzDecodeInput(f *testing.F) {
 	in := fullInput()
-	f.Add(in.AppendFrame(nil, in.Event.Data))
+	f.Add(in.AppendFrameFor(1, nil, in.Event.Data))
+	f.Add(in.AppendFrameFor(2, nil, in.Event.Data))
 	f.Add([]byte{2, 0, 0, 0, '{', '}'})
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		var got Input

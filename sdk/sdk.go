@@ -33,7 +33,7 @@ import (
 )
 
 // ABIVersion is the version of the host-plugin contract this SDK speaks; abi_version() returns it.
-const ABIVersion = 1
+const ABIVersion = 2
 
 // Key references a plugin may sign with. The host resolves them; the plugin never sees the keys.
 const (

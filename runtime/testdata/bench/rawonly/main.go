@@ -8,10 +8,10 @@ import (
 
 var in, out []byte
 
-var manifest = []byte(`{"name":"rawonly","version":"1","abi":1,"events":[{"type":"*"}]}`)
+var manifest = []byte(`{"name":"rawonly","version":"1","abi":2,"events":[{"type":"*"}]}`)
 
 //go:wasmexport abi_version
-func abiVersion() int32 { return 1 }
+func abiVersion() int32 { return 2 }
 
 //go:wasmexport alloc
 func alloc(n int32) int32 {
