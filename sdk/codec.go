@@ -14,10 +14,11 @@ import (
 // host still speaks to plugins that ask for it) as this JSON object:
 //
 //	{"event": {"id", "type", "account_id", "entity": {"type", "id"}, "occurred_at": <unix ms>,
-//	           "user": {"id", "name", "email"}, "previous": <raw JSON>},
+//	           "user": {"id", "name", "email"}, "source": {"type", "info": <raw JSON>},
+//	           "previous": <raw JSON>},
 //	 "subscription": {"id", "account_id", "app_id", "url", "format", "entity_key", "has_secret",
 //	                  "options": {"k": "v"}},
-//	 "account": {"id", "name"}, "app": {"id", "name", "url"},
+//	 "account": {"id", "name", "external_id"}, "app": {"id", "name", "url", "external_id"},
 //	 "delivery": {"id", "attempt", "kind", "callback_url", "confirm_url", "unsubscribe_url",
 //	              "certificate_url"},
 //	 "state": <raw JSON>,
@@ -40,7 +41,8 @@ func (in *Input) AppendFrame(dst []byte, payload []byte) []byte {
 
 // AppendFrameFor is AppendFrame for a plugin that speaks ABI version abi: version 1's head is the
 // JSON object above, version 2's the binary fields of head.go. The host keeps speaking version 1
-// to plugins built with an SDK before version 2.
+// to plugins built with an SDK before version 2; it loads no plugin of another version, so any
+// other abi gets version 2's head.
 func (in *Input) AppendFrameFor(abi int, dst []byte, payload []byte) []byte {
 	dst, head := wire.BeginFrame(dst)
 	if abi == 1 {

@@ -81,6 +81,36 @@ func TestHeadsCarryInvalidUTF8AsReplacementCharacters(t *testing.T) {
 	}
 }
 
+// Raw JSON reaches a plugin the same through either head: null as nothing, and without the space
+// around it (a publisher's "previous_data": null is kept as the text null).
+func TestHeadsGiveRawJSONAlike(t *testing.T) {
+	t.Parallel()
+	for _, abi := range []int{1, 2} {
+		in := fullInput()
+		in.Event.Previous = []byte("null")
+		in.State = []byte(" {\"k\": 1}\n")
+		in.Event.Source.Info = []byte("\tnull ")
+		var got Input
+		if err := DecodeInput(in.AppendFrameFor(abi, nil, nil), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Event.Previous != nil || string(got.State) != `{"k": 1}` || got.Event.Source == nil || got.Event.Source.Info != nil {
+			t.Errorf("ABI %d: previous %q, state %q, source %+v", abi, got.Event.Previous, got.State, got.Event.Source)
+		}
+	}
+}
+
+func TestNoTagIsAnOpeningBrace(t *testing.T) {
+	t.Parallel()
+	seen := map[byte]bool{}
+	for _, tag := range headTags {
+		if tag == '{' || seen[tag] {
+			t.Errorf("tag %d is '{' or used twice", tag)
+		}
+		seen[tag] = true
+	}
+}
+
 // A binary head that is cut short, or pairs a name with no value, is refused, not half read.
 func TestBinaryHeadRefusesMalformedFields(t *testing.T) {
 	t.Parallel()
@@ -195,7 +225,22 @@ func FuzzDecodeInput(f *testing.F) {
 	f.Add([]byte{2, 0, 0, 0, '{', '}'})
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		var got Input
-		_ = DecodeInput(frame, &got)
+		if DecodeInput(frame, &got) != nil {
+			return
+		}
+		// Whatever decodes reaches a plugin the same through either head.
+		var v1, v2 Input
+		err1 := DecodeInput(got.AppendFrameFor(1, nil, got.Event.Data), &v1)
+		err2 := DecodeInput(got.AppendFrameFor(2, nil, got.Event.Data), &v2)
+		if err2 != nil {
+			t.Fatalf("version 2 does not decode what it encoded: %v", err2)
+		}
+		if err1 != nil {
+			return // raw JSON that is not JSON, which only a hand-made binary head carries
+		}
+		if !reflect.DeepEqual(v1, v2) {
+			t.Errorf("the heads disagree:\nv1 %+v\nv2 %+v", v1, v2)
+		}
 	})
 }
 

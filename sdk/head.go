@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sort"
@@ -13,10 +14,13 @@ import (
 // ABI version 2's input head is a run of fields, each a tag byte, the value's length as a uvarint,
 // and the value: a string's bytes, raw JSON's bytes, an integer as 8 little-endian bytes, a bool as
 // one byte. Version 1's JSON head cost the guest a scan of every byte (about 9 µs of a 23 µs shape
-// with the standard plugin, in BenchmarkABIOverhead); this one costs a step per field. Empty strings
-// and absent values are left out, as the JSON head leaves them out. A reader skips tags it does not
-// know, so either side may add fields within the version. Tags never take the value '{', which is
-// how DecodeInput tells the two heads apart.
+// with the standard plugin, in BenchmarkABIOverhead); this one costs a step per field. Empty strings,
+// absent values and raw JSON that is null are left out, as the JSON head leaves them out; but a
+// user's ID and a source's type are written even when empty, since they mark the user or source
+// there, and so are option and header values, which always follow their name. A reader skips tags
+// it does not know (except between a name and its value), so either side may add fields within the
+// version. No tag is '{' (TestNoTagIsAnOpeningBrace), which is how DecodeInput tells the two heads
+// apart.
 const (
 	tagEventID         byte = 1
 	tagEventType       byte = 2
@@ -59,6 +63,14 @@ const (
 	tagResponseHdrVal  byte = 62
 )
 
+// headTags lists every tag, for the test that none is '{'.
+var headTags = []byte{tagEventID, tagEventType, tagEventAccountID, tagEntityType, tagEntityID, tagOccurredAt,
+	tagUserID, tagUserName, tagUserEmail, tagSourceType, tagSourceInfo, tagPrevious, tagSubID, tagSubAccountID,
+	tagSubAppID, tagSubURL, tagSubFormat, tagSubEntityKey, tagSubHasSecret, tagOptionName, tagOptionValue,
+	tagAccountID, tagAccountName, tagAccountExtID, tagAppID, tagAppName, tagAppURL, tagAppExtID, tagDeliveryID,
+	tagAttempt, tagDeliveryKind, tagCallbackURL, tagConfirmURL, tagUnsubscribeURL, tagCertificateURL, tagState,
+	tagResponseStatus, tagResponseHdrName, tagResponseHdrVal}
+
 func appendField(dst []byte, tag byte, v string) []byte {
 	if !utf8.ValidString(v) {
 		v = validText(v)
@@ -91,8 +103,11 @@ func appendFieldOmitEmpty(dst []byte, tag byte, v string) []byte {
 	return appendField(dst, tag, v)
 }
 
-func appendBytesField(dst []byte, tag byte, v []byte) []byte {
-	if len(v) == 0 {
+// appendRawField writes raw JSON as the JSON head's reader gives it to a plugin: without the
+// space around it, and not at all when it is null.
+func appendRawField(dst []byte, tag byte, v []byte) []byte {
+	v = bytes.Trim(v, " \t\r\n")
+	if len(v) == 0 || string(v) == "null" {
 		return dst
 	}
 	dst = append(dst, tag)
@@ -122,9 +137,9 @@ func (in *Input) appendBinaryHead(dst []byte) []byte {
 	}
 	if src := e.Source; src != nil {
 		dst = appendField(dst, tagSourceType, src.Type)
-		dst = appendBytesField(dst, tagSourceInfo, src.Info)
+		dst = appendRawField(dst, tagSourceInfo, src.Info)
 	}
-	dst = appendBytesField(dst, tagPrevious, e.Previous)
+	dst = appendRawField(dst, tagPrevious, e.Previous)
 
 	s := &in.Subscription
 	dst = appendFieldOmitEmpty(dst, tagSubID, s.ID)
@@ -172,7 +187,7 @@ func (in *Input) appendBinaryHead(dst []byte) []byte {
 	dst = appendFieldOmitEmpty(dst, tagUnsubscribeURL, d.UnsubscribeURL)
 	dst = appendFieldOmitEmpty(dst, tagCertificateURL, d.CertificateURL)
 
-	dst = appendBytesField(dst, tagState, in.State)
+	dst = appendRawField(dst, tagState, in.State)
 
 	if r := in.Response; r != nil {
 		dst = appendIntField(dst, tagResponseStatus, int64(r.Status))

@@ -1,5 +1,6 @@
 // Package wire holds the byte-level pieces of the Switchyard plugin ABI: the frame that carries a
-// small JSON head beside a raw payload, and a JSON writer and reader that use no reflection.
+// small head beside a raw payload, and a JSON writer and reader that use no reflection (the heads of
+// results, and of inputs in ABI version 1, are JSON).
 //
 // Both sides of the ABI use it: plugins inside the sandbox, where reflection-based encoding/json is
 // several times slower than natively, and the host, where every delivery passes through it. Plugin

@@ -6,8 +6,9 @@ import (
 	"fmt"
 )
 
-// A frame is what crosses the ABI: a 4-byte little-endian length, a JSON head of that length, and a
-// payload that runs to the end. The payload (an event's data, a request or response body) is never
+// A frame is what crosses the ABI: a 4-byte little-endian length, a head of that length (JSON, but
+// for an input in ABI version 2, whose head is binary: see package sdk), and a payload that runs to
+// the end. The payload (an event's data, a request or response body) is never
 // escaped or parsed by the frame, so large bodies cost one copy and nothing more.
 
 // ErrFrame is wrapped by errors about malformed frames.
