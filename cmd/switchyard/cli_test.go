@@ -32,7 +32,7 @@ func TestPluginBuildThenTest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "standard 1.0.0, ABI 1") {
+	if !strings.Contains(out, "standard 1.0.0, ABI 2") {
 		t.Errorf("build output %q", out)
 	}
 

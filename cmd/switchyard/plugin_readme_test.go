@@ -73,7 +73,7 @@ func TestReadmeWriteYourOwnPlugin(t *testing.T) {
 	}
 	got := output()
 	for _, want := range []string{
-		"created plugin my-format", "ok  \texample.com/my-format", "built ", "my-format 0.1.0, ABI 1",
+		"created plugin my-format", "ok  \texample.com/my-format", "built ", "my-format 0.1.0, ABI 2",
 		// The upload's answer.
 		`"source":"upload"`, `"mode":"sandboxed"`,
 		// What the receiver got: the custom-shaped request.

@@ -33,7 +33,7 @@ func TestPluginNewBuildsAtOnce(t *testing.T) {
 
 	wasm := filepath.Join(root, "chat-relay.wasm")
 	out, _, err = runCLI(t, "plugin", "build", dir, "-o", wasm)
-	if err != nil || !strings.Contains(out, "chat-relay 0.1.0, ABI 1") {
+	if err != nil || !strings.Contains(out, "chat-relay 0.1.0, ABI 2") {
 		t.Fatalf("build: %v %q", err, out)
 	}
 	out, _, err = runCLI(t, "plugin", "test", "--plugin", wasm, "--event", filepath.Join(dir, "sample_event.json"))
