@@ -73,27 +73,13 @@ var headTags = []byte{tagEventID, tagEventType, tagEventAccountID, tagEntityType
 
 func appendField(dst []byte, tag byte, v string) []byte {
 	if !utf8.ValidString(v) {
-		v = validText(v)
+		// The ABI carries text, as version 1's JSON head made it: a plugin that signed an id's
+		// raw bytes would sign what no receiver sees.
+		v = string(wire.ValidUTF8([]byte(v)))
 	}
 	dst = append(dst, tag)
 	dst = binary.AppendUvarint(dst, uint64(len(v)))
 	return append(dst, v...)
-}
-
-// validText replaces each byte of s that is not UTF-8 with U+FFFD, as version 1's JSON head does:
-// the ABI carries text, and a plugin that signed an id's raw bytes would sign what no receiver sees.
-func validText(s string) string {
-	b := make([]byte, 0, len(s)+8)
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = utf8.AppendRune(b, utf8.RuneError)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return string(b)
 }
 
 func appendFieldOmitEmpty(dst []byte, tag byte, v string) []byte {
@@ -217,6 +203,14 @@ func (in *Input) decodeBinaryHead(head []byte) error {
 		i = end
 		str := shared[start:end]
 		raw := head[start:end]
+		var integer int64
+		switch tag {
+		case tagOccurredAt, tagAccountExtID, tagAppExtID, tagAttempt, tagResponseStatus:
+			if len(raw) != 8 {
+				return fmt.Errorf("%w: field %d is an integer of %d bytes, want 8", wire.ErrSyntax, tag, len(raw))
+			}
+			integer = int64(binary.LittleEndian.Uint64(raw))
+		}
 		if pendingOption && tag != tagOptionValue || pendingHeader && tag != tagResponseHdrVal {
 			return fmt.Errorf("%w: a name without its value before field %d", wire.ErrSyntax, tag)
 		}
@@ -232,11 +226,7 @@ func (in *Input) decodeBinaryHead(head []byte) error {
 		case tagEntityID:
 			in.Event.Entity.ID = str
 		case tagOccurredAt:
-			ms, err := fieldInt(tag, raw)
-			if err != nil {
-				return err
-			}
-			in.Event.OccurredAt = time.UnixMilli(ms).UTC()
+			in.Event.OccurredAt = time.UnixMilli(integer).UTC()
 		case tagUserID, tagUserName, tagUserEmail:
 			if in.Event.User == nil {
 				in.Event.User = &User{}
@@ -290,11 +280,7 @@ func (in *Input) decodeBinaryHead(head []byte) error {
 		case tagAccountName:
 			in.Account.Name = str
 		case tagAccountExtID:
-			id, err := fieldInt(tag, raw)
-			if err != nil {
-				return err
-			}
-			in.Account.ExternalID = id
+			in.Account.ExternalID = integer
 		case tagAppID:
 			in.App.ID = str
 		case tagAppName:
@@ -302,19 +288,11 @@ func (in *Input) decodeBinaryHead(head []byte) error {
 		case tagAppURL:
 			in.App.URL = str
 		case tagAppExtID:
-			id, err := fieldInt(tag, raw)
-			if err != nil {
-				return err
-			}
-			in.App.ExternalID = id
+			in.App.ExternalID = integer
 		case tagDeliveryID:
 			in.Delivery.ID = str
 		case tagAttempt:
-			n, err := fieldInt(tag, raw)
-			if err != nil {
-				return err
-			}
-			in.Delivery.Attempt = int(n)
+			in.Delivery.Attempt = int(integer)
 		case tagDeliveryKind:
 			in.Delivery.Kind = str
 		case tagCallbackURL:
@@ -328,14 +306,10 @@ func (in *Input) decodeBinaryHead(head []byte) error {
 		case tagState:
 			in.State = append([]byte(nil), raw...)
 		case tagResponseStatus:
-			status, err := fieldInt(tag, raw)
-			if err != nil {
-				return err
-			}
 			if in.Response == nil {
 				in.Response = &Response{}
 			}
-			in.Response.Status = int(status)
+			in.Response.Status = int(integer)
 		case tagResponseHdrName:
 			headerName, pendingHeader = str, true
 		case tagResponseHdrVal:
@@ -353,11 +327,4 @@ func (in *Input) decodeBinaryHead(head []byte) error {
 		return fmt.Errorf("%w: the head ends with a name without its value", wire.ErrSyntax)
 	}
 	return nil
-}
-
-func fieldInt(tag byte, raw []byte) (int64, error) {
-	if len(raw) != 8 {
-		return 0, fmt.Errorf("%w: field %d is an integer of %d bytes, want 8", wire.ErrSyntax, tag, len(raw))
-	}
-	return int64(binary.LittleEndian.Uint64(raw)), nil
 }

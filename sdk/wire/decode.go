@@ -306,7 +306,7 @@ func (r *Reader) stringBytes() ([]byte, error) {
 			if ascii {
 				return data[start:i], nil
 			}
-			return validUTF8(data[start:i]), nil
+			return ValidUTF8(data[start:i]), nil
 		case c == '\\':
 			r.pos = i
 			return r.unescape(start)
@@ -321,11 +321,11 @@ func (r *Reader) stringBytes() ([]byte, error) {
 	return nil, r.errorf("unterminated string")
 }
 
-// validUTF8 returns b with each invalid byte replaced by U+FFFD, as encoding/json decodes and as
+// ValidUTF8 returns b with each invalid byte replaced by U+FFFD, as encoding/json decodes and as
 // AppendString encodes: a string read is the string written back. Without it a plugin could
 // return a header that changed between the host's reading and its record (found by
 // FuzzDecodeRequest).
-func validUTF8(b []byte) []byte {
+func ValidUTF8(b []byte) []byte {
 	if utf8.Valid(b) {
 		return b
 	}
@@ -350,7 +350,7 @@ func (r *Reader) unescape(start int) ([]byte, error) {
 		case c == '"':
 			r.pos++
 			r.scratch = out
-			return validUTF8(out), nil
+			return ValidUTF8(out), nil
 		case c < 0x20:
 			return nil, r.errorf("control character in string")
 		case c != '\\':
