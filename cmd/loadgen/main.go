@@ -48,11 +48,17 @@ type config struct {
 	cpuProfile    string
 	profileFor    time.Duration
 	goBench       string
-	noisy         noisyConfig
-	pg            pgConfig
+	// passThrough measures each unpaced run against an engine that only passes events on.
+	passThrough bool
+	noisy       noisyConfig
+	pg          pgConfig
 }
 
 func main() {
+	if ran, err := passThroughEngine(os.Args[1:]); ran {
+		fmt.Fprintln(os.Stderr, "loadgen: pass-through engine:", err)
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {
@@ -83,6 +89,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the server during the unpaced run to this file")
 	fs.DurationVar(&cfg.profileFor, "profile-for", 5*time.Second, "length of the CPU profile")
 	fs.StringVar(&cfg.goBench, "go-bench", "", "output of go test -bench (runtime, store) to put in the table too")
+	fs.BoolVar(&cfg.passThrough, "pass-through", true, "after each unpaced run, run it again against an engine that stores nothing and runs no plugin (the most any engine could deliver here)")
 	fs.IntVar(&cfg.noisy.rate, "noisy-rate", 100, "events per second to the healthy subscription in the noisy-neighbour runs (0 skips them)")
 	fs.DurationVar(&cfg.noisy.d, "noisy-for", 10*time.Second, "length of each noisy-neighbour run (alone, then beside the neighbour)")
 	fs.StringVar(&cfg.noisy.plugin, "noisy-plugin", "build/loopy.wasm", "the looping plugin the noisy neighbour uploads (make bench builds it from api/testdata/loopy/loops)")
@@ -342,6 +349,9 @@ func (b *bench) unpaced(ctx context.Context, publishers, batch int, profile bool
 	b.t.add(fmt.Sprintf("[%s] server CPU per delivered event", run), fmt.Sprintf("%.3f ms", perEvent*1000), fmt.Sprintf("%.1fx a loopback POST", perEvent/b.ceilingCPU))
 	// The load generator shares the cores: what it spends, the server cannot.
 	b.t.add(fmt.Sprintf("[%s] load generator CPU per event (publishers and receiver)", run), fmt.Sprintf("%.3f ms", ownCPU/float64(b.cfg.events)*1000), "")
+	if b.cfg.passThrough {
+		return b.passThrough(ctx, publishers, batch)
+	}
 	return nil
 }
 
