@@ -1,9 +1,6 @@
 package sdk
 
-import (
-	"encoding/json"
-	"errors"
-)
+import "errors"
 
 // Export names of the ABI.
 const (
@@ -34,11 +31,12 @@ func (p *Plugin) CompleteManifest() Manifest {
 // sandbox the host sees a trap and discards the instance, whose state can no longer be trusted.
 func (p *Plugin) Call(export string, input []byte, host Host, out []byte) (result []byte, isError bool) {
 	if export == ExportManifest {
-		b, err := json.Marshal(p.CompleteManifest())
+		m := p.CompleteManifest()
+		result, err := m.AppendJSON(out)
 		if err != nil {
 			return AppendError(out, err), true
 		}
-		return append(out, b...), false
+		return result, false
 	}
 	in := &Input{host: host}
 	if err := DecodeInput(input, in); err != nil {

@@ -1,8 +1,9 @@
 package sdk
 
 import (
-	"fmt"
+	"errors"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/switchyard/switchyard/sdk/wire"
@@ -190,7 +191,7 @@ func DecodeInput(frame []byte, in *Input) error {
 		err = in.decodeBinaryHead(head)
 	}
 	if err != nil {
-		return fmt.Errorf("decode input: %w", err)
+		return wire.Wrap("decode input", err)
 	}
 	if in.Response != nil {
 		in.Response.Body = payload
@@ -413,13 +414,13 @@ func decodeHeaders(r *wire.Reader) ([]Header, error) {
 			case 1:
 				h.Value, err = r.String()
 			default:
-				return fmt.Errorf("%w: a header is a [name, value] pair", wire.ErrSyntax)
+				return wire.Detail(wire.ErrSyntax, "a header is a [name, value] pair")
 			}
 			i++
 			return err
 		})
 		if err == nil && i != 2 {
-			err = fmt.Errorf("%w: a header is a [name, value] pair", wire.ErrSyntax)
+			err = wire.Detail(wire.ErrSyntax, "a header is a [name, value] pair")
 		}
 		headers = append(headers, h)
 		return err
@@ -444,13 +445,13 @@ func decodeSecrets(r *wire.Reader) ([]SecretRef, error) {
 			case 2:
 				s.Encoding, err = r.String()
 			default:
-				return fmt.Errorf("%w: a secret is a [placeholder, key, encoding] triple", wire.ErrSyntax)
+				return wire.Detail(wire.ErrSyntax, "a secret is a [placeholder, key, encoding] triple")
 			}
 			i++
 			return err
 		})
 		if err == nil && i != 3 {
-			err = fmt.Errorf("%w: a secret is a [placeholder, key, encoding] triple", wire.ErrSyntax)
+			err = wire.Detail(wire.ErrSyntax, "a secret is a [placeholder, key, encoding] triple")
 		}
 		refs = append(refs, s)
 		return err
@@ -501,7 +502,7 @@ func (req *Request) AppendFrame(dst []byte) []byte {
 func DecodeRequest(frame []byte) (*Request, error) {
 	head, payload, err := wire.SplitFrame(frame)
 	if err != nil {
-		return nil, fmt.Errorf("decode request: %w", err)
+		return nil, wire.Wrap("decode request", err)
 	}
 	req := &Request{Body: payload}
 	r := wire.NewReader(head)
@@ -526,7 +527,7 @@ func DecodeRequest(frame []byte) (*Request, error) {
 		err = r.End()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("decode request: %w", err)
+		return nil, wire.Wrap("decode request", err)
 	}
 	return req, nil
 }
@@ -570,12 +571,12 @@ func DecodeVerdict(b []byte) (*Verdict, error) {
 		err = r.End()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("decode verdict: %w", err)
+		return nil, wire.Wrap("decode verdict", err)
 	}
 	switch v.Outcome {
 	case OutcomeSuccess, OutcomeRetry, OutcomeGiveUp, OutcomeDisable:
 	default:
-		return nil, fmt.Errorf("decode verdict: unknown outcome %q", v.Outcome)
+		return nil, errors.New("decode verdict: unknown outcome " + strconv.Quote(v.Outcome))
 	}
 	return v, nil
 }
@@ -616,7 +617,7 @@ func DecodeError(b []byte) *Error {
 		if len(s) > max {
 			s = s[:max] + "..."
 		}
-		return &Error{Message: fmt.Sprintf("plugin returned a malformed error: %q", s)}
+		return &Error{Message: "plugin returned a malformed error: " + strconv.Quote(s)}
 	}
 	return e
 }

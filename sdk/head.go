@@ -3,8 +3,8 @@ package sdk
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"sort"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -196,7 +196,7 @@ func (in *Input) decodeBinaryHead(head []byte) error {
 		tag := head[i]
 		n, size := binary.Uvarint(head[i+1:])
 		if size <= 0 || n > uint64(len(head)-i-1-size) {
-			return fmt.Errorf("%w: field %d at byte %d has a bad length", wire.ErrSyntax, tag, i)
+			return wire.Detail(wire.ErrSyntax, "field "+strconv.Itoa(int(tag))+" at byte "+strconv.Itoa(i)+" has a bad length")
 		}
 		start := i + 1 + size
 		end := start + int(n)
@@ -207,12 +207,12 @@ func (in *Input) decodeBinaryHead(head []byte) error {
 		switch tag {
 		case tagOccurredAt, tagAccountExtID, tagAppExtID, tagAttempt, tagResponseStatus:
 			if len(raw) != 8 {
-				return fmt.Errorf("%w: field %d is an integer of %d bytes, want 8", wire.ErrSyntax, tag, len(raw))
+				return wire.Detail(wire.ErrSyntax, "field "+strconv.Itoa(int(tag))+" is an integer of "+strconv.Itoa(len(raw))+" bytes, want 8")
 			}
 			integer = int64(binary.LittleEndian.Uint64(raw))
 		}
 		if pendingOption && tag != tagOptionValue || pendingHeader && tag != tagResponseHdrVal {
-			return fmt.Errorf("%w: a name without its value before field %d", wire.ErrSyntax, tag)
+			return wire.Detail(wire.ErrSyntax, "a name without its value before field "+strconv.Itoa(int(tag)))
 		}
 		switch tag {
 		case tagEventID:
@@ -268,7 +268,7 @@ func (in *Input) decodeBinaryHead(head []byte) error {
 			optionName, pendingOption = str, true
 		case tagOptionValue:
 			if !pendingOption {
-				return fmt.Errorf("%w: an option value without its name", wire.ErrSyntax)
+				return wire.Detail(wire.ErrSyntax, "an option value without its name")
 			}
 			if in.Subscription.Options == nil {
 				in.Subscription.Options = map[string]string{}
@@ -314,7 +314,7 @@ func (in *Input) decodeBinaryHead(head []byte) error {
 			headerName, pendingHeader = str, true
 		case tagResponseHdrVal:
 			if !pendingHeader {
-				return fmt.Errorf("%w: a header value without its name", wire.ErrSyntax)
+				return wire.Detail(wire.ErrSyntax, "a header value without its name")
 			}
 			if in.Response == nil {
 				in.Response = &Response{}
@@ -324,7 +324,7 @@ func (in *Input) decodeBinaryHead(head []byte) error {
 		}
 	}
 	if pendingOption || pendingHeader {
-		return fmt.Errorf("%w: the head ends with a name without its value", wire.ErrSyntax)
+		return wire.Detail(wire.ErrSyntax, "the head ends with a name without its value")
 	}
 	return nil
 }

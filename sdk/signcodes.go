@@ -2,7 +2,7 @@ package sdk
 
 import (
 	"errors"
-	"fmt"
+	"strconv"
 )
 
 // Codes the host's sign function returns instead of a length.
@@ -32,5 +32,5 @@ func signError(code int32) error {
 	case SignErrBufferSmall:
 		return errors.New("sign: signature larger than the buffer")
 	}
-	return fmt.Errorf("sign failed (code %d)", code)
+	return errors.New("sign failed (code " + strconv.Itoa(int(code)) + ")")
 }

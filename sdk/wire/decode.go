@@ -2,7 +2,6 @@ package wire
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -34,9 +33,13 @@ func NewReader(data []byte) *Reader { return &Reader{data: data} }
 // front and returns strings that share it. Keeping any one of them keeps all of data alive.
 func NewSharingReader(data []byte) *Reader { return &Reader{data: data, shared: string(data)} }
 
-func (r *Reader) errorf(format string, args ...any) error {
-	return fmt.Errorf("%w at offset %d: %s", ErrSyntax, r.pos, fmt.Sprintf(format, args...))
+// syntaxError is ErrSyntax at the reader's position, with what it found there.
+func (r *Reader) syntaxError(msg string) error {
+	return &detailedError{msg: ErrSyntax.Error() + " at offset " + strconv.Itoa(r.pos) + ": " + msg, err: ErrSyntax}
 }
+
+// quoteByte writes c as fmt's %q writes a byte.
+func quoteByte(c byte) string { return strconv.QuoteRune(rune(c)) }
 
 func (r *Reader) skipSpace() {
 	// Most values follow their separator at once: the ABI's writers emit no whitespace.
@@ -64,9 +67,9 @@ func (r *Reader) peek() byte {
 func (r *Reader) expect(c byte) error {
 	if r.peek() != c {
 		if r.pos >= len(r.data) {
-			return r.errorf("unexpected end of input, want %q", c)
+			return r.syntaxError("unexpected end of input, want " + quoteByte(c))
 		}
-		return r.errorf("unexpected %q, want %q", r.data[r.pos], c)
+		return r.syntaxError("unexpected " + quoteByte(r.data[r.pos]) + ", want " + quoteByte(c))
 	}
 	r.pos++
 	return nil
@@ -76,7 +79,7 @@ func (r *Reader) expect(c byte) error {
 func (r *Reader) End() error {
 	r.skipSpace()
 	if r.pos != len(r.data) {
-		return r.errorf("unexpected data after the value")
+		return r.syntaxError("unexpected data after the value")
 	}
 	return nil
 }
@@ -88,7 +91,7 @@ func (r *Reader) Object(member func(key []byte) error) error {
 		return err
 	}
 	if r.depth++; r.depth > maxDepth {
-		return r.errorf("nesting deeper than %d", maxDepth)
+		return r.syntaxError("nesting deeper than " + strconv.Itoa(maxDepth))
 	}
 	defer func() { r.depth-- }()
 	if r.peek() == '}' {
@@ -113,7 +116,7 @@ func (r *Reader) Object(member func(key []byte) error) error {
 			r.pos++
 			return nil
 		default:
-			return r.errorf("want ',' or '}' after an object member")
+			return r.syntaxError("want ',' or '}' after an object member")
 		}
 	}
 }
@@ -124,7 +127,7 @@ func (r *Reader) Array(elem func() error) error {
 		return err
 	}
 	if r.depth++; r.depth > maxDepth {
-		return r.errorf("nesting deeper than %d", maxDepth)
+		return r.syntaxError("nesting deeper than " + strconv.Itoa(maxDepth))
 	}
 	defer func() { r.depth-- }()
 	if r.peek() == ']' {
@@ -142,7 +145,7 @@ func (r *Reader) Array(elem func() error) error {
 			r.pos++
 			return nil
 		default:
-			return r.errorf("want ',' or ']' after an array element")
+			return r.syntaxError("want ',' or ']' after an array element")
 		}
 	}
 }
@@ -180,7 +183,7 @@ func (r *Reader) Int() (int64, error) {
 	n, err := strconv.ParseInt(string(r.data[start:r.pos]), 10, 64)
 	if err != nil {
 		r.pos = start
-		return 0, r.errorf("want an integer, got %s", r.data[start:min(len(r.data), start+24)])
+		return 0, r.syntaxError("want an integer, got " + string(r.data[start:min(len(r.data), start+24)]))
 	}
 	return n, nil
 }
@@ -195,7 +198,7 @@ func (r *Reader) Bool() (bool, error) {
 	case 'n':
 		return false, r.literal("null")
 	}
-	return false, r.errorf("want a boolean")
+	return false, r.syntaxError("want a boolean")
 }
 
 // Raw returns the next value's bytes exactly as they appear, after checking they are valid JSON.
@@ -227,15 +230,15 @@ func (r *Reader) Skip() error {
 	case c == '-' || (c >= '0' && c <= '9'):
 		return r.number()
 	case r.pos >= len(r.data):
-		return r.errorf("unexpected end of input")
+		return r.syntaxError("unexpected end of input")
 	default:
-		return r.errorf("unexpected %q", c)
+		return r.syntaxError("unexpected " + quoteByte(c))
 	}
 }
 
 func (r *Reader) literal(lit string) error {
 	if len(r.data)-r.pos < len(lit) || string(r.data[r.pos:r.pos+len(lit)]) != lit {
-		return r.errorf("want %s", lit)
+		return r.syntaxError("want " + lit)
 	}
 	r.pos += len(lit)
 	return nil
@@ -255,12 +258,12 @@ func (r *Reader) number() error {
 		r.digits()
 	default:
 		r.pos = start
-		return r.errorf("want a number")
+		return r.syntaxError("want a number")
 	}
 	if r.pos < len(r.data) && r.data[r.pos] == '.' {
 		r.pos++
 		if r.digits() == 0 {
-			return r.errorf("want a digit after the decimal point")
+			return r.syntaxError("want a digit after the decimal point")
 		}
 	}
 	if r.pos < len(r.data) && (r.data[r.pos] == 'e' || r.data[r.pos] == 'E') {
@@ -269,7 +272,7 @@ func (r *Reader) number() error {
 			r.pos++
 		}
 		if r.digits() == 0 {
-			return r.errorf("want a digit in the exponent")
+			return r.syntaxError("want a digit in the exponent")
 		}
 	}
 	return nil
@@ -312,13 +315,13 @@ func (r *Reader) stringBytes() ([]byte, error) {
 			return r.unescape(start)
 		case c < 0x20:
 			r.pos = i
-			return nil, r.errorf("control character in string")
+			return nil, r.syntaxError("control character in string")
 		}
 		ascii = false
 		i++
 	}
 	r.pos = i
-	return nil, r.errorf("unterminated string")
+	return nil, r.syntaxError("unterminated string")
 }
 
 // ValidUTF8 returns b with each invalid byte replaced by U+FFFD, as encoding/json decodes and as
@@ -352,14 +355,14 @@ func (r *Reader) unescape(start int) ([]byte, error) {
 			r.scratch = out
 			return ValidUTF8(out), nil
 		case c < 0x20:
-			return nil, r.errorf("control character in string")
+			return nil, r.syntaxError("control character in string")
 		case c != '\\':
 			out = append(out, c)
 			r.pos++
 			continue
 		}
 		if r.pos+1 >= len(r.data) {
-			return nil, r.errorf("unterminated escape")
+			return nil, r.syntaxError("unterminated escape")
 		}
 		esc := r.data[r.pos+1]
 		r.pos += 2
@@ -379,7 +382,7 @@ func (r *Reader) unescape(start int) ([]byte, error) {
 		case 'u':
 			cp, ok := r.hex4()
 			if !ok {
-				return nil, r.errorf("invalid \\u escape")
+				return nil, r.syntaxError("invalid \\u escape")
 			}
 			rn := rune(cp)
 			if utf16.IsSurrogate(rn) {
@@ -400,10 +403,10 @@ func (r *Reader) unescape(start int) ([]byte, error) {
 			}
 			out = utf8.AppendRune(out, rn)
 		default:
-			return nil, r.errorf("invalid escape \\%c", esc)
+			return nil, r.syntaxError("invalid escape \\" + string(rune(esc)))
 		}
 	}
-	return nil, r.errorf("unterminated string")
+	return nil, r.syntaxError("unterminated string")
 }
 
 func (r *Reader) hex4() (uint16, bool) {

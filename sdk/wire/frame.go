@@ -3,7 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
+	"strconv"
 )
 
 // A frame is what crosses the ABI: a 4-byte little-endian length, a head of that length (JSON, but
@@ -32,11 +32,11 @@ func EndHead(dst []byte, headStart int) []byte {
 // SplitFrame returns the head and payload of frame; both alias it.
 func SplitFrame(frame []byte) (head, payload []byte, err error) {
 	if len(frame) < frameHeaderSize {
-		return nil, nil, fmt.Errorf("%w: %d bytes is shorter than the length prefix", ErrFrame, len(frame))
+		return nil, nil, Detail(ErrFrame, strconv.Itoa(len(frame))+" bytes is shorter than the length prefix")
 	}
 	n := binary.LittleEndian.Uint32(frame)
 	if uint64(n) > uint64(len(frame)-frameHeaderSize) {
-		return nil, nil, fmt.Errorf("%w: head length %d exceeds the %d bytes that follow", ErrFrame, n, len(frame)-frameHeaderSize)
+		return nil, nil, Detail(ErrFrame, "head length "+strconv.FormatUint(uint64(n), 10)+" exceeds the "+strconv.Itoa(len(frame)-frameHeaderSize)+" bytes that follow")
 	}
 	end := frameHeaderSize + int(n)
 	return frame[frameHeaderSize:end], frame[end:], nil
