@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// passThroughArg makes the load generator the pass-through engine (passThroughMain) instead of
-// the load generator: a process of its own, as the server is.
+// passThroughArg, as the first argument, makes the load generator's binary run the pass-through
+// engine (passThroughMain) instead: a process of its own, as the server is.
 const passThroughArg = "pass-through-engine"
 
 // passThroughSenders is how many deliveries the pass-through has in flight, as many as the

@@ -38,7 +38,7 @@ func (r *Reader) syntaxError(msg string) error {
 	return &detailedError{msg: ErrSyntax.Error() + " at offset " + strconv.Itoa(r.pos) + ": " + msg, err: ErrSyntax}
 }
 
-// quoteByte writes c as fmt's %q writes a byte.
+// quoteByte quotes c as fmt's %q did before the SDK stopped using fmt, so messages read as before.
 func quoteByte(c byte) string { return strconv.QuoteRune(rune(c)) }
 
 func (r *Reader) skipSpace() {
